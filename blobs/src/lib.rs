@@ -1,0 +1,17 @@
+//! Object bytes. A body is streamed once: it is hashed (MD5 for the ETag plus any S3
+//! checksums the client asked for) in the same pass that either keeps it in memory
+//! (at or below the inline threshold, to travel inside the event) or writes it to a
+//! blob file that is fsynced before the caller proposes the event that refers to it.
+//!
+//! Architecture invariant: a blob is never visible to clients by itself; only an
+//! applied event makes it part of an object, and a blob no event refers to is garbage.
+
+mod checksum;
+mod error;
+mod ingest;
+mod store;
+
+pub use checksum::{ChecksumAlgorithm, Checksums};
+pub use error::BlobError;
+pub use ingest::{Ingested, IngestOptions};
+pub use store::{BlobStore, Durability};

@@ -1,0 +1,23 @@
+//! The project's one door to bincode. Payloads are encoded with bincode 2's standard
+//! configuration; keeping the call here means the codec can be swapped in one place.
+
+use crate::CodecError;
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Encodes a payload with the frozen configuration.
+pub fn encode_payload<T: bincode::Encode>(value: &T) -> Result<Vec<u8>, CodecError> {
+    bincode::encode_to_vec(value, config()).map_err(|e| CodecError::Encode(e.to_string()))
+}
+
+/// Decodes a payload and insists that every byte was consumed.
+pub fn decode_payload<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (value, used) = bincode::decode_from_slice(bytes, config())
+        .map_err(|e| CodecError::Payload(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError::TrailingBytes(bytes.len() - used));
+    }
+    Ok(value)
+}

@@ -1,0 +1,97 @@
+//! Commands: what the gateway proposes to the log. A command is validated against the
+//! projections when it is applied, on every replica, and becomes an event or a
+//! rejection. Everything apply needs that is not in the projections (the time, the
+//! event id, a new version id) is chosen by the proposer and travels in the command.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    BlobId, BucketName, CreateOperation, EventId, Hlc, LogPosition, ObjectKey, ObjectRecord,
+    RegionId, UserId, VersionId,
+};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    pub hlc: Hlc,
+    pub event_id: EventId,
+    pub origin_region: RegionId,
+    /// The user on whose behalf the command runs; ownership is checked at apply time.
+    pub requester: UserId,
+    /// Whether the requester may act on any bucket (the root user).
+    pub requester_is_admin: bool,
+    pub body: CommandBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandBody {
+    CreateBucket {
+        bucket: BucketName,
+        location: String,
+        object_lock_enabled: bool,
+    },
+    DeleteBucket {
+        bucket: BucketName,
+    },
+    PutObject {
+        bucket: BucketName,
+        key: ObjectKey,
+        operation: CreateOperation,
+        record: ObjectRecord,
+        condition: WriteCondition,
+    },
+    DeleteObject {
+        bucket: BucketName,
+        key: ObjectKey,
+        /// `None` deletes the current version (or, on a versioned bucket, adds a marker).
+        version_id: Option<VersionId>,
+    },
+}
+
+impl CommandBody {
+    pub fn bucket(&self) -> &BucketName {
+        match self {
+            Self::CreateBucket { bucket, .. }
+            | Self::DeleteBucket { bucket }
+            | Self::PutObject { bucket, .. }
+            | Self::DeleteObject { bucket, .. } => bucket,
+        }
+    }
+}
+
+/// A precondition on the current version of a key, decided in log order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WriteCondition {
+    #[default]
+    Always,
+    /// `If-None-Match: *`: the key must have no current version.
+    IfNoneMatch,
+    /// `If-Match: <etag>`: the current version must have this ETag (no quotes).
+    IfMatch(String),
+}
+
+/// Why a command was refused at apply time. The gateway maps each to its S3 error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rejection {
+    NoSuchBucket,
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    NoSuchKey,
+    NoSuchVersion,
+    PreconditionFailed,
+    AccessDenied,
+}
+
+/// The result of applying one command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The command became the event archived at `position`. `released_blobs` are blobs
+    /// that no version refers to any more and that the blob store may delete.
+    Applied {
+        position: LogPosition,
+        released_blobs: Vec<BlobId>,
+    },
+    /// The command held and changed nothing (deleting a key that does not exist).
+    Unchanged,
+    Rejected(Rejection),
+}

@@ -1,0 +1,281 @@
+//! The frozen event envelope and its byte layout (docs/event-schema.md).
+//!
+//! ```text
+//! u8   format_version (1)
+//! u16  event_type        little endian
+//! u16  schema_version    little endian
+//! u64  hlc.time          little endian
+//! u64  hlc.node          little endian
+//! [16] event_id
+//! u8   region_len, then region_len bytes of UTF-8 origin region
+//! u32  payload_len       little endian, then payload_len bytes of payload
+//! u32  crc32c            little endian, over every byte before it
+//! ```
+
+use crate::{CodecError, EventId, Hlc, RegionId, StorageEvent};
+
+pub const FORMAT_VERSION: u8 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub event_type: u16,
+    pub schema_version: u16,
+    pub hlc: Hlc,
+    pub origin_region: RegionId,
+    pub event_id: EventId,
+    pub payload: Vec<u8>,
+}
+
+impl Envelope {
+    /// Wraps an event at the current schema version.
+    pub fn seal(
+        event: &StorageEvent,
+        hlc: Hlc,
+        origin_region: RegionId,
+        event_id: EventId,
+    ) -> Result<Self, CodecError> {
+        let (event_type, schema_version, payload) = event.encode()?;
+        Ok(Self {
+            event_type: event_type as u16,
+            schema_version,
+            hlc,
+            origin_region,
+            event_id,
+            payload,
+        })
+    }
+
+    /// Decodes the payload, upgrading old schema versions.
+    pub fn open(&self) -> Result<StorageEvent, CodecError> {
+        StorageEvent::decode(self.event_type, self.schema_version, &self.payload)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let region = self.origin_region.as_str().as_bytes();
+        // Region names are short; a longer one is cut rather than corrupting the layout.
+        let region = &region[..region.len().min(255)];
+        let mut out = Vec::with_capacity(48 + region.len() + self.payload.len());
+        out.push(FORMAT_VERSION);
+        out.extend_from_slice(&self.event_type.to_le_bytes());
+        out.extend_from_slice(&self.schema_version.to_le_bytes());
+        out.extend_from_slice(&self.hlc.time.to_le_bytes());
+        out.extend_from_slice(&self.hlc.node.to_le_bytes());
+        out.extend_from_slice(&self.event_id.0);
+        out.push(region.len() as u8);
+        out.extend_from_slice(region);
+        out.extend_from_slice(&(self.payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.payload);
+        let crc = crc_fast::crc32_iscsi(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Parses an envelope, checking its CRC first and that every byte was consumed.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
+        if bytes.len() < 4 {
+            return Err(CodecError::Truncated { offset: 0, needed: 4 - bytes.len() });
+        }
+        let (body, crc_bytes) = bytes.split_at(bytes.len() - 4);
+        let stored = u32::from_le_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
+        let computed = crc_fast::crc32_iscsi(body);
+        if stored != computed {
+            return Err(CodecError::CrcMismatch { stored, computed });
+        }
+        let mut reader = Reader { bytes: body, offset: 0 };
+        let format = reader.u8()?;
+        if format != FORMAT_VERSION {
+            return Err(CodecError::UnknownFormat(format));
+        }
+        let event_type = u16::from_le_bytes(reader.array()?);
+        let schema_version = u16::from_le_bytes(reader.array()?);
+        let time = u64::from_le_bytes(reader.array()?);
+        let node = u64::from_le_bytes(reader.array()?);
+        let event_id = EventId(reader.array()?);
+        let region_len = usize::from(reader.u8()?);
+        let region = std::str::from_utf8(reader.take(region_len)?)
+            .map_err(|_| CodecError::RegionNotUtf8)?;
+        let origin_region = RegionId::new(region);
+        let payload_len = u32::from_le_bytes(reader.array()?) as usize;
+        let payload = reader.take(payload_len)?.to_vec();
+        if reader.offset != body.len() {
+            return Err(CodecError::TrailingBytes(body.len() - reader.offset));
+        }
+        Ok(Self {
+            event_type,
+            schema_version,
+            hlc: Hlc { time, node },
+            origin_region,
+            event_id,
+            payload,
+        })
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        let end = self.offset.checked_add(n).filter(|end| *end <= self.bytes.len()).ok_or(
+            CodecError::Truncated {
+                offset: self.offset,
+                needed: n - (self.bytes.len() - self.offset).min(n),
+            },
+        )?;
+        let slice = &self.bytes[self.offset..end];
+        self.offset = end;
+        Ok(slice)
+    }
+
+    fn u8(&mut self) -> Result<u8, CodecError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
+        let slice = self.take(N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(slice);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{
+        BucketCreated, BucketName, CreateOperation, ObjectCreated, ObjectData, ObjectDeleted,
+        ObjectKey, ObjectRecord, ReplicationStatus, StandardHeaders, StorageClass, UserId,
+        VersionId,
+    };
+
+    fn sample_object(body: Vec<u8>, key: &str) -> StorageEvent {
+        StorageEvent::ObjectCreated(ObjectCreated {
+            bucket: BucketName::parse("photos").unwrap(),
+            key: ObjectKey::parse(key).unwrap(),
+            operation: CreateOperation::Put,
+            record: ObjectRecord {
+                version_id: VersionId::null(),
+                size: body.len() as u64,
+                etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
+                headers: StandardHeaders {
+                    content_type: Some("image/png".into()),
+                    ..StandardHeaders::default()
+                },
+                user_metadata: BTreeMap::from([("camera".into(), "x100".into())]),
+                data: ObjectData::Inline(body),
+                owner: UserId::new("root"),
+                hlc_timestamp: Hlc::new(99, 1),
+                placement_group: 0,
+                home_region: RegionId::new("us-east-1"),
+                storage_class: StorageClass::Standard,
+                replication_status: ReplicationStatus::Pending {
+                    targets: vec![RegionId::new("eu-west-1")],
+                },
+                checksums: BTreeMap::new(),
+            },
+        })
+    }
+
+    fn seal(event: &StorageEvent) -> Envelope {
+        Envelope::seal(event, Hlc::new(99, 1), RegionId::new("us-east-1"), EventId([7; 16]))
+            .unwrap()
+    }
+
+    #[test]
+    fn round_trips_every_event_type() {
+        let events = [
+            StorageEvent::BucketCreated(BucketCreated {
+                bucket: BucketName::parse("photos").unwrap(),
+                owner: UserId::new("alice"),
+                location: String::new(),
+                object_lock_enabled: false,
+            }),
+            StorageEvent::BucketDeleted(crate::BucketDeleted {
+                bucket: BucketName::parse("photos").unwrap(),
+            }),
+            sample_object(b"hello".to_vec(), "a/b.png"),
+            StorageEvent::ObjectDeleted(ObjectDeleted {
+                bucket: BucketName::parse("photos").unwrap(),
+                key: ObjectKey::parse("a/b.png").unwrap(),
+                version_id: VersionId::null(),
+                delete_marker: false,
+            }),
+        ];
+        for event in events {
+            let bytes = seal(&event).to_bytes();
+            let back = Envelope::from_bytes(&bytes).unwrap();
+            assert_eq!(back.open().unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_is_a_crc_error() {
+        let mut bytes = seal(&sample_object(b"hello".to_vec(), "k")).to_bytes();
+        bytes[20] ^= 0x10;
+        assert!(matches!(Envelope::from_bytes(&bytes), Err(CodecError::CrcMismatch { .. })));
+    }
+
+    #[test]
+    fn truncation_and_trailing_bytes_are_refused() {
+        let bytes = seal(&sample_object(b"hello".to_vec(), "k")).to_bytes();
+        assert!(Envelope::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert_eq!(
+            Envelope::from_bytes(&bytes[..2]),
+            Err(CodecError::Truncated { offset: 0, needed: 2 })
+        );
+
+        // A record whose CRC is valid but which claims a shorter payload than it holds.
+        let mut forged = seal(&sample_object(b"hello".to_vec(), "k"));
+        forged.payload.push(0);
+        let bytes = forged.to_bytes();
+        assert_eq!(
+            Envelope::from_bytes(&bytes).unwrap().open(),
+            Err(CodecError::TrailingBytes(1))
+        );
+    }
+
+    #[test]
+    fn unknown_types_and_versions_are_named() {
+        let mut env = seal(&sample_object(Vec::new(), "k"));
+        env.schema_version = 9;
+        assert_eq!(
+            Envelope::from_bytes(&env.to_bytes()).unwrap().open(),
+            Err(CodecError::UnknownEvent { event_type: 3, schema_version: 9 })
+        );
+        let mut bytes = seal(&sample_object(Vec::new(), "k")).to_bytes();
+        bytes[0] = 2;
+        let len = bytes.len();
+        let crc = crc_fast::crc32_iscsi(&bytes[..len - 4]);
+        bytes[len - 4..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(Envelope::from_bytes(&bytes), Err(CodecError::UnknownFormat(2)));
+    }
+
+    #[test]
+    fn layout_is_frozen() {
+        // The first bytes of an envelope are fixed by docs/event-schema.md.
+        let env = seal(&StorageEvent::BucketDeleted(crate::BucketDeleted {
+            bucket: BucketName::parse("abc").unwrap(),
+        }));
+        let bytes = env.to_bytes();
+        expect_test::expect![[r#"
+            "010200010063000000000000000100000000000000070707070707070707070707070707070975732d656173742d31040000000361626316530860"
+        "#]]
+        .assert_debug_eq(&hex::encode(&bytes));
+    }
+
+    proptest! {
+        #[test]
+        fn any_object_round_trips(body in proptest::collection::vec(any::<u8>(), 0..512),
+                                  key in "[a-z0-9/._-]{1,64}") {
+            let event = sample_object(body, &key);
+            let back = Envelope::from_bytes(&seal(&event).to_bytes()).unwrap().open().unwrap();
+            prop_assert_eq!(back, event);
+        }
+    }
+}

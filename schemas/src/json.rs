@@ -1,0 +1,75 @@
+//! The JSON rendering of events that subscribers and exports see ("rucket" format).
+//! Inline object bytes are never rendered; sizes and ETags are.
+
+use serde_json::{json, Map, Value};
+
+use crate::{Envelope, LogPosition, ObjectData, StorageEvent};
+
+/// Renders one archived event. `position` is the event's log position.
+pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &StorageEvent) -> Value {
+    let mut out = Map::new();
+    out.insert("position".into(), json!(position.0));
+    out.insert("event_id".into(), json!(envelope.event_id.to_string()));
+    out.insert("type".into(), json!(event.event_type().name()));
+    out.insert("schema_version".into(), json!(envelope.schema_version));
+    out.insert("event_name".into(), json!(event.s3_event_name()));
+    out.insert(
+        "hlc".into(),
+        json!({ "time": envelope.hlc.time, "node": envelope.hlc.node }),
+    );
+    out.insert("time".into(), json!(envelope.hlc.to_rfc3339()));
+    out.insert("origin_region".into(), json!(envelope.origin_region.as_str()));
+    out.insert("bucket".into(), json!(event.bucket().as_str()));
+    match event {
+        StorageEvent::BucketCreated(e) => {
+            out.insert("owner".into(), json!(e.owner.as_str()));
+            out.insert("location".into(), json!(e.location));
+            out.insert("object_lock_enabled".into(), json!(e.object_lock_enabled));
+        }
+        StorageEvent::BucketDeleted(_) => {}
+        StorageEvent::ObjectCreated(e) => {
+            let r = &e.record;
+            out.insert("key".into(), json!(e.key.as_str()));
+            out.insert("version_id".into(), json!(r.version_id.as_str()));
+            out.insert("size".into(), json!(r.size));
+            out.insert("etag".into(), json!(r.etag));
+            out.insert("content_type".into(), json!(r.headers.content_type));
+            out.insert("user_metadata".into(), json!(r.user_metadata));
+            out.insert("owner".into(), json!(r.owner.as_str()));
+            out.insert("storage_class".into(), json!(r.storage_class.s3_name()));
+            out.insert("home_region".into(), json!(r.home_region.as_str()));
+            out.insert("placement_group".into(), json!(r.placement_group));
+            out.insert("inline".into(), json!(matches!(r.data, ObjectData::Inline(_))));
+            out.insert("checksums".into(), json!(r.checksums));
+        }
+        StorageEvent::ObjectDeleted(e) => {
+            out.insert("key".into(), json!(e.key.as_str()));
+            out.insert("version_id".into(), json!(e.version_id.as_str()));
+            out.insert("delete_marker".into(), json!(e.delete_marker));
+        }
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BucketName, EventId, Hlc, ObjectDeleted, ObjectKey, RegionId, VersionId};
+
+    #[test]
+    fn renders_a_delete_marker() {
+        let event = StorageEvent::ObjectDeleted(ObjectDeleted {
+            bucket: BucketName::parse("logs").unwrap(),
+            key: ObjectKey::parse("2026/11/a.txt").unwrap(),
+            version_id: VersionId::new("v1"),
+            delete_marker: true,
+        });
+        let hlc = Hlc::from_unix_nanos(1_700_000_000_000_000_000, 3);
+        let env = Envelope::seal(&event, hlc, RegionId::new("us-east-1"), EventId([1; 16])).unwrap();
+        let rendered = render_event_json(LogPosition(42), &env, &event);
+        expect_test::expect![[r#"
+            {"bucket":"logs","delete_marker":true,"event_id":"01010101010101010101010101010101","event_name":"s3:ObjectRemoved:DeleteMarkerCreated","hlc":{"node":3,"time":7301444403200000000},"key":"2026/11/a.txt","origin_region":"us-east-1","position":42,"schema_version":1,"time":"2023-11-14T22:13:20.000Z","type":"ObjectDeleted","version_id":"v1"}
+        "#]]
+        .assert_eq(&format!("{}\n", rendered));
+    }
+}

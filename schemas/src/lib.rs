@@ -1,0 +1,26 @@
+//! The vocabulary every Rucket crate shares: ids, the HLC stamp, commands, `StorageEvent`
+//! with its versioned payloads, the frozen envelope codec and the JSON rendering.
+//!
+//! Architecture invariant: this crate does no IO, reads no clock and spawns nothing.
+
+mod codec;
+mod command;
+mod envelope;
+mod error;
+mod event;
+mod hlc;
+mod ids;
+mod json;
+
+pub use codec::{decode_payload, encode_payload};
+pub use command::{Command, CommandBody, Outcome, Rejection, WriteCondition};
+pub use envelope::{Envelope, FORMAT_VERSION};
+pub use error::{CodecError, NameError};
+pub use event::{
+    CreateOperation,
+    BucketCreated, BucketDeleted, EventType, ObjectCreated, ObjectData, ObjectDeleted,
+    ObjectRecord, ReplicationStatus, StandardHeaders, StorageClass, StorageEvent,
+};
+pub use hlc::Hlc;
+pub use ids::{BlobId, BucketName, EventId, LogPosition, ObjectKey, RegionId, UserId, VersionId};
+pub use json::render_event_json;
