@@ -1,1 +1,26 @@
-//! placeholder
+//! Projections: the views that the S3 API reads, folded from `StorageEvent`s into fjall.
+//!
+//! Two pure steps, both deterministic (no clock, no randomness, no hash-map order):
+//! - [`Projections::decide`] validates a command against the current views and returns
+//!   the event it becomes, or a rejection;
+//! - [`Projections::fold`] writes an event's effect into a write batch, together with the
+//!   applied position, so a crash never leaves a half-applied event.
+//!
+//! Live apply runs decide then fold; replay runs fold alone over the archive.
+
+mod decide;
+mod error;
+mod fold;
+mod keys;
+mod list;
+mod records;
+mod store;
+
+pub use decide::Decision;
+pub use error::ProjectionError;
+pub use list::{ListPage, ListQuery, VersionPage, VersionQuery};
+pub use records::{BucketRecord, VersionEntry, Versioning};
+pub use store::Projections;
+
+#[cfg(test)]
+mod tests;

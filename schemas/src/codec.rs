@@ -3,8 +3,18 @@
 
 use crate::CodecError;
 
-fn config() -> bincode::config::Configuration {
-    bincode::config::standard()
+/// Decoding refuses to allocate more than this for one record, so a corrupt length
+/// prefix cannot ask for gigabytes.
+const MAX_RECORD_BYTES: usize = 256 << 20;
+
+type Config = bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_RECORD_BYTES>,
+>;
+
+fn config() -> Config {
+    bincode::config::standard().with_limit::<MAX_RECORD_BYTES>()
 }
 
 /// Encodes a payload with the frozen configuration.

@@ -40,4 +40,6 @@ pub enum NameError {
     KeyEmpty,
     #[error("object key is longer than 1024 bytes")]
     KeyTooLong,
+    #[error("object key must not contain a NUL character")]
+    KeyNul,
 }

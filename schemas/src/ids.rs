@@ -106,6 +106,10 @@ impl ObjectKey {
         if key.len() > Self::MAX_LEN {
             return Err(NameError::KeyTooLong);
         }
+        // NUL separates bucket, key and version in projection keys; XML cannot carry it.
+        if key.contains('\0') {
+            return Err(NameError::KeyNul);
+        }
         Ok(Self(key.to_owned()))
     }
 }

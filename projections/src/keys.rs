@@ -1,0 +1,46 @@
+//! Key layouts in the projection keyspaces. Every key starts with the bucket name and a
+//! NUL (bucket names never contain one), so a bucket's rows are one contiguous range
+//! in S3's byte order.
+//!
+//! ```text
+//! buckets:  <bucket>
+//! objects:  <bucket> 0x00 <key>                          current version of a key
+//! versions: <bucket> 0x00 <key> 0x00 <!hlc.time> <!hlc.node>   newest first
+//! meta:     "applied"                                   last applied log position
+//! ```
+
+use rucket_schemas::{BucketName, Hlc, ObjectKey};
+
+pub fn bucket_prefix(bucket: &BucketName) -> Vec<u8> {
+    let mut k = Vec::with_capacity(bucket.as_str().len() + 1);
+    k.extend_from_slice(bucket.as_str().as_bytes());
+    k.push(0);
+    k
+}
+
+pub fn object(bucket: &BucketName, key: &ObjectKey) -> Vec<u8> {
+    let mut k = bucket_prefix(bucket);
+    k.extend_from_slice(key.as_str().as_bytes());
+    k
+}
+
+pub fn versions_of(bucket: &BucketName, key: &ObjectKey) -> Vec<u8> {
+    let mut k = object(bucket, key);
+    k.push(0);
+    k
+}
+
+pub fn version(bucket: &BucketName, key: &ObjectKey, hlc: Hlc) -> Vec<u8> {
+    let mut k = versions_of(bucket, key);
+    k.extend_from_slice(&(u64::MAX - hlc.time).to_be_bytes());
+    k.extend_from_slice(&(u64::MAX - hlc.node).to_be_bytes());
+    k
+}
+
+/// Splits a `versions` key back into its object key part (without bucket prefix).
+pub fn object_key_of_version(bucket_prefix_len: usize, key: &[u8]) -> Option<&str> {
+    let rest = key.get(bucket_prefix_len..key.len().checked_sub(17)?)?;
+    std::str::from_utf8(rest).ok()
+}
+
+pub const APPLIED: &[u8] = b"applied";

@@ -1,0 +1,54 @@
+//! The records the views store. Their encoding is internal to the projections: a change
+//! here is handled by rebuilding the projections from the archive, not by versioning.
+
+use rucket_schemas::{BucketName, Hlc, ObjectRecord, UserId, VersionId};
+
+/// Versioning state of a bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum Versioning {
+    /// Never enabled: every version is `null` and replaces the previous one.
+    #[default]
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+/// One bucket. Room for the configurations later phases attach (encryption, lock).
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct BucketRecord {
+    pub name: BucketName,
+    pub owner: UserId,
+    pub location: String,
+    pub created: Hlc,
+    pub versioning: Versioning,
+    pub object_lock_enabled: bool,
+    /// Default server-side encryption algorithm, when one is configured.
+    pub default_encryption: Option<String>,
+}
+
+/// One entry in a key's version history: an object version or a delete marker.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum VersionEntry {
+    Object(ObjectRecord),
+    DeleteMarker {
+        version_id: VersionId,
+        owner: UserId,
+        hlc_timestamp: Hlc,
+    },
+}
+
+impl VersionEntry {
+    pub fn version_id(&self) -> &VersionId {
+        match self {
+            Self::Object(r) => &r.version_id,
+            Self::DeleteMarker { version_id, .. } => version_id,
+        }
+    }
+
+    pub fn hlc_timestamp(&self) -> Hlc {
+        match self {
+            Self::Object(r) => r.hlc_timestamp,
+            Self::DeleteMarker { hlc_timestamp, .. } => *hlc_timestamp,
+        }
+    }
+}

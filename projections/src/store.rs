@@ -1,0 +1,146 @@
+//! The projection keyspaces and their point reads.
+
+use std::collections::BTreeSet;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+use rucket_schemas::{
+    decode_payload, encode_payload, BlobId, BucketName, LogPosition, ObjectKey, ObjectRecord,
+    VersionId,
+};
+
+use crate::{keys, BucketRecord, ProjectionError, VersionEntry};
+
+/// Handles to the projection keyspaces inside the node's fjall database.
+#[derive(Clone)]
+pub struct Projections {
+    pub(crate) db: Database,
+    pub(crate) buckets: Keyspace,
+    pub(crate) objects: Keyspace,
+    pub(crate) versions: Keyspace,
+    pub(crate) meta: Keyspace,
+}
+
+impl Projections {
+    /// Opens (creating if needed) the projection keyspaces in `db`.
+    pub fn open(db: &Database) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            db: db.clone(),
+            buckets: db.keyspace("proj.buckets", KeyspaceCreateOptions::default)?,
+            objects: db.keyspace("proj.objects", KeyspaceCreateOptions::default)?,
+            versions: db.keyspace("proj.versions", KeyspaceCreateOptions::default)?,
+            meta: db.keyspace("proj.meta", KeyspaceCreateOptions::default)?,
+        })
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The last log position folded into the views; 0 when nothing was applied.
+    pub fn applied_position(&self) -> Result<LogPosition, ProjectionError> {
+        Ok(self
+            .meta
+            .get(keys::APPLIED)?
+            .and_then(|v| LogPosition::from_key(&v))
+            .unwrap_or_default())
+    }
+
+    /// Records the applied position in the same batch as the change it belongs to.
+    pub fn set_applied(&self, batch: &mut OwnedWriteBatch, position: LogPosition) {
+        batch.insert(&self.meta, keys::APPLIED, position.to_key());
+    }
+
+    pub fn bucket(&self, bucket: &BucketName) -> Result<Option<BucketRecord>, ProjectionError> {
+        self.buckets
+            .get(bucket.as_str())?
+            .map(|v| decode(&v, "buckets"))
+            .transpose()
+    }
+
+    /// All buckets in name order.
+    pub fn buckets(&self) -> Result<Vec<BucketRecord>, ProjectionError> {
+        self.buckets
+            .iter()
+            .map(|g| decode(&g.value()?, "buckets"))
+            .collect()
+    }
+
+    /// The current version of a key, if it has one that is not a delete marker.
+    pub fn current_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Option<ObjectRecord>, ProjectionError> {
+        self.objects
+            .get(keys::object(bucket, key))?
+            .map(|v| decode(&v, "objects"))
+            .transpose()
+    }
+
+    /// The newest entry of a key's history (which may be a delete marker).
+    pub fn latest_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Option<VersionEntry>, ProjectionError> {
+        match self.versions.prefix(keys::versions_of(bucket, key)).next() {
+            None => Ok(None),
+            Some(g) => Ok(Some(decode(&g.value()?, "versions")?)),
+        }
+    }
+
+    /// A specific version of a key, with its storage key.
+    pub fn version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: &VersionId,
+    ) -> Result<Option<VersionEntry>, ProjectionError> {
+        Ok(self.find_version(bucket, key, version_id)?.map(|(_, entry)| entry))
+    }
+
+    pub(crate) fn find_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: &VersionId,
+    ) -> Result<Option<(Vec<u8>, VersionEntry)>, ProjectionError> {
+        for g in self.versions.prefix(keys::versions_of(bucket, key)) {
+            let (k, v) = g.into_inner()?;
+            let entry: VersionEntry = decode(&v, "versions")?;
+            if entry.version_id() == version_id {
+                return Ok(Some((k.to_vec(), entry)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether a bucket holds no version of any key.
+    pub fn bucket_is_empty(&self, bucket: &BucketName) -> Result<bool, ProjectionError> {
+        Ok(self.versions.prefix(keys::bucket_prefix(bucket)).next().is_none())
+    }
+
+    /// Every blob that some version refers to; the orphan sweep keeps exactly these.
+    pub fn referenced_blobs(&self) -> Result<BTreeSet<BlobId>, ProjectionError> {
+        let mut out = BTreeSet::new();
+        for g in self.versions.iter() {
+            if let VersionEntry::Object(r) = decode::<VersionEntry>(&g.value()?, "versions")? {
+                if let Some(id) = r.data.blob_id() {
+                    out.insert(id.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub(crate) fn decode<T: bincode::Decode<()>>(
+    bytes: &[u8],
+    keyspace: &'static str,
+) -> Result<T, ProjectionError> {
+    decode_payload(bytes).map_err(|source| ProjectionError::Corrupt { keyspace, source })
+}
+
+pub(crate) fn encode<T: bincode::Encode>(value: &T) -> Result<Vec<u8>, ProjectionError> {
+    encode_payload(value).map_err(ProjectionError::Encode)
+}

@@ -1,0 +1,241 @@
+//! Decide-then-fold scenarios against a real fjall database in a temp dir.
+
+use std::collections::BTreeMap;
+
+use rucket_schemas::{
+    BlobId, BucketName, Command, CommandBody, CreateOperation, EventId, Hlc, LogPosition,
+    ObjectData, ObjectKey, ObjectRecord, Rejection, RegionId, ReplicationStatus,
+    StandardHeaders, StorageClass, UserId, VersionId, WriteCondition,
+};
+
+use crate::{Decision, ListQuery, Projections, VersionQuery};
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    projections: Projections,
+    clock: u64,
+    position: u64,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let projections = Projections::open(&db).unwrap();
+        Self { _dir: dir, projections, clock: 0, position: 0 }
+    }
+
+    /// Runs one command as the state machine does; returns the decision and released blobs.
+    fn run(&mut self, user: &str, body: CommandBody) -> (Decision, Vec<BlobId>) {
+        self.clock += 1;
+        let command = Command {
+            hlc: Hlc::new(self.clock << 32, 1),
+            event_id: EventId([0; 16]),
+            origin_region: RegionId::new("us-east-1"),
+            requester: UserId::new(user),
+            requester_is_admin: false,
+            body,
+        };
+        let decision = self.projections.decide(&command).unwrap();
+        let mut released = Vec::new();
+        if let Decision::Event(event) = &decision {
+            self.position += 1;
+            let mut batch = self.projections.database().batch();
+            released = self.projections.fold(&mut batch, command.hlc, event).unwrap();
+            self.projections.set_applied(&mut batch, LogPosition(self.position));
+            batch.commit().unwrap();
+        }
+        (decision, released)
+    }
+
+    fn rejected(&mut self, user: &str, body: CommandBody) -> Rejection {
+        match self.run(user, body).0 {
+            Decision::Rejected(r) => r,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    fn put(&mut self, bucket: &str, key: &str, data: ObjectData) -> Vec<BlobId> {
+        let hlc = Hlc::new((self.clock + 1) << 32, 1);
+        let (decision, released) = self.run("alice", put_body(bucket, key, data, hlc, WriteCondition::Always));
+        assert!(matches!(decision, Decision::Event(_)), "put {key}: {decision:?}");
+        released
+    }
+
+    fn keys(&self, bucket: &str, query: ListQuery<'_>) -> String {
+        let page = self.projections.list_objects(&bucket_name(bucket), &query).unwrap();
+        let mut out: Vec<String> = page.objects.iter().map(|(k, _)| k.clone()).collect();
+        out.extend(page.common_prefixes.iter().map(|p| format!("{p}*")));
+        format!("{} truncated={} last={:?}", out.join(","), page.is_truncated, page.last)
+    }
+}
+
+fn bucket_name(name: &str) -> BucketName {
+    BucketName::parse(name).unwrap()
+}
+
+fn create(bucket: &str) -> CommandBody {
+    CommandBody::CreateBucket { bucket: bucket_name(bucket), location: String::new(), object_lock_enabled: false }
+}
+
+fn put_body(bucket: &str, key: &str, data: ObjectData, hlc: Hlc, condition: WriteCondition) -> CommandBody {
+    let size = match &data {
+        ObjectData::Inline(b) => b.len() as u64,
+        ObjectData::Blob(_) => 100,
+    };
+    CommandBody::PutObject {
+        bucket: bucket_name(bucket),
+        key: ObjectKey::parse(key).unwrap(),
+        operation: CreateOperation::Put,
+        condition,
+        record: ObjectRecord {
+            version_id: VersionId::null(),
+            size,
+            etag: format!("etag-{key}-{size}"),
+            headers: StandardHeaders::default(),
+            user_metadata: BTreeMap::new(),
+            data,
+            owner: UserId::new("alice"),
+            hlc_timestamp: hlc,
+            placement_group: 0,
+            home_region: RegionId::new("us-east-1"),
+            storage_class: StorageClass::Standard,
+            replication_status: ReplicationStatus::None,
+            checksums: BTreeMap::new(),
+        },
+    }
+}
+
+fn inline(bytes: &[u8]) -> ObjectData {
+    ObjectData::Inline(bytes.to_vec())
+}
+
+#[test]
+fn bucket_lifecycle_and_rejections() {
+    let mut h = Harness::new();
+    assert!(matches!(h.run("alice", create("photos")).0, Decision::Event(_)));
+    assert_eq!(h.rejected("alice", create("photos")), Rejection::BucketAlreadyOwnedByYou);
+    assert_eq!(h.rejected("bob", create("photos")), Rejection::BucketAlreadyExists);
+    assert_eq!(
+        h.rejected("bob", CommandBody::DeleteBucket { bucket: bucket_name("photos") }),
+        Rejection::AccessDenied
+    );
+    h.put("photos", "a", inline(b"1"));
+    assert_eq!(
+        h.rejected("alice", CommandBody::DeleteBucket { bucket: bucket_name("photos") }),
+        Rejection::BucketNotEmpty
+    );
+    assert_eq!(
+        h.rejected("alice", CommandBody::DeleteBucket { bucket: bucket_name("nope") }),
+        Rejection::NoSuchBucket
+    );
+    let delete_a = CommandBody::DeleteObject {
+        bucket: bucket_name("photos"),
+        key: ObjectKey::parse("a").unwrap(),
+        version_id: None,
+    };
+    assert!(matches!(h.run("alice", delete_a.clone()).0, Decision::Event(_)));
+    assert_eq!(h.run("alice", delete_a).0, Decision::Unchanged);
+    assert!(matches!(
+        h.run("alice", CommandBody::DeleteBucket { bucket: bucket_name("photos") }).0,
+        Decision::Event(_)
+    ));
+    assert!(h.projections.buckets().unwrap().is_empty());
+    assert_eq!(h.projections.applied_position().unwrap(), LogPosition(4));
+}
+
+#[test]
+fn overwriting_releases_the_old_blob() {
+    let mut h = Harness::new();
+    h.run("alice", create("bk1"));
+    let first = BlobId::from_bytes([1; 16]);
+    assert!(h.put("bk1", "k", ObjectData::Blob(first.clone())).is_empty());
+    assert_eq!(h.projections.referenced_blobs().unwrap().into_iter().collect::<Vec<_>>(), vec![first.clone()]);
+    assert_eq!(h.put("bk1", "k", inline(b"small")), vec![first]);
+    assert!(h.projections.referenced_blobs().unwrap().is_empty());
+    let current = h.projections.current_object(&bucket_name("bk1"), &ObjectKey::parse("k").unwrap()).unwrap();
+    assert_eq!(current.unwrap().data, inline(b"small"));
+    // One null version remains.
+    let versions = h
+        .projections
+        .list_versions(&bucket_name("bk1"), &VersionQuery { max_keys: 10, ..Default::default() })
+        .unwrap();
+    assert_eq!(versions.entries.len(), 1);
+    assert!(versions.entries[0].2, "the only version is the latest");
+}
+
+#[test]
+fn conditional_writes_are_decided_against_the_current_version() {
+    let mut h = Harness::new();
+    h.run("alice", create("bk1"));
+    let hlc = Hlc::new(1 << 40, 1);
+    let if_none = put_body("bk1", "k", inline(b"x"), hlc, WriteCondition::IfNoneMatch);
+    assert!(matches!(h.run("alice", if_none.clone()).0, Decision::Event(_)));
+    assert_eq!(h.rejected("alice", if_none), Rejection::PreconditionFailed);
+    let wrong = put_body("bk1", "k", inline(b"y"), hlc, WriteCondition::IfMatch("nope".into()));
+    assert_eq!(h.rejected("alice", wrong), Rejection::PreconditionFailed);
+    let right = put_body("bk1", "k", inline(b"y"), hlc, WriteCondition::IfMatch("etag-k-1".into()));
+    assert!(matches!(h.run("alice", right).0, Decision::Event(_)));
+    let missing = put_body("bk1", "other", inline(b"y"), hlc, WriteCondition::IfMatch("etag".into()));
+    assert_eq!(h.rejected("alice", missing), Rejection::NoSuchKey);
+    let no_bucket = put_body("zzz", "k", inline(b"y"), hlc, WriteCondition::Always);
+    assert_eq!(h.rejected("alice", no_bucket), Rejection::NoSuchBucket);
+    let not_owner = put_body("bk1", "k", inline(b"y"), hlc, WriteCondition::Always);
+    assert_eq!(h.rejected("bob", not_owner), Rejection::AccessDenied);
+}
+
+#[test]
+fn listing_follows_s3_order_delimiters_and_markers() {
+    let mut h = Harness::new();
+    h.run("alice", create("bk1"));
+    h.run("alice", create("bk2"));
+    for key in ["a/1", "a/2", "b", "c/x/1", "c/y", "d", "é"] {
+        h.put("bk1", key, inline(b"v"));
+    }
+    h.put("bk2", "a/1", inline(b"other bucket"));
+    let q = |prefix, delimiter, after, max_keys| ListQuery { prefix, delimiter, after, max_keys };
+    assert_eq!(h.keys("bk1", q("", None, None, 100)), r#"a/1,a/2,b,c/x/1,c/y,d,é truncated=false last=Some("é")"#);
+    assert_eq!(h.keys("bk1", q("", Some("/"), None, 100)), r#"b,d,é,a/*,c/* truncated=false last=Some("é")"#);
+    assert_eq!(h.keys("bk1", q("c/", Some("/"), None, 100)), r#"c/y,c/x/* truncated=false last=Some("c/y")"#);
+    assert_eq!(h.keys("bk1", q("", Some("/"), None, 2)), r#"b,a/* truncated=true last=Some("b")"#);
+    // The next page starts after the marker and does not repeat the rolled-up prefix.
+    assert_eq!(h.keys("bk1", q("", Some("/"), Some("b"), 2)), r#"d,c/* truncated=true last=Some("d")"#);
+    assert_eq!(h.keys("bk1", q("", Some("/"), Some("a/"), 1)), r#"b truncated=true last=Some("b")"#);
+    assert_eq!(h.keys("bk1", q("", None, Some("c/x/1"), 100)), r#"c/y,d,é truncated=false last=Some("é")"#);
+    assert_eq!(h.keys("bk1", q("", Some("x"), None, 100)), r#"a/1,a/2,b,c/y,d,é,c/x* truncated=false last=Some("é")"#);
+    assert_eq!(h.keys("bk1", q("zz", None, None, 100)), " truncated=false last=None");
+    assert_eq!(h.keys("bk1", q("", None, None, 0)), " truncated=false last=None");
+}
+
+#[test]
+fn version_listing_pages_with_markers() {
+    let mut h = Harness::new();
+    h.run("alice", create("bk1"));
+    for key in ["a", "b", "c"] {
+        h.put("bk1", key, inline(b"v"));
+    }
+    let first = h
+        .projections
+        .list_versions(&bucket_name("bk1"), &VersionQuery { max_keys: 2, ..Default::default() })
+        .unwrap();
+    let keys: Vec<&str> = first.entries.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(keys, ["a", "b"]);
+    assert!(first.is_truncated);
+    assert_eq!(first.next_key_marker.as_deref(), Some("b"));
+    assert_eq!(first.next_version_id_marker.as_deref(), Some("null"));
+    let second = h
+        .projections
+        .list_versions(
+            &bucket_name("bk1"),
+            &VersionQuery {
+                key_marker: first.next_key_marker.as_deref(),
+                version_id_marker: first.next_version_id_marker.as_deref(),
+                max_keys: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let keys: Vec<&str> = second.entries.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(keys, ["c"]);
+    assert!(!second.is_truncated);
+}
