@@ -1,1 +1,24 @@
-//! placeholder
+//! The replicated log. Commands are proposed to openraft in batches (group commit); the
+//! Raft log and vote live in fjall; the state machine validates each committed command
+//! against the projections, archives the resulting event under its log position and
+//! folds it, in one atomic fjall batch.
+//!
+//! Architecture invariant: the event archive is never purged by Raft. Raft may drop its
+//! own log after a snapshot; the archive keeps every applied event.
+
+mod archive;
+mod codec;
+mod error;
+mod log_store;
+mod network;
+mod node;
+mod state_machine;
+mod types;
+
+pub use archive::EventArchive;
+pub use error::{LogError, ProposeError};
+pub use log_store::LogStore;
+pub use network::NoPeers;
+pub use node::{Durability, Node, NodeConfig};
+pub use state_machine::StateMachine;
+pub use types::{BatchOutcome, CommandBatch, NodeId, TypeConfig};

@@ -36,6 +36,14 @@ impl Projections {
         &self.db
     }
 
+    /// Empties every view (before a snapshot install or a rebuild refolds the archive).
+    pub fn clear(&self) -> Result<(), ProjectionError> {
+        for keyspace in [&self.buckets, &self.objects, &self.versions, &self.meta] {
+            keyspace.clear()?;
+        }
+        Ok(())
+    }
+
     /// The last log position folded into the views; 0 when nothing was applied.
     pub fn applied_position(&self) -> Result<LogPosition, ProjectionError> {
         Ok(self

@@ -1,0 +1,106 @@
+//! The event archive: every applied event's envelope under its log position, kept
+//! forever (Raft's own log may be purged; this never is). Readers follow the head
+//! through a watch channel, so the feed and replay never touch the Raft log.
+
+use fjall::{Keyspace, KeyspaceCreateOptions};
+use rucket_schemas::{Envelope, LogPosition};
+use tokio::sync::watch;
+
+use crate::LogError;
+
+/// A handle for reading archived events and following the head.
+#[derive(Clone)]
+pub struct EventArchive {
+    pub(crate) events: Keyspace,
+    head: watch::Sender<LogPosition>,
+}
+
+impl EventArchive {
+    pub fn open(db: &fjall::Database) -> Result<Self, LogError> {
+        let events = db.keyspace("archive.events", KeyspaceCreateOptions::default)?;
+        let head = match events.last_key_value() {
+            None => LogPosition(0),
+            Some(g) => LogPosition::from_key(&g.key()?).unwrap_or_default(),
+        };
+        Ok(Self { events, head: watch::Sender::new(head) })
+    }
+
+    /// The position of the newest archived event (0 when empty).
+    pub fn head(&self) -> LogPosition {
+        *self.head.borrow()
+    }
+
+    /// A receiver that changes whenever new events are archived.
+    pub fn subscribe(&self) -> watch::Receiver<LogPosition> {
+        self.head.subscribe()
+    }
+
+    pub(crate) fn advance(&self, position: LogPosition) {
+        self.head.send_if_modified(|h| {
+            let moved = position > *h;
+            if moved {
+                *h = position;
+            }
+            moved
+        });
+    }
+
+    /// Sets the head after the archive was replaced wholesale (snapshot install).
+    pub(crate) fn reset_head(&self, position: LogPosition) {
+        self.head.send_replace(position);
+    }
+
+    /// One event by position; a record that does not decode is an error naming it.
+    pub fn get(&self, position: LogPosition) -> Result<Option<Envelope>, LogError> {
+        match self.events.get(position.to_key())? {
+            None => Ok(None),
+            Some(bytes) => decode_at(position, &bytes).map(Some),
+        }
+    }
+
+    /// Up to `limit` events after `after` (exclusive), in position order.
+    pub fn read_after(
+        &self,
+        after: LogPosition,
+        limit: usize,
+    ) -> Result<Vec<(LogPosition, Envelope)>, LogError> {
+        let mut out = Vec::new();
+        for g in self.events.range(LogPosition(after.0.saturating_add(1)).to_key()..).take(limit) {
+            let (k, v) = g.into_inner()?;
+            let position = LogPosition::from_key(&k).unwrap_or_default();
+            out.push((position, decode_at(position, &v)?));
+        }
+        Ok(out)
+    }
+
+    /// Checks every archived record's CRC and framing, and that positions are dense.
+    /// Returns the number of events checked.
+    pub fn verify(&self) -> Result<u64, LogError> {
+        let mut expected = 1u64;
+        for g in self.events.iter() {
+            let (k, v) = g.into_inner()?;
+            let position = LogPosition::from_key(&k).ok_or_else(|| LogError::CorruptEvent {
+                position: LogPosition(expected),
+                reason: format!("archive key of {} bytes", k.len()),
+            })?;
+            if position.0 != expected {
+                return Err(LogError::CorruptEvent {
+                    position: LogPosition(expected),
+                    reason: format!("missing; the next archived position is {position}"),
+                });
+            }
+            decode_at(position, &v)?;
+            expected += 1;
+        }
+        Ok(expected - 1)
+    }
+}
+
+fn decode_at(position: LogPosition, bytes: &[u8]) -> Result<Envelope, LogError> {
+    let envelope = Envelope::from_bytes(bytes)
+        .map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
+    envelope
+        .open()
+        .map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
+    Ok(envelope)
+}

@@ -1,0 +1,196 @@
+//! The Raft log and vote, stored in fjall keyspaces of the node's database.
+//!
+//! ```text
+//! raft.log:  <index u64 BE>  -> entry (bincode via serde)
+//! raft.meta: "vote" | "committed" | "last_purged" -> record
+//! ```
+//! In strict mode an append returns its flush callback only after fdatasync; one append
+//! carries a whole batch of commands, so concurrent proposals share that fsync.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{
+    Entry, LogId, LogState, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote,
+};
+
+use crate::codec;
+use crate::{Durability, NodeId, TypeConfig};
+
+type Result<T> = std::result::Result<T, StorageError<NodeId>>;
+
+const VOTE: &[u8] = b"vote";
+const COMMITTED: &[u8] = b"committed";
+const LAST_PURGED: &[u8] = b"last_purged";
+
+#[derive(Clone)]
+pub struct LogStore {
+    db: Database,
+    log: Keyspace,
+    meta: Keyspace,
+    durability: Durability,
+}
+
+fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::read_logs(&e).into()
+}
+
+fn write_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::write_logs(&e).into()
+}
+
+impl LogStore {
+    pub fn open(db: &Database, durability: Durability) -> std::result::Result<Self, fjall::Error> {
+        Ok(Self {
+            db: db.clone(),
+            log: db.keyspace("raft.log", KeyspaceCreateOptions::default)?,
+            meta: db.keyspace("raft.meta", KeyspaceCreateOptions::default)?,
+            durability,
+        })
+    }
+
+    fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        match self.meta.get(key).map_err(read_err)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(codec::decode(&v).map_err(read_err)?)),
+        }
+    }
+
+    /// Writes a meta record and makes it durable before returning (a vote must survive).
+    async fn put_meta<T: serde::Serialize>(&self, key: &'static [u8], value: &T, sync: bool) -> Result<()> {
+        let bytes = codec::encode(value).map_err(write_err)?;
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || -> std::result::Result<(), fjall::Error> {
+            store.meta.insert(key, bytes)?;
+            if sync {
+                store.db.persist(PersistMode::SyncData)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(write_err)?
+        .map_err(write_err)
+    }
+
+    fn decode_entry(index: u64, bytes: &[u8]) -> Result<Entry<TypeConfig>> {
+        codec::decode(bytes).map_err(|e| StorageIOError::read_log_at_index(index, &e).into())
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>> {
+        let start = match range.start_bound() {
+            Bound::Included(i) => Bound::Included(i.to_be_bytes()),
+            Bound::Excluded(i) => Bound::Excluded(i.to_be_bytes()),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(i) => Bound::Included(i.to_be_bytes()),
+            Bound::Excluded(i) => Bound::Excluded(i.to_be_bytes()),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for g in self.log.range::<[u8; 8], _>((start, end)) {
+            let (k, v) = g.into_inner().map_err(read_err)?;
+            let index = u64::from_be_bytes(k.as_ref().try_into().unwrap_or_default());
+            out.push(Self::decode_entry(index, &v)?);
+        }
+        Ok(out)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>> {
+        let last_purged: Option<LogId<NodeId>> = self.get_meta(LAST_PURGED)?;
+        let last = match self.log.last_key_value() {
+            None => last_purged,
+            Some(g) => {
+                let (k, v) = g.into_inner().map_err(read_err)?;
+                let index = u64::from_be_bytes(k.as_ref().try_into().unwrap_or_default());
+                Some(Self::decode_entry(index, &v)?.log_id)
+            }
+        };
+        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<()> {
+        self.put_meta(VOTE, vote, true).await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>> {
+        self.get_meta(VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<()> {
+        // The commit index is a hint for faster recovery; it rides on the next fsync.
+        self.put_meta(COMMITTED, &committed, false).await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>> {
+        Ok(self.get_meta::<Option<LogId<NodeId>>>(COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut encoded = Vec::new();
+        for entry in entries {
+            encoded.push((entry.log_id.index.to_be_bytes(), codec::encode(&entry).map_err(write_err)?));
+        }
+        let store = self.clone();
+        let result = tokio::task::spawn_blocking(move || -> std::result::Result<(), fjall::Error> {
+            let mut batch = store.db.batch();
+            for (k, v) in encoded {
+                batch.insert(&store.log, k, v);
+            }
+            batch.commit()?;
+            if store.durability == Durability::Strict {
+                store.db.persist(PersistMode::SyncData)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(write_err)?;
+        match result {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                let message = e.to_string();
+                callback.log_io_completed(Err(std::io::Error::other(message)));
+                Err(write_err(e))
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<()> {
+        let mut batch = self.db.batch();
+        for g in self.log.range::<[u8; 8], _>(log_id.index.to_be_bytes()..) {
+            batch.remove(&self.log, g.key().map_err(write_err)?);
+        }
+        batch.commit().map_err(write_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<()> {
+        let mut batch = self.db.batch();
+        batch.insert(&self.meta, LAST_PURGED, codec::encode(&log_id).map_err(write_err)?);
+        for g in self.log.range::<[u8; 8], _>(..=log_id.index.to_be_bytes()) {
+            batch.remove(&self.log, g.key().map_err(write_err)?);
+        }
+        batch.commit().map_err(write_err)
+    }
+}

@@ -1,0 +1,250 @@
+//! A log node: the fjall database, the Raft instance over it, and the proposer that
+//! groups concurrent commands into one Raft entry.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fjall::{Database, PersistMode};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::network::RaftNetworkFactory;
+use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
+use rucket_projections::Projections;
+use rucket_schemas::{Command, Outcome};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::{
+    CommandBatch, EventArchive, LogError, LogStore, NodeId, ProposeError, StateMachine, TypeConfig,
+};
+
+/// What an acknowledged write promises about the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// The entry is fdatasynced before the proposal is acknowledged.
+    #[default]
+    Strict,
+    /// Entries reach the OS at once and are fdatasynced every `relaxed_interval`.
+    Relaxed,
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub node_id: NodeId,
+    /// Where the fjall database (Raft log, archive, projections) lives.
+    pub dir: PathBuf,
+    pub durability: Durability,
+    /// How often relaxed mode fsyncs.
+    pub relaxed_interval: Duration,
+    /// Bootstrap a one-voter cluster on first start.
+    pub bootstrap_single: bool,
+    /// The most commands one Raft entry carries.
+    pub max_batch: usize,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms: (u64, u64),
+}
+
+impl NodeConfig {
+    pub fn single(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            node_id: 1,
+            dir: dir.into(),
+            durability: Durability::Strict,
+            relaxed_interval: Duration::from_millis(50),
+            bootstrap_single: true,
+            max_batch: 512,
+            heartbeat_ms: 50,
+            election_timeout_ms: (150, 300),
+        }
+    }
+}
+
+type Proposal = (Command, oneshot::Sender<Result<Outcome, ProposeError>>);
+
+/// A running log node.
+pub struct Node {
+    raft: Raft<TypeConfig>,
+    db: Database,
+    state_machine: StateMachine,
+    proposals: mpsc::Sender<Proposal>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Proposals in flight at once; while they wait, new commands gather into the next batch.
+const IN_FLIGHT: usize = 4;
+
+impl Node {
+    /// Opens a node with the given network (use [`crate::NoPeers`] for a single node).
+    pub async fn open<N>(config: NodeConfig, network: N) -> Result<Self, LogError>
+    where
+        N: RaftNetworkFactory<TypeConfig>,
+    {
+        std::fs::create_dir_all(&config.dir).map_err(|e| LogError::Storage(e.into()))?;
+        let dir = config.dir.clone();
+        let db = tokio::task::spawn_blocking(move || Database::builder(dir).open())
+            .await
+            .map_err(|e| LogError::Raft(e.to_string()))??;
+        let projections = Projections::open(&db)?;
+        let archive = EventArchive::open(&db)?;
+        let n_events = archive.verify()?;
+        let applied = projections.applied_position()?;
+        if applied > archive.head() {
+            return Err(LogError::ProjectionsAhead { applied, head: archive.head() });
+        }
+        tracing::info!(events = n_events, applied = %applied, "event archive verified");
+        let log_store = LogStore::open(&db, config.durability)?;
+        let state_machine = StateMachine::open(&db, projections, archive)?;
+
+        let raft_config = Config {
+            cluster_name: "rucket".into(),
+            heartbeat_interval: config.heartbeat_ms,
+            election_timeout_min: config.election_timeout_ms.0,
+            election_timeout_max: config.election_timeout_ms.1,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(10_000),
+            max_in_snapshot_log_to_keep: 1_000,
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| LogError::Raft(e.to_string()))?;
+        let raft = Raft::new(
+            config.node_id,
+            Arc::new(raft_config),
+            network,
+            log_store,
+            state_machine.clone(),
+        )
+        .await
+        .map_err(|e| LogError::Raft(e.to_string()))?;
+
+        if config.bootstrap_single
+            && !raft.is_initialized().await.map_err(|e| LogError::Raft(e.to_string()))?
+        {
+            let members = BTreeMap::from([(config.node_id, BasicNode::new("local"))]);
+            raft.initialize(members).await.map_err(|e| LogError::Raft(e.to_string()))?;
+        }
+
+        let (tx, rx) = mpsc::channel(config.max_batch * IN_FLIGHT);
+        let mut tasks = vec![tokio::spawn(run_proposer(raft.clone(), rx, config.max_batch))];
+        if config.durability == Durability::Relaxed {
+            tasks.push(tokio::spawn(run_relaxed_fsync(db.clone(), config.relaxed_interval)));
+        }
+        Ok(Self { raft, db, state_machine, proposals: tx, tasks })
+    }
+
+    pub fn raft(&self) -> &Raft<TypeConfig> {
+        &self.raft
+    }
+
+    pub fn projections(&self) -> &Projections {
+        self.state_machine.projections()
+    }
+
+    pub fn archive(&self) -> &EventArchive {
+        self.state_machine.archive()
+    }
+
+    /// Waits until this node knows a leader and has applied everything in its log.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), LogError> {
+        let metrics = self
+            .raft
+            .wait(Some(timeout))
+            .metrics(|m| m.current_leader.is_some(), "a leader is known")
+            .await
+            .map_err(|_| LogError::NoLeader(timeout))?;
+        let last = metrics.last_log_index;
+        self.raft
+            .wait(Some(timeout))
+            .metrics(|m| m.last_applied.map(|l| l.index) >= last, "log applied")
+            .await
+            .map_err(|e| LogError::Raft(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Whether this node knows a leader and has applied everything in its own log.
+    pub fn is_ready(&self) -> bool {
+        let m = self.raft.metrics().borrow().clone();
+        m.running_state.is_ok()
+            && m.current_leader.is_some()
+            && m.last_applied.map(|l| l.index) >= m.last_log_index
+    }
+
+    /// Proposes a command and waits for its outcome in log order.
+    pub async fn propose(&self, command: Command) -> Result<Outcome, ProposeError> {
+        let (tx, rx) = oneshot::channel();
+        self.proposals.send((command, tx)).await.map_err(|_| ProposeError::Stopped)?;
+        rx.await.map_err(|_| ProposeError::Stopped)?
+    }
+
+    /// Stops Raft and flushes the database.
+    pub async fn shutdown(self) -> Result<(), LogError> {
+        drop(self.proposals);
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.raft.shutdown().await.map_err(|e| LogError::Raft(e.to_string()))?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.persist(PersistMode::SyncAll))
+            .await
+            .map_err(|e| LogError::Raft(e.to_string()))??;
+        Ok(())
+    }
+}
+
+/// Takes every queued proposal (up to `max_batch`) into one Raft entry, keeps up to
+/// `IN_FLIGHT` entries in flight, and answers each caller with its own outcome.
+async fn run_proposer(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Proposal>, max_batch: usize) {
+    let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let mut proposals = vec![first];
+        while proposals.len() < max_batch {
+            match rx.try_recv() {
+                Ok(p) => proposals.push(p),
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let (commands, waiters): (Vec<_>, Vec<_>) = proposals.into_iter().unzip();
+            let result = raft.client_write(CommandBatch(commands)).await;
+            match result {
+                Ok(response) => {
+                    let mut outcomes = response.data.0.into_iter();
+                    for waiter in waiters {
+                        let outcome = outcomes
+                            .next()
+                            .ok_or_else(|| ProposeError::Fatal("missing outcome".into()));
+                        let _ = waiter.send(outcome);
+                    }
+                }
+                Err(e) => {
+                    let error = match &e {
+                        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                            ProposeError::NotLeader { leader: f.leader_id }
+                        }
+                        RaftError::Fatal(openraft::error::Fatal::Stopped) => ProposeError::Stopped,
+                        other => ProposeError::Fatal(other.to_string()),
+                    };
+                    for waiter in waiters {
+                        let _ = waiter.send(Err(error.clone()));
+                    }
+                }
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// In relaxed mode, makes everything written so far durable on a fixed interval.
+async fn run_relaxed_fsync(db: Database, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        let db = db.clone();
+        match tokio::task::spawn_blocking(move || db.persist(PersistMode::SyncData)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "relaxed fsync failed"),
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The Raft state machine. Each committed command is decided against the projections;
+//! an event is sealed, archived under the next log position and folded, and the applied
+//! markers are written, all in one fjall batch per command.
+//!
+//! A Raft entry holds several commands. Progress inside an entry is recorded
+//! (`partial`), so a crash between two of its commands resumes after the last one done
+//! instead of applying it twice or skipping the rest.
+//!
+//! Snapshots are the archive itself: the events up to the snapshot's position. A node
+//! that installs one refolds them, which is exactly what replay does.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, Snapshot,
+    SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+};
+use rucket_projections::{Decision, Projections};
+use rucket_schemas::{Command, Envelope, LogPosition, Outcome};
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::{BatchOutcome, EventArchive, NodeId, TypeConfig};
+
+type Result<T> = std::result::Result<T, StorageError<NodeId>>;
+
+const LAST_APPLIED: &[u8] = b"last_applied";
+const MEMBERSHIP: &[u8] = b"membership";
+const PARTIAL: &[u8] = b"partial";
+const SNAPSHOT: &[u8] = b"snapshot";
+
+/// Commands of entry `index` already applied before a crash.
+#[derive(Serialize, Deserialize)]
+struct Partial {
+    index: u64,
+    done: u32,
+}
+
+/// The stored description of the current snapshot: its Raft meta and the archive
+/// position it covers.
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta<NodeId, BasicNode>,
+    position: LogPosition,
+}
+
+#[derive(Clone)]
+pub struct StateMachine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    projections: Projections,
+    archive: EventArchive,
+    meta: Keyspace,
+}
+
+fn sm_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::write_state_machine(&e).into()
+}
+
+fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::read_state_machine(&e).into()
+}
+
+impl StateMachine {
+    pub fn open(
+        db: &Database,
+        projections: Projections,
+        archive: EventArchive,
+    ) -> std::result::Result<Self, fjall::Error> {
+        let meta = db.keyspace("raft.sm", KeyspaceCreateOptions::default)?;
+        Ok(Self { inner: Arc::new(Inner { db: db.clone(), projections, archive, meta }) })
+    }
+
+    pub fn projections(&self) -> &Projections {
+        &self.inner.projections
+    }
+
+    pub fn archive(&self) -> &EventArchive {
+        &self.inner.archive
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        match self.inner.meta.get(key).map_err(read_err)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(codec::decode(&v).map_err(read_err)?)),
+        }
+    }
+
+    /// Applies one command. `last_of_entry` carries the entry's log id when this is its
+    /// final command, so the entry is marked applied in the same batch.
+    fn apply_command(
+        &self,
+        index: u64,
+        offset: usize,
+        command: &Command,
+        last_of_entry: Option<&LogId<NodeId>>,
+    ) -> Result<Outcome> {
+        let inner = &self.inner;
+        let decision = inner.projections.decide(command).map_err(sm_err)?;
+        let mut batch = inner.db.batch();
+        let mut advanced = None;
+        let outcome = match decision {
+            Decision::Rejected(r) => Outcome::Rejected(r),
+            Decision::Unchanged => Outcome::Unchanged,
+            Decision::Event(event) => {
+                let position = LogPosition(inner.archive.head().0 + 1);
+                let envelope =
+                    Envelope::seal(&event, command.hlc, command.origin_region.clone(), command.event_id)
+                        .map_err(sm_err)?;
+                batch.insert(&inner.archive.events, position.to_key(), envelope.to_bytes());
+                let released = inner.projections.fold(&mut batch, command.hlc, &event).map_err(sm_err)?;
+                inner.projections.set_applied(&mut batch, position);
+                advanced = Some(position);
+                Outcome::Applied { position, released_blobs: released }
+            }
+        };
+        match last_of_entry {
+            Some(log_id) => {
+                batch.insert(&inner.meta, LAST_APPLIED, codec::encode(log_id).map_err(sm_err)?);
+                batch.remove(&inner.meta, PARTIAL);
+            }
+            None => {
+                let partial = Partial { index, done: offset as u32 + 1 };
+                batch.insert(&inner.meta, PARTIAL, codec::encode(&partial).map_err(sm_err)?);
+            }
+        }
+        batch.commit().map_err(sm_err)?;
+        if let Some(position) = advanced {
+            inner.archive.advance(position);
+        }
+        Ok(outcome)
+    }
+
+    fn apply_entry(&self, entry: Entry<TypeConfig>) -> Result<BatchOutcome> {
+        let inner = &self.inner;
+        match entry.payload {
+            EntryPayload::Normal(batch) if !batch.0.is_empty() => {
+                let skip = match self.get::<Partial>(PARTIAL)? {
+                    Some(p) if p.index == entry.log_id.index => p.done as usize,
+                    _ => 0,
+                };
+                let n = batch.0.len();
+                let mut outcomes = Vec::with_capacity(n);
+                for (offset, command) in batch.0.iter().enumerate() {
+                    if offset < skip {
+                        // Applied before a restart; nobody waits for this answer any more.
+                        outcomes.push(Outcome::Unchanged);
+                        continue;
+                    }
+                    let last = (offset + 1 == n).then_some(&entry.log_id);
+                    outcomes.push(self.apply_command(entry.log_id.index, offset, command, last)?);
+                }
+                Ok(BatchOutcome(outcomes))
+            }
+            payload => {
+                let mut batch = inner.db.batch();
+                batch.insert(&inner.meta, LAST_APPLIED, codec::encode(&entry.log_id).map_err(sm_err)?);
+                if let EntryPayload::Membership(m) = payload {
+                    let stored = StoredMembership::new(Some(entry.log_id), m);
+                    batch.insert(&inner.meta, MEMBERSHIP, codec::encode(&stored).map_err(sm_err)?);
+                }
+                batch.commit().map_err(sm_err)?;
+                Ok(BatchOutcome::default())
+            }
+        }
+    }
+
+    /// The archive up to `position`, framed as `[u64 position][u32 len][envelope]`.
+    fn snapshot_data(&self, snapshot: &fjall::Snapshot, position: LogPosition) -> Result<Vec<u8>> {
+        use fjall::Readable;
+        let mut data = Vec::new();
+        for g in snapshot.range(&self.inner.archive.events, ..=position.to_key()) {
+            let (k, v) = g.into_inner().map_err(read_err)?;
+            data.extend_from_slice(&k);
+            data.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            data.extend_from_slice(&v);
+        }
+        Ok(data)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || -> Result<Snapshot<TypeConfig>> {
+            use fjall::Readable;
+            let inner = &this.inner;
+            // The archive must be durable before Raft may purge the log it came from.
+            inner.db.persist(PersistMode::SyncData).map_err(sm_err)?;
+            let snap = inner.db.snapshot();
+            let read = |key: &[u8]| -> Result<Option<Vec<u8>>> {
+                Ok(snap.get(&inner.meta, key).map_err(read_err)?.map(|v| v.to_vec()))
+            };
+            let last_log_id: Option<LogId<NodeId>> =
+                read(LAST_APPLIED)?.map(|v| codec::decode(&v)).transpose().map_err(read_err)?;
+            let last_membership: StoredMembership<NodeId, BasicNode> = read(MEMBERSHIP)?
+                .map(|v| codec::decode(&v))
+                .transpose()
+                .map_err(read_err)?
+                .unwrap_or_default();
+            let position = snap
+                .last_key_value(&inner.archive.events)
+                .map(|g| g.key())
+                .transpose()
+                .map_err(read_err)?
+                .and_then(|k| LogPosition::from_key(&k))
+                .unwrap_or_default();
+            let data = this.snapshot_data(&snap, position)?;
+            let snapshot_id = format!(
+                "{}-{}",
+                last_log_id.map(|l| l.index).unwrap_or_default(),
+                position
+            );
+            let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
+            let stored = StoredSnapshot { meta: meta.clone(), position };
+            inner.meta.insert(SNAPSHOT, codec::encode(&stored).map_err(sm_err)?).map_err(sm_err)?;
+            Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        })
+        .await
+        .map_err(sm_err)?
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+        Ok((self.get(LAST_APPLIED)?, self.get(MEMBERSHIP)?.unwrap_or_default()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<BatchOutcome>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<_> = entries.into_iter().collect();
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || entries.into_iter().map(|e| this.apply_entry(e)).collect())
+            .await
+            .map_err(sm_err)?
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<()> {
+        let this = self.clone();
+        let meta = meta.clone();
+        let data = snapshot.into_inner();
+        tokio::task::spawn_blocking(move || this.install(meta, data)).await.map_err(sm_err)?
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>> {
+        let Some(stored) = self.get::<StoredSnapshot>(SNAPSHOT)? else { return Ok(None) };
+        let snap = self.inner.db.snapshot();
+        let data = self.snapshot_data(&snap, stored.position)?;
+        Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(data)) }))
+    }
+}
+
+impl StateMachine {
+    /// Replaces the state with the archive carried by a snapshot, refolding each event.
+    fn install(&self, meta: SnapshotMeta<NodeId, BasicNode>, data: Vec<u8>) -> Result<()> {
+        let inner = &self.inner;
+        inner.projections.clear().map_err(sm_err)?;
+        inner.archive.events.clear().map_err(sm_err)?;
+        let mut rest = data.as_slice();
+        let mut position = LogPosition(0);
+        while !rest.is_empty() {
+            let corrupt = || sm_err(std::io::Error::other("snapshot framing is truncated"));
+            if rest.len() < 12 {
+                return Err(corrupt());
+            }
+            position = LogPosition::from_key(&rest[..8]).ok_or_else(corrupt)?;
+            let len = u32::from_le_bytes(rest[8..12].try_into().map_err(|_| corrupt())?) as usize;
+            let bytes = rest.get(12..12 + len).ok_or_else(corrupt)?;
+            rest = &rest[12 + len..];
+            let envelope = Envelope::from_bytes(bytes).map_err(sm_err)?;
+            let event = envelope.open().map_err(sm_err)?;
+            let mut batch = inner.db.batch();
+            batch.insert(&inner.archive.events, position.to_key(), bytes.to_vec());
+            inner.projections.fold(&mut batch, envelope.hlc, &event).map_err(sm_err)?;
+            inner.projections.set_applied(&mut batch, position);
+            batch.commit().map_err(sm_err)?;
+        }
+        inner.archive.reset_head(position);
+        let mut batch = inner.db.batch();
+        match &meta.last_log_id {
+            Some(log_id) => batch.insert(&inner.meta, LAST_APPLIED, codec::encode(log_id).map_err(sm_err)?),
+            None => batch.remove(&inner.meta, LAST_APPLIED),
+        }
+        batch.insert(&inner.meta, MEMBERSHIP, codec::encode(&meta.last_membership).map_err(sm_err)?);
+        batch.remove(&inner.meta, PARTIAL);
+        let stored = StoredSnapshot { meta, position };
+        batch.insert(&inner.meta, SNAPSHOT, codec::encode(&stored).map_err(sm_err)?);
+        batch.commit().map_err(sm_err)?;
+        inner.db.persist(PersistMode::SyncData).map_err(sm_err)
+    }
+}

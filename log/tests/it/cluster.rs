@@ -1,0 +1,109 @@
+//! A three-node in-process cluster: replication, loss of the leader, re-election, and
+//! no committed event lost.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use openraft::BasicNode;
+use rucket_log::{NodeConfig, Node, NodeId};
+use rucket_schemas::{LogPosition, Outcome};
+
+use crate::support::{create_bucket, put, Router};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn start(router: &Router, root: &std::path::Path, id: NodeId) -> Node {
+    let config = NodeConfig {
+        node_id: id,
+        bootstrap_single: false,
+        heartbeat_ms: 30,
+        election_timeout_ms: (150, 300),
+        ..NodeConfig::single(root.join(format!("n{id}")))
+    };
+    let node = Node::open(config, router.clone()).await.expect("open node");
+    router.rafts.lock().unwrap().insert(id, node.raft().clone());
+    node
+}
+
+async fn leader_of(nodes: &BTreeMap<NodeId, Node>) -> NodeId {
+    let any = nodes.values().next().unwrap();
+    let metrics = any
+        .raft()
+        .wait(Some(WAIT))
+        .metrics(|m| m.current_leader.is_some_and(|l| nodes.contains_key(&l)), "a live leader")
+        .await
+        .expect("leader elected");
+    metrics.current_leader.unwrap()
+}
+
+async fn wait_head(node: &Node, head: LogPosition) {
+    let mut rx = node.archive().subscribe();
+    tokio::time::timeout(WAIT, rx.wait_for(|h| *h >= head)).await.expect("replicated in time").unwrap();
+}
+
+fn archive_dump(node: &Node) -> Vec<(u64, String)> {
+    node.archive()
+        .read_after(LogPosition(0), 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|(p, e)| (p.0, format!("{:?}", e.open().unwrap())))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_survives_the_loss_of_its_leader() {
+    let root = tempfile::tempdir().unwrap();
+    let router = Router::default();
+    let mut nodes = BTreeMap::new();
+    for id in 1..=3 {
+        nodes.insert(id, start(&router, root.path(), id).await);
+    }
+    let members: BTreeMap<NodeId, BasicNode> =
+        (1..=3).map(|id| (id, BasicNode::new(format!("n{id}")))).collect();
+    nodes[&1].raft().initialize(members).await.expect("initialize");
+
+    let leader = leader_of(&nodes).await;
+    nodes[&leader].propose(create_bucket(1, "replicated")).await.unwrap();
+    for i in 0..20 {
+        let outcome = nodes[&leader].propose(put(10 + i, "replicated", &format!("before-{i}"), b"v")).await;
+        assert!(matches!(outcome, Ok(Outcome::Applied { .. })), "{outcome:?}");
+    }
+    let head = nodes[&leader].archive().head();
+    assert_eq!(head, LogPosition(21));
+    for node in nodes.values() {
+        wait_head(node, head).await;
+    }
+
+    // A follower refuses proposals and names the leader.
+    let follower = *nodes.keys().find(|id| **id != leader).unwrap();
+    let refused = nodes[&follower].propose(put(99, "replicated", "nope", b"v")).await;
+    assert_eq!(refused, Err(rucket_log::ProposeError::NotLeader { leader: Some(leader) }));
+
+    // Kill the leader: cut it off and stop it.
+    router.rafts.lock().unwrap().remove(&leader);
+    let old = nodes.remove(&leader).unwrap();
+    old.shutdown().await.unwrap();
+
+    let new_leader = leader_of(&nodes).await;
+    assert_ne!(new_leader, leader);
+    for i in 0..20 {
+        let outcome = nodes[&new_leader].propose(put(100 + i, "replicated", &format!("after-{i}"), b"v")).await;
+        assert!(matches!(outcome, Ok(Outcome::Applied { .. })), "{outcome:?}");
+    }
+    let head = nodes[&new_leader].archive().head();
+    assert_eq!(head, LogPosition(41), "no committed event was lost or repeated");
+
+    // The old leader restarts from its disk and catches up to the same archive.
+    nodes.insert(leader, start(&router, root.path(), leader).await);
+    for node in nodes.values() {
+        wait_head(node, head).await;
+    }
+    let reference = archive_dump(&nodes[&new_leader]);
+    assert_eq!(reference.len(), 41);
+    for (id, node) in &nodes {
+        assert_eq!(archive_dump(node), reference, "node {id} diverged");
+    }
+    for (_, node) in nodes {
+        node.shutdown().await.unwrap();
+    }
+}
