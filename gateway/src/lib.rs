@@ -1,1 +1,14 @@
-//! placeholder
+//! The gateway: Rucket's HTTP front. It owns the S3 API (through s3s), health and
+//! metrics endpoints, the clock that stamps commands, users and their keys, and the
+//! `rucket` binary. It is the only crate that knows HTTP.
+
+mod access;
+mod clock;
+pub mod config;
+mod credentials;
+mod errors;
+mod host;
+mod http;
+mod metrics;
+mod s3;
+pub mod server;

@@ -176,8 +176,7 @@ impl Node {
     }
 
     /// Stops Raft and flushes the database.
-    pub async fn shutdown(self) -> Result<(), LogError> {
-        drop(self.proposals);
+    pub async fn shutdown(&self) -> Result<(), LogError> {
         for task in &self.tasks {
             task.abort();
         }

@@ -1,0 +1,51 @@
+//! The node's hybrid logical clock. The gateway stamps every command before proposing
+//! it; nothing below the gateway reads a clock.
+
+use std::time::Duration;
+
+use rucket_schemas::Hlc;
+
+pub struct Clock {
+    hlc: uhlc::HLC,
+    node: u64,
+}
+
+/// Remote stamps further ahead than this are refused for new commands.
+pub const MAX_DRIFT: Duration = Duration::from_millis(500);
+
+impl Clock {
+    pub fn new(node: u64) -> Self {
+        let id = uhlc::ID::try_from(node.max(1)).expect("a non-zero u64 is a valid HLC id");
+        Self { hlc: uhlc::HLCBuilder::new().with_id(id).with_max_delta(MAX_DRIFT).build(), node }
+    }
+
+    pub fn now(&self) -> Hlc {
+        Hlc::new(self.hlc.new_timestamp().get_time().as_u64(), self.node)
+    }
+
+    /// Moves the clock past a stamp already in the log (after a restart), so new stamps
+    /// never go backwards. Refuses stamps too far in the future.
+    pub fn observe(&self, stamp: Hlc) -> Result<(), String> {
+        let id = *self.hlc.get_id();
+        let ts = uhlc::Timestamp::new(uhlc::NTP64(stamp.time), id);
+        self.hlc.update_with_timestamp(&ts).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_are_monotonic_and_pass_observed_ones() {
+        let clock = Clock::new(1);
+        let a = clock.now();
+        let b = clock.now();
+        assert!(b > a);
+        let past = Hlc::new(a.time.saturating_sub(1 << 32), 1);
+        clock.observe(past).unwrap();
+        assert!(clock.now() > b);
+        let far = Hlc::new(a.time + (3600u64 << 32), 1);
+        assert!(clock.observe(far).is_err(), "an hour ahead is refused");
+    }
+}

@@ -1,0 +1,201 @@
+//! Settings: command-line flags, each also an environment variable `RUCKET_<NAME>`, over
+//! an optional TOML file, over embedded defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+
+/// Flags of `rucket serve`. Unset flags fall back to the config file, then to defaults.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "RUCKET_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the log, projections and object bytes.
+    #[arg(long, env = "RUCKET_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML file with settings and `[[keys]]` tables.
+    #[arg(long, env = "RUCKET_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The region this node serves.
+    #[arg(long, env = "RUCKET_REGION")]
+    pub region: Option<String>,
+    /// `strict` (acknowledged means on disk) or `relaxed` (fsync on an interval).
+    #[arg(long, env = "RUCKET_DURABILITY")]
+    pub durability: Option<String>,
+    /// Interval of the relaxed-mode fsync, in milliseconds.
+    #[arg(long, env = "RUCKET_RELAXED_FSYNC_MS")]
+    pub relaxed_fsync_ms: Option<u64>,
+    /// Objects up to this many bytes travel inside their event.
+    #[arg(long, env = "RUCKET_INLINE_THRESHOLD")]
+    pub inline_threshold: Option<usize>,
+    /// Base domain for virtual-hosted-style requests (`<bucket>.<domain>`).
+    #[arg(long, env = "RUCKET_DOMAIN")]
+    pub domain: Option<String>,
+    /// Root access key id (generated on first start when unset).
+    #[arg(long, env = "RUCKET_ACCESS_KEY_ID")]
+    pub access_key_id: Option<String>,
+    /// Root secret access key (generated on first start when unset).
+    #[arg(long, env = "RUCKET_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub secret_access_key: Option<String>,
+    /// Log filter, e.g. `info` or `rucket=debug`.
+    #[arg(long, env = "RUCKET_LOG")]
+    pub log: Option<String>,
+}
+
+/// The config file. Every field is optional; `[[keys]]` adds users.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    region: Option<String>,
+    durability: Option<String>,
+    relaxed_fsync_ms: Option<u64>,
+    inline_threshold: Option<usize>,
+    domain: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    log: Option<String>,
+    #[serde(default)]
+    keys: Vec<KeyConfig>,
+}
+
+/// An access key of its own user.
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    pub name: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DurabilityMode {
+    Strict,
+    Relaxed,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub durability: DurabilityMode,
+    pub relaxed_interval: Duration,
+    pub inline_threshold: usize,
+    pub domain: Option<String>,
+    pub root_access_key_id: Option<String>,
+    pub root_secret_access_key: Option<String>,
+    pub log: String,
+    pub keys: Vec<KeyConfig>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_INLINE_THRESHOLD: usize = 4096;
+/// The inline threshold cannot exceed this: events stay small.
+pub const MAX_INLINE_THRESHOLD: usize = 1 << 20;
+
+impl Settings {
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let durability = match args.durability.or(file.durability).as_deref() {
+            None | Some("strict") => DurabilityMode::Strict,
+            Some("relaxed") => DurabilityMode::Relaxed,
+            Some(other) => anyhow::bail!("durability must be `strict` or `relaxed`, not `{other}`"),
+        };
+        let inline_threshold =
+            args.inline_threshold.or(file.inline_threshold).unwrap_or(DEFAULT_INLINE_THRESHOLD);
+        if inline_threshold > MAX_INLINE_THRESHOLD {
+            anyhow::bail!("inline_threshold must be at most {MAX_INLINE_THRESHOLD} bytes");
+        }
+        let region = args.region.or(file.region).unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            anyhow::bail!("region `{region}` must be lowercase letters, digits and hyphens");
+        }
+        let settings = Self {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("the default address parses")),
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data")),
+            region,
+            durability,
+            relaxed_interval: Duration::from_millis(
+                args.relaxed_fsync_ms.or(file.relaxed_fsync_ms).unwrap_or(50),
+            ),
+            inline_threshold,
+            domain: args.domain.or(file.domain),
+            root_access_key_id: args.access_key_id.or(file.access_key_id),
+            root_secret_access_key: args.secret_access_key.or(file.secret_access_key),
+            log: args.log.or(file.log).unwrap_or_else(|| "info,openraft=warn".to_owned()),
+            keys: file.keys,
+        };
+        Ok(settings)
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rucket.toml");
+        std::fs::write(
+            &path,
+            r#"
+region = "eu-west-1"
+durability = "relaxed"
+inline_threshold = 100
+
+[[keys]]
+name = "alice"
+access_key_id = "AKALICE"
+secret_access_key = "alice-secret"
+"#,
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            inline_threshold: Some(10),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(args).unwrap();
+        assert_eq!(s.region, "eu-west-1");
+        assert_eq!(s.durability, DurabilityMode::Relaxed);
+        assert_eq!(s.inline_threshold, 10);
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.keys.len(), 1);
+        assert_eq!(s.keys[0].name, "alice");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_reason() {
+        let args = ServeArgs { durability: Some("sometimes".into()), ..ServeArgs::default() };
+        assert!(Settings::resolve(args).unwrap_err().to_string().contains("durability"));
+        let args = ServeArgs { inline_threshold: Some(10 << 20), ..ServeArgs::default() };
+        assert!(Settings::resolve(args).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "no_such_setting = 1\n").unwrap();
+        let args = ServeArgs { config: Some(path), ..ServeArgs::default() };
+        assert!(format!("{:#}", Settings::resolve(args).unwrap_err()).contains("no_such_setting"));
+    }
+}

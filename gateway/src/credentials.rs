@@ -1,0 +1,198 @@
+//! Users and their access keys: the root user (from the environment, or generated on
+//! first start and stored in the data dir with mode 0600) and one user per `[[keys]]`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use rucket_schemas::UserId;
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::{s3_error, S3Result};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{KeyConfig, Settings};
+
+const ROOT_FILE: &str = "root-credentials.toml";
+pub const ROOT_USER: &str = "root";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    /// The root user may act on every bucket.
+    pub admin: bool,
+}
+
+/// Access key id to (secret, user).
+#[derive(Clone, Debug, Default)]
+pub struct Users {
+    keys: BTreeMap<String, (String, User)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RootFile {
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+/// The root key pair and whether it was generated just now (to print it once).
+pub struct RootKey {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub generated: bool,
+}
+
+impl Users {
+    pub fn load(settings: &Settings) -> anyhow::Result<(Self, RootKey)> {
+        let root = root_key(settings)?;
+        let mut users = Self::default();
+        users.insert(
+            &root.access_key_id,
+            &root.secret_access_key,
+            User { id: UserId::new(ROOT_USER), admin: true },
+        )?;
+        for KeyConfig { name, access_key_id, secret_access_key } in &settings.keys {
+            if name == ROOT_USER {
+                anyhow::bail!("`root` is reserved; choose another name for key {access_key_id}");
+            }
+            users.insert(access_key_id, secret_access_key, User { id: UserId::new(name), admin: false })?;
+        }
+        Ok((users, root))
+    }
+
+    fn insert(&mut self, access_key_id: &str, secret: &str, user: User) -> anyhow::Result<()> {
+        if access_key_id.is_empty() || secret.is_empty() {
+            anyhow::bail!("access key ids and secrets must not be empty");
+        }
+        if self.keys.insert(access_key_id.to_owned(), (secret.to_owned(), user)).is_some() {
+            anyhow::bail!("access key id {access_key_id} is configured twice");
+        }
+        Ok(())
+    }
+
+    pub fn user(&self, access_key_id: &str) -> Option<&User> {
+        self.keys.get(access_key_id).map(|(_, u)| u)
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Auth for Users {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        match self.keys.get(access_key) {
+            Some((secret, _)) => Ok(SecretKey::from(secret.as_str())),
+            None => Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")),
+        }
+    }
+}
+
+fn root_key(settings: &Settings) -> anyhow::Result<RootKey> {
+    match (&settings.root_access_key_id, &settings.root_secret_access_key) {
+        (Some(id), Some(secret)) => {
+            return Ok(RootKey {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+                generated: false,
+            })
+        }
+        (None, None) => {}
+        _ => anyhow::bail!(
+            "set both RUCKET_ACCESS_KEY_ID and RUCKET_SECRET_ACCESS_KEY, or neither"
+        ),
+    }
+    let path = settings.data_dir.join(ROOT_FILE);
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let stored: RootFile =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        return Ok(RootKey {
+            access_key_id: stored.access_key_id,
+            secret_access_key: stored.secret_access_key,
+            generated: false,
+        });
+    }
+    let generated = RootFile {
+        access_key_id: format!("RK{}", hex::encode_upper(rand::random::<[u8; 9]>())),
+        secret_access_key: base64_secret(),
+    };
+    write_private(&path, &toml::to_string(&generated)?)?;
+    Ok(RootKey {
+        access_key_id: generated.access_key_id,
+        secret_access_key: generated.secret_access_key,
+        generated: true,
+    })
+}
+
+fn base64_secret() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 30]>())
+}
+
+/// Writes a file readable only by its owner, durably.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::config::ServeArgs;
+
+    #[test]
+    fn generated_root_keys_are_stored_privately_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = ServeArgs { data_dir: Some(dir.path().to_owned()), ..ServeArgs::default() };
+        let settings = Settings::resolve(args).unwrap();
+        let (_, first) = Users::load(&settings).unwrap();
+        assert!(first.generated);
+        let mode = std::fs::metadata(dir.path().join(ROOT_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (users, second) = Users::load(&settings).unwrap();
+        assert!(!second.generated);
+        assert_eq!(second.access_key_id, first.access_key_id);
+        assert!(users.user(&first.access_key_id).unwrap().admin);
+    }
+
+    #[test]
+    fn configured_keys_are_separate_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::resolve(ServeArgs {
+            data_dir: Some(dir.path().to_owned()),
+            access_key_id: Some("ROOT".into()),
+            secret_access_key: Some("rootsecret".into()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        settings.keys.push(KeyConfig {
+            name: "alice".into(),
+            access_key_id: "AKA".into(),
+            secret_access_key: "s".into(),
+        });
+        let (users, root) = Users::load(&settings).unwrap();
+        assert!(!root.generated);
+        assert!(!dir.path().join(ROOT_FILE).exists(), "configured root keys are not written");
+        let alice = users.user("AKA").unwrap();
+        assert_eq!(alice.id.as_str(), "alice");
+        assert!(!alice.admin);
+        settings.keys.push(KeyConfig {
+            name: "bob".into(),
+            access_key_id: "AKA".into(),
+            secret_access_key: "t".into(),
+        });
+        assert!(Users::load(&settings).is_err(), "a duplicate key id is refused");
+    }
+}

@@ -1,0 +1,103 @@
+//! The one mapping from Rucket's errors to S3 error codes and statuses.
+
+use rucket_blobs::BlobError;
+use rucket_log::ProposeError;
+use rucket_projections::ProjectionError;
+use rucket_schemas::{NameError, Rejection};
+use s3s::{s3_error, S3Error, S3ErrorCode};
+
+pub fn rejection(r: Rejection) -> S3Error {
+    match r {
+        Rejection::NoSuchBucket => s3_error!(NoSuchBucket, "The specified bucket does not exist"),
+        Rejection::BucketAlreadyExists => s3_error!(
+            BucketAlreadyExists,
+            "The requested bucket name is not available. Please select a different name and try again."
+        ),
+        Rejection::BucketAlreadyOwnedByYou => s3_error!(
+            BucketAlreadyOwnedByYou,
+            "Your previous request to create the named bucket succeeded and you already own it."
+        ),
+        Rejection::BucketNotEmpty => {
+            s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty")
+        }
+        Rejection::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+        Rejection::NoSuchVersion => s3_error!(NoSuchVersion, "The specified version does not exist."),
+        Rejection::PreconditionFailed => {
+            s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+        }
+        Rejection::AccessDenied => s3_error!(AccessDenied, "Access Denied"),
+    }
+}
+
+pub fn propose(e: ProposeError) -> S3Error {
+    match e {
+        ProposeError::NotLeader { .. } | ProposeError::Stopped => {
+            s3_error!(ServiceUnavailable, "The node cannot accept writes right now: {e}")
+        }
+        ProposeError::Fatal(_) => {
+            tracing::error!(error = %e, "proposal failed");
+            s3_error!(InternalError, "We encountered an internal error. Please try again.")
+        }
+    }
+}
+
+pub fn projection(e: ProjectionError) -> S3Error {
+    tracing::error!(error = %e, "projection read failed");
+    s3_error!(InternalError, "We encountered an internal error. Please try again.")
+}
+
+pub fn bucket_name(e: NameError) -> S3Error {
+    s3_error!(InvalidBucketName, "The specified bucket is not valid: {e}")
+}
+
+pub fn key_name(e: NameError) -> S3Error {
+    match e {
+        NameError::KeyTooLong => s3_error!(KeyTooLongError, "Your key is too long"),
+        other => s3_error!(InvalidArgument, "The object key is not valid: {other}"),
+    }
+}
+
+/// Body failures: s3s reports signature and payload-hash failures inside the stream;
+/// only their text tells them apart.
+pub fn blob(e: BlobError) -> S3Error {
+    match e {
+        BlobError::Body(message) => {
+            if message.contains("Sha256Mismatch") {
+                let mut err = S3Error::with_message(
+                    S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                );
+                err.set_status_code(http::StatusCode::BAD_REQUEST);
+                err
+            } else if message.contains("SignatureMismatch") {
+                s3_error!(
+                    SignatureDoesNotMatch,
+                    "The request signature we calculated does not match the signature you provided."
+                )
+            } else {
+                s3_error!(IncompleteBody, "The request body could not be read completely: {message}")
+            }
+        }
+        BlobError::IncompleteBody { expected, received } => s3_error!(
+            IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header ({received} of {expected})"
+        ),
+        BlobError::BodyTooLong { expected } => s3_error!(
+            IncompleteBody,
+            "The request body is longer than the {expected} bytes declared"
+        ),
+        BlobError::Io(_) | BlobError::NotFound(_) => {
+            tracing::error!(error = %e, "blob store failed");
+            s3_error!(InternalError, "We encountered an internal error. Please try again.")
+        }
+    }
+}
+
+pub fn internal(context: &str, e: impl std::fmt::Display) -> S3Error {
+    tracing::error!(error = %e, "{context}");
+    s3_error!(InternalError, "We encountered an internal error. Please try again.")
+}
+
+pub fn not_implemented(what: &str) -> S3Error {
+    s3_error!(NotImplemented, "{what} is not implemented by Rucket yet")
+}

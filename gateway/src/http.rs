@@ -1,0 +1,87 @@
+//! The axum router: health, metrics, then everything else to the S3 service.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::{HeaderValue, StatusCode};
+use metrics_exporter_prometheus::PrometheusHandle;
+use rucket_log::Node;
+
+use crate::access::OperationSlot;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub node: Arc<Node>,
+    pub metrics: PrometheusHandle,
+}
+
+pub fn router(state: AppState, s3: s3s::service::S3Service) -> Router {
+    let s3 = axum::error_handling::HandleError::new(s3, on_http_error);
+    let s3_routes = Router::new().fallback_service(s3).layer(middleware::from_fn(observe_s3));
+    Router::new()
+        .route("/_rucket/health/live", get(live))
+        .route("/_rucket/health/ready", get(ready))
+        .route("/_rucket/metrics", get(render_metrics))
+        .with_state(state)
+        .merge(s3_routes)
+        .layer(middleware::from_fn(request_ids))
+}
+
+async fn on_http_error(err: s3s::HttpError) -> Response {
+    tracing::error!(error = ?err, "s3 service failed");
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+async fn live() -> &'static str {
+    "ok\n"
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.node.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: no leader yet or the log is not applied\n").into_response()
+    }
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Response {
+    let raft = state.node.raft().metrics().borrow().clone();
+    metrics::gauge!(crate::metrics::RAFT_COMMITTED)
+        .set(raft.last_applied.map(|l| l.index).unwrap_or_default() as f64);
+    metrics::gauge!(crate::metrics::APPLIED_POSITION).set(state.node.archive().head().0 as f64);
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// Records the S3 operation (named by the access hook), status and latency.
+async fn observe_s3(mut request: Request, next: Next) -> Response {
+    let slot = OperationSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let operation = slot.0.lock().ok().and_then(|g| g.clone()).unwrap_or_else(|| "Unknown".to_owned());
+    crate::metrics::record_request(&operation, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Every response carries a request id, as S3's do.
+async fn request_ids(request: Request, next: Next) -> Response {
+    let id = hex::encode_upper(rand::random::<[u8; 8]>());
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert("x-amz-request-id", v.clone());
+        headers.insert("x-amz-id-2", v);
+    }
+    headers.insert(http::header::SERVER, HeaderValue::from_static("Rucket"));
+    response
+}

@@ -1,0 +1,36 @@
+//! Prometheus metrics: requests by operation and status, latency, bytes in and out, and
+//! the log's commit and applied positions.
+
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const REQUESTS: &str = "rucket_requests_total";
+pub const LATENCY: &str = "rucket_request_duration_seconds";
+pub const BYTES_IN: &str = "rucket_bytes_in_total";
+pub const BYTES_OUT: &str = "rucket_bytes_out_total";
+pub const RAFT_COMMITTED: &str = "rucket_raft_committed_index";
+pub const APPLIED_POSITION: &str = "rucket_applied_position";
+pub const ORPHANS_REMOVED: &str = "rucket_orphan_blobs_removed_total";
+
+/// Installs the process-wide recorder and returns the handle that renders it.
+pub fn install() -> anyhow::Result<PrometheusHandle> {
+    let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(LATENCY.to_owned()), &buckets)?
+        .install_recorder()?;
+    metrics::describe_counter!(REQUESTS, "S3 requests by operation and HTTP status");
+    metrics::describe_histogram!(LATENCY, metrics::Unit::Seconds, "S3 request latency by operation");
+    metrics::describe_counter!(BYTES_IN, metrics::Unit::Bytes, "request body bytes received");
+    metrics::describe_counter!(BYTES_OUT, metrics::Unit::Bytes, "object bytes sent");
+    metrics::describe_gauge!(RAFT_COMMITTED, "last committed Raft log index");
+    metrics::describe_gauge!(APPLIED_POSITION, "last applied event position");
+    metrics::describe_counter!(ORPHANS_REMOVED, "blobs removed because no event refers to them");
+    Ok(handle)
+}
+
+pub fn record_request(operation: &str, status: u16, elapsed: Duration) {
+    let labels = [("operation", operation.to_owned()), ("status", status.to_string())];
+    metrics::counter!(REQUESTS, &labels).increment(1);
+    metrics::histogram!(LATENCY, "operation" => operation.to_owned()).record(elapsed.as_secs_f64());
+}

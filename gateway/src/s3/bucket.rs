@@ -1,0 +1,107 @@
+//! Bucket operations.
+
+use rucket_schemas::CommandBody;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result};
+
+use super::{owner, timestamp, Rucket};
+use crate::errors;
+
+impl Rucket {
+    pub(super) async fn do_list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let user = self.user(&req)?;
+        let prefix = req.input.prefix.clone().unwrap_or_default();
+        let buckets = self
+            .node
+            .projections()
+            .buckets()
+            .map_err(errors::projection)?
+            .into_iter()
+            .filter(|b| (user.admin || b.owner == user.id) && b.name.as_str().starts_with(&prefix))
+            .map(|b| Bucket {
+                name: Some(b.name.to_string()),
+                creation_date: Some(timestamp(b.created)),
+                bucket_region: Some(self.region.to_string()),
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(owner(&user.id)),
+            prefix: req.input.prefix,
+            continuation_token: None,
+        }))
+    }
+
+    pub(super) async fn do_create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let user = self.user(&req)?;
+        let input = req.input;
+        let bucket = Self::bucket_name(&input.bucket)?;
+        if input.object_lock_enabled_for_bucket == Some(true) {
+            return Err(errors::not_implemented("Object Lock"));
+        }
+        if let Some(acl) = &input.acl {
+            if acl.as_str() != BucketCannedACL::PRIVATE {
+                return Err(errors::not_implemented("Bucket ACLs other than private"));
+            }
+        }
+        if input.grant_full_control.is_some()
+            || input.grant_read.is_some()
+            || input.grant_read_acp.is_some()
+            || input.grant_write.is_some()
+            || input.grant_write_acp.is_some()
+        {
+            return Err(errors::not_implemented("Bucket ACL grants"));
+        }
+        let location = input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+            .map(|l| l.as_str().to_owned())
+            .unwrap_or_default();
+        self.propose(&user, CommandBody::CreateBucket { bucket: bucket.clone(), location, object_lock_enabled: false })
+            .await?;
+        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
+    }
+
+    pub(super) async fn do_head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        let user = self.user(&req)?;
+        self.bucket_for(&user, &req.input.bucket)?;
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(self.region.to_string()),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        let user = self.user(&req)?;
+        let bucket = Self::bucket_name(&req.input.bucket)?;
+        self.propose(&user, CommandBody::DeleteBucket { bucket }).await?;
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    pub(super) async fn do_get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let user = self.user(&req)?;
+        let (_, record) = self.bucket_for(&user, &req.input.bucket)?;
+        // us-east-1 is reported as an empty constraint, as S3 does.
+        let location = Some(record.location)
+            .map(|l| if l.is_empty() { self.region.to_string() } else { l })
+            .filter(|l| l != "us-east-1")
+            .map(BucketLocationConstraint::from);
+        Ok(S3Response::new(GetBucketLocationOutput { location_constraint: location }))
+    }
+}

@@ -1,0 +1,172 @@
+//! The S3 API on top of the log: reads come from the projections, writes become
+//! commands proposed to the log. One `impl S3` delegates to the modules by area.
+
+mod bucket;
+mod conditions;
+mod list;
+mod object;
+mod put;
+
+use std::sync::Arc;
+
+use rucket_blobs::BlobStore;
+use rucket_log::Node;
+use rucket_projections::BucketRecord;
+use rucket_schemas::{BlobId, BucketName, Command, CommandBody, EventId, Hlc, Outcome, RegionId};
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
+
+use crate::clock::Clock;
+use crate::credentials::{User, Users};
+use crate::errors;
+
+pub struct Rucket {
+    pub node: Arc<Node>,
+    pub blobs: BlobStore,
+    pub clock: Arc<Clock>,
+    pub users: Arc<Users>,
+    pub region: RegionId,
+    pub inline_threshold: usize,
+}
+
+impl Rucket {
+    /// The user behind a signed request (s3s has verified the signature already).
+    fn user<T>(&self, req: &S3Request<T>) -> S3Result<User> {
+        let credentials = req
+            .credentials
+            .as_ref()
+            .ok_or_else(|| s3_error!(AccessDenied, "Anonymous access is not allowed"))?;
+        self.users
+            .user(&credentials.access_key)
+            .cloned()
+            .ok_or_else(|| s3_error!(InvalidAccessKeyId))
+    }
+
+    fn bucket_name(name: &str) -> S3Result<BucketName> {
+        BucketName::parse(name).map_err(errors::bucket_name)
+    }
+
+    /// The bucket, if it exists and `user` may use it.
+    fn bucket_for(&self, user: &User, name: &str) -> S3Result<(BucketName, BucketRecord)> {
+        let bucket = Self::bucket_name(name)?;
+        let record = self
+            .node
+            .projections()
+            .bucket(&bucket)
+            .map_err(errors::projection)?
+            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchBucket))?;
+        if !user.admin && record.owner != user.id {
+            return Err(errors::rejection(rucket_schemas::Rejection::AccessDenied));
+        }
+        Ok((bucket, record))
+    }
+
+    /// Stamps, proposes and waits for a command; maps rejections to S3 errors and hands
+    /// released blobs to the blob store.
+    async fn propose(&self, user: &User, body: CommandBody) -> S3Result<Outcome> {
+        self.propose_at(user, self.clock.now(), body).await
+    }
+
+    /// As [`Self::propose`], with a stamp chosen by the caller (an object version's
+    /// creation time and its event share one stamp).
+    async fn propose_at(&self, user: &User, hlc: Hlc, body: CommandBody) -> S3Result<Outcome> {
+        let command = Command {
+            hlc,
+            event_id: EventId(rand::random()),
+            origin_region: self.region.clone(),
+            requester: user.id.clone(),
+            requester_is_admin: user.admin,
+            body,
+        };
+        let outcome = self.node.propose(command).await.map_err(errors::propose)?;
+        match outcome {
+            Outcome::Rejected(r) => Err(errors::rejection(r)),
+            Outcome::Applied { ref released_blobs, .. } if !released_blobs.is_empty() => {
+                self.release(released_blobs.clone());
+                Ok(outcome)
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Deletes blobs no version refers to any more, off the request path.
+    fn release(&self, blobs: Vec<BlobId>) {
+        let store = self.blobs.clone();
+        tokio::task::spawn_blocking(move || {
+            for id in blobs {
+                if let Err(e) = store.remove(&id) {
+                    tracing::warn!(blob = %id, error = %e, "could not remove a released blob");
+                }
+            }
+        });
+    }
+}
+
+pub(crate) fn timestamp(hlc: Hlc) -> Timestamp {
+    Timestamp::from(hlc.to_datetime())
+}
+
+pub(crate) fn owner(user: &rucket_schemas::UserId) -> Owner {
+    Owner { display_name: Some(user.to_string()), id: Some(user.to_string()) }
+}
+
+#[async_trait::async_trait]
+impl S3 for Rucket {
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.do_list_buckets(req).await
+    }
+
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.do_create_bucket(req).await
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.do_head_bucket(req).await
+    }
+
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.do_delete_bucket(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.do_get_bucket_location(req).await
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        self.do_put_object(req).await
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        self.do_get_object(req).await
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.do_head_object(req).await
+    }
+
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.do_delete_object(req).await
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.do_delete_objects(req).await
+    }
+
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.do_list_objects(req).await
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.do_list_objects_v2(req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.do_list_object_versions(req).await
+    }
+}

@@ -1,0 +1,339 @@
+//! GetObject, HeadObject, DeleteObject and DeleteObjects.
+
+use bytes::Bytes;
+use futures::stream::StreamExt;
+use rucket_projections::VersionEntry;
+use rucket_schemas::{CommandBody, ObjectData, ObjectKey, ObjectRecord, StorageClass, VersionId};
+use s3s::dto::*;
+use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
+use tokio::io::AsyncReadExt;
+
+use super::conditions::ReadConditions;
+use super::{timestamp, Rucket};
+use crate::credentials::User;
+use crate::errors;
+
+/// Read size for streaming blobs to the client.
+const READ_CHUNK: usize = 256 * 1024;
+
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
+/// What a GET or HEAD resolved to, before any body is read.
+struct Resolved {
+    record: ObjectRecord,
+    version_id: Option<String>,
+}
+
+fn delete_marker_error(mut err: S3Error, version_id: Option<&VersionId>) -> S3Error {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+    if let Some(v) = version_id.and_then(|v| http::HeaderValue::from_str(v.as_str()).ok()) {
+        headers.insert("x-amz-version-id", v);
+    }
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
+    err.set_headers(headers);
+    err
+}
+
+impl Rucket {
+    /// Finds the version a GET or HEAD names: the current one, or `version_id`.
+    fn resolve(&self, user: &User, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<Resolved> {
+        let (bucket, record) = self.bucket_for(user, bucket)?;
+        let key = ObjectKey::parse(key).map_err(errors::key_name)?;
+        let projections = self.node.projections();
+        let show_version = record.versioning != rucket_projections::Versioning::Unversioned;
+        match version_id {
+            Some(v) => {
+                let v = VersionId::new(v);
+                match projections.version(&bucket, &key, &v).map_err(errors::projection)? {
+                    Some(VersionEntry::Object(record)) => Ok(Resolved { record, version_id: Some(v.to_string()) }),
+                    Some(VersionEntry::DeleteMarker { version_id, .. }) => Err(delete_marker_error(
+                        s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource."),
+                        Some(&version_id),
+                    )),
+                    None => Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
+                }
+            }
+            None => match projections.current_object(&bucket, &key).map_err(errors::projection)? {
+                Some(record) => {
+                    let version_id = show_version.then(|| record.version_id.to_string());
+                    Ok(Resolved { record, version_id })
+                }
+                None => match projections.latest_version(&bucket, &key).map_err(errors::projection)? {
+                    Some(VersionEntry::DeleteMarker { version_id, .. }) => Err(delete_marker_error(
+                        s3_error!(NoSuchKey, "The specified key does not exist."),
+                        Some(&version_id),
+                    )),
+                    _ => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+                },
+            },
+        }
+    }
+
+    pub(super) async fn do_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let user = self.user(&req)?;
+        let input = &req.input;
+        if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
+            return Err(errors::not_implemented("Server-side encryption with customer keys"));
+        }
+        let Resolved { record, version_id } =
+            self.resolve(&user, &input.bucket, &input.key, input.version_id.as_deref())?;
+        let conditions = ReadConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        };
+        conditions.check(&record.etag, record.hlc_timestamp.unix_millis().div_euclid(1000))?;
+        check_part_number(input.part_number)?;
+        let (start, len, content_range) = match &input.range {
+            None => (0, record.size, None),
+            Some(range) => {
+                let r = range.check(record.size)?;
+                let len = r.end - r.start;
+                (r.start, len, Some(format!("bytes {}-{}/{}", r.start, r.end - 1, record.size)))
+            }
+        };
+        let body = self.body(&record, start, len).await?;
+        metrics::counter!(crate::metrics::BYTES_OUT).increment(len);
+        let with_checksums = input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
+            && content_range.is_none();
+        let mut output = GetObjectOutput {
+            body: Some(body),
+            content_length: Some(len as i64),
+            content_range,
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(ETag::Strong(record.etag.clone())),
+            last_modified: Some(timestamp(record.hlc_timestamp)),
+            version_id,
+            ..Default::default()
+        };
+        fill_headers(&record, &mut Headers {
+            content_type: &mut output.content_type,
+            cache_control: &mut output.cache_control,
+            content_disposition: &mut output.content_disposition,
+            content_encoding: &mut output.content_encoding,
+            content_language: &mut output.content_language,
+            expires: &mut output.expires,
+            metadata: &mut output.metadata,
+            storage_class: &mut output.storage_class,
+        });
+        if with_checksums {
+            fill_checksums(&record, &mut output.checksum_crc32, &mut output.checksum_crc32c,
+                &mut output.checksum_crc64nvme, &mut output.checksum_sha1, &mut output.checksum_sha256);
+        }
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn do_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let user = self.user(&req)?;
+        let input = &req.input;
+        if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
+            return Err(errors::not_implemented("Server-side encryption with customer keys"));
+        }
+        let Resolved { record, version_id } =
+            self.resolve(&user, &input.bucket, &input.key, input.version_id.as_deref())?;
+        let conditions = ReadConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        };
+        conditions.check(&record.etag, record.hlc_timestamp.unix_millis().div_euclid(1000))?;
+        check_part_number(input.part_number)?;
+        let mut output = HeadObjectOutput {
+            content_length: Some(record.size as i64),
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(ETag::Strong(record.etag.clone())),
+            last_modified: Some(timestamp(record.hlc_timestamp)),
+            version_id,
+            ..Default::default()
+        };
+        if let Some(range) = &input.range {
+            let r = range.check(record.size)?;
+            output.content_length = Some((r.end - r.start) as i64);
+            output.content_range = Some(format!("bytes {}-{}/{}", r.start, r.end - 1, record.size));
+        }
+        fill_headers(&record, &mut Headers {
+            content_type: &mut output.content_type,
+            cache_control: &mut output.cache_control,
+            content_disposition: &mut output.content_disposition,
+            content_encoding: &mut output.content_encoding,
+            content_language: &mut output.content_language,
+            expires: &mut output.expires,
+            metadata: &mut output.metadata,
+            storage_class: &mut output.storage_class,
+        });
+        if input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
+            fill_checksums(&record, &mut output.checksum_crc32, &mut output.checksum_crc32c,
+                &mut output.checksum_crc64nvme, &mut output.checksum_sha1, &mut output.checksum_sha256);
+        }
+        Ok(S3Response::new(output))
+    }
+
+    /// The object's bytes from `start`, `len` long, as a stream.
+    async fn body(&self, record: &ObjectRecord, start: u64, len: u64) -> S3Result<StreamingBlob> {
+        match &record.data {
+            ObjectData::Inline(bytes) => {
+                let slice = Bytes::copy_from_slice(&bytes[start as usize..(start + len) as usize]);
+                Ok(StreamingBlob::wrap(futures::stream::iter([Ok::<_, std::io::Error>(slice)])))
+            }
+            ObjectData::Blob(id) => {
+                let store = self.blobs.clone();
+                let id = id.clone();
+                let file = tokio::task::spawn_blocking(move || store.open_at(&id, start))
+                    .await
+                    .map_err(|e| errors::internal("opening a blob", e))?
+                    .map_err(errors::blob)?;
+                let reader = tokio::fs::File::from_std(file).take(len);
+                let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK);
+                Ok(StreamingBlob::wrap(stream.map(|r| r)))
+            }
+        }
+    }
+
+    pub(super) async fn do_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let user = self.user(&req)?;
+        let input = req.input;
+        if input.if_match.is_some() || input.if_match_last_modified_time.is_some() || input.if_match_size.is_some() {
+            return Err(errors::not_implemented("Conditional deletes"));
+        }
+        let bucket = Self::bucket_name(&input.bucket)?;
+        let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
+        let version_id = input.version_id.clone().map(VersionId::new);
+        self.propose(&user, CommandBody::DeleteObject { bucket, key, version_id }).await?;
+        Ok(S3Response::new(DeleteObjectOutput { version_id: input.version_id, ..Default::default() }))
+    }
+
+    pub(super) async fn do_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let user = self.user(&req)?;
+        let input = req.input;
+        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let objects = input.delete.objects;
+        if objects.is_empty() || objects.len() > 1000 {
+            return Err(s3_error!(MalformedXML, "A DeleteObjects request names 1 to 1000 keys"));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        // Each key is its own command; proposed together they share a Raft entry.
+        let results = futures::future::join_all(objects.into_iter().map(|object| {
+            let bucket = bucket.clone();
+            let user = user.clone();
+            async move {
+                let outcome = match ObjectKey::parse(&object.key) {
+                    Err(e) => Err(errors::key_name(e)),
+                    Ok(key) => {
+                        let version_id = object.version_id.clone().map(VersionId::new);
+                        self.propose(&user, CommandBody::DeleteObject { bucket, key, version_id }).await
+                    }
+                };
+                (object, outcome)
+            }
+        }))
+        .await;
+        let mut deleted = Vec::new();
+        let mut failed = Vec::new();
+        for (object, outcome) in results {
+            match outcome {
+                Ok(_) => {
+                    if !quiet {
+                        deleted.push(DeletedObject {
+                            key: Some(object.key),
+                            version_id: object.version_id,
+                            ..Default::default()
+                        });
+                    }
+                }
+                Err(e) => failed.push(s3s::dto::Error {
+                    code: Some(e.code().as_str().to_owned()),
+                    key: Some(object.key),
+                    message: e.message().map(str::to_owned),
+                    version_id: object.version_id,
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(failed),
+            ..Default::default()
+        }))
+    }
+}
+
+fn check_part_number(part_number: Option<i32>) -> S3Result<()> {
+    match part_number {
+        None | Some(1) => Ok(()),
+        Some(_) => {
+            let mut e = S3Error::with_message(
+                s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
+                "The requested partnumber is not satisfiable",
+            );
+            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            Err(e)
+        }
+    }
+}
+
+struct Headers<'a> {
+    content_type: &'a mut Option<ContentType>,
+    cache_control: &'a mut Option<CacheControl>,
+    content_disposition: &'a mut Option<ContentDisposition>,
+    content_encoding: &'a mut Option<ContentEncoding>,
+    content_language: &'a mut Option<ContentLanguage>,
+    expires: &'a mut Option<Expires>,
+    metadata: &'a mut Option<Metadata>,
+    storage_class: &'a mut Option<StorageClass_>,
+}
+
+type StorageClass_ = s3s::dto::StorageClass;
+
+fn fill_headers(record: &ObjectRecord, out: &mut Headers<'_>) {
+    let h = &record.headers;
+    *out.content_type = Some(h.content_type.clone().unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()));
+    *out.cache_control = h.cache_control.clone();
+    *out.content_disposition = h.content_disposition.clone();
+    *out.content_encoding = h.content_encoding.clone();
+    *out.content_language = h.content_language.clone();
+    *out.expires = h
+        .expires
+        .as_deref()
+        .and_then(|e| Timestamp::parse(TimestampFormat::HttpDate, e).ok());
+    if !record.user_metadata.is_empty() {
+        *out.metadata = Some(record.user_metadata.clone().into_iter().collect());
+    }
+    if record.storage_class != StorageClass::Standard {
+        *out.storage_class = Some(StorageClass_::from(record.storage_class.s3_name().to_owned()));
+    }
+}
+
+fn fill_checksums(
+    record: &ObjectRecord,
+    crc32: &mut Option<String>,
+    crc32c: &mut Option<String>,
+    crc64nvme: &mut Option<String>,
+    sha1: &mut Option<String>,
+    sha256: &mut Option<String>,
+) {
+    for (name, value) in &record.checksums {
+        let slot = match name.as_str() {
+            "CRC32" => &mut *crc32,
+            "CRC32C" => &mut *crc32c,
+            "CRC64NVME" => &mut *crc64nvme,
+            "SHA1" => &mut *sha1,
+            "SHA256" => &mut *sha256,
+            _ => continue,
+        };
+        *slot = Some(value.clone());
+    }
+}

@@ -1,0 +1,299 @@
+//! PutObject: stream the body once into the blob store (hashing as it goes), verify the
+//! digests the client sent, then propose the object's event.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use rucket_blobs::{ChecksumAlgorithm, IngestOptions, Ingested};
+use rucket_schemas::{
+    CommandBody, CreateOperation, ObjectKey, ObjectRecord, ReplicationStatus, StandardHeaders,
+    StorageClass, VersionId, WriteCondition,
+};
+use s3s::dto::*;
+use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
+
+use super::Rucket;
+use crate::errors;
+
+/// Checksum values the client declared, by algorithm: from headers now, from trailers
+/// once the body has been read.
+struct Declared {
+    content_md5: Option<[u8; 16]>,
+    headers: Vec<(ChecksumAlgorithm, String)>,
+    /// Algorithms announced in `x-amz-trailer`.
+    trailers: Vec<ChecksumAlgorithm>,
+}
+
+impl Declared {
+    fn from_request(req: &S3Request<PutObjectInput>) -> S3Result<Self> {
+        let input = &req.input;
+        let content_md5 = match &input.content_md5 {
+            None => None,
+            Some(b64) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                    .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid."))?;
+                Some(bytes)
+            }
+        };
+        let mut headers = Vec::new();
+        for (algorithm, value) in [
+            (ChecksumAlgorithm::Crc32, &input.checksum_crc32),
+            (ChecksumAlgorithm::Crc32c, &input.checksum_crc32c),
+            (ChecksumAlgorithm::Crc64Nvme, &input.checksum_crc64nvme),
+            (ChecksumAlgorithm::Sha1, &input.checksum_sha1),
+            (ChecksumAlgorithm::Sha256, &input.checksum_sha256),
+        ] {
+            if let Some(v) = value {
+                headers.push((algorithm, v.clone()));
+            }
+        }
+        if headers.len() > 1 {
+            return Err(s3_error!(InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."));
+        }
+        let mut trailers = Vec::new();
+        if let Some(value) = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+            for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                let algorithm = name
+                    .strip_prefix("x-amz-checksum-")
+                    .and_then(ChecksumAlgorithm::from_s3_name)
+                    .ok_or_else(|| s3_error!(InvalidRequest, "Unsupported trailer {name}"))?;
+                trailers.push(algorithm);
+            }
+        }
+        Ok(Self { content_md5, headers, trailers })
+    }
+
+    /// Every algorithm the ingest pass must compute.
+    fn algorithms(&self, requested: Option<&s3s::dto::ChecksumAlgorithm>) -> S3Result<Vec<ChecksumAlgorithm>> {
+        let mut out: Vec<ChecksumAlgorithm> =
+            self.headers.iter().map(|(a, _)| *a).chain(self.trailers.iter().copied()).collect();
+        if let Some(requested) = requested {
+            let a = ChecksumAlgorithm::from_s3_name(requested.as_str()).ok_or_else(|| {
+                s3_error!(InvalidRequest, "Checksum algorithm {} is not supported", requested.as_str())
+            })?;
+            out.push(a);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+fn bad_digest(algorithm: &str) -> S3Error {
+    s3_error!(BadDigest, "The {algorithm} you specified did not match the calculated checksum.")
+}
+
+/// Compares what was computed with what the client declared (headers and trailers).
+fn verify(
+    declared: &Declared,
+    trailers: Option<&http::HeaderMap>,
+    ingested: &Ingested,
+) -> S3Result<BTreeMap<String, String>> {
+    if let Some(md5) = declared.content_md5 {
+        if md5 != ingested.md5 {
+            return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
+        }
+    }
+    let computed = |a: ChecksumAlgorithm| ingested.checksums.iter().find(|(x, _)| *x == a).map(|(_, v)| v);
+    let mut stored = BTreeMap::new();
+    for (algorithm, value) in &declared.headers {
+        if computed(*algorithm) != Some(value) {
+            return Err(bad_digest(algorithm.s3_name()));
+        }
+        stored.insert(algorithm.s3_name().to_owned(), value.clone());
+    }
+    for algorithm in &declared.trailers {
+        let name = format!("x-amz-checksum-{}", algorithm.s3_name().to_ascii_lowercase());
+        let sent = trailers
+            .and_then(|t| t.get(name.as_str()))
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| s3_error!(IncompleteBody, "The trailing checksum {name} was announced but not sent."))?;
+        if computed(*algorithm).map(String::as_str) != Some(sent.trim()) {
+            return Err(bad_digest(algorithm.s3_name()));
+        }
+        stored.insert(algorithm.s3_name().to_owned(), sent.trim().to_owned());
+    }
+    // A checksum the client only asked us to compute is stored too.
+    for (algorithm, value) in &ingested.checksums {
+        stored.entry(algorithm.s3_name().to_owned()).or_insert_with(|| value.clone());
+    }
+    Ok(stored)
+}
+
+fn refuse_unsupported(input: &PutObjectInput) -> S3Result<()> {
+    if input.server_side_encryption.is_some()
+        || input.sse_customer_algorithm.is_some()
+        || input.sse_customer_key.is_some()
+        || input.ssekms_key_id.is_some()
+    {
+        return Err(errors::not_implemented("Server-side encryption"));
+    }
+    if input.object_lock_mode.is_some()
+        || input.object_lock_retain_until_date.is_some()
+        || input.object_lock_legal_hold_status.is_some()
+    {
+        return Err(errors::not_implemented("Object Lock"));
+    }
+    if input.tagging.is_some() {
+        return Err(errors::not_implemented("Object tagging"));
+    }
+    if input.website_redirect_location.is_some() {
+        return Err(errors::not_implemented("Website redirects"));
+    }
+    if input.write_offset_bytes.is_some() {
+        return Err(errors::not_implemented("Appending writes"));
+    }
+    if let Some(acl) = &input.acl {
+        if acl.as_str() != ObjectCannedACL::PRIVATE && acl.as_str() != ObjectCannedACL::BUCKET_OWNER_FULL_CONTROL {
+            return Err(errors::not_implemented("Object ACLs other than private"));
+        }
+    }
+    if input.grant_full_control.is_some() || input.grant_read.is_some() || input.grant_read_acp.is_some() || input.grant_write_acp.is_some() {
+        return Err(errors::not_implemented("Object ACL grants"));
+    }
+    Ok(())
+}
+
+fn condition(input: &PutObjectInput) -> S3Result<WriteCondition> {
+    match (&input.if_none_match, &input.if_match) {
+        (Some(_), Some(_)) => Err(s3_error!(NotImplemented, "If-Match and If-None-Match together are not supported")),
+        (Some(cond), None) if cond.is_any() => Ok(WriteCondition::IfNoneMatch),
+        (Some(_), None) => Err(s3_error!(NotImplemented, "If-None-Match on a write supports only *")),
+        (None, Some(cond)) => match cond.as_etag() {
+            Some(etag) => Ok(WriteCondition::IfMatch(etag.value().to_owned())),
+            None => Err(s3_error!(NotImplemented, "If-Match: * is not supported on writes")),
+        },
+        (None, None) => Ok(WriteCondition::Always),
+    }
+}
+
+/// `aws-chunked` is a transfer detail, not the object's encoding.
+fn stored_content_encoding(value: Option<String>) -> Option<String> {
+    let kept: Vec<&str> = value
+        .as_deref()?
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
+
+pub(super) fn http_date(ts: &Timestamp) -> Option<String> {
+    let mut out = Vec::new();
+    ts.format(TimestampFormat::HttpDate, &mut out).ok()?;
+    String::from_utf8(out).ok()
+}
+
+impl Rucket {
+    pub(super) async fn do_put_object(
+        &self,
+        mut req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let key = ObjectKey::parse(&req.input.key).map_err(errors::key_name)?;
+        refuse_unsupported(&req.input)?;
+        let condition = condition(&req.input)?;
+        let storage_class = match &req.input.storage_class {
+            None => StorageClass::Standard,
+            Some(sc) => StorageClass::from_s3_name(sc.as_str())
+                .ok_or_else(|| s3_error!(InvalidStorageClass, "The storage class you specified is not valid"))?,
+        };
+        let declared = Declared::from_request(&req)?;
+        let algorithms = declared.algorithms(req.input.checksum_algorithm.as_ref())?;
+        let expected_len = req.input.content_length.map(|n| n.max(0) as u64);
+        let body = req
+            .input
+            .body
+            .take()
+            .ok_or_else(|| s3_error!(IncompleteBody, "The request has no body"))?;
+
+        let ingested = self
+            .blobs
+            .ingest(
+                body,
+                IngestOptions { inline_threshold: self.inline_threshold, expected_len, checksums: &algorithms },
+            )
+            .await
+            .map_err(errors::blob)?;
+        metrics::counter!(crate::metrics::BYTES_IN).increment(ingested.size);
+        let trailers = req.trailing_headers.as_ref().and_then(|t| t.take());
+        let checksums = match verify(&declared, trailers.as_ref(), &ingested) {
+            Ok(c) => c,
+            Err(e) => {
+                self.discard(&ingested);
+                return Err(e);
+            }
+        };
+
+        let input = req.input;
+        let etag = hex::encode(ingested.md5);
+        let hlc = self.clock.now();
+        let record = ObjectRecord {
+            version_id: VersionId::new(hex::encode(rand::random::<[u8; 16]>())),
+            size: ingested.size,
+            etag: etag.clone(),
+            headers: StandardHeaders {
+                content_type: input.content_type,
+                cache_control: input.cache_control,
+                content_disposition: input.content_disposition,
+                content_encoding: stored_content_encoding(input.content_encoding),
+                content_language: input.content_language,
+                expires: input.expires.as_ref().and_then(http_date),
+            },
+            user_metadata: input.metadata.unwrap_or_default().into_iter().collect(),
+            data: ingested.data.clone(),
+            owner: user.id.clone(),
+            hlc_timestamp: hlc,
+            placement_group: 0,
+            home_region: self.region.clone(),
+            storage_class,
+            replication_status: ReplicationStatus::None,
+            checksums: checksums.clone(),
+        };
+        let body = CommandBody::PutObject { bucket, key, operation: CreateOperation::Put, record, condition };
+        if let Err(e) = self.propose_at(&user, hlc, body).await {
+            // A rejected command never refers to the blob; other failures leave it to
+            // the orphan sweep, since the command may still have committed.
+            if e.code() != &s3s::S3ErrorCode::InternalError && e.code() != &s3s::S3ErrorCode::ServiceUnavailable {
+                self.discard(&ingested);
+            }
+            return Err(e);
+        }
+        let mut output = PutObjectOutput { e_tag: Some(ETag::Strong(etag)), ..Default::default() };
+        for (name, value) in checksums {
+            match name.as_str() {
+                "CRC32" => output.checksum_crc32 = Some(value),
+                "CRC32C" => output.checksum_crc32c = Some(value),
+                "CRC64NVME" => output.checksum_crc64nvme = Some(value),
+                "SHA1" => output.checksum_sha1 = Some(value),
+                "SHA256" => output.checksum_sha256 = Some(value),
+                _ => {}
+            }
+        }
+        Ok(S3Response::new(output))
+    }
+
+    /// Removes the blob of a body that will never be referenced.
+    fn discard(&self, ingested: &Ingested) {
+        if let Some(id) = ingested.data.blob_id() {
+            self.release(vec![id.clone()]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_chunked_is_not_stored_as_an_encoding() {
+        assert_eq!(stored_content_encoding(Some("aws-chunked".into())), None);
+        assert_eq!(stored_content_encoding(Some("aws-chunked,gzip".into())), Some("gzip".into()));
+        assert_eq!(stored_content_encoding(Some("gzip".into())), Some("gzip".into()));
+        assert_eq!(stored_content_encoding(None), None);
+    }
+}

@@ -1,0 +1,141 @@
+//! `rucket serve`: open the log, sweep orphaned blobs, and serve S3 until a signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use rucket_blobs::{BlobStore, Durability as BlobDurability};
+use rucket_log::{Durability, NoPeers, Node, NodeConfig};
+use rucket_schemas::RegionId;
+
+use crate::access::Access;
+use crate::clock::Clock;
+use crate::config::{DurabilityMode, ServeArgs, Settings};
+use crate::credentials::Users;
+use crate::host::VirtualHosts;
+use crate::http::{router, AppState};
+use crate::s3::Rucket;
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args)?;
+    init_tracing(&settings.log);
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    let (users, root) = Users::load(&settings)?;
+    if root.generated {
+        println!(
+            "Generated root credentials, stored in {}:\n  access key id:     {}\n  secret access key: {}",
+            settings.data_dir.join("root-credentials.toml").display(),
+            root.access_key_id,
+            root.secret_access_key
+        );
+    }
+
+    let metrics = crate::metrics::install()?;
+    let node_config = NodeConfig {
+        durability: match settings.durability {
+            DurabilityMode::Strict => Durability::Strict,
+            DurabilityMode::Relaxed => Durability::Relaxed,
+        },
+        relaxed_interval: settings.relaxed_interval,
+        ..NodeConfig::single(settings.data_dir.join("log"))
+    };
+    let node = Arc::new(Node::open(node_config, NoPeers).await.context("opening the log")?);
+    node.wait_ready(READY_TIMEOUT).await.context("waiting for the log to become ready")?;
+
+    let blobs = BlobStore::open(
+        settings.data_dir.join("blobs"),
+        match settings.durability {
+            DurabilityMode::Strict => BlobDurability::Strict,
+            DurabilityMode::Relaxed => BlobDurability::Relaxed,
+        },
+    )?;
+    sweep_orphans(&node, &blobs)?;
+
+    let clock = Arc::new(Clock::new(1));
+    let head = node.archive().head();
+    if let Some(last) = node.archive().get(head)? {
+        if let Err(e) = clock.observe(last.hlc) {
+            tracing::warn!(error = %e, "the newest event is stamped ahead of this clock");
+        }
+    }
+
+    let rucket = Rucket {
+        node: node.clone(),
+        blobs,
+        clock,
+        users: Arc::new(users.clone()),
+        region: RegionId::new(settings.region.clone()),
+        inline_threshold: settings.inline_threshold,
+    };
+    let mut builder = s3s::service::S3ServiceBuilder::new(rucket);
+    builder.set_auth(users);
+    builder.set_access(Access);
+    if let Some(domain) = &settings.domain {
+        builder.set_host(VirtualHosts::new(domain));
+    }
+    let app = router(AppState { node: node.clone(), metrics }, builder.build());
+
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    println!("rucket listening on http://{address} (region {}, data {})", settings.region, settings.data_dir.display());
+    tracing::info!(%address, "serving");
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+
+    tracing::info!("shutting down");
+    node.shutdown().await?;
+    Ok(())
+}
+
+/// Removes blobs that no version refers to: bodies whose PUT never committed, and
+/// versions overwritten or deleted before their release was carried out. Runs before
+/// the listener opens, so no PUT is in flight.
+fn sweep_orphans(node: &Node, blobs: &BlobStore) -> anyhow::Result<()> {
+    let referenced = node.projections().referenced_blobs()?;
+    let mut removed = 0u64;
+    for id in blobs.list()? {
+        if !referenced.contains(&id) {
+            blobs.remove(&id)?;
+            removed += 1;
+        }
+    }
+    metrics::counter!(crate::metrics::ORPHANS_REMOVED).increment(removed);
+    if removed > 0 {
+        tracing::info!(removed, "removed orphaned blobs");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

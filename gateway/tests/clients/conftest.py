@@ -1,0 +1,62 @@
+"""Starts the real rucket binary on a free loopback port for client smoke tests."""
+
+import os
+import re
+import subprocess
+import tempfile
+import threading
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ROOT_KEY = "SMOKEROOT"
+ROOT_SECRET = "smoke-root-secret"
+
+
+@pytest.fixture(scope="session")
+def server():
+    binary = os.environ.get("RUCKET_BIN", os.path.join(os.path.dirname(__file__), "../../../target/debug/rucket"))
+    data = tempfile.mkdtemp(prefix="rucket-smoke-")
+    env = dict(os.environ, RUCKET_ACCESS_KEY_ID=ROOT_KEY, RUCKET_SECRET_ACCESS_KEY=ROOT_SECRET,
+               RUCKET_LOG="warn")
+    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(data, "data")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    address = None
+    for line in proc.stdout:
+        match = re.match(r"rucket listening on http://(\S+)", line)
+        if match:
+            address = match.group(1)
+            break
+    if address is None:
+        proc.kill()
+        raise RuntimeError("rucket did not start")
+    # Keep draining stdout so the server never blocks on a full pipe.
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    yield {"endpoint": f"http://{address}", "data": data}
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0, "rucket did not stop cleanly on SIGTERM"
+
+
+@pytest.fixture()
+def s3(server):
+    return boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
+                        aws_secret_access_key=ROOT_SECRET, region_name="us-east-1",
+                        config=Config(retries={"max_attempts": 1}))
+
+
+@pytest.fixture()
+def aws(server, tmp_path):
+    """Runs the awscli against the server with default settings."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=ROOT_KEY, AWS_SECRET_ACCESS_KEY=ROOT_SECRET,
+               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=str(tmp_path / "none"),
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+
+    def run(*args, check=True):
+        result = subprocess.run(["aws", "--endpoint-url", server["endpoint"], *args], env=env,
+                                capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    return run

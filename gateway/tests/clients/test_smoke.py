@@ -1,0 +1,92 @@
+"""boto3 and awscli against a real rucket server, with their default settings."""
+
+import hashlib
+import os
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+
+def error_code(excinfo):
+    return excinfo.value.response["Error"]["Code"]
+
+
+def test_boto3_object_round_trip(s3):
+    s3.create_bucket(Bucket="boto-roundtrip")
+    for key, body in [("small.txt", b"hello boto3"), ("dir/large.bin", os.urandom(3 * 1024 * 1024 + 5))]:
+        put = s3.put_object(Bucket="boto-roundtrip", Key=key, Body=body, ContentType="text/plain",
+                            Metadata={"purpose": "smoke"})
+        assert put["ETag"] == '"%s"' % hashlib.md5(body).hexdigest()
+        got = s3.get_object(Bucket="boto-roundtrip", Key=key)
+        assert got["Body"].read() == body
+        assert got["ContentType"] == "text/plain"
+        assert got["Metadata"] == {"purpose": "smoke"}
+    listed = s3.list_objects_v2(Bucket="boto-roundtrip")
+    assert [o["Key"] for o in listed["Contents"]] == ["dir/large.bin", "small.txt"]
+    assert s3.get_bucket_location(Bucket="boto-roundtrip")["LocationConstraint"] is None
+
+
+def test_boto3_uploads_with_its_default_checksums(s3, tmp_path):
+    s3.create_bucket(Bucket="boto-checksums")
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(200_000))
+    s3.upload_file(str(path), "boto-checksums", "f.bin")
+    head = s3.head_object(Bucket="boto-checksums", Key="f.bin", ChecksumMode="ENABLED")
+    assert head["ContentLength"] == 200_000
+    out = tmp_path / "back.bin"
+    s3.download_file("boto-checksums", "f.bin", str(out))
+    assert out.read_bytes() == path.read_bytes()
+
+
+def test_boto3_errors(s3):
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="boto-no-such-bucket", Key="k")
+    assert error_code(e) == "NoSuchBucket"
+    s3.create_bucket(Bucket="boto-errors")
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket="boto-errors")
+    assert error_code(e) == "BucketAlreadyOwnedByYou"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="boto-errors", Key="absent")
+    assert error_code(e) == "NoSuchKey"
+    s3.put_object(Bucket="boto-errors", Key="k", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket="boto-errors")
+    assert error_code(e) == "BucketNotEmpty"
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket="boto-errors", Key="k", Body=b"abc", ContentMD5="AAAAAAAAAAAAAAAAAAAAAA==")
+    assert error_code(e) == "BadDigest"
+
+
+def test_boto3_presigned_and_cleanup_by_versions(s3):
+    s3.create_bucket(Bucket="boto-presign")
+    s3.put_object(Bucket="boto-presign", Key="a.txt", Body=b"presigned")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "boto-presign", "Key": "a.txt"}, ExpiresIn=60)
+    assert requests.get(url, timeout=10).content == b"presigned"
+    # The cleanup loop outside test suites use.
+    for v in s3.list_object_versions(Bucket="boto-presign").get("Versions", []):
+        s3.delete_object(Bucket="boto-presign", Key=v["Key"], VersionId=v["VersionId"])
+    s3.delete_bucket(Bucket="boto-presign")
+
+
+def test_awscli_mb_cp_ls_rm(aws, tmp_path):
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    files = {"a.txt": b"alpha", "sub/b.bin": os.urandom(100_000), "sub/c.txt": b"gamma" * 1000}
+    for name, body in files.items():
+        (src / name).write_bytes(body)
+    aws("s3", "mb", "s3://cli-smoke")
+    aws("s3", "cp", str(src / "a.txt"), "s3://cli-smoke/a.txt")
+    aws("s3", "sync", str(src), "s3://cli-smoke/tree")
+    listing = aws("s3", "ls", "--recursive", "s3://cli-smoke").stdout
+    for name in ["a.txt", "tree/a.txt", "tree/sub/b.bin", "tree/sub/c.txt"]:
+        assert name in listing
+    dst = tmp_path / "down"
+    aws("s3", "sync", "s3://cli-smoke/tree", str(dst))
+    for name, body in files.items():
+        assert (dst / name).read_bytes() == body
+    aws("s3", "rm", "--recursive", "s3://cli-smoke")
+    assert aws("s3", "ls", "s3://cli-smoke").stdout.strip() == ""
+    aws("s3", "rb", "s3://cli-smoke")
+    assert "cli-smoke" not in aws("s3", "ls").stdout

@@ -1,0 +1,97 @@
+//! Bucket operations and their errors.
+
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+
+use crate::support::{bucket, code, status, Server, ALICE_KEY, ALICE_SECRET, BOB_KEY, BOB_SECRET};
+
+#[tokio::test]
+async fn create_list_head_locate_and_delete() {
+    let server = Server::start();
+    let s3 = server.client();
+    let name = bucket("lifecycle");
+    s3.create_bucket().bucket(&name).send().await.unwrap();
+    let listed = s3.list_buckets().send().await.unwrap();
+    let names: Vec<_> = listed.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, [name.as_str()]);
+    assert!(listed.buckets()[0].creation_date().is_some());
+    s3.head_bucket().bucket(&name).send().await.unwrap();
+    let location = s3.get_bucket_location().bucket(&name).send().await.unwrap();
+    // us-east-1 is the empty <LocationConstraint/>, which the SDK reads as "".
+    assert_eq!(location.location_constraint().map(|c| c.as_str()).unwrap_or(""), "");
+
+    let eu = bucket("in-eu");
+    s3.create_bucket()
+        .bucket(&eu)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let location = s3.get_bucket_location().bucket(&eu).send().await.unwrap();
+    assert_eq!(location.location_constraint(), Some(&BucketLocationConstraint::EuWest1));
+
+    s3.delete_bucket().bucket(&name).send().await.unwrap();
+    let err = s3.head_bucket().bucket(&name).send().await.unwrap_err();
+    assert_eq!(status(&err), 404);
+    let err = s3.delete_bucket().bucket(&name).send().await.unwrap_err();
+    assert_eq!(code(&err), "NoSuchBucket");
+}
+
+#[tokio::test]
+async fn bucket_errors_match_s3() {
+    let server = Server::start();
+    let s3 = server.client();
+    let name = bucket("errors");
+    s3.create_bucket().bucket(&name).send().await.unwrap();
+    let err = s3.create_bucket().bucket(&name).send().await.unwrap_err();
+    assert_eq!((status(&err), code(&err).as_str()), (409, "BucketAlreadyOwnedByYou"));
+
+    let alice = server.client_as(ALICE_KEY, ALICE_SECRET);
+    let err = alice.create_bucket().bucket(&name).send().await.unwrap_err();
+    assert_eq!((status(&err), code(&err).as_str()), (409, "BucketAlreadyExists"));
+
+    for bad in ["ab", "Upper-Case", "under_score", "192.168.1.1", "-leading", "trailing-", "a..b"] {
+        let err = s3.create_bucket().bucket(bad).send().await.unwrap_err();
+        assert_eq!((status(&err), code(&err).as_str()), (400, "InvalidBucketName"), "bucket {bad:?}");
+    }
+
+    s3.put_object().bucket(&name).key("k").body(b"v".to_vec().into()).send().await.unwrap();
+    let err = s3.delete_bucket().bucket(&name).send().await.unwrap_err();
+    assert_eq!((status(&err), code(&err).as_str()), (409, "BucketNotEmpty"));
+
+    let err = s3.create_bucket().bucket(bucket("locked")).object_lock_enabled_for_bucket(true).send().await.unwrap_err();
+    assert_eq!((status(&err), code(&err).as_str()), (501, "NotImplemented"), "unsupported features say so");
+    let err = s3.head_bucket().bucket(bucket("locked")).send().await.unwrap_err();
+    assert_eq!(status(&err), 404, "a refused create leaves no bucket");
+}
+
+#[tokio::test]
+async fn each_key_is_its_own_user() {
+    let server = Server::start();
+    let alice = server.client_as(ALICE_KEY, ALICE_SECRET);
+    let bob = server.client_as(BOB_KEY, BOB_SECRET);
+    let root = server.client();
+    let name = bucket("alices");
+    alice.create_bucket().bucket(&name).send().await.unwrap();
+    alice.put_object().bucket(&name).key("secret.txt").body(b"hers".to_vec().into()).send().await.unwrap();
+
+    let err = bob.get_object().bucket(&name).key("secret.txt").send().await.unwrap_err();
+    assert_eq!((status(&err), code(&err).as_str()), (403, "AccessDenied"));
+    let err = bob.put_object().bucket(&name).key("mine").body(b"x".to_vec().into()).send().await.unwrap_err();
+    assert_eq!(code(&err), "AccessDenied");
+    let err = bob.list_objects_v2().bucket(&name).send().await.unwrap_err();
+    assert_eq!(code(&err), "AccessDenied");
+    let err = bob.delete_bucket().bucket(&name).send().await.unwrap_err();
+    assert_eq!(code(&err), "AccessDenied");
+    let err = bob.delete_object().bucket(&name).key("secret.txt").send().await.unwrap_err();
+    assert_eq!(code(&err), "AccessDenied");
+    assert!(bob.list_buckets().send().await.unwrap().buckets().is_empty(), "bob sees only his buckets");
+
+    let listed = root.list_buckets().send().await.unwrap();
+    assert_eq!(listed.buckets().len(), 1, "root administers every bucket");
+    let got = root.get_object().bucket(&name).key("secret.txt").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"hers");
+}
