@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --locked --bin rucket
+# The gateway's integration tests build target/debug/rucket, which the smoke tests use.
 cargo test --locked --workspace
 
 venv="${RUCKET_VENV:-target/venv}"

@@ -13,5 +13,5 @@ mod store;
 
 pub use checksum::{ChecksumAlgorithm, Checksums};
 pub use error::BlobError;
-pub use ingest::{Ingested, IngestOptions};
+pub use ingest::{IngestOptions, Ingested};
 pub use store::{BlobStore, Durability};

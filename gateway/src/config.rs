@@ -119,7 +119,9 @@ impl Settings {
             anyhow::bail!("inline_threshold must be at most {MAX_INLINE_THRESHOLD} bytes");
         }
         let region = args.region.or(file.region).unwrap_or_else(|| DEFAULT_REGION.to_owned());
-        if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if region.is_empty()
+            || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             anyhow::bail!("region `{region}` must be lowercase letters, digits and hyphens");
         }
         let settings = Self {
@@ -145,8 +147,8 @@ impl Settings {
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading config file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
 }
 
@@ -172,11 +174,7 @@ secret_access_key = "alice-secret"
 "#,
         )
         .unwrap();
-        let args = ServeArgs {
-            config: Some(path),
-            inline_threshold: Some(10),
-            ..ServeArgs::default()
-        };
+        let args = ServeArgs { config: Some(path), inline_threshold: Some(10), ..ServeArgs::default() };
         let s = Settings::resolve(args).unwrap();
         assert_eq!(s.region, "eu-west-1");
         assert_eq!(s.durability, DurabilityMode::Relaxed);

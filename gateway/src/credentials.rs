@@ -80,7 +80,10 @@ impl S3Auth for Users {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         match self.keys.get(access_key) {
             Some((secret, _)) => Ok(SecretKey::from(secret.as_str())),
-            None => Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")),
+            None => Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )),
         }
     }
 }
@@ -95,14 +98,11 @@ fn root_key(settings: &Settings) -> anyhow::Result<RootKey> {
             })
         }
         (None, None) => {}
-        _ => anyhow::bail!(
-            "set both RUCKET_ACCESS_KEY_ID and RUCKET_SECRET_ACCESS_KEY, or neither"
-        ),
+        _ => anyhow::bail!("set both RUCKET_ACCESS_KEY_ID and RUCKET_SECRET_ACCESS_KEY, or neither"),
     }
     let path = settings.data_dir.join(ROOT_FILE);
     if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let stored: RootFile =
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         return Ok(RootKey {

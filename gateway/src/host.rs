@@ -19,7 +19,11 @@ impl VirtualHosts {
     /// The bucket a host names, if it is `<bucket>.<domain>`.
     pub fn bucket_of<'a>(&self, host: &'a str) -> Option<&'a str> {
         let name = host.rsplit_once(':').map_or(host, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host }
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
         });
         let bucket = name.strip_suffix(self.domain.as_str())?.strip_suffix('.')?;
         (!bucket.is_empty()).then_some(bucket)

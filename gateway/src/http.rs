@@ -45,14 +45,17 @@ async fn ready(State(state): State<AppState>) -> Response {
     if state.node.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: no leader yet or the log is not applied\n").into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: no leader yet or the log is not applied\n")
+            .into_response()
     }
 }
 
 async fn render_metrics(State(state): State<AppState>) -> Response {
     let raft = state.node.raft().metrics().borrow().clone();
-    metrics::gauge!(crate::metrics::RAFT_COMMITTED)
+    metrics::gauge!(crate::metrics::RAFT_COMMITTED).set(state.node.committed_index() as f64);
+    metrics::gauge!(crate::metrics::RAFT_APPLIED)
         .set(raft.last_applied.map(|l| l.index).unwrap_or_default() as f64);
+    metrics::gauge!(crate::metrics::RAFT_LAST_LOG).set(raft.last_log_index.unwrap_or_default() as f64);
     metrics::gauge!(crate::metrics::APPLIED_POSITION).set(state.node.archive().head().0 as f64);
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(

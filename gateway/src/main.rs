@@ -4,7 +4,12 @@ use clap::{Parser, Subcommand};
 use rucket_gateway::config::ServeArgs;
 
 #[derive(Parser)]
-#[command(name = "rucket", version, about = "An event-sourced S3 server", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "rucket",
+    version,
+    about = "An event-sourced S3 server",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -10,6 +10,8 @@ pub const LATENCY: &str = "rucket_request_duration_seconds";
 pub const BYTES_IN: &str = "rucket_bytes_in_total";
 pub const BYTES_OUT: &str = "rucket_bytes_out_total";
 pub const RAFT_COMMITTED: &str = "rucket_raft_committed_index";
+pub const RAFT_APPLIED: &str = "rucket_raft_applied_index";
+pub const RAFT_LAST_LOG: &str = "rucket_raft_last_log_index";
 pub const APPLIED_POSITION: &str = "rucket_applied_position";
 pub const ORPHANS_REMOVED: &str = "rucket_orphan_blobs_removed_total";
 
@@ -24,6 +26,8 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(BYTES_IN, metrics::Unit::Bytes, "request body bytes received");
     metrics::describe_counter!(BYTES_OUT, metrics::Unit::Bytes, "object bytes sent");
     metrics::describe_gauge!(RAFT_COMMITTED, "last committed Raft log index");
+    metrics::describe_gauge!(RAFT_APPLIED, "last Raft log index applied to the state machine");
+    metrics::describe_gauge!(RAFT_LAST_LOG, "last Raft log index appended locally");
     metrics::describe_gauge!(APPLIED_POSITION, "last applied event position");
     metrics::describe_counter!(ORPHANS_REMOVED, "blobs removed because no event refers to them");
     Ok(handle)

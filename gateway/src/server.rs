@@ -83,7 +83,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let address = listener.local_addr()?;
-    println!("rucket listening on http://{address} (region {}, data {})", settings.region, settings.data_dir.display());
+    println!(
+        "rucket listening on http://{address} (region {}, data {})",
+        settings.region,
+        settings.data_dir.display()
+    );
     tracing::info!(%address, "serving");
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {

@@ -99,8 +99,6 @@ impl EventArchive {
 fn decode_at(position: LogPosition, bytes: &[u8]) -> Result<Envelope, LogError> {
     let envelope = Envelope::from_bytes(bytes)
         .map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
-    envelope
-        .open()
-        .map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
+    envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
     Ok(envelope)
 }

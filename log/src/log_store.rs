@@ -9,12 +9,12 @@
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use openraft::storage::{LogFlushed, RaftLogStorage};
-use openraft::{
-    Entry, LogId, LogState, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote,
-};
+use openraft::{Entry, LogId, LogState, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 
 use crate::codec;
 use crate::{Durability, NodeId, TypeConfig};
@@ -31,6 +31,8 @@ pub struct LogStore {
     log: Keyspace,
     meta: Keyspace,
     durability: Durability,
+    /// The last committed Raft index openraft reported, for metrics.
+    committed: Arc<AtomicU64>,
 }
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -48,7 +50,13 @@ impl LogStore {
             log: db.keyspace("raft.log", KeyspaceCreateOptions::default)?,
             meta: db.keyspace("raft.meta", KeyspaceCreateOptions::default)?,
             durability,
+            committed: Arc::default(),
         })
+    }
+
+    /// A handle that always reads the last committed Raft index.
+    pub fn committed_index(&self) -> Arc<AtomicU64> {
+        self.committed.clone()
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
@@ -133,6 +141,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<()> {
+        if let Some(c) = committed {
+            self.committed.store(c.index, Ordering::Relaxed);
+        }
         // The commit index is a hint for faster recovery; it rides on the next fsync.
         self.put_meta(COMMITTED, &committed, false).await
     }

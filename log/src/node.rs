@@ -14,9 +14,7 @@ use rucket_projections::Projections;
 use rucket_schemas::{Command, Outcome};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::{
-    CommandBatch, EventArchive, LogError, LogStore, NodeId, ProposeError, StateMachine, TypeConfig,
-};
+use crate::{CommandBatch, EventArchive, LogError, LogStore, NodeId, ProposeError, StateMachine, TypeConfig};
 
 /// What an acknowledged write promises about the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -68,6 +66,7 @@ pub struct Node {
     state_machine: StateMachine,
     proposals: mpsc::Sender<Proposal>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    committed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Proposals in flight at once; while they wait, new commands gather into the next batch.
@@ -93,6 +92,7 @@ impl Node {
         }
         tracing::info!(events = n_events, applied = %applied, "event archive verified");
         let log_store = LogStore::open(&db, config.durability)?;
+        let committed = log_store.committed_index();
         let state_machine = StateMachine::open(&db, projections, archive)?;
 
         let raft_config = Config {
@@ -106,15 +106,10 @@ impl Node {
         }
         .validate()
         .map_err(|e| LogError::Raft(e.to_string()))?;
-        let raft = Raft::new(
-            config.node_id,
-            Arc::new(raft_config),
-            network,
-            log_store,
-            state_machine.clone(),
-        )
-        .await
-        .map_err(|e| LogError::Raft(e.to_string()))?;
+        let raft =
+            Raft::new(config.node_id, Arc::new(raft_config), network, log_store, state_machine.clone())
+                .await
+                .map_err(|e| LogError::Raft(e.to_string()))?;
 
         if config.bootstrap_single
             && !raft.is_initialized().await.map_err(|e| LogError::Raft(e.to_string()))?
@@ -128,11 +123,16 @@ impl Node {
         if config.durability == Durability::Relaxed {
             tasks.push(tokio::spawn(run_relaxed_fsync(db.clone(), config.relaxed_interval)));
         }
-        Ok(Self { raft, db, state_machine, proposals: tx, tasks })
+        Ok(Self { raft, db, state_machine, proposals: tx, tasks, committed })
     }
 
     pub fn raft(&self) -> &Raft<TypeConfig> {
         &self.raft
+    }
+
+    /// The last Raft index known to be committed.
+    pub fn committed_index(&self) -> u64 {
+        self.committed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn projections(&self) -> &Projections {
@@ -210,9 +210,8 @@ async fn run_proposer(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Proposal>, 
                 Ok(response) => {
                     let mut outcomes = response.data.0.into_iter();
                     for waiter in waiters {
-                        let outcome = outcomes
-                            .next()
-                            .ok_or_else(|| ProposeError::Fatal("missing outcome".into()));
+                        let outcome =
+                            outcomes.next().ok_or_else(|| ProposeError::Fatal("missing outcome".into()));
                         let _ = waiter.send(outcome);
                     }
                 }

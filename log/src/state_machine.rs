@@ -15,8 +15,8 @@ use std::sync::Arc;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use openraft::storage::RaftStateMachine;
 use openraft::{
-    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, Snapshot,
-    SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
+    StorageError, StorageIOError, StoredMembership,
 };
 use rucket_projections::{Decision, Projections};
 use rucket_schemas::{Command, Envelope, LogPosition, Outcome};
@@ -212,11 +212,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 .and_then(|k| LogPosition::from_key(&k))
                 .unwrap_or_default();
             let data = this.snapshot_data(&snap, position)?;
-            let snapshot_id = format!(
-                "{}-{}",
-                last_log_id.map(|l| l.index).unwrap_or_default(),
-                position
-            );
+            let snapshot_id = format!("{}-{}", last_log_id.map(|l| l.index).unwrap_or_default(), position);
             let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
             let stored = StoredSnapshot { meta: meta.clone(), position };
             inner.meta.insert(SNAPSHOT, codec::encode(&stored).map_err(sm_err)?).map_err(sm_err)?;

@@ -18,9 +18,7 @@ pub enum Decision {
 impl Projections {
     /// Validates `command` against the current views. Reads only; never writes.
     pub fn decide(&self, command: &Command) -> Result<Decision, ProjectionError> {
-        let may_act = |bucket: &BucketRecord| {
-            command.requester_is_admin || bucket.owner == command.requester
-        };
+        let may_act = |bucket: &BucketRecord| command.requester_is_admin || bucket.owner == command.requester;
         let decision = match &command.body {
             CommandBody::CreateBucket { bucket, location, object_lock_enabled } => {
                 match self.bucket(bucket)? {
@@ -39,12 +37,10 @@ impl Projections {
             CommandBody::DeleteBucket { bucket } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
                 Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
-                Some(_) if !self.bucket_is_empty(bucket)? => {
-                    Decision::Rejected(Rejection::BucketNotEmpty)
+                Some(_) if !self.bucket_is_empty(bucket)? => Decision::Rejected(Rejection::BucketNotEmpty),
+                Some(_) => {
+                    Decision::Event(StorageEvent::BucketDeleted(BucketDeleted { bucket: bucket.clone() }))
                 }
-                Some(_) => Decision::Event(StorageEvent::BucketDeleted(BucketDeleted {
-                    bucket: bucket.clone(),
-                })),
             },
             CommandBody::PutObject { bucket, key, operation, record, condition } => {
                 match self.bucket(bucket)? {
@@ -112,4 +108,3 @@ impl Projections {
         Ok(decision)
     }
 }
-

@@ -6,10 +6,7 @@ pub enum ProjectionError {
     #[error("projection storage: {0}")]
     Storage(#[from] fjall::Error),
     #[error("corrupt projection record in {keyspace}: {source}")]
-    Corrupt {
-        keyspace: &'static str,
-        source: rucket_schemas::CodecError,
-    },
+    Corrupt { keyspace: &'static str, source: rucket_schemas::CodecError },
     #[error("record does not encode: {0}")]
     Encode(rucket_schemas::CodecError),
 }

@@ -131,10 +131,8 @@ impl Projections {
             start = Bound::Included(from);
         }
         // Within the marker key, skip up to and including the marker version.
-        let mut skipping_to_version = query
-            .key_marker
-            .zip(query.version_id_marker)
-            .filter(|(m, _)| !m.is_empty());
+        let mut skipping_to_version =
+            query.key_marker.zip(query.version_id_marker).filter(|(m, _)| !m.is_empty());
         let mut iter = self.versions.range::<Vec<u8>, _>((start, Bound::Unbounded));
         let mut previous_key: Option<String> = None;
         let mut count = 0;

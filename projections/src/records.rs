@@ -29,12 +29,8 @@ pub struct BucketRecord {
 /// One entry in a key's version history: an object version or a delete marker.
 #[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub enum VersionEntry {
-    Object(ObjectRecord),
-    DeleteMarker {
-        version_id: VersionId,
-        owner: UserId,
-        hlc_timestamp: Hlc,
-    },
+    Object(Box<ObjectRecord>),
+    DeleteMarker { version_id: VersionId, owner: UserId, hlc_timestamp: Hlc },
 }
 
 impl VersionEntry {

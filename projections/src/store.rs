@@ -4,8 +4,7 @@ use std::collections::BTreeSet;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
 use rucket_schemas::{
-    decode_payload, encode_payload, BlobId, BucketName, LogPosition, ObjectKey, ObjectRecord,
-    VersionId,
+    decode_payload, encode_payload, BlobId, BucketName, LogPosition, ObjectKey, ObjectRecord, VersionId,
 };
 
 use crate::{keys, BucketRecord, ProjectionError, VersionEntry};
@@ -46,11 +45,7 @@ impl Projections {
 
     /// The last log position folded into the views; 0 when nothing was applied.
     pub fn applied_position(&self) -> Result<LogPosition, ProjectionError> {
-        Ok(self
-            .meta
-            .get(keys::APPLIED)?
-            .and_then(|v| LogPosition::from_key(&v))
-            .unwrap_or_default())
+        Ok(self.meta.get(keys::APPLIED)?.and_then(|v| LogPosition::from_key(&v)).unwrap_or_default())
     }
 
     /// Records the applied position in the same batch as the change it belongs to.
@@ -59,18 +54,12 @@ impl Projections {
     }
 
     pub fn bucket(&self, bucket: &BucketName) -> Result<Option<BucketRecord>, ProjectionError> {
-        self.buckets
-            .get(bucket.as_str())?
-            .map(|v| decode(&v, "buckets"))
-            .transpose()
+        self.buckets.get(bucket.as_str())?.map(|v| decode(&v, "buckets")).transpose()
     }
 
     /// All buckets in name order.
     pub fn buckets(&self) -> Result<Vec<BucketRecord>, ProjectionError> {
-        self.buckets
-            .iter()
-            .map(|g| decode(&g.value()?, "buckets"))
-            .collect()
+        self.buckets.iter().map(|g| decode(&g.value()?, "buckets")).collect()
     }
 
     /// The current version of a key, if it has one that is not a delete marker.
@@ -79,10 +68,7 @@ impl Projections {
         bucket: &BucketName,
         key: &ObjectKey,
     ) -> Result<Option<ObjectRecord>, ProjectionError> {
-        self.objects
-            .get(keys::object(bucket, key))?
-            .map(|v| decode(&v, "objects"))
-            .transpose()
+        self.objects.get(keys::object(bucket, key))?.map(|v| decode(&v, "objects")).transpose()
     }
 
     /// The newest entry of a key's history (which may be a delete marker).

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use rucket_schemas::{
-    BlobId, BucketName, Command, CommandBody, CreateOperation, EventId, Hlc, LogPosition,
-    ObjectData, ObjectKey, ObjectRecord, Rejection, RegionId, ReplicationStatus,
-    StandardHeaders, StorageClass, UserId, VersionId, WriteCondition,
+    BlobId, BucketName, Command, CommandBody, CreateOperation, EventId, Hlc, LogPosition, ObjectData,
+    ObjectKey, ObjectRecord, RegionId, Rejection, ReplicationStatus, StandardHeaders, StorageClass, UserId,
+    VersionId, WriteCondition,
 };
 
 use crate::{Decision, ListQuery, Projections, VersionQuery};
@@ -57,7 +57,8 @@ impl Harness {
 
     fn put(&mut self, bucket: &str, key: &str, data: ObjectData) -> Vec<BlobId> {
         let hlc = Hlc::new((self.clock + 1) << 32, 1);
-        let (decision, released) = self.run("alice", put_body(bucket, key, data, hlc, WriteCondition::Always));
+        let (decision, released) =
+            self.run("alice", put_body(bucket, key, data, hlc, WriteCondition::Always));
         assert!(matches!(decision, Decision::Event(_)), "put {key}: {decision:?}");
         released
     }
@@ -75,7 +76,11 @@ fn bucket_name(name: &str) -> BucketName {
 }
 
 fn create(bucket: &str) -> CommandBody {
-    CommandBody::CreateBucket { bucket: bucket_name(bucket), location: String::new(), object_lock_enabled: false }
+    CommandBody::CreateBucket {
+        bucket: bucket_name(bucket),
+        location: String::new(),
+        object_lock_enabled: false,
+    }
 }
 
 fn put_body(bucket: &str, key: &str, data: ObjectData, hlc: Hlc, condition: WriteCondition) -> CommandBody {
@@ -88,7 +93,7 @@ fn put_body(bucket: &str, key: &str, data: ObjectData, hlc: Hlc, condition: Writ
         key: ObjectKey::parse(key).unwrap(),
         operation: CreateOperation::Put,
         condition,
-        record: ObjectRecord {
+        record: Box::new(ObjectRecord {
             version_id: VersionId::null(),
             size,
             etag: format!("etag-{key}-{size}"),
@@ -102,7 +107,7 @@ fn put_body(bucket: &str, key: &str, data: ObjectData, hlc: Hlc, condition: Writ
             storage_class: StorageClass::Standard,
             replication_status: ReplicationStatus::None,
             checksums: BTreeMap::new(),
-        },
+        }),
     }
 }
 
@@ -150,7 +155,10 @@ fn overwriting_releases_the_old_blob() {
     h.run("alice", create("bk1"));
     let first = BlobId::from_bytes([1; 16]);
     assert!(h.put("bk1", "k", ObjectData::Blob(first.clone())).is_empty());
-    assert_eq!(h.projections.referenced_blobs().unwrap().into_iter().collect::<Vec<_>>(), vec![first.clone()]);
+    assert_eq!(
+        h.projections.referenced_blobs().unwrap().into_iter().collect::<Vec<_>>(),
+        vec![first.clone()]
+    );
     assert_eq!(h.put("bk1", "k", inline(b"small")), vec![first]);
     assert!(h.projections.referenced_blobs().unwrap().is_empty());
     let current = h.projections.current_object(&bucket_name("bk1"), &ObjectKey::parse("k").unwrap()).unwrap();
@@ -194,7 +202,10 @@ fn listing_follows_s3_order_delimiters_and_markers() {
     }
     h.put("bk2", "a/1", inline(b"other bucket"));
     let q = |prefix, delimiter, after, max_keys| ListQuery { prefix, delimiter, after, max_keys };
-    assert_eq!(h.keys("bk1", q("", None, None, 100)), r#"a/1,a/2,b,c/x/1,c/y,d,é truncated=false last=Some("é")"#);
+    assert_eq!(
+        h.keys("bk1", q("", None, None, 100)),
+        r#"a/1,a/2,b,c/x/1,c/y,d,é truncated=false last=Some("é")"#
+    );
     assert_eq!(h.keys("bk1", q("", Some("/"), None, 100)), r#"b,d,é,a/*,c/* truncated=false last=Some("é")"#);
     assert_eq!(h.keys("bk1", q("c/", Some("/"), None, 100)), r#"c/y,c/x/* truncated=false last=Some("c/y")"#);
     assert_eq!(h.keys("bk1", q("", Some("/"), None, 2)), r#"b,a/* truncated=true last=Some("b")"#);
@@ -202,7 +213,10 @@ fn listing_follows_s3_order_delimiters_and_markers() {
     assert_eq!(h.keys("bk1", q("", Some("/"), Some("b"), 2)), r#"d,c/* truncated=true last=Some("d")"#);
     assert_eq!(h.keys("bk1", q("", Some("/"), Some("a/"), 1)), r#"b truncated=true last=Some("b")"#);
     assert_eq!(h.keys("bk1", q("", None, Some("c/x/1"), 100)), r#"c/y,d,é truncated=false last=Some("é")"#);
-    assert_eq!(h.keys("bk1", q("", Some("x"), None, 100)), r#"a/1,a/2,b,c/y,d,é,c/x* truncated=false last=Some("é")"#);
+    assert_eq!(
+        h.keys("bk1", q("", Some("x"), None, 100)),
+        r#"a/1,a/2,b,c/y,d,é,c/x* truncated=false last=Some("é")"#
+    );
     assert_eq!(h.keys("bk1", q("zz", None, None, 100)), " truncated=false last=None");
     assert_eq!(h.keys("bk1", q("", None, None, 0)), " truncated=false last=None");
 }

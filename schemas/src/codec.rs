@@ -24,8 +24,8 @@ pub fn encode_payload<T: bincode::Encode>(value: &T) -> Result<Vec<u8>, CodecErr
 
 /// Decodes a payload and insists that every byte was consumed.
 pub fn decode_payload<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, used) = bincode::decode_from_slice(bytes, config())
-        .map_err(|e| CodecError::Payload(e.to_string()))?;
+    let (value, used) =
+        bincode::decode_from_slice(bytes, config()).map_err(|e| CodecError::Payload(e.to_string()))?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes(bytes.len() - used));
     }

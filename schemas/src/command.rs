@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BlobId, BucketName, CreateOperation, EventId, Hlc, LogPosition, ObjectKey, ObjectRecord,
-    RegionId, UserId, VersionId,
+    BlobId, BucketName, CreateOperation, EventId, Hlc, LogPosition, ObjectKey, ObjectRecord, RegionId,
+    UserId, VersionId,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ pub enum CommandBody {
         bucket: BucketName,
         key: ObjectKey,
         operation: CreateOperation,
-        record: ObjectRecord,
+        record: Box<ObjectRecord>,
         condition: WriteCondition,
     },
     DeleteObject {

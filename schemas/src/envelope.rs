@@ -35,14 +35,7 @@ impl Envelope {
         event_id: EventId,
     ) -> Result<Self, CodecError> {
         let (event_type, schema_version, payload) = event.encode()?;
-        Ok(Self {
-            event_type: event_type as u16,
-            schema_version,
-            hlc,
-            origin_region,
-            event_id,
-            payload,
-        })
+        Ok(Self { event_type: event_type as u16, schema_version, hlc, origin_region, event_id, payload })
     }
 
     /// Decodes the payload, upgrading old schema versions.
@@ -92,22 +85,14 @@ impl Envelope {
         let node = u64::from_le_bytes(reader.array()?);
         let event_id = EventId(reader.array()?);
         let region_len = usize::from(reader.u8()?);
-        let region = std::str::from_utf8(reader.take(region_len)?)
-            .map_err(|_| CodecError::RegionNotUtf8)?;
+        let region = std::str::from_utf8(reader.take(region_len)?).map_err(|_| CodecError::RegionNotUtf8)?;
         let origin_region = RegionId::new(region);
         let payload_len = u32::from_le_bytes(reader.array()?) as usize;
         let payload = reader.take(payload_len)?.to_vec();
         if reader.offset != body.len() {
             return Err(CodecError::TrailingBytes(body.len() - reader.offset));
         }
-        Ok(Self {
-            event_type,
-            schema_version,
-            hlc: Hlc { time, node },
-            origin_region,
-            event_id,
-            payload,
-        })
+        Ok(Self { event_type, schema_version, hlc: Hlc { time, node }, origin_region, event_id, payload })
     }
 }
 
@@ -149,9 +134,8 @@ mod tests {
 
     use super::*;
     use crate::{
-        BucketCreated, BucketName, CreateOperation, ObjectCreated, ObjectData, ObjectDeleted,
-        ObjectKey, ObjectRecord, ReplicationStatus, StandardHeaders, StorageClass, UserId,
-        VersionId,
+        BucketCreated, BucketName, CreateOperation, ObjectCreated, ObjectData, ObjectDeleted, ObjectKey,
+        ObjectRecord, ReplicationStatus, StandardHeaders, StorageClass, UserId, VersionId,
     };
 
     fn sample_object(body: Vec<u8>, key: &str) -> StorageEvent {
@@ -159,7 +143,7 @@ mod tests {
             bucket: BucketName::parse("photos").unwrap(),
             key: ObjectKey::parse(key).unwrap(),
             operation: CreateOperation::Put,
-            record: ObjectRecord {
+            record: Box::new(ObjectRecord {
                 version_id: VersionId::null(),
                 size: body.len() as u64,
                 etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
@@ -174,17 +158,14 @@ mod tests {
                 placement_group: 0,
                 home_region: RegionId::new("us-east-1"),
                 storage_class: StorageClass::Standard,
-                replication_status: ReplicationStatus::Pending {
-                    targets: vec![RegionId::new("eu-west-1")],
-                },
+                replication_status: ReplicationStatus::Pending { targets: vec![RegionId::new("eu-west-1")] },
                 checksums: BTreeMap::new(),
-            },
+            }),
         })
     }
 
     fn seal(event: &StorageEvent) -> Envelope {
-        Envelope::seal(event, Hlc::new(99, 1), RegionId::new("us-east-1"), EventId([7; 16]))
-            .unwrap()
+        Envelope::seal(event, Hlc::new(99, 1), RegionId::new("us-east-1"), EventId([7; 16])).unwrap()
     }
 
     #[test]
@@ -225,19 +206,13 @@ mod tests {
     fn truncation_and_trailing_bytes_are_refused() {
         let bytes = seal(&sample_object(b"hello".to_vec(), "k")).to_bytes();
         assert!(Envelope::from_bytes(&bytes[..bytes.len() - 1]).is_err());
-        assert_eq!(
-            Envelope::from_bytes(&bytes[..2]),
-            Err(CodecError::Truncated { offset: 0, needed: 2 })
-        );
+        assert_eq!(Envelope::from_bytes(&bytes[..2]), Err(CodecError::Truncated { offset: 0, needed: 2 }));
 
         // A record whose CRC is valid but which claims a shorter payload than it holds.
         let mut forged = seal(&sample_object(b"hello".to_vec(), "k"));
         forged.payload.push(0);
         let bytes = forged.to_bytes();
-        assert_eq!(
-            Envelope::from_bytes(&bytes).unwrap().open(),
-            Err(CodecError::TrailingBytes(1))
-        );
+        assert_eq!(Envelope::from_bytes(&bytes).unwrap().open(), Err(CodecError::TrailingBytes(1)));
     }
 
     #[test]

@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    codec, BlobId, BucketName, CodecError, Hlc, ObjectKey, RegionId, UserId, VersionId,
-};
+use crate::{codec, BlobId, BucketName, CodecError, Hlc, ObjectKey, RegionId, UserId, VersionId};
 
 /// The event type numbers written into the envelope. Never reused or renumbered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,9 +50,7 @@ pub enum StorageEvent {
 }
 
 /// Schema version 1 of `BucketCreated`.
-#[derive(
-    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct BucketCreated {
     pub bucket: BucketName,
     pub owner: UserId,
@@ -65,36 +61,22 @@ pub struct BucketCreated {
 }
 
 /// Schema version 1 of `BucketDeleted`.
-#[derive(
-    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct BucketDeleted {
     pub bucket: BucketName,
 }
 
 /// Schema version 1 of `ObjectCreated`.
-#[derive(
-    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct ObjectCreated {
     pub bucket: BucketName,
     pub key: ObjectKey,
     pub operation: CreateOperation,
-    pub record: ObjectRecord,
+    pub record: Box<ObjectRecord>,
 }
 
 /// Which S3 operation created an object version; it names the notification event.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub enum CreateOperation {
     Put,
     Post,
@@ -103,9 +85,7 @@ pub enum CreateOperation {
 }
 
 /// Schema version 1 of `ObjectDeleted`.
-#[derive(
-    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct ObjectDeleted {
     pub bucket: BucketName,
     pub key: ObjectKey,
@@ -116,9 +96,7 @@ pub struct ObjectDeleted {
 
 /// One object version as the projections keep it. Carried whole inside
 /// `ObjectCreated`, so the fields that later phases need exist from the first event.
-#[derive(
-    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct ObjectRecord {
     pub version_id: VersionId,
     pub size: u64,
@@ -141,17 +119,7 @@ pub struct ObjectRecord {
 }
 
 /// The standard headers that round-trip with an object.
-#[derive(
-    Clone,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct StandardHeaders {
     pub content_type: Option<String>,
     pub cache_control: Option<String>,
@@ -163,9 +131,7 @@ pub struct StandardHeaders {
 }
 
 /// Where an object's bytes live.
-#[derive(
-    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub enum ObjectData {
     /// Small objects travel inside the event itself.
     Inline(Vec<u8>),
@@ -184,16 +150,7 @@ impl ObjectData {
 
 /// Storage classes, named as Rucket thinks of them; `s3_name` maps them to S3.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode,
 )]
 pub enum StorageClass {
     #[default]
@@ -223,17 +180,7 @@ impl StorageClass {
 }
 
 /// Where a version stands in cross-region replication.
-#[derive(
-    Clone,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    bincode::Encode,
-    bincode::Decode,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub enum ReplicationStatus {
     #[default]
     None,
@@ -286,9 +233,7 @@ impl StorageEvent {
                 CreateOperation::Put => "s3:ObjectCreated:Put",
                 CreateOperation::Post => "s3:ObjectCreated:Post",
                 CreateOperation::Copy => "s3:ObjectCreated:Copy",
-                CreateOperation::CompleteMultipartUpload => {
-                    "s3:ObjectCreated:CompleteMultipartUpload"
-                }
+                CreateOperation::CompleteMultipartUpload => "s3:ObjectCreated:CompleteMultipartUpload",
             },
             Self::ObjectDeleted(e) if e.delete_marker => "s3:ObjectRemoved:DeleteMarkerCreated",
             Self::ObjectDeleted(_) => "s3:ObjectRemoved:Delete",

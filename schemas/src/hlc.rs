@@ -49,8 +49,7 @@ impl Hlc {
     /// The physical part as a UTC date-time.
     pub fn to_datetime(self) -> time::OffsetDateTime {
         let nanos = i128::try_from(self.unix_nanos()).unwrap_or(i128::MAX);
-        time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
     }
 
     /// RFC 3339 with millisecond precision, as S3 records render times.

@@ -68,10 +68,7 @@ impl BucketName {
         if !(3..=63).contains(&bytes.len()) {
             return Err(NameError::BucketLength);
         }
-        if !bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
-        {
+        if !bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-') {
             return Err(NameError::BucketCharacters);
         }
         let edge_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();

@@ -13,10 +13,7 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
     out.insert("type".into(), json!(event.event_type().name()));
     out.insert("schema_version".into(), json!(envelope.schema_version));
     out.insert("event_name".into(), json!(event.s3_event_name()));
-    out.insert(
-        "hlc".into(),
-        json!({ "time": envelope.hlc.time, "node": envelope.hlc.node }),
-    );
+    out.insert("hlc".into(), json!({ "time": envelope.hlc.time, "node": envelope.hlc.node }));
     out.insert("time".into(), json!(envelope.hlc.to_rfc3339()));
     out.insert("origin_region".into(), json!(envelope.origin_region.as_str()));
     out.insert("bucket".into(), json!(event.bucket().as_str()));

@@ -17,8 +17,7 @@ pub use command::{Command, CommandBody, Outcome, Rejection, WriteCondition};
 pub use envelope::{Envelope, FORMAT_VERSION};
 pub use error::{CodecError, NameError};
 pub use event::{
-    CreateOperation,
-    BucketCreated, BucketDeleted, EventType, ObjectCreated, ObjectData, ObjectDeleted,
+    BucketCreated, BucketDeleted, CreateOperation, EventType, ObjectCreated, ObjectData, ObjectDeleted,
     ObjectRecord, ReplicationStatus, StandardHeaders, StorageClass, StorageEvent,
 };
 pub use hlc::Hlc;

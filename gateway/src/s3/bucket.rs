@@ -64,8 +64,11 @@ impl Rucket {
             .and_then(|c| c.location_constraint.as_ref())
             .map(|l| l.as_str().to_owned())
             .unwrap_or_default();
-        self.propose(&user, CommandBody::CreateBucket { bucket: bucket.clone(), location, object_lock_enabled: false })
-            .await?;
+        self.propose(
+            &user,
+            CommandBody::CreateBucket { bucket: bucket.clone(), location, object_lock_enabled: false },
+        )
+        .await?;
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
 

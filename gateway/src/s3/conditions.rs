@@ -79,7 +79,12 @@ mod tests {
     fn precedence_follows_s3() {
         let hit = ETagCondition::ETag(ETag::Strong("abc".into()));
         let miss = ETagCondition::ETag(ETag::Strong("zzz".into()));
-        let none = ReadConditions { if_match: None, if_none_match: None, if_modified_since: None, if_unmodified_since: None };
+        let none = ReadConditions {
+            if_match: None,
+            if_none_match: None,
+            if_modified_since: None,
+            if_unmodified_since: None,
+        };
         assert_eq!(check(ReadConditions { ..none }), "ok");
         assert_eq!(check(ReadConditions { if_match: Some(&hit), ..none }), "ok");
         assert_eq!(check(ReadConditions { if_match: Some(&miss), ..none }), "412");
@@ -93,7 +98,13 @@ mod tests {
         assert_eq!(check(ReadConditions { if_modified_since: Some(&late), ..none }), "304");
         assert_eq!(check(ReadConditions { if_modified_since: Some(&early), ..none }), "ok");
         // An ETag match overrides a failing date of the same kind.
-        assert_eq!(check(ReadConditions { if_match: Some(&hit), if_unmodified_since: Some(&early), ..none }), "ok");
-        assert_eq!(check(ReadConditions { if_none_match: Some(&miss), if_modified_since: Some(&late), ..none }), "ok");
+        assert_eq!(
+            check(ReadConditions { if_match: Some(&hit), if_unmodified_since: Some(&early), ..none }),
+            "ok"
+        );
+        assert_eq!(
+            check(ReadConditions { if_none_match: Some(&miss), if_modified_since: Some(&late), ..none }),
+            "ok"
+        );
     }
 }

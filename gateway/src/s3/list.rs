@@ -12,7 +12,8 @@ use crate::errors;
 const MAX_KEYS: i32 = 1000;
 
 /// What `encoding-type=url` leaves alone: unreserved characters and `/`.
-const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+const URL_KEEP: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
 
 fn max_keys(requested: Option<i32>) -> S3Result<usize> {
     match requested {
@@ -47,7 +48,12 @@ impl Render {
     }
 }
 
-fn object_entry(key: &str, record: &rucket_schemas::ObjectRecord, render: &Render, with_owner: bool) -> Object {
+fn object_entry(
+    key: &str,
+    record: &rucket_schemas::ObjectRecord,
+    render: &Render,
+    with_owner: bool,
+) -> Object {
     Object {
         key: Some(render.s(key)),
         e_tag: Some(ETag::Strong(record.etag.clone())),
@@ -93,7 +99,8 @@ impl Rucket {
             max_keys: max,
         };
         let page = self.node.projections().list_objects(&bucket, &query).map_err(errors::projection)?;
-        let next_marker = (page.is_truncated && input.delimiter.is_some()).then(|| page.last.clone()).flatten();
+        let next_marker =
+            (page.is_truncated && input.delimiter.is_some()).then(|| page.last.clone()).flatten();
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(bucket.to_string()),
             prefix: Some(render.s(&prefix)),
@@ -121,7 +128,8 @@ impl Rucket {
         let prefix = input.prefix.clone().unwrap_or_default();
         let token = input.continuation_token.as_deref().map(decode_token).transpose()?;
         let after = token.as_deref().or(input.start_after.as_deref()).filter(|a| !a.is_empty());
-        let query = ListQuery { prefix: &prefix, delimiter: input.delimiter.as_deref(), after, max_keys: max };
+        let query =
+            ListQuery { prefix: &prefix, delimiter: input.delimiter.as_deref(), after, max_keys: max };
         let page = self.node.projections().list_objects(&bucket, &query).map_err(errors::projection)?;
         let key_count = (page.objects.len() + page.common_prefixes.len()) as i32;
         let next = page.is_truncated.then(|| page.last.as_deref().map(continuation_token)).flatten();
@@ -136,7 +144,9 @@ impl Rucket {
             continuation_token: input.continuation_token,
             next_continuation_token: next,
             start_after: render.opt(input.start_after.as_deref()),
-            contents: Some(page.objects.iter().map(|(k, r)| object_entry(k, r, &render, fetch_owner)).collect()),
+            contents: Some(
+                page.objects.iter().map(|(k, r)| object_entry(k, r, &render, fetch_owner)).collect(),
+            ),
             common_prefixes: prefixes(page.common_prefixes, &render),
             encoding_type: input.encoding_type,
             ..Default::default()
@@ -154,7 +164,10 @@ impl Rucket {
         let max = max_keys(input.max_keys)?;
         let prefix = input.prefix.clone().unwrap_or_default();
         if input.version_id_marker.is_some() && input.key_marker.as_deref().unwrap_or_default().is_empty() {
-            return Err(s3_error!(InvalidArgument, "A version-id marker cannot be specified without a key marker."));
+            return Err(s3_error!(
+                InvalidArgument,
+                "A version-id marker cannot be specified without a key marker."
+            ));
         }
         let query = VersionQuery {
             prefix: &prefix,
@@ -175,7 +188,9 @@ impl Rucket {
                     e_tag: Some(ETag::Strong(r.etag.clone())),
                     last_modified: Some(timestamp(r.hlc_timestamp)),
                     size: Some(r.size as i64),
-                    storage_class: Some(ObjectVersionStorageClass::from(r.storage_class.s3_name().to_owned())),
+                    storage_class: Some(ObjectVersionStorageClass::from(
+                        r.storage_class.s3_name().to_owned(),
+                    )),
                     owner: Some(owner(&r.owner)),
                     ..Default::default()
                 }),

@@ -46,9 +46,14 @@ impl Rucket {
             Some(v) => {
                 let v = VersionId::new(v);
                 match projections.version(&bucket, &key, &v).map_err(errors::projection)? {
-                    Some(VersionEntry::Object(record)) => Ok(Resolved { record, version_id: Some(v.to_string()) }),
+                    Some(VersionEntry::Object(record)) => {
+                        Ok(Resolved { record: *record, version_id: Some(v.to_string()) })
+                    }
                     Some(VersionEntry::DeleteMarker { version_id, .. }) => Err(delete_marker_error(
-                        s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource."),
+                        s3_error!(
+                            MethodNotAllowed,
+                            "The specified method is not allowed against this resource."
+                        ),
                         Some(&version_id),
                     )),
                     None => Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
@@ -99,8 +104,9 @@ impl Rucket {
         };
         let body = self.body(&record, start, len).await?;
         metrics::counter!(crate::metrics::BYTES_OUT).increment(len);
-        let with_checksums = input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
-            && content_range.is_none();
+        let with_checksums =
+            input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
+                && content_range.is_none();
         let mut output = GetObjectOutput {
             body: Some(body),
             content_length: Some(len as i64),
@@ -111,19 +117,28 @@ impl Rucket {
             version_id,
             ..Default::default()
         };
-        fill_headers(&record, &mut Headers {
-            content_type: &mut output.content_type,
-            cache_control: &mut output.cache_control,
-            content_disposition: &mut output.content_disposition,
-            content_encoding: &mut output.content_encoding,
-            content_language: &mut output.content_language,
-            expires: &mut output.expires,
-            metadata: &mut output.metadata,
-            storage_class: &mut output.storage_class,
-        });
+        fill_headers(
+            &record,
+            &mut Headers {
+                content_type: &mut output.content_type,
+                cache_control: &mut output.cache_control,
+                content_disposition: &mut output.content_disposition,
+                content_encoding: &mut output.content_encoding,
+                content_language: &mut output.content_language,
+                expires: &mut output.expires,
+                metadata: &mut output.metadata,
+                storage_class: &mut output.storage_class,
+            },
+        );
         if with_checksums {
-            fill_checksums(&record, &mut output.checksum_crc32, &mut output.checksum_crc32c,
-                &mut output.checksum_crc64nvme, &mut output.checksum_sha1, &mut output.checksum_sha256);
+            fill_checksums(
+                &record,
+                &mut output.checksum_crc32,
+                &mut output.checksum_crc32c,
+                &mut output.checksum_crc64nvme,
+                &mut output.checksum_sha1,
+                &mut output.checksum_sha256,
+            );
         }
         Ok(S3Response::new(output))
     }
@@ -160,19 +175,28 @@ impl Rucket {
             output.content_length = Some((r.end - r.start) as i64);
             output.content_range = Some(format!("bytes {}-{}/{}", r.start, r.end - 1, record.size));
         }
-        fill_headers(&record, &mut Headers {
-            content_type: &mut output.content_type,
-            cache_control: &mut output.cache_control,
-            content_disposition: &mut output.content_disposition,
-            content_encoding: &mut output.content_encoding,
-            content_language: &mut output.content_language,
-            expires: &mut output.expires,
-            metadata: &mut output.metadata,
-            storage_class: &mut output.storage_class,
-        });
+        fill_headers(
+            &record,
+            &mut Headers {
+                content_type: &mut output.content_type,
+                cache_control: &mut output.cache_control,
+                content_disposition: &mut output.content_disposition,
+                content_encoding: &mut output.content_encoding,
+                content_language: &mut output.content_language,
+                expires: &mut output.expires,
+                metadata: &mut output.metadata,
+                storage_class: &mut output.storage_class,
+            },
+        );
         if input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
-            fill_checksums(&record, &mut output.checksum_crc32, &mut output.checksum_crc32c,
-                &mut output.checksum_crc64nvme, &mut output.checksum_sha1, &mut output.checksum_sha256);
+            fill_checksums(
+                &record,
+                &mut output.checksum_crc32,
+                &mut output.checksum_crc32c,
+                &mut output.checksum_crc64nvme,
+                &mut output.checksum_sha1,
+                &mut output.checksum_sha256,
+            );
         }
         Ok(S3Response::new(output))
     }
@@ -204,7 +228,10 @@ impl Rucket {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let user = self.user(&req)?;
         let input = req.input;
-        if input.if_match.is_some() || input.if_match_last_modified_time.is_some() || input.if_match_size.is_some() {
+        if input.if_match.is_some()
+            || input.if_match_last_modified_time.is_some()
+            || input.if_match_size.is_some()
+        {
             return Err(errors::not_implemented("Conditional deletes"));
         }
         let bucket = Self::bucket_name(&input.bucket)?;
@@ -305,10 +332,7 @@ fn fill_headers(record: &ObjectRecord, out: &mut Headers<'_>) {
     *out.content_disposition = h.content_disposition.clone();
     *out.content_encoding = h.content_encoding.clone();
     *out.content_language = h.content_language.clone();
-    *out.expires = h
-        .expires
-        .as_deref()
-        .and_then(|e| Timestamp::parse(TimestampFormat::HttpDate, e).ok());
+    *out.expires = h.expires.as_deref().and_then(|e| Timestamp::parse(TimestampFormat::HttpDate, e).ok());
     if !record.user_metadata.is_empty() {
         *out.metadata = Some(record.user_metadata.clone().into_iter().collect());
     }

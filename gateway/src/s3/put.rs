@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use rucket_blobs::{ChecksumAlgorithm, IngestOptions, Ingested};
 use rucket_schemas::{
-    CommandBody, CreateOperation, ObjectKey, ObjectRecord, ReplicationStatus, StandardHeaders,
-    StorageClass, VersionId, WriteCondition,
+    CommandBody, CreateOperation, ObjectKey, ObjectRecord, ReplicationStatus, StandardHeaders, StorageClass,
+    VersionId, WriteCondition,
 };
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
@@ -51,7 +51,10 @@ impl Declared {
             }
         }
         if headers.len() > 1 {
-            return Err(s3_error!(InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."));
+            return Err(s3_error!(
+                InvalidRequest,
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+            ));
         }
         let mut trailers = Vec::new();
         if let Some(value) = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
@@ -67,7 +70,10 @@ impl Declared {
     }
 
     /// Every algorithm the ingest pass must compute.
-    fn algorithms(&self, requested: Option<&s3s::dto::ChecksumAlgorithm>) -> S3Result<Vec<ChecksumAlgorithm>> {
+    fn algorithms(
+        &self,
+        requested: Option<&s3s::dto::ChecksumAlgorithm>,
+    ) -> S3Result<Vec<ChecksumAlgorithm>> {
         let mut out: Vec<ChecksumAlgorithm> =
             self.headers.iter().map(|(a, _)| *a).chain(self.trailers.iter().copied()).collect();
         if let Some(requested) = requested {
@@ -94,7 +100,10 @@ fn verify(
 ) -> S3Result<BTreeMap<String, String>> {
     if let Some(md5) = declared.content_md5 {
         if md5 != ingested.md5 {
-            return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
+            return Err(s3_error!(
+                BadDigest,
+                "The Content-MD5 you specified did not match what we received."
+            ));
         }
     }
     let computed = |a: ChecksumAlgorithm| ingested.checksums.iter().find(|(x, _)| *x == a).map(|(_, v)| v);
@@ -107,10 +116,10 @@ fn verify(
     }
     for algorithm in &declared.trailers {
         let name = format!("x-amz-checksum-{}", algorithm.s3_name().to_ascii_lowercase());
-        let sent = trailers
-            .and_then(|t| t.get(name.as_str()))
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| s3_error!(IncompleteBody, "The trailing checksum {name} was announced but not sent."))?;
+        let sent =
+            trailers.and_then(|t| t.get(name.as_str())).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+                s3_error!(IncompleteBody, "The trailing checksum {name} was announced but not sent.")
+            })?;
         if computed(*algorithm).map(String::as_str) != Some(sent.trim()) {
             return Err(bad_digest(algorithm.s3_name()));
         }
@@ -147,11 +156,17 @@ fn refuse_unsupported(input: &PutObjectInput) -> S3Result<()> {
         return Err(errors::not_implemented("Appending writes"));
     }
     if let Some(acl) = &input.acl {
-        if acl.as_str() != ObjectCannedACL::PRIVATE && acl.as_str() != ObjectCannedACL::BUCKET_OWNER_FULL_CONTROL {
+        if acl.as_str() != ObjectCannedACL::PRIVATE
+            && acl.as_str() != ObjectCannedACL::BUCKET_OWNER_FULL_CONTROL
+        {
             return Err(errors::not_implemented("Object ACLs other than private"));
         }
     }
-    if input.grant_full_control.is_some() || input.grant_read.is_some() || input.grant_read_acp.is_some() || input.grant_write_acp.is_some() {
+    if input.grant_full_control.is_some()
+        || input.grant_read.is_some()
+        || input.grant_read_acp.is_some()
+        || input.grant_write_acp.is_some()
+    {
         return Err(errors::not_implemented("Object ACL grants"));
     }
     Ok(())
@@ -159,7 +174,9 @@ fn refuse_unsupported(input: &PutObjectInput) -> S3Result<()> {
 
 fn condition(input: &PutObjectInput) -> S3Result<WriteCondition> {
     match (&input.if_none_match, &input.if_match) {
-        (Some(_), Some(_)) => Err(s3_error!(NotImplemented, "If-Match and If-None-Match together are not supported")),
+        (Some(_), Some(_)) => {
+            Err(s3_error!(NotImplemented, "If-Match and If-None-Match together are not supported"))
+        }
         (Some(cond), None) if cond.is_any() => Ok(WriteCondition::IfNoneMatch),
         (Some(_), None) => Err(s3_error!(NotImplemented, "If-None-Match on a write supports only *")),
         (None, Some(cond)) => match cond.as_etag() {
@@ -199,23 +216,25 @@ impl Rucket {
         let condition = condition(&req.input)?;
         let storage_class = match &req.input.storage_class {
             None => StorageClass::Standard,
-            Some(sc) => StorageClass::from_s3_name(sc.as_str())
-                .ok_or_else(|| s3_error!(InvalidStorageClass, "The storage class you specified is not valid"))?,
+            Some(sc) => StorageClass::from_s3_name(sc.as_str()).ok_or_else(|| {
+                s3_error!(InvalidStorageClass, "The storage class you specified is not valid")
+            })?,
         };
         let declared = Declared::from_request(&req)?;
         let algorithms = declared.algorithms(req.input.checksum_algorithm.as_ref())?;
         let expected_len = req.input.content_length.map(|n| n.max(0) as u64);
-        let body = req
-            .input
-            .body
-            .take()
-            .ok_or_else(|| s3_error!(IncompleteBody, "The request has no body"))?;
+        let body =
+            req.input.body.take().ok_or_else(|| s3_error!(IncompleteBody, "The request has no body"))?;
 
         let ingested = self
             .blobs
             .ingest(
                 body,
-                IngestOptions { inline_threshold: self.inline_threshold, expected_len, checksums: &algorithms },
+                IngestOptions {
+                    inline_threshold: self.inline_threshold,
+                    expected_len,
+                    checksums: &algorithms,
+                },
             )
             .await
             .map_err(errors::blob)?;
@@ -254,11 +273,19 @@ impl Rucket {
             replication_status: ReplicationStatus::None,
             checksums: checksums.clone(),
         };
-        let body = CommandBody::PutObject { bucket, key, operation: CreateOperation::Put, record, condition };
+        let body = CommandBody::PutObject {
+            bucket,
+            key,
+            operation: CreateOperation::Put,
+            record: Box::new(record),
+            condition,
+        };
         if let Err(e) = self.propose_at(&user, hlc, body).await {
             // A rejected command never refers to the blob; other failures leave it to
             // the orphan sweep, since the command may still have committed.
-            if e.code() != &s3s::S3ErrorCode::InternalError && e.code() != &s3s::S3ErrorCode::ServiceUnavailable {
+            if e.code() != &s3s::S3ErrorCode::InternalError
+                && e.code() != &s3s::S3ErrorCode::ServiceUnavailable
+            {
                 self.discard(&ingested);
             }
             return Err(e);

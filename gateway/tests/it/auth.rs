@@ -45,7 +45,13 @@ async fn presigned_urls_work_until_they_expire() {
     let s3 = server.client();
     let name = bucket("presigned");
     s3.create_bucket().bucket(&name).send().await.unwrap();
-    s3.put_object().bucket(&name).key("doc.txt").body(b"presigned body".to_vec().into()).send().await.unwrap();
+    s3.put_object()
+        .bucket(&name)
+        .key("doc.txt")
+        .body(b"presigned body".to_vec().into())
+        .send()
+        .await
+        .unwrap();
 
     let url = s3
         .get_object()

@@ -26,7 +26,13 @@ fn chunked(data: &[u8], chunk: usize, trailer: &str) -> Vec<u8> {
     out
 }
 
-fn request(server: &Server, path: &str, body: Vec<u8>, headers: &[(&str, String)], payload_hash: &str) -> http::Request<Vec<u8>> {
+fn request(
+    server: &Server,
+    path: &str,
+    body: Vec<u8>,
+    headers: &[(&str, String)],
+    payload_hash: &str,
+) -> http::Request<Vec<u8>> {
     let mut builder = http::Request::builder().method("PUT").uri(format!("{}{path}", server.endpoint));
     builder = builder.header("host", server.address.as_str()).header("x-amz-content-sha256", payload_hash);
     for (k, v) in headers {

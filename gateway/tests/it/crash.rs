@@ -8,7 +8,7 @@ use crate::support::{bucket, Server};
 
 fn body_for(worker: usize, i: usize) -> Vec<u8> {
     // Alternate inline (small) and blob (large) objects; every body is distinct.
-    let size = if i % 2 == 0 { 1_000 } else { 150_000 };
+    let size = if i.is_multiple_of(2) { 1_000 } else { 150_000 };
     let seed = (worker * 7919 + i * 104_729) as u32;
     (0..size as u32).map(|j| (seed.wrapping_add(j.wrapping_mul(2_654_435_761)) >> 13) as u8).collect()
 }
@@ -72,7 +72,13 @@ async fn sigkill_during_writes_loses_no_acknowledged_object() {
     let server = Server::start_in(dir.path(), &[]);
     let s3 = server.client();
     for (key, etag) in &acked {
-        let got = s3.get_object().bucket(&name).key(key).send().await.unwrap_or_else(|e| panic!("acknowledged {key} lost: {e:?}"));
+        let got = s3
+            .get_object()
+            .bucket(&name)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged {key} lost: {e:?}"));
         assert_eq!(got.e_tag().unwrap().trim_matches('"'), etag);
         let bytes = got.body.collect().await.unwrap().into_bytes();
         assert_eq!(&md5_hex(&bytes), etag, "{key} has the acknowledged bytes");

@@ -19,7 +19,8 @@ async fn health_and_metrics() {
     s3.create_bucket().bucket(&name).send().await.unwrap();
     s3.put_object().bucket(&name).key("k").body(b"12345".to_vec().into()).send().await.unwrap();
     let _ = s3.get_object().bucket(&name).key("absent").send().await;
-    let text = reqwest::get(format!("{}/_rucket/metrics", server.endpoint)).await.unwrap().text().await.unwrap();
+    let text =
+        reqwest::get(format!("{}/_rucket/metrics", server.endpoint)).await.unwrap().text().await.unwrap();
     for needle in [
         r#"rucket_requests_total{operation="PutObject",status="200"} 1"#,
         r#"rucket_requests_total{operation="GetObject",status="404"} 1"#,
@@ -28,6 +29,7 @@ async fn health_and_metrics() {
         "rucket_bytes_in_total 5",
         "rucket_applied_position 2",
         "rucket_raft_committed_index",
+        "rucket_raft_applied_index",
     ] {
         assert!(text.contains(needle), "metrics lack {needle:?}:\n{text}");
     }
@@ -57,7 +59,11 @@ async fn virtual_hosted_style_names_the_bucket_in_the_host() {
         .presigned(PresigningConfig::expires_in(Duration::from_secs(60)).unwrap())
         .await
         .unwrap();
-    assert!(url.uri().starts_with(&format!("http://{name}.s3.rucket.test:{port}/hello.txt")), "{}", url.uri());
+    assert!(
+        url.uri().starts_with(&format!("http://{name}.s3.rucket.test:{port}/hello.txt")),
+        "{}",
+        url.uri()
+    );
     let http = reqwest::Client::builder()
         .resolve(&format!("{name}.s3.rucket.test"), server.address.parse().unwrap())
         .build()

@@ -22,7 +22,14 @@ async fn v2_pages_with_continuation_tokens_and_delimiters() {
     let mut seen = Vec::new();
     let mut token = None;
     loop {
-        let page = s3.list_objects_v2().bucket(&name).max_keys(3).set_continuation_token(token.clone()).send().await.unwrap();
+        let page = s3
+            .list_objects_v2()
+            .bucket(&name)
+            .max_keys(3)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap();
         assert!(page.key_count().unwrap() <= 3);
         seen.extend(page.contents().iter().map(|o| o.key().unwrap().to_owned()));
         if !page.is_truncated().unwrap() {
@@ -46,7 +53,8 @@ async fn v2_pages_with_continuation_tokens_and_delimiters() {
     let page = s3.list_objects_v2().bucket(&name).start_after("c/y").send().await.unwrap();
     assert_eq!(page.contents().iter().map(|o| o.key().unwrap()).collect::<Vec<_>>(), ["d", "z z", "über"]);
 
-    let page = s3.list_objects_v2().bucket(&name).prefix("z").encoding_type(EncodingType::Url).send().await.unwrap();
+    let page =
+        s3.list_objects_v2().bucket(&name).prefix("z").encoding_type(EncodingType::Url).send().await.unwrap();
     assert_eq!(page.contents().iter().map(|o| o.key().unwrap()).collect::<Vec<_>>(), ["z%20z"]);
 
     let page = s3.list_objects_v2().bucket(&name).fetch_owner(true).max_keys(1).send().await.unwrap();
@@ -87,7 +95,11 @@ async fn versions_list_null_versions_for_cleanup() {
     let name = bucket("versions");
     fill(&s3, &name, &["a", "b", "c"]).await;
     let out = s3.list_object_versions().bucket(&name).max_keys(2).send().await.unwrap();
-    let versions: Vec<_> = out.versions().iter().map(|v| (v.key().unwrap(), v.version_id().unwrap(), v.is_latest().unwrap())).collect();
+    let versions: Vec<_> = out
+        .versions()
+        .iter()
+        .map(|v| (v.key().unwrap(), v.version_id().unwrap(), v.is_latest().unwrap()))
+        .collect();
     assert_eq!(versions, [("a", "null", true), ("b", "null", true)]);
     assert_eq!(out.is_truncated(), Some(true));
     let out = s3
@@ -102,7 +114,13 @@ async fn versions_list_null_versions_for_cleanup() {
     // The cleanup loop test suites run: delete every listed version, then the bucket.
     let all = s3.list_object_versions().bucket(&name).send().await.unwrap();
     for v in all.versions() {
-        s3.delete_object().bucket(&name).key(v.key().unwrap()).version_id(v.version_id().unwrap()).send().await.unwrap();
+        s3.delete_object()
+            .bucket(&name)
+            .key(v.key().unwrap())
+            .version_id(v.version_id().unwrap())
+            .send()
+            .await
+            .unwrap();
     }
     s3.delete_bucket().bucket(&name).send().await.unwrap();
 }

@@ -22,7 +22,9 @@ async fn bodies_metadata_and_headers_round_trip() {
     let name = bucket("roundtrip");
     s3.create_bucket().bucket(&name).send().await.unwrap();
     // Inline (small), just over the threshold, and a multi-megabyte streamed body.
-    for (key, size) in [("empty", 0), ("small", 100), ("threshold", 4096), ("over", 4097), ("large", 9 * 1024 * 1024 + 7)] {
+    for (key, size) in
+        [("empty", 0), ("small", 100), ("threshold", 4096), ("over", 4097), ("large", 9 * 1024 * 1024 + 7)]
+    {
         let body = pattern(size, size as u8);
         let put = s3
             .put_object()
@@ -51,7 +53,10 @@ async fn bodies_metadata_and_headers_round_trip() {
         assert_eq!(got.content_language(), Some("en"));
         assert_eq!(got.expires_string(), Some("Wed, 18 May 2033 03:33:20 GMT"));
         let meta = got.metadata().unwrap();
-        assert_eq!((meta.get("color").map(String::as_str), meta.get("camera").map(String::as_str)), (Some("blue"), Some("x100")));
+        assert_eq!(
+            (meta.get("color").map(String::as_str), meta.get("camera").map(String::as_str)),
+            (Some("blue"), Some("x100"))
+        );
         assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), body.as_slice(), "{key}");
 
         let head = s3.head_object().bucket(&name).key(key).send().await.unwrap();
@@ -70,7 +75,12 @@ async fn ranges_and_conditional_reads() {
     let put = s3.put_object().bucket(&name).key("r").body(body.clone().into()).send().await.unwrap();
     let etag = put.e_tag().unwrap().to_owned();
 
-    for (range, expect) in [("bytes=0-9", &body[0..10]), ("bytes=99990-", &body[99_990..]), ("bytes=-5", &body[99_995..]), ("bytes=50000-50000", &body[50_000..50_001])] {
+    for (range, expect) in [
+        ("bytes=0-9", &body[0..10]),
+        ("bytes=99990-", &body[99_990..]),
+        ("bytes=-5", &body[99_995..]),
+        ("bytes=50000-50000", &body[50_000..50_001]),
+    ] {
         let got = s3.get_object().bucket(&name).key("r").range(range).send().await.unwrap();
         assert!(got.content_range().unwrap().starts_with("bytes "), "{range}");
         assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), expect, "{range}");
@@ -110,9 +120,25 @@ async fn missing_things_and_bad_keys() {
     let long = "k".repeat(1025);
     let err = s3.put_object().bucket(&name).key(&long).body(b"x".to_vec().into()).send().await.unwrap_err();
     assert_eq!((status(&err), code(&err).as_str()), (400, "KeyTooLongError"));
-    let err = s3.put_object().bucket(&name).key("k").body(b"x".to_vec().into()).storage_class("NOT_A_CLASS".into()).send().await.unwrap_err();
+    let err = s3
+        .put_object()
+        .bucket(&name)
+        .key("k")
+        .body(b"x".to_vec().into())
+        .storage_class("NOT_A_CLASS".into())
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "InvalidStorageClass");
-    let err = s3.put_object().bucket(&name).key("k").body(b"x".to_vec().into()).tagging("a=b").send().await.unwrap_err();
+    let err = s3
+        .put_object()
+        .bucket(&name)
+        .key("k")
+        .body(b"x".to_vec().into())
+        .tagging("a=b")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!((status(&err), code(&err).as_str()), (501, "NotImplemented"));
     let listed = s3.list_objects_v2().bucket(&name).send().await.unwrap();
     assert_eq!(listed.key_count(), Some(0), "refused writes store nothing");
@@ -130,16 +156,54 @@ async fn digests_are_verified_and_bad_ones_store_nothing() {
     let body = pattern(10_000, 3);
     use md5::Digest;
     let good_md5 = b64.encode(md5::Md5::digest(&body));
-    s3.put_object().bucket(&name).key("md5").body(body.clone().into()).content_md5(&good_md5).send().await.unwrap();
+    s3.put_object()
+        .bucket(&name)
+        .key("md5")
+        .body(body.clone().into())
+        .content_md5(&good_md5)
+        .send()
+        .await
+        .unwrap();
     let wrong_md5 = b64.encode(md5::Md5::digest(b"something else"));
-    let err = s3.put_object().bucket(&name).key("bad-md5").body(body.clone().into()).content_md5(&wrong_md5).send().await.unwrap_err();
+    let err = s3
+        .put_object()
+        .bucket(&name)
+        .key("bad-md5")
+        .body(body.clone().into())
+        .content_md5(&wrong_md5)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!((status(&err), code(&err).as_str()), (400, "BadDigest"));
-    let err = s3.put_object().bucket(&name).key("bad-md5").body(body.clone().into()).content_md5("not base64!").send().await.unwrap_err();
+    let err = s3
+        .put_object()
+        .bucket(&name)
+        .key("bad-md5")
+        .body(body.clone().into())
+        .content_md5("not base64!")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!((status(&err), code(&err).as_str()), (400, "InvalidDigest"));
 
-    let crc = b64.encode(crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32IsoHdlc, &body).to_be_bytes()[4..].to_vec());
-    s3.put_object().bucket(&name).key("crc").body(body.clone().into()).checksum_crc32(&crc).send().await.unwrap();
-    let err = s3.put_object().bucket(&name).key("bad-crc").body(body.clone().into()).checksum_crc32("AAAAAA==").send().await.unwrap_err();
+    let crc = b64.encode(&crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32IsoHdlc, &body).to_be_bytes()[4..]);
+    s3.put_object()
+        .bucket(&name)
+        .key("crc")
+        .body(body.clone().into())
+        .checksum_crc32(&crc)
+        .send()
+        .await
+        .unwrap();
+    let err = s3
+        .put_object()
+        .bucket(&name)
+        .key("bad-crc")
+        .body(body.clone().into())
+        .checksum_crc32("AAAAAA==")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!((status(&err), code(&err).as_str()), (400, "BadDigest"));
 
     let err = s3.head_object().bucket(&name).key("bad-md5").send().await.unwrap_err();
@@ -148,11 +212,21 @@ async fn digests_are_verified_and_bad_ones_store_nothing() {
     assert_eq!(status(&err), 404);
 
     // The SDK's own checksum (computed and sent by default) is stored and returned.
-    s3.put_object().bucket(&name).key("sdk").body(body.clone().into()).checksum_algorithm(ChecksumAlgorithm::Crc32C).send().await.unwrap();
-    let head = s3.head_object().bucket(&name).key("sdk").checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
-    let expect = b64.encode(crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, &body).to_be_bytes()[4..].to_vec());
+    s3.put_object()
+        .bucket(&name)
+        .key("sdk")
+        .body(body.clone().into())
+        .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+        .send()
+        .await
+        .unwrap();
+    let head =
+        s3.head_object().bucket(&name).key("sdk").checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
+    let expect =
+        b64.encode(&crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, &body).to_be_bytes()[4..]);
     assert_eq!(head.checksum_crc32_c(), Some(expect.as_str()));
-    let got = s3.get_object().bucket(&name).key("crc").checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
+    let got =
+        s3.get_object().bucket(&name).key("crc").checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
     assert_eq!(got.checksum_crc32(), Some(crc.as_str()));
 }
 

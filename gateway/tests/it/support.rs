@@ -44,11 +44,7 @@ impl Server {
             ),
         )
         .unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("server.log"))
-            .unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rucket"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--config"])
@@ -199,7 +195,11 @@ pub fn sign(
 
 /// Sends a raw HTTP/1.1 request over a plain TCP socket and returns status and body.
 /// `declared_len` may differ from the body to simulate a client that stops early.
-pub async fn send_raw(address: &str, request: &http::Request<Vec<u8>>, declared_len: Option<usize>) -> (u16, String) {
+pub async fn send_raw(
+    address: &str,
+    request: &http::Request<Vec<u8>>,
+    declared_len: Option<usize>,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let mut head = format!("{} {} HTTP/1.1\r\n", request.method(), request.uri());
@@ -208,7 +208,10 @@ pub async fn send_raw(address: &str, request: &http::Request<Vec<u8>>, declared_
             head.push_str(&format!("{}: {}\r\n", k, v.to_str().unwrap()));
         }
     }
-    head.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", declared_len.unwrap_or(request.body().len())));
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        declared_len.unwrap_or(request.body().len())
+    ));
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(request.body()).await.unwrap();
     if declared_len.is_some() {

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use openraft::BasicNode;
-use rucket_log::{NodeConfig, Node, NodeId};
+use rucket_log::{Node, NodeConfig, NodeId};
 use rucket_schemas::{LogPosition, Outcome};
 
-use crate::support::{create_bucket, put, Router};
+use crate::support::{close, create_bucket, put, Router};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -82,12 +82,13 @@ async fn cluster_survives_the_loss_of_its_leader() {
     // Kill the leader: cut it off and stop it.
     router.rafts.lock().unwrap().remove(&leader);
     let old = nodes.remove(&leader).unwrap();
-    old.shutdown().await.unwrap();
+    close(old).await;
 
     let new_leader = leader_of(&nodes).await;
     assert_ne!(new_leader, leader);
     for i in 0..20 {
-        let outcome = nodes[&new_leader].propose(put(100 + i, "replicated", &format!("after-{i}"), b"v")).await;
+        let outcome =
+            nodes[&new_leader].propose(put(100 + i, "replicated", &format!("after-{i}"), b"v")).await;
         assert!(matches!(outcome, Ok(Outcome::Applied { .. })), "{outcome:?}");
     }
     let head = nodes[&new_leader].archive().head();
@@ -104,6 +105,6 @@ async fn cluster_survives_the_loss_of_its_leader() {
         assert_eq!(archive_dump(node), reference, "node {id} diverged");
     }
     for (_, node) in nodes {
-        node.shutdown().await.unwrap();
+        close(node).await;
     }
 }

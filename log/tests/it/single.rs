@@ -3,11 +3,9 @@
 use std::time::Duration;
 
 use rucket_log::{LogError, NoPeers, Node, NodeConfig};
-use rucket_schemas::{
-    BucketName, LogPosition, ObjectData, ObjectKey, Outcome, Rejection, StorageEvent,
-};
+use rucket_schemas::{BucketName, LogPosition, ObjectData, ObjectKey, Outcome, Rejection, StorageEvent};
 
-use crate::support::{create_bucket, put};
+use crate::support::{close, create_bucket, put};
 
 const READY: Duration = Duration::from_secs(10);
 
@@ -21,10 +19,10 @@ async fn open(dir: &std::path::Path) -> Node {
 async fn commands_become_archived_events_and_survive_restart() {
     let dir = tempfile::tempdir().unwrap();
     let node = open(dir.path()).await;
-    assert_eq!(node.propose(create_bucket(1, "photos")).await.unwrap(), Outcome::Applied {
-        position: LogPosition(1),
-        released_blobs: vec![],
-    });
+    assert_eq!(
+        node.propose(create_bucket(1, "photos")).await.unwrap(),
+        Outcome::Applied { position: LogPosition(1), released_blobs: vec![] }
+    );
     assert_eq!(
         node.propose(create_bucket(2, "photos")).await.unwrap(),
         Outcome::Rejected(Rejection::BucketAlreadyOwnedByYou)
@@ -34,7 +32,7 @@ async fn commands_become_archived_events_and_survive_restart() {
         Outcome::Applied { position: LogPosition(2), .. }
     ));
     assert_eq!(node.archive().head(), LogPosition(2));
-    node.shutdown().await.unwrap();
+    close(node).await;
 
     let node = open(dir.path()).await;
     let bucket = BucketName::parse("photos").unwrap();
@@ -49,7 +47,7 @@ async fn commands_become_archived_events_and_survive_restart() {
         node.propose(put(4, "photos", "dog.png", b"woof")).await.unwrap(),
         Outcome::Applied { position: LogPosition(3), .. }
     ));
-    node.shutdown().await.unwrap();
+    close(node).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,7 +76,7 @@ async fn concurrent_proposals_share_raft_entries() {
     let entries = node.raft().metrics().borrow().last_log_index.unwrap() - before;
     assert!(entries < n, "{n} proposals took {entries} raft entries; group commit did not batch");
     let node = std::sync::Arc::into_inner(node).unwrap();
-    node.shutdown().await.unwrap();
+    close(node).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +85,7 @@ async fn a_corrupt_archived_event_stops_the_node_naming_its_position() {
     let node = open(dir.path()).await;
     node.propose(create_bucket(1, "photos")).await.unwrap();
     node.propose(put(2, "photos", "a", b"1")).await.unwrap();
-    node.shutdown().await.unwrap();
+    close(node).await;
 
     // Flip one bit of the second event, as a bad disk would.
     {
@@ -120,5 +118,5 @@ async fn rejected_commands_emit_no_event() {
     node.propose(create_bucket(2, "present")).await.unwrap();
     let (_, envelope) = node.archive().read_after(LogPosition(0), 1).unwrap().remove(0);
     assert!(matches!(envelope.open().unwrap(), StorageEvent::BucketCreated(_)));
-    node.shutdown().await.unwrap();
+    close(node).await;
 }

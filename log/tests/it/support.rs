@@ -13,9 +13,8 @@ use openraft::raft::{
 use openraft::{BasicNode, Raft};
 use rucket_log::{NodeId, TypeConfig};
 use rucket_schemas::{
-    BucketName, Command, CommandBody, CreateOperation, EventId, Hlc, ObjectData, ObjectKey,
-    ObjectRecord, RegionId, ReplicationStatus, StandardHeaders, StorageClass, UserId, VersionId,
-    WriteCondition,
+    BucketName, Command, CommandBody, CreateOperation, EventId, Hlc, ObjectData, ObjectKey, ObjectRecord,
+    RegionId, ReplicationStatus, StandardHeaders, StorageClass, UserId, VersionId, WriteCondition,
 };
 
 pub fn command(seq: u64, body: CommandBody) -> Command {
@@ -50,7 +49,7 @@ pub fn put(seq: u64, bucket: &str, key: &str, body: &[u8]) -> Command {
             key: ObjectKey::parse(key).unwrap(),
             operation: CreateOperation::Put,
             condition: WriteCondition::Always,
-            record: ObjectRecord {
+            record: Box::new(ObjectRecord {
                 version_id: VersionId::null(),
                 size: body.len() as u64,
                 etag: format!("{seq:032x}"),
@@ -64,7 +63,7 @@ pub fn put(seq: u64, bucket: &str, key: &str, body: &[u8]) -> Command {
                 storage_class: StorageClass::Standard,
                 replication_status: ReplicationStatus::None,
                 checksums: BTreeMap::new(),
-            },
+            }),
         },
     )
 }
@@ -138,4 +137,10 @@ impl RaftNetwork<TypeConfig> for Connection {
     fn backoff(&self) -> Backoff {
         Backoff::new(std::iter::repeat(Duration::from_millis(20)))
     }
+}
+
+/// Stops a node and drops it, releasing its data directory for a reopen.
+pub async fn close(node: rucket_log::Node) {
+    node.shutdown().await.expect("clean shutdown");
+    drop(node);
 }
