@@ -26,6 +26,21 @@ pub fn rejection(r: Rejection) -> S3Error {
             s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }
         Rejection::AccessDenied => s3_error!(AccessDenied, "Access Denied"),
+        Rejection::NoSuchUpload => s3_error!(
+            NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ),
+        Rejection::InvalidPart => s3_error!(
+            InvalidPart,
+            "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."
+        ),
+        Rejection::InvalidPartOrder => s3_error!(
+            InvalidPartOrder,
+            "The list of parts was not in ascending order. The parts list must be specified in order by part number."
+        ),
+        Rejection::EntityTooSmall => {
+            s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size.")
+        }
     }
 }
 

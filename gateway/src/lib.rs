@@ -10,5 +10,6 @@ mod errors;
 mod host;
 mod http;
 mod metrics;
+pub mod replay;
 mod s3;
 pub mod server;

@@ -1,7 +1,10 @@
 //! The `rucket` binary. With no subcommand it is `rucket serve`.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 use rucket_gateway::config::ServeArgs;
+use rucket_gateway::replay::{self, ReplayCommand};
 
 #[derive(Parser)]
 #[command(
@@ -20,15 +23,29 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the S3 API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Verify, rebuild and export from the event archive.
+    #[command(subcommand)]
+    Replay(ReplayCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
-        Some(Command::Serve(args)) => args,
+        Some(Command::Replay(command)) => return replay::run(command),
+        Some(Command::Serve(args)) => *args,
         None => cli.serve,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(rucket_gateway::server::serve(args))
+    let served = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(rucket_gateway::server::serve(args)));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rucket: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

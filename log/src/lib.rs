@@ -16,6 +16,7 @@ mod error;
 mod log_store;
 mod network;
 mod node;
+pub mod replay;
 mod state_machine;
 mod types;
 

@@ -1,16 +1,24 @@
 //! Command validation: a command and the current views in, an event or a rejection out.
 
 use rucket_schemas::{
-    BucketCreated, BucketDeleted, Command, CommandBody, ObjectCreated, ObjectDeleted, Rejection,
-    StorageEvent, VersionId, WriteCondition,
+    BucketCreated, BucketDeleted, BucketName, Command, CommandBody, MultipartCompleted, ObjectCreated,
+    ObjectData, ObjectDeleted, ObjectKey, PartRef, PartUploaded, Rejection, StorageEvent, UploadAborted,
+    UploadCreated, VersionId, WriteCondition,
 };
 
 use crate::{BucketRecord, ProjectionError, Projections, Versioning};
 
+/// The smallest part S3 accepts, except for the last part of an upload.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+
+fn event(event: StorageEvent) -> Decision {
+    Decision::Event(Box::new(event))
+}
+
 /// What a command becomes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    Event(StorageEvent),
+    Event(Box<StorageEvent>),
     Unchanged,
     Rejected(Rejection),
 }
@@ -26,7 +34,7 @@ impl Projections {
                         Decision::Rejected(Rejection::BucketAlreadyOwnedByYou)
                     }
                     Some(_) => Decision::Rejected(Rejection::BucketAlreadyExists),
-                    None => Decision::Event(StorageEvent::BucketCreated(BucketCreated {
+                    None => event(StorageEvent::BucketCreated(BucketCreated {
                         bucket: bucket.clone(),
                         owner: command.requester.clone(),
                         location: location.clone(),
@@ -38,46 +46,105 @@ impl Projections {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
                 Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
                 Some(_) if !self.bucket_is_empty(bucket)? => Decision::Rejected(Rejection::BucketNotEmpty),
-                Some(_) => {
-                    Decision::Event(StorageEvent::BucketDeleted(BucketDeleted { bucket: bucket.clone() }))
-                }
+                Some(_) => event(StorageEvent::BucketDeleted(BucketDeleted { bucket: bucket.clone() })),
             },
             CommandBody::PutObject { bucket, key, operation, record, condition } => {
                 match self.bucket(bucket)? {
                     None => Decision::Rejected(Rejection::NoSuchBucket),
                     Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
-                    Some(b) => {
-                        let current = self.current_object(bucket, key)?;
-                        let holds = match condition {
-                            WriteCondition::Always => Ok(()),
-                            WriteCondition::IfNoneMatch => match current {
-                                None => Ok(()),
-                                Some(_) => Err(Rejection::PreconditionFailed),
-                            },
-                            WriteCondition::IfMatch(etag) => match current {
-                                None => Err(Rejection::NoSuchKey),
-                                Some(c) if &c.etag == etag => Ok(()),
-                                Some(_) => Err(Rejection::PreconditionFailed),
-                            },
-                        };
-                        match holds {
-                            Err(r) => Decision::Rejected(r),
-                            Ok(()) => {
-                                let mut record = record.clone();
-                                if b.versioning != Versioning::Enabled {
-                                    record.version_id = VersionId::null();
-                                }
-                                Decision::Event(StorageEvent::ObjectCreated(ObjectCreated {
-                                    bucket: bucket.clone(),
-                                    key: key.clone(),
-                                    operation: *operation,
-                                    record,
-                                }))
+                    Some(b) => match self.condition_holds(bucket, key, condition)? {
+                        Err(r) => Decision::Rejected(r),
+                        Ok(()) => {
+                            let mut record = record.clone();
+                            if b.versioning != Versioning::Enabled {
+                                record.version_id = VersionId::null();
                             }
+                            event(StorageEvent::ObjectCreated(ObjectCreated {
+                                bucket: bucket.clone(),
+                                key: key.clone(),
+                                operation: *operation,
+                                record,
+                            }))
                         }
-                    }
+                    },
                 }
             }
+            CommandBody::CreateMultipartUpload {
+                bucket,
+                key,
+                upload_id,
+                headers,
+                user_metadata,
+                storage_class,
+                checksum_algorithm,
+            } => match self.bucket(bucket)? {
+                None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(_) => event(StorageEvent::UploadCreated(UploadCreated {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    upload_id: upload_id.clone(),
+                    owner: command.requester.clone(),
+                    headers: headers.clone(),
+                    user_metadata: user_metadata.clone(),
+                    storage_class: *storage_class,
+                    checksum_algorithm: checksum_algorithm.clone(),
+                })),
+            },
+            CommandBody::UploadPart { bucket, key, upload_id, part } => match self.bucket(bucket)? {
+                None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(_) if self.upload(bucket, key, upload_id)?.is_none() => {
+                    Decision::Rejected(Rejection::NoSuchUpload)
+                }
+                Some(_) => event(StorageEvent::PartUploaded(PartUploaded {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    upload_id: upload_id.clone(),
+                    part: part.clone(),
+                })),
+            },
+            CommandBody::CompleteMultipartUpload { bucket, key, upload_id, parts, record, condition } => {
+                match self.bucket(bucket)? {
+                    None => Decision::Rejected(Rejection::NoSuchBucket),
+                    Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                    Some(b) => match self.upload(bucket, key, upload_id)? {
+                        None => Decision::Rejected(Rejection::NoSuchUpload),
+                        Some(_) => match self.assemble(bucket, key, upload_id, parts)? {
+                            Err(r) => Decision::Rejected(r),
+                            Ok((size, refs)) => match self.condition_holds(bucket, key, condition)? {
+                                Err(r) => Decision::Rejected(r),
+                                Ok(()) => {
+                                    let mut record = record.clone();
+                                    record.size = size;
+                                    record.data = ObjectData::Parts(refs);
+                                    if b.versioning != Versioning::Enabled {
+                                        record.version_id = VersionId::null();
+                                    }
+                                    event(StorageEvent::MultipartCompleted(MultipartCompleted {
+                                        bucket: bucket.clone(),
+                                        key: key.clone(),
+                                        upload_id: upload_id.clone(),
+                                        record,
+                                    }))
+                                }
+                            },
+                        },
+                    },
+                }
+            }
+            CommandBody::AbortMultipartUpload { bucket, key, upload_id } => match self.bucket(bucket)? {
+                None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(_) if self.upload(bucket, key, upload_id)?.is_none() => {
+                    Decision::Rejected(Rejection::NoSuchUpload)
+                }
+                Some(_) => event(StorageEvent::UploadAborted(UploadAborted {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    upload_id: upload_id.clone(),
+                })),
+            },
             CommandBody::DeleteObject { bucket, key, version_id } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
                 Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
@@ -89,7 +156,7 @@ impl Projections {
                     match target {
                         // Deleting what is not there succeeds and changes nothing.
                         None => Decision::Unchanged,
-                        Some(entry) => Decision::Event(StorageEvent::ObjectDeleted(ObjectDeleted {
+                        Some(entry) => event(StorageEvent::ObjectDeleted(ObjectDeleted {
                             bucket: bucket.clone(),
                             key: key.clone(),
                             version_id: entry.version_id().clone(),
@@ -99,12 +166,68 @@ impl Projections {
                 }
             },
         };
-        // Delete markers only exist on versioned buckets, which this phase does not create;
-        // until then a latest entry is always an object version.
-        debug_assert!(!matches!(
-            &decision,
-            Decision::Event(StorageEvent::ObjectDeleted(ObjectDeleted { delete_marker: true, .. }))
-        ));
         Ok(decision)
+    }
+}
+
+impl Projections {
+    /// Decides a write precondition against the key's current version.
+    fn condition_holds(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        condition: &WriteCondition,
+    ) -> Result<Result<(), Rejection>, ProjectionError> {
+        let current = self.current_object(bucket, key)?;
+        Ok(match condition {
+            WriteCondition::Always => Ok(()),
+            WriteCondition::IfNoneMatch => match current {
+                None => Ok(()),
+                Some(_) => Err(Rejection::PreconditionFailed),
+            },
+            WriteCondition::IfMatch(etag) => match current {
+                None => Err(Rejection::NoSuchKey),
+                Some(c) if &c.etag == etag => Ok(()),
+                Some(_) => Err(Rejection::PreconditionFailed),
+            },
+        })
+    }
+
+    /// Checks the parts a client named against the stored ones: ascending numbers, each
+    /// present with the named ETag, each but the last at least `MIN_PART_SIZE`.
+    fn assemble(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &rucket_schemas::UploadId,
+        named: &[(u32, String)],
+    ) -> Result<Result<(u64, Vec<PartRef>), Rejection>, ProjectionError> {
+        if named.is_empty() {
+            return Ok(Err(Rejection::InvalidPart));
+        }
+        if named.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Ok(Err(Rejection::InvalidPartOrder));
+        }
+        let stored = self.parts(bucket, key, upload_id)?;
+        let mut size = 0u64;
+        let mut refs = Vec::with_capacity(named.len());
+        for (i, (number, etag)) in named.iter().enumerate() {
+            let Some(part) = stored.iter().find(|p| p.part_number == *number) else {
+                return Ok(Err(Rejection::InvalidPart));
+            };
+            if !part.etag.eq_ignore_ascii_case(etag.trim_matches('"')) {
+                return Ok(Err(Rejection::InvalidPart));
+            }
+            if i + 1 < named.len() && part.size < MIN_PART_SIZE {
+                return Ok(Err(Rejection::EntityTooSmall));
+            }
+            size += part.size;
+            refs.push(PartRef {
+                part_number: part.part_number,
+                size: part.size,
+                blob_id: part.blob_id.clone(),
+            });
+        }
+        Ok(Ok((size, refs)))
     }
 }

@@ -2,10 +2,10 @@
 //! its stamp and the views before it.
 
 use fjall::OwnedWriteBatch;
-use rucket_schemas::{BlobId, BucketName, Hlc, ObjectKey, StorageEvent};
+use rucket_schemas::{BlobId, BucketName, Hlc, ObjectKey, ObjectRecord, PartRecord, StorageEvent};
 
 use crate::store::{decode, encode};
-use crate::{keys, BucketRecord, ProjectionError, Projections, VersionEntry, Versioning};
+use crate::{keys, BucketRecord, ProjectionError, Projections, UploadRecord, VersionEntry, Versioning};
 
 impl Projections {
     /// Writes the effect of `event` (stamped `hlc`) into `batch` and returns the blobs
@@ -38,21 +38,48 @@ impl Projections {
                 batch.remove(&self.buckets, e.bucket.as_str());
             }
             StorageEvent::ObjectCreated(e) => {
-                let mut removed = Vec::new();
-                if e.record.version_id.is_null() {
-                    // A null version replaces the previous null version of the key.
-                    if let Some((k, old)) = self.find_version(&e.bucket, &e.key, &e.record.version_id)? {
-                        if let VersionEntry::Object(r) = &old {
-                            released.extend(r.data.blob_id().cloned());
-                        }
-                        batch.remove(&self.versions, k.clone());
-                        removed.push(k);
+                self.fold_new_version(batch, &e.bucket, &e.key, &e.record, &mut released)?;
+            }
+            StorageEvent::UploadCreated(e) => {
+                let record = UploadRecord {
+                    key: e.key.clone(),
+                    upload_id: e.upload_id.clone(),
+                    owner: e.owner.clone(),
+                    initiated: hlc,
+                    headers: e.headers.clone(),
+                    user_metadata: e.user_metadata.clone(),
+                    storage_class: e.storage_class,
+                    checksum_algorithm: e.checksum_algorithm.clone(),
+                };
+                batch.insert(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id), encode(&record)?);
+            }
+            StorageEvent::PartUploaded(e) => {
+                let k = keys::part(&e.bucket, &e.key, &e.upload_id, e.part.part_number);
+                if let Some(old) = self.parts.get(&k)? {
+                    let old: PartRecord = decode(&old, "parts")?;
+                    if old.blob_id != e.part.blob_id {
+                        released.push(old.blob_id);
                     }
                 }
-                let entry = VersionEntry::Object(e.record.clone());
-                let new_key = keys::version(&e.bucket, &e.key, e.record.hlc_timestamp);
-                batch.insert(&self.versions, new_key.clone(), encode(&entry)?);
-                self.refresh_current(batch, &e.bucket, &e.key, &removed, Some((new_key, entry)))?;
+                batch.insert(&self.parts, k, encode(&e.part)?);
+            }
+            StorageEvent::MultipartCompleted(e) => {
+                let kept: Vec<&BlobId> = e.record.data.blob_ids();
+                for part in self.parts(&e.bucket, &e.key, &e.upload_id)? {
+                    if !kept.contains(&&part.blob_id) {
+                        released.push(part.blob_id.clone());
+                    }
+                    batch.remove(&self.parts, keys::part(&e.bucket, &e.key, &e.upload_id, part.part_number));
+                }
+                batch.remove(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id));
+                self.fold_new_version(batch, &e.bucket, &e.key, &e.record, &mut released)?;
+            }
+            StorageEvent::UploadAborted(e) => {
+                for part in self.parts(&e.bucket, &e.key, &e.upload_id)? {
+                    released.push(part.blob_id.clone());
+                    batch.remove(&self.parts, keys::part(&e.bucket, &e.key, &e.upload_id, part.part_number));
+                }
+                batch.remove(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id));
             }
             StorageEvent::ObjectDeleted(e) => {
                 if e.delete_marker {
@@ -66,7 +93,7 @@ impl Projections {
                     self.refresh_current(batch, &e.bucket, &e.key, &[], Some((new_key, entry)))?;
                 } else if let Some((k, old)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
                     if let VersionEntry::Object(r) = &old {
-                        released.extend(r.data.blob_id().cloned());
+                        released.extend(r.data.blob_ids().into_iter().cloned());
                     }
                     batch.remove(&self.versions, k.clone());
                     self.refresh_current(batch, &e.bucket, &e.key, &[k], None)?;
@@ -74,6 +101,31 @@ impl Projections {
             }
         }
         Ok(released)
+    }
+
+    /// Adds an object version; a `null` version replaces the key's previous one.
+    fn fold_new_version(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        record: &ObjectRecord,
+        released: &mut Vec<BlobId>,
+    ) -> Result<(), ProjectionError> {
+        let mut removed = Vec::new();
+        if record.version_id.is_null() {
+            if let Some((k, old)) = self.find_version(bucket, key, &record.version_id)? {
+                if let VersionEntry::Object(r) = &old {
+                    released.extend(r.data.blob_ids().into_iter().cloned());
+                }
+                batch.remove(&self.versions, k.clone());
+                removed.push(k);
+            }
+        }
+        let entry = VersionEntry::Object(Box::new(record.clone()));
+        let new_key = keys::version(bucket, key, record.hlc_timestamp);
+        batch.insert(&self.versions, new_key.clone(), encode(&entry)?);
+        self.refresh_current(batch, bucket, key, &removed, Some((new_key, entry)))
     }
 
     /// Points `objects` at the newest remaining version of a key, given the version keys

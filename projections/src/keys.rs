@@ -6,10 +6,12 @@
 //! buckets:  <bucket>
 //! objects:  <bucket> 0x00 <key>                          current version of a key
 //! versions: <bucket> 0x00 <key> 0x00 <!hlc.time> <!hlc.node>   newest first
+//! uploads:  <bucket> 0x00 <key> 0x00 <upload id>           multipart uploads in progress
+//! parts:    <bucket> 0x00 <key> 0x00 <upload id> 0x00 <part u32 BE>
 //! meta:     "applied"                                   last applied log position
 //! ```
 
-use rucket_schemas::{BucketName, Hlc, ObjectKey};
+use rucket_schemas::{BucketName, Hlc, ObjectKey, UploadId};
 
 pub fn bucket_prefix(bucket: &BucketName) -> Vec<u8> {
     let mut k = Vec::with_capacity(bucket.as_str().len() + 1);
@@ -41,6 +43,24 @@ pub fn version(bucket: &BucketName, key: &ObjectKey, hlc: Hlc) -> Vec<u8> {
 pub fn object_key_of_version(bucket_prefix_len: usize, key: &[u8]) -> Option<&str> {
     let rest = key.get(bucket_prefix_len..key.len().checked_sub(17)?)?;
     std::str::from_utf8(rest).ok()
+}
+
+pub fn upload(bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Vec<u8> {
+    let mut k = versions_of(bucket, key);
+    k.extend_from_slice(upload_id.as_str().as_bytes());
+    k
+}
+
+pub fn parts_of(bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Vec<u8> {
+    let mut k = upload(bucket, key, upload_id);
+    k.push(0);
+    k
+}
+
+pub fn part(bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId, part_number: u32) -> Vec<u8> {
+    let mut k = parts_of(bucket, key, upload_id);
+    k.extend_from_slice(&part_number.to_be_bytes());
+    k
 }
 
 pub const APPLIED: &[u8] = b"applied";

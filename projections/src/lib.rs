@@ -8,6 +8,7 @@
 //!
 //! Live apply runs decide then fold; replay runs fold alone over the archive.
 
+mod compare;
 mod decide;
 mod error;
 mod fold;
@@ -16,10 +17,11 @@ mod list;
 mod records;
 mod store;
 
+pub use compare::{DiffKind, ViewDiff, ViewDigest};
 pub use decide::Decision;
 pub use error::ProjectionError;
-pub use list::{ListPage, ListQuery, VersionPage, VersionQuery};
-pub use records::{BucketRecord, VersionEntry, Versioning};
+pub use list::{ListPage, ListQuery, UploadPage, UploadQuery, VersionPage, VersionQuery};
+pub use records::{BucketRecord, UploadRecord, VersionEntry, Versioning};
 pub use store::Projections;
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::ops::Bound;
 use rucket_schemas::{BucketName, ObjectRecord};
 
 use crate::store::decode;
-use crate::{keys, ProjectionError, Projections, VersionEntry};
+use crate::{keys, ProjectionError, Projections, UploadRecord, VersionEntry};
 
 /// One page of a ListObjects query.
 #[derive(Clone, Debug, Default)]
@@ -45,6 +45,25 @@ pub struct VersionPage {
     pub is_truncated: bool,
     pub next_key_marker: Option<String>,
     pub next_version_id_marker: Option<String>,
+}
+
+/// One page of a ListMultipartUploads query.
+#[derive(Clone, Debug, Default)]
+pub struct UploadQuery<'a> {
+    pub prefix: &'a str,
+    pub delimiter: Option<&'a str>,
+    pub key_marker: Option<&'a str>,
+    pub upload_id_marker: Option<&'a str>,
+    pub max_uploads: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UploadPage {
+    pub uploads: Vec<UploadRecord>,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
+    pub next_key_marker: Option<String>,
+    pub next_upload_id_marker: Option<String>,
 }
 
 /// A byte above every byte of valid UTF-8: `prefix + SKIP` sorts after all keys that
@@ -184,6 +203,59 @@ impl Projections {
         if !page.is_truncated {
             page.next_key_marker = None;
             page.next_version_id_marker = None;
+        }
+        Ok(page)
+    }
+
+    /// Uploads in progress, by key then upload id.
+    pub fn list_uploads(
+        &self,
+        bucket: &BucketName,
+        query: &UploadQuery<'_>,
+    ) -> Result<UploadPage, ProjectionError> {
+        let mut page = UploadPage::default();
+        if query.max_uploads == 0 {
+            return Ok(page);
+        }
+        let scope: Vec<u8> = [keys::bucket_prefix(bucket).as_slice(), query.prefix.as_bytes()].concat();
+        let mut count = 0;
+        let mut last_prefix: Option<String> = None;
+        for g in self.uploads.prefix(&scope) {
+            let upload: UploadRecord = decode(&g.value()?, "uploads")?;
+            let key = upload.key.as_str();
+            let id = upload.upload_id.as_str();
+            if let Some(marker) = query.key_marker.filter(|m| !m.is_empty()) {
+                let after = match query.upload_id_marker {
+                    Some(id_marker) => key > marker || (key == marker && id > id_marker),
+                    None => key > marker,
+                };
+                if !after {
+                    continue;
+                }
+            }
+            if let Some(cp) = rolled_up(key, query.prefix, query.delimiter) {
+                if last_prefix.as_deref() == Some(cp) || query.key_marker.is_some_and(|m| cp <= m) {
+                    continue;
+                }
+                if count == query.max_uploads {
+                    page.is_truncated = true;
+                    break;
+                }
+                last_prefix = Some(cp.to_owned());
+                page.common_prefixes.push(cp.to_owned());
+                page.next_key_marker = Some(cp.to_owned());
+                page.next_upload_id_marker = None;
+                count += 1;
+                continue;
+            }
+            if count == query.max_uploads {
+                page.is_truncated = true;
+                break;
+            }
+            page.next_key_marker = Some(key.to_owned());
+            page.next_upload_id_marker = Some(id.to_owned());
+            page.uploads.push(upload);
+            count += 1;
         }
         Ok(page)
     }

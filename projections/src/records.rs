@@ -1,7 +1,11 @@
 //! The records the views store. Their encoding is internal to the projections: a change
 //! here is handled by rebuilding the projections from the archive, not by versioning.
 
-use rucket_schemas::{BucketName, Hlc, ObjectRecord, UserId, VersionId};
+use std::collections::BTreeMap;
+
+use rucket_schemas::{
+    BucketName, Hlc, ObjectKey, ObjectRecord, StandardHeaders, StorageClass, UploadId, UserId, VersionId,
+};
 
 /// Versioning state of a bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
@@ -47,4 +51,17 @@ impl VersionEntry {
             Self::DeleteMarker { hlc_timestamp, .. } => *hlc_timestamp,
         }
     }
+}
+
+/// A multipart upload in progress.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct UploadRecord {
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+    pub owner: UserId,
+    pub initiated: Hlc,
+    pub headers: StandardHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub storage_class: StorageClass,
+    pub checksum_algorithm: Option<String>,
 }

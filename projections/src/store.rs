@@ -4,10 +4,11 @@ use std::collections::BTreeSet;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
 use rucket_schemas::{
-    decode_payload, encode_payload, BlobId, BucketName, LogPosition, ObjectKey, ObjectRecord, VersionId,
+    decode_payload, encode_payload, BlobId, BucketName, LogPosition, ObjectKey, ObjectRecord, PartRecord,
+    UploadId, VersionId,
 };
 
-use crate::{keys, BucketRecord, ProjectionError, VersionEntry};
+use crate::{keys, BucketRecord, ProjectionError, UploadRecord, VersionEntry};
 
 /// Handles to the projection keyspaces inside the node's fjall database.
 #[derive(Clone)]
@@ -16,6 +17,8 @@ pub struct Projections {
     pub(crate) buckets: Keyspace,
     pub(crate) objects: Keyspace,
     pub(crate) versions: Keyspace,
+    pub(crate) uploads: Keyspace,
+    pub(crate) parts: Keyspace,
     pub(crate) meta: Keyspace,
 }
 
@@ -27,6 +30,8 @@ impl Projections {
             buckets: db.keyspace("proj.buckets", KeyspaceCreateOptions::default)?,
             objects: db.keyspace("proj.objects", KeyspaceCreateOptions::default)?,
             versions: db.keyspace("proj.versions", KeyspaceCreateOptions::default)?,
+            uploads: db.keyspace("proj.uploads", KeyspaceCreateOptions::default)?,
+            parts: db.keyspace("proj.parts", KeyspaceCreateOptions::default)?,
             meta: db.keyspace("proj.meta", KeyspaceCreateOptions::default)?,
         })
     }
@@ -37,7 +42,8 @@ impl Projections {
 
     /// Empties every view (before a snapshot install or a rebuild refolds the archive).
     pub fn clear(&self) -> Result<(), ProjectionError> {
-        for keyspace in [&self.buckets, &self.objects, &self.versions, &self.meta] {
+        for keyspace in [&self.buckets, &self.objects, &self.versions, &self.uploads, &self.parts, &self.meta]
+        {
             keyspace.clear()?;
         }
         Ok(())
@@ -109,9 +115,33 @@ impl Projections {
         Ok(None)
     }
 
-    /// Whether a bucket holds no version of any key.
+    /// Whether a bucket holds no version of any key and no upload in progress.
     pub fn bucket_is_empty(&self, bucket: &BucketName) -> Result<bool, ProjectionError> {
-        Ok(self.versions.prefix(keys::bucket_prefix(bucket)).next().is_none())
+        let prefix = keys::bucket_prefix(bucket);
+        Ok(self.versions.prefix(&prefix).next().is_none() && self.uploads.prefix(&prefix).next().is_none())
+    }
+
+    /// A multipart upload in progress.
+    pub fn upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> Result<Option<UploadRecord>, ProjectionError> {
+        self.uploads.get(keys::upload(bucket, key, upload_id))?.map(|v| decode(&v, "uploads")).transpose()
+    }
+
+    /// The parts of an upload, by part number.
+    pub fn parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> Result<Vec<PartRecord>, ProjectionError> {
+        self.parts
+            .prefix(keys::parts_of(bucket, key, upload_id))
+            .map(|g| decode(&g.value()?, "parts"))
+            .collect()
     }
 
     /// Every blob that some version refers to; the orphan sweep keeps exactly these.
@@ -119,10 +149,11 @@ impl Projections {
         let mut out = BTreeSet::new();
         for g in self.versions.iter() {
             if let VersionEntry::Object(r) = decode::<VersionEntry>(&g.value()?, "versions")? {
-                if let Some(id) = r.data.blob_id() {
-                    out.insert(id.clone());
-                }
+                out.extend(r.data.blob_ids().into_iter().cloned());
             }
+        }
+        for g in self.parts.iter() {
+            out.insert(decode::<PartRecord>(&g.value()?, "parts")?.blob_id);
         }
         Ok(out)
     }

@@ -86,7 +86,7 @@ fn create(bucket: &str) -> CommandBody {
 fn put_body(bucket: &str, key: &str, data: ObjectData, hlc: Hlc, condition: WriteCondition) -> CommandBody {
     let size = match &data {
         ObjectData::Inline(b) => b.len() as u64,
-        ObjectData::Blob(_) => 100,
+        ObjectData::Blob(_) | ObjectData::Parts(_) => 100,
     };
     CommandBody::PutObject {
         bucket: bucket_name(bucket),
@@ -252,4 +252,99 @@ fn version_listing_pages_with_markers() {
     let keys: Vec<&str> = second.entries.iter().map(|(k, _, _)| k.as_str()).collect();
     assert_eq!(keys, ["c"]);
     assert!(!second.is_truncated);
+}
+
+mod multipart {
+    use rucket_schemas::{PartRecord, UploadId};
+
+    use super::*;
+    use crate::decide::MIN_PART_SIZE;
+
+    fn part(n: u32, size: u64, blob: u8) -> PartRecord {
+        PartRecord {
+            part_number: n,
+            size,
+            etag: format!("{n:032x}"),
+            blob_id: BlobId::from_bytes([blob; 16]),
+            checksums: BTreeMap::new(),
+            hlc_timestamp: Hlc::new(1, 1),
+        }
+    }
+
+    fn upload_body(id: &UploadId) -> CommandBody {
+        CommandBody::CreateMultipartUpload {
+            bucket: bucket_name("bkt"),
+            key: ObjectKey::parse("k").unwrap(),
+            upload_id: id.clone(),
+            headers: StandardHeaders::default(),
+            user_metadata: BTreeMap::new(),
+            storage_class: StorageClass::Standard,
+            checksum_algorithm: None,
+        }
+    }
+
+    fn complete(id: &UploadId, parts: Vec<(u32, String)>) -> CommandBody {
+        let CommandBody::PutObject { record, .. } =
+            put_body("bkt", "k", inline(b""), Hlc::new(9 << 32, 1), WriteCondition::Always)
+        else {
+            unreachable!()
+        };
+        CommandBody::CompleteMultipartUpload {
+            bucket: bucket_name("bkt"),
+            key: ObjectKey::parse("k").unwrap(),
+            upload_id: id.clone(),
+            parts,
+            record,
+            condition: WriteCondition::Always,
+        }
+    }
+
+    #[test]
+    fn parts_are_validated_and_blobs_released_exactly_once() {
+        let mut h = Harness::new();
+        h.run("alice", create("bkt"));
+        let id = UploadId::from_bytes([7; 16]);
+        let upload_part = |p: PartRecord| CommandBody::UploadPart {
+            bucket: bucket_name("bkt"),
+            key: ObjectKey::parse("k").unwrap(),
+            upload_id: id.clone(),
+            part: p,
+        };
+        assert_eq!(h.rejected("alice", upload_part(part(1, MIN_PART_SIZE, 1))), Rejection::NoSuchUpload);
+        assert!(matches!(h.run("alice", upload_body(&id)).0, Decision::Event(_)));
+        h.run("alice", upload_part(part(1, MIN_PART_SIZE, 1)));
+        h.run("alice", upload_part(part(2, 10, 2)));
+        // Re-uploading part 2 releases the blob it replaces.
+        let (_, released) = h.run("alice", upload_part(part(2, 10, 3)));
+        assert_eq!(released, vec![BlobId::from_bytes([2; 16])]);
+        h.run("alice", upload_part(part(3, 10, 4)));
+
+        let e = |n: u32| format!("{n:032x}");
+        assert_eq!(
+            h.rejected("alice", complete(&id, vec![(2, e(2)), (1, e(1))])),
+            Rejection::InvalidPartOrder
+        );
+        assert_eq!(h.rejected("alice", complete(&id, vec![(1, e(1)), (4, e(4))])), Rejection::InvalidPart);
+        assert_eq!(h.rejected("alice", complete(&id, vec![(1, "f".repeat(32))])), Rejection::InvalidPart);
+        assert_eq!(h.rejected("alice", complete(&id, vec![(2, e(2)), (3, e(3))])), Rejection::EntityTooSmall);
+
+        // Completing with parts 1 and 3 keeps their blobs and releases part 2's.
+        let (decision, released) = h.run("alice", complete(&id, vec![(1, e(1)), (3, e(3))]));
+        assert!(matches!(decision, Decision::Event(_)));
+        assert_eq!(released, vec![BlobId::from_bytes([3; 16])]);
+        let current = h
+            .projections
+            .current_object(&bucket_name("bkt"), &ObjectKey::parse("k").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(current.size, MIN_PART_SIZE + 10);
+        let referenced: Vec<_> = h.projections.referenced_blobs().unwrap().into_iter().collect();
+        assert_eq!(referenced, vec![BlobId::from_bytes([1; 16]), BlobId::from_bytes([4; 16])]);
+        assert!(h
+            .projections
+            .upload(&bucket_name("bkt"), &ObjectKey::parse("k").unwrap(), &id)
+            .unwrap()
+            .is_none());
+        assert_eq!(h.rejected("alice", complete(&id, vec![(1, e(1))])), Rejection::NoSuchUpload);
+    }
 }

@@ -3,11 +3,13 @@
 //! rejection. Everything apply needs that is not in the projections (the time, the
 //! event id, a new version id) is chosen by the proposer and travels in the command.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BlobId, BucketName, CreateOperation, EventId, Hlc, LogPosition, ObjectKey, ObjectRecord, RegionId,
-    UserId, VersionId,
+    BlobId, BucketName, CreateOperation, EventId, Hlc, LogPosition, ObjectKey, ObjectRecord, PartRecord,
+    RegionId, StandardHeaders, StorageClass, UploadId, UserId, VersionId,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +47,36 @@ pub enum CommandBody {
         /// `None` deletes the current version (or, on a versioned bucket, adds a marker).
         version_id: Option<VersionId>,
     },
+    CreateMultipartUpload {
+        bucket: BucketName,
+        key: ObjectKey,
+        upload_id: UploadId,
+        headers: StandardHeaders,
+        user_metadata: BTreeMap<String, String>,
+        storage_class: StorageClass,
+        checksum_algorithm: Option<String>,
+    },
+    UploadPart {
+        bucket: BucketName,
+        key: ObjectKey,
+        upload_id: UploadId,
+        part: PartRecord,
+    },
+    CompleteMultipartUpload {
+        bucket: BucketName,
+        key: ObjectKey,
+        upload_id: UploadId,
+        /// The parts the client named, with the ETags it expects them to have.
+        parts: Vec<(u32, String)>,
+        /// The new version; `size` and `data` are filled from the stored parts at apply.
+        record: Box<ObjectRecord>,
+        condition: WriteCondition,
+    },
+    AbortMultipartUpload {
+        bucket: BucketName,
+        key: ObjectKey,
+        upload_id: UploadId,
+    },
 }
 
 impl CommandBody {
@@ -53,7 +85,11 @@ impl CommandBody {
             Self::CreateBucket { bucket, .. }
             | Self::DeleteBucket { bucket }
             | Self::PutObject { bucket, .. }
-            | Self::DeleteObject { bucket, .. } => bucket,
+            | Self::DeleteObject { bucket, .. }
+            | Self::CreateMultipartUpload { bucket, .. }
+            | Self::UploadPart { bucket, .. }
+            | Self::CompleteMultipartUpload { bucket, .. }
+            | Self::AbortMultipartUpload { bucket, .. } => bucket,
         }
     }
 }
@@ -80,6 +116,13 @@ pub enum Rejection {
     NoSuchVersion,
     PreconditionFailed,
     AccessDenied,
+    NoSuchUpload,
+    /// A part named in CompleteMultipartUpload is missing or has another ETag.
+    InvalidPart,
+    /// The parts named in CompleteMultipartUpload are not in ascending order.
+    InvalidPartOrder,
+    /// A part other than the last is smaller than the 5 MiB minimum.
+    EntityTooSmall,
 }
 
 /// The result of applying one command.

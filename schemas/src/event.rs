@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{codec, BlobId, BucketName, CodecError, Hlc, ObjectKey, RegionId, UserId, VersionId};
+use crate::{codec, BlobId, BucketName, CodecError, Hlc, ObjectKey, RegionId, UploadId, UserId, VersionId};
 
 /// The event type numbers written into the envelope. Never reused or renumbered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -19,14 +19,18 @@ pub enum EventType {
     BucketDeleted = 2,
     ObjectCreated = 3,
     ObjectDeleted = 4,
+    UploadCreated = 5,
+    PartUploaded = 6,
+    MultipartCompleted = 7,
+    UploadAborted = 8,
 }
 
 impl EventType {
     /// The schema version that this build writes for the type.
     pub fn current_schema_version(self) -> u16 {
         match self {
-            Self::BucketCreated | Self::BucketDeleted | Self::ObjectCreated => 1,
-            Self::ObjectDeleted => 1,
+            Self::BucketCreated | Self::BucketDeleted | Self::ObjectCreated | Self::ObjectDeleted => 1,
+            Self::UploadCreated | Self::PartUploaded | Self::MultipartCompleted | Self::UploadAborted => 1,
         }
     }
 
@@ -36,6 +40,10 @@ impl EventType {
             Self::BucketDeleted => "BucketDeleted",
             Self::ObjectCreated => "ObjectCreated",
             Self::ObjectDeleted => "ObjectDeleted",
+            Self::UploadCreated => "UploadCreated",
+            Self::PartUploaded => "PartUploaded",
+            Self::MultipartCompleted => "MultipartCompleted",
+            Self::UploadAborted => "UploadAborted",
         }
     }
 }
@@ -47,6 +55,65 @@ pub enum StorageEvent {
     BucketDeleted(BucketDeleted),
     ObjectCreated(ObjectCreated),
     ObjectDeleted(ObjectDeleted),
+    UploadCreated(UploadCreated),
+    PartUploaded(PartUploaded),
+    MultipartCompleted(MultipartCompleted),
+    UploadAborted(UploadAborted),
+}
+
+/// Schema version 1 of `UploadCreated`: a multipart upload began.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct UploadCreated {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+    pub owner: UserId,
+    /// The headers and metadata the completed object will carry.
+    pub headers: StandardHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub storage_class: StorageClass,
+    /// The checksum algorithm the client declared for its parts, if any.
+    pub checksum_algorithm: Option<String>,
+}
+
+/// Schema version 1 of `PartUploaded`: a part was stored (replacing any earlier part
+/// with the same number).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct PartUploaded {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+    pub part: PartRecord,
+}
+
+/// One uploaded part.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct PartRecord {
+    pub part_number: u32,
+    pub size: u64,
+    /// Hex MD5 of the part, without quotes.
+    pub etag: String,
+    pub blob_id: BlobId,
+    pub checksums: BTreeMap<String, String>,
+    pub hlc_timestamp: Hlc,
+}
+
+/// Schema version 1 of `MultipartCompleted`: an upload became an object version whose
+/// data refers to the parts' blobs (no bytes are copied).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct MultipartCompleted {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+    pub record: Box<ObjectRecord>,
+}
+
+/// Schema version 1 of `UploadAborted`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct UploadAborted {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
 }
 
 /// Schema version 1 of `BucketCreated`.
@@ -137,13 +204,25 @@ pub enum ObjectData {
     Inline(Vec<u8>),
     /// Larger objects live in the blob store under this id.
     Blob(BlobId),
+    /// A completed multipart upload: its parts' blobs, in part order.
+    Parts(Vec<PartRef>),
+}
+
+/// One part of a multipart object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct PartRef {
+    pub part_number: u32,
+    pub size: u64,
+    pub blob_id: BlobId,
 }
 
 impl ObjectData {
-    pub fn blob_id(&self) -> Option<&BlobId> {
+    /// Every blob the data refers to.
+    pub fn blob_ids(&self) -> Vec<&BlobId> {
         match self {
-            Self::Inline(_) => None,
-            Self::Blob(id) => Some(id),
+            Self::Inline(_) => Vec::new(),
+            Self::Blob(id) => vec![id],
+            Self::Parts(parts) => parts.iter().map(|p| &p.blob_id).collect(),
         }
     }
 }
@@ -203,6 +282,10 @@ impl StorageEvent {
             Self::BucketDeleted(_) => EventType::BucketDeleted,
             Self::ObjectCreated(_) => EventType::ObjectCreated,
             Self::ObjectDeleted(_) => EventType::ObjectDeleted,
+            Self::UploadCreated(_) => EventType::UploadCreated,
+            Self::PartUploaded(_) => EventType::PartUploaded,
+            Self::MultipartCompleted(_) => EventType::MultipartCompleted,
+            Self::UploadAborted(_) => EventType::UploadAborted,
         }
     }
 
@@ -212,6 +295,10 @@ impl StorageEvent {
             Self::BucketDeleted(e) => &e.bucket,
             Self::ObjectCreated(e) => &e.bucket,
             Self::ObjectDeleted(e) => &e.bucket,
+            Self::UploadCreated(e) => &e.bucket,
+            Self::PartUploaded(e) => &e.bucket,
+            Self::MultipartCompleted(e) => &e.bucket,
+            Self::UploadAborted(e) => &e.bucket,
         }
     }
 
@@ -220,6 +307,10 @@ impl StorageEvent {
             Self::BucketCreated(_) | Self::BucketDeleted(_) => None,
             Self::ObjectCreated(e) => Some(&e.key),
             Self::ObjectDeleted(e) => Some(&e.key),
+            Self::UploadCreated(e) => Some(&e.key),
+            Self::PartUploaded(e) => Some(&e.key),
+            Self::MultipartCompleted(e) => Some(&e.key),
+            Self::UploadAborted(e) => Some(&e.key),
         }
     }
 
@@ -237,6 +328,10 @@ impl StorageEvent {
             },
             Self::ObjectDeleted(e) if e.delete_marker => "s3:ObjectRemoved:DeleteMarkerCreated",
             Self::ObjectDeleted(_) => "s3:ObjectRemoved:Delete",
+            Self::MultipartCompleted(_) => "s3:ObjectCreated:CompleteMultipartUpload",
+            Self::UploadCreated(_) => "rucket:MultipartUploadCreated",
+            Self::PartUploaded(_) => "rucket:MultipartPartUploaded",
+            Self::UploadAborted(_) => "rucket:MultipartUploadAborted",
         }
     }
 
@@ -248,6 +343,10 @@ impl StorageEvent {
             Self::BucketDeleted(p) => codec::encode_payload(p)?,
             Self::ObjectCreated(p) => codec::encode_payload(p)?,
             Self::ObjectDeleted(p) => codec::encode_payload(p)?,
+            Self::UploadCreated(p) => codec::encode_payload(p)?,
+            Self::PartUploaded(p) => codec::encode_payload(p)?,
+            Self::MultipartCompleted(p) => codec::encode_payload(p)?,
+            Self::UploadAborted(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -260,6 +359,10 @@ impl StorageEvent {
             (2, 1) => Ok(Self::BucketDeleted(codec::decode_payload(bytes)?)),
             (3, 1) => Ok(Self::ObjectCreated(codec::decode_payload(bytes)?)),
             (4, 1) => Ok(Self::ObjectDeleted(codec::decode_payload(bytes)?)),
+            (5, 1) => Ok(Self::UploadCreated(codec::decode_payload(bytes)?)),
+            (6, 1) => Ok(Self::PartUploaded(codec::decode_payload(bytes)?)),
+            (7, 1) => Ok(Self::MultipartCompleted(codec::decode_payload(bytes)?)),
+            (8, 1) => Ok(Self::UploadAborted(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

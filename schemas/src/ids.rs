@@ -60,6 +60,21 @@ string_id!(
     /// The name of a stored blob of object bytes (hex of 16 random bytes).
     BlobId
 );
+string_id!(
+    /// A multipart upload id, chosen by the proposer (hex of 16 random bytes).
+    UploadId
+);
+
+impl UploadId {
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(hex::encode(bytes))
+    }
+
+    /// Accepts an id a client sent back; `None` unless it is 32 hex digits.
+    pub fn parse(id: &str) -> Option<Self> {
+        (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(id.to_ascii_lowercase()))
+    }
+}
 
 impl BucketName {
     /// Validates `name` against S3's bucket naming rules.

@@ -44,6 +44,39 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("version_id".into(), json!(e.version_id.as_str()));
             out.insert("delete_marker".into(), json!(e.delete_marker));
         }
+        StorageEvent::UploadCreated(e) => {
+            out.insert("key".into(), json!(e.key.as_str()));
+            out.insert("upload_id".into(), json!(e.upload_id.as_str()));
+            out.insert("owner".into(), json!(e.owner.as_str()));
+        }
+        StorageEvent::PartUploaded(e) => {
+            out.insert("key".into(), json!(e.key.as_str()));
+            out.insert("upload_id".into(), json!(e.upload_id.as_str()));
+            out.insert("part_number".into(), json!(e.part.part_number));
+            out.insert("size".into(), json!(e.part.size));
+            out.insert("etag".into(), json!(e.part.etag));
+        }
+        StorageEvent::MultipartCompleted(e) => {
+            let r = &e.record;
+            out.insert("key".into(), json!(e.key.as_str()));
+            out.insert("upload_id".into(), json!(e.upload_id.as_str()));
+            out.insert("version_id".into(), json!(r.version_id.as_str()));
+            out.insert("size".into(), json!(r.size));
+            out.insert("etag".into(), json!(r.etag));
+            out.insert("owner".into(), json!(r.owner.as_str()));
+            out.insert("storage_class".into(), json!(r.storage_class.s3_name()));
+            out.insert(
+                "parts".into(),
+                json!(match &r.data {
+                    ObjectData::Parts(p) => p.len(),
+                    _ => 0,
+                }),
+            );
+        }
+        StorageEvent::UploadAborted(e) => {
+            out.insert("key".into(), json!(e.key.as_str()));
+            out.insert("upload_id".into(), json!(e.upload_id.as_str()));
+        }
     }
     Value::Object(out)
 }

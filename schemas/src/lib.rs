@@ -17,9 +17,10 @@ pub use command::{Command, CommandBody, Outcome, Rejection, WriteCondition};
 pub use envelope::{Envelope, FORMAT_VERSION};
 pub use error::{CodecError, NameError};
 pub use event::{
-    BucketCreated, BucketDeleted, CreateOperation, EventType, ObjectCreated, ObjectData, ObjectDeleted,
-    ObjectRecord, ReplicationStatus, StandardHeaders, StorageClass, StorageEvent,
+    BucketCreated, BucketDeleted, CreateOperation, EventType, MultipartCompleted, ObjectCreated, ObjectData,
+    ObjectDeleted, ObjectRecord, PartRecord, PartRef, PartUploaded, ReplicationStatus, StandardHeaders,
+    StorageClass, StorageEvent, UploadAborted, UploadCreated,
 };
 pub use hlc::Hlc;
-pub use ids::{BlobId, BucketName, EventId, LogPosition, ObjectKey, RegionId, UserId, VersionId};
+pub use ids::{BlobId, BucketName, EventId, LogPosition, ObjectKey, RegionId, UploadId, UserId, VersionId};
 pub use json::render_event_json;

@@ -1,7 +1,7 @@
 //! GetObject, HeadObject, DeleteObject and DeleteObjects.
 
 use bytes::Bytes;
-use futures::stream::StreamExt;
+use futures::stream::{StreamExt, TryStreamExt};
 use rucket_projections::VersionEntry;
 use rucket_schemas::{CommandBody, ObjectData, ObjectKey, ObjectRecord, StorageClass, VersionId};
 use s3s::dto::*;
@@ -93,9 +93,22 @@ impl Rucket {
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         };
         conditions.check(&record.etag, record.hlc_timestamp.unix_millis().div_euclid(1000))?;
-        check_part_number(input.part_number)?;
+        let part = part_range(&record, input.part_number)?;
+        if part.is_some() && input.range.is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter"
+            ));
+        }
         let (start, len, content_range) = match &input.range {
-            None => (0, record.size, None),
+            None => match part {
+                None => (0, record.size, None),
+                Some((start, len)) => (
+                    start,
+                    len,
+                    Some(format!("bytes {start}-{}/{}", (start + len).saturating_sub(1), record.size)),
+                ),
+            },
             Some(range) => {
                 let r = range.check(record.size)?;
                 let len = r.end - r.start;
@@ -115,6 +128,7 @@ impl Rucket {
             e_tag: Some(ETag::Strong(record.etag.clone())),
             last_modified: Some(timestamp(record.hlc_timestamp)),
             version_id,
+            parts_count: part.and(parts_count(&record)),
             ..Default::default()
         };
         fill_headers(
@@ -161,9 +175,10 @@ impl Rucket {
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         };
         conditions.check(&record.etag, record.hlc_timestamp.unix_millis().div_euclid(1000))?;
-        check_part_number(input.part_number)?;
+        let part = part_range(&record, input.part_number)?;
         let mut output = HeadObjectOutput {
-            content_length: Some(record.size as i64),
+            content_length: Some(part.map_or(record.size, |(_, len)| len) as i64),
+            parts_count: part.and(parts_count(&record)),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(ETag::Strong(record.etag.clone())),
             last_modified: Some(timestamp(record.hlc_timestamp)),
@@ -216,8 +231,39 @@ impl Rucket {
                     .map_err(|e| errors::internal("opening a blob", e))?
                     .map_err(errors::blob)?;
                 let reader = tokio::fs::File::from_std(file).take(len);
-                let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK);
-                Ok(StreamingBlob::wrap(stream.map(|r| r)))
+                Ok(StreamingBlob::wrap(tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK)))
+            }
+            ObjectData::Parts(parts) => {
+                // The slices of each part blob that fall inside [start, start + len).
+                let end = start + len;
+                let mut segments = Vec::new();
+                let mut offset = 0u64;
+                for part in parts {
+                    let (part_start, part_end) = (offset, offset + part.size);
+                    if part_end > start && part_start < end {
+                        let from = start.max(part_start) - part_start;
+                        let to = end.min(part_end) - part_start;
+                        segments.push((part.blob_id.clone(), from, to - from));
+                    }
+                    offset = part_end;
+                }
+                let store = self.blobs.clone();
+                let stream = futures::stream::iter(segments)
+                    .then(move |(id, from, n)| {
+                        let store = store.clone();
+                        async move {
+                            let file = tokio::task::spawn_blocking(move || store.open_at(&id, from))
+                                .await
+                                .map_err(std::io::Error::other)?
+                                .map_err(std::io::Error::other)?;
+                            let reader = tokio::fs::File::from_std(file).take(n);
+                            Ok::<_, std::io::Error>(tokio_util::io::ReaderStream::with_capacity(
+                                reader, READ_CHUNK,
+                            ))
+                        }
+                    })
+                    .try_flatten();
+                Ok(StreamingBlob::wrap(stream))
             }
         }
     }
@@ -298,17 +344,33 @@ impl Rucket {
     }
 }
 
-fn check_part_number(part_number: Option<i32>) -> S3Result<()> {
-    match part_number {
-        None | Some(1) => Ok(()),
-        Some(_) => {
-            let mut e = S3Error::with_message(
-                s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
-                "The requested partnumber is not satisfiable",
-            );
-            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
-            Err(e)
+/// The byte range a `partNumber` names: part 1 of a single-part object is all of it.
+fn part_range(record: &ObjectRecord, part_number: Option<i32>) -> S3Result<Option<(u64, u64)>> {
+    let Some(n) = part_number else { return Ok(None) };
+    let invalid = || {
+        let mut e = S3Error::with_message(
+            s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
+            "The requested partnumber is not satisfiable",
+        );
+        e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        e
+    };
+    match &record.data {
+        ObjectData::Parts(parts) => {
+            let index = usize::try_from(n).ok().and_then(|n| n.checked_sub(1)).filter(|i| *i < parts.len());
+            let index = index.ok_or_else(invalid)?;
+            let start: u64 = parts[..index].iter().map(|p| p.size).sum();
+            Ok(Some((start, parts[index].size)))
         }
+        _ if n == 1 => Ok(Some((0, record.size))),
+        _ => Err(invalid()),
+    }
+}
+
+fn parts_count(record: &ObjectRecord) -> Option<i32> {
+    match &record.data {
+        ObjectData::Parts(parts) => Some(parts.len() as i32),
+        _ => Some(1),
     }
 }
 

@@ -17,17 +17,35 @@ use crate::errors;
 
 /// Checksum values the client declared, by algorithm: from headers now, from trailers
 /// once the body has been read.
-struct Declared {
+pub(super) struct Declared {
     content_md5: Option<[u8; 16]>,
     headers: Vec<(ChecksumAlgorithm, String)>,
     /// Algorithms announced in `x-amz-trailer`.
     trailers: Vec<ChecksumAlgorithm>,
 }
 
+/// The `x-amz-checksum-*` header values of a request, in `ChecksumAlgorithm::ALL` order.
+pub(super) type ChecksumHeaders<'a> = [Option<&'a String>; 5];
+
 impl Declared {
     fn from_request(req: &S3Request<PutObjectInput>) -> S3Result<Self> {
-        let input = &req.input;
-        let content_md5 = match &input.content_md5 {
+        let i = &req.input;
+        let sums = [
+            &i.checksum_crc32,
+            &i.checksum_crc32c,
+            &i.checksum_crc64nvme,
+            &i.checksum_sha1,
+            &i.checksum_sha256,
+        ];
+        Self::parse(i.content_md5.as_ref(), sums.map(Option::as_ref), &req.headers)
+    }
+
+    pub(super) fn parse(
+        content_md5: Option<&String>,
+        sums: ChecksumHeaders<'_>,
+        request_headers: &http::HeaderMap,
+    ) -> S3Result<Self> {
+        let content_md5 = match content_md5 {
             None => None,
             Some(b64) => {
                 let bytes = base64::engine::general_purpose::STANDARD
@@ -38,18 +56,11 @@ impl Declared {
                 Some(bytes)
             }
         };
-        let mut headers = Vec::new();
-        for (algorithm, value) in [
-            (ChecksumAlgorithm::Crc32, &input.checksum_crc32),
-            (ChecksumAlgorithm::Crc32c, &input.checksum_crc32c),
-            (ChecksumAlgorithm::Crc64Nvme, &input.checksum_crc64nvme),
-            (ChecksumAlgorithm::Sha1, &input.checksum_sha1),
-            (ChecksumAlgorithm::Sha256, &input.checksum_sha256),
-        ] {
-            if let Some(v) = value {
-                headers.push((algorithm, v.clone()));
-            }
-        }
+        let headers: Vec<(ChecksumAlgorithm, String)> = ChecksumAlgorithm::ALL
+            .into_iter()
+            .zip(sums)
+            .filter_map(|(a, v)| v.map(|v| (a, v.clone())))
+            .collect();
         if headers.len() > 1 {
             return Err(s3_error!(
                 InvalidRequest,
@@ -57,7 +68,7 @@ impl Declared {
             ));
         }
         let mut trailers = Vec::new();
-        if let Some(value) = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+        if let Some(value) = request_headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
             for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                 let algorithm = name
                     .strip_prefix("x-amz-checksum-")
@@ -70,7 +81,7 @@ impl Declared {
     }
 
     /// Every algorithm the ingest pass must compute.
-    fn algorithms(
+    pub(super) fn algorithms(
         &self,
         requested: Option<&s3s::dto::ChecksumAlgorithm>,
     ) -> S3Result<Vec<ChecksumAlgorithm>> {
@@ -93,7 +104,7 @@ fn bad_digest(algorithm: &str) -> S3Error {
 }
 
 /// Compares what was computed with what the client declared (headers and trailers).
-fn verify(
+pub(super) fn verify(
     declared: &Declared,
     trailers: Option<&http::HeaderMap>,
     ingested: &Ingested,
@@ -173,7 +184,15 @@ fn refuse_unsupported(input: &PutObjectInput) -> S3Result<()> {
 }
 
 fn condition(input: &PutObjectInput) -> S3Result<WriteCondition> {
-    match (&input.if_none_match, &input.if_match) {
+    write_condition(input.if_none_match.as_ref(), input.if_match.as_ref())
+}
+
+/// `If-None-Match: *` and `If-Match: <etag>` on a write.
+pub(super) fn write_condition(
+    if_none_match: Option<&ETagCondition>,
+    if_match: Option<&ETagCondition>,
+) -> S3Result<WriteCondition> {
+    match (if_none_match, if_match) {
         (Some(_), Some(_)) => {
             Err(s3_error!(NotImplemented, "If-Match and If-None-Match together are not supported"))
         }
@@ -188,7 +207,7 @@ fn condition(input: &PutObjectInput) -> S3Result<WriteCondition> {
 }
 
 /// `aws-chunked` is a transfer detail, not the object's encoding.
-fn stored_content_encoding(value: Option<String>) -> Option<String> {
+pub(super) fn stored_content_encoding(value: Option<String>) -> Option<String> {
     let kept: Vec<&str> = value
         .as_deref()?
         .split(',')
@@ -305,9 +324,10 @@ impl Rucket {
     }
 
     /// Removes the blob of a body that will never be referenced.
-    fn discard(&self, ingested: &Ingested) {
-        if let Some(id) = ingested.data.blob_id() {
-            self.release(vec![id.clone()]);
+    pub(super) fn discard(&self, ingested: &Ingested) {
+        let blobs: Vec<_> = ingested.data.blob_ids().into_iter().cloned().collect();
+        if !blobs.is_empty() {
+            self.release(blobs);
         }
     }
 }

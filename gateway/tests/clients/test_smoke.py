@@ -90,3 +90,23 @@ def test_awscli_mb_cp_ls_rm(aws, tmp_path):
     assert aws("s3", "ls", "s3://cli-smoke").stdout.strip() == ""
     aws("s3", "rb", "s3://cli-smoke")
     assert "cli-smoke" not in aws("s3", "ls").stdout
+
+
+def test_large_files_use_multipart_with_default_settings(s3, aws, tmp_path):
+    """awscli and boto3 switch to multipart above 8 MiB."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(20 * 1024 * 1024 + 17))
+    aws("s3", "mb", "s3://cli-multipart")
+    aws("s3", "cp", str(big), "s3://cli-multipart/big.bin")
+    head = s3.head_object(Bucket="cli-multipart", Key="big.bin")
+    assert head["ContentLength"] == big.stat().st_size
+    assert head["ETag"].strip('"').endswith("-3"), head["ETag"]
+    back = tmp_path / "back.bin"
+    aws("s3", "cp", "s3://cli-multipart/big.bin", str(back))
+    assert back.read_bytes() == big.read_bytes()
+
+    s3.upload_file(str(big), "cli-multipart", "boto.bin")
+    again = tmp_path / "again.bin"
+    s3.download_file("cli-multipart", "boto.bin", str(again))
+    assert again.read_bytes() == big.read_bytes()
+    assert s3.list_multipart_uploads(Bucket="cli-multipart").get("Uploads", []) == []

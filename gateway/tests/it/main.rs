@@ -6,6 +6,8 @@ mod buckets;
 mod crash;
 mod endpoints;
 mod listing;
+mod multipart;
 mod objects;
+mod replay;
 mod support;
 mod tidy;

@@ -1,0 +1,89 @@
+//! `rucket replay ...`: operator commands over the event archive.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use rucket_log::replay;
+use rucket_projections::DiffKind;
+
+#[derive(Subcommand, Debug)]
+pub enum ReplayCommand {
+    /// Fold the whole archive into fresh projections and compare them with the live
+    /// ones. Exits 0 when they are equal, 1 when they differ, 2 when the archive cannot
+    /// be read. The node must be stopped.
+    Verify(DataDirArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DataDirArgs {
+    /// The server's data directory.
+    #[arg(long, env = "RUCKET_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+pub fn run(command: ReplayCommand) -> ExitCode {
+    let result = match command {
+        ReplayCommand::Verify(args) => verify(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("replay: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn verify(args: DataDirArgs) -> anyhow::Result<ExitCode> {
+    let log_dir = args.data_dir.join("log");
+    let scratch = tempfile::Builder::new()
+        .prefix("replay-verify-")
+        .tempdir_in(&args.data_dir)
+        .with_context(|| format!("creating a scratch dir in {}", args.data_dir.display()))?;
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    let report = replay::verify(&log_dir, scratch.path(), |position, total| {
+        if last_print.elapsed().as_secs_f64() >= 1.0 {
+            last_print = Instant::now();
+            let rate = position.0 as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            let eta = (total.saturating_sub(position.0)) as f64 / rate.max(1e-9);
+            eprint!("\rfolded {position}/{total} events ({rate:.0} events/s, ETA {eta:.0} s)   ");
+            let _ = std::io::stderr().flush();
+        }
+    })
+    .with_context(|| format!("verifying {}", args.data_dir.display()))?;
+    let seconds = report.fold_time.as_secs_f64();
+    eprintln!(
+        "\rfolded {} events in {:.2} s ({:.0} events/s)          ",
+        report.events,
+        seconds,
+        report.events as f64 / seconds.max(1e-9)
+    );
+    for d in &report.digests {
+        println!("{:<9} {:>9} records  sha256 {}", d.view, d.records, d.sha256);
+    }
+    if report.matches() {
+        println!("verify: ok: the live projections equal the fold of {} archived events", report.events);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if report.live_applied.0 != report.events {
+        println!(
+            "verify: the live projections applied position {} but the archive holds {} events",
+            report.live_applied, report.events
+        );
+    }
+    for diff in &report.differences {
+        let what = match diff.kind {
+            DiffKind::OnlyInLeft => "only in the live projections",
+            DiffKind::OnlyInRight => "missing from the live projections",
+            DiffKind::Differs => "differs",
+        };
+        println!("difference in {}: {} {}", diff.view, diff.record, what);
+    }
+    println!("verify: FAILED: the live projections differ from the archive's fold");
+    Ok(ExitCode::from(1))
+}

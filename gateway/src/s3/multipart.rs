@@ -1,0 +1,417 @@
+//! Multipart uploads. Parts stream into their own blobs; completing an upload creates a
+//! version whose data lists the parts' blobs, so no byte is copied or concatenated.
+
+use md5::Digest as _;
+use rucket_blobs::IngestOptions;
+use rucket_schemas::{
+    CommandBody, ObjectData, ObjectKey, ObjectRecord, Outcome, PartRecord, ReplicationStatus,
+    StandardHeaders, StorageClass, UploadId, VersionId,
+};
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+
+use super::put::{http_date, stored_content_encoding, verify, write_condition, Declared};
+use super::{owner, timestamp, Rucket};
+use crate::errors;
+
+const MAX_PART_NUMBER: i32 = 10_000;
+const MAX_PARTS_LISTED: i32 = 1000;
+
+fn upload_id(id: &str) -> S3Result<UploadId> {
+    UploadId::parse(id).ok_or_else(|| s3_error!(NoSuchUpload, "The specified upload does not exist."))
+}
+
+/// The multipart ETag: MD5 of the parts' binary MD5s, then `-` and the part count.
+fn multipart_etag(parts: &[(u32, String)]) -> S3Result<String> {
+    let mut hasher = md5::Md5::new();
+    for (_, etag) in parts {
+        let bytes = hex::decode(etag.trim_matches('"'))
+            .map_err(|_| s3_error!(InvalidPart, "One or more of the specified parts could not be found."))?;
+        hasher.update(bytes);
+    }
+    Ok(format!("{}-{}", hex::encode(hasher.finalize()), parts.len()))
+}
+
+impl Rucket {
+    pub(super) async fn do_create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let user = self.user(&req)?;
+        let input = req.input;
+        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
+        if input.server_side_encryption.is_some()
+            || input.sse_customer_algorithm.is_some()
+            || input.ssekms_key_id.is_some()
+        {
+            return Err(errors::not_implemented("Server-side encryption"));
+        }
+        if input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some() {
+            return Err(errors::not_implemented("Object Lock"));
+        }
+        if input.tagging.is_some() {
+            return Err(errors::not_implemented("Object tagging"));
+        }
+        if input.acl.as_ref().is_some_and(|a| a.as_str() != ObjectCannedACL::PRIVATE) {
+            return Err(errors::not_implemented("Object ACLs other than private"));
+        }
+        let storage_class = match &input.storage_class {
+            None => StorageClass::Standard,
+            Some(sc) => StorageClass::from_s3_name(sc.as_str()).ok_or_else(|| {
+                s3_error!(InvalidStorageClass, "The storage class you specified is not valid")
+            })?,
+        };
+        if let Some(a) = &input.checksum_algorithm {
+            if rucket_blobs::ChecksumAlgorithm::from_s3_name(a.as_str()).is_none() {
+                return Err(s3_error!(InvalidRequest, "Checksum algorithm {} is not supported", a.as_str()));
+            }
+        }
+        let id = UploadId::from_bytes(rand::random());
+        self.propose(
+            &user,
+            CommandBody::CreateMultipartUpload {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                upload_id: id.clone(),
+                headers: StandardHeaders {
+                    content_type: input.content_type,
+                    cache_control: input.cache_control,
+                    content_disposition: input.content_disposition,
+                    content_encoding: stored_content_encoding(input.content_encoding),
+                    content_language: input.content_language,
+                    expires: input.expires.as_ref().and_then(http_date),
+                },
+                user_metadata: input.metadata.unwrap_or_default().into_iter().collect(),
+                storage_class,
+                checksum_algorithm: input.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
+            },
+        )
+        .await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(bucket.to_string()),
+            key: Some(key.to_string()),
+            upload_id: Some(id.to_string()),
+            checksum_algorithm: input.checksum_algorithm,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_upload_part(
+        &self,
+        mut req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let key = ObjectKey::parse(&req.input.key).map_err(errors::key_name)?;
+        let id = upload_id(&req.input.upload_id)?;
+        if !(1..=MAX_PART_NUMBER).contains(&req.input.part_number) {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            ));
+        }
+        if req.input.sse_customer_algorithm.is_some() || req.input.sse_customer_key.is_some() {
+            return Err(errors::not_implemented("Server-side encryption with customer keys"));
+        }
+        if self.node.projections().upload(&bucket, &key, &id).map_err(errors::projection)?.is_none() {
+            return Err(errors::rejection(rucket_schemas::Rejection::NoSuchUpload));
+        }
+        let i = &req.input;
+        let sums = [
+            &i.checksum_crc32,
+            &i.checksum_crc32c,
+            &i.checksum_crc64nvme,
+            &i.checksum_sha1,
+            &i.checksum_sha256,
+        ];
+        let declared = Declared::parse(i.content_md5.as_ref(), sums.map(Option::as_ref), &req.headers)?;
+        let algorithms = declared.algorithms(i.checksum_algorithm.as_ref())?;
+        let expected_len = i.content_length.map(|n| n.max(0) as u64);
+        let part_number = i.part_number as u32;
+        let body =
+            req.input.body.take().ok_or_else(|| s3_error!(IncompleteBody, "The request has no body"))?;
+        // Parts always become blobs: completion refers to them by blob id.
+        let ingested = self
+            .blobs
+            .ingest(body, IngestOptions { inline_threshold: 0, expected_len, checksums: &algorithms })
+            .await
+            .map_err(errors::blob)?;
+        metrics::counter!(crate::metrics::BYTES_IN).increment(ingested.size);
+        let trailers = req.trailing_headers.as_ref().and_then(|t| t.take());
+        let checksums = match verify(&declared, trailers.as_ref(), &ingested) {
+            Ok(c) => c,
+            Err(e) => {
+                self.discard(&ingested);
+                return Err(e);
+            }
+        };
+        let ObjectData::Blob(blob_id) = &ingested.data else {
+            return Err(errors::internal("uploading a part", "the part was not stored as a blob"));
+        };
+        let etag = hex::encode(ingested.md5);
+        let hlc = self.clock.now();
+        let part = PartRecord {
+            part_number,
+            size: ingested.size,
+            etag: etag.clone(),
+            blob_id: blob_id.clone(),
+            checksums: checksums.clone(),
+            hlc_timestamp: hlc,
+        };
+        if let Err(e) =
+            self.propose_at(&user, hlc, CommandBody::UploadPart { bucket, key, upload_id: id, part }).await
+        {
+            if e.code() != &s3s::S3ErrorCode::InternalError
+                && e.code() != &s3s::S3ErrorCode::ServiceUnavailable
+            {
+                self.discard(&ingested);
+            }
+            return Err(e);
+        }
+        let mut output = UploadPartOutput { e_tag: Some(ETag::Strong(etag)), ..Default::default() };
+        for (name, value) in checksums {
+            match name.as_str() {
+                "CRC32" => output.checksum_crc32 = Some(value),
+                "CRC32C" => output.checksum_crc32c = Some(value),
+                "CRC64NVME" => output.checksum_crc64nvme = Some(value),
+                "SHA1" => output.checksum_sha1 = Some(value),
+                "SHA256" => output.checksum_sha256 = Some(value),
+                _ => {}
+            }
+        }
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn do_complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let user = self.user(&req)?;
+        let input = req.input;
+        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
+        let id = upload_id(&input.upload_id)?;
+        let upload = self
+            .node
+            .projections()
+            .upload(&bucket, &key, &id)
+            .map_err(errors::projection)?
+            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchUpload))?;
+        let named: Vec<(u32, String)> = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                let number =
+                    p.part_number.filter(|n| (1..=MAX_PART_NUMBER).contains(n)).ok_or_else(|| {
+                        s3_error!(InvalidPart, "One or more of the specified parts could not be found.")
+                    })?;
+                let etag = p.e_tag.map(|e| e.value().to_owned()).unwrap_or_default();
+                Ok((number as u32, etag))
+            })
+            .collect::<S3Result<_>>()?;
+        if named.is_empty() {
+            return Err(s3_error!(MalformedXML, "You must specify at least one part"));
+        }
+        let condition = write_condition(input.if_none_match.as_ref(), input.if_match.as_ref())?;
+        let etag = multipart_etag(&named)?;
+        let hlc = self.clock.now();
+        let record = ObjectRecord {
+            version_id: VersionId::new(hex::encode(rand::random::<[u8; 16]>())),
+            size: 0,
+            etag: etag.clone(),
+            headers: upload.headers,
+            user_metadata: upload.user_metadata,
+            data: ObjectData::Parts(Vec::new()),
+            owner: user.id.clone(),
+            hlc_timestamp: hlc,
+            placement_group: 0,
+            home_region: self.region.clone(),
+            storage_class: upload.storage_class,
+            replication_status: ReplicationStatus::None,
+            checksums: Default::default(),
+        };
+        let outcome = self
+            .propose_at(
+                &user,
+                hlc,
+                CommandBody::CompleteMultipartUpload {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    upload_id: id,
+                    parts: named,
+                    record: Box::new(record),
+                    condition,
+                },
+            )
+            .await?;
+        debug_assert!(matches!(outcome, Outcome::Applied { .. }));
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(bucket.to_string()),
+            key: Some(key.to_string()),
+            e_tag: Some(ETag::Strong(etag)),
+            location: Some(format!("/{bucket}/{key}")),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let user = self.user(&req)?;
+        let input = req.input;
+        let bucket = Self::bucket_name(&input.bucket)?;
+        let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
+        let id = upload_id(&input.upload_id)?;
+        self.propose(&user, CommandBody::AbortMultipartUpload { bucket, key, upload_id: id }).await?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    pub(super) async fn do_list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let user = self.user(&req)?;
+        let input = req.input;
+        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
+        let id = upload_id(&input.upload_id)?;
+        let projections = self.node.projections();
+        let upload = projections
+            .upload(&bucket, &key, &id)
+            .map_err(errors::projection)?
+            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchUpload))?;
+        let max = match input.max_parts {
+            Some(n) if n < 0 => {
+                return Err(s3_error!(InvalidArgument, "max-parts must be a non-negative integer"))
+            }
+            Some(n) => n.min(MAX_PARTS_LISTED),
+            None => MAX_PARTS_LISTED,
+        } as usize;
+        let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+        let all: Vec<PartRecord> = projections
+            .parts(&bucket, &key, &id)
+            .map_err(errors::projection)?
+            .into_iter()
+            .filter(|p| p.part_number > marker)
+            .collect();
+        let is_truncated = all.len() > max;
+        let page: Vec<&PartRecord> = all.iter().take(max).collect();
+        let next = page.last().map(|p| p.part_number as i32);
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(bucket.to_string()),
+            key: Some(key.to_string()),
+            upload_id: Some(id.to_string()),
+            max_parts: Some(max as i32),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: if is_truncated { next } else { None },
+            is_truncated: Some(is_truncated),
+            owner: Some(owner(&upload.owner)),
+            initiator: Some(Initiator {
+                display_name: Some(upload.owner.to_string()),
+                id: Some(upload.owner.to_string()),
+            }),
+            storage_class: Some(s3s::dto::StorageClass::from(upload.storage_class.s3_name().to_owned())),
+            checksum_algorithm: upload.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
+            parts: Some(
+                page.into_iter()
+                    .map(|p| Part {
+                        part_number: Some(p.part_number as i32),
+                        e_tag: Some(ETag::Strong(p.etag.clone())),
+                        size: Some(p.size as i64),
+                        last_modified: Some(timestamp(p.hlc_timestamp)),
+                        checksum_crc32: p.checksums.get("CRC32").cloned(),
+                        checksum_crc32c: p.checksums.get("CRC32C").cloned(),
+                        checksum_crc64nvme: p.checksums.get("CRC64NVME").cloned(),
+                        checksum_sha1: p.checksums.get("SHA1").cloned(),
+                        checksum_sha256: p.checksums.get("SHA256").cloned(),
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let user = self.user(&req)?;
+        let input = req.input;
+        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let max = match input.max_uploads {
+            Some(n) if n < 0 => {
+                return Err(s3_error!(InvalidArgument, "max-uploads must be a non-negative integer"))
+            }
+            Some(n) => n.min(1000),
+            None => 1000,
+        } as usize;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let query = rucket_projections::UploadQuery {
+            prefix: &prefix,
+            delimiter: input.delimiter.as_deref(),
+            key_marker: input.key_marker.as_deref(),
+            upload_id_marker: input.upload_id_marker.as_deref(),
+            max_uploads: max,
+        };
+        let page = self.node.projections().list_uploads(&bucket, &query).map_err(errors::projection)?;
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(bucket.to_string()),
+            prefix: Some(prefix),
+            delimiter: input.delimiter,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            max_uploads: Some(max as i32),
+            is_truncated: Some(page.is_truncated),
+            next_key_marker: page.next_key_marker.filter(|_| page.is_truncated),
+            next_upload_id_marker: page.next_upload_id_marker.filter(|_| page.is_truncated),
+            common_prefixes: Some(
+                page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect(),
+            ),
+            uploads: Some(
+                page.uploads
+                    .into_iter()
+                    .map(|u| MultipartUpload {
+                        key: Some(u.key.to_string()),
+                        upload_id: Some(u.upload_id.to_string()),
+                        initiated: Some(timestamp(u.initiated)),
+                        owner: Some(owner(&u.owner)),
+                        initiator: Some(Initiator {
+                            display_name: Some(u.owner.to_string()),
+                            id: Some(u.owner.to_string()),
+                        }),
+                        storage_class: Some(s3s::dto::StorageClass::from(
+                            u.storage_class.s3_name().to_owned(),
+                        )),
+                        checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_etags_follow_s3() {
+        // Two parts whose MD5s are those of "a" and "b".
+        let parts = vec![
+            (1, "0cc175b9c0f1b6a831c399e269772661".to_owned()),
+            (2, "\"92eb5ffee6ae2fec3ad71c777531578f\"".to_owned()),
+        ];
+        let mut joined = hex::decode("0cc175b9c0f1b6a831c399e269772661").unwrap();
+        joined.extend(hex::decode("92eb5ffee6ae2fec3ad71c777531578f").unwrap());
+        let expect = format!("{}-2", hex::encode(md5::Md5::digest(&joined)));
+        assert_eq!(multipart_etag(&parts).unwrap(), expect);
+        assert!(multipart_etag(&[(1, "not-hex".into())]).is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! Multipart uploads through the Rust SDK.
+
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+use crate::support::{bucket, code, status, Server};
+
+const MIB: usize = 1 << 20;
+
+fn data(n: usize, seed: u8) -> Vec<u8> {
+    (0..n).map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed) ^ (i >> 12) as u8).collect()
+}
+
+fn completed(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
+    CompletedMultipartUpload::builder()
+        .set_parts(Some(
+            parts.iter().map(|(n, e)| CompletedPart::builder().part_number(*n).e_tag(*e).build()).collect(),
+        ))
+        .build()
+}
+
+fn blob_files(server: &Server) -> usize {
+    fn walk(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| if e.file_type().unwrap().is_dir() { walk(&e.path()) } else { 1 })
+            .sum()
+    }
+    walk(&server.data_dir().join("blobs"))
+}
+
+async fn wait_for_blobs(server: &Server, n: usize) -> usize {
+    let mut found = 0;
+    for _ in 0..200 {
+        found = blob_files(server);
+        if found == n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    found
+}
+
+#[tokio::test]
+async fn upload_list_complete_and_read_back() {
+    let server = Server::start();
+    let s3 = server.client();
+    let name = bucket("multipart");
+    s3.create_bucket().bucket(&name).send().await.unwrap();
+    let created = s3
+        .create_multipart_upload()
+        .bucket(&name)
+        .key("big/file.bin")
+        .content_type("application/x-test")
+        .metadata("origin", "multipart")
+        .send()
+        .await
+        .unwrap();
+    let id = created.upload_id().unwrap().to_owned();
+    let bodies = [data(5 * MIB, 1), data(5 * MIB + 3, 2), data(1000, 3)];
+    let mut etags = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let out = s3
+            .upload_part()
+            .bucket(&name)
+            .key("big/file.bin")
+            .upload_id(&id)
+            .part_number(i as i32 + 1)
+            .body(body.clone().into())
+            .send()
+            .await
+            .unwrap();
+        etags.push(out.e_tag().unwrap().to_owned());
+    }
+    let uploads = s3.list_multipart_uploads().bucket(&name).send().await.unwrap();
+    assert_eq!(uploads.uploads().iter().map(|u| u.upload_id().unwrap()).collect::<Vec<_>>(), [id.as_str()]);
+    let parts =
+        s3.list_parts().bucket(&name).key("big/file.bin").upload_id(&id).max_parts(2).send().await.unwrap();
+    assert_eq!(parts.parts().iter().map(|p| p.part_number().unwrap()).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(parts.is_truncated(), Some(true));
+    assert_eq!(parts.parts()[1].size(), Some(5 * MIB as i64 + 3));
+    let rest = s3
+        .list_parts()
+        .bucket(&name)
+        .key("big/file.bin")
+        .upload_id(&id)
+        .part_number_marker(parts.next_part_number_marker().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.parts().iter().map(|p| p.part_number().unwrap()).collect::<Vec<_>>(), [3]);
+    let err = s3.get_object().bucket(&name).key("big/file.bin").send().await.unwrap_err();
+    assert_eq!(status(&err), 404, "an incomplete upload keeps no visible object");
+    let err = s3.delete_bucket().bucket(&name).send().await.unwrap_err();
+    assert_eq!(code(&err), "BucketNotEmpty", "uploads in progress keep a bucket");
+
+    let done = s3
+        .complete_multipart_upload()
+        .bucket(&name)
+        .key("big/file.bin")
+        .upload_id(&id)
+        .multipart_upload(completed(&[(1, &etags[0]), (2, &etags[1]), (3, &etags[2])]))
+        .send()
+        .await
+        .unwrap();
+    let etag = done.e_tag().unwrap().to_owned();
+    assert!(etag.ends_with("-3\""), "{etag}");
+    assert_eq!(blob_files(&server), 3, "the object refers to the part blobs; nothing was copied");
+
+    let whole: Vec<u8> = bodies.concat();
+    let got = s3.get_object().bucket(&name).key("big/file.bin").send().await.unwrap();
+    assert_eq!(got.e_tag(), Some(etag.as_str()));
+    assert_eq!(got.content_type(), Some("application/x-test"));
+    assert_eq!(got.metadata().unwrap().get("origin").map(String::as_str), Some("multipart"));
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), whole.as_slice());
+
+    let from = 5 * MIB - 10;
+    let to = 10 * MIB + 10;
+    let ranged = s3
+        .get_object()
+        .bucket(&name)
+        .key("big/file.bin")
+        .range(format!("bytes={from}-{to}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ranged.body.collect().await.unwrap().into_bytes().as_ref(),
+        &whole[from..=to],
+        "a range across parts"
+    );
+    let second = s3.get_object().bucket(&name).key("big/file.bin").part_number(2).send().await.unwrap();
+    assert_eq!(second.parts_count(), Some(3));
+    assert_eq!(second.body.collect().await.unwrap().into_bytes().as_ref(), bodies[1].as_slice());
+    let head = s3.head_object().bucket(&name).key("big/file.bin").send().await.unwrap();
+    assert_eq!(head.content_length(), Some(whole.len() as i64));
+    assert!(s3.list_multipart_uploads().bucket(&name).send().await.unwrap().uploads().is_empty());
+
+    // Overwriting the object releases every part blob.
+    s3.put_object()
+        .bucket(&name)
+        .key("big/file.bin")
+        .body(b"small now".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wait_for_blobs(&server, 0).await, 0);
+}
+
+#[tokio::test]
+async fn completion_errors_match_s3_and_abort_cleans_up() {
+    let server = Server::start();
+    let s3 = server.client();
+    let name = bucket("mp-errors");
+    s3.create_bucket().bucket(&name).send().await.unwrap();
+    let id = s3
+        .create_multipart_upload()
+        .bucket(&name)
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let mut etags = Vec::new();
+    for (n, size) in [(1, 5 * MIB), (2, 1000), (3, 2000)] {
+        let out = s3
+            .upload_part()
+            .bucket(&name)
+            .key("k")
+            .upload_id(&id)
+            .part_number(n)
+            .body(data(size, n as u8).into())
+            .send()
+            .await
+            .unwrap();
+        etags.push(out.e_tag().unwrap().to_owned());
+    }
+    let complete = |parts: CompletedMultipartUpload| {
+        s3.complete_multipart_upload().bucket(&name).key("k").upload_id(&id).multipart_upload(parts).send()
+    };
+    let err = complete(completed(&[(1, &etags[0]), (2, "\"00000000000000000000000000000000\"")]))
+        .await
+        .unwrap_err();
+    assert_eq!((status(&err), code(&err).as_str()), (400, "InvalidPart"));
+    let err = complete(completed(&[(1, &etags[0]), (7, &etags[1])])).await.unwrap_err();
+    assert_eq!(code(&err), "InvalidPart");
+    let err = complete(completed(&[(2, &etags[1]), (1, &etags[0])])).await.unwrap_err();
+    assert_eq!((status(&err), code(&err).as_str()), (400, "InvalidPartOrder"));
+    let err = complete(completed(&[(1, &etags[0]), (2, &etags[1]), (3, &etags[2])])).await.unwrap_err();
+    assert_eq!((status(&err), code(&err).as_str()), (400, "EntityTooSmall"));
+    let err = s3.head_object().bucket(&name).key("k").send().await.unwrap_err();
+    assert_eq!(status(&err), 404, "failed completions create nothing");
+
+    // Uploading part 2 again replaces it; its first blob is released.
+    let again = s3
+        .upload_part()
+        .bucket(&name)
+        .key("k")
+        .upload_id(&id)
+        .part_number(2)
+        .body(data(3000, 9).into())
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(again.e_tag().unwrap(), etags[1]);
+    assert_eq!(wait_for_blobs(&server, 3).await, 3);
+
+    let err = s3
+        .upload_part()
+        .bucket(&name)
+        .key("k")
+        .upload_id("0123456789abcdef0123456789abcdef")
+        .part_number(1)
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((status(&err), code(&err).as_str()), (404, "NoSuchUpload"));
+    let err = s3
+        .upload_part()
+        .bucket(&name)
+        .key("k")
+        .upload_id(&id)
+        .part_number(10_001)
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidArgument");
+
+    s3.abort_multipart_upload().bucket(&name).key("k").upload_id(&id).send().await.unwrap();
+    assert_eq!(wait_for_blobs(&server, 0).await, 0, "aborting releases every part");
+    let err = complete(completed(&[(1, &etags[0])])).await.unwrap_err();
+    assert_eq!(code(&err), "NoSuchUpload");
+    let err = s3.abort_multipart_upload().bucket(&name).key("k").upload_id(&id).send().await.unwrap_err();
+    assert_eq!(code(&err), "NoSuchUpload");
+    s3.delete_bucket().bucket(&name).send().await.unwrap();
+}

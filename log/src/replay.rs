@@ -1,0 +1,112 @@
+//! Replay: folding the event archive into projections, the same fold live apply uses.
+//! `verify` folds into a scratch database and compares the result with the live views.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use fjall::Database;
+use rucket_projections::{Projections, ViewDiff, ViewDigest};
+use rucket_schemas::LogPosition;
+
+use crate::{EventArchive, LogError};
+
+/// Events read from the archive per step.
+const READ_BATCH: usize = 1024;
+
+/// Folds archived events after `into`'s applied position, up to `until`, calling
+/// `progress` with the last folded position after every step. Stops at the first event
+/// that does not decode, naming its position.
+pub fn fold_archive(
+    archive: &EventArchive,
+    into: &Projections,
+    until: LogPosition,
+    mut progress: impl FnMut(LogPosition),
+) -> Result<LogPosition, LogError> {
+    let db = into.database();
+    let mut after = into.applied_position()?;
+    while after < until {
+        let events = archive.read_after(after, READ_BATCH)?;
+        if events.is_empty() {
+            break;
+        }
+        for (position, envelope) in events {
+            if position > until {
+                return Ok(after);
+            }
+            if position.0 != after.0 + 1 {
+                return Err(LogError::CorruptEvent {
+                    position: LogPosition(after.0 + 1),
+                    reason: format!("missing from the archive; the next event is at {position}"),
+                });
+            }
+            let event =
+                envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
+            let mut batch = db.batch();
+            into.fold(&mut batch, envelope.hlc, &event)?;
+            into.set_applied(&mut batch, position);
+            batch.commit()?;
+            after = position;
+        }
+        progress(after);
+    }
+    Ok(after)
+}
+
+/// What `verify` found.
+#[derive(Debug)]
+pub struct VerifyReport {
+    /// Events in the archive (its head position).
+    pub events: u64,
+    /// The position the live projections say they applied.
+    pub live_applied: LogPosition,
+    pub digests: Vec<ViewDigest>,
+    /// Up to 20 differences, live on the left and the fresh fold on the right.
+    pub differences: Vec<ViewDiff>,
+    pub fold_time: Duration,
+}
+
+impl VerifyReport {
+    pub fn matches(&self) -> bool {
+        self.differences.is_empty() && self.live_applied.0 == self.events
+    }
+}
+
+/// Opens the database of a stopped node's log directory without creating one.
+pub fn open_existing(log_dir: &Path) -> Result<Database, LogError> {
+    if !log_dir.is_dir() {
+        return Err(LogError::Raft(format!("no Rucket log at {}", log_dir.display())));
+    }
+    Ok(Database::builder(log_dir).open()?)
+}
+
+/// Folds the archive of `log_dir` into a fresh database under `scratch` and compares it
+/// with the live projections. Writes nothing to `log_dir`.
+pub fn verify(
+    log_dir: &Path,
+    scratch: &Path,
+    progress: impl FnMut(LogPosition, u64),
+) -> Result<VerifyReport, LogError> {
+    let live_db = open_existing(log_dir)?;
+    let live = Projections::open(&live_db)?;
+    let archive = EventArchive::open(&live_db)?;
+    let head = archive.head();
+    let fresh_db = Database::builder(scratch).temporary(true).open()?;
+    let fresh = Projections::open(&fresh_db)?;
+    let mut progress = progress;
+    let started = Instant::now();
+    let folded = fold_archive(&archive, &fresh, head, |p| progress(p, head.0))?;
+    let fold_time = started.elapsed();
+    if folded != head {
+        return Err(LogError::CorruptEvent {
+            position: LogPosition(folded.0 + 1),
+            reason: "the archive ended early".into(),
+        });
+    }
+    Ok(VerifyReport {
+        events: head.0,
+        live_applied: live.applied_position()?,
+        digests: fresh.digests()?,
+        differences: live.diff(&fresh, 20)?,
+        fold_time,
+    })
+}
