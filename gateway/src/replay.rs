@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use rucket_log::replay;
 use rucket_projections::DiffKind;
+use rucket_schemas::LogPosition;
 
 #[derive(Subcommand, Debug)]
 pub enum ReplayCommand {
@@ -16,6 +17,9 @@ pub enum ReplayCommand {
     /// ones. Exits 0 when they are equal, 1 when they differ, 2 when the archive cannot
     /// be read. The node must be stopped.
     Verify(DataDirArgs),
+    /// Replace the projections with a fresh fold of the archive, atomically: a crash
+    /// during the rebuild leaves the old projections. The node must be stopped.
+    Rebuild(DataDirArgs),
 }
 
 #[derive(Args, Debug)]
@@ -28,6 +32,7 @@ pub struct DataDirArgs {
 pub fn run(command: ReplayCommand) -> ExitCode {
     let result = match command {
         ReplayCommand::Verify(args) => verify(args),
+        ReplayCommand::Rebuild(args) => rebuild(args),
     };
     match result {
         Ok(code) => code,
@@ -38,15 +43,11 @@ pub fn run(command: ReplayCommand) -> ExitCode {
     }
 }
 
-fn verify(args: DataDirArgs) -> anyhow::Result<ExitCode> {
-    let log_dir = args.data_dir.join("log");
-    let scratch = tempfile::Builder::new()
-        .prefix("replay-verify-")
-        .tempdir_in(&args.data_dir)
-        .with_context(|| format!("creating a scratch dir in {}", args.data_dir.display()))?;
+/// A progress line on stderr, at most once a second: position, rate and ETA.
+fn progress_printer() -> impl FnMut(LogPosition, u64) {
     let started = Instant::now();
     let mut last_print = Instant::now();
-    let report = replay::verify(&log_dir, scratch.path(), |position, total| {
+    move |position, total| {
         if last_print.elapsed().as_secs_f64() >= 1.0 {
             last_print = Instant::now();
             let rate = position.0 as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -54,8 +55,34 @@ fn verify(args: DataDirArgs) -> anyhow::Result<ExitCode> {
             eprint!("\rfolded {position}/{total} events ({rate:.0} events/s, ETA {eta:.0} s)   ");
             let _ = std::io::stderr().flush();
         }
-    })
-    .with_context(|| format!("verifying {}", args.data_dir.display()))?;
+    }
+}
+
+fn rebuild(args: DataDirArgs) -> anyhow::Result<ExitCode> {
+    let report = replay::rebuild(&args.data_dir.join("log"), progress_printer())
+        .with_context(|| format!("rebuilding {}", args.data_dir.display()))?;
+    let seconds = report.fold_time.as_secs_f64();
+    eprintln!(
+        "\rfolded {} events in {:.2} s ({:.0} events/s)          ",
+        report.events,
+        seconds,
+        report.events as f64 / seconds.max(1e-9)
+    );
+    println!(
+        "rebuild: ok: projections generation {} now holds the fold of {} events",
+        report.generation, report.events
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: DataDirArgs) -> anyhow::Result<ExitCode> {
+    let log_dir = args.data_dir.join("log");
+    let scratch = tempfile::Builder::new()
+        .prefix("replay-verify-")
+        .tempdir_in(&args.data_dir)
+        .with_context(|| format!("creating a scratch dir in {}", args.data_dir.display()))?;
+    let report = replay::verify(&log_dir, scratch.path(), progress_printer())
+        .with_context(|| format!("verifying {}", args.data_dir.display()))?;
     let seconds = report.fold_time.as_secs_f64();
     eprintln!(
         "\rfolded {} events in {:.2} s ({:.0} events/s)          ",

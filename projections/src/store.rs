@@ -10,10 +10,19 @@ use rucket_schemas::{
 
 use crate::{keys, BucketRecord, ProjectionError, UploadRecord, VersionEntry};
 
+/// The key in `proj.current` that holds the live generation number.
+const CURRENT: &[u8] = b"generation";
+
 /// Handles to the projection keyspaces inside the node's fjall database.
+///
+/// Projections come in generations (`proj.g<N>.<view>`); the pointer keyspace
+/// `proj.current` names the live one. A rebuild folds into the next generation and then
+/// moves the pointer in one durable write, so a crash leaves the old views or the new,
+/// never a mix.
 #[derive(Clone)]
 pub struct Projections {
     pub(crate) db: Database,
+    generation: u64,
     pub(crate) buckets: Keyspace,
     pub(crate) objects: Keyspace,
     pub(crate) versions: Keyspace,
@@ -23,17 +32,68 @@ pub struct Projections {
 }
 
 impl Projections {
-    /// Opens (creating if needed) the projection keyspaces in `db`.
+    /// Opens (creating if needed) the live generation of the projections in `db`.
     pub fn open(db: &Database) -> Result<Self, ProjectionError> {
+        let pointer = Self::pointer(db)?;
+        let generation = match pointer.get(CURRENT)? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| ProjectionError::Corrupt {
+                keyspace: "current",
+                source: rucket_schemas::CodecError::Payload("generation is not 8 bytes".into()),
+            })?),
+            None => 0,
+        };
+        Self::open_generation(db, generation)
+    }
+
+    fn pointer(db: &Database) -> Result<Keyspace, ProjectionError> {
+        Ok(db.keyspace("proj.current", KeyspaceCreateOptions::default)?)
+    }
+
+    fn open_generation(db: &Database, generation: u64) -> Result<Self, ProjectionError> {
+        let open =
+            |view: &str| db.keyspace(&format!("proj.g{generation}.{view}"), KeyspaceCreateOptions::default);
         Ok(Self {
             db: db.clone(),
-            buckets: db.keyspace("proj.buckets", KeyspaceCreateOptions::default)?,
-            objects: db.keyspace("proj.objects", KeyspaceCreateOptions::default)?,
-            versions: db.keyspace("proj.versions", KeyspaceCreateOptions::default)?,
-            uploads: db.keyspace("proj.uploads", KeyspaceCreateOptions::default)?,
-            parts: db.keyspace("proj.parts", KeyspaceCreateOptions::default)?,
-            meta: db.keyspace("proj.meta", KeyspaceCreateOptions::default)?,
+            generation,
+            buckets: open("buckets")?,
+            objects: open("objects")?,
+            versions: open("versions")?,
+            uploads: open("uploads")?,
+            parts: open("parts")?,
+            meta: open("meta")?,
         })
+    }
+
+    /// An empty generation after the live one, for a rebuild to fold into. Leftovers of
+    /// an interrupted rebuild are cleared first.
+    pub fn next_generation(&self) -> Result<Self, ProjectionError> {
+        let next = Self::open_generation(&self.db, self.generation + 1)?;
+        next.clear()?;
+        Ok(next)
+    }
+
+    /// Makes `self` the live generation: fsyncs what it holds, then moves the pointer in
+    /// one durable write and drops the previous generation's keyspaces.
+    pub fn promote(self, previous: Projections) -> Result<Self, ProjectionError> {
+        self.db.persist(fjall::PersistMode::SyncAll)?;
+        let pointer = Self::pointer(&self.db)?;
+        let mut batch = self.db.batch().durability(Some(fjall::PersistMode::SyncAll));
+        batch.insert(&pointer, CURRENT, self.generation.to_be_bytes());
+        batch.commit()?;
+        let db = self.db.clone();
+        for keyspace in previous.keyspaces() {
+            db.delete_keyspace(keyspace)?;
+        }
+        Ok(self)
+    }
+
+    /// The generation number of these views.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn keyspaces(self) -> [Keyspace; 6] {
+        [self.buckets, self.objects, self.versions, self.uploads, self.parts, self.meta]
     }
 
     pub fn database(&self) -> &Database {

@@ -348,3 +348,38 @@ mod multipart {
         assert_eq!(h.rejected("alice", complete(&id, vec![(1, e(1))])), Rejection::NoSuchUpload);
     }
 }
+
+#[test]
+fn an_unpromoted_generation_never_becomes_live() {
+    let mut h = Harness::new();
+    h.run("alice", create("bkt"));
+    h.put("bkt", "k", inline(b"v"));
+    let live = h.projections.clone();
+    let next = live.next_generation().unwrap();
+    assert_eq!(next.generation(), 1);
+    assert!(next.buckets().unwrap().is_empty(), "a new generation starts empty");
+    // A rebuild that stops here (a crash) leaves the pointer on the old generation.
+    drop(next);
+    let reopened = Projections::open(h.projections.database()).unwrap();
+    assert_eq!(reopened.generation(), 0);
+    assert_eq!(reopened.buckets().unwrap().len(), 1);
+
+    // Promoting moves the pointer; a reopen then sees the new generation.
+    let next = live.next_generation().unwrap();
+    let mut batch = h.projections.database().batch();
+    for event in [rucket_schemas::StorageEvent::BucketCreated(rucket_schemas::BucketCreated {
+        bucket: bucket_name("other"),
+        owner: UserId::new("alice"),
+        location: String::new(),
+        object_lock_enabled: false,
+    })] {
+        next.fold(&mut batch, Hlc::new(1, 1), &event).unwrap();
+    }
+    batch.commit().unwrap();
+    let promoted = next.promote(live).unwrap();
+    assert_eq!(promoted.generation(), 1);
+    let reopened = Projections::open(h.projections.database()).unwrap();
+    assert_eq!(reopened.generation(), 1);
+    let names: Vec<String> = reopened.buckets().unwrap().into_iter().map(|b| b.name.to_string()).collect();
+    assert_eq!(names, ["other"]);
+}
