@@ -367,14 +367,13 @@ fn an_unpromoted_generation_never_becomes_live() {
     // Promoting moves the pointer; a reopen then sees the new generation.
     let next = live.next_generation().unwrap();
     let mut batch = h.projections.database().batch();
-    for event in [rucket_schemas::StorageEvent::BucketCreated(rucket_schemas::BucketCreated {
+    let event = rucket_schemas::StorageEvent::BucketCreated(rucket_schemas::BucketCreated {
         bucket: bucket_name("other"),
         owner: UserId::new("alice"),
         location: String::new(),
         object_lock_enabled: false,
-    })] {
-        next.fold(&mut batch, Hlc::new(1, 1), &event).unwrap();
-    }
+    });
+    next.fold(&mut batch, Hlc::new(1, 1), &event).unwrap();
     batch.commit().unwrap();
     let promoted = next.promote(live).unwrap();
     assert_eq!(promoted.generation(), 1);
