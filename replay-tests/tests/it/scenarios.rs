@@ -1,0 +1,316 @@
+//! Scripted scenarios. Each is recorded once (with `UPDATE_EXPECT=1`) into
+//! `data/<name>/events.bin` and then frozen.
+
+use std::collections::BTreeMap;
+
+use rucket_schemas::{
+    BlobId, BucketName, Command, CommandBody, CreateOperation, EventId, Hlc, ObjectData, ObjectDeleted,
+    ObjectKey, ObjectRecord, PartRecord, RegionId, ReplicationStatus, StandardHeaders, StorageClass,
+    StorageEvent, UploadId, UserId, VersionId, WriteCondition,
+};
+
+/// One step: a command run through decide, or an event written as is (for events no
+/// command produces yet, such as delete markers).
+pub enum Step {
+    Command(Command),
+    Raw(StorageEvent, Hlc),
+}
+
+#[derive(Default)]
+pub struct Script {
+    seq: u64,
+    pub steps: Vec<Step>,
+}
+
+pub fn hlc(seq: u64) -> Hlc {
+    Hlc::new((1_700_000_000 + seq) << 32, 1)
+}
+
+fn bytes16(seq: u64, tag: u8) -> [u8; 16] {
+    let mut b = [tag; 16];
+    b[8..].copy_from_slice(&seq.to_be_bytes());
+    b
+}
+
+pub fn bucket(name: &str) -> BucketName {
+    BucketName::parse(name).unwrap()
+}
+
+pub fn key(k: &str) -> ObjectKey {
+    ObjectKey::parse(k).unwrap()
+}
+
+impl Script {
+    fn next(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub fn command(&mut self, user: &str, body: CommandBody) -> &mut Self {
+        let seq = self.next();
+        self.steps.push(Step::Command(Command {
+            hlc: hlc(seq),
+            event_id: EventId(bytes16(seq, 0xe0)),
+            origin_region: RegionId::new("us-east-1"),
+            requester: UserId::new(user),
+            requester_is_admin: false,
+            body,
+        }));
+        self
+    }
+
+    pub fn raw(&mut self, event: StorageEvent) -> &mut Self {
+        let seq = self.next();
+        self.steps.push(Step::Raw(event, hlc(seq)));
+        self
+    }
+
+    pub fn create(&mut self, user: &str, name: &str, lock: bool) -> &mut Self {
+        self.command(
+            user,
+            CommandBody::CreateBucket {
+                bucket: bucket(name),
+                location: String::new(),
+                object_lock_enabled: lock,
+            },
+        )
+    }
+
+    /// A record whose data is inline for small sizes and a blob otherwise.
+    pub fn record(&self, size: u64, owner: &str) -> ObjectRecord {
+        let seq = self.seq + 1;
+        let data = if size <= 4096 {
+            ObjectData::Inline((0..size).map(|i| (i as u8).wrapping_add(seq as u8)).collect())
+        } else {
+            ObjectData::Blob(BlobId::from_bytes(bytes16(seq, 0xb0)))
+        };
+        ObjectRecord {
+            version_id: VersionId::new(hex16(seq)),
+            size,
+            etag: format!("{:032x}", seq * 7919),
+            headers: StandardHeaders {
+                content_type: Some("text/plain".into()),
+                ..StandardHeaders::default()
+            },
+            user_metadata: BTreeMap::from([("seq".to_owned(), seq.to_string())]),
+            data,
+            owner: UserId::new(owner),
+            hlc_timestamp: hlc(seq),
+            placement_group: 0,
+            home_region: RegionId::new("us-east-1"),
+            storage_class: StorageClass::Standard,
+            replication_status: ReplicationStatus::None,
+            checksums: BTreeMap::new(),
+        }
+    }
+
+    pub fn put(&mut self, user: &str, b: &str, k: &str, size: u64, condition: WriteCondition) -> &mut Self {
+        let record = self.record(size, user);
+        self.command(
+            user,
+            CommandBody::PutObject {
+                bucket: bucket(b),
+                key: key(k),
+                operation: CreateOperation::Put,
+                record: Box::new(record),
+                condition,
+            },
+        )
+    }
+
+    pub fn delete(&mut self, user: &str, b: &str, k: &str, version: Option<&str>) -> &mut Self {
+        self.command(
+            user,
+            CommandBody::DeleteObject {
+                bucket: bucket(b),
+                key: key(k),
+                version_id: version.map(VersionId::new),
+            },
+        )
+    }
+
+    pub fn delete_bucket(&mut self, user: &str, b: &str) -> &mut Self {
+        self.command(user, CommandBody::DeleteBucket { bucket: bucket(b) })
+    }
+
+    pub fn create_upload(&mut self, user: &str, b: &str, k: &str, id: &UploadId) -> &mut Self {
+        self.command(
+            user,
+            CommandBody::CreateMultipartUpload {
+                bucket: bucket(b),
+                key: key(k),
+                upload_id: id.clone(),
+                headers: StandardHeaders::default(),
+                user_metadata: BTreeMap::new(),
+                storage_class: StorageClass::InfrequentAccess,
+                checksum_algorithm: Some("CRC32".into()),
+            },
+        )
+    }
+
+    pub fn upload_part(
+        &mut self,
+        user: &str,
+        b: &str,
+        k: &str,
+        id: &UploadId,
+        n: u32,
+        size: u64,
+    ) -> &mut Self {
+        let seq = self.seq + 1;
+        let part = PartRecord {
+            part_number: n,
+            size,
+            etag: format!("{:032x}", u64::from(n) * 1000 + seq),
+            blob_id: BlobId::from_bytes(bytes16(seq, 0xa0)),
+            checksums: BTreeMap::new(),
+            hlc_timestamp: hlc(seq),
+        };
+        self.command(
+            user,
+            CommandBody::UploadPart { bucket: bucket(b), key: key(k), upload_id: id.clone(), part },
+        )
+    }
+
+    pub fn complete(
+        &mut self,
+        user: &str,
+        b: &str,
+        k: &str,
+        id: &UploadId,
+        parts: Vec<(u32, String)>,
+    ) -> &mut Self {
+        let mut record = self.record(0, user);
+        record.etag = format!("{:032x}-{}", self.seq, parts.len());
+        self.command(
+            user,
+            CommandBody::CompleteMultipartUpload {
+                bucket: bucket(b),
+                key: key(k),
+                upload_id: id.clone(),
+                parts,
+                record: Box::new(record),
+                condition: WriteCondition::Always,
+            },
+        )
+    }
+
+    pub fn abort(&mut self, user: &str, b: &str, k: &str, id: &UploadId) -> &mut Self {
+        self.command(
+            user,
+            CommandBody::AbortMultipartUpload { bucket: bucket(b), key: key(k), upload_id: id.clone() },
+        )
+    }
+}
+
+fn hex16(seq: u64) -> String {
+    format!("{seq:032x}")
+}
+
+/// The etag the script gave the part uploaded at `seq` as part `n`.
+fn part_etag(n: u32, seq: u64) -> String {
+    format!("{:032x}", u64::from(n) * 1000 + seq)
+}
+
+const MIB5: u64 = 5 << 20;
+
+pub fn all() -> Vec<(&'static str, Script)> {
+    let mut out = Vec::new();
+
+    let mut s = Script::default();
+    s.create("alice", "photos", false)
+        .create("bob", "docs", false)
+        .create("bob", "photos", false) // rejected: BucketAlreadyExists
+        .put("alice", "photos", "a/cat.png", 300, WriteCondition::Always)
+        .put("alice", "photos", "a/dog.png", 10_000, WriteCondition::Always)
+        .put("alice", "photos", "b.txt", 5, WriteCondition::Always)
+        .put("alice", "photos", "a/cat.png", 20_000, WriteCondition::Always) // overwrite inline with blob
+        .put("bob", "photos", "intruder", 1, WriteCondition::Always) // rejected: AccessDenied
+        .delete("alice", "photos", "b.txt", None)
+        .delete("alice", "photos", "never-was", None) // unchanged
+        .put("bob", "docs", "readme.md", 42, WriteCondition::Always)
+        .delete("bob", "docs", "readme.md", None)
+        .delete_bucket("bob", "docs")
+        .delete_bucket("alice", "photos"); // rejected: BucketNotEmpty
+    out.push(("buckets_and_objects", s));
+
+    let mut s = Script::default();
+    s.create("alice", "races", false)
+        .put("alice", "races", "lock", 10, WriteCondition::IfNoneMatch)
+        .put("alice", "races", "lock", 11, WriteCondition::IfNoneMatch) // rejected: PreconditionFailed
+        .put("alice", "races", "lock", 12, WriteCondition::IfMatch(format!("{:032x}", 2 * 7919)))
+        .put("alice", "races", "lock", 13, WriteCondition::IfMatch("stale".into())) // rejected
+        .put("alice", "races", "ghost", 1, WriteCondition::IfMatch("x".into())); // rejected: NoSuchKey
+    out.push(("conditional_writes", s));
+
+    let mut s = Script::default();
+    let first = UploadId::from_bytes([1; 16]);
+    let second = UploadId::from_bytes([2; 16]);
+    s.create("alice", "uploads", false)
+        .create_upload("alice", "uploads", "video.mp4", &first)
+        .upload_part("alice", "uploads", "video.mp4", &first, 1, MIB5) // seq 3
+        .upload_part("alice", "uploads", "video.mp4", &first, 2, 100) // seq 4
+        .upload_part("alice", "uploads", "video.mp4", &first, 2, 200) // seq 5, replaces part 2
+        .upload_part("alice", "uploads", "video.mp4", &first, 3, 50) // seq 6, left out of the object
+        .complete("alice", "uploads", "video.mp4", &first, vec![(2, part_etag(2, 5)), (1, part_etag(1, 3))]) // rejected: order
+        .complete("alice", "uploads", "video.mp4", &first, vec![(1, part_etag(1, 3)), (2, part_etag(2, 4))]) // rejected: stale part
+        .complete("alice", "uploads", "video.mp4", &first, vec![(1, part_etag(1, 3)), (2, part_etag(2, 5))])
+        .create_upload("alice", "uploads", "abandoned.bin", &second)
+        .upload_part("alice", "uploads", "abandoned.bin", &second, 1, 10)
+        .abort("alice", "uploads", "abandoned.bin", &second)
+        .abort("alice", "uploads", "abandoned.bin", &second); // rejected: NoSuchUpload
+    out.push(("multipart", s));
+
+    let mut s = Script::default();
+    s.create("alice", "history", true) // Object Lock turns versioning on
+        .put("alice", "history", "doc", 10, WriteCondition::Always) // seq 2
+        .put("alice", "history", "doc", 20, WriteCondition::Always) // seq 3
+        .raw(StorageEvent::ObjectDeleted(ObjectDeleted {
+            bucket: bucket("history"),
+            key: key("doc"),
+            version_id: VersionId::new("marker-1"),
+            delete_marker: true,
+        }))
+        .put("alice", "history", "other", 5, WriteCondition::Always)
+        .delete("alice", "history", "doc", Some(&hex16(2))); // removes the oldest version
+    out.push(("versions_and_delete_markers", s));
+
+    out.push(("random_workload", random_workload(2_000, 0x5eed)));
+    out
+}
+
+/// A long seeded workload over a few buckets and keys (a small xorshift, so the script
+/// is the same on every machine).
+pub fn random_workload(n: usize, seed: u64) -> Script {
+    let mut state = seed;
+    let mut next = move |m: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % m
+    };
+    let mut s = Script::default();
+    let buckets = ["red", "green", "blue"];
+    for b in buckets {
+        s.create("alice", b, false);
+    }
+    for _ in 0..n {
+        let b = buckets[next(3) as usize];
+        let k = format!("dir{}/key{}", next(4), next(25));
+        match next(10) {
+            0..=5 => {
+                let size = if next(4) == 0 { 5_000 + next(100_000) } else { next(300) };
+                let condition =
+                    if next(8) == 0 { WriteCondition::IfNoneMatch } else { WriteCondition::Always };
+                s.put("alice", b, &k, size, condition);
+            }
+            6..=8 => {
+                s.delete("alice", b, &k, None);
+            }
+            _ => {
+                s.delete_bucket("alice", b);
+            }
+        }
+    }
+    s
+}
