@@ -24,6 +24,9 @@ pub enum ReplayError {
     Storage(#[from] fjall::Error),
 }
 
+/// Archived events with their positions, in order.
+pub type EventLog = Vec<(LogPosition, Envelope)>;
+
 /// Encodes archived events in the recorded-log framing.
 pub fn write_log(events: &[(LogPosition, Envelope)]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -37,7 +40,7 @@ pub fn write_log(events: &[(LogPosition, Envelope)]) -> Vec<u8> {
 }
 
 /// Decodes a recorded log; every envelope is CRC-checked.
-pub fn read_log(mut bytes: &[u8]) -> Result<Vec<(LogPosition, Envelope)>, ReplayError> {
+pub fn read_log(mut bytes: &[u8]) -> Result<EventLog, ReplayError> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         if bytes.len() < 12 {
@@ -79,7 +82,7 @@ pub fn fold_events(projections: &Projections, events: &[(LogPosition, Envelope)]
 pub fn record(
     projections: &Projections,
     commands: &[Command],
-) -> Result<(Vec<(LogPosition, Envelope)>, Vec<Outcome>), ReplayError> {
+) -> Result<(EventLog, Vec<Outcome>), ReplayError> {
     let mut events = Vec::new();
     let mut outcomes = Vec::new();
     let mut position = projections.applied_position()?;
