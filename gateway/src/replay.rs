@@ -20,6 +20,41 @@ pub enum ReplayCommand {
     /// Replace the projections with a fresh fold of the archive, atomically: a crash
     /// during the rebuild leaves the old projections. The node must be stopped.
     Rebuild(DataDirArgs),
+    /// Write the archive (or a range, or one bucket) as JSON Lines: the Rucket rendering
+    /// of each event and its exact bytes. Streams at any archive size. The node must be
+    /// stopped.
+    Export(ExportArgs),
+    /// Fold an export into a fresh data dir (its archive and projections). Object bytes
+    /// are not events: copy `blobs/` alongside to serve blob-backed objects.
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[arg(long, env = "RUCKET_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Output file, or `-` for standard output.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Only events after this position.
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
+    /// Only events up to this position.
+    #[arg(long)]
+    pub until: Option<u64>,
+    /// Only events of this bucket.
+    #[arg(long)]
+    pub bucket: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The JSON Lines file written by `rucket replay export`, or `-` for standard input.
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// A data dir that holds no log yet.
+    #[arg(long)]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -33,6 +68,8 @@ pub fn run(command: ReplayCommand) -> ExitCode {
     let result = match command {
         ReplayCommand::Verify(args) => verify(args),
         ReplayCommand::Rebuild(args) => rebuild(args),
+        ReplayCommand::Export(args) => export(args),
+        ReplayCommand::Import(args) => import(args),
     };
     match result {
         Ok(code) => code,
@@ -56,6 +93,46 @@ fn progress_printer() -> impl FnMut(LogPosition, u64) {
             let _ = std::io::stderr().flush();
         }
     }
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let db = replay::open_existing(&args.data_dir.join("log"))?;
+    let archive = rucket_log::EventArchive::open(&db)?;
+    let filter = replay::ExportFilter {
+        after: LogPosition(args.after),
+        until: args.until.map(LogPosition),
+        bucket: args.bucket,
+    };
+    let written = if args.out.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let n = replay::export(&archive, &filter, &mut out)?;
+        out.flush()?;
+        n
+    } else {
+        let file =
+            std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        let n = replay::export(&archive, &filter, &mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        n
+    };
+    eprintln!("export: wrote {written} events");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.data_dir)?;
+    let log_dir = args.data_dir.join("log");
+    let n = if args.input.as_os_str() == "-" {
+        replay::import(std::io::stdin().lock(), &log_dir)?
+    } else {
+        let file =
+            std::fs::File::open(&args.input).with_context(|| format!("opening {}", args.input.display()))?;
+        replay::import(std::io::BufReader::new(file), &log_dir)?
+    };
+    println!("import: ok: folded {n} events into {}", args.data_dir.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn rebuild(args: DataDirArgs) -> anyhow::Result<ExitCode> {

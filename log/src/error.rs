@@ -22,6 +22,10 @@ pub enum LogError {
     Raft(String),
     #[error("no leader elected within {0:?}")]
     NoLeader(std::time::Duration),
+    #[error("export failed: {0}")]
+    Export(String),
+    #[error("import failed: {0}")]
+    Import(String),
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
