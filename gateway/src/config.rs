@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `rucket=debug`.
     #[arg(long, env = "RUCKET_LOG")]
     pub log: Option<String>,
+    /// Serve a data dir read-only without starting the log (for point-in-time copies
+    /// made by `rucket replay rebuild --until`). Writes answer AccessDenied.
+    #[arg(long, env = "RUCKET_READ_ONLY")]
+    pub read_only: bool,
 }
 
 /// The config file. Every field is optional; `[[keys]]` adds users.
@@ -94,6 +98,7 @@ pub struct Settings {
     pub root_secret_access_key: Option<String>,
     pub log: String,
     pub keys: Vec<KeyConfig>,
+    pub read_only: bool,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -141,6 +146,7 @@ impl Settings {
             root_secret_access_key: args.secret_access_key.or(file.secret_access_key),
             log: args.log.or(file.log).unwrap_or_else(|| "info,openraft=warn".to_owned()),
             keys: file.keys,
+            read_only: args.read_only,
         };
         Ok(settings)
     }

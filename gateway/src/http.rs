@@ -10,13 +10,15 @@ use axum::routing::get;
 use axum::Router;
 use http::{HeaderValue, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
-use rucket_log::Node;
+use rucket_log::{EventArchive, Node};
 
 use crate::access::OperationSlot;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub node: Arc<Node>,
+    /// The log node; `None` for a read-only server.
+    pub node: Option<Arc<Node>>,
+    pub archive: EventArchive,
     pub metrics: PrometheusHandle,
 }
 
@@ -42,7 +44,7 @@ async fn live() -> &'static str {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    if state.node.is_ready() {
+    if state.node.as_ref().is_none_or(|node| node.is_ready()) {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready: no leader yet or the log is not applied\n")
@@ -51,12 +53,14 @@ async fn ready(State(state): State<AppState>) -> Response {
 }
 
 async fn render_metrics(State(state): State<AppState>) -> Response {
-    let raft = state.node.raft().metrics().borrow().clone();
-    metrics::gauge!(crate::metrics::RAFT_COMMITTED).set(state.node.committed_index() as f64);
-    metrics::gauge!(crate::metrics::RAFT_APPLIED)
-        .set(raft.last_applied.map(|l| l.index).unwrap_or_default() as f64);
-    metrics::gauge!(crate::metrics::RAFT_LAST_LOG).set(raft.last_log_index.unwrap_or_default() as f64);
-    metrics::gauge!(crate::metrics::APPLIED_POSITION).set(state.node.archive().head().0 as f64);
+    if let Some(node) = &state.node {
+        let raft = node.raft().metrics().borrow().clone();
+        metrics::gauge!(crate::metrics::RAFT_COMMITTED).set(node.committed_index() as f64);
+        metrics::gauge!(crate::metrics::RAFT_APPLIED)
+            .set(raft.last_applied.map(|l| l.index).unwrap_or_default() as f64);
+        metrics::gauge!(crate::metrics::RAFT_LAST_LOG).set(raft.last_log_index.unwrap_or_default() as f64);
+    }
+    metrics::gauge!(crate::metrics::APPLIED_POSITION).set(state.archive.head().0 as f64);
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -18,8 +18,10 @@ pub enum ReplayCommand {
     /// be read. The node must be stopped.
     Verify(DataDirArgs),
     /// Replace the projections with a fresh fold of the archive, atomically: a crash
-    /// during the rebuild leaves the old projections. The node must be stopped.
-    Rebuild(DataDirArgs),
+    /// during the rebuild leaves the old projections. The node must be stopped. With
+    /// `--until` and `--out`, write the state as of that moment into a separate data dir
+    /// instead (serve it with `rucket serve --read-only`).
+    Rebuild(RebuildArgs),
     /// Write the archive (or a range, or one bucket) as JSON Lines: the Rucket rendering
     /// of each event and its exact bytes. Streams at any archive size. The node must be
     /// stopped.
@@ -27,6 +29,18 @@ pub enum ReplayCommand {
     /// Fold an export into a fresh data dir (its archive and projections). Object bytes
     /// are not events: copy `blobs/` alongside to serve blob-backed objects.
     Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RebuildArgs {
+    #[arg(long, env = "RUCKET_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// A log position, or an RFC 3339 time such as 2026-11-24T12:00:00Z.
+    #[arg(long, requires = "out")]
+    pub until: Option<String>,
+    /// Where the point-in-time data dir is written (it must not hold data yet).
+    #[arg(long, requires = "until")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -135,7 +149,56 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn rebuild(args: DataDirArgs) -> anyhow::Result<ExitCode> {
+fn parse_until(value: &str) -> anyhow::Result<replay::Until> {
+    if let Ok(position) = value.parse::<u64>() {
+        return Ok(replay::Until::Position(LogPosition(position)));
+    }
+    let time = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .with_context(|| format!("--until {value:?} is neither a log position nor an RFC 3339 time"))?;
+    let nanos = u128::try_from(time.unix_timestamp_nanos()).context("--until is before 1970")?;
+    Ok(replay::Until::Time(nanos))
+}
+
+/// Writes the state as of `until` into `out`, hard-linking the blobs it refers to.
+fn point_in_time(data_dir: &std::path::Path, until: &str, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let until = parse_until(until)?;
+    let report = replay::materialize(&data_dir.join("log"), until, &out.join("log"))
+        .with_context(|| format!("materializing {} into {}", data_dir.display(), out.display()))?;
+    let source = rucket_blobs::BlobStore::open(data_dir.join("blobs"), rucket_blobs::Durability::Strict)?;
+    let target = rucket_blobs::BlobStore::open(out.join("blobs"), rucket_blobs::Durability::Strict)?;
+    let (mut linked, mut missing) = (0u64, Vec::new());
+    for id in &report.referenced_blobs {
+        let from = source.path_of(id);
+        let to = target.path_of(id);
+        match std::fs::hard_link(&from, &to) {
+            Ok(()) => linked += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(id.to_string()),
+            // Another filesystem: copy instead.
+            Err(_) => {
+                std::fs::copy(&from, &to).with_context(|| format!("copying blob {id}"))?;
+                linked += 1;
+            }
+        }
+    }
+    println!(
+        "rebuild: ok: {} holds the state at position {} ({linked} blobs linked)",
+        out.display(),
+        report.position
+    );
+    if !missing.is_empty() {
+        println!(
+            "rebuild: {} blobs were already collected (their versions were overwritten or deleted since); \
+             those objects list but cannot be read",
+            missing.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rebuild(args: RebuildArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(until), Some(out)) = (&args.until, &args.out) {
+        return point_in_time(&args.data_dir, until, out);
+    }
     let report = replay::rebuild(&args.data_dir.join("log"), progress_printer())
         .with_context(|| format!("rebuilding {}", args.data_dir.display()))?;
     let seconds = report.fold_time.as_secs_f64();

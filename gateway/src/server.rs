@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use rucket_blobs::{BlobStore, Durability as BlobDurability};
-use rucket_log::{Durability, NoPeers, Node, NodeConfig};
+use rucket_log::{Durability, EventArchive, NoPeers, Node, NodeConfig};
+use rucket_projections::Projections;
 use rucket_schemas::RegionId;
 
 use crate::access::Access;
@@ -35,36 +36,51 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let metrics = crate::metrics::install()?;
-    let node_config = NodeConfig {
-        durability: match settings.durability {
-            DurabilityMode::Strict => Durability::Strict,
-            DurabilityMode::Relaxed => Durability::Relaxed,
-        },
-        relaxed_interval: settings.relaxed_interval,
-        ..NodeConfig::single(settings.data_dir.join("log"))
+    let blob_durability = match settings.durability {
+        DurabilityMode::Strict => BlobDurability::Strict,
+        DurabilityMode::Relaxed => BlobDurability::Relaxed,
     };
-    let node = Arc::new(Node::open(node_config, NoPeers).await.context("opening the log")?);
-    node.wait_ready(READY_TIMEOUT).await.context("waiting for the log to become ready")?;
-
-    let blobs = BlobStore::open(
-        settings.data_dir.join("blobs"),
-        match settings.durability {
-            DurabilityMode::Strict => BlobDurability::Strict,
-            DurabilityMode::Relaxed => BlobDurability::Relaxed,
-        },
-    )?;
-    sweep_orphans(&node, &blobs)?;
+    let blobs = BlobStore::open(settings.data_dir.join("blobs"), blob_durability)?;
+    let (writer, projections, archive) = if settings.read_only {
+        // A point-in-time data dir: no Raft, no writes, nothing deleted.
+        let db = rucket_log::replay::open_existing(&settings.data_dir.join("log"))?;
+        let projections = Projections::open(&db)?;
+        let archive = EventArchive::open(&db)?;
+        archive.verify()?;
+        let applied = projections.applied_position()?;
+        if applied != archive.head() {
+            anyhow::bail!(
+                "the projections are at position {applied} but the archive ends at {}; run `rucket replay rebuild`",
+                archive.head()
+            );
+        }
+        (None, projections, archive)
+    } else {
+        let node_config = NodeConfig {
+            durability: match settings.durability {
+                DurabilityMode::Strict => Durability::Strict,
+                DurabilityMode::Relaxed => Durability::Relaxed,
+            },
+            relaxed_interval: settings.relaxed_interval,
+            ..NodeConfig::single(settings.data_dir.join("log"))
+        };
+        let node = Arc::new(Node::open(node_config, NoPeers).await.context("opening the log")?);
+        node.wait_ready(READY_TIMEOUT).await.context("waiting for the log to become ready")?;
+        sweep_orphans(node.projections(), &blobs)?;
+        let (projections, archive) = (node.projections().clone(), node.archive().clone());
+        (Some(node), projections, archive)
+    };
 
     let clock = Arc::new(Clock::new(1));
-    let head = node.archive().head();
-    if let Some(last) = node.archive().get(head)? {
+    if let Some(last) = archive.get(archive.head())? {
         if let Err(e) = clock.observe(last.hlc) {
             tracing::warn!(error = %e, "the newest event is stamped ahead of this clock");
         }
     }
 
     let rucket = Rucket {
-        node: node.clone(),
+        projections,
+        writer: writer.clone(),
         blobs,
         clock,
         users: Arc::new(users.clone()),
@@ -77,16 +93,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(domain) = &settings.domain {
         builder.set_host(VirtualHosts::new(domain));
     }
-    let app = router(AppState { node: node.clone(), metrics }, builder.build());
+    let app = router(AppState { node: writer.clone(), archive, metrics }, builder.build());
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let address = listener.local_addr()?;
     println!(
-        "rucket listening on http://{address} (region {}, data {})",
+        "rucket listening on http://{address} (region {}, data {}{})",
         settings.region,
-        settings.data_dir.display()
+        settings.data_dir.display(),
+        if settings.read_only { ", read-only" } else { "" }
     );
     tracing::info!(%address, "serving");
     let listener = listener.tap_io(|tcp| {
@@ -97,15 +114,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
 
     tracing::info!("shutting down");
-    node.shutdown().await?;
+    if let Some(node) = writer {
+        node.shutdown().await?;
+    }
     Ok(())
 }
 
 /// Removes blobs that no version refers to: bodies whose PUT never committed, and
 /// versions overwritten or deleted before their release was carried out. Runs before
 /// the listener opens, so no PUT is in flight.
-fn sweep_orphans(node: &Node, blobs: &BlobStore) -> anyhow::Result<()> {
-    let referenced = node.projections().referenced_blobs()?;
+fn sweep_orphans(projections: &Projections, blobs: &BlobStore) -> anyhow::Result<()> {
+    let referenced = projections.referenced_blobs()?;
     let mut removed = 0u64;
     for id in blobs.list()? {
         if !referenced.contains(&id) {

@@ -25,6 +25,12 @@ impl EventArchive {
         Ok(Self { events, head: watch::Sender::new(head) })
     }
 
+    /// The keyspace events live in, for tools that build archives offline (importers,
+    /// benchmarks); a node writes it only from the state machine.
+    pub fn events_keyspace(&self) -> &Keyspace {
+        &self.events
+    }
+
     /// The position of the newest archived event (0 when empty).
     pub fn head(&self) -> LogPosition {
         *self.head.borrow()

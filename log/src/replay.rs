@@ -233,3 +233,66 @@ pub fn import(input: impl std::io::BufRead, log_dir: &Path) -> Result<u64, LogEr
     db.persist(fjall::PersistMode::SyncAll)?;
     Ok(position.0)
 }
+
+/// The moment a point-in-time copy stops at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// The copy holds events up to and including this position.
+    Position(LogPosition),
+    /// The copy holds the longest prefix of the archive whose events are all stamped at
+    /// or before this instant (nanoseconds since the Unix epoch). A prefix, so the copy is
+    /// a state the store really was in.
+    Time(u128),
+}
+
+#[derive(Debug)]
+pub struct PointInTimeReport {
+    /// The last position the copy holds.
+    pub position: LogPosition,
+    /// Blobs the copy's projections refer to.
+    pub referenced_blobs: std::collections::BTreeSet<rucket_schemas::BlobId>,
+}
+
+/// Copies the archive of a stopped node up to `until` into a fresh log directory and
+/// folds it, so the copy's projections show the state as of that moment.
+pub fn materialize(
+    src_log_dir: &Path,
+    until: Until,
+    out_log_dir: &Path,
+) -> Result<PointInTimeReport, LogError> {
+    if out_log_dir.exists() && std::fs::read_dir(out_log_dir).map(|mut d| d.next().is_some()).unwrap_or(true)
+    {
+        return Err(LogError::Import(format!("{} already holds data", out_log_dir.display())));
+    }
+    let src = open_existing(src_log_dir)?;
+    let source = EventArchive::open(&src)?;
+    let db = Database::builder(out_log_dir).open()?;
+    let projections = Projections::open(&db)?;
+    let archive = EventArchive::open(&db)?;
+    let mut after = LogPosition(0);
+    'copy: loop {
+        let events = source.read_after(after, READ_BATCH)?;
+        if events.is_empty() {
+            break;
+        }
+        for (position, envelope) in events {
+            let beyond = match until {
+                Until::Position(p) => position > p,
+                Until::Time(t) => envelope.hlc.unix_nanos() > t,
+            };
+            if beyond {
+                break 'copy;
+            }
+            let event =
+                envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
+            let mut batch = db.batch();
+            batch.insert(&archive.events, position.to_key(), envelope.to_bytes());
+            projections.fold(&mut batch, envelope.hlc, &event)?;
+            projections.set_applied(&mut batch, position);
+            batch.commit()?;
+            after = position;
+        }
+    }
+    db.persist(fjall::PersistMode::SyncAll)?;
+    Ok(PointInTimeReport { position: after, referenced_blobs: projections.referenced_blobs()? })
+}

@@ -15,7 +15,6 @@ impl Rucket {
         let user = self.user(&req)?;
         let prefix = req.input.prefix.clone().unwrap_or_default();
         let buckets = self
-            .node
             .projections()
             .buckets()
             .map_err(errors::projection)?

@@ -98,7 +98,7 @@ impl Rucket {
             after: input.marker.as_deref().filter(|m| !m.is_empty()),
             max_keys: max,
         };
-        let page = self.node.projections().list_objects(&bucket, &query).map_err(errors::projection)?;
+        let page = self.projections().list_objects(&bucket, &query).map_err(errors::projection)?;
         let next_marker =
             (page.is_truncated && input.delimiter.is_some()).then(|| page.last.clone()).flatten();
         Ok(S3Response::new(ListObjectsOutput {
@@ -130,7 +130,7 @@ impl Rucket {
         let after = token.as_deref().or(input.start_after.as_deref()).filter(|a| !a.is_empty());
         let query =
             ListQuery { prefix: &prefix, delimiter: input.delimiter.as_deref(), after, max_keys: max };
-        let page = self.node.projections().list_objects(&bucket, &query).map_err(errors::projection)?;
+        let page = self.projections().list_objects(&bucket, &query).map_err(errors::projection)?;
         let key_count = (page.objects.len() + page.common_prefixes.len()) as i32;
         let next = page.is_truncated.then(|| page.last.as_deref().map(continuation_token)).flatten();
         let fetch_owner = input.fetch_owner.unwrap_or(false);
@@ -176,7 +176,7 @@ impl Rucket {
             version_id_marker: input.version_id_marker.as_deref(),
             max_keys: max,
         };
-        let page = self.node.projections().list_versions(&bucket, &query).map_err(errors::projection)?;
+        let page = self.projections().list_versions(&bucket, &query).map_err(errors::projection)?;
         let mut versions = Vec::new();
         let mut markers = Vec::new();
         for (key, entry, is_latest) in page.entries {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use rucket_blobs::BlobStore;
 use rucket_log::Node;
-use rucket_projections::BucketRecord;
+use rucket_projections::{BucketRecord, Projections};
 use rucket_schemas::{BlobId, BucketName, Command, CommandBody, EventId, Hlc, Outcome, RegionId};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
@@ -22,7 +22,10 @@ use crate::credentials::{User, Users};
 use crate::errors;
 
 pub struct Rucket {
-    pub node: Arc<Node>,
+    /// The views reads come from.
+    pub projections: Projections,
+    /// The log writes go to; `None` when serving a read-only data dir.
+    pub writer: Option<Arc<Node>>,
     pub blobs: BlobStore,
     pub clock: Arc<Clock>,
     pub users: Arc<Users>,
@@ -31,6 +34,10 @@ pub struct Rucket {
 }
 
 impl Rucket {
+    fn projections(&self) -> &Projections {
+        &self.projections
+    }
+
     /// The user behind a signed request (s3s has verified the signature already).
     fn user<T>(&self, req: &S3Request<T>) -> S3Result<User> {
         let credentials = req
@@ -48,7 +55,6 @@ impl Rucket {
     fn bucket_for(&self, user: &User, name: &str) -> S3Result<(BucketName, BucketRecord)> {
         let bucket = Self::bucket_name(name)?;
         let record = self
-            .node
             .projections()
             .bucket(&bucket)
             .map_err(errors::projection)?
@@ -76,7 +82,10 @@ impl Rucket {
             requester_is_admin: user.admin,
             body,
         };
-        let outcome = self.node.propose(command).await.map_err(errors::propose)?;
+        let writer = self.writer.as_ref().ok_or_else(|| {
+            s3_error!(AccessDenied, "This server serves a read-only, point-in-time data dir")
+        })?;
+        let outcome = writer.propose(command).await.map_err(errors::propose)?;
         match outcome {
             Outcome::Rejected(r) => Err(errors::rejection(r)),
             Outcome::Applied { ref released_blobs, .. } if !released_blobs.is_empty() => {

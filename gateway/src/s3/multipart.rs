@@ -114,7 +114,7 @@ impl Rucket {
         if req.input.sse_customer_algorithm.is_some() || req.input.sse_customer_key.is_some() {
             return Err(errors::not_implemented("Server-side encryption with customer keys"));
         }
-        if self.node.projections().upload(&bucket, &key, &id).map_err(errors::projection)?.is_none() {
+        if self.projections().upload(&bucket, &key, &id).map_err(errors::projection)?.is_none() {
             return Err(errors::rejection(rucket_schemas::Rejection::NoSuchUpload));
         }
         let i = &req.input;
@@ -193,7 +193,6 @@ impl Rucket {
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         let id = upload_id(&input.upload_id)?;
         let upload = self
-            .node
             .projections()
             .upload(&bucket, &key, &id)
             .map_err(errors::projection)?
@@ -279,7 +278,7 @@ impl Rucket {
         let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         let id = upload_id(&input.upload_id)?;
-        let projections = self.node.projections();
+        let projections = self.projections();
         let upload = projections
             .upload(&bucket, &key, &id)
             .map_err(errors::projection)?
@@ -357,7 +356,7 @@ impl Rucket {
             upload_id_marker: input.upload_id_marker.as_deref(),
             max_uploads: max,
         };
-        let page = self.node.projections().list_uploads(&bucket, &query).map_err(errors::projection)?;
+        let page = self.projections().list_uploads(&bucket, &query).map_err(errors::projection)?;
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(bucket.to_string()),
             prefix: Some(prefix),

@@ -40,7 +40,7 @@ impl Rucket {
     fn resolve(&self, user: &User, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<Resolved> {
         let (bucket, record) = self.bucket_for(user, bucket)?;
         let key = ObjectKey::parse(key).map_err(errors::key_name)?;
-        let projections = self.node.projections();
+        let projections = self.projections();
         let show_version = record.versioning != rucket_projections::Versioning::Unversioned;
         match version_id {
             Some(v) => {

@@ -219,3 +219,84 @@ async fn export_then_import_then_verify_round_trips() {
     assert_eq!(code, 2);
     assert!(stderr.contains("already holds data"), "{stderr}");
 }
+
+#[tokio::test]
+async fn point_in_time_copies_serve_the_past_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), &[]);
+    let s3 = server.client();
+    let name = bucket("history");
+    s3.create_bucket().bucket(&name).send().await.unwrap(); // 1
+    s3.put_object().bucket(&name).key("note").body(b"yesterday".to_vec().into()).send().await.unwrap(); // 2
+    s3.put_object().bucket(&name).key("kept.bin").body(vec![1u8; 50_000].into()).send().await.unwrap(); // 3
+    s3.put_object().bucket(&name).key("gone.bin").body(vec![2u8; 50_000].into()).send().await.unwrap(); // 4
+    s3.put_object().bucket(&name).key("note").body(b"today".to_vec().into()).send().await.unwrap(); // 5
+    s3.delete_object().bucket(&name).key("gone.bin").send().await.unwrap(); // 6
+    s3.put_object().bucket(&name).key("new").body(b"later".to_vec().into()).send().await.unwrap(); // 7
+    server.stop();
+    let data = dir.path().join("data");
+
+    let out_root = tempfile::tempdir().unwrap();
+    let out = out_root.path().join("data");
+    let (code, stdout, stderr) = rucket(&[
+        "replay",
+        "rebuild",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--until",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("holds the state at position 4 (1 blobs linked)"), "{stdout}");
+    assert!(stdout.contains("1 blobs were already collected"), "{stdout}");
+
+    let past = Server::start_in(out_root.path(), &["--read-only"]);
+    let old = past.client();
+    let listed = old.list_objects_v2().bucket(&name).send().await.unwrap();
+    let keys: Vec<_> = listed.contents().iter().map(|o| o.key().unwrap()).collect();
+    assert_eq!(keys, ["gone.bin", "kept.bin", "note"]);
+    let note = old.get_object().bucket(&name).key("note").send().await.unwrap();
+    assert_eq!(note.body.collect().await.unwrap().into_bytes().as_ref(), b"yesterday");
+    let kept = old.get_object().bucket(&name).key("kept.bin").send().await.unwrap();
+    assert_eq!(kept.body.collect().await.unwrap().into_bytes().len(), 50_000);
+    let err = old.put_object().bucket(&name).key("x").body(b"no".to_vec().into()).send().await.unwrap_err();
+    assert_eq!(crate::support::code(&err), "AccessDenied");
+    let ready = reqwest::get(format!("{}/_rucket/health/ready", past.endpoint)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    drop(past);
+
+    // The same moment named by time: the stamp of event 4, from an export.
+    let (_, export, _) = rucket(&[
+        "replay",
+        "export",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        "-",
+        "--after",
+        "3",
+        "--until",
+        "4",
+    ]);
+    let event: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    // NTP64: seconds in the high 32 bits, the binary fraction in the low 32.
+    let t = event["event"]["hlc"]["time"].as_u64().unwrap();
+    let nanos = ((t >> 32) as u128) * 1_000_000_000 + (((t & 0xffff_ffff) as u128 * 1_000_000_000) >> 32);
+    let stamp = time::OffsetDateTime::from_unix_timestamp_nanos((nanos + 1) as i128).unwrap();
+    let rfc = stamp.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let by_time = out_root.path().join("by-time");
+    let (code, stdout, stderr) = rucket(&[
+        "replay",
+        "rebuild",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--until",
+        &rfc,
+        "--out",
+        by_time.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("at position 4"), "{rfc}: {stdout}");
+}
