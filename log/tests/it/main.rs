@@ -2,5 +2,6 @@
 
 mod cluster;
 mod conformance;
+mod replay;
 mod single;
 mod support;
