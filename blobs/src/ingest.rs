@@ -37,14 +37,11 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let mut written: Option<(rucket_schemas::BlobId, File)> = None;
-        let result = self.ingest_inner(body, &options, &mut written).await;
-        if result.is_err() {
-            if let Some((id, _)) = written {
-                if let Err(e) = self.remove(&id) {
-                    tracing::warn!(blob = %id, error = %e, "could not remove a failed blob");
-                }
-            }
+        let mut guard = PartialBlob { store: self, written: None };
+        let result = self.ingest_inner(body, &options, &mut guard.written).await;
+        if result.is_ok() {
+            // The blob is complete and sealed: it is the caller's now.
+            guard.written = None;
         }
         result
     }
@@ -85,6 +82,10 @@ impl BlobStore {
                 return Err(BlobError::IncompleteBody { expected, received: size });
             }
         }
+        if written.is_none() && options.inline_threshold == 0 {
+            // A threshold of 0 asks for a blob even for an empty body (an empty part).
+            *written = Some(self.create()?);
+        }
         let (md5, checksums) = hashes.finish();
         let data = match written {
             None => ObjectData::Inline(pending),
@@ -103,6 +104,23 @@ impl BlobStore {
             }
         };
         Ok(Ingested { data, size, md5, checksums })
+    }
+}
+
+/// Removes a blob that was started but not finished, also when the request future is
+/// dropped mid-body (a client that went away).
+struct PartialBlob<'a> {
+    store: &'a BlobStore,
+    written: Option<(rucket_schemas::BlobId, File)>,
+}
+
+impl Drop for PartialBlob<'_> {
+    fn drop(&mut self) {
+        if let Some((id, _)) = self.written.take() {
+            if let Err(e) = self.store.remove(&id) {
+                tracing::warn!(blob = %id, error = %e, "could not remove an unfinished blob");
+            }
+        }
     }
 }
 
@@ -154,6 +172,32 @@ mod tests {
         assert_eq!(std::fs::read(store.path_of(id)).unwrap(), b"0123456789abcdef");
         assert_eq!(store.list().unwrap(), vec![id.clone()]);
         assert_eq!(hex::encode(got.md5), "4032af8d61035123906e58e067140cc5");
+    }
+
+    #[tokio::test]
+    async fn a_zero_threshold_makes_a_blob_even_of_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path(), Durability::Strict).unwrap();
+        let options = IngestOptions { inline_threshold: 0, expected_len: Some(0), checksums: &[] };
+        let got = store.ingest(body(vec![]), options).await.unwrap();
+        let ObjectData::Blob(id) = &got.data else { panic!("expected a blob, got {:?}", got.data) };
+        assert_eq!(std::fs::read(store.path_of(id)).unwrap(), b"");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_upload_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path(), Durability::Strict).unwrap();
+        // A body that sends one chunk and then never ends, like a client that stalls.
+        let stalled =
+            stream::iter(vec![Ok::<_, String>(Bytes::from(vec![1u8; 100]))]).chain(stream::pending());
+        let ingest = store.ingest(Box::pin(stalled), options(None));
+        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(50), ingest).await;
+        assert!(timed_out.is_err(), "the ingest was still waiting for the body");
+        assert!(
+            store.list().unwrap().is_empty(),
+            "the unfinished blob was removed when the request went away"
+        );
     }
 
     #[tokio::test]

@@ -104,8 +104,9 @@ pub struct Settings {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_INLINE_THRESHOLD: usize = 4096;
-/// The inline threshold cannot exceed this: events stay small.
-pub const MAX_INLINE_THRESHOLD: usize = 1 << 20;
+/// The inline threshold cannot exceed this: events stay small, and a Raft entry of
+/// `max_batch` (512) inline bodies stays far below the log codec's 512 MiB record limit.
+pub const MAX_INLINE_THRESHOLD: usize = 256 << 10;
 
 impl Settings {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
@@ -123,6 +124,10 @@ impl Settings {
         if inline_threshold > MAX_INLINE_THRESHOLD {
             anyhow::bail!("inline_threshold must be at most {MAX_INLINE_THRESHOLD} bytes");
         }
+        let relaxed_fsync_ms = args.relaxed_fsync_ms.or(file.relaxed_fsync_ms).unwrap_or(50);
+        if relaxed_fsync_ms == 0 {
+            anyhow::bail!("relaxed_fsync_ms must be at least 1");
+        }
         let region = args.region.or(file.region).unwrap_or_else(|| DEFAULT_REGION.to_owned());
         if region.is_empty()
             || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -137,9 +142,7 @@ impl Settings {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data")),
             region,
             durability,
-            relaxed_interval: Duration::from_millis(
-                args.relaxed_fsync_ms.or(file.relaxed_fsync_ms).unwrap_or(50),
-            ),
+            relaxed_interval: Duration::from_millis(relaxed_fsync_ms),
             inline_threshold,
             domain: args.domain.or(file.domain),
             root_access_key_id: args.access_key_id.or(file.access_key_id),
@@ -196,6 +199,8 @@ secret_access_key = "alice-secret"
         assert!(Settings::resolve(args).unwrap_err().to_string().contains("durability"));
         let args = ServeArgs { inline_threshold: Some(10 << 20), ..ServeArgs::default() };
         assert!(Settings::resolve(args).is_err());
+        let args = ServeArgs { relaxed_fsync_ms: Some(0), ..ServeArgs::default() };
+        assert!(Settings::resolve(args).unwrap_err().to_string().contains("relaxed_fsync_ms"));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "no_such_setting = 1\n").unwrap();

@@ -36,11 +36,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let metrics = crate::metrics::install()?;
-    let blob_durability = match settings.durability {
-        DurabilityMode::Strict => BlobDurability::Strict,
-        DurabilityMode::Relaxed => BlobDurability::Relaxed,
-    };
-    let blobs = BlobStore::open(settings.data_dir.join("blobs"), blob_durability)?;
+    // Blob files are fsynced in both modes: relaxed mode relaxes the log's fsync, and an
+    // event that became durable must never name bytes that were not.
+    let blobs = BlobStore::open(settings.data_dir.join("blobs"), BlobDurability::Strict)?;
     let (writer, projections, archive) = if settings.read_only {
         // A point-in-time data dir: no Raft, no writes, nothing deleted.
         let db = rucket_log::replay::open_existing(&settings.data_dir.join("log"))?;
@@ -73,11 +71,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let clock = Arc::new(Clock::new(1));
     if let Some(last) = archive.get(archive.head())? {
+        clock.set_floor(last.hlc);
         if let Err(e) = clock.observe(last.hlc) {
-            tracing::warn!(error = %e, "the newest event is stamped ahead of this clock");
+            tracing::warn!(error = %e, "the newest event is stamped ahead of this wall clock");
         }
     }
 
+    let admin = crate::admin::AdminRoute {
+        users: Arc::new(users.clone()),
+        projections: projections.clone(),
+        archive: archive.clone(),
+        scratch_parent: settings.data_dir.clone(),
+    };
     let rucket = Rucket {
         projections,
         writer: writer.clone(),
@@ -86,10 +91,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         users: Arc::new(users.clone()),
         region: RegionId::new(settings.region.clone()),
         inline_threshold: settings.inline_threshold,
+        sync_before_release: settings.durability == DurabilityMode::Relaxed,
     };
     let mut builder = s3s::service::S3ServiceBuilder::new(rucket);
     builder.set_auth(users);
     builder.set_access(Access);
+    builder.set_route(admin);
     if let Some(domain) = &settings.domain {
         builder.set_host(VirtualHosts::new(domain));
     }

@@ -175,6 +175,11 @@ impl Node {
         rx.await.map_err(|_| ProposeError::Stopped)?
     }
 
+    /// Makes everything applied so far durable (fdatasync of the shared journal).
+    pub fn sync(&self) -> Result<(), LogError> {
+        Ok(self.db.persist(PersistMode::SyncData)?)
+    }
+
     /// Stops Raft and flushes the database.
     pub async fn shutdown(&self) -> Result<(), LogError> {
         for task in &self.tasks {

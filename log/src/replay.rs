@@ -296,3 +296,34 @@ pub fn materialize(
     db.persist(fjall::PersistMode::SyncAll)?;
     Ok(PointInTimeReport { position: after, referenced_blobs: projections.referenced_blobs()? })
 }
+
+/// Verifies a running node's projections against its archive: folds the archive up to
+/// the applied position of a consistent snapshot into a scratch database and compares
+/// the snapshot's views with the fold. Writes may continue meanwhile.
+pub fn verify_live(
+    live: &Projections,
+    archive: &EventArchive,
+    scratch: &Path,
+) -> Result<VerifyReport, LogError> {
+    let snapshot = live.snapshot();
+    let position = live.applied_position_at(&snapshot)?;
+    let fresh_db = Database::builder(scratch).temporary(true).open()?;
+    let fresh = Projections::open(&fresh_db)?;
+    let started = Instant::now();
+    let folded = fold_archive(archive, &fresh, position, |_| {})?;
+    let fold_time = started.elapsed();
+    if folded != position {
+        return Err(LogError::CorruptEvent {
+            position: LogPosition(folded.0 + 1),
+            reason: "the archive ended before the snapshot's applied position".into(),
+        });
+    }
+    let fresh_snapshot = fresh.snapshot();
+    Ok(VerifyReport {
+        events: position.0,
+        live_applied: position,
+        digests: fresh.digests_at(&fresh_snapshot)?,
+        differences: live.diff_at(&snapshot, &fresh, &fresh_snapshot, 20)?,
+        fold_time,
+    })
+}

@@ -32,6 +32,14 @@ const MEMBERSHIP: &[u8] = b"membership";
 const PARTIAL: &[u8] = b"partial";
 const SNAPSHOT: &[u8] = b"snapshot";
 
+/// The last fully applied Raft entry and the archive position reached at its end, written
+/// in the batch that finishes the entry; a snapshot cuts the archive exactly there.
+#[derive(Serialize, Deserialize)]
+struct AppliedMark {
+    log_id: LogId<NodeId>,
+    position: LogPosition,
+}
+
 /// Commands of entry `index` already applied before a crash.
 #[derive(Serialize, Deserialize)]
 struct Partial {
@@ -122,7 +130,9 @@ impl StateMachine {
         };
         match last_of_entry {
             Some(log_id) => {
-                batch.insert(&inner.meta, LAST_APPLIED, codec::encode(log_id).map_err(sm_err)?);
+                let position = advanced.unwrap_or_else(|| inner.archive.head());
+                let mark = AppliedMark { log_id: *log_id, position };
+                batch.insert(&inner.meta, LAST_APPLIED, codec::encode(&mark).map_err(sm_err)?);
                 batch.remove(&inner.meta, PARTIAL);
             }
             None => {
@@ -160,7 +170,8 @@ impl StateMachine {
             }
             payload => {
                 let mut batch = inner.db.batch();
-                batch.insert(&inner.meta, LAST_APPLIED, codec::encode(&entry.log_id).map_err(sm_err)?);
+                let mark = AppliedMark { log_id: entry.log_id, position: inner.archive.head() };
+                batch.insert(&inner.meta, LAST_APPLIED, codec::encode(&mark).map_err(sm_err)?);
                 if let EntryPayload::Membership(m) = payload {
                     let stored = StoredMembership::new(Some(entry.log_id), m);
                     batch.insert(&inner.meta, MEMBERSHIP, codec::encode(&stored).map_err(sm_err)?);
@@ -186,6 +197,9 @@ impl StateMachine {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    /// Records which archive prefix the snapshot is. openraft keeps only the meta of a
+    /// built snapshot, so no data is read here; `get_current_snapshot` produces it when a
+    /// follower needs it.
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || -> Result<Snapshot<TypeConfig>> {
@@ -197,26 +211,22 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let read = |key: &[u8]| -> Result<Option<Vec<u8>>> {
                 Ok(snap.get(&inner.meta, key).map_err(read_err)?.map(|v| v.to_vec()))
             };
-            let last_log_id: Option<LogId<NodeId>> =
+            // The mark and the events it covers come from one consistent snapshot, so a
+            // half-applied entry is never included.
+            let mark: Option<AppliedMark> =
                 read(LAST_APPLIED)?.map(|v| codec::decode(&v)).transpose().map_err(read_err)?;
             let last_membership: StoredMembership<NodeId, BasicNode> = read(MEMBERSHIP)?
                 .map(|v| codec::decode(&v))
                 .transpose()
                 .map_err(read_err)?
                 .unwrap_or_default();
-            let position = snap
-                .last_key_value(&inner.archive.events)
-                .map(|g| g.key())
-                .transpose()
-                .map_err(read_err)?
-                .and_then(|k| LogPosition::from_key(&k))
-                .unwrap_or_default();
-            let data = this.snapshot_data(&snap, position)?;
+            let last_log_id = mark.as_ref().map(|m| m.log_id);
+            let position = mark.as_ref().map(|m| m.position).unwrap_or_default();
             let snapshot_id = format!("{}-{}", last_log_id.map(|l| l.index).unwrap_or_default(), position);
             let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
             let stored = StoredSnapshot { meta: meta.clone(), position };
             inner.meta.insert(SNAPSHOT, codec::encode(&stored).map_err(sm_err)?).map_err(sm_err)?;
-            Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+            Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(Vec::new())) })
         })
         .await
         .map_err(sm_err)?
@@ -229,7 +239,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
-        Ok((self.get(LAST_APPLIED)?, self.get(MEMBERSHIP)?.unwrap_or_default()))
+        let mark: Option<AppliedMark> = self.get(LAST_APPLIED)?;
+        Ok((mark.map(|m| m.log_id), self.get(MEMBERSHIP)?.unwrap_or_default()))
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<BatchOutcome>>
@@ -298,8 +309,11 @@ impl StateMachine {
         }
         inner.archive.reset_head(position);
         let mut batch = inner.db.batch();
-        match &meta.last_log_id {
-            Some(log_id) => batch.insert(&inner.meta, LAST_APPLIED, codec::encode(log_id).map_err(sm_err)?),
+        match meta.last_log_id {
+            Some(log_id) => {
+                let mark = AppliedMark { log_id, position };
+                batch.insert(&inner.meta, LAST_APPLIED, codec::encode(&mark).map_err(sm_err)?)
+            }
             None => batch.remove(&inner.meta, LAST_APPLIED),
         }
         batch.insert(&inner.meta, MEMBERSHIP, codec::encode(&meta.last_membership).map_err(sm_err)?);
@@ -308,5 +322,73 @@ impl StateMachine {
         batch.insert(&inner.meta, SNAPSHOT, codec::encode(&stored).map_err(sm_err)?);
         batch.commit().map_err(sm_err)?;
         inner.db.persist(PersistMode::SyncData).map_err(sm_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, EntryPayload};
+    use rucket_schemas::{BucketName, CommandBody, EventId, Hlc, RegionId, UserId};
+
+    use super::*;
+    use crate::CommandBatch;
+
+    fn create(seq: u64, name: &str) -> Command {
+        Command {
+            hlc: Hlc::new(seq << 32, 1),
+            event_id: EventId([seq as u8; 16]),
+            origin_region: RegionId::new("us-east-1"),
+            requester: UserId::new("root"),
+            requester_is_admin: true,
+            body: CommandBody::CreateBucket {
+                bucket: BucketName::parse(name).unwrap(),
+                location: String::new(),
+                object_lock_enabled: false,
+            },
+        }
+    }
+
+    fn entry(index: u64, commands: Vec<Command>) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(CommandBatch(commands)),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_entry_interrupted_by_a_crash_resumes_after_its_last_applied_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let archive = EventArchive::open(&db).unwrap();
+        let mut sm = StateMachine::open(&db, Projections::open(&db).unwrap(), archive.clone()).unwrap();
+
+        // Entry 1 applies in full.
+        let out = sm.apply(vec![entry(1, vec![create(1, "aaa"), create(2, "bbb")])]).await.unwrap();
+        assert_eq!(out[0].0.len(), 2);
+        assert_eq!(archive.head(), LogPosition(2));
+
+        // Entry 2 crashed after its first command: that command's batch (event and the
+        // progress marker) committed, the rest did not.
+        let commands = vec![create(3, "ccc"), create(4, "ddd"), create(5, "eee")];
+        sm.apply_command(2, 0, &commands[0], None).unwrap();
+        assert_eq!(archive.head(), LogPosition(3));
+
+        // On restart Raft applies entry 2 again: the first command is skipped, not
+        // applied twice, and positions stay dense.
+        let out = sm.apply(vec![entry(2, commands)]).await.unwrap();
+        assert_eq!(out[0].0[0], Outcome::Unchanged);
+        assert!(matches!(out[0].0[1], Outcome::Applied { position: LogPosition(4), .. }));
+        assert!(matches!(out[0].0[2], Outcome::Applied { position: LogPosition(5), .. }));
+        let names: Vec<String> =
+            sm.projections().buckets().unwrap().into_iter().map(|b| b.name.to_string()).collect();
+        assert_eq!(names, ["aaa", "bbb", "ccc", "ddd", "eee"]);
+        let (applied, _) = sm.applied_state().await.unwrap();
+        assert_eq!(applied.map(|l| l.index), Some(2));
+
+        // A snapshot covers exactly the events of fully applied entries.
+        let snapshot = sm.build_snapshot().await.unwrap();
+        assert_eq!(snapshot.meta.snapshot_id, "2-5");
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert!(!current.snapshot.into_inner().is_empty());
     }
 }

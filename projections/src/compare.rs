@@ -44,13 +44,37 @@ impl Projections {
         ]
     }
 
+    /// A consistent point-in-time view of these projections, for comparisons while
+    /// writes go on.
+    pub fn snapshot(&self) -> fjall::Snapshot {
+        self.db.snapshot()
+    }
+
+    /// The applied position as `snapshot` saw it.
+    pub fn applied_position_at(
+        &self,
+        snapshot: &fjall::Snapshot,
+    ) -> Result<rucket_schemas::LogPosition, ProjectionError> {
+        use fjall::Readable;
+        Ok(snapshot
+            .get(&self.meta, crate::keys::APPLIED)?
+            .and_then(|v| rucket_schemas::LogPosition::from_key(&v))
+            .unwrap_or_default())
+    }
+
     /// A digest per view.
     pub fn digests(&self) -> Result<Vec<ViewDigest>, ProjectionError> {
+        self.digests_at(&self.snapshot())
+    }
+
+    /// A digest per view, as `snapshot` saw them.
+    pub fn digests_at(&self, snapshot: &fjall::Snapshot) -> Result<Vec<ViewDigest>, ProjectionError> {
+        use fjall::Readable;
         let mut out = Vec::new();
         for (view, keyspace) in self.views() {
             let mut hasher = sha2::Sha256::new();
             let mut records = 0u64;
-            for g in keyspace.iter() {
+            for g in snapshot.iter(keyspace) {
                 let (k, v) = g.into_inner()?;
                 hasher.update((k.len() as u64).to_le_bytes());
                 hasher.update(&k);
@@ -66,10 +90,22 @@ impl Projections {
     /// Up to `limit` differences between `self` (left) and `other` (right), view by view
     /// in key order.
     pub fn diff(&self, other: &Projections, limit: usize) -> Result<Vec<ViewDiff>, ProjectionError> {
+        self.diff_at(&self.snapshot(), other, &other.snapshot(), limit)
+    }
+
+    /// As [`Self::diff`], reading each side through its snapshot.
+    pub fn diff_at(
+        &self,
+        mine: &fjall::Snapshot,
+        other: &Projections,
+        theirs: &fjall::Snapshot,
+        limit: usize,
+    ) -> Result<Vec<ViewDiff>, ProjectionError> {
+        use fjall::Readable;
         let mut out = Vec::new();
         for ((view, left), (_, right)) in self.views().into_iter().zip(other.views()) {
-            let mut l = left.iter();
-            let mut r = right.iter();
+            let mut l = mine.iter(left);
+            let mut r = theirs.iter(right);
             let mut a = l.next().map(|g| g.into_inner()).transpose()?;
             let mut b = r.next().map(|g| g.into_inner()).transpose()?;
             while out.len() < limit {

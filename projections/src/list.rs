@@ -143,9 +143,9 @@ impl Projections {
         if let Some(marker) = query.key_marker.filter(|m| *m >= query.prefix && !m.is_empty()) {
             let mut from = [base.as_slice(), marker.as_bytes()].concat();
             if query.version_id_marker.is_none() {
-                // Skip every version of the marker key.
-                from.push(0);
-                from.push(SKIP);
+                // Skip every version of the marker key: its version keys are
+                // `marker 0x00 ...`, and `marker 0x01` sorts after all of them.
+                from.push(1);
             }
             start = Bound::Included(from);
         }

@@ -23,7 +23,7 @@ fn max_keys(requested: Option<i32>) -> S3Result<usize> {
     }
 }
 
-fn url_encoding(encoding: Option<&EncodingType>) -> S3Result<bool> {
+pub(super) fn url_encoding(encoding: Option<&EncodingType>) -> S3Result<bool> {
     match encoding.map(|e| e.as_str()) {
         None => Ok(false),
         Some(e) if e.eq_ignore_ascii_case(EncodingType::URL) => Ok(true),
@@ -32,10 +32,10 @@ fn url_encoding(encoding: Option<&EncodingType>) -> S3Result<bool> {
 }
 
 /// Renders a key, prefix or marker, URL-encoded when the client asked for it.
-struct Render(bool);
+pub(super) struct Render(pub(super) bool);
 
 impl Render {
-    fn s(&self, value: &str) -> String {
+    pub(super) fn s(&self, value: &str) -> String {
         if self.0 {
             utf8_percent_encode(value, URL_KEEP).to_string()
         } else {
@@ -43,7 +43,7 @@ impl Render {
         }
     }
 
-    fn opt(&self, value: Option<&str>) -> Option<String> {
+    pub(super) fn opt(&self, value: Option<&str>) -> Option<String> {
         value.map(|v| self.s(v))
     }
 }

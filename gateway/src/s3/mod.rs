@@ -31,6 +31,10 @@ pub struct Rucket {
     pub users: Arc<Users>,
     pub region: RegionId,
     pub inline_threshold: usize,
+    /// In relaxed mode the event that released a blob may not be durable yet; the log is
+    /// synced before such blobs are deleted, so a crash never revives a version whose
+    /// bytes are gone.
+    pub sync_before_release: bool,
 }
 
 impl Rucket {
@@ -99,7 +103,14 @@ impl Rucket {
     /// Deletes blobs no version refers to any more, off the request path.
     fn release(&self, blobs: Vec<BlobId>) {
         let store = self.blobs.clone();
+        let sync = self.writer.clone().filter(|_| self.sync_before_release);
         tokio::task::spawn_blocking(move || {
+            if let Some(node) = sync {
+                if let Err(e) = node.sync() {
+                    tracing::error!(error = %e, "could not sync the log; keeping released blobs");
+                    return;
+                }
+            }
             for id in blobs {
                 if let Err(e) = store.remove(&id) {
                     tracing::warn!(blob = %id, error = %e, "could not remove a released blob");

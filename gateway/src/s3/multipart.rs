@@ -348,6 +348,7 @@ impl Rucket {
             Some(n) => n.min(1000),
             None => 1000,
         } as usize;
+        let render = super::list::Render(super::list::url_encoding(input.encoding_type.as_ref())?);
         let prefix = input.prefix.clone().unwrap_or_default();
         let query = rucket_projections::UploadQuery {
             prefix: &prefix,
@@ -359,22 +360,22 @@ impl Rucket {
         let page = self.projections().list_uploads(&bucket, &query).map_err(errors::projection)?;
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(bucket.to_string()),
-            prefix: Some(prefix),
-            delimiter: input.delimiter,
-            key_marker: input.key_marker,
+            prefix: Some(render.s(&prefix)),
+            delimiter: render.opt(input.delimiter.as_deref()),
+            key_marker: render.opt(input.key_marker.as_deref()),
             upload_id_marker: input.upload_id_marker,
             max_uploads: Some(max as i32),
             is_truncated: Some(page.is_truncated),
-            next_key_marker: page.next_key_marker.filter(|_| page.is_truncated),
+            next_key_marker: render.opt(page.next_key_marker.as_deref()).filter(|_| page.is_truncated),
             next_upload_id_marker: page.next_upload_id_marker.filter(|_| page.is_truncated),
             common_prefixes: Some(
-                page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect(),
+                page.common_prefixes.iter().map(|p| CommonPrefix { prefix: Some(render.s(p)) }).collect(),
             ),
             uploads: Some(
                 page.uploads
                     .into_iter()
                     .map(|u| MultipartUpload {
-                        key: Some(u.key.to_string()),
+                        key: Some(render.s(u.key.as_str())),
                         upload_id: Some(u.upload_id.to_string()),
                         initiated: Some(timestamp(u.initiated)),
                         owner: Some(owner(&u.owner)),

@@ -1,7 +1,7 @@
 //! GetObject, HeadObject, DeleteObject and DeleteObjects.
 
 use bytes::Bytes;
-use futures::stream::{StreamExt, TryStreamExt};
+use futures::stream::StreamExt;
 use rucket_projections::VersionEntry;
 use rucket_schemas::{CommandBody, ObjectData, ObjectKey, ObjectRecord, StorageClass, VersionId};
 use s3s::dto::*;
@@ -111,11 +111,28 @@ impl Rucket {
             },
             Some(range) => {
                 let r = range.check(record.size)?;
+                if r.start >= r.end {
+                    return Err(s3_error!(InvalidRange, "The requested range is not satisfiable"));
+                }
                 let len = r.end - r.start;
                 (r.start, len, Some(format!("bytes {}-{}/{}", r.start, r.end - 1, record.size)))
             }
         };
-        let body = self.body(&record, start, len).await?;
+        let body = match self.body(&record, start, len).await {
+            Ok(body) => body,
+            // The version was replaced between the lookup and the open, and its blob is
+            // gone: S3 answers with the old object or the new one, never an error, so look
+            // again and answer with what is current now.
+            Err(e) if e.code() == &s3s::S3ErrorCode::InternalError && input.version_id.is_none() => {
+                tracing::debug!("blob released during GET; resolving again");
+                let again = self.resolve(&user, &input.bucket, &input.key, None)?;
+                if again.record.hlc_timestamp == record.hlc_timestamp {
+                    return Err(e);
+                }
+                return Box::pin(self.do_get_object(req)).await;
+            }
+            Err(e) => return Err(e),
+        };
         metrics::counter!(crate::metrics::BYTES_OUT).increment(len);
         let with_checksums =
             input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
@@ -187,6 +204,9 @@ impl Rucket {
         };
         if let Some(range) = &input.range {
             let r = range.check(record.size)?;
+            if r.start >= r.end {
+                return Err(s3_error!(InvalidRange, "The requested range is not satisfiable"));
+            }
             output.content_length = Some((r.end - r.start) as i64);
             output.content_range = Some(format!("bytes {}-{}/{}", r.start, r.end - 1, record.size));
         }
@@ -247,22 +267,24 @@ impl Rucket {
                     }
                     offset = part_end;
                 }
+                // Open every part before answering: an open file stays readable even if a
+                // concurrent overwrite releases (unlinks) it mid-download.
                 let store = self.blobs.clone();
-                let stream = futures::stream::iter(segments)
-                    .then(move |(id, from, n)| {
-                        let store = store.clone();
-                        async move {
-                            let file = tokio::task::spawn_blocking(move || store.open_at(&id, from))
-                                .await
-                                .map_err(std::io::Error::other)?
-                                .map_err(std::io::Error::other)?;
-                            let reader = tokio::fs::File::from_std(file).take(n);
-                            Ok::<_, std::io::Error>(tokio_util::io::ReaderStream::with_capacity(
-                                reader, READ_CHUNK,
-                            ))
-                        }
-                    })
-                    .try_flatten();
+                let files = tokio::task::spawn_blocking(move || {
+                    segments
+                        .into_iter()
+                        .map(|(id, from, n)| store.open_at(&id, from).map(|f| (f, n)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await
+                .map_err(|e| errors::internal("opening part blobs", e))?
+                .map_err(errors::blob)?;
+                let stream = futures::stream::iter(files).flat_map(|(file, n)| {
+                    tokio_util::io::ReaderStream::with_capacity(
+                        tokio::fs::File::from_std(file).take(n),
+                        READ_CHUNK,
+                    )
+                });
                 Ok(StreamingBlob::wrap(stream))
             }
         }

@@ -34,6 +34,11 @@ def test_boto3_uploads_with_its_default_checksums(s3, tmp_path):
     s3.upload_file(str(path), "boto-checksums", "f.bin")
     head = s3.head_object(Bucket="boto-checksums", Key="f.bin", ChecksumMode="ENABLED")
     assert head["ContentLength"] == 200_000
+    # boto3 sends a CRC32 by default; it was verified, stored and is returned.
+    import base64
+    import zlib
+    expected = base64.b64encode(zlib.crc32(path.read_bytes()).to_bytes(4, "big")).decode()
+    assert head.get("ChecksumCRC32") == expected, head
     out = tmp_path / "back.bin"
     s3.download_file("boto-checksums", "f.bin", str(out))
     assert out.read_bytes() == path.read_bytes()

@@ -207,6 +207,18 @@ async fn completion_errors_match_s3_and_abort_cleans_up() {
     assert_ne!(again.e_tag().unwrap(), etags[1]);
     assert_eq!(wait_for_blobs(&server, 3).await, 3);
 
+    // An empty part is a valid part (here a last part of nothing).
+    let empty = s3
+        .upload_part()
+        .bucket(&name)
+        .key("k")
+        .upload_id(&id)
+        .part_number(4)
+        .body(Vec::new().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.e_tag(), Some("\"d41d8cd98f00b204e9800998ecf8427e\""));
     let err = s3
         .upload_part()
         .bucket(&name)
@@ -230,6 +242,7 @@ async fn completion_errors_match_s3_and_abort_cleans_up() {
         .unwrap_err();
     assert_eq!(code(&err), "InvalidArgument");
 
+    assert_eq!(blob_files(&server), 4, "the empty part is a blob too");
     s3.abort_multipart_upload().bucket(&name).key("k").upload_id(&id).send().await.unwrap();
     assert_eq!(wait_for_blobs(&server, 0).await, 0, "aborting releases every part");
     let err = complete(completed(&[(1, &etags[0])])).await.unwrap_err();

@@ -87,6 +87,28 @@ async fn ranges_and_conditional_reads() {
     }
     let err = s3.get_object().bucket(&name).key("r").range("bytes=100000-").send().await.unwrap_err();
     assert_eq!((status(&err), code(&err).as_str()), (416, "InvalidRange"));
+    s3.put_object().bucket(&name).key("empty").body(Vec::new().into()).send().await.unwrap();
+    for range in ["bytes=-5", "bytes=0-0"] {
+        let err = s3.get_object().bucket(&name).key("empty").range(range).send().await.unwrap_err();
+        assert_eq!((status(&err), code(&err).as_str()), (416, "InvalidRange"), "{range} on an empty object");
+    }
+
+    // Presigned links override response headers with response-* parameters.
+    let url = s3
+        .get_object()
+        .bucket(&name)
+        .key("r")
+        .response_content_disposition("attachment; filename=\"report.bin\"")
+        .response_content_type("application/x-report")
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(60)).unwrap(),
+        )
+        .await
+        .unwrap();
+    let response = reqwest::get(url.uri()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-disposition"], "attachment; filename=\"report.bin\"");
+    assert_eq!(response.headers()["content-type"], "application/x-report");
 
     let got = s3.get_object().bucket(&name).key("r").if_match(&etag).send().await.unwrap();
     assert_eq!(got.content_length(), Some(100_000));
