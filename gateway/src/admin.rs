@@ -86,3 +86,36 @@ impl S3Route for AdminRoute {
         Ok(response)
     }
 }
+
+/// Builds a SigV4-signed GET for an operator request (the client side of this module).
+pub fn signed_get(url: &str, key: &str, secret: &str, region: &str) -> anyhow::Result<reqwest::Request> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let parsed: Uri = url.parse()?;
+    let host =
+        parsed.authority().map(|a| a.to_string()).ok_or_else(|| anyhow::anyhow!("{url} has no host"))?;
+    let identity = aws_credential_types::Credentials::new(key, secret, None, None, "rucket-cli").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()?
+        .into();
+    let headers = [("host", host.as_str()), ("x-amz-content-sha256", EMPTY_SHA256)];
+    let signable = SignableRequest::new(
+        "GET",
+        url,
+        headers.into_iter(),
+        SignableBody::Precomputed(EMPTY_SHA256.into()),
+    )?;
+    let (instructions, _) = sign(signable, &params)?.into_parts();
+    let mut request = http::Request::builder().method("GET").uri(url);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let mut request = request.body(Vec::<u8>::new())?;
+    instructions.apply_to_request_http1x(&mut request);
+    Ok(reqwest::Request::try_from(request.map(reqwest::Body::from))?)
+}

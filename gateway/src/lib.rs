@@ -3,7 +3,7 @@
 //! `rucket` binary. It is the only crate that knows HTTP.
 
 mod access;
-mod admin;
+pub mod admin;
 mod clock;
 pub mod config;
 mod credentials;

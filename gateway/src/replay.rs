@@ -15,8 +15,10 @@ use rucket_schemas::LogPosition;
 pub enum ReplayCommand {
     /// Fold the whole archive into fresh projections and compare them with the live
     /// ones. Exits 0 when they are equal, 1 when they differ, 2 when the archive cannot
-    /// be read. The node must be stopped.
-    Verify(DataDirArgs),
+    /// be read. On a stopped node give `--data-dir`; on a running one give `--endpoint`
+    /// (root credentials from RUCKET_ACCESS_KEY_ID / RUCKET_SECRET_ACCESS_KEY), and the
+    /// server verifies a consistent snapshot while writes go on.
+    Verify(VerifyArgs),
     /// Replace the projections with a fresh fold of the archive, atomically: a crash
     /// during the rebuild leaves the old projections. The node must be stopped. With
     /// `--until` and `--out`, write the state as of that moment into a separate data dir
@@ -29,6 +31,22 @@ pub enum ReplayCommand {
     /// Fold an export into a fresh data dir (its archive and projections). Object bytes
     /// are not events: copy `blobs/` alongside to serve blob-backed objects.
     Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[arg(long, env = "RUCKET_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Verify a running server instead, such as http://127.0.0.1:9000.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    #[arg(long, env = "RUCKET_ACCESS_KEY_ID")]
+    pub access_key_id: Option<String>,
+    #[arg(long, env = "RUCKET_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub secret_access_key: Option<String>,
+    /// The region to sign for.
+    #[arg(long, env = "RUCKET_REGION", default_value = "us-east-1")]
+    pub region: String,
 }
 
 #[derive(Args, Debug)]
@@ -215,7 +233,57 @@ fn rebuild(args: RebuildArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(args: DataDirArgs) -> anyhow::Result<ExitCode> {
+/// Asks a running server to verify itself (see `admin.rs`) and prints its report.
+fn verify_remote(args: &VerifyArgs, endpoint: &str) -> anyhow::Result<ExitCode> {
+    let (Some(key), Some(secret)) = (&args.access_key_id, &args.secret_access_key) else {
+        anyhow::bail!(
+            "verifying a running server needs RUCKET_ACCESS_KEY_ID and RUCKET_SECRET_ACCESS_KEY (root)"
+        );
+    };
+    let url = format!("{}/?{}", endpoint.trim_end_matches('/'), crate::admin::VERIFY_QUERY);
+    let request = crate::admin::signed_get(&url, key, secret, &args.region)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (status, text) = runtime.block_on(async {
+        let response = reqwest::Client::new().execute(request).await?;
+        let status = response.status();
+        anyhow::Ok((status, response.text().await?))
+    })?;
+    if !status.is_success() {
+        anyhow::bail!("the server answered {status}: {text}");
+    }
+    let report: serde_json::Value = serde_json::from_str(&text).context("the server's report is not JSON")?;
+    if let Some(error) = report["error"].as_str() {
+        anyhow::bail!("the server could not verify: {error}");
+    }
+    for d in report["digests"].as_array().into_iter().flatten() {
+        println!(
+            "{:<9} {:>9} records  sha256 {}",
+            d["view"].as_str().unwrap_or("?"),
+            d["records"],
+            d["sha256"].as_str().unwrap_or("?")
+        );
+    }
+    let position = report["position"].as_u64().unwrap_or_default();
+    if report["ok"] == true {
+        println!("verify: ok: the live projections equal the fold of the archive at position {position}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for d in report["differences"].as_array().into_iter().flatten() {
+        println!(
+            "difference in {}: {} {}",
+            d["view"].as_str().unwrap_or("?"),
+            d["record"].as_str().unwrap_or("?"),
+            d["kind"].as_str().unwrap_or("?")
+        );
+    }
+    println!("verify: FAILED: the live projections differ from the archive's fold at position {position}");
+    Ok(ExitCode::from(1))
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(endpoint) = args.endpoint.clone() {
+        return verify_remote(&args, &endpoint);
+    }
     let log_dir = args.data_dir.join("log");
     let scratch = tempfile::Builder::new()
         .prefix("replay-verify-")

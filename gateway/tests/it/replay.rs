@@ -300,3 +300,51 @@ async fn point_in_time_copies_serve_the_past_read_only() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("at position 4"), "{rfc}: {stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_node_verifies_a_consistent_snapshot_while_writes_go_on() {
+    let server = Server::start();
+    let name = workload(&server).await;
+    // Keep writing while the verification runs.
+    let s3 = server.client();
+    let writer_bucket = name.clone();
+    let writer = tokio::spawn(async move {
+        for i in 0..200 {
+            s3.put_object()
+                .bucket(&writer_bucket)
+                .key(format!("during-{i}"))
+                .body(vec![i as u8; 64].into())
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let run = |key: &'static str, secret: &'static str| {
+        let endpoint = server.endpoint.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new(env!("CARGO_BIN_EXE_rucket"))
+                .args(["replay", "verify", "--endpoint", &endpoint])
+                .env("RUCKET_ACCESS_KEY_ID", key)
+                .env("RUCKET_SECRET_ACCESS_KEY", secret)
+                .output()
+                .unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+    };
+    let (code, stdout, stderr) = run(crate::support::ROOT_KEY, crate::support::ROOT_SECRET).await.unwrap();
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("verify: ok: the live projections equal the fold of the archive at position"),
+        "{stdout}"
+    );
+    assert!(stdout.lines().any(|l| l.starts_with("objects") && l.contains("sha256")), "{stdout}");
+    writer.await.unwrap();
+
+    let (code, _, stderr) = run(crate::support::ALICE_KEY, crate::support::ALICE_SECRET).await.unwrap();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("403") && stderr.contains("AccessDenied"), "only root may verify: {stderr}");
+}
