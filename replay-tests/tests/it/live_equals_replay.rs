@@ -56,9 +56,20 @@ proptest! {
             let dir = tempfile::tempdir().unwrap();
             let node = Node::open(NodeConfig::single(dir.path().join("log")), NoPeers).await.unwrap();
             node.wait_ready(Duration::from_secs(10)).await.unwrap();
-            for step in script(&ops).steps {
-                if let Step::Command(command) = step {
-                    node.propose(command).await.unwrap();
+            // Propose in concurrent groups, so Raft entries carry several commands (the
+            // group-commit and per-command progress paths), in an order Raft decides.
+            let commands: Vec<_> = script(&ops)
+                .steps
+                .into_iter()
+                .filter_map(|step| match step {
+                    Step::Command(command) => Some(command),
+                    Step::Raw(..) => None,
+                })
+                .collect();
+            for group in commands.chunks(8) {
+                let proposals = group.iter().cloned().map(|command| node.propose(command));
+                for outcome in futures::future::join_all(proposals).await {
+                    outcome.unwrap();
                 }
             }
             let fresh_dir = tempfile::tempdir().unwrap();
