@@ -27,12 +27,15 @@ enum Command {
     /// Verify, rebuild and export from the event archive.
     #[command(subcommand)]
     Replay(ReplayCommand),
+    /// Drive any S3 endpoint with a closed-loop load and report throughput and latency.
+    Bench(Box<rucket_gateway::bench::BenchCommand>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Replay(command)) => return replay::run(command),
+        Some(Command::Bench(command)) => return rucket_gateway::bench::run(*command),
         Some(Command::Serve(args)) => *args,
         None => cli.serve,
     };

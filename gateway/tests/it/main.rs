@@ -1,6 +1,7 @@
 //! Integration tests: the real `rucket` binary driven by real clients.
 
 mod auth;
+mod bench;
 mod bodies;
 mod buckets;
 mod crash;
