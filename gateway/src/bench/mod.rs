@@ -271,11 +271,17 @@ async fn run_load(args: BenchArgs) -> anyhow::Result<()> {
         let (client, payloads, done_ops, stop, next_index) =
             (client.clone(), payloads.clone(), done_ops.clone(), stop.clone(), next_index.clone());
         let (bucket, prefix, op, count) = (args.bucket.clone(), prefix.clone(), args.op, args.count);
+        let concurrency = args.concurrency;
         workers.push(tokio::spawn(async move {
             let mut latencies: Vec<u32> = Vec::new();
             let (mut bytes, mut errors, mut first_error) = (0u64, 0u64, None);
             let mut seq = 0u64;
             let mut rng = 0x9e37_79b9u64 ^ (worker as u64 + 1).wrapping_mul(0xff51_afd7_ed55_8ccd);
+            // In a mixed run each worker owns every `concurrency`-th prepared object and
+            // tracks which of them exist, so it reads only what is there and no two
+            // workers race on one key.
+            let owned: Vec<u64> = (worker as u64..prepared).step_by(concurrency).collect();
+            let mut present = vec![true; owned.len()];
             loop {
                 if stop.load(Ordering::Relaxed) || started.elapsed() >= deadline && count.is_none() {
                     break;
@@ -288,30 +294,64 @@ async fn run_load(args: BenchArgs) -> anyhow::Result<()> {
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
                 let pick = |r: u64| format!("{prefix}obj-{:08}", r % prepared.max(1));
+                let name = |i: u64| format!("{prefix}obj-{i:08}");
+                // The owned object a mixed operation acts on: an existing one for reads and
+                // deletes, a missing one (if any) for puts.
+                let mut chosen: Option<usize> = None;
                 let effective = match op {
-                    Op::Mixed => match rng % 100 {
-                        0..=44 => Op::Get,
-                        45..=74 => Op::Stat,
-                        75..=89 => Op::Put,
-                        _ => Op::Delete,
-                    },
+                    Op::Mixed => {
+                        let wanted = match rng % 100 {
+                            0..=44 => Op::Get,
+                            45..=74 => Op::Stat,
+                            75..=89 => Op::Put,
+                            _ => Op::Delete,
+                        };
+                        let start = (rng >> 8) as usize % owned.len().max(1);
+                        let find = |want_present: bool| {
+                            (0..owned.len())
+                                .map(|d| (start + d) % owned.len())
+                                .find(|&i| present[i] == want_present)
+                        };
+                        match wanted {
+                            Op::Put => {
+                                chosen = find(false).or((!owned.is_empty()).then_some(start));
+                                Op::Put
+                            }
+                            read_or_delete => match find(true) {
+                                Some(i) => {
+                                    chosen = Some(i);
+                                    read_or_delete
+                                }
+                                // Nothing of ours exists any more: write instead.
+                                None => {
+                                    chosen = find(false);
+                                    Op::Put
+                                }
+                            },
+                        }
+                    }
                     other => other,
                 };
+                let mixed_key = chosen.map(|i| name(owned[i]));
                 let t = Instant::now();
                 let result: anyhow::Result<u64> = match effective {
                     Op::Put => {
                         seq += 1;
                         let body = payloads.next();
                         let len = body.len() as u64;
-                        let key =
-                            if op == Op::Mixed { pick(rng >> 8) } else { format!("{prefix}w{worker}-{seq}") };
+                        let key = mixed_key.clone().unwrap_or_else(|| format!("{prefix}w{worker}-{seq}"));
                         client.put(&bucket, &key, body).await.map(|()| len)
                     }
-                    Op::Get => client.get(&bucket, &pick(rng >> 8)).await,
-                    Op::Stat => client.stat(&bucket, &pick(rng >> 8)).await.map(|()| 0),
+                    Op::Get => {
+                        client.get(&bucket, &mixed_key.clone().unwrap_or_else(|| pick(rng >> 8))).await
+                    }
+                    Op::Stat => client
+                        .stat(&bucket, &mixed_key.clone().unwrap_or_else(|| pick(rng >> 8)))
+                        .await
+                        .map(|()| 0),
                     Op::Delete => {
-                        let key = if op == Op::Mixed {
-                            pick(rng >> 8)
+                        let key = if let Some(key) = mixed_key.clone() {
+                            key
                         } else {
                             let i = next_index.fetch_add(1, Ordering::Relaxed);
                             if i >= prepared {
@@ -341,6 +381,9 @@ async fn run_load(args: BenchArgs) -> anyhow::Result<()> {
                     Op::Mixed => unreachable!("mixed picks a concrete operation"),
                 };
                 latencies.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                if let (Some(i), true) = (chosen, result.is_ok()) {
+                    present[i] = effective != Op::Delete;
+                }
                 match result {
                     Ok(n) => bytes += n,
                     Err(e) => {
