@@ -314,3 +314,53 @@ async fn delete_objects_reports_each_key() {
     let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, ["k3", "k4"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_conditional_writes_have_exactly_one_winner() {
+    let server = Server::start();
+    let s3 = server.client();
+    let name = bucket("races");
+    s3.create_bucket().bucket(&name).send().await.unwrap();
+    for round in 0..3 {
+        let key = format!("lock-{round}");
+        let racers = (0..24).map(|i| {
+            let s3 = s3.clone();
+            let (name, key) = (name.clone(), key.clone());
+            async move {
+                let body = format!("racer {i}").into_bytes();
+                (i, s3.put_object().bucket(&name).key(&key).if_none_match("*").body(body.into()).send().await)
+            }
+        });
+        let results = futures::future::join_all(racers).await;
+        let winners: Vec<usize> = results.iter().filter(|(_, r)| r.is_ok()).map(|(i, _)| *i).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one writer wins, got {winners:?}");
+        for (_, r) in results.iter().filter(|(_, r)| r.is_err()) {
+            let err = r.as_ref().unwrap_err();
+            assert_eq!((status(err), code(err).as_str()), (412, "PreconditionFailed"));
+        }
+        let got = s3.get_object().bucket(&name).key(&key).send().await.unwrap();
+        let body = got.body.collect().await.unwrap().into_bytes();
+        assert_eq!(
+            body.as_ref(),
+            format!("racer {}", winners[0]).as_bytes(),
+            "the stored object is the winner's"
+        );
+    }
+    // If-Match races: every writer names the current ETag; only the first in log order wins.
+    let current =
+        s3.head_object().bucket(&name).key("lock-0").send().await.unwrap().e_tag().unwrap().to_owned();
+    let racers = (0..16).map(|i| {
+        let (s3, name, etag) = (s3.clone(), name.clone(), current.clone());
+        async move {
+            s3.put_object()
+                .bucket(&name)
+                .key("lock-0")
+                .if_match(etag)
+                .body(format!("next {i}").into_bytes().into())
+                .send()
+                .await
+        }
+    });
+    let results = futures::future::join_all(racers).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "one If-Match writer wins");
+}
