@@ -38,6 +38,10 @@ pub fn rejection(r: Rejection) -> S3Error {
             InvalidPartOrder,
             "The list of parts was not in ascending order. The parts list must be specified in order by part number."
         ),
+        Rejection::InvalidBucketState => s3_error!(
+            InvalidBucketState,
+            "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+        ),
         Rejection::EntityTooSmall => {
             s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size.")
         }

@@ -1,9 +1,9 @@
 //! Command validation: a command and the current views in, an event or a rejection out.
 
 use rucket_schemas::{
-    BucketCreated, BucketDeleted, BucketName, Command, CommandBody, MultipartCompleted, ObjectCreated,
-    ObjectData, ObjectDeleted, ObjectKey, PartRef, PartUploaded, Rejection, StorageEvent, UploadAborted,
-    UploadCreated, VersionId, WriteCondition,
+    BucketCreated, BucketDeleted, BucketName, BucketVersioningSet, Command, CommandBody, MultipartCompleted,
+    ObjectCreated, ObjectData, ObjectDeleted, ObjectKey, PartRef, PartUploaded, Rejection, StorageEvent,
+    UploadAborted, UploadCreated, VersionId, VersioningStatus, WriteCondition,
 };
 
 use crate::{BucketRecord, ProjectionError, Projections, Versioning};
@@ -145,25 +145,49 @@ impl Projections {
                     upload_id: upload_id.clone(),
                 })),
             },
-            CommandBody::DeleteObject { bucket, key, version_id } => match self.bucket(bucket)? {
-                None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
-                Some(_) => {
-                    let target = match version_id {
-                        Some(v) => self.version(bucket, key, v)?,
-                        None => self.latest_version(bucket, key)?,
-                    };
-                    match target {
-                        // Deleting what is not there succeeds and changes nothing.
-                        None => Decision::Unchanged,
-                        Some(entry) => event(StorageEvent::ObjectDeleted(ObjectDeleted {
-                            bucket: bucket.clone(),
-                            key: key.clone(),
-                            version_id: entry.version_id().clone(),
-                            delete_marker: false,
-                        })),
+            CommandBody::DeleteObject { bucket, key, version_id, marker_version_id } => {
+                match self.bucket(bucket)? {
+                    None => Decision::Rejected(Rejection::NoSuchBucket),
+                    Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                    Some(b) => {
+                        let deleted = |version_id: VersionId, delete_marker: bool| {
+                            event(StorageEvent::ObjectDeleted(ObjectDeleted {
+                                bucket: bucket.clone(),
+                                key: key.clone(),
+                                version_id,
+                                delete_marker,
+                                owner: command.requester.clone(),
+                            }))
+                        };
+                        match (version_id, b.versioning) {
+                            // A named version (object or marker) is removed for good.
+                            (Some(v), _) => match self.version(bucket, key, v)? {
+                                None => Decision::Unchanged,
+                                Some(entry) => deleted(entry.version_id().clone(), false),
+                            },
+                            // Never versioned: the null version goes; nothing there, no change.
+                            (None, Versioning::Unversioned) => match self.latest_version(bucket, key)? {
+                                None => Decision::Unchanged,
+                                Some(entry) => deleted(entry.version_id().clone(), false),
+                            },
+                            // Versioned: a marker hides the key, whether or not it exists.
+                            (None, Versioning::Enabled) => deleted(marker_version_id.clone(), true),
+                            // Suspended: a null marker, which replaces any null version.
+                            (None, Versioning::Suspended) => deleted(VersionId::null(), true),
+                        }
                     }
                 }
+            }
+            CommandBody::SetBucketVersioning { bucket, status } => match self.bucket(bucket)? {
+                None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(b) if b.object_lock_enabled && *status == VersioningStatus::Suspended => {
+                    Decision::Rejected(Rejection::InvalidBucketState)
+                }
+                Some(_) => event(StorageEvent::BucketVersioningSet(BucketVersioningSet {
+                    bucket: bucket.clone(),
+                    status: *status,
+                })),
             },
         };
         Ok(decision)

@@ -83,20 +83,40 @@ impl Projections {
             }
             StorageEvent::ObjectDeleted(e) => {
                 if e.delete_marker {
+                    // A null marker (versioning suspended) replaces the key's null version.
+                    let mut removed = Vec::new();
+                    if e.version_id.is_null() {
+                        if let Some((k, old)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
+                            if let VersionEntry::Object(r) = &old {
+                                released.extend(r.data.blob_ids().into_iter().cloned());
+                            }
+                            batch.remove(&self.versions, k.clone());
+                            removed.push(k);
+                        }
+                    }
                     let entry = VersionEntry::DeleteMarker {
                         version_id: e.version_id.clone(),
-                        owner: rucket_schemas::UserId::new(""),
+                        owner: e.owner.clone(),
                         hlc_timestamp: hlc,
                     };
                     let new_key = keys::version(&e.bucket, &e.key, hlc);
                     batch.insert(&self.versions, new_key.clone(), encode(&entry)?);
-                    self.refresh_current(batch, &e.bucket, &e.key, &[], Some((new_key, entry)))?;
+                    self.refresh_current(batch, &e.bucket, &e.key, &removed, Some((new_key, entry)))?;
                 } else if let Some((k, old)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
                     if let VersionEntry::Object(r) = &old {
                         released.extend(r.data.blob_ids().into_iter().cloned());
                     }
                     batch.remove(&self.versions, k.clone());
                     self.refresh_current(batch, &e.bucket, &e.key, &[k], None)?;
+                }
+            }
+            StorageEvent::BucketVersioningSet(e) => {
+                if let Some(mut record) = self.bucket(&e.bucket)? {
+                    record.versioning = match e.status {
+                        rucket_schemas::VersioningStatus::Enabled => Versioning::Enabled,
+                        rucket_schemas::VersioningStatus::Suspended => Versioning::Suspended,
+                    };
+                    batch.insert(&self.buckets, e.bucket.as_str(), encode(&record)?);
                 }
             }
         }

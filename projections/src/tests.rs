@@ -138,6 +138,7 @@ fn bucket_lifecycle_and_rejections() {
         bucket: bucket_name("photos"),
         key: ObjectKey::parse("a").unwrap(),
         version_id: None,
+        marker_version_id: VersionId::new("m1"),
     };
     assert!(matches!(h.run("alice", delete_a.clone()).0, Decision::Event(_)));
     assert_eq!(h.run("alice", delete_a).0, Decision::Unchanged);

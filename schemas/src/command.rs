@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     BlobId, BucketName, CreateOperation, EventId, Hlc, LogPosition, ObjectKey, ObjectRecord, PartRecord,
-    RegionId, StandardHeaders, StorageClass, UploadId, UserId, VersionId,
+    RegionId, StandardHeaders, StorageClass, UploadId, UserId, VersionId, VersioningStatus,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +46,12 @@ pub enum CommandBody {
         key: ObjectKey,
         /// `None` deletes the current version (or, on a versioned bucket, adds a marker).
         version_id: Option<VersionId>,
+        /// The id a delete marker gets if this delete creates one (versioning enabled).
+        marker_version_id: VersionId,
+    },
+    SetBucketVersioning {
+        bucket: BucketName,
+        status: VersioningStatus,
     },
     CreateMultipartUpload {
         bucket: BucketName,
@@ -89,7 +95,8 @@ impl CommandBody {
             | Self::CreateMultipartUpload { bucket, .. }
             | Self::UploadPart { bucket, .. }
             | Self::CompleteMultipartUpload { bucket, .. }
-            | Self::AbortMultipartUpload { bucket, .. } => bucket,
+            | Self::AbortMultipartUpload { bucket, .. }
+            | Self::SetBucketVersioning { bucket, .. } => bucket,
         }
     }
 }
@@ -123,6 +130,8 @@ pub enum Rejection {
     InvalidPartOrder,
     /// A part other than the last is smaller than the 5 MiB minimum.
     EntityTooSmall,
+    /// The bucket's state forbids the change (suspending versioning under Object Lock).
+    InvalidBucketState,
 }
 
 /// The result of applying one command.

@@ -186,6 +186,7 @@ mod tests {
                 key: ObjectKey::parse("a/b.png").unwrap(),
                 version_id: VersionId::null(),
                 delete_marker: false,
+                owner: UserId::new("alice"),
             }),
         ];
         for event in events {
@@ -229,6 +230,31 @@ mod tests {
         let crc = crc_fast::crc32_iscsi(&bytes[..len - 4]);
         bytes[len - 4..].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(Envelope::from_bytes(&bytes), Err(CodecError::UnknownFormat(2)));
+    }
+
+    #[test]
+    fn released_schema_versions_decode_and_upgrade() {
+        // ObjectDeleted v1 (no owner) as an old archive holds it.
+        let v1 = crate::ObjectDeletedV1 {
+            bucket: BucketName::parse("photos").unwrap(),
+            key: ObjectKey::parse("a").unwrap(),
+            version_id: VersionId::new("m1"),
+            delete_marker: true,
+        };
+        let old = Envelope {
+            event_type: 4,
+            schema_version: 1,
+            hlc: Hlc::new(5, 1),
+            origin_region: RegionId::new("us-east-1"),
+            event_id: EventId([3; 16]),
+            payload: crate::encode_payload(&v1).unwrap(),
+        };
+        let upgraded = Envelope::from_bytes(&old.to_bytes()).unwrap().open().unwrap();
+        let StorageEvent::ObjectDeleted(d) = upgraded else { panic!("expected ObjectDeleted") };
+        assert_eq!((d.version_id.as_str(), d.delete_marker, d.owner.as_str()), ("m1", true, ""));
+        // New events are written at the current version.
+        let event = StorageEvent::ObjectDeleted(d);
+        assert_eq!(seal(&event).schema_version, 2);
     }
 
     #[test]

@@ -23,14 +23,17 @@ pub enum EventType {
     PartUploaded = 6,
     MultipartCompleted = 7,
     UploadAborted = 8,
+    BucketVersioningSet = 9,
 }
 
 impl EventType {
     /// The schema version that this build writes for the type.
     pub fn current_schema_version(self) -> u16 {
         match self {
-            Self::BucketCreated | Self::BucketDeleted | Self::ObjectCreated | Self::ObjectDeleted => 1,
+            Self::BucketCreated | Self::BucketDeleted | Self::ObjectCreated => 1,
+            Self::ObjectDeleted => 2,
             Self::UploadCreated | Self::PartUploaded | Self::MultipartCompleted | Self::UploadAborted => 1,
+            Self::BucketVersioningSet => 1,
         }
     }
 
@@ -44,6 +47,7 @@ impl EventType {
             Self::PartUploaded => "PartUploaded",
             Self::MultipartCompleted => "MultipartCompleted",
             Self::UploadAborted => "UploadAborted",
+            Self::BucketVersioningSet => "BucketVersioningSet",
         }
     }
 }
@@ -59,6 +63,7 @@ pub enum StorageEvent {
     PartUploaded(PartUploaded),
     MultipartCompleted(MultipartCompleted),
     UploadAborted(UploadAborted),
+    BucketVersioningSet(BucketVersioningSet),
 }
 
 /// Schema version 1 of `UploadCreated`: a multipart upload began.
@@ -151,7 +156,8 @@ pub enum CreateOperation {
     CompleteMultipartUpload,
 }
 
-/// Schema version 1 of `ObjectDeleted`.
+/// Schema version 2 of `ObjectDeleted` (the current one): v1 plus the requester, who
+/// owns a delete marker.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct ObjectDeleted {
     pub bucket: BucketName,
@@ -159,6 +165,42 @@ pub struct ObjectDeleted {
     /// The version removed, or, when `delete_marker` is set, the id of the new marker.
     pub version_id: VersionId,
     pub delete_marker: bool,
+    pub owner: UserId,
+}
+
+/// Schema version 1 of `ObjectDeleted`, frozen. Upgraded with an empty owner.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct ObjectDeletedV1 {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub version_id: VersionId,
+    pub delete_marker: bool,
+}
+
+impl From<ObjectDeletedV1> for ObjectDeleted {
+    fn from(v1: ObjectDeletedV1) -> Self {
+        Self {
+            bucket: v1.bucket,
+            key: v1.key,
+            version_id: v1.version_id,
+            delete_marker: v1.delete_marker,
+            owner: UserId::new(""),
+        }
+    }
+}
+
+/// Versioning states a bucket can be put in (never-versioned is the absence of both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub enum VersioningStatus {
+    Enabled,
+    Suspended,
+}
+
+/// Schema version 1 of `BucketVersioningSet`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketVersioningSet {
+    pub bucket: BucketName,
+    pub status: VersioningStatus,
 }
 
 /// One object version as the projections keep it. Carried whole inside
@@ -286,6 +328,7 @@ impl StorageEvent {
             Self::PartUploaded(_) => EventType::PartUploaded,
             Self::MultipartCompleted(_) => EventType::MultipartCompleted,
             Self::UploadAborted(_) => EventType::UploadAborted,
+            Self::BucketVersioningSet(_) => EventType::BucketVersioningSet,
         }
     }
 
@@ -299,6 +342,7 @@ impl StorageEvent {
             Self::PartUploaded(e) => &e.bucket,
             Self::MultipartCompleted(e) => &e.bucket,
             Self::UploadAborted(e) => &e.bucket,
+            Self::BucketVersioningSet(e) => &e.bucket,
         }
     }
 
@@ -311,6 +355,7 @@ impl StorageEvent {
             Self::PartUploaded(e) => Some(&e.key),
             Self::MultipartCompleted(e) => Some(&e.key),
             Self::UploadAborted(e) => Some(&e.key),
+            Self::BucketVersioningSet(_) => None,
         }
     }
 
@@ -332,6 +377,7 @@ impl StorageEvent {
             Self::UploadCreated(_) => "rucket:MultipartUploadCreated",
             Self::PartUploaded(_) => "rucket:MultipartPartUploaded",
             Self::UploadAborted(_) => "rucket:MultipartUploadAborted",
+            Self::BucketVersioningSet(_) => "rucket:BucketVersioningSet",
         }
     }
 
@@ -347,6 +393,7 @@ impl StorageEvent {
             Self::PartUploaded(p) => codec::encode_payload(p)?,
             Self::MultipartCompleted(p) => codec::encode_payload(p)?,
             Self::UploadAborted(p) => codec::encode_payload(p)?,
+            Self::BucketVersioningSet(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -358,11 +405,13 @@ impl StorageEvent {
             (1, 1) => Ok(Self::BucketCreated(codec::decode_payload(bytes)?)),
             (2, 1) => Ok(Self::BucketDeleted(codec::decode_payload(bytes)?)),
             (3, 1) => Ok(Self::ObjectCreated(codec::decode_payload(bytes)?)),
-            (4, 1) => Ok(Self::ObjectDeleted(codec::decode_payload(bytes)?)),
+            (4, 1) => Ok(Self::ObjectDeleted(codec::decode_payload::<ObjectDeletedV1>(bytes)?.into())),
+            (4, 2) => Ok(Self::ObjectDeleted(codec::decode_payload(bytes)?)),
             (5, 1) => Ok(Self::UploadCreated(codec::decode_payload(bytes)?)),
             (6, 1) => Ok(Self::PartUploaded(codec::decode_payload(bytes)?)),
             (7, 1) => Ok(Self::MultipartCompleted(codec::decode_payload(bytes)?)),
             (8, 1) => Ok(Self::UploadAborted(codec::decode_payload(bytes)?)),
+            (9, 1) => Ok(Self::BucketVersioningSet(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

@@ -43,6 +43,10 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("key".into(), json!(e.key.as_str()));
             out.insert("version_id".into(), json!(e.version_id.as_str()));
             out.insert("delete_marker".into(), json!(e.delete_marker));
+            out.insert("owner".into(), json!(e.owner.as_str()));
+        }
+        StorageEvent::BucketVersioningSet(e) => {
+            out.insert("status".into(), json!(format!("{:?}", e.status)));
         }
         StorageEvent::UploadCreated(e) => {
             out.insert("key".into(), json!(e.key.as_str()));
@@ -84,7 +88,7 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{BucketName, EventId, Hlc, ObjectDeleted, ObjectKey, RegionId, VersionId};
+    use crate::{BucketName, EventId, Hlc, ObjectDeleted, ObjectKey, RegionId, UserId, VersionId};
 
     #[test]
     fn renders_a_delete_marker() {
@@ -93,12 +97,13 @@ mod tests {
             key: ObjectKey::parse("2026/11/a.txt").unwrap(),
             version_id: VersionId::new("v1"),
             delete_marker: true,
+            owner: UserId::new("alice"),
         });
         let hlc = Hlc::from_unix_nanos(1_700_000_000_000_000_000, 3);
         let env = Envelope::seal(&event, hlc, RegionId::new("us-east-1"), EventId([1; 16])).unwrap();
         let rendered = render_event_json(LogPosition(42), &env, &event);
         expect_test::expect![[r#"
-            {"bucket":"logs","delete_marker":true,"event_id":"01010101010101010101010101010101","event_name":"s3:ObjectRemoved:DeleteMarkerCreated","hlc":{"node":3,"time":7301444403200000000},"key":"2026/11/a.txt","origin_region":"us-east-1","position":42,"schema_version":1,"time":"2023-11-14T22:13:20.000Z","type":"ObjectDeleted","version_id":"v1"}
+            {"bucket":"logs","delete_marker":true,"event_id":"01010101010101010101010101010101","event_name":"s3:ObjectRemoved:DeleteMarkerCreated","hlc":{"node":3,"time":7301444403200000000},"key":"2026/11/a.txt","origin_region":"us-east-1","owner":"alice","position":42,"schema_version":2,"time":"2023-11-14T22:13:20.000Z","type":"ObjectDeleted","version_id":"v1"}
         "#]]
         .assert_eq(&format!("{}\n", rendered));
     }

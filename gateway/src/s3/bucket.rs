@@ -106,4 +106,42 @@ impl Rucket {
             .map(BucketLocationConstraint::from);
         Ok(S3Response::new(GetBucketLocationOutput { location_constraint: location }))
     }
+
+    pub(super) async fn do_put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let user = self.user(&req)?;
+        let input = req.input;
+        let bucket = Self::bucket_name(&input.bucket)?;
+        let config = input.versioning_configuration;
+        if config.mfa_delete.as_ref().is_some_and(|m| m.as_str() == MFADelete::ENABLED) {
+            return Err(errors::not_implemented("MFA delete"));
+        }
+        let status = match config.status.as_ref().map(|s| s.as_str()) {
+            Some(BucketVersioningStatus::ENABLED) => rucket_schemas::VersioningStatus::Enabled,
+            Some(BucketVersioningStatus::SUSPENDED) => rucket_schemas::VersioningStatus::Suspended,
+            _ => return Err(s3s::s3_error!(MalformedXML, "Status must be Enabled or Suspended")),
+        };
+        self.propose(&user, CommandBody::SetBucketVersioning { bucket, status }).await?;
+        Ok(S3Response::new(PutBucketVersioningOutput {}))
+    }
+
+    pub(super) async fn do_get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let user = self.user(&req)?;
+        let (_, record) = self.bucket_for(&user, &req.input.bucket)?;
+        let status = match record.versioning {
+            rucket_projections::Versioning::Unversioned => None,
+            rucket_projections::Versioning::Enabled => {
+                Some(BucketVersioningStatus::from_static(BucketVersioningStatus::ENABLED))
+            }
+            rucket_projections::Versioning::Suspended => {
+                Some(BucketVersioningStatus::from_static(BucketVersioningStatus::SUSPENDED))
+            }
+        };
+        Ok(S3Response::new(GetBucketVersioningOutput { status, ..Default::default() }))
+    }
 }

@@ -100,6 +100,25 @@ impl Rucket {
         }
     }
 
+    /// The event an applied command became, read back from the archive.
+    fn archived(&self, outcome: &Outcome) -> Option<rucket_schemas::StorageEvent> {
+        let Outcome::Applied { position, .. } = outcome else { return None };
+        let envelope = self.writer.as_ref()?.archive().get(*position).ok()??;
+        envelope.open().ok()
+    }
+
+    /// The version id an applied write created, for `x-amz-version-id` (`None` for the
+    /// `null` version of a never-versioned bucket).
+    fn created_version(&self, outcome: &Outcome) -> Option<String> {
+        let (bucket, record) = match self.archived(outcome)? {
+            rucket_schemas::StorageEvent::ObjectCreated(e) => (e.bucket, e.record),
+            rucket_schemas::StorageEvent::MultipartCompleted(e) => (e.bucket, e.record),
+            _ => return None,
+        };
+        let versioning = self.projections().bucket(&bucket).ok()??.versioning;
+        (versioning != rucket_projections::Versioning::Unversioned).then(|| record.version_id.to_string())
+    }
+
     /// Deletes blobs no version refers to any more, off the request path.
     fn release(&self, blobs: Vec<BlobId>) {
         let store = self.blobs.clone();
@@ -232,6 +251,20 @@ impl S3 for Rucket {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         self.do_abort_multipart_upload(req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.do_put_bucket_versioning(req).await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.do_get_bucket_versioning(req).await
     }
 
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {

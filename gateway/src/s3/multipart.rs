@@ -4,8 +4,8 @@
 use md5::Digest as _;
 use rucket_blobs::IngestOptions;
 use rucket_schemas::{
-    CommandBody, ObjectData, ObjectKey, ObjectRecord, Outcome, PartRecord, ReplicationStatus,
-    StandardHeaders, StorageClass, UploadId, VersionId,
+    CommandBody, ObjectData, ObjectKey, ObjectRecord, PartRecord, ReplicationStatus, StandardHeaders,
+    StorageClass, UploadId, VersionId,
 };
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
@@ -246,8 +246,8 @@ impl Rucket {
                 },
             )
             .await?;
-        debug_assert!(matches!(outcome, Outcome::Applied { .. }));
         Ok(S3Response::new(CompleteMultipartUploadOutput {
+            version_id: self.created_version(&outcome),
             bucket: Some(bucket.to_string()),
             key: Some(key.to_string()),
             e_tag: Some(ETag::Strong(etag)),

@@ -304,9 +304,39 @@ impl Rucket {
         }
         let bucket = Self::bucket_name(&input.bucket)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
-        let version_id = input.version_id.clone().map(VersionId::new);
-        self.propose(&user, CommandBody::DeleteObject { bucket, key, version_id }).await?;
-        Ok(S3Response::new(DeleteObjectOutput { version_id: input.version_id, ..Default::default() }))
+        let (delete_marker, version_id) = self.delete_one(&user, bucket, key, input.version_id).await?;
+        Ok(S3Response::new(DeleteObjectOutput { delete_marker, version_id, ..Default::default() }))
+    }
+
+    /// Deletes one key or version; answers whether a delete marker is involved (created,
+    /// or the version removed was one) and the version id to report.
+    async fn delete_one(
+        &self,
+        user: &User,
+        bucket: rucket_schemas::BucketName,
+        key: ObjectKey,
+        version_id: Option<String>,
+    ) -> S3Result<(Option<bool>, Option<String>)> {
+        let removes_marker = match &version_id {
+            Some(v) => matches!(
+                self.projections().version(&bucket, &key, &VersionId::new(v.as_str())),
+                Ok(Some(VersionEntry::DeleteMarker { .. }))
+            ),
+            None => false,
+        };
+        let body = CommandBody::DeleteObject {
+            bucket,
+            key,
+            version_id: version_id.clone().map(VersionId::new),
+            marker_version_id: VersionId::new(hex::encode(rand::random::<[u8; 16]>())),
+        };
+        let outcome = self.propose(user, body).await?;
+        match self.archived(&outcome) {
+            Some(rucket_schemas::StorageEvent::ObjectDeleted(d)) if d.delete_marker => {
+                Ok((Some(true), Some(d.version_id.to_string())))
+            }
+            _ => Ok((removes_marker.then_some(true), version_id)),
+        }
     }
 
     pub(super) async fn do_delete_objects(
@@ -328,10 +358,7 @@ impl Rucket {
             async move {
                 let outcome = match ObjectKey::parse(&object.key) {
                     Err(e) => Err(errors::key_name(e)),
-                    Ok(key) => {
-                        let version_id = object.version_id.clone().map(VersionId::new);
-                        self.propose(&user, CommandBody::DeleteObject { bucket, key, version_id }).await
-                    }
+                    Ok(key) => self.delete_one(&user, bucket, key, object.version_id.clone()).await,
                 };
                 (object, outcome)
             }
@@ -341,12 +368,14 @@ impl Rucket {
         let mut failed = Vec::new();
         for (object, outcome) in results {
             match outcome {
-                Ok(_) => {
+                Ok((delete_marker, version_id)) => {
                     if !quiet {
+                        let created_marker = object.version_id.is_none() && delete_marker == Some(true);
                         deleted.push(DeletedObject {
                             key: Some(object.key),
                             version_id: object.version_id,
-                            ..Default::default()
+                            delete_marker,
+                            delete_marker_version_id: if created_marker { version_id } else { None },
                         });
                     }
                 }

@@ -299,17 +299,24 @@ impl Rucket {
             record: Box::new(record),
             condition,
         };
-        if let Err(e) = self.propose_at(&user, hlc, body).await {
-            // A rejected command never refers to the blob; other failures leave it to
-            // the orphan sweep, since the command may still have committed.
-            if e.code() != &s3s::S3ErrorCode::InternalError
-                && e.code() != &s3s::S3ErrorCode::ServiceUnavailable
-            {
-                self.discard(&ingested);
+        let outcome = match self.propose_at(&user, hlc, body).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // A rejected command never refers to the blob; other failures leave it to
+                // the orphan sweep, since the command may still have committed.
+                if e.code() != &s3s::S3ErrorCode::InternalError
+                    && e.code() != &s3s::S3ErrorCode::ServiceUnavailable
+                {
+                    self.discard(&ingested);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
-        let mut output = PutObjectOutput { e_tag: Some(ETag::Strong(etag)), ..Default::default() };
+        };
+        let mut output = PutObjectOutput {
+            e_tag: Some(ETag::Strong(etag)),
+            version_id: self.created_version(&outcome),
+            ..Default::default()
+        };
         for (name, value) in checksums {
             match name.as_str() {
                 "CRC32" => output.checksum_crc32 = Some(value),

@@ -12,3 +12,4 @@ mod objects;
 mod replay;
 mod support;
 mod tidy;
+mod versioning;

@@ -63,6 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 key,
                 version_id: VersionId::null(),
                 delete_marker: false,
+                owner: UserId::new("root"),
             })
         } else {
             let body: Vec<u8> = (0..64 + state % 64).map(|i| (i as u8) ^ (n as u8)).collect();

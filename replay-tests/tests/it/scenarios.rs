@@ -125,6 +125,7 @@ impl Script {
                 bucket: bucket(b),
                 key: key(k),
                 version_id: version.map(VersionId::new),
+                marker_version_id: VersionId::new(format!("marker-{}", self.seq + 1)),
             },
         )
     }
@@ -270,6 +271,8 @@ pub fn all() -> Vec<(&'static str, Script)> {
             key: key("doc"),
             version_id: VersionId::new("marker-1"),
             delete_marker: true,
+            // Recorded at schema version 1, which had no owner.
+            owner: UserId::new(""),
         }))
         .put("alice", "history", "other", 5, WriteCondition::Always)
         .delete("alice", "history", "doc", Some(&hex16(2))); // removes the oldest version
