@@ -3,6 +3,7 @@
 
 mod bucket;
 mod conditions;
+mod copy;
 mod list;
 mod multipart;
 mod object;
@@ -251,6 +252,10 @@ impl S3 for Rucket {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         self.do_abort_multipart_upload(req).await
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.do_copy_object(req).await
     }
 
     async fn put_bucket_versioning(

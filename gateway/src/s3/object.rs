@@ -19,9 +19,9 @@ const READ_CHUNK: usize = 256 * 1024;
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 
 /// What a GET or HEAD resolved to, before any body is read.
-struct Resolved {
-    record: ObjectRecord,
-    version_id: Option<String>,
+pub(super) struct Resolved {
+    pub(super) record: ObjectRecord,
+    pub(super) version_id: Option<String>,
 }
 
 fn delete_marker_error(mut err: S3Error, version_id: Option<&VersionId>) -> S3Error {
@@ -37,7 +37,13 @@ fn delete_marker_error(mut err: S3Error, version_id: Option<&VersionId>) -> S3Er
 
 impl Rucket {
     /// Finds the version a GET or HEAD names: the current one, or `version_id`.
-    fn resolve(&self, user: &User, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<Resolved> {
+    pub(super) fn resolve(
+        &self,
+        user: &User,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<Resolved> {
         let (bucket, record) = self.bucket_for(user, bucket)?;
         let key = ObjectKey::parse(key).map_err(errors::key_name)?;
         let projections = self.projections();
@@ -237,7 +243,7 @@ impl Rucket {
     }
 
     /// The object's bytes from `start`, `len` long, as a stream.
-    async fn body(&self, record: &ObjectRecord, start: u64, len: u64) -> S3Result<StreamingBlob> {
+    pub(super) async fn body(&self, record: &ObjectRecord, start: u64, len: u64) -> S3Result<StreamingBlob> {
         match &record.data {
             ObjectData::Inline(bytes) => {
                 let slice = Bytes::copy_from_slice(&bytes[start as usize..(start + len) as usize]);

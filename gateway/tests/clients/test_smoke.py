@@ -91,6 +91,15 @@ def test_awscli_mb_cp_ls_rm(aws, tmp_path):
     aws("s3", "sync", "s3://cli-smoke/tree", str(dst))
     for name, body in files.items():
         assert (dst / name).read_bytes() == body
+    # Server-side copies between buckets, and a move.
+    aws("s3", "mb", "s3://cli-smoke-copy")
+    aws("s3", "cp", "s3://cli-smoke/tree/sub/b.bin", "s3://cli-smoke-copy/b.bin")
+    aws("s3", "mv", "s3://cli-smoke/a.txt", "s3://cli-smoke-copy/moved.txt")
+    moved = tmp_path / "moved.txt"
+    aws("s3", "cp", "s3://cli-smoke-copy/moved.txt", str(moved))
+    assert moved.read_bytes() == files["a.txt"]
+    assert "a.txt" not in aws("s3", "ls", "s3://cli-smoke/").stdout
+    aws("s3", "rb", "--force", "s3://cli-smoke-copy")
     aws("s3", "rm", "--recursive", "s3://cli-smoke")
     assert aws("s3", "ls", "s3://cli-smoke").stdout.strip() == ""
     aws("s3", "rb", "s3://cli-smoke")

@@ -4,6 +4,7 @@ mod auth;
 mod bench;
 mod bodies;
 mod buckets;
+mod copy;
 mod crash;
 mod endpoints;
 mod listing;

@@ -1,0 +1,174 @@
+//! CopyObject: the source's bytes stream into a new object (never buffered whole), with
+//! its metadata copied or replaced. Each version owns its blobs, so a copy writes new
+//! ones rather than sharing the source's.
+
+use rucket_blobs::{ChecksumAlgorithm, IngestOptions};
+use rucket_schemas::{
+    CommandBody, CreateOperation, ObjectKey, ObjectRecord, ReplicationStatus, StandardHeaders, StorageClass,
+    VersionId, WriteCondition,
+};
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+
+use super::conditions::ReadConditions;
+use super::put::{http_date, stored_content_encoding};
+use super::{timestamp, Rucket};
+use crate::errors;
+
+fn refuse_unsupported(input: &CopyObjectInput) -> S3Result<()> {
+    if input.server_side_encryption.is_some()
+        || input.sse_customer_algorithm.is_some()
+        || input.copy_source_sse_customer_algorithm.is_some()
+        || input.ssekms_key_id.is_some()
+    {
+        return Err(errors::not_implemented("Server-side encryption"));
+    }
+    if input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some() {
+        return Err(errors::not_implemented("Object Lock"));
+    }
+    if input.tagging.is_some()
+        || input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == TaggingDirective::REPLACE)
+    {
+        return Err(errors::not_implemented("Object tagging"));
+    }
+    if input.website_redirect_location.is_some() {
+        return Err(errors::not_implemented("Website redirects"));
+    }
+    if input.acl.as_ref().is_some_and(|a| a.as_str() != ObjectCannedACL::PRIVATE)
+        || input.grant_read.is_some()
+    {
+        return Err(errors::not_implemented("Object ACLs other than private"));
+    }
+    Ok(())
+}
+
+impl Rucket {
+    pub(super) async fn do_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let user = self.user(&req)?;
+        let input = req.input;
+        refuse_unsupported(&input)?;
+        let CopySource::Bucket { bucket: src_bucket, key: src_key, version_id: src_version } =
+            &input.copy_source
+        else {
+            return Err(errors::not_implemented("Copying from an access point"));
+        };
+        let source = self.resolve(&user, src_bucket, src_key, src_version.as_deref())?;
+        let (dest_bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let dest_key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
+        // Source conditions: on a copy, every failed condition is 412 (never 304).
+        let conditions = ReadConditions {
+            if_match: input.copy_source_if_match.as_ref(),
+            if_none_match: input.copy_source_if_none_match.as_ref(),
+            if_modified_since: input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+        };
+        if let Err(e) =
+            conditions.check(&source.record.etag, source.record.hlc_timestamp.unix_millis().div_euclid(1000))
+        {
+            return Err(if e.code() == &s3s::S3ErrorCode::NotModified {
+                s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+            } else {
+                e
+            });
+        }
+        let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
+            None | Some(MetadataDirective::COPY) => false,
+            Some(MetadataDirective::REPLACE) => true,
+            Some(other) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive {other}")),
+        };
+        let storage_class = match &input.storage_class {
+            None => None,
+            Some(sc) => Some(StorageClass::from_s3_name(sc.as_str()).ok_or_else(|| {
+                s3_error!(InvalidStorageClass, "The storage class you specified is not valid")
+            })?),
+        };
+        let same_object =
+            src_bucket.as_ref() == dest_bucket.as_str() && src_key.as_ref() == dest_key.as_str();
+        if same_object && !replace && storage_class.is_none_or(|c| c == source.record.storage_class) {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+
+        let src = source.record;
+        let body = self.body(&src, 0, src.size).await?;
+        let algorithms: Vec<ChecksumAlgorithm> =
+            src.checksums.keys().filter_map(|name| ChecksumAlgorithm::from_s3_name(name)).collect();
+        let ingested = self
+            .blobs
+            .ingest(
+                body,
+                IngestOptions {
+                    inline_threshold: self.inline_threshold,
+                    expected_len: Some(src.size),
+                    checksums: &algorithms,
+                },
+            )
+            .await
+            .map_err(errors::blob)?;
+        let (headers, user_metadata) = if replace {
+            (
+                StandardHeaders {
+                    content_type: input.content_type,
+                    cache_control: input.cache_control,
+                    content_disposition: input.content_disposition,
+                    content_encoding: stored_content_encoding(input.content_encoding),
+                    content_language: input.content_language,
+                    expires: input.expires.as_ref().and_then(http_date),
+                },
+                input.metadata.unwrap_or_default().into_iter().collect(),
+            )
+        } else {
+            (src.headers.clone(), src.user_metadata.clone())
+        };
+        let etag = hex::encode(ingested.md5);
+        let hlc = self.clock.now();
+        let record = ObjectRecord {
+            version_id: VersionId::new(hex::encode(rand::random::<[u8; 16]>())),
+            size: ingested.size,
+            etag: etag.clone(),
+            headers,
+            user_metadata,
+            data: ingested.data.clone(),
+            owner: user.id.clone(),
+            hlc_timestamp: hlc,
+            placement_group: 0,
+            home_region: self.region.clone(),
+            storage_class: storage_class.unwrap_or(src.storage_class),
+            replication_status: ReplicationStatus::None,
+            checksums: ingested.checksums.iter().map(|(a, v)| (a.s3_name().to_owned(), v.clone())).collect(),
+        };
+        let command = CommandBody::PutObject {
+            bucket: dest_bucket,
+            key: dest_key,
+            operation: CreateOperation::Copy,
+            record: Box::new(record),
+            condition: WriteCondition::Always,
+        };
+        let outcome = match self.propose_at(&user, hlc, command).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                if e.code() != &s3s::S3ErrorCode::InternalError
+                    && e.code() != &s3s::S3ErrorCode::ServiceUnavailable
+                {
+                    self.discard(&ingested);
+                }
+                return Err(e);
+            }
+        };
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(ETag::Strong(etag)),
+                last_modified: Some(timestamp(hlc)),
+                ..Default::default()
+            }),
+            version_id: self.created_version(&outcome),
+            copy_source_version_id: source.version_id,
+            ..Default::default()
+        }))
+    }
+}
