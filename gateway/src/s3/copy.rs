@@ -149,17 +149,7 @@ impl Rucket {
             record: Box::new(record),
             condition: WriteCondition::Always,
         };
-        let outcome = match self.propose_at(&user, hlc, command).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                if e.code() != &s3s::S3ErrorCode::InternalError
-                    && e.code() != &s3s::S3ErrorCode::ServiceUnavailable
-                {
-                    self.discard(&ingested);
-                }
-                return Err(e);
-            }
-        };
+        let outcome = self.propose_ingested(&user, hlc, command, &ingested).await?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(ETag::Strong(etag)),

@@ -5,7 +5,7 @@ use md5::Digest as _;
 use rucket_blobs::IngestOptions;
 use rucket_schemas::{
     CommandBody, ObjectData, ObjectKey, ObjectRecord, PartRecord, ReplicationStatus, StandardHeaders,
-    StorageClass, UploadId, VersionId,
+    UploadId, VersionId,
 };
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
@@ -56,12 +56,7 @@ impl Rucket {
         if input.acl.as_ref().is_some_and(|a| a.as_str() != ObjectCannedACL::PRIVATE) {
             return Err(errors::not_implemented("Object ACLs other than private"));
         }
-        let storage_class = match &input.storage_class {
-            None => StorageClass::Standard,
-            Some(sc) => StorageClass::from_s3_name(sc.as_str()).ok_or_else(|| {
-                s3_error!(InvalidStorageClass, "The storage class you specified is not valid")
-            })?,
-        };
+        let storage_class = super::put::storage_class(input.storage_class.as_ref())?.unwrap_or_default();
         if let Some(a) = &input.checksum_algorithm {
             if rucket_blobs::ChecksumAlgorithm::from_s3_name(a.as_str()).is_none() {
                 return Err(s3_error!(InvalidRequest, "Checksum algorithm {} is not supported", a.as_str()));
@@ -159,27 +154,21 @@ impl Rucket {
             checksums: checksums.clone(),
             hlc_timestamp: hlc,
         };
-        if let Err(e) =
-            self.propose_at(&user, hlc, CommandBody::UploadPart { bucket, key, upload_id: id, part }).await
-        {
-            if e.code() != &s3s::S3ErrorCode::InternalError
-                && e.code() != &s3s::S3ErrorCode::ServiceUnavailable
-            {
-                self.discard(&ingested);
-            }
-            return Err(e);
-        }
+        self.propose_ingested(
+            &user,
+            hlc,
+            CommandBody::UploadPart { bucket, key, upload_id: id, part },
+            &ingested,
+        )
+        .await?;
         let mut output = UploadPartOutput { e_tag: Some(ETag::Strong(etag)), ..Default::default() };
-        for (name, value) in checksums {
-            match name.as_str() {
-                "CRC32" => output.checksum_crc32 = Some(value),
-                "CRC32C" => output.checksum_crc32c = Some(value),
-                "CRC64NVME" => output.checksum_crc64nvme = Some(value),
-                "SHA1" => output.checksum_sha1 = Some(value),
-                "SHA256" => output.checksum_sha256 = Some(value),
-                _ => {}
-            }
-        }
+        [
+            output.checksum_crc32,
+            output.checksum_crc32c,
+            output.checksum_crc64nvme,
+            output.checksum_sha1,
+            output.checksum_sha256,
+        ] = super::put::checksum_fields(&checksums);
         Ok(S3Response::new(output))
     }
 

@@ -217,6 +217,23 @@ pub(super) fn stored_content_encoding(value: Option<String>) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join(","))
 }
 
+/// The storage class a request names (`None` when it names none); an unknown name is
+/// InvalidStorageClass.
+pub(super) fn storage_class(requested: Option<&s3s::dto::StorageClass>) -> S3Result<Option<StorageClass>> {
+    requested
+        .map(|sc| {
+            StorageClass::from_s3_name(sc.as_str())
+                .ok_or_else(|| s3_error!(InvalidStorageClass, "The storage class you specified is not valid"))
+        })
+        .transpose()
+}
+
+/// Stored checksums as the five `x-amz-checksum-*` response fields, in
+/// `ChecksumAlgorithm::ALL` order.
+pub(super) fn checksum_fields(checksums: &BTreeMap<String, String>) -> [Option<String>; 5] {
+    ChecksumAlgorithm::ALL.map(|a| checksums.get(a.s3_name()).cloned())
+}
+
 pub(super) fn http_date(ts: &Timestamp) -> Option<String> {
     let mut out = Vec::new();
     ts.format(TimestampFormat::HttpDate, &mut out).ok()?;
@@ -233,12 +250,7 @@ impl Rucket {
         let key = ObjectKey::parse(&req.input.key).map_err(errors::key_name)?;
         refuse_unsupported(&req.input)?;
         let condition = condition(&req.input)?;
-        let storage_class = match &req.input.storage_class {
-            None => StorageClass::Standard,
-            Some(sc) => StorageClass::from_s3_name(sc.as_str()).ok_or_else(|| {
-                s3_error!(InvalidStorageClass, "The storage class you specified is not valid")
-            })?,
-        };
+        let storage_class = storage_class(req.input.storage_class.as_ref())?.unwrap_or_default();
         let declared = Declared::from_request(&req)?;
         let algorithms = declared.algorithms(req.input.checksum_algorithm.as_ref())?;
         let expected_len = req.input.content_length.map(|n| n.max(0) as u64);
@@ -299,35 +311,43 @@ impl Rucket {
             record: Box::new(record),
             condition,
         };
-        let outcome = match self.propose_at(&user, hlc, body).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                // A rejected command never refers to the blob; other failures leave it to
-                // the orphan sweep, since the command may still have committed.
-                if e.code() != &s3s::S3ErrorCode::InternalError
-                    && e.code() != &s3s::S3ErrorCode::ServiceUnavailable
-                {
-                    self.discard(&ingested);
-                }
-                return Err(e);
-            }
-        };
+        let outcome = self.propose_ingested(&user, hlc, body, &ingested).await?;
         let mut output = PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),
             version_id: self.created_version(&outcome),
             ..Default::default()
         };
-        for (name, value) in checksums {
-            match name.as_str() {
-                "CRC32" => output.checksum_crc32 = Some(value),
-                "CRC32C" => output.checksum_crc32c = Some(value),
-                "CRC64NVME" => output.checksum_crc64nvme = Some(value),
-                "SHA1" => output.checksum_sha1 = Some(value),
-                "SHA256" => output.checksum_sha256 = Some(value),
-                _ => {}
+        [
+            output.checksum_crc32,
+            output.checksum_crc32c,
+            output.checksum_crc64nvme,
+            output.checksum_sha1,
+            output.checksum_sha256,
+        ] = checksum_fields(&checksums);
+        Ok(S3Response::new(output))
+    }
+
+    /// Proposes a write whose bytes were ingested. A rejected command never refers to
+    /// them, so they are removed; on other failures the command may still have committed,
+    /// so they are left to the orphan sweep.
+    pub(super) async fn propose_ingested(
+        &self,
+        user: &crate::credentials::User,
+        hlc: rucket_schemas::Hlc,
+        body: CommandBody,
+        ingested: &Ingested,
+    ) -> S3Result<rucket_schemas::Outcome> {
+        match self.propose_at(user, hlc, body).await {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => {
+                if e.code() != &s3s::S3ErrorCode::InternalError
+                    && e.code() != &s3s::S3ErrorCode::ServiceUnavailable
+                {
+                    self.discard(ingested);
+                }
+                Err(e)
             }
         }
-        Ok(S3Response::new(output))
     }
 
     /// Removes the blob of a body that will never be referenced.

@@ -107,7 +107,7 @@ async fn sigkill_during_writes_loses_no_acknowledged_object() {
     }
     assert!(listed >= acked.len());
     // Every blob file left on disk belongs to a listed object: orphans were swept.
-    let blobs = walk(&server.data_dir().join("blobs"));
+    let blobs = crate::support::files_under(&server.data_dir().join("blobs"));
     let large_listed = {
         let mut n = 0;
         let mut token = None;
@@ -130,12 +130,4 @@ async fn sigkill_during_writes_loses_no_acknowledged_object() {
         listed,
         blobs
     );
-}
-
-fn walk(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .map(|e| if e.file_type().unwrap().is_dir() { walk(&e.path()) } else { 1 })
-        .sum()
 }

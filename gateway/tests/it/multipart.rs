@@ -19,14 +19,7 @@ fn completed(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
 }
 
 fn blob_files(server: &Server) -> usize {
-    fn walk(dir: &std::path::Path) -> usize {
-        std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap())
-            .map(|e| if e.file_type().unwrap().is_dir() { walk(&e.path()) } else { 1 })
-            .sum()
-    }
-    walk(&server.data_dir().join("blobs"))
+    crate::support::files_under(&server.data_dir().join("blobs"))
 }
 
 async fn wait_for_blobs(server: &Server, n: usize) -> usize {

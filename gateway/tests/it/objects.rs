@@ -267,7 +267,7 @@ async fn overwrite_and_delete_leave_no_garbage() {
     // Releases run off the request path; wait for them by polling the directory.
     let mut files = 0;
     for _ in 0..200 {
-        files = walk(&blobs);
+        files = crate::support::files_under(&blobs);
         if files == 1 {
             break;
         }
@@ -276,14 +276,6 @@ async fn overwrite_and_delete_leave_no_garbage() {
     assert_eq!(files, 1, "only the current version of k keeps a blob");
     let got = s3.get_object().bucket(&name).key("k").send().await.unwrap();
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), pattern(300_000, 2).as_slice());
-}
-
-fn walk(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .map(|e| if e.file_type().unwrap().is_dir() { walk(&e.path()) } else { 1 })
-        .sum()
 }
 
 #[tokio::test]

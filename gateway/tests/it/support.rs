@@ -233,3 +233,12 @@ pub fn hex_sha256(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
 }
+
+/// Files below `dir`, counted recursively (blob files under a data dir's `blobs/`).
+pub fn files_under(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| if e.file_type().unwrap().is_dir() { files_under(&e.path()) } else { 1 })
+        .sum()
+}
