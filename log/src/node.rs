@@ -80,9 +80,13 @@ impl Node {
     {
         std::fs::create_dir_all(&config.dir).map_err(|e| LogError::Storage(e.into()))?;
         let dir = config.dir.clone();
-        let db = tokio::task::spawn_blocking(move || Database::builder(dir).open())
-            .await
-            .map_err(|e| LogError::Raft(e.to_string()))??;
+        // Object bodies reach the journal inline; they are rarely compressible, so the
+        // journal does not spend CPU compressing them.
+        let db = tokio::task::spawn_blocking(move || {
+            Database::builder(dir).journal_compression(fjall::CompressionType::None).open()
+        })
+        .await
+        .map_err(|e| LogError::Raft(e.to_string()))??;
         let projections = Projections::open(&db)?;
         let archive = EventArchive::open(&db)?;
         let n_events = archive.verify()?;

@@ -242,8 +242,9 @@ pub struct StandardHeaders {
 /// Where an object's bytes live.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub enum ObjectData {
-    /// Small objects travel inside the event itself.
-    Inline(Vec<u8>),
+    /// Small objects travel inside the event itself. Serialized as bytes (not a sequence
+    /// of numbers) for serde formats; bincode's wire form is the same either way.
+    Inline(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Larger objects live in the blob store under this id.
     Blob(BlobId),
     /// A completed multipart upload: its parts' blobs, in part order.

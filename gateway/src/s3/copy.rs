@@ -143,7 +143,7 @@ impl Rucket {
             checksums: ingested.checksums.iter().map(|(a, v)| (a.s3_name().to_owned(), v.clone())).collect(),
         };
         let command = CommandBody::PutObject {
-            bucket: dest_bucket,
+            bucket: dest_bucket.clone(),
             key: dest_key,
             operation: CreateOperation::Copy,
             record: Box::new(record),
@@ -156,7 +156,7 @@ impl Rucket {
                 last_modified: Some(timestamp(hlc)),
                 ..Default::default()
             }),
-            version_id: self.created_version(&outcome),
+            version_id: self.created_version(&dest_bucket, &outcome),
             copy_source_version_id: source.version_id,
             ..Default::default()
         }))

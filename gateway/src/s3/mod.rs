@@ -110,14 +110,18 @@ impl Rucket {
 
     /// The version id an applied write created, for `x-amz-version-id` (`None` for the
     /// `null` version of a never-versioned bucket).
-    fn created_version(&self, outcome: &Outcome) -> Option<String> {
-        let (bucket, record) = match self.archived(outcome)? {
-            rucket_schemas::StorageEvent::ObjectCreated(e) => (e.bucket, e.record),
-            rucket_schemas::StorageEvent::MultipartCompleted(e) => (e.bucket, e.record),
+    fn created_version(&self, bucket: &BucketName, outcome: &Outcome) -> Option<String> {
+        // A never-versioned bucket has only `null` versions: no need to read the event back.
+        let versioning = self.projections().bucket(bucket).ok()??.versioning;
+        if versioning == rucket_projections::Versioning::Unversioned {
+            return None;
+        }
+        let record = match self.archived(outcome)? {
+            rucket_schemas::StorageEvent::ObjectCreated(e) => e.record,
+            rucket_schemas::StorageEvent::MultipartCompleted(e) => e.record,
             _ => return None,
         };
-        let versioning = self.projections().bucket(&bucket).ok()??.versioning;
-        (versioning != rucket_projections::Versioning::Unversioned).then(|| record.version_id.to_string())
+        Some(record.version_id.to_string())
     }
 
     /// Deletes blobs no version refers to any more, off the request path.

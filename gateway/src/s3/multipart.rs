@@ -236,7 +236,7 @@ impl Rucket {
             )
             .await?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
-            version_id: self.created_version(&outcome),
+            version_id: self.created_version(&bucket, &outcome),
             bucket: Some(bucket.to_string()),
             key: Some(key.to_string()),
             e_tag: Some(ETag::Strong(etag)),

@@ -305,7 +305,7 @@ impl Rucket {
             checksums: checksums.clone(),
         };
         let body = CommandBody::PutObject {
-            bucket,
+            bucket: bucket.clone(),
             key,
             operation: CreateOperation::Put,
             record: Box::new(record),
@@ -314,7 +314,7 @@ impl Rucket {
         let outcome = self.propose_ingested(&user, hlc, body, &ingested).await?;
         let mut output = PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),
-            version_id: self.created_version(&outcome),
+            version_id: self.created_version(&bucket, &outcome),
             ..Default::default()
         };
         [
