@@ -12,4 +12,6 @@ pub enum BlobError {
     BodyTooLong { expected: u64 },
     #[error("blob {0} not found")]
     NotFound(String),
+    #[error("the blob writer stopped before the body was complete")]
+    WriterGone,
 }

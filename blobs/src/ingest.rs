@@ -2,6 +2,8 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -56,8 +58,11 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let mut hashes = Checksums::new(options.checksums);
+        // Bytes stay here while they fit the inline threshold; once the body outgrows it,
+        // a writer thread takes over hashing and writing, so this task only receives
+        // (and s3s verifies the payload SHA-256 on this side, MD5 runs on the other).
         let mut pending: Vec<u8> = Vec::new();
+        let mut writer: Option<Writer> = None;
         let mut size: u64 = 0;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
@@ -67,14 +72,16 @@ impl BlobStore {
                     return Err(BlobError::BodyTooLong { expected });
                 }
             }
-            hashes.update(&chunk);
-            pending.extend_from_slice(&chunk);
-            if pending.len() > options.inline_threshold && written.is_none() {
-                *written = Some(self.create()?);
-            }
-            if written.is_some() && pending.len() >= WRITE_BATCH {
-                let file = written.as_mut().map(|(_, f)| f);
-                pending = write_batch(file, pending).await?;
+            match &mut writer {
+                Some(w) => w.send(chunk).await?,
+                None => {
+                    pending.extend_from_slice(&chunk);
+                    if pending.len() > options.inline_threshold {
+                        let mut w = self.start_writer(options.checksums, written)?;
+                        w.send(Bytes::from(std::mem::take(&mut pending))).await?;
+                        writer = Some(w);
+                    }
+                }
             }
         }
         if let Some(expected) = options.expected_len {
@@ -82,28 +89,91 @@ impl BlobStore {
                 return Err(BlobError::IncompleteBody { expected, received: size });
             }
         }
-        if written.is_none() && options.inline_threshold == 0 {
+        if writer.is_none() && options.inline_threshold == 0 {
             // A threshold of 0 asks for a blob even for an empty body (an empty part).
-            *written = Some(self.create()?);
+            writer = Some(self.start_writer(options.checksums, written)?);
         }
-        let (md5, checksums) = hashes.finish();
-        let data = match written {
-            None => ObjectData::Inline(pending),
-            Some((id, file)) => {
-                // The caller removes the file if this fails, since `written` still names it.
-                let store = self.clone();
-                let sealed_id = id.clone();
-                let mut handle = file.try_clone()?;
-                tokio::task::spawn_blocking(move || -> Result<(), BlobError> {
-                    handle.write_all(&pending)?;
-                    store.seal(&sealed_id, &mut handle)
-                })
-                .await
-                .map_err(|e| BlobError::Io(std::io::Error::other(e)))??;
-                ObjectData::Blob(id.clone())
+        match writer {
+            None => {
+                let mut hashes = Checksums::new(options.checksums);
+                hashes.update(&pending);
+                let (md5, checksums) = hashes.finish();
+                Ok(Ingested { data: ObjectData::Inline(pending), size, md5, checksums })
             }
-        };
-        Ok(Ingested { data, size, md5, checksums })
+            Some(w) => {
+                let (md5, checksums) = w.finish().await?;
+                let id = written.as_ref().map(|(id, _)| id.clone()).ok_or(BlobError::WriterGone)?;
+                Ok(Ingested { data: ObjectData::Blob(id), size, md5, checksums })
+            }
+        }
+    }
+
+    /// Creates the blob file and a thread that hashes and writes what it is sent, then
+    /// seals the file once told the body is complete.
+    fn start_writer(
+        &self,
+        algorithms: &[ChecksumAlgorithm],
+        written: &mut Option<(rucket_schemas::BlobId, File)>,
+    ) -> Result<Writer, BlobError> {
+        let (id, file) = self.create()?;
+        let handle = file.try_clone()?;
+        *written = Some((id.clone(), file));
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITER_QUEUE);
+        let complete = Arc::new(AtomicBool::new(false));
+        let store = self.clone();
+        let algorithms = algorithms.to_vec();
+        let done = complete.clone();
+        let task = tokio::task::spawn_blocking(move || -> Result<_, BlobError> {
+            let mut hashes = Checksums::new(&algorithms);
+            let mut out = std::io::BufWriter::with_capacity(WRITE_BATCH, handle);
+            while let Some(bytes) = rx.blocking_recv() {
+                hashes.update(&bytes);
+                out.write_all(&bytes)?;
+            }
+            if !done.load(Ordering::Acquire) {
+                // The request failed or went away: no fsync for a file that will be removed.
+                return Err(BlobError::WriterGone);
+            }
+            let mut file = out.into_inner().map_err(|e| BlobError::Io(e.into_error()))?;
+            store.seal(&id, &mut file)?;
+            Ok(hashes.finish())
+        });
+        Ok(Writer { tx: Some(tx), complete, task })
+    }
+}
+
+/// The MD5 and the requested checksums of a body.
+type Digests = ([u8; 16], Vec<(ChecksumAlgorithm, String)>);
+
+/// How many received chunks may wait for the writer thread (backpressure on the client).
+const WRITER_QUEUE: usize = 64;
+
+/// The handle of a blob's writer thread.
+struct Writer {
+    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    complete: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Result<Digests, BlobError>>,
+}
+
+impl Writer {
+    async fn send(&mut self, bytes: Bytes) -> Result<(), BlobError> {
+        let Some(tx) = &self.tx else { return Err(BlobError::WriterGone) };
+        if tx.send(bytes).await.is_err() {
+            // The thread stopped early: its error says why.
+            self.tx = None;
+            return Err(match (&mut self.task).await {
+                Ok(Err(e)) => e,
+                _ => BlobError::WriterGone,
+            });
+        }
+        Ok(())
+    }
+
+    /// Tells the thread the body is complete and waits for the sealed file's digests.
+    async fn finish(mut self) -> Result<Digests, BlobError> {
+        self.complete.store(true, Ordering::Release);
+        self.tx = None;
+        (&mut self.task).await.map_err(|e| BlobError::Io(std::io::Error::other(e)))?
     }
 }
 
@@ -122,20 +192,6 @@ impl Drop for PartialBlob<'_> {
             }
         }
     }
-}
-
-/// Writes a batch on the blocking pool and hands back the emptied buffer for reuse.
-async fn write_batch(file: Option<&mut File>, mut pending: Vec<u8>) -> Result<Vec<u8>, BlobError> {
-    let Some(file) = file else { return Ok(pending) };
-    let mut handle = file.try_clone()?;
-    let buffer = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, std::io::Error> {
-        handle.write_all(&pending)?;
-        pending.clear();
-        Ok(pending)
-    })
-    .await
-    .map_err(|e| BlobError::Io(std::io::Error::other(e)))??;
-    Ok(buffer)
 }
 
 #[cfg(test)]
