@@ -81,24 +81,41 @@ impl Rucket {
         }
     }
 
+    /// The common start of GET and HEAD: refuse SSE-C (not supported), find the version,
+    /// and check the conditional headers against it.
+    fn resolve_for_read(
+        &self,
+        user: &User,
+        (bucket, key, version_id): (&str, &str, Option<&str>),
+        sse_customer_key: bool,
+        conditions: ReadConditions<'_>,
+    ) -> S3Result<Resolved> {
+        if sse_customer_key {
+            return Err(errors::not_implemented("Server-side encryption with customer keys"));
+        }
+        let resolved = self.resolve(user, bucket, key, version_id)?;
+        let record = &resolved.record;
+        conditions.check(&record.etag, record.hlc_timestamp.unix_millis().div_euclid(1000))?;
+        Ok(resolved)
+    }
+
     pub(super) async fn do_get_object(
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let user = self.user(&req)?;
         let input = &req.input;
-        if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
-            return Err(errors::not_implemented("Server-side encryption with customer keys"));
-        }
-        let Resolved { record, version_id } =
-            self.resolve(&user, &input.bucket, &input.key, input.version_id.as_deref())?;
-        let conditions = ReadConditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
-        };
-        conditions.check(&record.etag, record.hlc_timestamp.unix_millis().div_euclid(1000))?;
+        let Resolved { record, version_id } = self.resolve_for_read(
+            &user,
+            (&input.bucket, &input.key, input.version_id.as_deref()),
+            input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some(),
+            ReadConditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+        )?;
         let part = part_range(&record, input.part_number)?;
         if part.is_some() && input.range.is_some() {
             return Err(s3_error!(
@@ -186,18 +203,17 @@ impl Rucket {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let user = self.user(&req)?;
         let input = &req.input;
-        if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
-            return Err(errors::not_implemented("Server-side encryption with customer keys"));
-        }
-        let Resolved { record, version_id } =
-            self.resolve(&user, &input.bucket, &input.key, input.version_id.as_deref())?;
-        let conditions = ReadConditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
-        };
-        conditions.check(&record.etag, record.hlc_timestamp.unix_millis().div_euclid(1000))?;
+        let Resolved { record, version_id } = self.resolve_for_read(
+            &user,
+            (&input.bucket, &input.key, input.version_id.as_deref()),
+            input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some(),
+            ReadConditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+        )?;
         let part = part_range(&record, input.part_number)?;
         let mut output = HeadObjectOutput {
             content_length: Some(part.map_or(record.size, |(_, len)| len) as i64),

@@ -5,16 +5,7 @@ use std::process::Command;
 use crate::support::{bucket, Server};
 
 fn verify(data_dir: &std::path::Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rucket"))
-        .args(["replay", "verify", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    rucket(&["replay", "verify", "--data-dir", data_dir.to_str().unwrap()])
 }
 
 async fn workload(server: &Server) -> String {
@@ -106,16 +97,7 @@ async fn verify_stops_at_a_corrupt_event_and_changes_nothing() {
 }
 
 fn rebuild(data_dir: &std::path::Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rucket"))
-        .args(["replay", "rebuild", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    rucket(&["replay", "rebuild", "--data-dir", data_dir.to_str().unwrap()])
 }
 
 #[tokio::test]
