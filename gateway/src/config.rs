@@ -49,6 +49,22 @@ pub struct ServeArgs {
     /// made by `rucket replay rebuild --until`). Writes answer AccessDenied.
     #[arg(long, env = "RUCKET_READ_ONLY")]
     pub read_only: bool,
+    /// Event feed: most subscriptions this node serves at once.
+    #[arg(long, env = "RUCKET_FEED_MAX_SUBSCRIBERS")]
+    pub feed_max_subscribers: Option<usize>,
+    /// Event feed: most subscriptions one access key may hold at once.
+    #[arg(long, env = "RUCKET_FEED_MAX_PER_KEY")]
+    pub feed_max_per_key: Option<usize>,
+    /// Event feed: messages that may wait for one subscriber.
+    #[arg(long, env = "RUCKET_FEED_BUFFER")]
+    pub feed_buffer: Option<usize>,
+    /// Event feed: how long (ms) a subscriber may leave its full buffer untaken before
+    /// it is disconnected with its resume position.
+    #[arg(long, env = "RUCKET_FEED_STALL_MS")]
+    pub feed_stall_ms: Option<u64>,
+    /// Event feed: default heartbeat interval in seconds.
+    #[arg(long, env = "RUCKET_FEED_HEARTBEAT_SECS")]
+    pub feed_heartbeat_secs: Option<u64>,
 }
 
 /// The config file. Every field is optional; `[[keys]]` adds users.
@@ -65,6 +81,11 @@ struct FileConfig {
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
     log: Option<String>,
+    feed_max_subscribers: Option<usize>,
+    feed_max_per_key: Option<usize>,
+    feed_buffer: Option<usize>,
+    feed_stall_ms: Option<u64>,
+    feed_heartbeat_secs: Option<u64>,
     #[serde(default)]
     keys: Vec<KeyConfig>,
 }
@@ -99,6 +120,7 @@ pub struct Settings {
     pub log: String,
     pub keys: Vec<KeyConfig>,
     pub read_only: bool,
+    pub feed: crate::feed::FeedSettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -134,6 +156,20 @@ impl Settings {
         {
             anyhow::bail!("region `{region}` must be lowercase letters, digits and hyphens");
         }
+        let feed = crate::feed::FeedSettings {
+            limits: crate::feed::FeedLimits {
+                per_node: args.feed_max_subscribers.or(file.feed_max_subscribers).unwrap_or(4096),
+                per_key: args.feed_max_per_key.or(file.feed_max_per_key).unwrap_or(1024),
+            },
+            buffer: args.feed_buffer.or(file.feed_buffer).unwrap_or(1024),
+            stall: Duration::from_millis(args.feed_stall_ms.or(file.feed_stall_ms).unwrap_or(30_000)),
+            heartbeat: Duration::from_secs(
+                args.feed_heartbeat_secs.or(file.feed_heartbeat_secs).unwrap_or(15),
+            ),
+        };
+        if feed.buffer == 0 || feed.stall.is_zero() || feed.heartbeat.is_zero() {
+            anyhow::bail!("feed_buffer, feed_stall_ms and feed_heartbeat_secs must be at least 1");
+        }
         let settings = Self {
             listen: args
                 .listen
@@ -150,6 +186,7 @@ impl Settings {
             log: args.log.or(file.log).unwrap_or_else(|| "info,openraft=warn".to_owned()),
             keys: file.keys,
             read_only: args.read_only,
+            feed,
         };
         Ok(settings)
     }

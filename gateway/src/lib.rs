@@ -9,6 +9,7 @@ mod clock;
 pub mod config;
 mod credentials;
 mod errors;
+pub mod feed;
 mod host;
 mod http;
 mod metrics;

@@ -83,6 +83,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         archive: archive.clone(),
         scratch_parent: settings.data_dir.clone(),
     };
+    let hub = crate::feed::hub::Hub::start(archive.clone(), settings.feed.limits);
+    let feed = crate::feed::FeedRoute {
+        hub: Arc::clone(&hub),
+        users: Arc::new(users.clone()),
+        projections: projections.clone(),
+        settings: settings.feed,
+    };
     let rucket = Rucket {
         projections,
         writer: writer.clone(),
@@ -96,7 +103,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut builder = s3s::service::S3ServiceBuilder::new(rucket);
     builder.set_auth(users);
     builder.set_access(Access);
-    builder.set_route(admin);
+    builder.set_validation(crate::feed::Names);
+    builder.set_route(crate::feed::Routes { admin, feed });
     if let Some(domain) = &settings.domain {
         builder.set_host(VirtualHosts::new(domain));
     }
@@ -118,7 +126,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // Subscriptions never end by themselves: end them first, so that the graceful
+    // shutdown does not wait for them.
+    let stopping = async move {
+        shutdown_signal().await;
+        hub.shut_down();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(stopping).await?;
 
     tracing::info!("shutting down");
     if let Some(node) = writer {

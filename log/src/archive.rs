@@ -36,6 +36,14 @@ impl EventArchive {
         *self.head.borrow()
     }
 
+    /// The oldest archived position, if any event is archived.
+    pub fn first(&self) -> Result<Option<LogPosition>, LogError> {
+        match self.events.first_key_value() {
+            None => Ok(None),
+            Some(g) => Ok(LogPosition::from_key(&g.key()?)),
+        }
+    }
+
     /// A receiver that changes whenever new events are archived.
     pub fn subscribe(&self) -> watch::Receiver<LogPosition> {
         self.head.subscribe()

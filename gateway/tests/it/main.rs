@@ -7,6 +7,7 @@ mod buckets;
 mod copy;
 mod crash;
 mod endpoints;
+mod feed;
 mod listing;
 mod multipart;
 mod objects;

@@ -1,0 +1,281 @@
+//! The hub follows the archive head once per node and hands each new event to the live
+//! subscribers whose bucket filter can match it. A subscriber to an idle bucket is never
+//! woken, and with no subscribers at all the hub decodes nothing, so subscribing costs
+//! the write path nothing it did not ask for.
+//!
+//! A live subscriber's queue is bounded. When it is full the hub drops the subscriber
+//! from the live set (closing its queue); the subscriber then reads the archive from its
+//! own cursor and registers again. Events are never skipped, only delivered later.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rucket_log::EventArchive;
+use rucket_schemas::{BucketName, Envelope, LogPosition, StorageEvent};
+use tokio::sync::{mpsc, watch};
+
+/// How many events may wait in one live subscriber's queue.
+const LIVE_QUEUE: usize = 1024;
+/// How many events the hub reads from the archive at a time.
+const READ_BATCH: usize = 512;
+
+/// One archived event, decoded once and shared by every subscriber that gets it.
+pub struct FeedEvent {
+    pub position: LogPosition,
+    pub envelope: Envelope,
+    pub event: StorageEvent,
+}
+
+/// Limits on subscriptions, per node and per access key.
+#[derive(Clone, Copy, Debug)]
+pub struct FeedLimits {
+    pub per_node: usize,
+    pub per_key: usize,
+}
+
+pub struct Hub {
+    archive: EventArchive,
+    state: Mutex<HubState>,
+    next_id: AtomicU64,
+    limits: FeedLimits,
+    subscribers: AtomicUsize,
+    per_key: Mutex<HashMap<String, usize>>,
+    shutdown: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct HubState {
+    /// Every event up to here has been handed to the live subscribers.
+    position: LogPosition,
+    live: HashMap<u64, Live>,
+    /// Live subscribers without a bucket filter.
+    all: HashSet<u64>,
+    by_bucket: HashMap<BucketName, HashSet<u64>>,
+}
+
+struct Live {
+    tx: mpsc::Sender<Arc<FeedEvent>>,
+    buckets: Vec<BucketName>,
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    #[error("this node already serves {0} subscribers, its limit")]
+    Node(usize),
+    #[error("this access key already has {0} subscriptions, its limit")]
+    Key(usize),
+}
+
+/// A place among the node's subscribers; given back on drop.
+pub struct Permit {
+    hub: Arc<Hub>,
+    key: String,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.hub.subscribers.fetch_sub(1, Ordering::Relaxed);
+        let mut per_key = lock(&self.hub.per_key);
+        if let Some(n) = per_key.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                per_key.remove(&self.key);
+            }
+        }
+        metrics::gauge!(crate::metrics::FEED_SUBSCRIBERS).decrement(1.0);
+    }
+}
+
+/// A live registration; unregisters on drop.
+pub struct Registration {
+    hub: Arc<Hub>,
+    id: u64,
+    /// Events after `at`, as the hub hands them over. Closed when the hub dropped the
+    /// subscriber for falling behind.
+    pub events: mpsc::Receiver<Arc<FeedEvent>>,
+    /// Every event up to here is in the archive and will not come through `events`.
+    pub at: LogPosition,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.hub.unregister(self.id);
+    }
+}
+
+impl Hub {
+    /// Starts following the archive from its current head.
+    pub fn start(archive: EventArchive, limits: FeedLimits) -> Arc<Self> {
+        let state = HubState { position: archive.head(), ..HubState::default() };
+        let hub = Arc::new(Self {
+            archive,
+            state: Mutex::new(state),
+            next_id: AtomicU64::new(1),
+            limits,
+            subscribers: AtomicUsize::new(0),
+            per_key: Mutex::new(HashMap::new()),
+            shutdown: watch::Sender::new(false),
+        });
+        tokio::spawn(follow(Arc::clone(&hub)));
+        hub
+    }
+
+    pub fn archive(&self) -> &EventArchive {
+        &self.archive
+    }
+
+    /// Ends every subscription (the server is stopping) and the hub's own task.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Takes a place for a new subscriber of `access_key`, within the limits.
+    pub fn admit(self: &Arc<Self>, access_key: &str) -> Result<Permit, LimitError> {
+        let mut per_key = lock(&self.per_key);
+        let count = per_key.get(access_key).copied().unwrap_or(0);
+        if count >= self.limits.per_key {
+            return Err(LimitError::Key(self.limits.per_key));
+        }
+        if self.subscribers.fetch_add(1, Ordering::Relaxed) >= self.limits.per_node {
+            self.subscribers.fetch_sub(1, Ordering::Relaxed);
+            return Err(LimitError::Node(self.limits.per_node));
+        }
+        per_key.insert(access_key.to_owned(), count + 1);
+        metrics::gauge!(crate::metrics::FEED_SUBSCRIBERS).increment(1.0);
+        Ok(Permit { hub: Arc::clone(self), key: access_key.to_owned() })
+    }
+
+    /// Joins the live set for events of `buckets` (all buckets when empty).
+    pub fn register(self: &Arc<Self>, buckets: &[BucketName]) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, events) = mpsc::channel(LIVE_QUEUE);
+        let mut state = lock(&self.state);
+        if buckets.is_empty() {
+            state.all.insert(id);
+        }
+        for bucket in buckets {
+            state.by_bucket.entry(bucket.clone()).or_default().insert(id);
+        }
+        state.live.insert(id, Live { tx, buckets: buckets.to_vec() });
+        let at = state.position;
+        drop(state);
+        Registration { hub: Arc::clone(self), id, events, at }
+    }
+
+    /// The position up to which every live subscriber has been handed its events.
+    pub fn position(&self) -> LogPosition {
+        lock(&self.state).position
+    }
+
+    fn unregister(&self, id: u64) {
+        lock(&self.state).remove(id);
+    }
+}
+
+impl HubState {
+    fn remove(&mut self, id: u64) {
+        let Some(live) = self.live.remove(&id) else { return };
+        self.all.remove(&id);
+        for bucket in live.buckets {
+            if let Some(ids) = self.by_bucket.get_mut(&bucket) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.by_bucket.remove(&bucket);
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, event: FeedEvent) {
+        let position = event.position;
+        let event = Arc::new(event);
+        let targets: Vec<u64> = self
+            .all
+            .iter()
+            .chain(self.by_bucket.get(event.event.bucket()).into_iter().flatten())
+            .copied()
+            .collect();
+        for id in targets {
+            let delivered =
+                self.live.get(&id).is_some_and(|live| live.tx.try_send(Arc::clone(&event)).is_ok());
+            if !delivered {
+                // Full or gone: the subscriber catches up from the archive.
+                self.remove(id);
+                metrics::counter!(crate::metrics::FEED_LIVE_DROPS).increment(1);
+            }
+        }
+        self.position = position;
+    }
+}
+
+async fn follow(hub: Arc<Hub>) {
+    let mut head = hub.archive.subscribe();
+    let mut shutdown = hub.shutdown.subscribe();
+    loop {
+        let target = *head.borrow_and_update();
+        if let Err(e) = catch_up(&hub, target).await {
+            tracing::error!(error = %e, "the event feed cannot read the archive");
+        }
+        tokio::select! {
+            changed = head.changed() => if changed.is_err() { return },
+            _ = stopped(&mut shutdown) => return,
+        }
+    }
+}
+
+async fn catch_up(hub: &Arc<Hub>, target: LogPosition) -> anyhow::Result<()> {
+    loop {
+        let from = {
+            let mut state = lock(&hub.state);
+            if state.position >= target {
+                return Ok(());
+            }
+            if state.live.is_empty() {
+                // Nobody to hand events to: skip them (registrations start from here).
+                state.position = target;
+                return Ok(());
+            }
+            state.position
+        };
+        let archive = hub.archive.clone();
+        let batch = tokio::task::spawn_blocking(move || read_decoded(&archive, from, READ_BATCH)).await??;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut state = lock(&hub.state);
+        for event in batch {
+            if event.position > state.position {
+                state.dispatch(event);
+            }
+        }
+    }
+}
+
+/// Up to `limit` events after `after`, decoded.
+pub fn read_decoded(
+    archive: &EventArchive,
+    after: LogPosition,
+    limit: usize,
+) -> anyhow::Result<Vec<FeedEvent>> {
+    let mut out = Vec::new();
+    for (position, envelope) in archive.read_after(after, limit)? {
+        let event = envelope.open()?;
+        out.push(FeedEvent { position, envelope, event });
+    }
+    Ok(out)
+}
+
+/// Resolves once the shutdown flag is set (or its sender is gone).
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,285 @@
+//! One subscription: reads the archive from its cursor, then follows the hub, and hands
+//! rendered messages to its transport through a bounded queue. The cursor only moves
+//! forward over events it has seen, so history and live meet without a gap or a
+//! duplicate, and a subscriber that fell off the live path resumes from the archive.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rucket_projections::Projections;
+use rucket_schemas::{BucketName, Hlc, LogPosition, StorageEvent, UserId};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::filter::Filter;
+use super::hub::{read_decoded, FeedEvent, Hub, Permit};
+use super::record::{s3_record, FEED_CONFIGURATION};
+
+const READ_BATCH: usize = 256;
+
+/// How events are rendered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Rucket's own rendering inside the message envelope.
+    Rucket,
+    /// The AWS notification record inside the message envelope.
+    S3,
+    /// A bare `{"Records":[...]}` line, as MinIO's listen API writes.
+    MinioLines,
+}
+
+/// What a transport receives.
+#[derive(Debug)]
+pub enum Item {
+    Event {
+        position: LogPosition,
+        data: String,
+    },
+    /// Every event up to `position` was delivered or filtered out.
+    Heartbeat {
+        position: LogPosition,
+        head: LogPosition,
+    },
+    /// The stream ends; the client resumes after the last position it received.
+    End(EndReason),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// The subscriber did not take messages for longer than the stall limit.
+    Overflow,
+    /// The server is stopping.
+    Shutdown,
+    /// The archive could not be read.
+    Failed,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Overflow => "overflow",
+            Self::Shutdown => "shutdown",
+            Self::Failed => "error",
+        }
+    }
+}
+
+/// Which events a user may see: all for operators; otherwise the events of buckets the
+/// user owns, from the bucket's creation on (the history of a bucket name's earlier
+/// owner stays hidden).
+pub struct Visibility {
+    admin: bool,
+    user: UserId,
+    projections: Projections,
+    owners: HashMap<BucketName, Option<(UserId, Hlc)>>,
+}
+
+impl Visibility {
+    pub fn new(admin: bool, user: UserId, projections: Projections) -> Self {
+        Self { admin, user, projections, owners: HashMap::new() }
+    }
+
+    fn visible(&mut self, event: &FeedEvent) -> bool {
+        if self.admin {
+            return true;
+        }
+        let bucket = event.event.bucket();
+        if let StorageEvent::BucketCreated(e) = &event.event {
+            self.owners.insert(bucket.clone(), Some((e.owner.clone(), event.envelope.hlc)));
+            return e.owner == self.user;
+        }
+        let projections = &self.projections;
+        let owner = self.owners.entry(bucket.clone()).or_insert_with(|| {
+            projections.bucket(bucket).ok().flatten().map(|record| (record.owner, record.created))
+        });
+        let visible = owner
+            .as_ref()
+            .is_some_and(|(owner, created)| *owner == self.user && event.envelope.hlc >= *created);
+        if matches!(event.event, StorageEvent::BucketDeleted(_)) {
+            self.owners.insert(bucket.clone(), None);
+        }
+        visible
+    }
+}
+
+pub struct Subscriber {
+    pub hub: Arc<Hub>,
+    pub filter: Filter,
+    pub visibility: Visibility,
+    pub format: Format,
+    pub heartbeat: Duration,
+    /// How long the transport may leave a full queue untaken before the stream ends.
+    pub stall: Duration,
+    /// Exclusive: the next event delivered is the first after it.
+    pub cursor: LogPosition,
+    pub out: mpsc::Sender<Item>,
+    /// Set when the stream ends for overflow; the transport then stops taking messages.
+    pub overflowed: Arc<AtomicBool>,
+    /// The subscription's place within the limits, held until it ends.
+    pub _permit: Permit,
+}
+
+enum Stop {
+    /// The transport went away.
+    Gone,
+    Overflow,
+    Shutdown,
+    Failed,
+}
+
+impl Subscriber {
+    pub async fn run(mut self) {
+        let stop = self.follow().await;
+        let reason = match stop {
+            Stop::Gone => return,
+            Stop::Overflow => {
+                self.overflowed.store(true, Ordering::Release);
+                metrics::counter!(crate::metrics::FEED_OVERFLOWS).increment(1);
+                tracing::info!(cursor = %self.cursor, "a slow subscriber was disconnected");
+                return;
+            }
+            Stop::Shutdown => EndReason::Shutdown,
+            Stop::Failed => EndReason::Failed,
+        };
+        let _ = self.out.try_send(Item::End(reason));
+    }
+
+    async fn follow(&mut self) -> Stop {
+        let mut shutdown = self.hub.shutdown_signal();
+        let mut next_heartbeat = Instant::now() + self.heartbeat;
+        loop {
+            let mut registration = self.hub.register(&self.filter.buckets);
+            // History: everything the hub handed out before this registration.
+            while self.cursor < registration.at {
+                let archive = self.hub.archive().clone();
+                let after = self.cursor;
+                let batch = match tokio::task::spawn_blocking(move || {
+                    read_decoded(&archive, after, READ_BATCH)
+                })
+                .await
+                {
+                    Ok(Ok(batch)) if !batch.is_empty() => batch,
+                    Ok(Ok(_)) => break,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "a subscriber cannot read the archive");
+                        return Stop::Failed;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "an archive read panicked");
+                        return Stop::Failed;
+                    }
+                };
+                for event in &batch {
+                    if let Err(stop) = self.offer(event).await {
+                        return stop;
+                    }
+                }
+                let stopping = *shutdown.borrow();
+                if stopping {
+                    return Stop::Shutdown;
+                }
+                if Instant::now() >= next_heartbeat {
+                    if let Err(stop) = self.heartbeat(None).await {
+                        return stop;
+                    }
+                    next_heartbeat = Instant::now() + self.heartbeat;
+                }
+            }
+            // Live: events after the registration point, as the hub hands them over.
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = super::hub::stopped(&mut shutdown) => return Stop::Shutdown,
+                    _ = self.out.closed() => return Stop::Gone,
+                    event = registration.events.recv() => match event {
+                        Some(event) => {
+                            if let Err(stop) = self.offer(&event).await {
+                                return stop;
+                            }
+                        }
+                        // Dropped from the live set for falling behind: back to the archive.
+                        None => break,
+                    },
+                    _ = tokio::time::sleep_until(next_heartbeat) => {
+                        if let Err(stop) = self.heartbeat(Some(&mut registration.events)).await {
+                            return stop;
+                        }
+                        next_heartbeat = Instant::now() + self.heartbeat;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers one event if it is new to this subscriber and passes its filter.
+    async fn offer(&mut self, event: &FeedEvent) -> Result<(), Stop> {
+        if event.position <= self.cursor {
+            return Ok(());
+        }
+        self.cursor = event.position;
+        if !self.filter.matches(&event.event) || !self.visibility.visible(event) {
+            return Ok(());
+        }
+        let data = render(self.format, event);
+        self.send(Item::Event { position: event.position, data }).await
+    }
+
+    /// Tells the client how far it has been served, so a filtered subscriber advances.
+    async fn heartbeat(&mut self, live: Option<&mut mpsc::Receiver<Arc<FeedEvent>>>) -> Result<(), Stop> {
+        if let Some(live) = live {
+            // Everything the hub handed out up to its position is in our queue: take it
+            // first, then everything up to that position has been seen.
+            let handed_out = self.hub.position();
+            while let Ok(event) = live.try_recv() {
+                self.offer(&event).await?;
+            }
+            self.cursor = self.cursor.max(handed_out);
+        }
+        let head = self.hub.archive().head();
+        self.send(Item::Heartbeat { position: self.cursor, head }).await
+    }
+
+    async fn send(&mut self, item: Item) -> Result<(), Stop> {
+        match tokio::time::timeout(self.stall, self.out.send(item)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stop::Gone),
+            Err(_) => Err(Stop::Overflow),
+        }
+    }
+}
+
+/// Renders one event for a transport.
+pub fn render(format: Format, event: &FeedEvent) -> String {
+    let FeedEvent { position, envelope, event } = event;
+    let body = match format {
+        Format::Rucket => rucket_schemas::render_event_json(*position, envelope, event),
+        Format::S3 => json!({ "Records": [s3_record(*position, envelope, event, FEED_CONFIGURATION)] }),
+        Format::MinioLines => {
+            return json!({ "Records": [s3_record(*position, envelope, event, FEED_CONFIGURATION)] })
+                .to_string()
+        }
+    };
+    message(*position, envelope, event, body).to_string()
+}
+
+fn message(
+    position: LogPosition,
+    envelope: &rucket_schemas::Envelope,
+    event: &StorageEvent,
+    body: Value,
+) -> Value {
+    json!({
+        "type": "event",
+        "position": position.0,
+        "event_id": envelope.event_id.to_string(),
+        "hlc": { "time": envelope.hlc.time, "node": envelope.hlc.node },
+        "time": envelope.hlc.to_rfc3339(),
+        "origin_region": envelope.origin_region.as_str(),
+        "event_name": event.s3_event_name(),
+        "bucket": event.bucket().as_str(),
+        "event": body,
+    })
+}

@@ -1,0 +1,179 @@
+//! The three transports of a subscription: Server-Sent Events, WebSocket, and MinIO's
+//! newline-delimited listen stream. Each turns the subscriber's items into its framing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::FromRequestParts;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use http::{HeaderValue, StatusCode};
+use rucket_schemas::LogPosition;
+use s3s::{s3_error, Body, S3Request, S3Response, S3Result};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::subscriber::{EndReason, Item};
+
+/// The receiving end of a subscription.
+pub struct Items {
+    pub items: mpsc::Receiver<Item>,
+    pub overflowed: Arc<AtomicBool>,
+    /// The position the client has been served up to (its resume cursor).
+    pub last: LogPosition,
+    pub head: LogPosition,
+}
+
+/// What a transport writes, in order. The stream ends after an `End`.
+enum Delivery {
+    Event { position: LogPosition, data: String },
+    Heartbeat { position: LogPosition, head: LogPosition },
+    End { reason: EndReason, position: LogPosition },
+}
+
+impl Items {
+    /// The deliveries; on overflow the stream stops taking queued messages and ends
+    /// with the position of the last one delivered.
+    fn deliveries(self) -> impl Stream<Item = Delivery> + Send {
+        let Items { mut items, overflowed, mut last, .. } = self;
+        async_stream::stream! {
+            loop {
+                if overflowed.load(Ordering::Acquire) {
+                    yield Delivery::End { reason: EndReason::Overflow, position: last };
+                    break;
+                }
+                match items.recv().await {
+                    Some(Item::Event { position, data }) => {
+                        last = position;
+                        yield Delivery::Event { position, data };
+                    }
+                    Some(Item::Heartbeat { position, head }) => {
+                        last = last.max(position);
+                        yield Delivery::Heartbeat { position: last, head };
+                    }
+                    Some(Item::End(reason)) => {
+                        yield Delivery::End { reason, position: last };
+                        break;
+                    }
+                    None => {
+                        if overflowed.load(Ordering::Acquire) {
+                            yield Delivery::End { reason: EndReason::Overflow, position: last };
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn end_message(reason: EndReason, position: LogPosition) -> String {
+    json!({ "type": reason.as_str(), "position": position.0, "resume_after": position.0 }).to_string()
+}
+
+fn streaming(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Stream<Item = Bytes> + Send + 'static,
+) -> S3Response<Body> {
+    let body = axum::body::Body::from_stream(body.map(Ok::<_, std::convert::Infallible>));
+    let body = Body::http_body_unsync(body);
+    let mut response = S3Response::with_status(body, status);
+    response.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response.headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// Server-Sent Events. Event ids are log positions; heartbeats are comments that also
+/// set the id, so a filtered EventSource's Last-Event-ID advances without a message.
+pub fn sse(items: Items) -> S3Response<Body> {
+    let preamble =
+        format!("retry: 1000\n: rucket event feed, after {} (head {})\n\n", items.last, items.head);
+    let frames = items.deliveries().map(|d| {
+        Bytes::from(match d {
+            Delivery::Event { position, data } => format!("id: {position}\ndata: {data}\n\n"),
+            Delivery::Heartbeat { position, head } => format!(": heartbeat head={head}\nid: {position}\n\n"),
+            Delivery::End { reason, position } => {
+                format!("event: {}\ndata: {}\n\n", reason.as_str(), end_message(reason, position))
+            }
+        })
+    });
+    let body = futures::stream::once(async move { Bytes::from(preamble) }).chain(frames);
+    streaming(StatusCode::OK, "text/event-stream", body)
+}
+
+/// MinIO's listen stream: one `{"Records":[...]}` line per event and `{"Records":[]}`
+/// as keepalive. The protocol has no resume token, so an overflow ends the stream.
+pub fn listen(items: Items) -> S3Response<Body> {
+    let lines = items.deliveries().filter_map(|d| async move {
+        match d {
+            Delivery::Event { data, .. } => Some(Bytes::from(format!("{data}\n"))),
+            Delivery::Heartbeat { .. } => Some(Bytes::from_static(b"{\"Records\":[]}\n")),
+            Delivery::End { .. } => None,
+        }
+    });
+    streaming(StatusCode::OK, "application/json", lines)
+}
+
+/// A WebSocket: events and heartbeats as JSON text messages (heartbeats also as pings
+/// carrying the position); the end as a message, then a close frame.
+pub async fn websocket(req: S3Request<Body>, items: Items) -> S3Result<S3Response<Body>> {
+    let mut request = http::Request::builder()
+        .method(req.method)
+        .uri(req.uri)
+        .body(())
+        .map_err(|e| crate::errors::internal("websocket", e))?;
+    *request.headers_mut() = req.headers;
+    *request.extensions_mut() = req.extensions;
+    let (mut parts, ()) = request.into_parts();
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &())
+        .await
+        .map_err(|e| s3_error!(InvalidRequest, "not a valid WebSocket upgrade: {}", e))?;
+    let response = upgrade.on_upgrade(move |socket| pump(socket, items));
+    let (parts, _) = response.into_parts();
+    let mut out = S3Response::with_status(Body::empty(), parts.status);
+    out.headers = parts.headers;
+    Ok(out)
+}
+
+async fn pump(mut socket: WebSocket, items: Items) {
+    let deliveries = items.deliveries();
+    futures::pin_mut!(deliveries);
+    loop {
+        tokio::select! {
+            delivery = deliveries.next() => {
+                let Some(delivery) = delivery else { return };
+                let sent = match delivery {
+                    Delivery::Event { data, .. } => socket.send(Message::Text(data.into())).await,
+                    Delivery::Heartbeat { position, head } => {
+                        let text = json!({ "type": "heartbeat", "position": position.0, "head": head.0 }).to_string();
+                        match socket.send(Message::Ping(Bytes::from(position.0.to_string()))).await {
+                            Ok(()) => socket.send(Message::Text(text.into())).await,
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Delivery::End { reason, position } => {
+                        let _ = socket.send(Message::Text(end_message(reason, position).into())).await;
+                        let code = match reason {
+                            EndReason::Overflow => 4000,
+                            EndReason::Shutdown => 1001,
+                            EndReason::Failed => 1011,
+                        };
+                        let reason = format!("{}; resume after {position}", reason.as_str());
+                        let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                        return;
+                    }
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
