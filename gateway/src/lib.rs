@@ -16,3 +16,4 @@ mod metrics;
 pub mod replay;
 mod s3;
 pub mod server;
+pub mod tail;

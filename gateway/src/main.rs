@@ -29,6 +29,9 @@ enum Command {
     Replay(ReplayCommand),
     /// Drive any S3 endpoint with a closed-loop load and report throughput and latency.
     Bench(Box<rucket_gateway::bench::BenchCommand>),
+    /// Follow the event feed of a server.
+    #[command(subcommand)]
+    Events(rucket_gateway::tail::EventsCommand),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Some(Command::Replay(command)) => return replay::run(command),
         Some(Command::Bench(command)) => return rucket_gateway::bench::run(*command),
+        Some(Command::Events(command)) => return rucket_gateway::tail::run(command),
         Some(Command::Serve(args)) => *args,
         None => cli.serve,
     };

@@ -602,3 +602,61 @@ async fn stopping_the_server_ends_subscriptions_cleanly() {
     assert_eq!(end.json()["position"], 1);
     assert!(sse.next().await.is_none());
 }
+
+/// Runs `rucket events tail` with `args` against `server` and returns its stdout lines.
+async fn tail(server: &Server, args: &[&str]) -> Vec<String> {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rucket"));
+    command
+        .args(["events", "tail", "--endpoint", &server.endpoint])
+        .args(["--access-key", ROOT_KEY, "--secret-key", ROOT_SECRET])
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    let output = tokio::time::timeout(WAIT, tokio::task::spawn_blocking(move || command.output()))
+        .await
+        .expect("tail did not finish")
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().lines().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn events_tail_prints_events_and_resumes_from_its_state_file() {
+    let server = Server::start();
+    let client = server.client();
+    let bucket = support::bucket("feed-tail");
+    create(&client, &bucket).await;
+    for key in ["a", "b", "c"] {
+        put(&client, &bucket, key).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cursor");
+    let state = state.to_str().unwrap();
+    let lines = tail(
+        &server,
+        &["--bucket", &bucket, "--from", "oldest", "--count", "2", "--format", "line", "--state", state],
+    )
+    .await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("1\t") && lines[0].contains("rucket:BucketCreated"), "{lines:?}");
+    assert!(lines[1].starts_with("2\t") && lines[1].ends_with(&format!("{bucket}/a")), "{lines:?}");
+    assert_eq!(std::fs::read_to_string(state).unwrap().trim(), "2");
+
+    // The next run resumes after the state file's position (its --from is ignored).
+    let lines =
+        tail(&server, &["--bucket", &bucket, "--from", "now", "--count", "2", "--state", state]).await;
+    let keys: Vec<Value> =
+        lines.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()["event"]["key"].clone()).collect();
+    assert_eq!(keys, ["b", "c"]);
+    assert_eq!(std::fs::read_to_string(state).unwrap().trim(), "4");
+
+    // A refusal is an error with the server's reason.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rucket"));
+    let output = command
+        .args(["events", "tail", "--endpoint", &server.endpoint, "--access-key", ROOT_KEY])
+        .args(["--secret-key", ROOT_SECRET, "--after", "999"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ahead of the archive head"));
+}
