@@ -88,6 +88,8 @@ struct FileConfig {
     feed_heartbeat_secs: Option<u64>,
     #[serde(default)]
     keys: Vec<KeyConfig>,
+    #[serde(default)]
+    webhooks: Vec<crate::notify::WebhookTarget>,
 }
 
 /// An access key of its own user.
@@ -121,6 +123,8 @@ pub struct Settings {
     pub keys: Vec<KeyConfig>,
     pub read_only: bool,
     pub feed: crate::feed::FeedSettings,
+    /// Webhook targets that bucket notification configurations may name.
+    pub webhooks: Vec<crate::notify::WebhookTarget>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -170,6 +174,12 @@ impl Settings {
         if feed.buffer == 0 || feed.stall.is_zero() || feed.heartbeat.is_zero() {
             anyhow::bail!("feed_buffer, feed_stall_ms and feed_heartbeat_secs must be at least 1");
         }
+        for (i, target) in file.webhooks.iter().enumerate() {
+            target.validate()?;
+            if file.webhooks[..i].iter().any(|t| t.id == target.id) {
+                anyhow::bail!("webhook id `{}` is configured twice", target.id);
+            }
+        }
         let settings = Self {
             listen: args
                 .listen
@@ -187,6 +197,7 @@ impl Settings {
             keys: file.keys,
             read_only: args.read_only,
             feed,
+            webhooks: file.webhooks,
         };
         Ok(settings)
     }

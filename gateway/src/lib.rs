@@ -13,6 +13,7 @@ pub mod feed;
 mod host;
 mod http;
 mod metrics;
+pub mod notify;
 pub mod replay;
 mod s3;
 pub mod server;

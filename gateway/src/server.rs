@@ -99,7 +99,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         region: RegionId::new(settings.region.clone()),
         inline_threshold: settings.inline_threshold,
         sync_before_release: settings.durability == DurabilityMode::Relaxed,
+        notifier: crate::notify::webhook::Notifier {
+            targets: Arc::new(settings.webhooks.clone()),
+            client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+        },
     };
+    if writer.is_some() {
+        crate::notify::webhook::start(
+            &settings.webhooks,
+            &settings.data_dir,
+            &archive,
+            &rucket.projections,
+            hub.shutdown_signal(),
+        )?;
+    }
     let mut builder = s3s::service::S3ServiceBuilder::new(rucket);
     builder.set_auth(users);
     builder.set_access(Access);

@@ -33,13 +33,14 @@ pub struct ViewDiff {
 }
 
 impl Projections {
-    fn views(&self) -> [(&'static str, &Keyspace); 6] {
+    fn views(&self) -> [(&'static str, &Keyspace); 7] {
         [
             ("buckets", &self.buckets),
             ("objects", &self.objects),
             ("versions", &self.versions),
             ("uploads", &self.uploads),
             ("parts", &self.parts),
+            ("configs", &self.configs),
             ("meta", &self.meta),
         ]
     }
@@ -147,7 +148,7 @@ fn describe(view: &str, key: &[u8]) -> String {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     match view {
         "objects" => text(key).replacen('\0', "/", 1),
-        "uploads" | "parts" => text(key).replace('\0', "/"),
+        "uploads" | "parts" | "configs" => text(key).replace('\0', "/"),
         "versions" if key.len() > 16 => {
             let (name, stamp) = key.split_at(key.len() - 16);
             let name = name.strip_suffix(&[0]).unwrap_or(name);
@@ -189,6 +190,11 @@ impl Projections {
                     "parts" => {
                         format!("{} {}", describe(view, &k), render_part(&crate::store::decode(&v, "parts")?))
                     }
+                    "configs" => format!(
+                        "{} {}",
+                        describe(view, &k),
+                        render_notification(&crate::store::decode(&v, "configs")?)
+                    ),
                     _ => format!("{} = {}", describe(view, &k), hex::encode(&v)),
                 };
                 let _ = writeln!(out, "{line}");
@@ -280,4 +286,23 @@ fn render_part(p: &rucket_schemas::PartRecord) -> String {
         "part={} size={} etag={} blob={} created={}",
         p.part_number, p.size, p.etag, p.blob_id, p.hlc_timestamp
     )
+}
+
+fn render_notification(c: &rucket_schemas::NotificationConfig) -> String {
+    let rules: Vec<String> = c
+        .rules
+        .iter()
+        .map(|r| {
+            format!(
+                "id={} destination={:?} arn={} events=[{}] prefix={:?} suffix={:?}",
+                r.id,
+                r.destination,
+                r.arn,
+                r.events.join(","),
+                r.prefix,
+                r.suffix
+            )
+        })
+        .collect();
+    format!("rules=[{}]", rules.join("; "))
 }

@@ -178,6 +178,16 @@ impl Projections {
                     }
                 }
             }
+            CommandBody::SetBucketNotification { bucket, configuration } => match self.bucket(bucket)? {
+                None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(_) => {
+                    event(StorageEvent::BucketNotificationSet(rucket_schemas::BucketNotificationSet {
+                        bucket: bucket.clone(),
+                        configuration: configuration.clone(),
+                    }))
+                }
+            },
             CommandBody::SetBucketVersioning { bucket, status } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
                 Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),

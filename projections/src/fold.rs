@@ -36,6 +36,7 @@ impl Projections {
             }
             StorageEvent::BucketDeleted(e) => {
                 batch.remove(&self.buckets, e.bucket.as_str());
+                batch.remove(&self.configs, keys::config(&e.bucket, keys::NOTIFICATION));
             }
             StorageEvent::ObjectCreated(e) => {
                 self.fold_new_version(batch, &e.bucket, &e.key, &e.record, &mut released)?;
@@ -108,6 +109,14 @@ impl Projections {
                     }
                     batch.remove(&self.versions, k.clone());
                     self.refresh_current(batch, &e.bucket, &e.key, &[k], None)?;
+                }
+            }
+            StorageEvent::BucketNotificationSet(e) => {
+                let key = keys::config(&e.bucket, keys::NOTIFICATION);
+                if e.configuration.rules.is_empty() {
+                    batch.remove(&self.configs, key);
+                } else {
+                    batch.insert(&self.configs, key, encode(&e.configuration)?);
                 }
             }
             StorageEvent::BucketVersioningSet(e) => {

@@ -8,6 +8,7 @@
 //! versions: <bucket> 0x00 <key> 0x00 <!hlc.time> <!hlc.node>   newest first
 //! uploads:  <bucket> 0x00 <key> 0x00 <upload id>           multipart uploads in progress
 //! parts:    <bucket> 0x00 <key> 0x00 <upload id> 0x00 <part u32 BE>
+//! configs:  <bucket> 0x00 <kind>                          bucket configurations
 //! meta:     "applied"                                   last applied log position
 //! ```
 
@@ -64,3 +65,12 @@ pub fn part(bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId, part_num
 }
 
 pub const APPLIED: &[u8] = b"applied";
+
+/// The `configs` kind of a bucket's notification configuration.
+pub const NOTIFICATION: &str = "notification";
+
+pub fn config(bucket: &BucketName, kind: &str) -> Vec<u8> {
+    let mut k = bucket_prefix(bucket);
+    k.extend_from_slice(kind.as_bytes());
+    k
+}

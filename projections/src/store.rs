@@ -28,6 +28,8 @@ pub struct Projections {
     pub(crate) versions: Keyspace,
     pub(crate) uploads: Keyspace,
     pub(crate) parts: Keyspace,
+    /// Bucket configurations by kind (`<bucket> 0x00 <kind>`).
+    pub(crate) configs: Keyspace,
     pub(crate) meta: Keyspace,
 }
 
@@ -60,6 +62,7 @@ impl Projections {
             versions: open("versions")?,
             uploads: open("uploads")?,
             parts: open("parts")?,
+            configs: open("configs")?,
             meta: open("meta")?,
         })
     }
@@ -92,8 +95,8 @@ impl Projections {
         self.generation
     }
 
-    fn keyspaces(self) -> [Keyspace; 6] {
-        [self.buckets, self.objects, self.versions, self.uploads, self.parts, self.meta]
+    fn keyspaces(self) -> [Keyspace; 7] {
+        [self.buckets, self.objects, self.versions, self.uploads, self.parts, self.configs, self.meta]
     }
 
     pub fn database(&self) -> &Database {
@@ -102,8 +105,15 @@ impl Projections {
 
     /// Empties every view (before a snapshot install or a rebuild refolds the archive).
     pub fn clear(&self) -> Result<(), ProjectionError> {
-        for keyspace in [&self.buckets, &self.objects, &self.versions, &self.uploads, &self.parts, &self.meta]
-        {
+        for keyspace in [
+            &self.buckets,
+            &self.objects,
+            &self.versions,
+            &self.uploads,
+            &self.parts,
+            &self.configs,
+            &self.meta,
+        ] {
             keyspace.clear()?;
         }
         Ok(())
@@ -121,6 +131,15 @@ impl Projections {
 
     pub fn bucket(&self, bucket: &BucketName) -> Result<Option<BucketRecord>, ProjectionError> {
         self.buckets.get(bucket.as_str())?.map(|v| decode(&v, "buckets")).transpose()
+    }
+
+    /// The bucket's notification configuration (empty when none is set).
+    pub fn notification(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<rucket_schemas::NotificationConfig, ProjectionError> {
+        let key = keys::config(bucket, keys::NOTIFICATION);
+        Ok(self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()?.unwrap_or_default())
     }
 
     /// All buckets in name order.

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BlobId, BucketName, CreateOperation, EventId, Hlc, LogPosition, ObjectKey, ObjectRecord, PartRecord,
-    RegionId, StandardHeaders, StorageClass, UploadId, UserId, VersionId, VersioningStatus,
+    BlobId, BucketName, CreateOperation, EventId, Hlc, LogPosition, NotificationConfig, ObjectKey,
+    ObjectRecord, PartRecord, RegionId, StandardHeaders, StorageClass, UploadId, UserId, VersionId,
+    VersioningStatus,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +84,10 @@ pub enum CommandBody {
         key: ObjectKey,
         upload_id: UploadId,
     },
+    SetBucketNotification {
+        bucket: BucketName,
+        configuration: NotificationConfig,
+    },
 }
 
 impl CommandBody {
@@ -96,7 +101,8 @@ impl CommandBody {
             | Self::UploadPart { bucket, .. }
             | Self::CompleteMultipartUpload { bucket, .. }
             | Self::AbortMultipartUpload { bucket, .. }
-            | Self::SetBucketVersioning { bucket, .. } => bucket,
+            | Self::SetBucketVersioning { bucket, .. }
+            | Self::SetBucketNotification { bucket, .. } => bucket,
         }
     }
 }

@@ -24,6 +24,7 @@ pub enum EventType {
     MultipartCompleted = 7,
     UploadAborted = 8,
     BucketVersioningSet = 9,
+    BucketNotificationSet = 10,
 }
 
 impl EventType {
@@ -33,7 +34,7 @@ impl EventType {
             Self::BucketCreated | Self::BucketDeleted | Self::ObjectCreated => 1,
             Self::ObjectDeleted => 2,
             Self::UploadCreated | Self::PartUploaded | Self::MultipartCompleted | Self::UploadAborted => 1,
-            Self::BucketVersioningSet => 1,
+            Self::BucketVersioningSet | Self::BucketNotificationSet => 1,
         }
     }
 
@@ -48,6 +49,7 @@ impl EventType {
             Self::MultipartCompleted => "MultipartCompleted",
             Self::UploadAborted => "UploadAborted",
             Self::BucketVersioningSet => "BucketVersioningSet",
+            Self::BucketNotificationSet => "BucketNotificationSet",
         }
     }
 }
@@ -64,6 +66,7 @@ pub enum StorageEvent {
     MultipartCompleted(MultipartCompleted),
     UploadAborted(UploadAborted),
     BucketVersioningSet(BucketVersioningSet),
+    BucketNotificationSet(BucketNotificationSet),
 }
 
 /// Schema version 1 of `UploadCreated`: a multipart upload began.
@@ -203,6 +206,42 @@ pub struct BucketVersioningSet {
     pub status: VersioningStatus,
 }
 
+/// Schema version 1 of `BucketNotificationSet`: the bucket's whole notification
+/// configuration was replaced (an empty one removes it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketNotificationSet {
+    pub bucket: BucketName,
+    pub configuration: NotificationConfig,
+}
+
+/// A bucket's notification configuration, as PutBucketNotificationConfiguration gave it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct NotificationConfig {
+    pub rules: Vec<NotificationRule>,
+}
+
+/// One rule: which events of which keys go to which destination.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct NotificationRule {
+    /// The configuration id (S3's `Id`), reported as `configurationId` in records.
+    pub id: String,
+    pub destination: DestinationKind,
+    /// The destination ARN as the client gave it.
+    pub arn: String,
+    /// S3 event names, `*` allowed at the last level.
+    pub events: Vec<String>,
+    pub prefix: String,
+    pub suffix: String,
+}
+
+/// Which list of the S3 configuration a rule came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub enum DestinationKind {
+    Queue,
+    Topic,
+    Lambda,
+}
+
 /// One object version as the projections keep it. Carried whole inside
 /// `ObjectCreated`, so the fields that later phases need exist from the first event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
@@ -330,6 +369,7 @@ impl StorageEvent {
             Self::MultipartCompleted(_) => EventType::MultipartCompleted,
             Self::UploadAborted(_) => EventType::UploadAborted,
             Self::BucketVersioningSet(_) => EventType::BucketVersioningSet,
+            Self::BucketNotificationSet(_) => EventType::BucketNotificationSet,
         }
     }
 
@@ -344,6 +384,7 @@ impl StorageEvent {
             Self::MultipartCompleted(e) => &e.bucket,
             Self::UploadAborted(e) => &e.bucket,
             Self::BucketVersioningSet(e) => &e.bucket,
+            Self::BucketNotificationSet(e) => &e.bucket,
         }
     }
 
@@ -356,7 +397,7 @@ impl StorageEvent {
             Self::PartUploaded(e) => Some(&e.key),
             Self::MultipartCompleted(e) => Some(&e.key),
             Self::UploadAborted(e) => Some(&e.key),
-            Self::BucketVersioningSet(_) => None,
+            Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) => None,
         }
     }
 
@@ -379,6 +420,7 @@ impl StorageEvent {
             Self::PartUploaded(_) => "rucket:MultipartPartUploaded",
             Self::UploadAborted(_) => "rucket:MultipartUploadAborted",
             Self::BucketVersioningSet(_) => "rucket:BucketVersioningSet",
+            Self::BucketNotificationSet(_) => "rucket:BucketNotificationSet",
         }
     }
 
@@ -395,6 +437,7 @@ impl StorageEvent {
             Self::MultipartCompleted(p) => codec::encode_payload(p)?,
             Self::UploadAborted(p) => codec::encode_payload(p)?,
             Self::BucketVersioningSet(p) => codec::encode_payload(p)?,
+            Self::BucketNotificationSet(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -413,6 +456,7 @@ impl StorageEvent {
             (7, 1) => Ok(Self::MultipartCompleted(codec::decode_payload(bytes)?)),
             (8, 1) => Ok(Self::UploadAborted(codec::decode_payload(bytes)?)),
             (9, 1) => Ok(Self::BucketVersioningSet(codec::decode_payload(bytes)?)),
+            (10, 1) => Ok(Self::BucketNotificationSet(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

@@ -33,6 +33,7 @@ pub const KNOWN_EVENTS: &[&str] = &[
     "rucket:BucketCreated",
     "rucket:BucketDeleted",
     "rucket:BucketVersioningSet",
+    "rucket:BucketNotificationSet",
     "rucket:MultipartUploadCreated",
     "rucket:MultipartPartUploaded",
     "rucket:MultipartUploadAborted",
@@ -113,17 +114,7 @@ impl Filter {
 
 /// The object key an event is about, if any.
 pub fn event_key(event: &StorageEvent) -> Option<&str> {
-    Some(match event {
-        StorageEvent::ObjectCreated(e) => e.key.as_str(),
-        StorageEvent::ObjectDeleted(e) => e.key.as_str(),
-        StorageEvent::UploadCreated(e) => e.key.as_str(),
-        StorageEvent::PartUploaded(e) => e.key.as_str(),
-        StorageEvent::MultipartCompleted(e) => e.key.as_str(),
-        StorageEvent::UploadAborted(e) => e.key.as_str(),
-        StorageEvent::BucketCreated(_)
-        | StorageEvent::BucketDeleted(_)
-        | StorageEvent::BucketVersioningSet(_) => return None,
-    })
+    event.key().map(|k| k.as_str())
 }
 
 #[cfg(test)]

@@ -144,4 +144,46 @@ impl Rucket {
         };
         Ok(S3Response::new(GetBucketVersioningOutput { status, ..Default::default() }))
     }
+
+    pub(super) async fn do_put_bucket_notification(
+        &self,
+        req: S3Request<PutBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketNotificationConfigurationOutput>> {
+        let user = self.user(&req)?;
+        let input = req.input;
+        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let configuration = crate::notify::from_s3(input.notification_configuration, &self.notifier.targets)?;
+        let named: std::collections::BTreeSet<String> = configuration
+            .rules
+            .iter()
+            .filter_map(|r| crate::notify::webhook_id(&r.arn).map(str::to_owned))
+            .collect();
+        self.propose(&user, CommandBody::SetBucketNotification { bucket: bucket.clone(), configuration })
+            .await?;
+        // As S3 does, tell each destination that it was configured.
+        for target in self.notifier.targets.iter().filter(|t| named.contains(&t.id)) {
+            crate::notify::webhook::send_test_event(
+                self.notifier.client.clone(),
+                target.clone(),
+                bucket.to_string(),
+            );
+        }
+        Ok(S3Response::new(PutBucketNotificationConfigurationOutput {}))
+    }
+
+    pub(super) async fn do_get_bucket_notification(
+        &self,
+        req: S3Request<GetBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketNotificationConfigurationOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let config = self.projections().notification(&bucket).map_err(errors::projection)?;
+        let s3 = crate::notify::to_s3(&config);
+        Ok(S3Response::new(GetBucketNotificationConfigurationOutput {
+            event_bridge_configuration: None,
+            lambda_function_configurations: s3.lambda_function_configurations,
+            queue_configurations: s3.queue_configurations,
+            topic_configurations: s3.topic_configurations,
+        }))
+    }
 }

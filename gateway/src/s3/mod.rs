@@ -36,6 +36,8 @@ pub struct Rucket {
     /// synced before such blobs are deleted, so a crash never revives a version whose
     /// bytes are gone.
     pub sync_before_release: bool,
+    /// Webhook targets notification configurations may name.
+    pub notifier: crate::notify::webhook::Notifier,
 }
 
 impl Rucket {
@@ -274,6 +276,20 @@ impl S3 for Rucket {
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         self.do_get_bucket_versioning(req).await
+    }
+
+    async fn put_bucket_notification_configuration(
+        &self,
+        req: S3Request<PutBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketNotificationConfigurationOutput>> {
+        self.do_put_bucket_notification(req).await
+    }
+
+    async fn get_bucket_notification_configuration(
+        &self,
+        req: S3Request<GetBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketNotificationConfigurationOutput>> {
+        self.do_get_bucket_notification(req).await
     }
 
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {

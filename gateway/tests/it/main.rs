@@ -10,6 +10,7 @@ mod endpoints;
 mod feed;
 mod listing;
 mod multipart;
+mod notifications;
 mod objects;
 mod replay;
 mod support;

@@ -35,12 +35,18 @@ impl Server {
 
     /// A server on `dir` (kept by the caller, so it can be restarted), with extra flags.
     pub fn start_in(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with(dir, "", extra)
+    }
+
+    /// As [`Self::start_in`], with more TOML appended to the config file.
+    pub fn start_with(dir: &Path, extra_config: &str, extra: &[&str]) -> Self {
         let config = dir.join("rucket.toml");
         std::fs::write(
             &config,
             format!(
                 "[[keys]]\nname = \"alice\"\naccess_key_id = \"{ALICE_KEY}\"\nsecret_access_key = \"{ALICE_SECRET}\"\n\n\
-                 [[keys]]\nname = \"bob\"\naccess_key_id = \"{BOB_KEY}\"\nsecret_access_key = \"{BOB_SECRET}\"\n"
+                 [[keys]]\nname = \"bob\"\naccess_key_id = \"{BOB_KEY}\"\nsecret_access_key = \"{BOB_SECRET}\"\n\n\
+                 {extra_config}"
             ),
         )
         .unwrap();

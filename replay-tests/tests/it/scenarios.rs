@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use rucket_schemas::{
     BlobId, BucketName, Command, CommandBody, CreateOperation, EventId, Hlc, ObjectData, ObjectDeleted,
     ObjectKey, ObjectRecord, PartRecord, RegionId, ReplicationStatus, StandardHeaders, StorageClass,
-    StorageEvent, UploadId, UserId, VersionId, WriteCondition,
+    StorageEvent, UploadId, UserId, VersionId, VersioningStatus, WriteCondition,
 };
+use rucket_schemas::{DestinationKind, NotificationConfig, NotificationRule};
 
 /// One step: a command run through decide, or an event written as is (for events no
 /// command produces yet, such as delete markers).
@@ -277,6 +278,33 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .put("alice", "history", "other", 5, WriteCondition::Always)
         .delete("alice", "history", "doc", Some(&hex16(2))); // removes the oldest version
     out.push(("versions_and_delete_markers", s));
+
+    let notify = |b: &str| CommandBody::SetBucketNotification {
+        bucket: bucket(b),
+        configuration: NotificationConfig {
+            rules: vec![NotificationRule {
+                id: "uploads".into(),
+                destination: DestinationKind::Queue,
+                arn: "arn:rucket:sqs:us-east-1:audit:webhook".into(),
+                events: vec!["s3:ObjectCreated:*".into()],
+                prefix: "incoming/".into(),
+                suffix: String::new(),
+            }],
+        },
+    };
+    let versioning = |b: &str, status| CommandBody::SetBucketVersioning { bucket: bucket(b), status };
+    let mut s = Script::default();
+    s.create("alice", "configured", false)
+        .command("alice", versioning("configured", VersioningStatus::Enabled))
+        .command("alice", notify("configured"))
+        .command("bob", notify("configured")) // rejected: AccessDenied
+        .put("alice", "configured", "incoming/a", 5, WriteCondition::Always)
+        .command("alice", versioning("configured", VersioningStatus::Suspended))
+        .create("bob", "short-lived", false)
+        .command("bob", notify("short-lived"))
+        .delete_bucket("bob", "short-lived") // takes its configuration with it
+        .command("bob", notify("short-lived")); // rejected: NoSuchBucket
+    out.push(("bucket_configurations", s));
 
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
