@@ -75,6 +75,48 @@ pub struct BenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Hold this many event-feed subscriptions (SSE) open during the run, to measure
+    /// what subscribers cost the write path.
+    #[arg(long, default_value_t = 0)]
+    pub subscribers: usize,
+    /// The bucket the subscribers follow: by default an idle one (`<bucket>-idle`), so
+    /// they receive nothing; give the load's bucket to have each receive every event.
+    #[arg(long)]
+    pub subscribe_to: Option<String>,
+}
+
+/// Opens `--subscribers` SSE subscriptions and drains them in the background; returns
+/// the count of events they receive.
+async fn subscribe(
+    args: &BenchArgs,
+    client: &S3Client,
+    key: &str,
+    secret: &str,
+) -> anyhow::Result<Arc<AtomicU64>> {
+    let received = Arc::new(AtomicU64::new(0));
+    if args.subscribers == 0 {
+        return Ok(received);
+    }
+    let bucket = args.subscribe_to.clone().unwrap_or_else(|| format!("{}-idle", args.bucket));
+    client.create_bucket(&bucket).await?;
+    let url = format!("{}/_rucket/v1/events?bucket={bucket}", args.endpoint.trim_end_matches('/'));
+    let http = reqwest::Client::new();
+    eprintln!("opening {} feed subscriptions to {bucket} ...", args.subscribers);
+    for _ in 0..args.subscribers {
+        let mut request = crate::admin::signed_get(&url, key, secret, &args.region)?;
+        request.headers_mut().insert("accept", http::HeaderValue::from_static("text/event-stream"));
+        let mut response = http.execute(request).await.context("subscribing")?;
+        anyhow::ensure!(response.status().is_success(), "subscribing: {}", response.status());
+        let received = Arc::clone(&received);
+        tokio::spawn(async move {
+            while let Ok(Some(chunk)) = response.chunk().await {
+                let events = chunk.windows(4).filter(|w| w == b"id: ").count() as u64;
+                let heartbeats = chunk.windows(11).filter(|w| w == b": heartbeat").count() as u64;
+                received.fetch_add(events - heartbeats.min(events), Ordering::Relaxed);
+            }
+        });
+    }
+    Ok(received)
 }
 
 pub fn parse_size(text: &str) -> anyhow::Result<u64> {
@@ -175,6 +217,9 @@ pub struct Report {
     pub latency_ms: Latency,
     pub client_cpu_seconds: f64,
     pub first_error: Option<String>,
+    /// Feed subscriptions held open during the run, and the events they received.
+    pub subscribers: usize,
+    pub subscriber_events: u64,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -259,6 +304,8 @@ async fn run_load(args: BenchArgs) -> anyhow::Result<()> {
             task.await??;
         }
     }
+
+    let subscribers = subscribe(&args, &client, &key, &secret).await?;
 
     let deadline = parse_duration(&args.duration)?;
     let started = Instant::now();
@@ -444,6 +491,8 @@ async fn run_load(args: BenchArgs) -> anyhow::Result<()> {
         },
         client_cpu_seconds,
         first_error,
+        subscribers: args.subscribers,
+        subscriber_events: subscribers.load(Ordering::Relaxed),
     };
     eprintln!();
     if args.json {
@@ -465,6 +514,12 @@ async fn run_load(args: BenchArgs) -> anyhow::Result<()> {
             report.errors,
             report.client_cpu_seconds
         );
+        if report.subscribers > 0 {
+            println!(
+                "{} feed subscribers held open; they received {} events",
+                report.subscribers, report.subscriber_events
+            );
+        }
         if let Some(e) = &report.first_error {
             println!("first error: {e}");
         }

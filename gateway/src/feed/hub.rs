@@ -25,6 +25,15 @@ pub struct FeedEvent {
     pub position: LogPosition,
     pub envelope: Envelope,
     pub event: StorageEvent,
+    /// Renderings, made once by the first subscriber that needs each and shared by the
+    /// rest (index: [`super::subscriber::Format`] as usize).
+    pub(crate) rendered: [std::sync::OnceLock<Arc<str>>; 3],
+}
+
+impl FeedEvent {
+    pub fn new(position: LogPosition, envelope: Envelope, event: StorageEvent) -> Self {
+        Self { position, envelope, event, rendered: Default::default() }
+    }
 }
 
 /// Limits on subscriptions, per node and per access key.
@@ -266,7 +275,7 @@ pub fn read_decoded(
     let mut out = Vec::new();
     for (position, envelope) in archive.read_after(after, limit)? {
         let event = envelope.open()?;
-        out.push(FeedEvent { position, envelope, event });
+        out.push(FeedEvent::new(position, envelope, event));
     }
     Ok(out)
 }

@@ -36,7 +36,7 @@ pub enum Format {
 pub enum Item {
     Event {
         position: LogPosition,
-        data: String,
+        data: Arc<str>,
     },
     /// Every event up to `position` was delivered or filtered out.
     Heartbeat {
@@ -251,9 +251,13 @@ impl Subscriber {
     }
 }
 
-/// Renders one event for a transport.
-pub fn render(format: Format, event: &FeedEvent) -> String {
-    let FeedEvent { position, envelope, event } = event;
+/// Renders one event for a transport, once per event and format.
+pub fn render(format: Format, event: &FeedEvent) -> Arc<str> {
+    Arc::clone(event.rendered[format as usize].get_or_init(|| render_uncached(format, event).into()))
+}
+
+fn render_uncached(format: Format, event: &FeedEvent) -> String {
+    let FeedEvent { position, envelope, event, .. } = event;
     let body = match format {
         Format::Rucket => rucket_schemas::render_event_json(*position, envelope, event),
         Format::S3 => json!({ "Records": [s3_record(*position, envelope, event, FEED_CONFIGURATION)] }),

@@ -27,7 +27,7 @@ pub struct Items {
 
 /// What a transport writes, in order. The stream ends after an `End`.
 enum Delivery {
-    Event { position: LogPosition, data: String },
+    Event { position: LogPosition, data: Arc<str> },
     Heartbeat { position: LogPosition, head: LogPosition },
     End { reason: EndReason, position: LogPosition },
 }
@@ -146,7 +146,7 @@ async fn pump(mut socket: WebSocket, items: Items) {
             delivery = deliveries.next() => {
                 let Some(delivery) = delivery else { return };
                 let sent = match delivery {
-                    Delivery::Event { data, .. } => socket.send(Message::Text(data.into())).await,
+                    Delivery::Event { data, .. } => socket.send(Message::Text(data.as_ref().into())).await,
                     Delivery::Heartbeat { position, head } => {
                         let text = json!({ "type": "heartbeat", "position": position.0, "head": head.0 }).to_string();
                         match socket.send(Message::Ping(Bytes::from(position.0.to_string()))).await {

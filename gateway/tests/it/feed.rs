@@ -226,6 +226,17 @@ async fn filters_formats_and_heartbeats() {
     }
     put(&client, &other, "logs/z.txt").await;
     client.delete_object().bucket(&bucket).key("logs/a.txt").send().await.unwrap();
+    // A failed operation emits nothing.
+    let failed = client
+        .put_object()
+        .bucket(&bucket)
+        .key("logs/b.csv")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"y"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(support::status(&failed), 412);
 
     let mut sse = subscribe(
         &server,
@@ -252,7 +263,7 @@ async fn filters_formats_and_heartbeats() {
     assert_eq!(spaced.json()["event"]["Records"][0]["s3"]["object"]["key"], "logs/a+b.txt", "form-encoded");
 
     // A filter nothing matches still advances through heartbeats that carry the head.
-    let head = 8; // two buckets, five objects, one delete, and nothing else
+    let head = 8; // two buckets, five objects, one delete; the refused PUT emitted nothing
     let mut quiet =
         subscribe(&server, &format!("bucket={bucket}&prefix=nothing/&from=oldest&heartbeat=1")).await;
     let beat = quiet.next().await.unwrap();
