@@ -233,10 +233,18 @@ impl Subscriber {
             // Everything the hub handed out up to its position is in our queue: take it
             // first, then everything up to that position has been seen.
             let handed_out = self.hub.position();
-            while let Ok(event) = live.try_recv() {
-                self.offer(&event).await?;
+            loop {
+                match live.try_recv() {
+                    Ok(event) => self.offer(&event).await?,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        self.cursor = self.cursor.max(handed_out);
+                        break;
+                    }
+                    // Dropped from the live set meanwhile: events up to `handed_out` may
+                    // have passed us by, so the cursor stays where we really are.
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                }
             }
-            self.cursor = self.cursor.max(handed_out);
         }
         let head = self.hub.archive().head();
         self.send(Item::Heartbeat { position: self.cursor, head }).await
