@@ -7,6 +7,7 @@ pub mod admin;
 pub mod bench;
 mod clock;
 pub mod config;
+mod cors;
 mod credentials;
 mod errors;
 pub mod feed;

@@ -1,5 +1,6 @@
 //! `rucket serve`: open the log, sweep orphaned blobs, and serve S3 until a signal.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ use crate::http::{router, AppState};
 use crate::s3::Rucket;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stopping server waits for open connections to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args)?;
@@ -84,8 +87,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         scratch_parent: settings.data_dir.clone(),
     };
     let hub = crate::feed::hub::Hub::start(archive.clone(), settings.feed.limits);
+    let hosts = settings.domain.as_deref().map(|d| Arc::new(VirtualHosts::new(d)));
     let feed = crate::feed::FeedRoute {
         hub: Arc::clone(&hub),
+        hosts: hosts.clone(),
         users: Arc::new(users.clone()),
         projections: projections.clone(),
         settings: settings.feed,
@@ -113,6 +118,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             hub.shutdown_signal(),
         )?;
     }
+    let cors = crate::cors::CorsLayer { projections: rucket.projections.clone(), hosts };
     let mut builder = s3s::service::S3ServiceBuilder::new(rucket);
     builder.set_auth(users);
     builder.set_access(Access);
@@ -121,7 +127,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(domain) = &settings.domain {
         builder.set_host(VirtualHosts::new(domain));
     }
-    let app = router(AppState { node: writer.clone(), archive, metrics }, builder.build());
+    let app = router(AppState { node: writer.clone(), archive, metrics }, cors, builder.build());
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -140,12 +146,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
     // Subscriptions never end by themselves: end them first, so that the graceful
-    // shutdown does not wait for them.
+    // shutdown does not wait for them. A client that reads nothing could still hold its
+    // connection open, so the wait for connections has a deadline.
+    let mut stopped = hub.shutdown_signal();
     let stopping = async move {
         shutdown_signal().await;
         hub.shut_down();
     };
-    axum::serve(listener, app).with_graceful_shutdown(stopping).await?;
+    let deadline = async move {
+        crate::feed::hub::stopped(&mut stopped).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = axum::serve(listener, app).with_graceful_shutdown(stopping).into_future() => served?,
+        _ = deadline => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open at the shutdown deadline; closing them"),
+    }
 
     tracing::info!("shutting down");
     if let Some(node) = writer {

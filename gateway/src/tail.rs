@@ -138,17 +138,37 @@ async fn tail(args: TailArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
-        if !response.status().is_success() {
-            let status = response.status();
+        let status = response.status();
+        if status.is_server_error() {
+            // Busy (503 SlowDown) or failing: retry, as after a dropped connection.
+            failures += 1;
+            if failures > 5 {
+                let body = response.text().await.unwrap_or_default();
+                anyhow::bail!("the server keeps failing ({status}): {}", error_message(&body));
+            }
+            tokio::time::sleep(Duration::from_millis(200 << failures.min(5))).await;
+            continue;
+        }
+        if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
             anyhow::bail!("the server refused the subscription ({status}): {}", error_message(&body));
         }
         failures = 0;
-        let mut buffer = String::new();
-        while let Some(chunk) = response.chunk().await.context("reading the feed")? {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let frame: String = buffer.drain(..end + 2).collect();
+        // Bytes, not text: a character may be split across chunks.
+        let mut buffer: Vec<u8> = Vec::new();
+        loop {
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the feed connection failed; resuming");
+                    break;
+                }
+            };
+            buffer.extend_from_slice(&chunk);
+            while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+                let frame_bytes: Vec<u8> = buffer.drain(..end + 2).collect();
+                let frame = String::from_utf8_lossy(&frame_bytes);
                 let Some((id, data)) = parse_frame(&frame) else { continue };
                 if let Some(data) = data {
                     let mut out = stdout.lock();

@@ -190,6 +190,11 @@ impl Projections {
                     "parts" => {
                         format!("{} {}", describe(view, &k), render_part(&crate::store::decode(&v, "parts")?))
                     }
+                    "configs" if k.ends_with(crate::keys::CORS.as_bytes()) => format!(
+                        "{} {}",
+                        describe(view, &k),
+                        render_cors(&crate::store::decode(&v, "configs")?)
+                    ),
                     "configs" => format!(
                         "{} {}",
                         describe(view, &k),
@@ -301,6 +306,25 @@ fn render_notification(c: &rucket_schemas::NotificationConfig) -> String {
                 r.events.join(","),
                 r.prefix,
                 r.suffix
+            )
+        })
+        .collect();
+    format!("rules=[{}]", rules.join("; "))
+}
+
+fn render_cors(c: &rucket_schemas::CorsConfig) -> String {
+    let rules: Vec<String> = c
+        .rules
+        .iter()
+        .map(|r| {
+            format!(
+                "id={:?} origins=[{}] methods=[{}] headers=[{}] expose=[{}] max_age={:?}",
+                r.id,
+                r.allowed_origins.join(","),
+                r.allowed_methods.join(","),
+                r.allowed_headers.join(","),
+                r.expose_headers.join(","),
+                r.max_age_seconds
             )
         })
         .collect();

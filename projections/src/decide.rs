@@ -178,6 +178,14 @@ impl Projections {
                     }
                 }
             }
+            CommandBody::SetBucketCors { bucket, configuration } => match self.bucket(bucket)? {
+                None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(_) => event(StorageEvent::BucketCorsSet(rucket_schemas::BucketCorsSet {
+                    bucket: bucket.clone(),
+                    configuration: configuration.clone(),
+                })),
+            },
             CommandBody::SetBucketNotification { bucket, configuration } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
                 Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),

@@ -36,7 +36,9 @@ impl Projections {
             }
             StorageEvent::BucketDeleted(e) => {
                 batch.remove(&self.buckets, e.bucket.as_str());
-                batch.remove(&self.configs, keys::config(&e.bucket, keys::NOTIFICATION));
+                for kind in [keys::NOTIFICATION, keys::CORS] {
+                    batch.remove(&self.configs, keys::config(&e.bucket, kind));
+                }
             }
             StorageEvent::ObjectCreated(e) => {
                 self.fold_new_version(batch, &e.bucket, &e.key, &e.record, &mut released)?;
@@ -109,6 +111,14 @@ impl Projections {
                     }
                     batch.remove(&self.versions, k.clone());
                     self.refresh_current(batch, &e.bucket, &e.key, &[k], None)?;
+                }
+            }
+            StorageEvent::BucketCorsSet(e) => {
+                let key = keys::config(&e.bucket, keys::CORS);
+                if e.configuration.rules.is_empty() {
+                    batch.remove(&self.configs, key);
+                } else {
+                    batch.insert(&self.configs, key, encode(&e.configuration)?);
                 }
             }
             StorageEvent::BucketNotificationSet(e) => {

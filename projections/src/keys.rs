@@ -68,6 +68,8 @@ pub const APPLIED: &[u8] = b"applied";
 
 /// The `configs` kind of a bucket's notification configuration.
 pub const NOTIFICATION: &str = "notification";
+/// The `configs` kind of a bucket's CORS configuration.
+pub const CORS: &str = "cors";
 
 pub fn config(bucket: &BucketName, kind: &str) -> Vec<u8> {
     let mut k = bucket_prefix(bucket);

@@ -142,6 +142,12 @@ impl Projections {
         Ok(self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()?.unwrap_or_default())
     }
 
+    /// The bucket's CORS configuration, if one is set.
+    pub fn cors(&self, bucket: &BucketName) -> Result<Option<rucket_schemas::CorsConfig>, ProjectionError> {
+        let key = keys::config(bucket, keys::CORS);
+        self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
+    }
+
     /// All buckets in name order.
     pub fn buckets(&self) -> Result<Vec<BucketRecord>, ProjectionError> {
         self.buckets.iter().map(|g| decode(&g.value()?, "buckets")).collect()

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BlobId, BucketName, CreateOperation, EventId, Hlc, LogPosition, NotificationConfig, ObjectKey,
-    ObjectRecord, PartRecord, RegionId, StandardHeaders, StorageClass, UploadId, UserId, VersionId,
-    VersioningStatus,
+    BlobId, BucketName, CorsConfig, CreateOperation, EventId, Hlc, LogPosition, NotificationConfig,
+    ObjectKey, ObjectRecord, PartRecord, RegionId, StandardHeaders, StorageClass, UploadId, UserId,
+    VersionId, VersioningStatus,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +88,10 @@ pub enum CommandBody {
         bucket: BucketName,
         configuration: NotificationConfig,
     },
+    SetBucketCors {
+        bucket: BucketName,
+        configuration: CorsConfig,
+    },
 }
 
 impl CommandBody {
@@ -102,7 +106,8 @@ impl CommandBody {
             | Self::CompleteMultipartUpload { bucket, .. }
             | Self::AbortMultipartUpload { bucket, .. }
             | Self::SetBucketVersioning { bucket, .. }
-            | Self::SetBucketNotification { bucket, .. } => bucket,
+            | Self::SetBucketNotification { bucket, .. }
+            | Self::SetBucketCors { bucket, .. } => bucket,
         }
     }
 }

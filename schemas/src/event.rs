@@ -25,6 +25,7 @@ pub enum EventType {
     UploadAborted = 8,
     BucketVersioningSet = 9,
     BucketNotificationSet = 10,
+    BucketCorsSet = 11,
 }
 
 impl EventType {
@@ -34,7 +35,7 @@ impl EventType {
             Self::BucketCreated | Self::BucketDeleted | Self::ObjectCreated => 1,
             Self::ObjectDeleted => 2,
             Self::UploadCreated | Self::PartUploaded | Self::MultipartCompleted | Self::UploadAborted => 1,
-            Self::BucketVersioningSet | Self::BucketNotificationSet => 1,
+            Self::BucketVersioningSet | Self::BucketNotificationSet | Self::BucketCorsSet => 1,
         }
     }
 
@@ -50,6 +51,7 @@ impl EventType {
             Self::UploadAborted => "UploadAborted",
             Self::BucketVersioningSet => "BucketVersioningSet",
             Self::BucketNotificationSet => "BucketNotificationSet",
+            Self::BucketCorsSet => "BucketCorsSet",
         }
     }
 }
@@ -67,6 +69,7 @@ pub enum StorageEvent {
     UploadAborted(UploadAborted),
     BucketVersioningSet(BucketVersioningSet),
     BucketNotificationSet(BucketNotificationSet),
+    BucketCorsSet(BucketCorsSet),
 }
 
 /// Schema version 1 of `UploadCreated`: a multipart upload began.
@@ -212,6 +215,33 @@ pub struct BucketVersioningSet {
 pub struct BucketNotificationSet {
     pub bucket: BucketName,
     pub configuration: NotificationConfig,
+}
+
+/// Schema version 1 of `BucketCorsSet`: the bucket's CORS configuration was replaced
+/// (an empty one removes it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketCorsSet {
+    pub bucket: BucketName,
+    pub configuration: CorsConfig,
+}
+
+/// A bucket's CORS rules, in the order PutBucketCors gave them (the first match wins).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct CorsConfig {
+    pub rules: Vec<CorsRule>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct CorsRule {
+    pub id: Option<String>,
+    /// Origins, each with at most one `*`.
+    pub allowed_origins: Vec<String>,
+    /// HTTP methods: GET, PUT, HEAD, POST, DELETE.
+    pub allowed_methods: Vec<String>,
+    /// Request headers a preflight may ask for, each with at most one `*`.
+    pub allowed_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age_seconds: Option<i32>,
 }
 
 /// A bucket's notification configuration, as PutBucketNotificationConfiguration gave it.
@@ -370,6 +400,7 @@ impl StorageEvent {
             Self::UploadAborted(_) => EventType::UploadAborted,
             Self::BucketVersioningSet(_) => EventType::BucketVersioningSet,
             Self::BucketNotificationSet(_) => EventType::BucketNotificationSet,
+            Self::BucketCorsSet(_) => EventType::BucketCorsSet,
         }
     }
 
@@ -385,6 +416,7 @@ impl StorageEvent {
             Self::UploadAborted(e) => &e.bucket,
             Self::BucketVersioningSet(e) => &e.bucket,
             Self::BucketNotificationSet(e) => &e.bucket,
+            Self::BucketCorsSet(e) => &e.bucket,
         }
     }
 
@@ -397,7 +429,7 @@ impl StorageEvent {
             Self::PartUploaded(e) => Some(&e.key),
             Self::MultipartCompleted(e) => Some(&e.key),
             Self::UploadAborted(e) => Some(&e.key),
-            Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) => None,
+            Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
         }
     }
 
@@ -421,6 +453,7 @@ impl StorageEvent {
             Self::UploadAborted(_) => "rucket:MultipartUploadAborted",
             Self::BucketVersioningSet(_) => "rucket:BucketVersioningSet",
             Self::BucketNotificationSet(_) => "rucket:BucketNotificationSet",
+            Self::BucketCorsSet(_) => "rucket:BucketCorsSet",
         }
     }
 
@@ -438,6 +471,7 @@ impl StorageEvent {
             Self::UploadAborted(p) => codec::encode_payload(p)?,
             Self::BucketVersioningSet(p) => codec::encode_payload(p)?,
             Self::BucketNotificationSet(p) => codec::encode_payload(p)?,
+            Self::BucketCorsSet(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -457,6 +491,7 @@ impl StorageEvent {
             (8, 1) => Ok(Self::UploadAborted(codec::decode_payload(bytes)?)),
             (9, 1) => Ok(Self::BucketVersioningSet(codec::decode_payload(bytes)?)),
             (10, 1) => Ok(Self::BucketNotificationSet(codec::decode_payload(bytes)?)),
+            (11, 1) => Ok(Self::BucketCorsSet(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

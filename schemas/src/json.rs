@@ -45,6 +45,9 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("delete_marker".into(), json!(e.delete_marker));
             out.insert("owner".into(), json!(e.owner.as_str()));
         }
+        StorageEvent::BucketCorsSet(e) => {
+            out.insert("rules".into(), json!(e.configuration.rules));
+        }
         StorageEvent::BucketNotificationSet(e) => {
             out.insert("rules".into(), json!(e.configuration.rules));
         }

@@ -17,11 +17,11 @@ pub use command::{Command, CommandBody, Outcome, Rejection, WriteCondition};
 pub use envelope::{Envelope, FORMAT_VERSION};
 pub use error::{CodecError, NameError};
 pub use event::{
-    BucketCreated, BucketDeleted, BucketNotificationSet, BucketVersioningSet, CreateOperation,
-    DestinationKind, EventType, MultipartCompleted, NotificationConfig, NotificationRule, ObjectCreated,
-    ObjectData, ObjectDeleted, ObjectDeletedV1, ObjectRecord, PartRecord, PartRef, PartUploaded,
-    ReplicationStatus, StandardHeaders, StorageClass, StorageEvent, UploadAborted, UploadCreated,
-    VersioningStatus,
+    BucketCorsSet, BucketCreated, BucketDeleted, BucketNotificationSet, BucketVersioningSet, CorsConfig,
+    CorsRule, CreateOperation, DestinationKind, EventType, MultipartCompleted, NotificationConfig,
+    NotificationRule, ObjectCreated, ObjectData, ObjectDeleted, ObjectDeletedV1, ObjectRecord, PartRecord,
+    PartRef, PartUploaded, ReplicationStatus, StandardHeaders, StorageClass, StorageEvent, UploadAborted,
+    UploadCreated, VersioningStatus,
 };
 pub use hlc::Hlc;
 pub use ids::{BlobId, BucketName, EventId, LogPosition, ObjectKey, RegionId, UploadId, UserId, VersionId};

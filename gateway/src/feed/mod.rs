@@ -11,7 +11,6 @@ pub mod record;
 mod subscriber;
 mod transport;
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +45,8 @@ pub struct FeedSettings {
 
 pub struct FeedRoute {
     pub hub: Arc<Hub>,
+    /// Virtual-hosted addressing, when a domain is configured.
+    pub hosts: Option<Arc<crate::host::VirtualHosts>>,
     pub users: Arc<Users>,
     pub projections: Projections,
     pub settings: FeedSettings,
@@ -71,8 +72,15 @@ struct FeedQuery {
 
 impl FeedRoute {
     /// Whether a request belongs to the feed (the route table of [`crate::routes`]).
-    pub fn is_match(method: &Method, uri: &Uri) -> bool {
-        method == Method::GET && (uri.path() == FEED_PATH || is_listen(uri))
+    pub fn is_match(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
+        method == Method::GET
+            && (uri.path() == FEED_PATH || is_listen(uri, self.host_bucket(headers).is_some()))
+    }
+
+    /// The bucket a virtual-hosted request's Host names, if any.
+    fn host_bucket<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        let host = headers.get(http::header::HOST)?.to_str().ok()?;
+        self.hosts.as_ref()?.bucket_of(host)
     }
 
     pub async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
@@ -83,7 +91,11 @@ impl FeedRoute {
         let user =
             self.users.user(&credentials.access_key).cloned().ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
         let listen = req.uri.path() != FEED_PATH;
-        let query = if listen { parse_listen(&req.uri)? } else { parse_feed(&req.uri, &req.headers)? };
+        let query = if listen {
+            parse_listen(&req.uri, self.host_bucket(&req.headers))?
+        } else {
+            parse_feed(&req.uri, &req.headers)?
+        };
         self.check_buckets(&user, &query.filter.buckets)?;
         let permit = self.hub.admit(&credentials.access_key).map_err(|e| {
             let mut err = S3Error::with_message(S3ErrorCode::SlowDown, e.to_string());
@@ -92,7 +104,7 @@ impl FeedRoute {
         })?;
         let cursor = resolve_start(self.hub.archive(), &query.start).await?;
         let (out, items) = mpsc::channel(self.settings.buffer.max(1));
-        let overflowed = Arc::new(AtomicBool::new(false));
+        let end = subscriber::EndSignal::default();
         let subscriber = Subscriber {
             hub: Arc::clone(&self.hub),
             filter: query.filter,
@@ -102,10 +114,16 @@ impl FeedRoute {
             stall: self.settings.stall,
             cursor,
             out,
-            overflowed: Arc::clone(&overflowed),
-            _permit: permit,
+            end: end.clone(),
         };
-        let items = transport::Items { items, overflowed, last: cursor, head: self.hub.archive().head() };
+        let items = transport::Items {
+            items,
+            end,
+            last: cursor,
+            head: self.hub.archive().head(),
+            stall: self.settings.stall,
+            permit,
+        };
         let upgrade = req
             .headers
             .get(http::header::UPGRADE)
@@ -138,9 +156,11 @@ impl FeedRoute {
 }
 
 /// MinIO's listen API: a GET on the root or a bucket with an `events` parameter.
-fn is_listen(uri: &Uri) -> bool {
+/// With a virtual-hosted bucket only the root path is a listen request.
+fn is_listen(uri: &Uri, virtual_host: bool) -> bool {
     let path = uri.path().trim_start_matches('/');
-    !path.contains('/') && query_pairs(uri).any(|(k, _)| k == "events")
+    let bucket_or_root = if virtual_host { path.is_empty() } else { !path.contains('/') };
+    bucket_or_root && query_pairs(uri).any(|(k, _)| k == "events")
 }
 
 fn query_pairs(uri: &Uri) -> impl Iterator<Item = (String, String)> + '_ {
@@ -217,9 +237,9 @@ fn parse_feed(uri: &Uri, headers: &HeaderMap) -> S3Result<FeedQuery> {
     Ok(FeedQuery { filter, start, format, heartbeat })
 }
 
-fn parse_listen(uri: &Uri) -> S3Result<FeedQuery> {
+fn parse_listen(uri: &Uri, host_bucket: Option<&str>) -> S3Result<FeedQuery> {
     let mut filter = Filter::default();
-    let bucket = uri.path().trim_matches('/');
+    let bucket = host_bucket.unwrap_or_else(|| uri.path().trim_matches('/'));
     if !bucket.is_empty() {
         filter.buckets.push(parse_bucket(bucket)?);
     }
@@ -228,10 +248,22 @@ fn parse_listen(uri: &Uri) -> S3Result<FeedQuery> {
         match key.as_str() {
             "prefix" => filter.prefix = value,
             "suffix" => filter.suffix = value,
-            "events" => parse_events(&value, &mut filter.events)?,
+            // MinIO accepts names Rucket never emits (`s3:ObjectAccessed:*`, ...): keep
+            // them as names that match nothing rather than refusing the listener.
+            "events" => {
+                for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    filter
+                        .events
+                        .push(EventPattern::parse(name).unwrap_or(EventPattern::Exact(name.to_owned())));
+                }
+            }
             "ping" => heartbeat = Some(parse_seconds("ping", &value)?),
             _ => {}
         }
+    }
+    if filter.events.is_empty() {
+        // Listen carries S3 events only, not Rucket's own.
+        filter.events.push(EventPattern::Prefix("s3:".into()));
     }
     Ok(FeedQuery {
         filter,
@@ -335,11 +367,11 @@ pub struct Routes {
 #[async_trait::async_trait]
 impl S3Route for Routes {
     fn is_match(&self, method: &Method, uri: &Uri, headers: &HeaderMap, extensions: &mut Extensions) -> bool {
-        FeedRoute::is_match(method, uri) || self.admin.is_match(method, uri, headers, extensions)
+        self.feed.is_match(method, uri, headers) || self.admin.is_match(method, uri, headers, extensions)
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        if FeedRoute::is_match(&req.method, &req.uri) {
+        if self.feed.is_match(&req.method, &req.uri, &req.headers) {
             // Per-bucket checks happen in `call`, once the filter is parsed.
             return match req.credentials {
                 Some(_) => Ok(()),
@@ -350,7 +382,7 @@ impl S3Route for Routes {
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        if FeedRoute::is_match(&req.method, &req.uri) {
+        if self.feed.is_match(&req.method, &req.uri, &req.headers) {
             return self.feed.call(req).await;
         }
         self.admin.call(req).await
@@ -416,7 +448,9 @@ mod tests {
 
     #[test]
     fn listen_requests_are_recognised() {
-        let listen = |s: &str| FeedRoute::is_match(&Method::GET, &s.parse().unwrap());
+        let listen = |s: &str| is_listen(&s.parse().unwrap(), false) || s.starts_with(FEED_PATH);
+        assert!(is_listen(&"/?events=x".parse().unwrap(), true));
+        assert!(!is_listen(&"/key?events=x".parse().unwrap(), true));
         assert!(listen("/photos?events=s3:ObjectCreated:*"));
         assert!(listen("/?events=s3:ObjectCreated:*&prefix=a"));
         assert!(listen(FEED_PATH));

@@ -4,7 +4,7 @@
 //! duplicate, and a subscriber that fell off the live path resumes from the archive.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::filter::Filter;
-use super::hub::{read_decoded, FeedEvent, Hub, Permit};
+use super::hub::{read_decoded, FeedEvent, Hub};
 use super::record::{s3_record, FEED_CONFIGURATION};
 
 const READ_BATCH: usize = 256;
@@ -43,10 +43,10 @@ pub enum Item {
         position: LogPosition,
         head: LogPosition,
     },
-    /// The stream ends; the client resumes after the last position it received.
-    End(EndReason),
 }
 
+/// Why a stream ended, told to the transport through [`EndSignal`]; the client resumes
+/// after the last position it received.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndReason {
     /// The subscriber did not take messages for longer than the stall limit.
@@ -55,6 +55,32 @@ pub enum EndReason {
     Shutdown,
     /// The archive could not be read.
     Failed,
+}
+
+/// Shared between a subscriber and its transport: set once, when the subscriber stops
+/// for a reason the client must hear. On overflow the transport stops at once; on
+/// shutdown or failure it first delivers what is queued.
+#[derive(Clone, Default)]
+pub struct EndSignal(Arc<AtomicU8>);
+
+impl EndSignal {
+    pub fn set(&self, reason: EndReason) {
+        let code = match reason {
+            EndReason::Overflow => 1,
+            EndReason::Shutdown => 2,
+            EndReason::Failed => 3,
+        };
+        self.0.store(code, Ordering::Release);
+    }
+
+    pub fn get(&self) -> Option<EndReason> {
+        match self.0.load(Ordering::Acquire) {
+            1 => Some(EndReason::Overflow),
+            2 => Some(EndReason::Shutdown),
+            3 => Some(EndReason::Failed),
+            _ => None,
+        }
+    }
 }
 
 impl EndReason {
@@ -116,10 +142,8 @@ pub struct Subscriber {
     /// Exclusive: the next event delivered is the first after it.
     pub cursor: LogPosition,
     pub out: mpsc::Sender<Item>,
-    /// Set when the stream ends for overflow; the transport then stops taking messages.
-    pub overflowed: Arc<AtomicBool>,
-    /// The subscription's place within the limits, held until it ends.
-    pub _permit: Permit,
+    /// How the stream ended, for the transport.
+    pub end: EndSignal,
 }
 
 enum Stop {
@@ -131,20 +155,19 @@ enum Stop {
 }
 
 impl Subscriber {
+    /// Follows the log until the client goes or the stream must end; dropping `out`
+    /// then lets the transport finish.
     pub async fn run(mut self) {
-        let stop = self.follow().await;
-        let reason = match stop {
-            Stop::Gone => return,
+        match self.follow().await {
+            Stop::Gone => {}
             Stop::Overflow => {
-                self.overflowed.store(true, Ordering::Release);
+                self.end.set(EndReason::Overflow);
                 metrics::counter!(crate::metrics::FEED_OVERFLOWS).increment(1);
                 tracing::info!(cursor = %self.cursor, "a slow subscriber was disconnected");
-                return;
             }
-            Stop::Shutdown => EndReason::Shutdown,
-            Stop::Failed => EndReason::Failed,
-        };
-        let _ = self.out.try_send(Item::End(reason));
+            Stop::Shutdown => self.end.set(EndReason::Shutdown),
+            Stop::Failed => self.end.set(EndReason::Failed),
+        }
     }
 
     async fn follow(&mut self) -> Stop {
@@ -162,7 +185,16 @@ impl Subscriber {
                 .await
                 {
                     Ok(Ok(batch)) if !batch.is_empty() => batch,
-                    Ok(Ok(_)) => break,
+                    Ok(Ok(_)) => {
+                        // The archive is being replaced (a snapshot install): wait, never
+                        // skip over positions not read yet.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        let stopping = *shutdown.borrow();
+                        if stopping {
+                            return Stop::Shutdown;
+                        }
+                        continue;
+                    }
                     Ok(Err(e)) => {
                         tracing::error!(error = %e, "a subscriber cannot read the archive");
                         return Stop::Failed;
@@ -220,7 +252,8 @@ impl Subscriber {
             return Ok(());
         }
         self.cursor = event.position;
-        if !self.filter.matches(&event.event) || !self.visibility.visible(event) {
+        // Visibility first: it follows bucket ownership through events the filter drops.
+        if !self.visibility.visible(event) || !self.filter.matches(&event.event) {
             return Ok(());
         }
         let data = render(self.format, event);
@@ -270,8 +303,10 @@ fn render_uncached(format: Format, event: &FeedEvent) -> String {
         Format::Rucket => rucket_schemas::render_event_json(*position, envelope, event),
         Format::S3 => json!({ "Records": [s3_record(*position, envelope, event, FEED_CONFIGURATION)] }),
         Format::MinioLines => {
-            return json!({ "Records": [s3_record(*position, envelope, event, FEED_CONFIGURATION)] })
-                .to_string()
+            // MinIO keeps the `s3:` prefix in listen records, and `mc watch` relies on it.
+            let mut record = s3_record(*position, envelope, event, FEED_CONFIGURATION);
+            record["eventName"] = json!(event.s3_event_name());
+            return json!({ "Records": [record] }).to_string();
         }
     };
     message(*position, envelope, event, body).to_string()

@@ -1,8 +1,8 @@
 //! The three transports of a subscription: Server-Sent Events, WebSocket, and MinIO's
 //! newline-delimited listen stream. Each turns the subscriber's items into its framing.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::FromRequestParts;
@@ -14,15 +14,20 @@ use s3s::{s3_error, Body, S3Request, S3Response, S3Result};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::subscriber::{EndReason, Item};
+use super::hub::Permit;
+use super::subscriber::{EndReason, EndSignal, Item};
 
 /// The receiving end of a subscription.
 pub struct Items {
     pub items: mpsc::Receiver<Item>,
-    pub overflowed: Arc<AtomicBool>,
+    pub end: EndSignal,
     /// The position the client has been served up to (its resume cursor).
     pub last: LogPosition,
     pub head: LogPosition,
+    /// How long one write to a WebSocket may take before the connection is dropped.
+    pub stall: Duration,
+    /// The subscription's place within the limits, held as long as the connection is.
+    pub permit: Permit,
 }
 
 /// What a transport writes, in order. The stream ends after an `End`.
@@ -33,13 +38,17 @@ enum Delivery {
 }
 
 impl Items {
-    /// The deliveries; on overflow the stream stops taking queued messages and ends
-    /// with the position of the last one delivered.
+    /// The deliveries: first a heartbeat naming the start cursor (so a client that
+    /// drops before any event still has a resume point), then what the subscriber
+    /// sends. On overflow the stream stops taking queued messages and ends with the
+    /// position of the last one delivered; on shutdown it delivers what is queued first.
     fn deliveries(self) -> impl Stream<Item = Delivery> + Send {
-        let Items { mut items, overflowed, mut last, .. } = self;
+        let Items { mut items, end, mut last, head, permit, .. } = self;
         async_stream::stream! {
+            let _permit = permit;
+            yield Delivery::Heartbeat { position: last, head };
             loop {
-                if overflowed.load(Ordering::Acquire) {
+                if end.get() == Some(EndReason::Overflow) {
                     yield Delivery::End { reason: EndReason::Overflow, position: last };
                     break;
                 }
@@ -52,13 +61,9 @@ impl Items {
                         last = last.max(position);
                         yield Delivery::Heartbeat { position: last, head };
                     }
-                    Some(Item::End(reason)) => {
-                        yield Delivery::End { reason, position: last };
-                        break;
-                    }
                     None => {
-                        if overflowed.load(Ordering::Acquire) {
-                            yield Delivery::End { reason: EndReason::Overflow, position: last };
+                        if let Some(reason) = end.get() {
+                            yield Delivery::End { reason, position: last };
                         }
                         break;
                     }
@@ -89,8 +94,7 @@ fn streaming(
 /// Server-Sent Events. Event ids are log positions; heartbeats are comments that also
 /// set the id, so a filtered EventSource's Last-Event-ID advances without a message.
 pub fn sse(items: Items) -> S3Response<Body> {
-    let preamble =
-        format!("retry: 1000\n: rucket event feed, after {} (head {})\n\n", items.last, items.head);
+    let preamble = Bytes::from_static(b"retry: 1000\n: rucket event feed\n\n");
     let frames = items.deliveries().map(|d| {
         Bytes::from(match d {
             Delivery::Event { position, data } => format!("id: {position}\ndata: {data}\n\n"),
@@ -100,7 +104,7 @@ pub fn sse(items: Items) -> S3Response<Body> {
             }
         })
     });
-    let body = futures::stream::once(async move { Bytes::from(preamble) }).chain(frames);
+    let body = futures::stream::once(async move { preamble }).chain(frames);
     streaming(StatusCode::OK, "text/event-stream", body)
 }
 
@@ -139,34 +143,42 @@ pub async fn websocket(req: S3Request<Body>, items: Items) -> S3Result<S3Respons
 }
 
 async fn pump(mut socket: WebSocket, items: Items) {
+    let stall = items.stall;
     let deliveries = items.deliveries();
     futures::pin_mut!(deliveries);
     loop {
         tokio::select! {
             delivery = deliveries.next() => {
                 let Some(delivery) = delivery else { return };
-                let sent = match delivery {
-                    Delivery::Event { data, .. } => socket.send(Message::Text(data.as_ref().into())).await,
+                let mut messages = Vec::new();
+                let mut closing = false;
+                match delivery {
+                    Delivery::Event { data, .. } => messages.push(Message::Text(data.as_ref().into())),
                     Delivery::Heartbeat { position, head } => {
                         let text = json!({ "type": "heartbeat", "position": position.0, "head": head.0 }).to_string();
-                        match socket.send(Message::Ping(Bytes::from(position.0.to_string()))).await {
-                            Ok(()) => socket.send(Message::Text(text.into())).await,
-                            Err(e) => Err(e),
-                        }
+                        messages.push(Message::Ping(Bytes::from(position.0.to_string())));
+                        messages.push(Message::Text(text.into()));
                     }
                     Delivery::End { reason, position } => {
-                        let _ = socket.send(Message::Text(end_message(reason, position).into())).await;
+                        messages.push(Message::Text(end_message(reason, position).into()));
                         let code = match reason {
                             EndReason::Overflow => 4000,
                             EndReason::Shutdown => 1001,
                             EndReason::Failed => 1011,
                         };
                         let reason = format!("{}; resume after {position}", reason.as_str());
-                        let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
-                        return;
+                        messages.push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
+                        closing = true;
                     }
-                };
-                if sent.is_err() {
+                }
+                for message in messages {
+                    // A client that takes nothing for the stall limit is dropped.
+                    match tokio::time::timeout(stall, socket.send(message)).await {
+                        Ok(Ok(())) => {}
+                        _ => return,
+                    }
+                }
+                if closing {
                     return;
                 }
             }

@@ -74,38 +74,28 @@ pub fn start(
 
 impl Worker {
     async fn run(mut self) -> anyhow::Result<()> {
-        // A new target starts at the head: it is told about what happens from now on.
-        let mut cursor = match read_cursor(&self.cursor_path)? {
-            Some(c) => c,
-            None => {
-                let head = self.archive.head();
-                write_cursor(&self.cursor_path, head)?;
-                head
-            }
-        };
+        let mut cursor = self.start_cursor()?;
         let labels = [("target", self.target.id.clone())];
         let mut configs: HashMap<BucketName, NotificationConfig> = HashMap::new();
         let mut head_rx = self.archive.subscribe();
+        let mut backoff = Duration::from_millis(100);
         loop {
             let head = *head_rx.borrow_and_update();
             metrics::gauge!(crate::metrics::WEBHOOK_LAG_EVENTS, &labels)
                 .set(head.0.saturating_sub(cursor.0) as f64);
             if cursor < head {
-                let archive = self.archive.clone();
-                let after = cursor;
-                let batch =
-                    tokio::task::spawn_blocking(move || read_decoded(&archive, after, READ_BATCH)).await??;
-                for event in &batch {
-                    for record in self.records_for(event, &mut configs)? {
-                        if !self.deliver(&record, event).await {
-                            return Ok(()); // stopping
+                match self.deliver_batch(&mut cursor, &mut configs).await {
+                    Ok(true) => backoff = Duration::from_millis(100),
+                    Ok(false) => return Ok(()), // stopping
+                    Err(e) => {
+                        // A read or cursor write failed: retry later, never skip.
+                        tracing::warn!(target = %self.target.id, error = %format!("{e:#}"), retry_in = ?backoff, "webhook worker error");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = stopped(&mut self.shutdown) => return Ok(()),
                         }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
                     }
-                    cursor = event.position;
-                    write_cursor(&self.cursor_path, cursor)?;
-                }
-                if batch.is_empty() {
-                    cursor = head;
                 }
                 continue;
             }
@@ -114,6 +104,56 @@ impl Worker {
                 _ = stopped(&mut self.shutdown) => return Ok(()),
             }
         }
+    }
+
+    /// The stored cursor, or the head for a new target (it is told about what happens
+    /// from now on). A cursor past the head (a relaxed-mode crash lost the archive's
+    /// tail) is brought back to the head.
+    fn start_cursor(&self) -> anyhow::Result<LogPosition> {
+        let head = self.archive.head();
+        match read_cursor(&self.cursor_path)? {
+            Some(c) if c <= head => Ok(c),
+            Some(c) => {
+                tracing::warn!(target = %self.target.id, cursor = %c, %head, "webhook cursor is past the archive head; resuming at the head");
+                write_cursor(&self.cursor_path, head)?;
+                Ok(head)
+            }
+            None => {
+                write_cursor(&self.cursor_path, head)?;
+                Ok(head)
+            }
+        }
+    }
+
+    /// Delivers the next batch of events; `false` when the server stops first. The
+    /// cursor is stored after each delivered event and at the end of the batch.
+    async fn deliver_batch(
+        &mut self,
+        cursor: &mut LogPosition,
+        configs: &mut HashMap<BucketName, NotificationConfig>,
+    ) -> anyhow::Result<bool> {
+        let archive = self.archive.clone();
+        let after = *cursor;
+        let batch = tokio::task::spawn_blocking(move || read_decoded(&archive, after, READ_BATCH)).await??;
+        if batch.is_empty() {
+            // The archive is being replaced (a snapshot install): wait, never skip.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return Ok(true);
+        }
+        for event in &batch {
+            let records = self.records_for(event, configs)?;
+            for record in &records {
+                if !self.deliver(record, event).await {
+                    return Ok(false);
+                }
+            }
+            *cursor = event.position;
+            if !records.is_empty() {
+                write_cursor(&self.cursor_path, *cursor)?;
+            }
+        }
+        write_cursor(&self.cursor_path, *cursor)?;
+        Ok(true)
     }
 
     /// The records this target gets for `event`: one per matching rule.

@@ -278,6 +278,42 @@ impl S3 for Rucket {
         self.do_get_bucket_versioning(req).await
     }
 
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let configuration = crate::cors::from_s3(req.input.cors_configuration)?;
+        self.propose(&user, CommandBody::SetBucketCors { bucket, configuration }).await?;
+        Ok(S3Response::new(PutBucketCorsOutput {}))
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        match self.projections().cors(&bucket).map_err(errors::projection)? {
+            Some(config) => {
+                Ok(S3Response::new(GetBucketCorsOutput { cors_rules: Some(crate::cors::to_s3(&config)) }))
+            }
+            None => Err(s3_error!(NoSuchCORSConfiguration, "The CORS configuration does not exist")),
+        }
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let configuration = rucket_schemas::CorsConfig::default();
+        self.propose(&user, CommandBody::SetBucketCors { bucket, configuration }).await?;
+        Ok(S3Response::with_status(DeleteBucketCorsOutput {}, http::StatusCode::NO_CONTENT))
+    }
+
     async fn put_bucket_notification_configuration(
         &self,
         req: S3Request<PutBucketNotificationConfigurationInput>,

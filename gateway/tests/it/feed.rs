@@ -266,6 +266,10 @@ async fn filters_formats_and_heartbeats() {
     let head = 8; // two buckets, five objects, one delete; the refused PUT emitted nothing
     let mut quiet =
         subscribe(&server, &format!("bucket={bucket}&prefix=nothing/&from=oldest&heartbeat=1")).await;
+    // First the start (id 0, nothing served yet), then a heartbeat that has served it all.
+    let start = quiet.next().await.unwrap();
+    assert_eq!(start.id, Some(0));
+    assert!(!start.is_event());
     let beat = quiet.next().await.unwrap();
     assert!(!beat.is_event());
     assert!(beat.comment.contains(&format!("head={head}")), "{beat:?}");
@@ -318,6 +322,21 @@ async fn users_see_events_of_their_own_buckets_only() {
     let second = sse.next_event().await.json();
     assert_eq!(second["bucket"], a.as_str());
     assert_eq!(second["event"]["key"], "mine", "bob's event was not delivered to alice");
+
+    // Ownership is followed through bucket events even when the filter drops them: a
+    // bucket name alice gave up and bob took is bob's.
+    let response = subscribe_as(&server, ALICE_KEY, ALICE_SECRET, "events=s3:ObjectCreated:*", None).await;
+    let mut filtered = Sse::new(response);
+    let reused = support::bucket("feed-reused");
+    create(&alice, &reused).await;
+    put(&alice, &reused, "alices").await;
+    alice.delete_object().bucket(&reused).key("alices").send().await.unwrap();
+    alice.delete_bucket().bucket(&reused).send().await.unwrap();
+    create(&bob, &reused).await;
+    put(&bob, &reused, "bobs").await;
+    put(&alice, &a, "sentinel").await;
+    assert_eq!(filtered.next_event().await.json()["event"]["key"], "alices");
+    assert_eq!(filtered.next_event().await.json()["event"]["key"], "sentinel", "bob's object stays hidden");
 }
 
 #[tokio::test]
@@ -523,6 +542,8 @@ async fn websocket_subscribers_receive_events_and_resume() {
     };
     let (mut ws, response) = connect(format!("bucket={bucket}&from=oldest&heartbeat=1")).await.unwrap();
     assert_eq!(response.status(), 101);
+    let start = next_json(&mut ws).await;
+    assert_eq!((start["type"].as_str(), start["position"].as_u64()), (Some("heartbeat"), Some(0)));
     assert_eq!(next_json(&mut ws).await["event_name"], "rucket:BucketCreated");
     let a = next_json(&mut ws).await;
     assert_eq!(a["event"]["key"], "a");
@@ -537,6 +558,7 @@ async fn websocket_subscribers_receive_events_and_resume() {
 
     // Resume after `a`: `b` comes next.
     let (mut ws, _) = connect(format!("bucket={bucket}&after=2")).await.unwrap();
+    assert_eq!(next_json(&mut ws).await["position"], 2, "the start heartbeat names the cursor");
     let message = next_json(&mut ws).await;
     assert_eq!(message["event"]["key"], "b");
     ws.send(Message::Close(None)).await.unwrap();
@@ -594,7 +616,7 @@ async fn minio_listen_streams_records_lines() {
         }
     }
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0]["eventName"], "ObjectCreated:Put");
+    assert_eq!(records[0]["eventName"], "s3:ObjectCreated:Put", "MinIO keeps the s3: prefix");
     assert_eq!(records[0]["s3"]["object"]["key"], "p/one");
 }
 

@@ -5,6 +5,7 @@ mod bench;
 mod bodies;
 mod buckets;
 mod copy;
+mod cors;
 mod crash;
 mod endpoints;
 mod feed;

@@ -8,7 +8,7 @@ use rucket_schemas::{
     ObjectKey, ObjectRecord, PartRecord, RegionId, ReplicationStatus, StandardHeaders, StorageClass,
     StorageEvent, UploadId, UserId, VersionId, VersioningStatus, WriteCondition,
 };
-use rucket_schemas::{DestinationKind, NotificationConfig, NotificationRule};
+use rucket_schemas::{CorsConfig, CorsRule, DestinationKind, NotificationConfig, NotificationRule};
 
 /// One step: a command run through decide, or an event written as is (for events no
 /// command produces yet, such as delete markers).
@@ -305,6 +305,32 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .delete_bucket("bob", "short-lived") // takes its configuration with it
         .command("bob", notify("short-lived")); // rejected: NoSuchBucket
     out.push(("bucket_configurations", s));
+
+    let cors = |b: &str, origins: &[&str]| CommandBody::SetBucketCors {
+        bucket: bucket(b),
+        configuration: CorsConfig {
+            rules: vec![CorsRule {
+                id: Some("web".into()),
+                allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
+                allowed_methods: vec!["GET".into(), "PUT".into()],
+                allowed_headers: vec!["x-amz-*".into()],
+                expose_headers: vec!["ETag".into()],
+                max_age_seconds: Some(600),
+            }],
+        },
+    };
+    let mut s = Script::default();
+    s.create("alice", "site", false)
+        .command("alice", cors("site", &["https://*.example.com"]))
+        .command("alice", cors("site", &["*"])) // replaces the first
+        .command("bob", cors("site", &["https://evil.example"])) // rejected: AccessDenied
+        .create("alice", "cleared", false)
+        .command("alice", cors("cleared", &["*"]))
+        .command(
+            "alice",
+            CommandBody::SetBucketCors { bucket: bucket("cleared"), configuration: CorsConfig::default() },
+        );
+    out.push(("cors_rules", s));
 
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
