@@ -38,6 +38,9 @@ pub fn rejection(r: Rejection) -> S3Error {
             InvalidPartOrder,
             "The list of parts was not in ascending order. The parts list must be specified in order by part number."
         ),
+        Rejection::MethodNotAllowed => {
+            s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource.")
+        }
         Rejection::InvalidBucketState => s3_error!(
             InvalidBucketState,
             "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."

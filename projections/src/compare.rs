@@ -33,7 +33,7 @@ pub struct ViewDiff {
 }
 
 impl Projections {
-    fn views(&self) -> [(&'static str, &Keyspace); 7] {
+    fn views(&self) -> [(&'static str, &Keyspace); 8] {
         [
             ("buckets", &self.buckets),
             ("objects", &self.objects),
@@ -41,6 +41,7 @@ impl Projections {
             ("uploads", &self.uploads),
             ("parts", &self.parts),
             ("configs", &self.configs),
+            ("tags", &self.tags),
             ("meta", &self.meta),
         ]
     }
@@ -190,6 +191,17 @@ impl Projections {
                     "parts" => {
                         format!("{} {}", describe(view, &k), render_part(&crate::store::decode(&v, "parts")?))
                     }
+                    "tags" => format!(
+                        "{}:{} {}",
+                        text_of(&k[..1]),
+                        describe(if k.first() == Some(&b'v') { "versions" } else { "uploads" }, &k[1..]),
+                        render_map(&crate::store::decode(&v, "tags")?)
+                    ),
+                    "configs" if k.ends_with(crate::keys::TAGGING.as_bytes()) => format!(
+                        "{} {}",
+                        describe(view, &k),
+                        render_map(&crate::store::decode(&v, "configs")?)
+                    ),
                     "configs" if k.ends_with(crate::keys::CORS.as_bytes()) => format!(
                         "{} {}",
                         describe(view, &k),
@@ -329,4 +341,8 @@ fn render_cors(c: &rucket_schemas::CorsConfig) -> String {
         })
         .collect();
     format!("rules=[{}]", rules.join("; "))
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }

@@ -26,6 +26,21 @@ pub enum Decision {
 impl Projections {
     /// Validates `command` against the current views. Reads only; never writes.
     pub fn decide(&self, command: &Command) -> Result<Decision, ProjectionError> {
+        if let CommandBody::Tagged { tags, inner } = &command.body {
+            // Decided as the write it wraps; the tags ride on its event.
+            let untagged = Command { body: (**inner).clone(), ..command.clone() };
+            return Ok(match self.decide(&untagged)? {
+                Decision::Event(mut event) => {
+                    match event.as_mut() {
+                        StorageEvent::ObjectCreated(e) => e.tags = tags.clone(),
+                        StorageEvent::UploadCreated(e) => e.tags = tags.clone(),
+                        _ => {}
+                    }
+                    Decision::Event(event)
+                }
+                other => other,
+            });
+        }
         let may_act = |bucket: &BucketRecord| command.requester_is_admin || bucket.owner == command.requester;
         let decision = match &command.body {
             CommandBody::CreateBucket { bucket, location, object_lock_enabled } => {
@@ -64,6 +79,7 @@ impl Projections {
                                 key: key.clone(),
                                 operation: *operation,
                                 record,
+                                tags: Default::default(),
                             }))
                         }
                     },
@@ -89,6 +105,7 @@ impl Projections {
                     user_metadata: user_metadata.clone(),
                     storage_class: *storage_class,
                     checksum_algorithm: checksum_algorithm.clone(),
+                    tags: Default::default(),
                 })),
             },
             CommandBody::UploadPart { bucket, key, upload_id, part } => match self.bucket(bucket)? {
@@ -126,6 +143,7 @@ impl Projections {
                                         key: key.clone(),
                                         upload_id: upload_id.clone(),
                                         record,
+                                        tags: self.upload_tags(bucket, key, upload_id)?,
                                     }))
                                 }
                             },
@@ -178,6 +196,43 @@ impl Projections {
                     }
                 }
             }
+            CommandBody::Tagged { .. } => unreachable!("unwrapped above"),
+            CommandBody::SetObjectTagging { bucket, key, version_id, tags } => match self.bucket(bucket)? {
+                None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(_) => {
+                    let entry = match version_id {
+                        None => self.latest_version(bucket, key)?,
+                        Some(v) => self.version(bucket, key, v)?,
+                    };
+                    match (entry, version_id) {
+                        (None, None) => Decision::Rejected(Rejection::NoSuchKey),
+                        (None, Some(_)) => Decision::Rejected(Rejection::NoSuchVersion),
+                        (Some(crate::VersionEntry::DeleteMarker { .. }), None) => {
+                            Decision::Rejected(Rejection::NoSuchKey)
+                        }
+                        (Some(crate::VersionEntry::DeleteMarker { .. }), Some(_)) => {
+                            Decision::Rejected(Rejection::MethodNotAllowed)
+                        }
+                        (Some(crate::VersionEntry::Object(record)), _) => {
+                            event(StorageEvent::ObjectTaggingSet(rucket_schemas::ObjectTaggingSet {
+                                bucket: bucket.clone(),
+                                key: key.clone(),
+                                version_id: record.version_id.clone(),
+                                tags: tags.clone(),
+                            }))
+                        }
+                    }
+                }
+            },
+            CommandBody::SetBucketTagging { bucket, tags } => match self.bucket(bucket)? {
+                None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(_) => event(StorageEvent::BucketTaggingSet(rucket_schemas::BucketTaggingSet {
+                    bucket: bucket.clone(),
+                    tags: tags.clone(),
+                })),
+            },
             CommandBody::SetBucketCors { bucket, configuration } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
                 Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),

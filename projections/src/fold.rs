@@ -36,12 +36,25 @@ impl Projections {
             }
             StorageEvent::BucketDeleted(e) => {
                 batch.remove(&self.buckets, e.bucket.as_str());
-                for kind in [keys::NOTIFICATION, keys::CORS] {
+                for kind in keys::CONFIG_KINDS {
                     batch.remove(&self.configs, keys::config(&e.bucket, kind));
                 }
             }
             StorageEvent::ObjectCreated(e) => {
-                self.fold_new_version(batch, &e.bucket, &e.key, &e.record, &mut released)?;
+                self.fold_new_version(batch, &e.bucket, &e.key, &e.record, &e.tags, &mut released)?;
+            }
+            StorageEvent::ObjectTaggingSet(e) => {
+                if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
+                    self.put_tags(batch, keys::version_tags(&k), &e.tags)?;
+                }
+            }
+            StorageEvent::BucketTaggingSet(e) => {
+                let key = keys::config(&e.bucket, keys::TAGGING);
+                if e.tags.is_empty() {
+                    batch.remove(&self.configs, key);
+                } else {
+                    batch.insert(&self.configs, key, encode(&e.tags)?);
+                }
             }
             StorageEvent::UploadCreated(e) => {
                 let record = UploadRecord {
@@ -55,6 +68,7 @@ impl Projections {
                     checksum_algorithm: e.checksum_algorithm.clone(),
                 };
                 batch.insert(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id), encode(&record)?);
+                self.put_tags(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.tags)?;
             }
             StorageEvent::PartUploaded(e) => {
                 let k = keys::part(&e.bucket, &e.key, &e.upload_id, e.part.part_number);
@@ -75,7 +89,8 @@ impl Projections {
                     batch.remove(&self.parts, keys::part(&e.bucket, &e.key, &e.upload_id, part.part_number));
                 }
                 batch.remove(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id));
-                self.fold_new_version(batch, &e.bucket, &e.key, &e.record, &mut released)?;
+                batch.remove(&self.tags, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
+                self.fold_new_version(batch, &e.bucket, &e.key, &e.record, &e.tags, &mut released)?;
             }
             StorageEvent::UploadAborted(e) => {
                 for part in self.parts(&e.bucket, &e.key, &e.upload_id)? {
@@ -83,6 +98,7 @@ impl Projections {
                     batch.remove(&self.parts, keys::part(&e.bucket, &e.key, &e.upload_id, part.part_number));
                 }
                 batch.remove(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id));
+                batch.remove(&self.tags, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
             }
             StorageEvent::ObjectDeleted(e) => {
                 if e.delete_marker {
@@ -93,7 +109,7 @@ impl Projections {
                             if let VersionEntry::Object(r) = &old {
                                 released.extend(r.data.blob_ids().into_iter().cloned());
                             }
-                            batch.remove(&self.versions, k.clone());
+                            self.remove_version(batch, &k);
                             removed.push(k);
                         }
                     }
@@ -109,7 +125,7 @@ impl Projections {
                     if let VersionEntry::Object(r) = &old {
                         released.extend(r.data.blob_ids().into_iter().cloned());
                     }
-                    batch.remove(&self.versions, k.clone());
+                    self.remove_version(batch, &k);
                     self.refresh_current(batch, &e.bucket, &e.key, &[k], None)?;
                 }
             }
@@ -149,6 +165,7 @@ impl Projections {
         bucket: &BucketName,
         key: &ObjectKey,
         record: &ObjectRecord,
+        tags: &rucket_schemas::Tags,
         released: &mut Vec<BlobId>,
     ) -> Result<(), ProjectionError> {
         let mut removed = Vec::new();
@@ -157,14 +174,36 @@ impl Projections {
                 if let VersionEntry::Object(r) = &old {
                     released.extend(r.data.blob_ids().into_iter().cloned());
                 }
-                batch.remove(&self.versions, k.clone());
+                self.remove_version(batch, &k);
                 removed.push(k);
             }
         }
         let entry = VersionEntry::Object(Box::new(record.clone()));
         let new_key = keys::version(bucket, key, record.hlc_timestamp);
         batch.insert(&self.versions, new_key.clone(), encode(&entry)?);
+        self.put_tags(batch, keys::version_tags(&new_key), tags)?;
         self.refresh_current(batch, bucket, key, &removed, Some((new_key, entry)))
+    }
+
+    /// Removes a version and its tags.
+    fn remove_version(&self, batch: &mut OwnedWriteBatch, version_key: &[u8]) {
+        batch.remove(&self.versions, version_key.to_vec());
+        batch.remove(&self.tags, keys::version_tags(version_key));
+    }
+
+    /// Sets a tag set (removes it when empty).
+    fn put_tags(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        key: Vec<u8>,
+        tags: &rucket_schemas::Tags,
+    ) -> Result<(), ProjectionError> {
+        if tags.is_empty() {
+            batch.remove(&self.tags, key);
+        } else {
+            batch.insert(&self.tags, key, encode(tags)?);
+        }
+        Ok(())
     }
 
     /// Points `objects` at the newest remaining version of a key, given the version keys

@@ -9,6 +9,7 @@
 //! uploads:  <bucket> 0x00 <key> 0x00 <upload id>           multipart uploads in progress
 //! parts:    <bucket> 0x00 <key> 0x00 <upload id> 0x00 <part u32 BE>
 //! configs:  <bucket> 0x00 <kind>                          bucket configurations
+//! tags:     'v' <version key> | 'u' <upload key>           object and upload tag sets
 //! meta:     "applied"                                   last applied log position
 //! ```
 
@@ -70,6 +71,25 @@ pub const APPLIED: &[u8] = b"applied";
 pub const NOTIFICATION: &str = "notification";
 /// The `configs` kind of a bucket's CORS configuration.
 pub const CORS: &str = "cors";
+/// The `configs` kind of a bucket's tag set.
+pub const TAGGING: &str = "tagging";
+/// Every `configs` kind, removed with the bucket.
+pub const CONFIG_KINDS: [&str; 3] = [NOTIFICATION, CORS, TAGGING];
+
+/// The `tags` key of an object version, given its `versions` key.
+pub fn version_tags(version_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(version_key.len() + 1);
+    k.push(b'v');
+    k.extend_from_slice(version_key);
+    k
+}
+
+/// The `tags` key of a multipart upload in progress.
+pub fn upload_tags(bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Vec<u8> {
+    let mut k = vec![b'u'];
+    k.extend_from_slice(&upload(bucket, key, upload_id));
+    k
+}
 
 pub fn config(bucket: &BucketName, kind: &str) -> Vec<u8> {
     let mut k = bucket_prefix(bucket);

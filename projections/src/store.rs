@@ -30,6 +30,8 @@ pub struct Projections {
     pub(crate) parts: Keyspace,
     /// Bucket configurations by kind (`<bucket> 0x00 <kind>`).
     pub(crate) configs: Keyspace,
+    /// Tag sets of versions and of uploads in progress (see [`keys::version_tags`]).
+    pub(crate) tags: Keyspace,
     pub(crate) meta: Keyspace,
 }
 
@@ -63,6 +65,7 @@ impl Projections {
             uploads: open("uploads")?,
             parts: open("parts")?,
             configs: open("configs")?,
+            tags: open("tags")?,
             meta: open("meta")?,
         })
     }
@@ -95,8 +98,17 @@ impl Projections {
         self.generation
     }
 
-    fn keyspaces(self) -> [Keyspace; 7] {
-        [self.buckets, self.objects, self.versions, self.uploads, self.parts, self.configs, self.meta]
+    fn keyspaces(self) -> [Keyspace; 8] {
+        [
+            self.buckets,
+            self.objects,
+            self.versions,
+            self.uploads,
+            self.parts,
+            self.configs,
+            self.tags,
+            self.meta,
+        ]
     }
 
     pub fn database(&self) -> &Database {
@@ -112,6 +124,7 @@ impl Projections {
             &self.uploads,
             &self.parts,
             &self.configs,
+            &self.tags,
             &self.meta,
         ] {
             keyspace.clear()?;
@@ -146,6 +159,35 @@ impl Projections {
     pub fn cors(&self, bucket: &BucketName) -> Result<Option<rucket_schemas::CorsConfig>, ProjectionError> {
         let key = keys::config(bucket, keys::CORS);
         self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
+    }
+
+    /// The bucket's tag set, if one is set.
+    pub fn bucket_tags(&self, bucket: &BucketName) -> Result<Option<rucket_schemas::Tags>, ProjectionError> {
+        let key = keys::config(bucket, keys::TAGGING);
+        self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
+    }
+
+    /// The tags of the version of `key` stamped `hlc` (an object record's
+    /// `hlc_timestamp`); empty when it has none.
+    pub fn version_tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        hlc: rucket_schemas::Hlc,
+    ) -> Result<rucket_schemas::Tags, ProjectionError> {
+        let k = keys::version_tags(&keys::version(bucket, key, hlc));
+        Ok(self.tags.get(k)?.map(|v| decode(&v, "tags")).transpose()?.unwrap_or_default())
+    }
+
+    /// The tags of a multipart upload in progress.
+    pub fn upload_tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> Result<rucket_schemas::Tags, ProjectionError> {
+        let k = keys::upload_tags(bucket, key, upload_id);
+        Ok(self.tags.get(k)?.map(|v| decode(&v, "tags")).transpose()?.unwrap_or_default())
     }
 
     /// All buckets in name order.

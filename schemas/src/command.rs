@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     BlobId, BucketName, CorsConfig, CreateOperation, EventId, Hlc, LogPosition, NotificationConfig,
-    ObjectKey, ObjectRecord, PartRecord, RegionId, StandardHeaders, StorageClass, UploadId, UserId,
+    ObjectKey, ObjectRecord, PartRecord, RegionId, StandardHeaders, StorageClass, Tags, UploadId, UserId,
     VersionId, VersioningStatus,
 };
 
@@ -92,6 +92,23 @@ pub enum CommandBody {
         bucket: BucketName,
         configuration: CorsConfig,
     },
+    /// A write (PutObject, CreateMultipartUpload) whose new version or upload carries
+    /// tags: decided as `inner`, with the tags attached to its event.
+    Tagged {
+        tags: Tags,
+        inner: Box<CommandBody>,
+    },
+    /// Replaces the tags of one version (`None`: the current one); empty tags delete.
+    SetObjectTagging {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: Option<VersionId>,
+        tags: Tags,
+    },
+    SetBucketTagging {
+        bucket: BucketName,
+        tags: Tags,
+    },
 }
 
 impl CommandBody {
@@ -107,7 +124,10 @@ impl CommandBody {
             | Self::AbortMultipartUpload { bucket, .. }
             | Self::SetBucketVersioning { bucket, .. }
             | Self::SetBucketNotification { bucket, .. }
-            | Self::SetBucketCors { bucket, .. } => bucket,
+            | Self::SetBucketCors { bucket, .. }
+            | Self::SetObjectTagging { bucket, .. }
+            | Self::SetBucketTagging { bucket, .. } => bucket,
+            Self::Tagged { inner, .. } => inner.bucket(),
         }
     }
 }
@@ -143,6 +163,8 @@ pub enum Rejection {
     EntityTooSmall,
     /// The bucket's state forbids the change (suspending versioning under Object Lock).
     InvalidBucketState,
+    /// The version named is a delete marker, which has no tags or body.
+    MethodNotAllowed,
 }
 
 /// The result of applying one command.

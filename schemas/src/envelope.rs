@@ -161,6 +161,7 @@ mod tests {
                 replication_status: ReplicationStatus::Pending { targets: vec![RegionId::new("eu-west-1")] },
                 checksums: BTreeMap::new(),
             }),
+            tags: Default::default(),
         })
     }
 

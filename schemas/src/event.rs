@@ -26,15 +26,20 @@ pub enum EventType {
     BucketVersioningSet = 9,
     BucketNotificationSet = 10,
     BucketCorsSet = 11,
+    ObjectTaggingSet = 12,
+    BucketTaggingSet = 13,
 }
 
 impl EventType {
     /// The schema version that this build writes for the type.
     pub fn current_schema_version(self) -> u16 {
         match self {
-            Self::BucketCreated | Self::BucketDeleted | Self::ObjectCreated => 1,
+            Self::BucketCreated | Self::BucketDeleted => 1,
+            Self::ObjectCreated => 2,
             Self::ObjectDeleted => 2,
-            Self::UploadCreated | Self::PartUploaded | Self::MultipartCompleted | Self::UploadAborted => 1,
+            Self::UploadCreated | Self::MultipartCompleted => 2,
+            Self::PartUploaded | Self::UploadAborted => 1,
+            Self::ObjectTaggingSet | Self::BucketTaggingSet => 1,
             Self::BucketVersioningSet | Self::BucketNotificationSet | Self::BucketCorsSet => 1,
         }
     }
@@ -52,6 +57,8 @@ impl EventType {
             Self::BucketVersioningSet => "BucketVersioningSet",
             Self::BucketNotificationSet => "BucketNotificationSet",
             Self::BucketCorsSet => "BucketCorsSet",
+            Self::ObjectTaggingSet => "ObjectTaggingSet",
+            Self::BucketTaggingSet => "BucketTaggingSet",
         }
     }
 }
@@ -70,9 +77,31 @@ pub enum StorageEvent {
     BucketVersioningSet(BucketVersioningSet),
     BucketNotificationSet(BucketNotificationSet),
     BucketCorsSet(BucketCorsSet),
+    ObjectTaggingSet(ObjectTaggingSet),
+    BucketTaggingSet(BucketTaggingSet),
 }
 
-/// Schema version 1 of `UploadCreated`: a multipart upload began.
+/// A tag set: keys are unique, so a map (S3 does not order tags).
+pub type Tags = BTreeMap<String, String>;
+
+/// Schema version 1 of `ObjectTaggingSet`: the tags of one version were replaced (empty:
+/// DeleteObjectTagging).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct ObjectTaggingSet {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub version_id: VersionId,
+    pub tags: Tags,
+}
+
+/// Schema version 1 of `BucketTaggingSet` (empty tags: DeleteBucketTagging).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketTaggingSet {
+    pub bucket: BucketName,
+    pub tags: Tags,
+}
+
+/// Schema version 2 of `UploadCreated`: a multipart upload began.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct UploadCreated {
     pub bucket: BucketName,
@@ -85,6 +114,37 @@ pub struct UploadCreated {
     pub storage_class: StorageClass,
     /// The checksum algorithm the client declared for its parts, if any.
     pub checksum_algorithm: Option<String>,
+    /// Tags the completed object will carry (`x-amz-tagging`). Added in version 2.
+    pub tags: Tags,
+}
+
+/// Schema version 1 of `UploadCreated`, frozen. Upgraded with no tags.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct UploadCreatedV1 {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+    pub owner: UserId,
+    pub headers: StandardHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub storage_class: StorageClass,
+    pub checksum_algorithm: Option<String>,
+}
+
+impl From<UploadCreatedV1> for UploadCreated {
+    fn from(v1: UploadCreatedV1) -> Self {
+        Self {
+            bucket: v1.bucket,
+            key: v1.key,
+            upload_id: v1.upload_id,
+            owner: v1.owner,
+            headers: v1.headers,
+            user_metadata: v1.user_metadata,
+            storage_class: v1.storage_class,
+            checksum_algorithm: v1.checksum_algorithm,
+            tags: Tags::new(),
+        }
+    }
 }
 
 /// Schema version 1 of `PartUploaded`: a part was stored (replacing any earlier part
@@ -109,7 +169,7 @@ pub struct PartRecord {
     pub hlc_timestamp: Hlc,
 }
 
-/// Schema version 1 of `MultipartCompleted`: an upload became an object version whose
+/// Schema version 2 of `MultipartCompleted`: an upload became an object version whose
 /// data refers to the parts' blobs (no bytes are copied).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct MultipartCompleted {
@@ -117,6 +177,23 @@ pub struct MultipartCompleted {
     pub key: ObjectKey,
     pub upload_id: UploadId,
     pub record: Box<ObjectRecord>,
+    /// The new version's tags (the upload's). Added in version 2.
+    pub tags: Tags,
+}
+
+/// Schema version 1 of `MultipartCompleted`, frozen. Upgraded with no tags.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct MultipartCompletedV1 {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+    pub record: Box<ObjectRecord>,
+}
+
+impl From<MultipartCompletedV1> for MultipartCompleted {
+    fn from(v1: MultipartCompletedV1) -> Self {
+        Self { bucket: v1.bucket, key: v1.key, upload_id: v1.upload_id, record: v1.record, tags: Tags::new() }
+    }
 }
 
 /// Schema version 1 of `UploadAborted`.
@@ -144,13 +221,30 @@ pub struct BucketDeleted {
     pub bucket: BucketName,
 }
 
-/// Schema version 1 of `ObjectCreated`.
+/// Schema version 2 of `ObjectCreated`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct ObjectCreated {
     pub bucket: BucketName,
     pub key: ObjectKey,
     pub operation: CreateOperation,
     pub record: Box<ObjectRecord>,
+    /// The new version's tags. Added in version 2.
+    pub tags: Tags,
+}
+
+/// Schema version 1 of `ObjectCreated`, frozen. Upgraded with no tags.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct ObjectCreatedV1 {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub operation: CreateOperation,
+    pub record: Box<ObjectRecord>,
+}
+
+impl From<ObjectCreatedV1> for ObjectCreated {
+    fn from(v1: ObjectCreatedV1) -> Self {
+        Self { bucket: v1.bucket, key: v1.key, operation: v1.operation, record: v1.record, tags: Tags::new() }
+    }
 }
 
 /// Which S3 operation created an object version; it names the notification event.
@@ -401,6 +495,8 @@ impl StorageEvent {
             Self::BucketVersioningSet(_) => EventType::BucketVersioningSet,
             Self::BucketNotificationSet(_) => EventType::BucketNotificationSet,
             Self::BucketCorsSet(_) => EventType::BucketCorsSet,
+            Self::ObjectTaggingSet(_) => EventType::ObjectTaggingSet,
+            Self::BucketTaggingSet(_) => EventType::BucketTaggingSet,
         }
     }
 
@@ -417,6 +513,8 @@ impl StorageEvent {
             Self::BucketVersioningSet(e) => &e.bucket,
             Self::BucketNotificationSet(e) => &e.bucket,
             Self::BucketCorsSet(e) => &e.bucket,
+            Self::ObjectTaggingSet(e) => &e.bucket,
+            Self::BucketTaggingSet(e) => &e.bucket,
         }
     }
 
@@ -429,6 +527,8 @@ impl StorageEvent {
             Self::PartUploaded(e) => Some(&e.key),
             Self::MultipartCompleted(e) => Some(&e.key),
             Self::UploadAborted(e) => Some(&e.key),
+            Self::ObjectTaggingSet(e) => Some(&e.key),
+            Self::BucketTaggingSet(_) => None,
             Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
         }
     }
@@ -454,6 +554,9 @@ impl StorageEvent {
             Self::BucketVersioningSet(_) => "rucket:BucketVersioningSet",
             Self::BucketNotificationSet(_) => "rucket:BucketNotificationSet",
             Self::BucketCorsSet(_) => "rucket:BucketCorsSet",
+            Self::ObjectTaggingSet(e) if e.tags.is_empty() => "s3:ObjectTagging:Delete",
+            Self::ObjectTaggingSet(_) => "s3:ObjectTagging:Put",
+            Self::BucketTaggingSet(_) => "rucket:BucketTaggingSet",
         }
     }
 
@@ -472,6 +575,8 @@ impl StorageEvent {
             Self::BucketVersioningSet(p) => codec::encode_payload(p)?,
             Self::BucketNotificationSet(p) => codec::encode_payload(p)?,
             Self::BucketCorsSet(p) => codec::encode_payload(p)?,
+            Self::ObjectTaggingSet(p) => codec::encode_payload(p)?,
+            Self::BucketTaggingSet(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -482,16 +587,23 @@ impl StorageEvent {
         match (event_type, schema_version) {
             (1, 1) => Ok(Self::BucketCreated(codec::decode_payload(bytes)?)),
             (2, 1) => Ok(Self::BucketDeleted(codec::decode_payload(bytes)?)),
-            (3, 1) => Ok(Self::ObjectCreated(codec::decode_payload(bytes)?)),
+            (3, 1) => Ok(Self::ObjectCreated(codec::decode_payload::<ObjectCreatedV1>(bytes)?.into())),
+            (3, 2) => Ok(Self::ObjectCreated(codec::decode_payload(bytes)?)),
             (4, 1) => Ok(Self::ObjectDeleted(codec::decode_payload::<ObjectDeletedV1>(bytes)?.into())),
             (4, 2) => Ok(Self::ObjectDeleted(codec::decode_payload(bytes)?)),
-            (5, 1) => Ok(Self::UploadCreated(codec::decode_payload(bytes)?)),
+            (5, 1) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV1>(bytes)?.into())),
+            (5, 2) => Ok(Self::UploadCreated(codec::decode_payload(bytes)?)),
             (6, 1) => Ok(Self::PartUploaded(codec::decode_payload(bytes)?)),
-            (7, 1) => Ok(Self::MultipartCompleted(codec::decode_payload(bytes)?)),
+            (7, 1) => {
+                Ok(Self::MultipartCompleted(codec::decode_payload::<MultipartCompletedV1>(bytes)?.into()))
+            }
+            (7, 2) => Ok(Self::MultipartCompleted(codec::decode_payload(bytes)?)),
             (8, 1) => Ok(Self::UploadAborted(codec::decode_payload(bytes)?)),
             (9, 1) => Ok(Self::BucketVersioningSet(codec::decode_payload(bytes)?)),
             (10, 1) => Ok(Self::BucketNotificationSet(codec::decode_payload(bytes)?)),
             (11, 1) => Ok(Self::BucketCorsSet(codec::decode_payload(bytes)?)),
+            (12, 1) => Ok(Self::ObjectTaggingSet(codec::decode_payload(bytes)?)),
+            (13, 1) => Ok(Self::BucketTaggingSet(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

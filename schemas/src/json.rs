@@ -38,12 +38,21 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("placement_group".into(), json!(r.placement_group));
             out.insert("inline".into(), json!(matches!(r.data, ObjectData::Inline(_))));
             out.insert("checksums".into(), json!(r.checksums));
+            out.insert("tags".into(), json!(e.tags));
         }
         StorageEvent::ObjectDeleted(e) => {
             out.insert("key".into(), json!(e.key.as_str()));
             out.insert("version_id".into(), json!(e.version_id.as_str()));
             out.insert("delete_marker".into(), json!(e.delete_marker));
             out.insert("owner".into(), json!(e.owner.as_str()));
+        }
+        StorageEvent::ObjectTaggingSet(e) => {
+            out.insert("key".into(), json!(e.key.as_str()));
+            out.insert("version_id".into(), json!(e.version_id.as_str()));
+            out.insert("tags".into(), json!(e.tags));
+        }
+        StorageEvent::BucketTaggingSet(e) => {
+            out.insert("tags".into(), json!(e.tags));
         }
         StorageEvent::BucketCorsSet(e) => {
             out.insert("rules".into(), json!(e.configuration.rules));
@@ -75,6 +84,7 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("etag".into(), json!(r.etag));
             out.insert("owner".into(), json!(r.owner.as_str()));
             out.insert("storage_class".into(), json!(r.storage_class.s3_name()));
+            out.insert("tags".into(), json!(e.tags));
             out.insert(
                 "parts".into(),
                 json!(match &r.data {

@@ -23,6 +23,9 @@ pub use event::{
     PartRef, PartUploaded, ReplicationStatus, StandardHeaders, StorageClass, StorageEvent, UploadAborted,
     UploadCreated, VersioningStatus,
 };
+pub use event::{
+    BucketTaggingSet, MultipartCompletedV1, ObjectCreatedV1, ObjectTaggingSet, Tags, UploadCreatedV1,
+};
 pub use hlc::Hlc;
 pub use ids::{BlobId, BucketName, EventId, LogPosition, ObjectKey, RegionId, UploadId, UserId, VersionId};
 pub use json::render_event_json;

@@ -26,11 +26,6 @@ fn refuse_unsupported(input: &CopyObjectInput) -> S3Result<()> {
     if input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some() {
         return Err(errors::not_implemented("Object Lock"));
     }
-    if input.tagging.is_some()
-        || input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == TaggingDirective::REPLACE)
-    {
-        return Err(errors::not_implemented("Object tagging"));
-    }
     if input.website_redirect_location.is_some() {
         return Err(errors::not_implemented("Website redirects"));
     }
@@ -84,6 +79,16 @@ impl Rucket {
             Some(sc) => Some(StorageClass::from_s3_name(sc.as_str()).ok_or_else(|| {
                 s3_error!(InvalidStorageClass, "The storage class you specified is not valid")
             })?),
+        };
+        // Tags: the source's (COPY, the default) or the request's (REPLACE).
+        let tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
+            None | Some(TaggingDirective::COPY) => {
+                let src_bucket = Self::bucket_name(src_bucket)?;
+                let src_key = ObjectKey::parse(src_key).map_err(errors::key_name)?;
+                self.tags_of(&src_bucket, &src_key, &source.record)?
+            }
+            Some(TaggingDirective::REPLACE) => super::tagging::from_header(input.tagging.as_deref())?,
+            Some(other) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive {other}")),
         };
         let same_object =
             src_bucket.as_ref() == dest_bucket.as_str() && src_key.as_ref() == dest_key.as_str();
@@ -142,13 +147,16 @@ impl Rucket {
             replication_status: ReplicationStatus::None,
             checksums: ingested.checksums.iter().map(|(a, v)| (a.s3_name().to_owned(), v.clone())).collect(),
         };
-        let command = CommandBody::PutObject {
-            bucket: dest_bucket.clone(),
-            key: dest_key,
-            operation: CreateOperation::Copy,
-            record: Box::new(record),
-            condition: WriteCondition::Always,
-        };
+        let command = super::tagging::tagged(
+            tags,
+            CommandBody::PutObject {
+                bucket: dest_bucket.clone(),
+                key: dest_key,
+                operation: CreateOperation::Copy,
+                record: Box::new(record),
+                condition: WriteCondition::Always,
+            },
+        );
         let outcome = self.propose_ingested(&user, hlc, command, &ingested).await?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {

@@ -50,9 +50,7 @@ impl Rucket {
         if input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some() {
             return Err(errors::not_implemented("Object Lock"));
         }
-        if input.tagging.is_some() {
-            return Err(errors::not_implemented("Object tagging"));
-        }
+        let tags = super::tagging::from_header(input.tagging.as_deref())?;
         if input.acl.as_ref().is_some_and(|a| a.as_str() != ObjectCannedACL::PRIVATE) {
             return Err(errors::not_implemented("Object ACLs other than private"));
         }
@@ -65,22 +63,25 @@ impl Rucket {
         let id = UploadId::from_bytes(rand::random());
         self.propose(
             &user,
-            CommandBody::CreateMultipartUpload {
-                bucket: bucket.clone(),
-                key: key.clone(),
-                upload_id: id.clone(),
-                headers: StandardHeaders {
-                    content_type: input.content_type,
-                    cache_control: input.cache_control,
-                    content_disposition: input.content_disposition,
-                    content_encoding: stored_content_encoding(input.content_encoding),
-                    content_language: input.content_language,
-                    expires: input.expires.as_ref().and_then(http_date),
+            super::tagging::tagged(
+                tags,
+                CommandBody::CreateMultipartUpload {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    upload_id: id.clone(),
+                    headers: StandardHeaders {
+                        content_type: input.content_type,
+                        cache_control: input.cache_control,
+                        content_disposition: input.content_disposition,
+                        content_encoding: stored_content_encoding(input.content_encoding),
+                        content_language: input.content_language,
+                        expires: input.expires.as_ref().and_then(http_date),
+                    },
+                    user_metadata: input.metadata.unwrap_or_default().into_iter().collect(),
+                    storage_class,
+                    checksum_algorithm: input.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
                 },
-                user_metadata: input.metadata.unwrap_or_default().into_iter().collect(),
-                storage_class,
-                checksum_algorithm: input.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
-            },
+            ),
         )
         .await?;
         Ok(S3Response::new(CreateMultipartUploadOutput {

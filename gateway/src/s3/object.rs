@@ -169,6 +169,7 @@ impl Rucket {
             last_modified: Some(timestamp(record.hlc_timestamp)),
             version_id,
             parts_count: part.and(parts_count(&record)),
+            tag_count: self.tag_count(&input.bucket, &input.key, &record)?,
             ..Default::default()
         };
         fill_headers(

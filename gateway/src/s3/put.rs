@@ -157,9 +157,6 @@ fn refuse_unsupported(input: &PutObjectInput) -> S3Result<()> {
     {
         return Err(errors::not_implemented("Object Lock"));
     }
-    if input.tagging.is_some() {
-        return Err(errors::not_implemented("Object tagging"));
-    }
     if input.website_redirect_location.is_some() {
         return Err(errors::not_implemented("Website redirects"));
     }
@@ -250,6 +247,7 @@ impl Rucket {
         let key = ObjectKey::parse(&req.input.key).map_err(errors::key_name)?;
         refuse_unsupported(&req.input)?;
         let condition = condition(&req.input)?;
+        let tags = super::tagging::from_header(req.input.tagging.as_deref())?;
         let storage_class = storage_class(req.input.storage_class.as_ref())?.unwrap_or_default();
         let declared = Declared::from_request(&req)?;
         let algorithms = declared.algorithms(req.input.checksum_algorithm.as_ref())?;
@@ -304,13 +302,16 @@ impl Rucket {
             replication_status: ReplicationStatus::None,
             checksums: checksums.clone(),
         };
-        let body = CommandBody::PutObject {
-            bucket: bucket.clone(),
-            key,
-            operation: CreateOperation::Put,
-            record: Box::new(record),
-            condition,
-        };
+        let body = super::tagging::tagged(
+            tags,
+            CommandBody::PutObject {
+                bucket: bucket.clone(),
+                key,
+                operation: CreateOperation::Put,
+                record: Box::new(record),
+                condition,
+            },
+        );
         let outcome = self.propose_ingested(&user, hlc, body, &ingested).await?;
         let mut output = PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),

@@ -15,5 +15,6 @@ mod notifications;
 mod objects;
 mod replay;
 mod support;
+mod tagging;
 mod tidy;
 mod versioning;

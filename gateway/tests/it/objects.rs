@@ -157,7 +157,7 @@ async fn missing_things_and_bad_keys() {
         .bucket(&name)
         .key("k")
         .body(b"x".to_vec().into())
-        .tagging("a=b")
+        .website_redirect_location("/elsewhere")
         .send()
         .await
         .unwrap_err();

@@ -89,6 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     replication_status: ReplicationStatus::None,
                     checksums: BTreeMap::new(),
                 }),
+                tags: Default::default(),
             })
         };
         let envelope = Envelope::seal(&event, hlc, region.clone(), EventId((n as u128).to_be_bytes()))?;

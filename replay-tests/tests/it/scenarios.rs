@@ -197,12 +197,27 @@ impl Script {
         )
     }
 
+    /// Wraps the last command in `Tagged`, so that its new version or upload carries
+    /// `tags`.
+    pub fn with_tags(&mut self, tags: &[(&str, &str)]) -> &mut Self {
+        if let Some(Step::Command(c)) = self.steps.last_mut() {
+            let inner =
+                std::mem::replace(&mut c.body, CommandBody::DeleteBucket { bucket: bucket("placeholder") });
+            c.body = CommandBody::Tagged { tags: tag_map(tags), inner: Box::new(inner) };
+        }
+        self
+    }
+
     pub fn abort(&mut self, user: &str, b: &str, k: &str, id: &UploadId) -> &mut Self {
         self.command(
             user,
             CommandBody::AbortMultipartUpload { bucket: bucket(b), key: key(k), upload_id: id.clone() },
         )
     }
+}
+
+fn tag_map(tags: &[(&str, &str)]) -> BTreeMap<String, String> {
+    tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn hex16(seq: u64) -> String {
@@ -331,6 +346,41 @@ pub fn all() -> Vec<(&'static str, Script)> {
             CommandBody::SetBucketCors { bucket: bucket("cleared"), configuration: CorsConfig::default() },
         );
     out.push(("cors_rules", s));
+
+    let set_tags =
+        |b: &str, k: &str, version: Option<u64>, tags: &[(&str, &str)]| CommandBody::SetObjectTagging {
+            bucket: bucket(b),
+            key: key(k),
+            version_id: version.map(|seq| VersionId::new(hex16(seq))),
+            tags: tag_map(tags),
+        };
+    let big = UploadId::from_bytes([3; 16]);
+    let mut s = Script::default();
+    s.create("alice", "tagged", true) // versioned
+        .put("alice", "tagged", "doc", 10, WriteCondition::Always) // seq 2
+        .with_tags(&[("gen", "1")])
+        .put("alice", "tagged", "doc", 20, WriteCondition::Always) // seq 3, no tags
+        .command("alice", set_tags("tagged", "doc", Some(2), &[("gen", "9")]))
+        .command("alice", set_tags("tagged", "doc", None, &[("current", "yes")])) // seq 3's
+        .command("bob", set_tags("tagged", "doc", None, &[("evil", "1")])) // rejected: AccessDenied
+        .command("alice", set_tags("tagged", "nothing", None, &[("a", "1")])) // rejected: NoSuchKey
+        .delete("alice", "tagged", "doc", Some(&hex16(2))) // the version and its tags go
+        .create_upload("alice", "tagged", "big", &big) // seq 9
+        .with_tags(&[("kind", "multipart")])
+        .upload_part("alice", "tagged", "big", &big, 1, 100) // seq 10
+        .complete("alice", "tagged", "big", &big, vec![(1, part_etag(1, 10))])
+        .command(
+            "alice",
+            CommandBody::SetBucketTagging { bucket: bucket("tagged"), tags: tag_map(&[("env", "prod")]) },
+        )
+        .create("alice", "plain", false)
+        .put("alice", "plain", "p", 5, WriteCondition::Always)
+        .with_tags(&[("x", "1")])
+        .command("alice", set_tags("plain", "p", None, &[])) // DeleteObjectTagging
+        .put("alice", "plain", "q", 5, WriteCondition::Always)
+        .with_tags(&[("y", "2")])
+        .put("alice", "plain", "q", 6, WriteCondition::Always); // the null version's tags go with it
+    out.push(("tagging", s));
 
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
