@@ -27,6 +27,7 @@ pub fn router(state: AppState, cors: crate::cors::CorsLayer, s3: s3s::service::S
     let s3_routes = Router::new()
         .fallback_service(s3)
         .layer(middleware::from_fn(observe_s3))
+        .layer(middleware::from_fn(post_policy_errors))
         .layer(middleware::from_fn_with_state(cors, crate::cors::layer));
     Router::new()
         .route("/_rucket/health/live", get(live))
@@ -81,6 +82,37 @@ async fn observe_s3(mut request: Request, next: Next) -> Response {
     let operation = slot.0.lock().ok().and_then(|g| g.clone()).unwrap_or_else(|| "Unknown".to_owned());
     crate::metrics::record_request(&operation, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// s3s answers a POST upload whose policy condition fails with 400
+/// InvalidPolicyDocument; S3 answers 403 AccessDenied ("Invalid according to Policy")
+/// and keeps 400 for a policy that cannot be read. Only small error bodies are read.
+async fn post_policy_errors(request: Request, next: Next) -> Response {
+    let is_post = request.method() == http::Method::POST;
+    let response = next.run(request).await;
+    if !is_post || response.status() != StatusCode::BAD_REQUEST {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 10).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "could not read an error body\n").into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if text.contains("<Code>InvalidPolicyDocument</Code>") && text.contains("Policy condition") {
+        let detail = text
+            .split("<Message>")
+            .nth(1)
+            .and_then(|m| m.split("</Message>").next())
+            .unwrap_or("Policy Condition failed");
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Invalid according to Policy: {detail}</Message></Error>"
+        );
+        let mut response = Response::from_parts(parts, axum::body::Body::from(body));
+        *response.status_mut() = StatusCode::FORBIDDEN;
+        response.headers_mut().remove(http::header::CONTENT_LENGTH);
+        return response;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Every response carries a request id, as S3's do.

@@ -20,6 +20,8 @@ use crate::http::{router, AppState};
 use crate::s3::Rucket;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest browser (POST form) upload; s3s holds it in memory.
+pub const POST_MAX_FILE_SIZE: u64 = 64 << 20;
 /// How long a stopping server waits for open connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -123,6 +125,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     builder.set_auth(users);
     builder.set_access(Access);
     builder.set_validation(crate::feed::Names);
+    // s3s reads a POST upload's file into memory before its policy is checked, so such
+    // uploads are capped well below S3's 5 GB (PUT and multipart stream without limit).
+    let mut s3s_config = s3s::config::S3Config::default();
+    s3s_config.post_object_max_file_size = POST_MAX_FILE_SIZE;
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
     builder.set_route(crate::feed::Routes { admin, feed });
     if let Some(domain) = &settings.domain {
         builder.set_host(VirtualHosts::new(domain));

@@ -279,6 +279,10 @@ impl S3 for Rucket {
         self.do_get_bucket_versioning(req).await
     }
 
+    async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
+        self.do_post_object(req).await
+    }
+
     async fn put_object_tagging(
         &self,
         req: S3Request<PutObjectTaggingInput>,

@@ -240,7 +240,36 @@ pub(super) fn http_date(ts: &Timestamp) -> Option<String> {
 impl Rucket {
     pub(super) async fn do_put_object(
         &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.put_object_as(req, CreateOperation::Put).await
+    }
+
+    /// A browser upload (POST with a signed policy): s3s checks the signature and the
+    /// policy's conditions and hands over the form as a PutObject; the event names it
+    /// `s3:ObjectCreated:Post`.
+    pub(super) async fn do_post_object(
+        &self,
+        req: S3Request<PostObjectInput>,
+    ) -> S3Result<S3Response<PostObjectOutput>> {
+        let put = req.map_input(post_to_put);
+        let response = self.put_object_as(put, CreateOperation::Post).await?;
+        Ok(response.map_output(|out| PostObjectOutput {
+            e_tag: out.e_tag,
+            version_id: out.version_id,
+            checksum_crc32: out.checksum_crc32,
+            checksum_crc32c: out.checksum_crc32c,
+            checksum_crc64nvme: out.checksum_crc64nvme,
+            checksum_sha1: out.checksum_sha1,
+            checksum_sha256: out.checksum_sha256,
+            ..Default::default()
+        }))
+    }
+
+    async fn put_object_as(
+        &self,
         mut req: S3Request<PutObjectInput>,
+        operation: CreateOperation,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let user = self.user(&req)?;
         let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
@@ -307,7 +336,7 @@ impl Rucket {
             CommandBody::PutObject {
                 bucket: bucket.clone(),
                 key,
-                operation: CreateOperation::Put,
+                operation,
                 record: Box::new(record),
                 condition,
             },
@@ -357,6 +386,53 @@ impl Rucket {
         if !blobs.is_empty() {
             self.release(blobs);
         }
+    }
+}
+
+/// The PutObject a POST form amounts to (the fields s3s parsed from the form).
+fn post_to_put(p: PostObjectInput) -> PutObjectInput {
+    PutObjectInput {
+        acl: p.acl,
+        body: p.body,
+        bucket: p.bucket,
+        bucket_key_enabled: p.bucket_key_enabled,
+        cache_control: p.cache_control,
+        checksum_algorithm: p.checksum_algorithm,
+        checksum_crc32: p.checksum_crc32,
+        checksum_crc32c: p.checksum_crc32c,
+        checksum_crc64nvme: p.checksum_crc64nvme,
+        checksum_sha1: p.checksum_sha1,
+        checksum_sha256: p.checksum_sha256,
+        content_disposition: p.content_disposition,
+        content_encoding: p.content_encoding,
+        content_language: p.content_language,
+        content_length: p.content_length,
+        content_md5: p.content_md5,
+        content_type: p.content_type,
+        expected_bucket_owner: p.expected_bucket_owner,
+        expires: p.expires,
+        grant_full_control: p.grant_full_control,
+        grant_read: p.grant_read,
+        grant_read_acp: p.grant_read_acp,
+        grant_write_acp: p.grant_write_acp,
+        if_match: p.if_match,
+        if_none_match: p.if_none_match,
+        key: p.key,
+        metadata: p.metadata,
+        object_lock_legal_hold_status: p.object_lock_legal_hold_status,
+        object_lock_mode: p.object_lock_mode,
+        object_lock_retain_until_date: p.object_lock_retain_until_date,
+        request_payer: p.request_payer,
+        sse_customer_algorithm: p.sse_customer_algorithm,
+        sse_customer_key: p.sse_customer_key,
+        sse_customer_key_md5: p.sse_customer_key_md5,
+        ssekms_encryption_context: p.ssekms_encryption_context,
+        ssekms_key_id: p.ssekms_key_id,
+        server_side_encryption: p.server_side_encryption,
+        storage_class: p.storage_class,
+        tagging: p.tagging,
+        website_redirect_location: p.website_redirect_location,
+        write_offset_bytes: p.write_offset_bytes,
     }
 }
 

@@ -1,0 +1,62 @@
+"""Browser uploads: POST object with a signed policy, as boto3's presigned posts make them."""
+
+import boto3
+import requests
+from botocore.config import Config
+
+from conftest import ROOT_KEY, ROOT_SECRET
+
+
+def client(server, version):
+    return boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
+                        aws_secret_access_key=ROOT_SECRET, region_name="us-east-1",
+                        config=Config(signature_version=version, retries={"max_attempts": 1}))
+
+
+def test_post_object_with_policy_conditions(server, s3):
+    s3.create_bucket(Bucket="post-uploads")
+    for version in ["s3", "s3v4"]:
+        signer = client(server, version)
+        post = signer.generate_presigned_post(
+            "post-uploads", f"forms/{version}.txt",
+            Fields={"success_action_status": "201", "Content-Type": "text/plain"},
+            Conditions=[["content-length-range", 1, 100], {"success_action_status": "201"},
+                        {"Content-Type": "text/plain"}])
+        r = requests.post(post["url"], data=post["fields"], files={"file": ("a.txt", b"hello post")})
+        assert r.status_code == 201, r.text
+        assert "<Key>forms/" in r.text
+        got = s3.get_object(Bucket="post-uploads", Key=f"forms/{version}.txt")
+        assert got["Body"].read() == b"hello post"
+        assert got["ContentType"] == "text/plain"
+
+        # Too large for the policy's content-length-range.
+        r = requests.post(post["url"], data=post["fields"], files={"file": ("b.txt", b"x" * 200)})
+        assert r.status_code == 400 and "EntityTooLarge" in r.text, r.text
+
+    signer = client(server, "s3v4")
+    # A key outside the policy's starts-with condition.
+    post = signer.generate_presigned_post("post-uploads", "uploads/ok.txt",
+                                          Conditions=[["starts-with", "$key", "uploads/"]])
+    fields = dict(post["fields"], key="elsewhere/x.txt")
+    r = requests.post(post["url"], data=fields, files={"file": ("x.txt", b"x")})
+    assert r.status_code == 403, r.text
+    # A tampered signature.
+    fields = dict(post["fields"])
+    fields["x-amz-signature"] = "0" * 64
+    r = requests.post(post["url"], data=fields, files={"file": ("x.txt", b"x")})
+    assert r.status_code == 403, r.text
+    # An expired policy.
+    post = signer.generate_presigned_post("post-uploads", "late.txt", ExpiresIn=-60)
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("x.txt", b"x")})
+    assert r.status_code == 403, r.text
+    # Nothing refused was stored.
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="post-uploads").get("Contents", [])]
+    assert keys == ["forms/s3.txt", "forms/s3v4.txt"]
+
+    # success_action_redirect answers 303 with the object's coordinates.
+    post = signer.generate_presigned_post(
+        "post-uploads", "redirected.txt", Fields={"success_action_redirect": "http://example.com/done"},
+        Conditions=[{"success_action_redirect": "http://example.com/done"}])
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("r.txt", b"r")}, allow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("http://example.com/done?bucket=post-uploads&key=redirected.txt")
