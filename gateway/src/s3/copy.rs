@@ -37,6 +37,17 @@ fn refuse_unsupported(input: &CopyObjectInput) -> S3Result<()> {
     Ok(())
 }
 
+/// Source conditions of a copy: every failed condition is 412 (never 304).
+pub(super) fn check_copy_source(conditions: &ReadConditions<'_>, source: &ObjectRecord) -> S3Result<()> {
+    conditions.check(&source.etag, source.hlc_timestamp.unix_millis().div_euclid(1000)).map_err(|e| {
+        if e.code() == &s3s::S3ErrorCode::NotModified {
+            s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+        } else {
+            e
+        }
+    })
+}
+
 impl Rucket {
     pub(super) async fn do_copy_object(
         &self,
@@ -53,22 +64,15 @@ impl Rucket {
         let source = self.resolve(&user, src_bucket, src_key, src_version.as_deref())?;
         let (dest_bucket, _) = self.bucket_for(&user, &input.bucket)?;
         let dest_key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
-        // Source conditions: on a copy, every failed condition is 412 (never 304).
-        let conditions = ReadConditions {
-            if_match: input.copy_source_if_match.as_ref(),
-            if_none_match: input.copy_source_if_none_match.as_ref(),
-            if_modified_since: input.copy_source_if_modified_since.as_ref(),
-            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-        };
-        if let Err(e) =
-            conditions.check(&source.record.etag, source.record.hlc_timestamp.unix_millis().div_euclid(1000))
-        {
-            return Err(if e.code() == &s3s::S3ErrorCode::NotModified {
-                s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
-            } else {
-                e
-            });
-        }
+        check_copy_source(
+            &ReadConditions {
+                if_match: input.copy_source_if_match.as_ref(),
+                if_none_match: input.copy_source_if_none_match.as_ref(),
+                if_modified_since: input.copy_source_if_modified_since.as_ref(),
+                if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+            },
+            &source.record,
+        )?;
         let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
             None | Some(MetadataDirective::COPY) => false,
             Some(MetadataDirective::REPLACE) => true,

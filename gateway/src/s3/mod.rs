@@ -279,6 +279,13 @@ impl S3 for Rucket {
         self.do_get_bucket_versioning(req).await
     }
 
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.do_upload_part_copy(req).await
+    }
+
     async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
         self.do_post_object(req).await
     }

@@ -21,6 +21,31 @@ fn upload_id(id: &str) -> S3Result<UploadId> {
     UploadId::parse(id).ok_or_else(|| s3_error!(NoSuchUpload, "The specified upload does not exist."))
 }
 
+/// The byte range of `x-amz-copy-source-range` (`bytes=first-last`, both inclusive and
+/// required) within a source of `size` bytes; the whole source when absent.
+fn copy_range(range: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
+    let Some(range) = range else { return Ok((0, size)) };
+    let malformed = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        )
+    };
+    let (first, last) = range.strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(malformed)?;
+    let (first, last): (u64, u64) =
+        (first.trim().parse().map_err(|_| malformed())?, last.trim().parse().map_err(|_| malformed())?);
+    if first > last {
+        return Err(malformed());
+    }
+    if last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "Range specified is not valid for source object of size: {size}"
+        ));
+    }
+    Ok((first, last - first + 1))
+}
+
 /// The multipart ETag: MD5 of the parts' binary MD5s, then `-` and the part count.
 fn multipart_etag(parts: &[(u32, String)]) -> S3Result<String> {
     let mut hasher = md5::Md5::new();
@@ -171,6 +196,103 @@ impl Rucket {
             output.checksum_sha256,
         ] = super::put::checksum_fields(&checksums);
         Ok(S3Response::new(output))
+    }
+
+    /// UploadPartCopy: a part made from (a range of) another object, streamed from its
+    /// bytes into the part's own blob.
+    pub(super) async fn do_upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let user = self.user(&req)?;
+        let input = req.input;
+        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
+        let id = upload_id(&input.upload_id)?;
+        if !(1..=MAX_PART_NUMBER).contains(&input.part_number) {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            ));
+        }
+        if input.sse_customer_algorithm.is_some() || input.copy_source_sse_customer_algorithm.is_some() {
+            return Err(errors::not_implemented("Server-side encryption with customer keys"));
+        }
+        let upload = self
+            .projections()
+            .upload(&bucket, &key, &id)
+            .map_err(errors::projection)?
+            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchUpload))?;
+        let CopySource::Bucket { bucket: src_bucket, key: src_key, version_id: src_version } =
+            &input.copy_source
+        else {
+            return Err(errors::not_implemented("Copying from an access point"));
+        };
+        let source = self.resolve(&user, src_bucket, src_key, src_version.as_deref())?;
+        super::copy::check_copy_source(
+            &super::conditions::ReadConditions {
+                if_match: input.copy_source_if_match.as_ref(),
+                if_none_match: input.copy_source_if_none_match.as_ref(),
+                if_modified_since: input.copy_source_if_modified_since.as_ref(),
+                if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+            },
+            &source.record,
+        )?;
+        let (start, len) = copy_range(input.copy_source_range.as_deref(), source.record.size)?;
+        let body = self.body(&source.record, start, len).await?;
+        let algorithms: Vec<rucket_blobs::ChecksumAlgorithm> = upload
+            .checksum_algorithm
+            .as_deref()
+            .and_then(rucket_blobs::ChecksumAlgorithm::from_s3_name)
+            .into_iter()
+            .collect();
+        let ingested = self
+            .blobs
+            .ingest(
+                body,
+                IngestOptions { inline_threshold: 0, expected_len: Some(len), checksums: &algorithms },
+            )
+            .await
+            .map_err(errors::blob)?;
+        let ObjectData::Blob(blob_id) = &ingested.data else {
+            return Err(errors::internal("copying a part", "the part was not stored as a blob"));
+        };
+        let etag = hex::encode(ingested.md5);
+        let hlc = self.clock.now();
+        let checksums: std::collections::BTreeMap<String, String> =
+            ingested.checksums.iter().map(|(a, v)| (a.s3_name().to_owned(), v.clone())).collect();
+        let part = PartRecord {
+            part_number: input.part_number as u32,
+            size: ingested.size,
+            etag: etag.clone(),
+            blob_id: blob_id.clone(),
+            checksums: checksums.clone(),
+            hlc_timestamp: hlc,
+        };
+        self.propose_ingested(
+            &user,
+            hlc,
+            CommandBody::UploadPart { bucket, key, upload_id: id, part },
+            &ingested,
+        )
+        .await?;
+        let mut result = CopyPartResult {
+            e_tag: Some(ETag::Strong(etag)),
+            last_modified: Some(timestamp(hlc)),
+            ..Default::default()
+        };
+        [
+            result.checksum_crc32,
+            result.checksum_crc32c,
+            result.checksum_crc64nvme,
+            result.checksum_sha1,
+            result.checksum_sha256,
+        ] = super::put::checksum_fields(&checksums);
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(result),
+            copy_source_version_id: source.version_id,
+            ..Default::default()
+        }))
     }
 
     pub(super) async fn do_complete_multipart_upload(

@@ -2,7 +2,9 @@
 
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
-use crate::support::{bucket, code, status, Server};
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::support::{self, bucket, code, status, Server};
 
 const MIB: usize = 1 << 20;
 
@@ -243,4 +245,104 @@ async fn completion_errors_match_s3_and_abort_cleans_up() {
     let err = s3.abort_multipart_upload().bucket(&name).key("k").upload_id(&id).send().await.unwrap_err();
     assert_eq!(code(&err), "NoSuchUpload");
     s3.delete_bucket().bucket(&name).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn upload_part_copy_builds_parts_from_source_ranges() {
+    let server = Server::start();
+    let client = server.client();
+    let bucket = bucket("part-copy");
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    let source: Vec<u8> = (0..6 * MIB).map(|i| (i * 7 % 251) as u8).collect();
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key("source")
+        .body(ByteStream::from(source.clone()))
+        .send()
+        .await
+        .unwrap();
+    let copy_source = format!("{bucket}/source");
+    let upload = client.create_multipart_upload().bucket(&bucket).key("assembled").send().await.unwrap();
+    let upload_id = upload.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for (n, range) in
+        [(1, format!("bytes=0-{}", 5 * MIB - 1)), (2, format!("bytes={}-{}", 5 * MIB, 6 * MIB - 1))]
+    {
+        let out = client
+            .upload_part_copy()
+            .bucket(&bucket)
+            .key("assembled")
+            .upload_id(upload_id)
+            .part_number(n)
+            .copy_source(&copy_source)
+            .copy_source_range(range)
+            .send()
+            .await
+            .unwrap();
+        let etag = out.copy_part_result().unwrap().e_tag().unwrap().to_owned();
+        parts.push(CompletedPart::builder().part_number(n).e_tag(etag).build());
+    }
+    let listed =
+        client.list_parts().bucket(&bucket).key("assembled").upload_id(upload_id).send().await.unwrap();
+    assert_eq!(
+        listed.parts().iter().map(|p| p.size().unwrap()).collect::<Vec<_>>(),
+        [5 * MIB as i64, MIB as i64]
+    );
+    client
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key("assembled")
+        .upload_id(upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .unwrap();
+    let got = client.get_object().bucket(&bucket).key("assembled").send().await.unwrap();
+    assert!(got.body.collect().await.unwrap().into_bytes() == source, "the copied parts equal the source");
+
+    // The whole source without a range; its ETag is the source's MD5.
+    let upload = client.create_multipart_upload().bucket(&bucket).key("whole").send().await.unwrap();
+    let whole_id = upload.upload_id().unwrap();
+    let out = client
+        .upload_part_copy()
+        .bucket(&bucket)
+        .key("whole")
+        .upload_id(whole_id)
+        .part_number(1)
+        .copy_source(&copy_source)
+        .send()
+        .await
+        .unwrap();
+    let md5 = {
+        use md5::Digest as _;
+        hex::encode(md5::Md5::digest(&source))
+    };
+    assert_eq!(out.copy_part_result().unwrap().e_tag(), Some(format!("\"{md5}\"").as_str()));
+
+    // Bad requests.
+    let attempt = |range: Option<&str>, if_match: Option<&str>, upload: &str, source: &str| {
+        client
+            .upload_part_copy()
+            .bucket(&bucket)
+            .key("whole")
+            .upload_id(upload)
+            .part_number(2)
+            .copy_source(source)
+            .set_copy_source_range(range.map(str::to_owned))
+            .set_copy_source_if_match(if_match.map(str::to_owned))
+            .send()
+    };
+    let err = attempt(Some("bytes=0-99999999"), None, whole_id, &copy_source).await.unwrap_err();
+    assert_eq!(support::code(&err), "InvalidRange");
+    let err = attempt(Some("bytes=5-"), None, whole_id, &copy_source).await.unwrap_err();
+    assert_eq!(support::code(&err), "InvalidArgument");
+    let err = attempt(None, Some("\"not-the-etag\""), whole_id, &copy_source).await.unwrap_err();
+    assert_eq!(support::status(&err), 412);
+    let err = attempt(None, None, "00000000000000000000000000000000", &copy_source).await.unwrap_err();
+    assert_eq!(support::code(&err), "NoSuchUpload");
+    let err = attempt(None, None, whole_id, &format!("{bucket}/missing")).await.unwrap_err();
+    assert_eq!(support::code(&err), "NoSuchKey");
+    let listed = client.list_parts().bucket(&bucket).key("whole").upload_id(whole_id).send().await.unwrap();
+    assert_eq!(listed.parts().len(), 1, "refused copies add no part");
 }
