@@ -279,6 +279,13 @@ impl S3 for Rucket {
         self.do_get_bucket_versioning(req).await
     }
 
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.do_get_object_attributes(req).await
+    }
+
     async fn upload_part_copy(
         &self,
         req: S3Request<UploadPartCopyInput>,
