@@ -8,10 +8,23 @@ cd "$(dirname "$0")/.."
 # The gateway's integration tests build target/debug/rucket, which the smoke tests use.
 cargo test --locked --workspace
 
+# Client tools the smoke tests drive: rclone from Debian (there is no PyPI package).
+if ! command -v rclone >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends rclone
+fi
+
+# boto3, awscli, s3cmd, minio: a venv, refreshed whenever requirements.txt changes.
 venv="${RUCKET_VENV:-target/venv}"
-if [ ! -x "$venv/bin/pytest" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r gateway/tests/clients/requirements.txt
+requirements=gateway/tests/clients/requirements.txt
+stamp="$venv/.requirements.sha256"
+wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/pytest" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  echo "$wanted" > "$stamp"
 fi
 PATH="$PWD/$venv/bin:$PATH" RUCKET_BIN="$PWD/target/debug/rucket" \
   "$venv/bin/pytest" -q gateway/tests/clients

@@ -34,6 +34,8 @@ pub const KNOWN_EVENTS: &[&str] = &[
     "rucket:BucketDeleted",
     "rucket:BucketVersioningSet",
     "rucket:BucketNotificationSet",
+    "rucket:BucketCorsSet",
+    "rucket:BucketTaggingSet",
     "rucket:MultipartUploadCreated",
     "rucket:MultipartPartUploaded",
     "rucket:MultipartUploadAborted",

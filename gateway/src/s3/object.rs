@@ -445,8 +445,12 @@ impl Rucket {
             let bucket = bucket.clone();
             let user = user.clone();
             async move {
+                let conditional =
+                    object.e_tag.is_some() || object.last_modified_time.is_some() || object.size.is_some();
                 let outcome = match ObjectKey::parse(&object.key) {
                     Err(e) => Err(errors::key_name(e)),
+                    // Per-key conditions are not checked yet: refuse rather than ignore them.
+                    Ok(_) if conditional => Err(errors::not_implemented("Conditional deletes")),
                     Ok(key) => self.delete_one(&user, bucket, key, object.version_id.clone()).await,
                 };
                 (object, outcome)
