@@ -65,6 +65,12 @@ pub struct ServeArgs {
     /// Event feed: default heartbeat interval in seconds.
     #[arg(long, env = "RUCKET_FEED_HEARTBEAT_SECS")]
     pub feed_heartbeat_secs: Option<u64>,
+    /// Lifecycle: how often (ms) the worker looks for due expirations.
+    #[arg(long, env = "RUCKET_LIFECYCLE_INTERVAL_MS")]
+    pub lifecycle_interval_ms: Option<u64>,
+    /// Lifecycle: the length of a day in seconds (86400; smaller for tests).
+    #[arg(long, env = "RUCKET_LIFECYCLE_DAY_SECS")]
+    pub lifecycle_day_secs: Option<u64>,
 }
 
 /// The config file. Every field is optional; `[[keys]]` adds users.
@@ -86,6 +92,8 @@ struct FileConfig {
     feed_buffer: Option<usize>,
     feed_stall_ms: Option<u64>,
     feed_heartbeat_secs: Option<u64>,
+    lifecycle_interval_ms: Option<u64>,
+    lifecycle_day_secs: Option<u64>,
     #[serde(default)]
     keys: Vec<KeyConfig>,
     #[serde(default)]
@@ -125,6 +133,7 @@ pub struct Settings {
     pub feed: crate::feed::FeedSettings,
     /// Webhook targets that bucket notification configurations may name.
     pub webhooks: Vec<crate::notify::WebhookTarget>,
+    pub lifecycle: crate::lifecycle::LifecycleSettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -174,6 +183,15 @@ impl Settings {
         if feed.buffer == 0 || feed.stall.is_zero() || feed.heartbeat.is_zero() {
             anyhow::bail!("feed_buffer, feed_stall_ms and feed_heartbeat_secs must be at least 1");
         }
+        let lifecycle = crate::lifecycle::LifecycleSettings {
+            interval: Duration::from_millis(
+                args.lifecycle_interval_ms.or(file.lifecycle_interval_ms).unwrap_or(3_600_000),
+            ),
+            day: Duration::from_secs(args.lifecycle_day_secs.or(file.lifecycle_day_secs).unwrap_or(86_400)),
+        };
+        if lifecycle.interval.is_zero() || lifecycle.day.is_zero() {
+            anyhow::bail!("lifecycle_interval_ms and lifecycle_day_secs must be at least 1");
+        }
         for (i, target) in file.webhooks.iter().enumerate() {
             target.validate()?;
             if file.webhooks[..i].iter().any(|t| t.id == target.id) {
@@ -198,6 +216,7 @@ impl Settings {
             read_only: args.read_only,
             feed,
             webhooks: file.webhooks,
+            lifecycle,
         };
         Ok(settings)
     }

@@ -13,6 +13,7 @@ mod errors;
 pub mod feed;
 mod host;
 mod http;
+pub mod lifecycle;
 mod metrics;
 pub mod notify;
 pub mod replay;

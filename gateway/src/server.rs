@@ -111,7 +111,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
         },
     };
-    if writer.is_some() {
+    if let Some(node) = &writer {
+        crate::lifecycle::Worker {
+            projections: rucket.projections.clone(),
+            node: Arc::clone(node),
+            blobs: rucket.blobs.clone(),
+            clock: Arc::clone(&rucket.clock),
+            region: rucket.region.clone(),
+            sync_before_release: rucket.sync_before_release,
+            settings: settings.lifecycle,
+            shutdown: hub.shutdown_signal(),
+        }
+        .start();
         crate::notify::webhook::start(
             &settings.webhooks,
             &settings.data_dir,

@@ -197,6 +197,11 @@ impl Projections {
                         describe(if k.first() == Some(&b'v') { "versions" } else { "uploads" }, &k[1..]),
                         render_map(&crate::store::decode(&v, "tags")?)
                     ),
+                    "configs" if k.ends_with(crate::keys::LIFECYCLE.as_bytes()) => format!(
+                        "{} {:?}",
+                        describe(view, &k),
+                        crate::store::decode::<rucket_schemas::LifecycleConfig>(&v, "configs")?.rules
+                    ),
                     "configs" if k.ends_with(crate::keys::TAGGING.as_bytes()) => format!(
                         "{} {}",
                         describe(view, &k),

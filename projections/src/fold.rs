@@ -48,6 +48,14 @@ impl Projections {
                     self.put_tags(batch, keys::version_tags(&k), &e.tags)?;
                 }
             }
+            StorageEvent::BucketLifecycleSet(e) => {
+                let key = keys::config(&e.bucket, keys::LIFECYCLE);
+                if e.configuration.rules.is_empty() {
+                    batch.remove(&self.configs, key);
+                } else {
+                    batch.insert(&self.configs, key, encode(&e.configuration)?);
+                }
+            }
             StorageEvent::BucketTaggingSet(e) => {
                 let key = keys::config(&e.bucket, keys::TAGGING);
                 if e.tags.is_empty() {

@@ -73,8 +73,10 @@ pub const NOTIFICATION: &str = "notification";
 pub const CORS: &str = "cors";
 /// The `configs` kind of a bucket's tag set.
 pub const TAGGING: &str = "tagging";
+/// The `configs` kind of a bucket's lifecycle configuration.
+pub const LIFECYCLE: &str = "lifecycle";
 /// Every `configs` kind, removed with the bucket.
-pub const CONFIG_KINDS: [&str; 3] = [NOTIFICATION, CORS, TAGGING];
+pub const CONFIG_KINDS: [&str; 4] = [NOTIFICATION, CORS, TAGGING, LIFECYCLE];
 
 /// The `tags` key of an object version, given its `versions` key.
 pub fn version_tags(version_key: &[u8]) -> Vec<u8> {

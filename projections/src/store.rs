@@ -161,6 +161,53 @@ impl Projections {
         self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
     }
 
+    /// The bucket's lifecycle configuration, if one is set.
+    pub fn lifecycle(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Option<rucket_schemas::LifecycleConfig>, ProjectionError> {
+        let key = keys::config(bucket, keys::LIFECYCLE);
+        self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
+    }
+
+    /// Calls `f` with each key of a bucket and its history, newest first (for the
+    /// lifecycle worker). Stops early when `f` returns an error.
+    pub fn for_each_history(
+        &self,
+        bucket: &BucketName,
+        mut f: impl FnMut(&ObjectKey, &[VersionEntry]) -> Result<(), ProjectionError>,
+    ) -> Result<(), ProjectionError> {
+        let prefix = keys::bucket_prefix(bucket);
+        let mut current: Option<(String, Vec<VersionEntry>)> = None;
+        for g in self.versions.prefix(&prefix) {
+            let (k, v) = g.into_inner()?;
+            let Some(name) = keys::object_key_of_version(prefix.len(), &k) else { continue };
+            let entry: VersionEntry = decode(&v, "versions")?;
+            match &mut current {
+                Some((n, entries)) if n == name => entries.push(entry),
+                _ => {
+                    if let Some((n, entries)) = current.take() {
+                        if let Ok(key) = ObjectKey::parse(&n) {
+                            f(&key, &entries)?;
+                        }
+                    }
+                    current = Some((name.to_owned(), vec![entry]));
+                }
+            }
+        }
+        if let Some((n, entries)) = current {
+            if let Ok(key) = ObjectKey::parse(&n) {
+                f(&key, &entries)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every multipart upload in progress in a bucket.
+    pub fn uploads_in(&self, bucket: &BucketName) -> Result<Vec<UploadRecord>, ProjectionError> {
+        self.uploads.prefix(keys::bucket_prefix(bucket)).map(|g| decode(&g.value()?, "uploads")).collect()
+    }
+
     /// The bucket's tag set, if one is set.
     pub fn bucket_tags(&self, bucket: &BucketName) -> Result<Option<rucket_schemas::Tags>, ProjectionError> {
         let key = keys::config(bucket, keys::TAGGING);

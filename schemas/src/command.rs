@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BlobId, BucketName, CorsConfig, CreateOperation, EventId, Hlc, LogPosition, NotificationConfig,
-    ObjectKey, ObjectRecord, PartRecord, RegionId, StandardHeaders, StorageClass, Tags, UploadId, UserId,
-    VersionId, VersioningStatus,
+    BlobId, BucketName, CorsConfig, CreateOperation, EventId, Hlc, LifecycleConfig, LogPosition,
+    NotificationConfig, ObjectKey, ObjectRecord, PartRecord, RegionId, StandardHeaders, StorageClass, Tags,
+    UploadId, UserId, VersionId, VersioningStatus,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +109,30 @@ pub enum CommandBody {
         bucket: BucketName,
         tags: Tags,
     },
+    SetBucketLifecycle {
+        bucket: BucketName,
+        configuration: LifecycleConfig,
+    },
+    /// A lifecycle expiration found due by the worker; applied only if the version it
+    /// looked at is still what it saw (stamped `expected`), so a newer write is never
+    /// expired in its place.
+    LifecycleExpire {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: VersionId,
+        expected: Hlc,
+        action: ExpireAction,
+    },
+}
+
+/// What a lifecycle expiration does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpireAction {
+    /// Expire the current version: delete it (never-versioned), or hide it behind a
+    /// delete marker with this id (versioned; `null` when suspended).
+    Current { marker_version_id: VersionId },
+    /// Remove this noncurrent version or expired delete marker for good.
+    Version,
 }
 
 impl CommandBody {
@@ -126,7 +150,9 @@ impl CommandBody {
             | Self::SetBucketNotification { bucket, .. }
             | Self::SetBucketCors { bucket, .. }
             | Self::SetObjectTagging { bucket, .. }
-            | Self::SetBucketTagging { bucket, .. } => bucket,
+            | Self::SetBucketTagging { bucket, .. }
+            | Self::SetBucketLifecycle { bucket, .. }
+            | Self::LifecycleExpire { bucket, .. } => bucket,
             Self::Tagged { inner, .. } => inner.bucket(),
         }
     }

@@ -28,6 +28,7 @@ pub enum EventType {
     BucketCorsSet = 11,
     ObjectTaggingSet = 12,
     BucketTaggingSet = 13,
+    BucketLifecycleSet = 14,
 }
 
 impl EventType {
@@ -39,7 +40,7 @@ impl EventType {
             Self::ObjectDeleted => 2,
             Self::UploadCreated | Self::MultipartCompleted => 2,
             Self::PartUploaded | Self::UploadAborted => 1,
-            Self::ObjectTaggingSet | Self::BucketTaggingSet => 1,
+            Self::ObjectTaggingSet | Self::BucketTaggingSet | Self::BucketLifecycleSet => 1,
             Self::BucketVersioningSet | Self::BucketNotificationSet | Self::BucketCorsSet => 1,
         }
     }
@@ -59,6 +60,7 @@ impl EventType {
             Self::BucketCorsSet => "BucketCorsSet",
             Self::ObjectTaggingSet => "ObjectTaggingSet",
             Self::BucketTaggingSet => "BucketTaggingSet",
+            Self::BucketLifecycleSet => "BucketLifecycleSet",
         }
     }
 }
@@ -79,6 +81,59 @@ pub enum StorageEvent {
     BucketCorsSet(BucketCorsSet),
     ObjectTaggingSet(ObjectTaggingSet),
     BucketTaggingSet(BucketTaggingSet),
+    BucketLifecycleSet(BucketLifecycleSet),
+}
+
+/// Schema version 1 of `BucketLifecycleSet`: the bucket's whole lifecycle configuration
+/// was replaced (an empty one removes it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketLifecycleSet {
+    pub bucket: BucketName,
+    pub configuration: LifecycleConfig,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct LifecycleConfig {
+    pub rules: Vec<LifecycleRule>,
+}
+
+/// One lifecycle rule: which versions it applies to and what it does to them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct LifecycleRule {
+    pub id: String,
+    pub enabled: bool,
+    /// How the filter was written, so that GetBucketLifecycleConfiguration gives it back.
+    pub filter_form: LifecycleFilterForm,
+    pub prefix: String,
+    /// Every tag must be on the version.
+    pub tags: Tags,
+    pub size_greater_than: Option<u64>,
+    pub size_less_than: Option<u64>,
+    /// Current versions expire this many days after creation...
+    pub expiration_days: Option<u32>,
+    /// ...or at this time (Unix seconds, a midnight UTC).
+    pub expiration_date: Option<i64>,
+    /// A delete marker that is a key's only version is removed.
+    pub expired_object_delete_marker: bool,
+    /// Noncurrent versions expire this many days after they became noncurrent...
+    pub noncurrent_days: Option<u32>,
+    /// ...keeping this many of the newest noncurrent versions.
+    pub newer_noncurrent_versions: Option<u32>,
+    /// Uploads in progress are aborted this many days after they began.
+    pub abort_incomplete_days: Option<u32>,
+}
+
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+pub enum LifecycleFilterForm {
+    /// The rule-level `Prefix` of older configurations.
+    Legacy,
+    /// `Filter` with a single condition (or none).
+    #[default]
+    Single,
+    /// `Filter` with `And`.
+    And,
 }
 
 /// A tag set: keys are unique, so a map (S3 does not order tags).
@@ -497,6 +552,7 @@ impl StorageEvent {
             Self::BucketCorsSet(_) => EventType::BucketCorsSet,
             Self::ObjectTaggingSet(_) => EventType::ObjectTaggingSet,
             Self::BucketTaggingSet(_) => EventType::BucketTaggingSet,
+            Self::BucketLifecycleSet(_) => EventType::BucketLifecycleSet,
         }
     }
 
@@ -515,6 +571,7 @@ impl StorageEvent {
             Self::BucketCorsSet(e) => &e.bucket,
             Self::ObjectTaggingSet(e) => &e.bucket,
             Self::BucketTaggingSet(e) => &e.bucket,
+            Self::BucketLifecycleSet(e) => &e.bucket,
         }
     }
 
@@ -528,7 +585,7 @@ impl StorageEvent {
             Self::MultipartCompleted(e) => Some(&e.key),
             Self::UploadAborted(e) => Some(&e.key),
             Self::ObjectTaggingSet(e) => Some(&e.key),
-            Self::BucketTaggingSet(_) => None,
+            Self::BucketTaggingSet(_) | Self::BucketLifecycleSet(_) => None,
             Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
         }
     }
@@ -557,6 +614,7 @@ impl StorageEvent {
             Self::ObjectTaggingSet(e) if e.tags.is_empty() => "s3:ObjectTagging:Delete",
             Self::ObjectTaggingSet(_) => "s3:ObjectTagging:Put",
             Self::BucketTaggingSet(_) => "rucket:BucketTaggingSet",
+            Self::BucketLifecycleSet(_) => "rucket:BucketLifecycleSet",
         }
     }
 
@@ -577,6 +635,7 @@ impl StorageEvent {
             Self::BucketCorsSet(p) => codec::encode_payload(p)?,
             Self::ObjectTaggingSet(p) => codec::encode_payload(p)?,
             Self::BucketTaggingSet(p) => codec::encode_payload(p)?,
+            Self::BucketLifecycleSet(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -604,6 +663,7 @@ impl StorageEvent {
             (11, 1) => Ok(Self::BucketCorsSet(codec::decode_payload(bytes)?)),
             (12, 1) => Ok(Self::ObjectTaggingSet(codec::decode_payload(bytes)?)),
             (13, 1) => Ok(Self::BucketTaggingSet(codec::decode_payload(bytes)?)),
+            (14, 1) => Ok(Self::BucketLifecycleSet(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

@@ -51,6 +51,9 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("version_id".into(), json!(e.version_id.as_str()));
             out.insert("tags".into(), json!(e.tags));
         }
+        StorageEvent::BucketLifecycleSet(e) => {
+            out.insert("rules".into(), json!(e.configuration.rules));
+        }
         StorageEvent::BucketTaggingSet(e) => {
             out.insert("tags".into(), json!(e.tags));
         }

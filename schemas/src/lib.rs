@@ -13,7 +13,7 @@ mod ids;
 mod json;
 
 pub use codec::{decode_payload, encode_payload};
-pub use command::{Command, CommandBody, Outcome, Rejection, WriteCondition};
+pub use command::{Command, CommandBody, ExpireAction, Outcome, Rejection, WriteCondition};
 pub use envelope::{Envelope, FORMAT_VERSION};
 pub use error::{CodecError, NameError};
 pub use event::{
@@ -24,7 +24,8 @@ pub use event::{
     UploadCreated, VersioningStatus,
 };
 pub use event::{
-    BucketTaggingSet, MultipartCompletedV1, ObjectCreatedV1, ObjectTaggingSet, Tags, UploadCreatedV1,
+    BucketLifecycleSet, BucketTaggingSet, LifecycleConfig, LifecycleFilterForm, LifecycleRule,
+    MultipartCompletedV1, ObjectCreatedV1, ObjectTaggingSet, Tags, UploadCreatedV1,
 };
 pub use hlc::Hlc;
 pub use ids::{BlobId, BucketName, EventId, LogPosition, ObjectKey, RegionId, UploadId, UserId, VersionId};

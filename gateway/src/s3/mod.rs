@@ -129,22 +129,27 @@ impl Rucket {
 
     /// Deletes blobs no version refers to any more, off the request path.
     fn release(&self, blobs: Vec<BlobId>) {
-        let store = self.blobs.clone();
         let sync = self.writer.clone().filter(|_| self.sync_before_release);
-        tokio::task::spawn_blocking(move || {
-            if let Some(node) = sync {
-                if let Err(e) = node.sync() {
-                    tracing::error!(error = %e, "could not sync the log; keeping released blobs");
-                    return;
-                }
-            }
-            for id in blobs {
-                if let Err(e) = store.remove(&id) {
-                    tracing::warn!(blob = %id, error = %e, "could not remove a released blob");
-                }
-            }
-        });
+        release_blobs(self.blobs.clone(), sync, blobs);
     }
+}
+
+/// Deletes released blobs in the background; with `sync_first`, after syncing the log,
+/// so that a crash never revives a version whose bytes are gone (relaxed durability).
+pub(crate) fn release_blobs(store: BlobStore, sync_first: Option<Arc<Node>>, blobs: Vec<BlobId>) {
+    tokio::task::spawn_blocking(move || {
+        if let Some(node) = sync_first {
+            if let Err(e) = node.sync() {
+                tracing::error!(error = %e, "could not sync the log; keeping released blobs");
+                return;
+            }
+        }
+        for id in blobs {
+            if let Err(e) = store.remove(&id) {
+                tracing::warn!(blob = %id, error = %e, "could not remove a released blob");
+            }
+        }
+    });
 }
 
 pub(crate) fn timestamp(hlc: Hlc) -> Timestamp {
@@ -337,6 +342,49 @@ impl S3 for Rucket {
         req: S3Request<DeleteBucketTaggingInput>,
     ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         self.do_delete_bucket_tagging(req).await
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let config = req
+            .input
+            .lifecycle_configuration
+            .ok_or_else(|| s3_error!(MalformedXML, "The request has no lifecycle configuration"))?;
+        let configuration = crate::lifecycle::from_s3(config)?;
+        self.propose(&user, CommandBody::SetBucketLifecycle { bucket, configuration }).await?;
+        Ok(S3Response::new(PutBucketLifecycleConfigurationOutput::default()))
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        match self.projections().lifecycle(&bucket).map_err(errors::projection)? {
+            Some(config) => Ok(S3Response::new(GetBucketLifecycleConfigurationOutput {
+                rules: Some(crate::lifecycle::to_s3(&config)),
+                ..Default::default()
+            })),
+            None => {
+                Err(s3_error!(NoSuchLifecycleConfiguration, "The lifecycle configuration does not exist"))
+            }
+        }
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let configuration = rucket_schemas::LifecycleConfig::default();
+        self.propose(&user, CommandBody::SetBucketLifecycle { bucket, configuration }).await?;
+        Ok(S3Response::with_status(DeleteBucketLifecycleOutput {}, http::StatusCode::NO_CONTENT))
     }
 
     async fn put_bucket_cors(

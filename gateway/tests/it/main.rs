@@ -9,6 +9,7 @@ mod cors;
 mod crash;
 mod endpoints;
 mod feed;
+mod lifecycle;
 mod listing;
 mod multipart;
 mod notifications;

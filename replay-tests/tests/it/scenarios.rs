@@ -9,6 +9,7 @@ use rucket_schemas::{
     StorageEvent, UploadId, UserId, VersionId, VersioningStatus, WriteCondition,
 };
 use rucket_schemas::{CorsConfig, CorsRule, DestinationKind, NotificationConfig, NotificationRule};
+use rucket_schemas::{ExpireAction, LifecycleConfig, LifecycleFilterForm, LifecycleRule};
 
 /// One step: a command run through decide, or an event written as is (for events no
 /// command produces yet, such as delete markers).
@@ -381,6 +382,52 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .with_tags(&[("y", "2")])
         .put("alice", "plain", "q", 6, WriteCondition::Always); // the null version's tags go with it
     out.push(("tagging", s));
+
+    let lifecycle = |b: &str| CommandBody::SetBucketLifecycle {
+        bucket: bucket(b),
+        configuration: LifecycleConfig {
+            rules: vec![LifecycleRule {
+                id: "tmp".into(),
+                enabled: true,
+                filter_form: LifecycleFilterForm::Single,
+                prefix: "tmp/".into(),
+                expiration_days: Some(1),
+                noncurrent_days: Some(1),
+                abort_incomplete_days: Some(2),
+                ..LifecycleRule::default()
+            }],
+        },
+    };
+    let expire =
+        |b: &str, k: &str, version: VersionId, seq: u64, action: ExpireAction| CommandBody::LifecycleExpire {
+            bucket: bucket(b),
+            key: key(k),
+            version_id: version,
+            expected: hlc(seq),
+            action,
+        };
+    let current = || ExpireAction::Current { marker_version_id: VersionId::new("lifecycle-marker") };
+    let mut s = Script::default();
+    s.create("alice", "aging", false)
+        .command("alice", lifecycle("aging"))
+        .put("alice", "aging", "tmp/a", 5, WriteCondition::Always) // seq 3
+        .put("alice", "aging", "tmp/b", 5, WriteCondition::Always) // seq 4
+        .command("alice", expire("aging", "tmp/a", VersionId::null(), 3, current())) // deleted
+        .command("alice", expire("aging", "tmp/b", VersionId::null(), 99, current())) // unchanged: not what was seen
+        .create("alice", "aging-v", true) // seq 7, versioned
+        .put("alice", "aging-v", "tmp/doc", 5, WriteCondition::Always) // seq 8
+        .put("alice", "aging-v", "tmp/doc", 6, WriteCondition::Always) // seq 9
+        .command("alice", expire("aging-v", "tmp/doc", VersionId::new(hex16(8)), 8, ExpireAction::Version))
+        .command("alice", expire("aging-v", "tmp/doc", VersionId::new(hex16(9)), 9, current())) // a marker
+        .command("bob", expire("aging-v", "tmp/doc", VersionId::new(hex16(9)), 9, ExpireAction::Version)) // AccessDenied
+        .command(
+            "alice",
+            CommandBody::SetBucketLifecycle {
+                bucket: bucket("aging"),
+                configuration: LifecycleConfig::default(),
+            },
+        );
+    out.push(("lifecycle", s));
 
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
