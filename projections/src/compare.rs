@@ -33,7 +33,7 @@ pub struct ViewDiff {
 }
 
 impl Projections {
-    fn views(&self) -> [(&'static str, &Keyspace); 8] {
+    fn views(&self) -> [(&'static str, &Keyspace); 9] {
         [
             ("buckets", &self.buckets),
             ("objects", &self.objects),
@@ -42,6 +42,7 @@ impl Projections {
             ("parts", &self.parts),
             ("configs", &self.configs),
             ("tags", &self.tags),
+            ("acls", &self.acls),
             ("meta", &self.meta),
         ]
     }
@@ -196,6 +197,16 @@ impl Projections {
                         text_of(&k[..1]),
                         describe(if k.first() == Some(&b'v') { "versions" } else { "uploads" }, &k[1..]),
                         render_map(&crate::store::decode(&v, "tags")?)
+                    ),
+                    "acls" => format!(
+                        "{} {:?}",
+                        describe("versions", &k),
+                        crate::store::decode::<rucket_schemas::Acl>(&v, "acls")?.grants
+                    ),
+                    "configs" if k.ends_with(crate::keys::ACL.as_bytes()) => format!(
+                        "{} {:?}",
+                        describe(view, &k),
+                        crate::store::decode::<rucket_schemas::Acl>(&v, "configs")?.grants
                     ),
                     "configs" if k.ends_with(crate::keys::LIFECYCLE.as_bytes()) => format!(
                         "{} {:?}",

@@ -66,7 +66,7 @@ impl Projections {
             CommandBody::PutObject { bucket, key, operation, record, condition } => {
                 match self.bucket(bucket)? {
                     None => Decision::Rejected(Rejection::NoSuchBucket),
-                    Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                    Some(b) if !self.may_write(command, &b)? => Decision::Rejected(Rejection::AccessDenied),
                     Some(b) => match self.condition_holds(bucket, key, condition)? {
                         Err(r) => Decision::Rejected(r),
                         Ok(()) => {
@@ -95,7 +95,7 @@ impl Projections {
                 checksum_algorithm,
             } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(b) if !self.may_write(command, &b)? => Decision::Rejected(Rejection::AccessDenied),
                 Some(_) => event(StorageEvent::UploadCreated(UploadCreated {
                     bucket: bucket.clone(),
                     key: key.clone(),
@@ -110,7 +110,7 @@ impl Projections {
             },
             CommandBody::UploadPart { bucket, key, upload_id, part } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(b) if !self.may_write(command, &b)? => Decision::Rejected(Rejection::AccessDenied),
                 Some(_) if self.upload(bucket, key, upload_id)?.is_none() => {
                     Decision::Rejected(Rejection::NoSuchUpload)
                 }
@@ -124,7 +124,7 @@ impl Projections {
             CommandBody::CompleteMultipartUpload { bucket, key, upload_id, parts, record, condition } => {
                 match self.bucket(bucket)? {
                     None => Decision::Rejected(Rejection::NoSuchBucket),
-                    Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                    Some(b) if !self.may_write(command, &b)? => Decision::Rejected(Rejection::AccessDenied),
                     Some(b) => match self.upload(bucket, key, upload_id)? {
                         None => Decision::Rejected(Rejection::NoSuchUpload),
                         Some(_) => match self.assemble(bucket, key, upload_id, parts)? {
@@ -153,7 +153,7 @@ impl Projections {
             }
             CommandBody::AbortMultipartUpload { bucket, key, upload_id } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(b) if !self.may_write(command, &b)? => Decision::Rejected(Rejection::AccessDenied),
                 Some(_) if self.upload(bucket, key, upload_id)?.is_none() => {
                     Decision::Rejected(Rejection::NoSuchUpload)
                 }
@@ -166,7 +166,7 @@ impl Projections {
             CommandBody::DeleteObject { bucket, key, version_id, marker_version_id } => {
                 match self.bucket(bucket)? {
                     None => Decision::Rejected(Rejection::NoSuchBucket),
-                    Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                    Some(b) if !self.may_write(command, &b)? => Decision::Rejected(Rejection::AccessDenied),
                     Some(b) => {
                         let deleted = |version_id: VersionId, delete_marker: bool| {
                             event(StorageEvent::ObjectDeleted(ObjectDeleted {
@@ -221,6 +221,54 @@ impl Projections {
                                 version_id: record.version_id.clone(),
                                 tags: tags.clone(),
                             }))
+                        }
+                    }
+                }
+            },
+            CommandBody::SetBucketAcl { bucket, acl } => match self.bucket(bucket)? {
+                None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(b)
+                    if !may_act(&b)
+                        && !self
+                            .bucket_acl(bucket)?
+                            .allows(&command.requester, rucket_schemas::Permission::WriteAcp) =>
+                {
+                    Decision::Rejected(Rejection::AccessDenied)
+                }
+                Some(_) => event(StorageEvent::BucketAclSet(rucket_schemas::BucketAclSet {
+                    bucket: bucket.clone(),
+                    acl: acl.clone(),
+                })),
+            },
+            CommandBody::SetObjectAcl { bucket, key, version_id, acl } => match self.bucket(bucket)? {
+                None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(b) => {
+                    let entry = match version_id {
+                        None => self.latest_version(bucket, key)?,
+                        Some(v) => self.version(bucket, key, v)?,
+                    };
+                    match (entry, version_id) {
+                        (None, None) | (Some(crate::VersionEntry::DeleteMarker { .. }), None) => {
+                            Decision::Rejected(Rejection::NoSuchKey)
+                        }
+                        (None, Some(_)) => Decision::Rejected(Rejection::NoSuchVersion),
+                        (Some(crate::VersionEntry::DeleteMarker { .. }), Some(_)) => {
+                            Decision::Rejected(Rejection::MethodNotAllowed)
+                        }
+                        (Some(crate::VersionEntry::Object(record)), _) => {
+                            let granted = self
+                                .version_acl(bucket, key, record.hlc_timestamp)?
+                                .allows(&command.requester, rucket_schemas::Permission::WriteAcp);
+                            if !may_act(&b) && record.owner != command.requester && !granted {
+                                Decision::Rejected(Rejection::AccessDenied)
+                            } else {
+                                event(StorageEvent::ObjectAclSet(rucket_schemas::ObjectAclSet {
+                                    bucket: bucket.clone(),
+                                    key: key.clone(),
+                                    version_id: record.version_id.clone(),
+                                    acl: acl.clone(),
+                                }))
+                            }
                         }
                     }
                 }
@@ -314,6 +362,17 @@ impl Projections {
             },
         };
         Ok(decision)
+    }
+}
+
+impl Projections {
+    /// Whether the requester may write objects into the bucket: an operator, the owner,
+    /// or a grantee of WRITE (or FULL_CONTROL) in the bucket's ACL.
+    fn may_write(&self, command: &Command, bucket: &BucketRecord) -> Result<bool, ProjectionError> {
+        if command.requester_is_admin || bucket.owner == command.requester {
+            return Ok(true);
+        }
+        Ok(self.bucket_acl(&bucket.name)?.allows(&command.requester, rucket_schemas::Permission::Write))
     }
 }
 

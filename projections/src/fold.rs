@@ -48,6 +48,23 @@ impl Projections {
                     self.put_tags(batch, keys::version_tags(&k), &e.tags)?;
                 }
             }
+            StorageEvent::BucketAclSet(e) => {
+                let key = keys::config(&e.bucket, keys::ACL);
+                if e.acl.grants.is_empty() {
+                    batch.remove(&self.configs, key);
+                } else {
+                    batch.insert(&self.configs, key, encode(&e.acl)?);
+                }
+            }
+            StorageEvent::ObjectAclSet(e) => {
+                if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
+                    if e.acl.grants.is_empty() {
+                        batch.remove(&self.acls, k);
+                    } else {
+                        batch.insert(&self.acls, k, encode(&e.acl)?);
+                    }
+                }
+            }
             StorageEvent::BucketLifecycleSet(e) => {
                 let key = keys::config(&e.bucket, keys::LIFECYCLE);
                 if e.configuration.rules.is_empty() {
@@ -197,6 +214,7 @@ impl Projections {
     fn remove_version(&self, batch: &mut OwnedWriteBatch, version_key: &[u8]) {
         batch.remove(&self.versions, version_key.to_vec());
         batch.remove(&self.tags, keys::version_tags(version_key));
+        batch.remove(&self.acls, version_key.to_vec());
     }
 
     /// Sets a tag set (removes it when empty).

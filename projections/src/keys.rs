@@ -10,6 +10,7 @@
 //! parts:    <bucket> 0x00 <key> 0x00 <upload id> 0x00 <part u32 BE>
 //! configs:  <bucket> 0x00 <kind>                          bucket configurations
 //! tags:     'v' <version key> | 'u' <upload key>           object and upload tag sets
+//! acls:     <version key>                                 grants of object versions
 //! meta:     "applied"                                   last applied log position
 //! ```
 
@@ -75,8 +76,10 @@ pub const CORS: &str = "cors";
 pub const TAGGING: &str = "tagging";
 /// The `configs` kind of a bucket's lifecycle configuration.
 pub const LIFECYCLE: &str = "lifecycle";
+/// The `configs` kind of a bucket's grants.
+pub const ACL: &str = "acl";
 /// Every `configs` kind, removed with the bucket.
-pub const CONFIG_KINDS: [&str; 4] = [NOTIFICATION, CORS, TAGGING, LIFECYCLE];
+pub const CONFIG_KINDS: [&str; 5] = [NOTIFICATION, CORS, TAGGING, LIFECYCLE, ACL];
 
 /// The `tags` key of an object version, given its `versions` key.
 pub fn version_tags(version_key: &[u8]) -> Vec<u8> {

@@ -32,6 +32,8 @@ pub struct Projections {
     pub(crate) configs: Keyspace,
     /// Tag sets of versions and of uploads in progress (see [`keys::version_tags`]).
     pub(crate) tags: Keyspace,
+    /// Grants of object versions, by version key.
+    pub(crate) acls: Keyspace,
     pub(crate) meta: Keyspace,
 }
 
@@ -66,6 +68,7 @@ impl Projections {
             parts: open("parts")?,
             configs: open("configs")?,
             tags: open("tags")?,
+            acls: open("acls")?,
             meta: open("meta")?,
         })
     }
@@ -98,7 +101,7 @@ impl Projections {
         self.generation
     }
 
-    fn keyspaces(self) -> [Keyspace; 8] {
+    fn keyspaces(self) -> [Keyspace; 9] {
         [
             self.buckets,
             self.objects,
@@ -107,6 +110,7 @@ impl Projections {
             self.parts,
             self.configs,
             self.tags,
+            self.acls,
             self.meta,
         ]
     }
@@ -125,6 +129,7 @@ impl Projections {
             &self.parts,
             &self.configs,
             &self.tags,
+            &self.acls,
             &self.meta,
         ] {
             keyspace.clear()?;
@@ -206,6 +211,23 @@ impl Projections {
     /// Every multipart upload in progress in a bucket.
     pub fn uploads_in(&self, bucket: &BucketName) -> Result<Vec<UploadRecord>, ProjectionError> {
         self.uploads.prefix(keys::bucket_prefix(bucket)).map(|g| decode(&g.value()?, "uploads")).collect()
+    }
+
+    /// The bucket's grants (beyond its owner's full control).
+    pub fn bucket_acl(&self, bucket: &BucketName) -> Result<rucket_schemas::Acl, ProjectionError> {
+        let key = keys::config(bucket, keys::ACL);
+        Ok(self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()?.unwrap_or_default())
+    }
+
+    /// The grants of the version of `key` stamped `hlc`.
+    pub fn version_acl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        hlc: rucket_schemas::Hlc,
+    ) -> Result<rucket_schemas::Acl, ProjectionError> {
+        let k = keys::version(bucket, key, hlc);
+        Ok(self.acls.get(k)?.map(|v| decode(&v, "acls")).transpose()?.unwrap_or_default())
     }
 
     /// The bucket's tag set, if one is set.

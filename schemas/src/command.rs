@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BlobId, BucketName, CorsConfig, CreateOperation, EventId, Hlc, LifecycleConfig, LogPosition,
+    Acl, BlobId, BucketName, CorsConfig, CreateOperation, EventId, Hlc, LifecycleConfig, LogPosition,
     NotificationConfig, ObjectKey, ObjectRecord, PartRecord, RegionId, StandardHeaders, StorageClass, Tags,
     UploadId, UserId, VersionId, VersioningStatus,
 };
@@ -113,6 +113,17 @@ pub enum CommandBody {
         bucket: BucketName,
         configuration: LifecycleConfig,
     },
+    SetBucketAcl {
+        bucket: BucketName,
+        acl: Acl,
+    },
+    /// Replaces the grants of one version (`None`: the current one).
+    SetObjectAcl {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: Option<VersionId>,
+        acl: Acl,
+    },
     /// A lifecycle expiration found due by the worker; applied only if the version it
     /// looked at is still what it saw (stamped `expected`), so a newer write is never
     /// expired in its place.
@@ -152,6 +163,8 @@ impl CommandBody {
             | Self::SetObjectTagging { bucket, .. }
             | Self::SetBucketTagging { bucket, .. }
             | Self::SetBucketLifecycle { bucket, .. }
+            | Self::SetBucketAcl { bucket, .. }
+            | Self::SetObjectAcl { bucket, .. }
             | Self::LifecycleExpire { bucket, .. } => bucket,
             Self::Tagged { inner, .. } => inner.bucket(),
         }

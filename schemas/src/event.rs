@@ -29,6 +29,8 @@ pub enum EventType {
     ObjectTaggingSet = 12,
     BucketTaggingSet = 13,
     BucketLifecycleSet = 14,
+    BucketAclSet = 15,
+    ObjectAclSet = 16,
 }
 
 impl EventType {
@@ -41,6 +43,7 @@ impl EventType {
             Self::UploadCreated | Self::MultipartCompleted => 2,
             Self::PartUploaded | Self::UploadAborted => 1,
             Self::ObjectTaggingSet | Self::BucketTaggingSet | Self::BucketLifecycleSet => 1,
+            Self::BucketAclSet | Self::ObjectAclSet => 1,
             Self::BucketVersioningSet | Self::BucketNotificationSet | Self::BucketCorsSet => 1,
         }
     }
@@ -61,6 +64,8 @@ impl EventType {
             Self::ObjectTaggingSet => "ObjectTaggingSet",
             Self::BucketTaggingSet => "BucketTaggingSet",
             Self::BucketLifecycleSet => "BucketLifecycleSet",
+            Self::BucketAclSet => "BucketAclSet",
+            Self::ObjectAclSet => "ObjectAclSet",
         }
     }
 }
@@ -82,6 +87,68 @@ pub enum StorageEvent {
     ObjectTaggingSet(ObjectTaggingSet),
     BucketTaggingSet(BucketTaggingSet),
     BucketLifecycleSet(BucketLifecycleSet),
+    BucketAclSet(BucketAclSet),
+    ObjectAclSet(ObjectAclSet),
+}
+
+/// Schema version 1 of `BucketAclSet`: the bucket's grants were replaced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketAclSet {
+    pub bucket: BucketName,
+    pub acl: Acl,
+}
+
+/// Schema version 1 of `ObjectAclSet`: one version's grants were replaced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct ObjectAclSet {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub version_id: VersionId,
+    pub acl: Acl,
+}
+
+/// Grants beyond the owner's, who always has full control.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct Acl {
+    pub grants: Vec<Grant>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct Grant {
+    pub grantee: Grantee,
+    pub permission: Permission,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub enum Grantee {
+    User(UserId),
+    /// Everyone, signed or not.
+    AllUsers,
+    /// Every signed request.
+    AuthenticatedUsers,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub enum Permission {
+    Read,
+    Write,
+    ReadAcp,
+    WriteAcp,
+    FullControl,
+}
+
+impl Acl {
+    /// Whether a grant gives `user` the permission (FULL_CONTROL includes every one).
+    pub fn allows(&self, user: &UserId, permission: Permission) -> bool {
+        self.grants.iter().any(|g| {
+            let who = match &g.grantee {
+                Grantee::AllUsers => true,
+                Grantee::AuthenticatedUsers => !user.is_anonymous(),
+                Grantee::User(id) => id == user,
+            };
+            who && (g.permission == permission || g.permission == Permission::FullControl)
+        })
+    }
 }
 
 /// Schema version 1 of `BucketLifecycleSet`: the bucket's whole lifecycle configuration
@@ -553,6 +620,8 @@ impl StorageEvent {
             Self::ObjectTaggingSet(_) => EventType::ObjectTaggingSet,
             Self::BucketTaggingSet(_) => EventType::BucketTaggingSet,
             Self::BucketLifecycleSet(_) => EventType::BucketLifecycleSet,
+            Self::BucketAclSet(_) => EventType::BucketAclSet,
+            Self::ObjectAclSet(_) => EventType::ObjectAclSet,
         }
     }
 
@@ -572,6 +641,8 @@ impl StorageEvent {
             Self::ObjectTaggingSet(e) => &e.bucket,
             Self::BucketTaggingSet(e) => &e.bucket,
             Self::BucketLifecycleSet(e) => &e.bucket,
+            Self::BucketAclSet(e) => &e.bucket,
+            Self::ObjectAclSet(e) => &e.bucket,
         }
     }
 
@@ -585,7 +656,8 @@ impl StorageEvent {
             Self::MultipartCompleted(e) => Some(&e.key),
             Self::UploadAborted(e) => Some(&e.key),
             Self::ObjectTaggingSet(e) => Some(&e.key),
-            Self::BucketTaggingSet(_) | Self::BucketLifecycleSet(_) => None,
+            Self::BucketTaggingSet(_) | Self::BucketLifecycleSet(_) | Self::BucketAclSet(_) => None,
+            Self::ObjectAclSet(e) => Some(&e.key),
             Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
         }
     }
@@ -615,6 +687,8 @@ impl StorageEvent {
             Self::ObjectTaggingSet(_) => "s3:ObjectTagging:Put",
             Self::BucketTaggingSet(_) => "rucket:BucketTaggingSet",
             Self::BucketLifecycleSet(_) => "rucket:BucketLifecycleSet",
+            Self::BucketAclSet(_) => "rucket:BucketAclSet",
+            Self::ObjectAclSet(_) => "s3:ObjectAcl:Put",
         }
     }
 
@@ -636,6 +710,8 @@ impl StorageEvent {
             Self::ObjectTaggingSet(p) => codec::encode_payload(p)?,
             Self::BucketTaggingSet(p) => codec::encode_payload(p)?,
             Self::BucketLifecycleSet(p) => codec::encode_payload(p)?,
+            Self::BucketAclSet(p) => codec::encode_payload(p)?,
+            Self::ObjectAclSet(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -664,6 +740,8 @@ impl StorageEvent {
             (12, 1) => Ok(Self::ObjectTaggingSet(codec::decode_payload(bytes)?)),
             (13, 1) => Ok(Self::BucketTaggingSet(codec::decode_payload(bytes)?)),
             (14, 1) => Ok(Self::BucketLifecycleSet(codec::decode_payload(bytes)?)),
+            (15, 1) => Ok(Self::BucketAclSet(codec::decode_payload(bytes)?)),
+            (16, 1) => Ok(Self::ObjectAclSet(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

@@ -152,7 +152,19 @@ impl UserId {
     pub fn new(user: impl Into<String>) -> Self {
         Self(user.into())
     }
+
+    /// The principal of unsigned requests (no configured user may take this name).
+    pub fn anonymous() -> Self {
+        Self(ANONYMOUS.to_owned())
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.0 == ANONYMOUS
+    }
 }
+
+/// The name of the anonymous principal.
+pub const ANONYMOUS: &str = "anonymous";
 
 impl BlobId {
     /// Builds a blob id from 16 random bytes chosen by the writer.

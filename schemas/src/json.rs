@@ -51,6 +51,14 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("version_id".into(), json!(e.version_id.as_str()));
             out.insert("tags".into(), json!(e.tags));
         }
+        StorageEvent::BucketAclSet(e) => {
+            out.insert("grants".into(), json!(e.acl.grants));
+        }
+        StorageEvent::ObjectAclSet(e) => {
+            out.insert("key".into(), json!(e.key.as_str()));
+            out.insert("version_id".into(), json!(e.version_id.as_str()));
+            out.insert("grants".into(), json!(e.acl.grants));
+        }
         StorageEvent::BucketLifecycleSet(e) => {
             out.insert("rules".into(), json!(e.configuration.rules));
         }

@@ -17,16 +17,19 @@ pub use command::{Command, CommandBody, ExpireAction, Outcome, Rejection, WriteC
 pub use envelope::{Envelope, FORMAT_VERSION};
 pub use error::{CodecError, NameError};
 pub use event::{
+    Acl, BucketAclSet, BucketLifecycleSet, BucketTaggingSet, Grant, Grantee, LifecycleConfig,
+    LifecycleFilterForm, LifecycleRule, MultipartCompletedV1, ObjectAclSet, ObjectCreatedV1,
+    ObjectTaggingSet, Permission, Tags, UploadCreatedV1,
+};
+pub use event::{
     BucketCorsSet, BucketCreated, BucketDeleted, BucketNotificationSet, BucketVersioningSet, CorsConfig,
     CorsRule, CreateOperation, DestinationKind, EventType, MultipartCompleted, NotificationConfig,
     NotificationRule, ObjectCreated, ObjectData, ObjectDeleted, ObjectDeletedV1, ObjectRecord, PartRecord,
     PartRef, PartUploaded, ReplicationStatus, StandardHeaders, StorageClass, StorageEvent, UploadAborted,
     UploadCreated, VersioningStatus,
 };
-pub use event::{
-    BucketLifecycleSet, BucketTaggingSet, LifecycleConfig, LifecycleFilterForm, LifecycleRule,
-    MultipartCompletedV1, ObjectCreatedV1, ObjectTaggingSet, Tags, UploadCreatedV1,
-};
 pub use hlc::Hlc;
-pub use ids::{BlobId, BucketName, EventId, LogPosition, ObjectKey, RegionId, UploadId, UserId, VersionId};
+pub use ids::{
+    BlobId, BucketName, EventId, LogPosition, ObjectKey, RegionId, UploadId, UserId, VersionId, ANONYMOUS,
+};
 pub use json::render_event_json;

@@ -44,19 +44,18 @@ impl Rucket {
         if input.object_lock_enabled_for_bucket == Some(true) {
             return Err(errors::not_implemented("Object Lock"));
         }
-        if let Some(acl) = &input.acl {
-            if acl.as_str() != BucketCannedACL::PRIVATE {
-                return Err(errors::not_implemented("Bucket ACLs other than private"));
-            }
-        }
-        if input.grant_full_control.is_some()
-            || input.grant_read.is_some()
-            || input.grant_read_acp.is_some()
-            || input.grant_write.is_some()
-            || input.grant_write_acp.is_some()
-        {
-            return Err(errors::not_implemented("Bucket ACL grants"));
-        }
+        let acl = super::acl::requested(
+            input.acl.as_ref().map(|a| a.as_str()),
+            super::acl::GrantHeaders {
+                full_control: input.grant_full_control.as_deref(),
+                read: input.grant_read.as_deref(),
+                read_acp: input.grant_read_acp.as_deref(),
+                write: input.grant_write.as_deref(),
+                write_acp: input.grant_write_acp.as_deref(),
+            },
+            &user.id,
+        )?
+        .filter(|acl| !acl.grants.is_empty());
         let location = input
             .create_bucket_configuration
             .as_ref()
@@ -68,6 +67,10 @@ impl Rucket {
             CommandBody::CreateBucket { bucket: bucket.clone(), location, object_lock_enabled: false },
         )
         .await?;
+        if let Some(acl) = acl {
+            // The bucket exists, private, from here; its grants follow in their own event.
+            self.propose(&user, CommandBody::SetBucketAcl { bucket: bucket.clone(), acl }).await?;
+        }
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
 
@@ -75,8 +78,8 @@ impl Rucket {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        let user = self.user(&req)?;
-        self.bucket_for(&user, &req.input.bucket)?;
+        let user = self.principal(&req)?;
+        self.bucket_access(&user, &req.input.bucket, rucket_schemas::Permission::Read)?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(self.region.to_string()),
             ..Default::default()

@@ -86,9 +86,9 @@ impl Rucket {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let user = self.user(&req)?;
+        let user = self.principal(&req)?;
         let input = req.input;
-        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Read)?;
         let render = Render(url_encoding(input.encoding_type.as_ref())?);
         let max = max_keys(input.max_keys)?;
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -120,9 +120,9 @@ impl Rucket {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let user = self.user(&req)?;
+        let user = self.principal(&req)?;
         let input = req.input;
-        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Read)?;
         let render = Render(url_encoding(input.encoding_type.as_ref())?);
         let max = max_keys(input.max_keys)?;
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -157,9 +157,9 @@ impl Rucket {
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        let user = self.user(&req)?;
+        let user = self.principal(&req)?;
         let input = req.input;
-        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Read)?;
         let render = Render(url_encoding(input.encoding_type.as_ref())?);
         let max = max_keys(input.max_keys)?;
         let prefix = input.prefix.clone().unwrap_or_default();

@@ -64,7 +64,7 @@ impl Rucket {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let user = self.user(&req)?;
         let input = req.input;
-        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         if input.server_side_encryption.is_some()
             || input.sse_customer_algorithm.is_some()
@@ -123,7 +123,7 @@ impl Rucket {
         mut req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let user = self.user(&req)?;
-        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let (bucket, _) = self.bucket_access(&user, &req.input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&req.input.key).map_err(errors::key_name)?;
         let id = upload_id(&req.input.upload_id)?;
         if !(1..=MAX_PART_NUMBER).contains(&req.input.part_number) {
@@ -206,7 +206,7 @@ impl Rucket {
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let user = self.user(&req)?;
         let input = req.input;
-        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         let id = upload_id(&input.upload_id)?;
         if !(1..=MAX_PART_NUMBER).contains(&input.part_number) {
@@ -301,7 +301,7 @@ impl Rucket {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let user = self.user(&req)?;
         let input = req.input;
-        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         let id = upload_id(&input.upload_id)?;
         let upload = self
@@ -387,7 +387,7 @@ impl Rucket {
     ) -> S3Result<S3Response<ListPartsOutput>> {
         let user = self.user(&req)?;
         let input = req.input;
-        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         let id = upload_id(&input.upload_id)?;
         let projections = self.projections();
@@ -452,7 +452,7 @@ impl Rucket {
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let user = self.user(&req)?;
         let input = req.input;
-        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         let max = match input.max_uploads {
             Some(n) if n < 0 => {
                 return Err(s3_error!(InvalidArgument, "max-uploads must be a non-negative integer"))

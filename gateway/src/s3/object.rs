@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use futures::stream::StreamExt;
 use rucket_projections::VersionEntry;
-use rucket_schemas::{CommandBody, ObjectData, ObjectKey, ObjectRecord, StorageClass, VersionId};
+use rucket_schemas::{BucketName, CommandBody, ObjectData, ObjectKey, ObjectRecord, StorageClass, VersionId};
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
 use tokio::io::AsyncReadExt;
@@ -37,6 +37,8 @@ fn delete_marker_error(mut err: S3Error, version_id: Option<&VersionId>) -> S3Er
 
 impl Rucket {
     /// Finds the version a GET or HEAD names: the current one, or `version_id`.
+    /// `user` needs READ on the version (owners always have it); without any access to
+    /// the bucket, a missing key is AccessDenied rather than NoSuchKey, as in S3.
     pub(super) fn resolve(
         &self,
         user: &User,
@@ -44,8 +46,48 @@ impl Rucket {
         key: &str,
         version_id: Option<&str>,
     ) -> S3Result<Resolved> {
-        let (bucket, record) = self.bucket_for(user, bucket)?;
+        let bucket = Self::bucket_name(bucket)?;
+        let record = self
+            .projections()
+            .bucket(&bucket)
+            .map_err(errors::projection)?
+            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchBucket))?;
         let key = ObjectKey::parse(key).map_err(errors::key_name)?;
+        let may_list = user.admin
+            || record.owner == user.id
+            || self
+                .projections()
+                .bucket_acl(&bucket)
+                .map_err(errors::projection)?
+                .allows(&user.id, rucket_schemas::Permission::Read);
+        let resolved = match self.resolve_version(&bucket, &record, &key, version_id) {
+            Err(e) if !may_list && e.code() != &s3s::S3ErrorCode::MethodNotAllowed => {
+                return Err(errors::rejection(rucket_schemas::Rejection::AccessDenied))
+            }
+            other => other?,
+        };
+        if !self.object_allows(
+            user,
+            &bucket,
+            &record,
+            &key,
+            &resolved.record,
+            rucket_schemas::Permission::Read,
+        )? {
+            return Err(errors::rejection(rucket_schemas::Rejection::AccessDenied));
+        }
+        Ok(resolved)
+    }
+
+    /// The version `version_id` names, or the current one; no access check.
+    pub(super) fn resolve_version(
+        &self,
+        bucket: &BucketName,
+        record: &rucket_projections::BucketRecord,
+        key: &ObjectKey,
+        version_id: Option<&str>,
+    ) -> S3Result<Resolved> {
+        let (bucket, key) = (bucket.clone(), key.clone());
         let projections = self.projections();
         let show_version = record.versioning != rucket_projections::Versioning::Unversioned;
         match version_id {
@@ -103,7 +145,7 @@ impl Rucket {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        let user = self.user(&req)?;
+        let user = self.principal(&req)?;
         let input = &req.input;
         let Resolved { record, version_id } = self.resolve_for_read(
             &user,
@@ -268,7 +310,7 @@ impl Rucket {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let user = self.user(&req)?;
+        let user = self.principal(&req)?;
         let input = &req.input;
         let Resolved { record, version_id } = self.resolve_for_read(
             &user,
@@ -383,8 +425,9 @@ impl Rucket {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let user = self.user(&req)?;
+        let user = self.principal(&req)?;
         let input = req.input;
+        self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         if input.if_match.is_some()
             || input.if_match_last_modified_time.is_some()
             || input.if_match_size.is_some()
@@ -432,9 +475,9 @@ impl Rucket {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        let user = self.user(&req)?;
+        let user = self.principal(&req)?;
         let input = req.input;
-        let (bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         let objects = input.delete.objects;
         if objects.is_empty() || objects.len() > 1000 {
             return Err(s3_error!(MalformedXML, "A DeleteObjects request names 1 to 1000 keys"));

@@ -163,20 +163,6 @@ fn refuse_unsupported(input: &PutObjectInput) -> S3Result<()> {
     if input.write_offset_bytes.is_some() {
         return Err(errors::not_implemented("Appending writes"));
     }
-    if let Some(acl) = &input.acl {
-        if acl.as_str() != ObjectCannedACL::PRIVATE
-            && acl.as_str() != ObjectCannedACL::BUCKET_OWNER_FULL_CONTROL
-        {
-            return Err(errors::not_implemented("Object ACLs other than private"));
-        }
-    }
-    if input.grant_full_control.is_some()
-        || input.grant_read.is_some()
-        || input.grant_read_acp.is_some()
-        || input.grant_write_acp.is_some()
-    {
-        return Err(errors::not_implemented("Object ACL grants"));
-    }
     Ok(())
 }
 
@@ -271,10 +257,23 @@ impl Rucket {
         mut req: S3Request<PutObjectInput>,
         operation: CreateOperation,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let user = self.user(&req)?;
-        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let user = self.principal(&req)?;
+        let (bucket, bucket_record) =
+            self.bucket_access(&user, &req.input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&req.input.key).map_err(errors::key_name)?;
         refuse_unsupported(&req.input)?;
+        let acl = {
+            let i = &req.input;
+            let headers = super::acl::GrantHeaders {
+                full_control: i.grant_full_control.as_deref(),
+                read: i.grant_read.as_deref(),
+                read_acp: i.grant_read_acp.as_deref(),
+                write: None,
+                write_acp: i.grant_write_acp.as_deref(),
+            };
+            super::acl::requested(i.acl.as_ref().map(|a| a.as_str()), headers, &bucket_record.owner)?
+        }
+        .filter(|acl| !acl.grants.is_empty());
         let condition = condition(&req.input)?;
         let tags = super::tagging::from_header(req.input.tagging.as_deref())?;
         let storage_class = storage_class(req.input.storage_class.as_ref())?.unwrap_or_default();
@@ -335,7 +334,7 @@ impl Rucket {
             tags,
             CommandBody::PutObject {
                 bucket: bucket.clone(),
-                key,
+                key: key.clone(),
                 operation,
                 record: Box::new(record),
                 condition,
@@ -347,6 +346,10 @@ impl Rucket {
             version_id: self.created_version(&bucket, &outcome),
             ..Default::default()
         };
+        if let Some(acl) = acl {
+            // The version exists, private, from here; its grants follow in their own event.
+            self.apply_object_acl(&user, &bucket, &key, output.version_id.clone(), acl).await?;
+        }
         [
             output.checksum_crc32,
             output.checksum_crc32c,

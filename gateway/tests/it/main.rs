@@ -1,5 +1,6 @@
 //! Integration tests: the real `rucket` binary driven by real clients.
 
+mod acl;
 mod auth;
 mod bench;
 mod bodies;

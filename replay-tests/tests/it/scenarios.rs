@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use rucket_schemas::{Acl, Grant, Grantee, Permission};
 use rucket_schemas::{
     BlobId, BucketName, Command, CommandBody, CreateOperation, EventId, Hlc, ObjectData, ObjectDeleted,
     ObjectKey, ObjectRecord, PartRecord, RegionId, ReplicationStatus, StandardHeaders, StorageClass,
@@ -428,6 +429,46 @@ pub fn all() -> Vec<(&'static str, Script)> {
             },
         );
     out.push(("lifecycle", s));
+
+    let grants = |list: &[(Grantee, Permission)]| Acl {
+        grants: list
+            .iter()
+            .map(|(grantee, permission)| Grant { grantee: grantee.clone(), permission: *permission })
+            .collect(),
+    };
+    let alice = || Grantee::User(UserId::new("alice"));
+    let mut s = Script::default();
+    s.create("bob", "shared", false)
+        .command(
+            "bob",
+            CommandBody::SetBucketAcl {
+                bucket: bucket("shared"),
+                acl: grants(&[(Grantee::AllUsers, Permission::Read), (alice(), Permission::Write)]),
+            },
+        )
+        .put("alice", "shared", "from-alice", 5, WriteCondition::Always) // by the WRITE grant; seq 3
+        .command(
+            "alice",
+            CommandBody::SetObjectAcl {
+                bucket: bucket("shared"),
+                key: key("from-alice"),
+                version_id: None,
+                acl: grants(&[(Grantee::AuthenticatedUsers, Permission::Read)]),
+            },
+        )
+        .command(
+            "carol",
+            CommandBody::SetObjectAcl {
+                bucket: bucket("shared"),
+                key: key("from-alice"),
+                version_id: None,
+                acl: Acl::default(),
+            },
+        ) // rejected: AccessDenied
+        .put("carol", "shared", "intruder", 5, WriteCondition::Always) // rejected: AccessDenied
+        .command("bob", CommandBody::SetBucketAcl { bucket: bucket("shared"), acl: Acl::default() })
+        .put("alice", "shared", "too-late", 5, WriteCondition::Always); // rejected: AccessDenied
+    out.push(("acls", s));
 
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out

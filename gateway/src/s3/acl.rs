@@ -1,0 +1,413 @@
+//! Access control lists: canned ACLs and grants on buckets and object versions, the
+//! ACL APIs, and the checks that let other users and anonymous requests in exactly where
+//! a grant allows. Owners (and operators) always have full control; an ACL holds the
+//! grants beyond that.
+
+use rucket_projections::BucketRecord;
+use rucket_schemas::{
+    Acl, BucketName, CommandBody, Grant, Grantee, ObjectKey, ObjectRecord, Permission, UserId, VersionId,
+};
+use s3s::dto::{self, *};
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+
+use super::{owner, Rucket};
+use crate::credentials::User;
+use crate::errors;
+
+const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+
+fn grant(grantee: Grantee, permission: Permission) -> Grant {
+    Grant { grantee, permission }
+}
+
+/// The grants of a canned ACL. `bucket_owner` is the owner of the bucket an object is in.
+pub(super) fn canned(name: &str, bucket_owner: &UserId) -> S3Result<Acl> {
+    let grants = match name {
+        "private" => vec![],
+        "public-read" => vec![grant(Grantee::AllUsers, Permission::Read)],
+        "public-read-write" => {
+            vec![grant(Grantee::AllUsers, Permission::Read), grant(Grantee::AllUsers, Permission::Write)]
+        }
+        "authenticated-read" => vec![grant(Grantee::AuthenticatedUsers, Permission::Read)],
+        "bucket-owner-read" => vec![grant(Grantee::User(bucket_owner.clone()), Permission::Read)],
+        "bucket-owner-full-control" => {
+            vec![grant(Grantee::User(bucket_owner.clone()), Permission::FullControl)]
+        }
+        "log-delivery-write" | "aws-exec-read" => {
+            return Err(errors::not_implemented(&format!("The canned ACL {name}")))
+        }
+        other => return Err(s3_error!(InvalidArgument, "Unknown canned ACL {other}")),
+    };
+    Ok(Acl { grants })
+}
+
+/// Parses one `x-amz-grant-*` header: `id="alice", uri="http://acs.../AllUsers"`.
+fn header_grants(value: Option<&str>, permission: Permission, into: &mut Vec<Grant>) -> S3Result<()> {
+    let Some(value) = value else { return Ok(()) };
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (kind, who) =
+            part.split_once('=').ok_or_else(|| s3_error!(InvalidArgument, "Invalid grant {part}"))?;
+        let who = who.trim().trim_matches('"');
+        let grantee = match kind.trim().to_ascii_lowercase().as_str() {
+            "id" => Grantee::User(UserId::new(who)),
+            "uri" if who == ALL_USERS => Grantee::AllUsers,
+            "uri" if who == AUTHENTICATED_USERS => Grantee::AuthenticatedUsers,
+            "uri" => return Err(s3_error!(InvalidArgument, "Invalid group uri {who}")),
+            "emailaddress" => {
+                return Err(s3_error!(
+                    UnresolvableGrantByEmailAddress,
+                    "Grants by email address are not supported"
+                ))
+            }
+            other => return Err(s3_error!(InvalidArgument, "Invalid grantee type {other}")),
+        };
+        into.push(grant(grantee, permission));
+    }
+    Ok(())
+}
+
+/// The grant headers of a request, in S3's order.
+pub(super) struct GrantHeaders<'a> {
+    pub full_control: Option<&'a str>,
+    pub read: Option<&'a str>,
+    pub read_acp: Option<&'a str>,
+    pub write: Option<&'a str>,
+    pub write_acp: Option<&'a str>,
+}
+
+impl GrantHeaders<'_> {
+    fn any(&self) -> bool {
+        [self.full_control, self.read, self.read_acp, self.write, self.write_acp].iter().any(Option::is_some)
+    }
+
+    fn parse(&self) -> S3Result<Acl> {
+        let mut grants = Vec::new();
+        header_grants(self.full_control, Permission::FullControl, &mut grants)?;
+        header_grants(self.read, Permission::Read, &mut grants)?;
+        header_grants(self.read_acp, Permission::ReadAcp, &mut grants)?;
+        header_grants(self.write, Permission::Write, &mut grants)?;
+        header_grants(self.write_acp, Permission::WriteAcp, &mut grants)?;
+        Ok(Acl { grants })
+    }
+}
+
+/// The ACL a write asks for: a canned ACL or grant headers (not both), if any.
+pub(super) fn requested(
+    canned_acl: Option<&str>,
+    headers: GrantHeaders<'_>,
+    bucket_owner: &UserId,
+) -> S3Result<Option<Acl>> {
+    match (canned_acl, headers.any()) {
+        (Some(_), true) => {
+            Err(s3_error!(InvalidRequest, "Specifying both Canned ACLs and Header Grants is not allowed"))
+        }
+        (Some(name), false) => canned(name, bucket_owner).map(Some),
+        (None, true) => headers.parse().map(Some),
+        (None, false) => Ok(None),
+    }
+}
+
+fn from_policy(policy: AccessControlPolicy) -> S3Result<Acl> {
+    let mut grants = Vec::new();
+    for g in policy.grants.unwrap_or_default() {
+        let grantee = g.grantee.ok_or_else(|| s3_error!(MalformedACLError, "A Grant needs a Grantee"))?;
+        let permission = match g.permission.as_ref().map(|p| p.as_str()) {
+            Some(dto::Permission::READ) => Permission::Read,
+            Some(dto::Permission::WRITE) => Permission::Write,
+            Some(dto::Permission::READ_ACP) => Permission::ReadAcp,
+            Some(dto::Permission::WRITE_ACP) => Permission::WriteAcp,
+            Some(dto::Permission::FULL_CONTROL) => Permission::FullControl,
+            _ => return Err(s3_error!(MalformedACLError, "Unknown permission")),
+        };
+        let grantee = match grantee.type_.as_str() {
+            Type::CANONICAL_USER => Grantee::User(UserId::new(
+                grantee
+                    .id
+                    .ok_or_else(|| s3_error!(InvalidArgument, "A CanonicalUser grantee needs an ID"))?,
+            )),
+            Type::GROUP => match grantee.uri.as_deref() {
+                Some(ALL_USERS) => Grantee::AllUsers,
+                Some(AUTHENTICATED_USERS) => Grantee::AuthenticatedUsers,
+                _ => return Err(s3_error!(InvalidArgument, "Invalid group uri")),
+            },
+            Type::AMAZON_CUSTOMER_BY_EMAIL => {
+                return Err(s3_error!(
+                    UnresolvableGrantByEmailAddress,
+                    "Grants by email address are not supported"
+                ))
+            }
+            _ => return Err(s3_error!(MalformedACLError, "Unknown grantee type")),
+        };
+        grants.push(grant(grantee, permission));
+    }
+    Ok(Acl { grants })
+}
+
+/// The policy S3 returns: the owner's FULL_CONTROL, then the stored grants.
+fn to_policy(owner_id: &UserId, acl: &Acl) -> (Owner, Vec<dto::Grant>) {
+    let mut grants = vec![dto_grant(&Grantee::User(owner_id.clone()), Permission::FullControl)];
+    grants.extend(acl.grants.iter().map(|g| dto_grant(&g.grantee, g.permission)));
+    (owner(owner_id), grants)
+}
+
+fn dto_grant(grantee: &Grantee, permission: Permission) -> dto::Grant {
+    let grantee = match grantee {
+        Grantee::User(id) => dto::Grantee {
+            display_name: Some(id.to_string()),
+            email_address: None,
+            id: Some(id.to_string()),
+            type_: Type::from_static(Type::CANONICAL_USER),
+            uri: None,
+        },
+        Grantee::AllUsers | Grantee::AuthenticatedUsers => dto::Grantee {
+            display_name: None,
+            email_address: None,
+            id: None,
+            type_: Type::from_static(Type::GROUP),
+            uri: Some(
+                if matches!(grantee, Grantee::AllUsers) { ALL_USERS } else { AUTHENTICATED_USERS }.to_owned(),
+            ),
+        },
+    };
+    let permission = match permission {
+        Permission::Read => dto::Permission::READ,
+        Permission::Write => dto::Permission::WRITE,
+        Permission::ReadAcp => dto::Permission::READ_ACP,
+        Permission::WriteAcp => dto::Permission::WRITE_ACP,
+        Permission::FullControl => dto::Permission::FULL_CONTROL,
+    };
+    dto::Grant { grantee: Some(grantee), permission: Some(dto::Permission::from_static(permission)) }
+}
+
+impl Rucket {
+    /// The requester: a signed user, or the anonymous principal for unsigned requests
+    /// (which get only what grants to AllUsers allow).
+    pub(super) fn principal<T>(&self, req: &S3Request<T>) -> S3Result<User> {
+        match &req.credentials {
+            None => Ok(User { id: UserId::anonymous(), admin: false }),
+            Some(_) => self.user(req),
+        }
+    }
+
+    /// The bucket, if `user` may act on it with `permission`: operators and the owner
+    /// always, others by a grant in the bucket's ACL.
+    pub(super) fn bucket_access(
+        &self,
+        user: &User,
+        name: &str,
+        permission: Permission,
+    ) -> S3Result<(BucketName, BucketRecord)> {
+        let bucket = Self::bucket_name(name)?;
+        let record = self
+            .projections()
+            .bucket(&bucket)
+            .map_err(errors::projection)?
+            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchBucket))?;
+        if user.admin || record.owner == user.id {
+            return Ok((bucket, record));
+        }
+        let acl = self.projections().bucket_acl(&bucket).map_err(errors::projection)?;
+        if acl.allows(&user.id, permission) {
+            Ok((bucket, record))
+        } else {
+            Err(errors::rejection(rucket_schemas::Rejection::AccessDenied))
+        }
+    }
+
+    /// Whether `user` may act on an object version with `permission`: operators, the
+    /// bucket's owner, the version's owner, or a grant in the version's ACL.
+    pub(super) fn object_allows(
+        &self,
+        user: &User,
+        bucket: &BucketName,
+        bucket_record: &BucketRecord,
+        key: &ObjectKey,
+        record: &ObjectRecord,
+        permission: Permission,
+    ) -> S3Result<bool> {
+        if user.admin || bucket_record.owner == user.id || record.owner == user.id {
+            return Ok(true);
+        }
+        let acl =
+            self.projections().version_acl(bucket, key, record.hlc_timestamp).map_err(errors::projection)?;
+        Ok(acl.allows(&user.id, permission))
+    }
+
+    /// Applies the ACL a write asked for to the version it created.
+    pub(super) async fn apply_object_acl(
+        &self,
+        user: &User,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<String>,
+        acl: Acl,
+    ) -> S3Result<()> {
+        let version_id = Some(VersionId::new(version_id.unwrap_or_else(|| "null".to_owned())));
+        let body = CommandBody::SetObjectAcl { bucket: bucket.clone(), key: key.clone(), version_id, acl };
+        self.propose(user, body).await.map(|_| ())
+    }
+
+    pub(super) async fn do_get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        let user = self.principal(&req)?;
+        let (bucket, record) = self.bucket_access(&user, &req.input.bucket, Permission::ReadAcp)?;
+        let acl = self.projections().bucket_acl(&bucket).map_err(errors::projection)?;
+        let (owner, grants) = to_policy(&record.owner, &acl);
+        Ok(S3Response::new(GetBucketAclOutput { grants: Some(grants), owner: Some(owner) }))
+    }
+
+    pub(super) async fn do_put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        let user = self.principal(&req)?;
+        let input = req.input;
+        let (bucket, record) = self.bucket_access(&user, &input.bucket, Permission::WriteAcp)?;
+        let headers = GrantHeaders {
+            full_control: input.grant_full_control.as_deref(),
+            read: input.grant_read.as_deref(),
+            read_acp: input.grant_read_acp.as_deref(),
+            write: input.grant_write.as_deref(),
+            write_acp: input.grant_write_acp.as_deref(),
+        };
+        let acl = match (
+            requested(input.acl.as_ref().map(|a| a.as_str()), headers, &record.owner)?,
+            input.access_control_policy,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(s3_error!(
+                    UnexpectedContent,
+                    "This request does not support content with headers"
+                ))
+            }
+            (Some(acl), None) => acl,
+            (None, Some(policy)) => from_policy(policy)?,
+            (None, None) => return Err(s3_error!(MissingSecurityHeader, "Your request is missing an ACL")),
+        };
+        self.propose(&user, CommandBody::SetBucketAcl { bucket, acl }).await?;
+        Ok(S3Response::new(PutBucketAclOutput {}))
+    }
+
+    pub(super) async fn do_get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        let user = self.principal(&req)?;
+        let input = &req.input;
+        let (bucket, bucket_record) =
+            self.bucket_access(&user, &input.bucket, Permission::Read).or_else(|_| {
+                // Object ACLs are checked on the object; the bucket only has to exist.
+                let bucket = Self::bucket_name(&input.bucket)?;
+                let record = self
+                    .projections()
+                    .bucket(&bucket)
+                    .map_err(errors::projection)?
+                    .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchBucket))?;
+                Ok::<_, s3s::S3Error>((bucket, record))
+            })?;
+        let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
+        let resolved = self.resolve_version(&bucket, &bucket_record, &key, input.version_id.as_deref())?;
+        if !self.object_allows(&user, &bucket, &bucket_record, &key, &resolved.record, Permission::ReadAcp)? {
+            return Err(errors::rejection(rucket_schemas::Rejection::AccessDenied));
+        }
+        let acl = self
+            .projections()
+            .version_acl(&bucket, &key, resolved.record.hlc_timestamp)
+            .map_err(errors::projection)?;
+        let (owner, grants) = to_policy(&resolved.record.owner, &acl);
+        Ok(S3Response::new(GetObjectAclOutput {
+            grants: Some(grants),
+            owner: Some(owner),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        let user = self.principal(&req)?;
+        let input = req.input;
+        let bucket = Self::bucket_name(&input.bucket)?;
+        let bucket_record = self
+            .projections()
+            .bucket(&bucket)
+            .map_err(errors::projection)?
+            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchBucket))?;
+        let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
+        let resolved = self.resolve_version(&bucket, &bucket_record, &key, input.version_id.as_deref())?;
+        if !self.object_allows(
+            &user,
+            &bucket,
+            &bucket_record,
+            &key,
+            &resolved.record,
+            Permission::WriteAcp,
+        )? {
+            return Err(errors::rejection(rucket_schemas::Rejection::AccessDenied));
+        }
+        let headers = GrantHeaders {
+            full_control: input.grant_full_control.as_deref(),
+            read: input.grant_read.as_deref(),
+            read_acp: input.grant_read_acp.as_deref(),
+            write: input.grant_write.as_deref(),
+            write_acp: input.grant_write_acp.as_deref(),
+        };
+        let acl = match (
+            requested(input.acl.as_ref().map(|a| a.as_str()), headers, &bucket_record.owner)?,
+            input.access_control_policy,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(s3_error!(
+                    UnexpectedContent,
+                    "This request does not support content with headers"
+                ))
+            }
+            (Some(acl), None) => acl,
+            (None, Some(policy)) => from_policy(policy)?,
+            (None, None) => return Err(s3_error!(MissingSecurityHeader, "Your request is missing an ACL")),
+        };
+        let version_id = Some(resolved.record.version_id.clone());
+        self.propose(&user, CommandBody::SetObjectAcl { bucket, key, version_id, acl }).await?;
+        Ok(S3Response::new(PutObjectAclOutput::default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canned_acls_and_grant_headers() {
+        let owner = UserId::new("bob");
+        assert!(canned("private", &owner).unwrap().grants.is_empty());
+        let public = canned("public-read", &owner).unwrap();
+        assert!(public.allows(&UserId::anonymous(), Permission::Read));
+        assert!(!public.allows(&UserId::anonymous(), Permission::Write));
+        let auth = canned("authenticated-read", &owner).unwrap();
+        assert!(auth.allows(&UserId::new("alice"), Permission::Read));
+        assert!(!auth.allows(&UserId::anonymous(), Permission::Read));
+        assert!(canned("nonsense", &owner).is_err());
+        let headers = GrantHeaders {
+            full_control: Some("id=\"alice\""),
+            read: Some(&format!("uri=\"{ALL_USERS}\"")),
+            read_acp: None,
+            write: None,
+            write_acp: None,
+        };
+        let acl = requested(None, headers, &owner).unwrap().unwrap();
+        assert!(acl.allows(&UserId::new("alice"), Permission::WriteAcp));
+        assert!(acl.allows(&UserId::anonymous(), Permission::Read));
+        let both = GrantHeaders {
+            full_control: Some("id=x"),
+            read: None,
+            read_acp: None,
+            write: None,
+            write_acp: None,
+        };
+        assert!(requested(Some("private"), both, &owner).is_err());
+    }
+}

@@ -1,0 +1,157 @@
+//! ACLs: canned ACLs and grants on buckets and objects, the ACL APIs, and anonymous and
+//! cross-user access exactly where a grant allows it.
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketCannedAcl, ObjectCannedAcl, Permission, Type};
+
+use crate::support::{self, Server, ALICE_KEY, ALICE_SECRET, BOB_KEY, BOB_SECRET};
+
+async fn anonymous(method: reqwest::Method, url: String, body: &'static [u8]) -> u16 {
+    reqwest::Client::new().request(method, url).body(body).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn canned_acls_open_exactly_what_they_name() {
+    let server = Server::start();
+    let bob = server.client_as(BOB_KEY, BOB_SECRET);
+    let alice = server.client_as(ALICE_KEY, ALICE_SECRET);
+    let (public, private, open, members) = (
+        support::bucket("acl-public"),
+        support::bucket("acl-private"),
+        support::bucket("acl-open"),
+        support::bucket("acl-members"),
+    );
+    bob.create_bucket().bucket(&public).acl(BucketCannedAcl::PublicRead).send().await.unwrap();
+    bob.create_bucket().bucket(&private).send().await.unwrap();
+    bob.create_bucket().bucket(&open).acl(BucketCannedAcl::PublicReadWrite).send().await.unwrap();
+    bob.create_bucket().bucket(&members).acl(BucketCannedAcl::AuthenticatedRead).send().await.unwrap();
+    for bucket in [&public, &private, &members] {
+        bob.put_object().bucket(bucket).key("doc").body(ByteStream::from_static(b"hi")).send().await.unwrap();
+    }
+    bob.put_object()
+        .bucket(&private)
+        .key("shared")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"shared"))
+        .send()
+        .await
+        .unwrap();
+    let url = |b: &str, k: &str| format!("{}/{b}/{k}", server.endpoint);
+    use reqwest::Method;
+
+    // A public-read bucket lists for everyone; its objects stay private unless granted.
+    assert_eq!(anonymous(Method::GET, format!("{}/{public}", server.endpoint), b"").await, 200);
+    assert_eq!(anonymous(Method::GET, url(&public, "doc"), b"").await, 403);
+    assert_eq!(anonymous(Method::PUT, url(&public, "new"), b"x").await, 403);
+    // An object granted to everyone reads anonymously, even in a private bucket.
+    assert_eq!(anonymous(Method::GET, url(&private, "shared"), b"").await, 200);
+    assert_eq!(anonymous(Method::HEAD, url(&private, "shared"), b"").await, 200);
+    assert_eq!(anonymous(Method::GET, url(&private, "doc"), b"").await, 403);
+    // Without any grant on the bucket a missing key is AccessDenied, not NoSuchKey.
+    assert_eq!(anonymous(Method::GET, url(&private, "missing"), b"").await, 403);
+    assert_eq!(anonymous(Method::GET, format!("{}/{private}", server.endpoint), b"").await, 403);
+    // public-read-write lets anyone write; the writer owns the object.
+    assert_eq!(anonymous(Method::PUT, url(&open, "dropped"), b"anon").await, 200);
+    let acl = bob.get_object_acl().bucket(&open).key("dropped").send().await.unwrap();
+    assert_eq!(acl.owner().and_then(|o| o.id()), Some("anonymous"));
+    assert_eq!(anonymous(Method::DELETE, url(&open, "dropped"), b"").await, 204);
+    // authenticated-read: any signed user lists it, anonymous users do not.
+    assert_eq!(anonymous(Method::GET, format!("{}/{members}", server.endpoint), b"").await, 403);
+    let listed = alice.list_objects_v2().bucket(&members).send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(1));
+    // Signed users other than the owner are held to the same grants.
+    let err = alice.get_object().bucket(&private).key("doc").send().await.unwrap_err();
+    assert_eq!(support::code(&err), "AccessDenied");
+    let shared = alice.get_object().bucket(&private).key("shared").send().await.unwrap();
+    assert_eq!(shared.body.collect().await.unwrap().into_bytes().as_ref(), b"shared");
+    // Operations that are not governed by ACLs still need a signature.
+    assert_eq!(anonymous(Method::PUT, format!("{}/acl-anon-bucket", server.endpoint), b"").await, 403);
+}
+
+#[tokio::test]
+async fn acl_apis_and_grants() {
+    let server = Server::start();
+    let bob = server.client_as(BOB_KEY, BOB_SECRET);
+    let alice = server.client_as(ALICE_KEY, ALICE_SECRET);
+    let bucket = support::bucket("acl-grants");
+    bob.create_bucket().bucket(&bucket).acl(BucketCannedAcl::PublicRead).send().await.unwrap();
+
+    let acl = bob.get_bucket_acl().bucket(&bucket).send().await.unwrap();
+    assert_eq!(acl.owner().and_then(|o| o.id()), Some("bob"));
+    let grants: Vec<(Option<String>, Option<String>, Permission)> = acl
+        .grants()
+        .iter()
+        .map(|g| {
+            let grantee = g.grantee().unwrap();
+            (
+                grantee.id().map(str::to_owned),
+                grantee.uri().map(str::to_owned),
+                g.permission().unwrap().clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        grants,
+        vec![
+            (Some("bob".into()), None, Permission::FullControl),
+            (None, Some("http://acs.amazonaws.com/groups/global/AllUsers".into()), Permission::Read),
+        ]
+    );
+
+    // alice may not write until granted WRITE.
+    let put = |client: &aws_sdk_s3::Client, key: &str| {
+        client.put_object().bucket(&bucket).key(key).body(ByteStream::from_static(b"x")).send()
+    };
+    assert_eq!(support::code(&put(&alice, "a").await.unwrap_err()), "AccessDenied");
+    let err = alice.put_bucket_acl().bucket(&bucket).grant_write("id=\"alice\"").send().await.unwrap_err();
+    assert_eq!(support::code(&err), "AccessDenied", "only the owner changes the ACL");
+    bob.put_bucket_acl().bucket(&bucket).grant_write("id=\"alice\"").send().await.unwrap();
+    put(&alice, "a").await.unwrap();
+    let object_acl = bob.get_object_acl().bucket(&bucket).key("a").send().await.unwrap();
+    assert_eq!(object_acl.owner().and_then(|o| o.id()), Some("alice"), "the writer owns the object");
+    let granted = bob.get_bucket_acl().bucket(&bucket).send().await.unwrap();
+    assert!(granted.grants().iter().any(|g| g.grantee().and_then(|e| e.id()) == Some("alice")
+        && g.permission() == Some(&Permission::Write)
+        && g.grantee().map(|e| e.r#type()) == Some(&Type::CanonicalUser)));
+    // Replacing the ACL replaces every grant: public-read is gone.
+    assert_eq!(anonymous(reqwest::Method::GET, format!("{}/{bucket}", server.endpoint), b"").await, 403);
+
+    // Object ACLs: the object's owner may change them; others may not.
+    bob.put_object().bucket(&bucket).key("b").body(ByteStream::from_static(b"b")).send().await.unwrap();
+    let err = alice
+        .put_object_acl()
+        .bucket(&bucket)
+        .key("b")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(support::code(&err), "AccessDenied");
+    bob.put_object_acl().bucket(&bucket).key("b").acl(ObjectCannedAcl::PublicRead).send().await.unwrap();
+    assert_eq!(anonymous(reqwest::Method::GET, format!("{}/{bucket}/b", server.endpoint), b"").await, 200);
+    bob.put_object_acl().bucket(&bucket).key("b").acl(ObjectCannedAcl::Private).send().await.unwrap();
+    assert_eq!(anonymous(reqwest::Method::GET, format!("{}/{bucket}/b", server.endpoint), b"").await, 403);
+
+    // Bad requests.
+    let err = bob
+        .put_object()
+        .bucket(&bucket)
+        .key("c")
+        .acl(ObjectCannedAcl::PublicRead)
+        .grant_read("id=\"alice\"")
+        .body(ByteStream::from_static(b"c"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(support::code(&err), "InvalidRequest");
+    let err = bob
+        .put_bucket_acl()
+        .bucket(&bucket)
+        .grant_read("emailAddress=\"a@example.com\"")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(support::code(&err), "UnresolvableGrantByEmailAddress");
+    let err = bob.get_object_acl().bucket(&bucket).key("missing").send().await.unwrap_err();
+    assert_eq!(support::code(&err), "NoSuchKey");
+}
