@@ -299,6 +299,26 @@ impl S3 for Rucket {
         self.do_upload_part_copy(req).await
     }
 
+    /// Rucket has no bucket policies; a bucket is public when its ACL grants anything to
+    /// everyone (AllUsers) or to every signed user (AuthenticatedUsers).
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let acl = self.projections().bucket_acl(&bucket).map_err(errors::projection)?;
+        let is_public = acl.grants.iter().any(|g| {
+            matches!(
+                g.grantee,
+                rucket_schemas::Grantee::AllUsers | rucket_schemas::Grantee::AuthenticatedUsers
+            )
+        });
+        Ok(S3Response::new(GetBucketPolicyStatusOutput {
+            policy_status: Some(PolicyStatus { is_public: Some(is_public) }),
+        }))
+    }
+
     async fn get_bucket_acl(
         &self,
         req: S3Request<GetBucketAclInput>,

@@ -76,6 +76,8 @@ async fn acl_apis_and_grants() {
     let bucket = support::bucket("acl-grants");
     bob.create_bucket().bucket(&bucket).acl(BucketCannedAcl::PublicRead).send().await.unwrap();
 
+    let status = bob.get_bucket_policy_status().bucket(&bucket).send().await.unwrap();
+    assert_eq!(status.policy_status().and_then(|s| s.is_public()), Some(true), "public-read is public");
     let acl = bob.get_bucket_acl().bucket(&bucket).send().await.unwrap();
     assert_eq!(acl.owner().and_then(|o| o.id()), Some("bob"));
     let grants: Vec<(Option<String>, Option<String>, Permission)> = acl
@@ -114,6 +116,8 @@ async fn acl_apis_and_grants() {
         && g.permission() == Some(&Permission::Write)
         && g.grantee().map(|e| e.r#type()) == Some(&Type::CanonicalUser)));
     // Replacing the ACL replaces every grant: public-read is gone.
+    let status = bob.get_bucket_policy_status().bucket(&bucket).send().await.unwrap();
+    assert_eq!(status.policy_status().and_then(|s| s.is_public()), Some(false));
     assert_eq!(anonymous(reqwest::Method::GET, format!("{}/{bucket}", server.endpoint), b"").await, 403);
 
     // Object ACLs: the object's owner may change them; others may not.
