@@ -103,8 +103,80 @@ impl Checksums {
     }
 }
 
+impl ChecksumAlgorithm {
+    fn crc(self) -> Option<(crc_fast::CrcAlgorithm, usize)> {
+        match self {
+            Self::Crc32 => Some((crc_fast::CrcAlgorithm::Crc32IsoHdlc, 4)),
+            Self::Crc32c => Some((crc_fast::CrcAlgorithm::Crc32Iscsi, 4)),
+            Self::Crc64Nvme => Some((crc_fast::CrcAlgorithm::Crc64Nvme, 8)),
+            Self::Sha1 | Self::Sha256 => None,
+        }
+    }
+}
+
+/// The COMPOSITE checksum of a multipart object: the algorithm over the concatenated raw
+/// checksums of its parts (base64, as stored), then `-<part count>`. `None` when a
+/// part's checksum does not decode.
+pub fn composite_checksum(algorithm: ChecksumAlgorithm, parts: &[&str]) -> Option<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut raw = Vec::new();
+    for part in parts {
+        raw.extend(b64.decode(part).ok()?);
+    }
+    let mut c = Checksums::new(&[algorithm]);
+    c.update(&raw);
+    let (_, values) = c.finish();
+    Some(format!("{}-{}", values.first()?.1, parts.len()))
+}
+
+/// The FULL_OBJECT checksum of a multipart object (CRC algorithms only): the parts'
+/// CRCs combined into the CRC of the whole body. `parts` are (base64 checksum, size).
+pub fn full_object_checksum(algorithm: ChecksumAlgorithm, parts: &[(&str, u64)]) -> Option<String> {
+    let (crc, width) = algorithm.crc()?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut whole: Option<u64> = None;
+    for (value, size) in parts {
+        let bytes = b64.decode(value).ok()?;
+        if bytes.len() != width {
+            return None;
+        }
+        let mut be = [0u8; 8];
+        be[8 - width..].copy_from_slice(&bytes);
+        let part = u64::from_be_bytes(be);
+        whole = Some(match whole {
+            None => part,
+            Some(w) => crc_fast::checksum_combine(crc, w, part, *size),
+        });
+    }
+    let v = whole?.to_be_bytes();
+    Some(b64.encode(&v[8 - width..]))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn multipart_checksums_compose_and_combine() {
+        use base64::Engine as _;
+        let sum = |alg: ChecksumAlgorithm, data: &[u8]| {
+            let mut c = Checksums::new(&[alg]);
+            c.update(data);
+            c.finish().1.remove(0).1
+        };
+        let (a, b) = (b"first part ".as_slice(), b"and the second".as_slice());
+        for alg in [ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32c, ChecksumAlgorithm::Crc64Nvme] {
+            let whole = sum(alg, &[a, b].concat());
+            let combined =
+                full_object_checksum(alg, &[(&sum(alg, a), a.len() as u64), (&sum(alg, b), b.len() as u64)]);
+            assert_eq!(combined.as_deref(), Some(whole.as_str()), "{alg:?}");
+        }
+        let (pa, pb) = (sum(ChecksumAlgorithm::Sha256, a), sum(ChecksumAlgorithm::Sha256, b));
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let raw = [b64.decode(&pa).unwrap(), b64.decode(&pb).unwrap()].concat();
+        let expected = format!("{}-2", sum(ChecksumAlgorithm::Sha256, &raw));
+        assert_eq!(composite_checksum(ChecksumAlgorithm::Sha256, &[&pa, &pb]), Some(expected));
+        assert_eq!(full_object_checksum(ChecksumAlgorithm::Sha256, &[(&pa, 1)]), None);
+    }
+
     use super::*;
 
     #[test]

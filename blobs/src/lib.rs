@@ -11,7 +11,7 @@ mod error;
 mod ingest;
 mod store;
 
-pub use checksum::{ChecksumAlgorithm, Checksums};
+pub use checksum::{composite_checksum, full_object_checksum, ChecksumAlgorithm, Checksums};
 pub use error::BlobError;
 pub use ingest::{IngestOptions, Ingested};
 pub use store::{BlobStore, Durability};

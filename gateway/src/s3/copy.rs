@@ -49,6 +49,26 @@ pub(super) fn check_copy_source(conditions: &ReadConditions<'_>, source: &Object
 }
 
 impl Rucket {
+    /// The version a copy reads; naming a delete marker is a bad request (not 405).
+    pub(super) fn resolve_copy_source(
+        &self,
+        user: &crate::credentials::User,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<super::object::Resolved> {
+        self.resolve(user, bucket, key, version_id).map_err(|e| {
+            if e.code() == &s3s::S3ErrorCode::MethodNotAllowed {
+                s3_error!(
+                    InvalidRequest,
+                    "The source of a copy request may not specifically refer to a delete marker by version id."
+                )
+            } else {
+                e
+            }
+        })
+    }
+
     pub(super) async fn do_copy_object(
         &self,
         req: S3Request<CopyObjectInput>,
@@ -61,7 +81,7 @@ impl Rucket {
         else {
             return Err(errors::not_implemented("Copying from an access point"));
         };
-        let source = self.resolve(&user, src_bucket, src_key, src_version.as_deref())?;
+        let source = self.resolve_copy_source(&user, src_bucket, src_key, src_version.as_deref())?;
         let (dest_bucket, _) = self.bucket_for(&user, &input.bucket)?;
         let dest_key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         check_copy_source(

@@ -21,6 +21,13 @@ fn upload_id(id: &str) -> S3Result<UploadId> {
     UploadId::parse(id).ok_or_else(|| s3_error!(NoSuchUpload, "The specified upload does not exist."))
 }
 
+/// The object checksum a CompleteMultipartUpload request declares, if any.
+struct DeclaredObjectChecksum {
+    values: [(&'static str, Option<String>); 5],
+    /// `x-amz-checksum-type`: FULL_OBJECT (`true`) or COMPOSITE.
+    full_object: Option<bool>,
+}
+
 /// The byte range of `x-amz-copy-source-range` (`bytes=first-last`, both inclusive and
 /// required) within a source of `size` bytes; the whole source when absent.
 fn copy_range(range: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
@@ -228,7 +235,7 @@ impl Rucket {
         else {
             return Err(errors::not_implemented("Copying from an access point"));
         };
-        let source = self.resolve(&user, src_bucket, src_key, src_version.as_deref())?;
+        let source = self.resolve_copy_source(&user, src_bucket, src_key, src_version.as_deref())?;
         super::copy::check_copy_source(
             &super::conditions::ReadConditions {
                 if_match: input.copy_source_if_match.as_ref(),
@@ -309,10 +316,26 @@ impl Rucket {
             .upload(&bucket, &key, &id)
             .map_err(errors::projection)?
             .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchUpload))?;
-        let named: Vec<(u32, String)> = input
-            .multipart_upload
-            .and_then(|m| m.parts)
-            .unwrap_or_default()
+        let completed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        let declared = DeclaredObjectChecksum {
+            values: [
+                ("CRC32", input.checksum_crc32.clone()),
+                ("CRC32C", input.checksum_crc32c.clone()),
+                ("CRC64NVME", input.checksum_crc64nvme.clone()),
+                ("SHA1", input.checksum_sha1.clone()),
+                ("SHA256", input.checksum_sha256.clone()),
+            ],
+            full_object: input.checksum_type.as_ref().map(|t| t.as_str() == ChecksumType::FULL_OBJECT),
+        };
+        let checksums = self.object_checksums(
+            &bucket,
+            &key,
+            &id,
+            upload.checksum_algorithm.as_deref(),
+            &completed,
+            &declared,
+        )?;
+        let named: Vec<(u32, String)> = completed
             .into_iter()
             .map(|p| {
                 let number =
@@ -342,7 +365,7 @@ impl Rucket {
             home_region: self.region.clone(),
             storage_class: upload.storage_class,
             replication_status: ReplicationStatus::None,
-            checksums: Default::default(),
+            checksums: checksums.clone(),
         };
         let outcome = self
             .propose_at(
@@ -358,14 +381,119 @@ impl Rucket {
                 },
             )
             .await?;
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
+        let mut output = CompleteMultipartUploadOutput {
             version_id: self.created_version(&bucket, &outcome),
             bucket: Some(bucket.to_string()),
             key: Some(key.to_string()),
             e_tag: Some(ETag::Strong(etag)),
             location: Some(format!("/{bucket}/{key}")),
             ..Default::default()
-        }))
+        };
+        [
+            output.checksum_crc32,
+            output.checksum_crc32c,
+            output.checksum_crc64nvme,
+            output.checksum_sha1,
+            output.checksum_sha256,
+        ] = super::put::checksum_fields(&checksums);
+        if let Some(value) = checksums.values().next() {
+            let kind = if value.contains('-') { ChecksumType::COMPOSITE } else { ChecksumType::FULL_OBJECT };
+            output.checksum_type = Some(ChecksumType::from_static(kind));
+        }
+        Ok(S3Response::new(output))
+    }
+
+    /// The whole-object checksum of a completing upload, from its parts' checksums: for
+    /// the upload's algorithm (or the one the client declares), COMPOSITE by default and
+    /// FULL_OBJECT for CRC64NVME or when asked (CRCs only). Part checksums named in the
+    /// request and a declared object checksum must match what was stored and computed.
+    fn object_checksums(
+        &self,
+        bucket: &rucket_schemas::BucketName,
+        key: &ObjectKey,
+        id: &UploadId,
+        upload_algorithm: Option<&str>,
+        completed: &[CompletedPart],
+        declared: &DeclaredObjectChecksum,
+    ) -> S3Result<std::collections::BTreeMap<String, String>> {
+        let stored = self.projections().parts(bucket, key, id).map_err(errors::projection)?;
+        let find = |n: Option<i32>| stored.iter().find(|p| Some(p.part_number as i32) == n);
+        // Part checksums the client names must be the ones stored.
+        for part in completed {
+            let named = [
+                ("CRC32", &part.checksum_crc32),
+                ("CRC32C", &part.checksum_crc32c),
+                ("CRC64NVME", &part.checksum_crc64nvme),
+                ("SHA1", &part.checksum_sha1),
+                ("SHA256", &part.checksum_sha256),
+            ];
+            for (name, value) in named {
+                let (Some(value), Some(stored)) = (value, find(part.part_number)) else { continue };
+                if stored.checksums.get(name).is_some_and(|s| s != value) {
+                    return Err(s3_error!(
+                        InvalidPart,
+                        "The {name} checksum of part {} does not match the uploaded part",
+                        stored.part_number
+                    ));
+                }
+            }
+        }
+        let declared_value = declared.values.iter().find_map(|(n, v)| v.as_ref().map(|v| (*n, v.clone())));
+        let Some(name) = upload_algorithm
+            .map(str::to_ascii_uppercase)
+            .or_else(|| declared_value.as_ref().map(|(n, _)| n.to_string()))
+        else {
+            return Ok(Default::default());
+        };
+        let Some(algorithm) = rucket_blobs::ChecksumAlgorithm::from_s3_name(&name) else {
+            return Ok(Default::default());
+        };
+        let mut part_sums = Vec::new();
+        for part in completed {
+            match find(part.part_number)
+                .and_then(|p| p.checksums.get(algorithm.s3_name()).map(|c| (c.as_str(), p.size)))
+            {
+                Some(sum) => part_sums.push(sum),
+                None if declared_value.is_some() => {
+                    return Err(s3_error!(
+                        InvalidRequest,
+                        "Part {} has no {} checksum to build the object's checksum from",
+                        part.part_number.unwrap_or_default(),
+                        algorithm.s3_name()
+                    ))
+                }
+                None => return Ok(Default::default()),
+            }
+        }
+        let declared_for_algorithm =
+            declared_value.as_ref().filter(|(n, _)| *n == algorithm.s3_name()).map(|(_, v)| v.clone());
+        let full_object = declared
+            .full_object
+            .or_else(|| declared_for_algorithm.as_ref().map(|v| !v.contains('-')))
+            .unwrap_or(algorithm == rucket_blobs::ChecksumAlgorithm::Crc64Nvme);
+        let computed = if full_object {
+            rucket_blobs::full_object_checksum(algorithm, &part_sums)
+        } else {
+            let sums: Vec<&str> = part_sums.iter().map(|(s, _)| *s).collect();
+            rucket_blobs::composite_checksum(algorithm, &sums)
+        }
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidRequest,
+                "A {} checksum of this kind cannot be built from parts",
+                algorithm.s3_name()
+            )
+        })?;
+        if let Some(declared) = declared_for_algorithm {
+            if declared != computed {
+                return Err(s3_error!(
+                    BadDigest,
+                    "The {} you specified did not match the calculated checksum",
+                    algorithm.s3_name()
+                ));
+            }
+        }
+        Ok([(algorithm.s3_name().to_owned(), computed)].into_iter().collect())
     }
 
     pub(super) async fn do_abort_multipart_upload(

@@ -89,6 +89,12 @@ impl Rucket {
     ) -> S3Result<Resolved> {
         let (bucket, key) = (bucket.clone(), key.clone());
         let projections = self.projections();
+        if let Some(v) = version_id {
+            // Rucket's version ids are `null` or 32 hex digits.
+            if v != "null" && !(v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit())) {
+                return Err(s3_error!(InvalidArgument, "Invalid version id specified"));
+            }
+        }
         let show_version = record.versioning != rucket_projections::Versioning::Unversioned;
         match version_id {
             Some(v) => {
@@ -252,7 +258,10 @@ impl Rucket {
         }
         let Resolved { record, version_id } =
             self.resolve(&user, &input.bucket, &input.key, input.version_id.as_deref())?;
-        let wants = |name: &str| input.object_attributes.iter().any(|a| a.as_str() == name);
+        // SDKs send the list as one comma-separated header.
+        let wants = |name: &str| {
+            input.object_attributes.iter().flat_map(|a| a.as_str().split(',')).any(|a| a.trim() == name)
+        };
         let mut output = GetObjectAttributesOutput {
             last_modified: Some(timestamp(record.hlc_timestamp)),
             version_id,

@@ -108,6 +108,13 @@ def test_cors_invalid_rules(s3, bucket, rule):
     assert fails(e) == (404, "NoSuchCORSConfiguration")
 
 
+def test_cors_malformed(s3, bucket):
+    for rules in [[], [{"AllowedOrigins": ["*"], "AllowedMethods": []}]]:
+        with pytest.raises(ClientError) as e:
+            s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+        assert fails(e) == (400, "MalformedXML"), rules
+
+
 def test_cors_too_many_rules(s3, bucket):
     rules = [{"AllowedOrigins": [f"https://{i}.example"], "AllowedMethods": ["GET"]} for i in range(101)]
     with pytest.raises(ClientError) as e:
@@ -226,6 +233,15 @@ def test_lifecycle_round_trip(s3, bucket):
     assert fails(e) == (404, "NoSuchLifecycleConfiguration")
 
 
+def test_lifecycle_date_and_expired_delete_markers(s3, bucket):
+    midnight = datetime.datetime(2031, 1, 1, tzinfo=datetime.timezone.utc)
+    put_lifecycle(s3, bucket, rule(ID="by-date", Filter={}, Expiration={"Date": midnight}),
+                  rule(ID="markers", Expiration={"ExpiredObjectDeleteMarker": True}))
+    got = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    assert got["by-date"]["Expiration"]["Date"] == midnight
+    assert got["markers"]["Expiration"] == {"ExpiredObjectDeleteMarker": True}
+
+
 def test_lifecycle_with_tag_and_size_filters(s3, bucket):
     put_lifecycle(s3, bucket, rule(Filter={"And": {"Prefix": "tmp/", "Tags": [{"Key": "temp", "Value": "yes"}],
                                                    "ObjectSizeGreaterThan": 10}}))
@@ -252,10 +268,27 @@ def test_lifecycle_invalid_argument(s3, bucket, rules):
     assert fails(e) == (404, "NoSuchLifecycleConfiguration")
 
 
-def test_lifecycle_rule_without_action_is_refused(s3, bucket):
+@pytest.mark.parametrize("rules", [
+    [],
+    [rule(Expiration=None)],
+    [rule(Status="On")],
+    [rule(Expiration={"Days": 1, "ExpiredObjectDeleteMarker": True})],
+    [rule(Prefix="a/")],
+    [rule(ID=f"r{i}", Filter={"Prefix": f"p{i}/"}) for i in range(1001)],
+], ids=["no-rules", "no-action", "bad-status", "days-and-marker", "prefix-and-filter", "1001-rules"])
+def test_lifecycle_malformed(s3, bucket, rules):
     with pytest.raises(ClientError) as e:
-        put_lifecycle(s3, bucket, rule(Expiration=None))
-    assert fails(e)[0] == 400
+        put_lifecycle(s3, bucket, *rules)
+    assert fails(e) == (400, "MalformedXML")
+
+
+def test_lifecycle_rule_id_is_generated(s3, bucket):
+    put_lifecycle(s3, bucket, rule(ID=None))
+    generated = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]["ID"]
+    assert generated
+
+
+def test_lifecycle_bad_rule_fails_the_whole_configuration(s3, bucket):
     # A bad rule next to a good one fails the whole configuration.
     with pytest.raises(ClientError) as e:
         put_lifecycle(s3, bucket, rule(), rule(ID="bad", Expiration={"Days": 0}))

@@ -69,11 +69,21 @@ def test_multipart_round_trip(s3, bucket, big_part):
     assert first["Body"].read() == big_part
     second = s3.head_object(Bucket=bucket, Key="big.bin", PartNumber=2)
     assert second["ContentLength"] == len(tail)
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="big.bin", PartNumber=3)
+    assert fails(e) == (416, "InvalidPartNumber")
     ranged = s3.get_object(Bucket=bucket, Key="big.bin", Range=f"bytes={PART - 3}-{PART + 2}")
     assert ranged["Body"].read() == big_part[-3:] + tail[:3]
 
     attrs = s3.get_object_attributes(Bucket=bucket, Key="big.bin", ObjectAttributes=["ObjectParts"])
     assert attrs["ObjectParts"]["TotalPartsCount"] == 2
+    assert [(p["PartNumber"], p["Size"]) for p in attrs["ObjectParts"]["Parts"]] == [(1, PART), (2, len(tail))]
+    paged = s3.get_object_attributes(Bucket=bucket, Key="big.bin", ObjectAttributes=["ObjectParts"], MaxParts=1)
+    assert paged["ObjectParts"]["IsTruncated"] is True
+    assert [p["PartNumber"] for p in paged["ObjectParts"]["Parts"]] == [1]
+    rest = s3.get_object_attributes(Bucket=bucket, Key="big.bin", ObjectAttributes=["ObjectParts"],
+                                    PartNumberMarker=paged["ObjectParts"]["NextPartNumberMarker"])
+    assert [p["PartNumber"] for p in rest["ObjectParts"]["Parts"]] == [2]
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     with pytest.raises(ClientError) as e:
         s3.list_parts(Bucket=bucket, Key="big.bin", UploadId=upload_id)
@@ -86,6 +96,23 @@ def test_single_small_part(s3, bucket):
                                         MultipartUpload={"Parts": parts})
     assert done["ETag"] == multipart_etag(b"tiny")
     assert s3.get_object(Bucket=bucket, Key="small")["Body"].read() == b"tiny"
+
+
+def test_create_options_are_kept(s3, bucket):
+    key = "dir/é 😀+%.bin"
+    upload_id, parts = upload(s3, bucket, key, b"opts", Tagging="a=b", StorageClass="STANDARD_IA",
+                              CacheControl="max-age=5")
+    listed = s3.list_multipart_uploads(Bucket=bucket, Prefix="dir/é")["Uploads"]
+    assert [(u["Key"], u["UploadId"], u["StorageClass"]) for u in listed] == [(key, upload_id, "STANDARD_IA")]
+    assert s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id)["StorageClass"] == "STANDARD_IA"
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+    head = s3.head_object(Bucket=bucket, Key=key)
+    assert head["StorageClass"] == "STANDARD_IA" and head["CacheControl"] == "max-age=5"
+    assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == [{"Key": "a", "Value": "b"}]
+    # A completed upload is gone.
+    with pytest.raises(ClientError) as e:
+        s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=2, Body=b"late")
+    assert fails(e) == (404, "NoSuchUpload")
 
 
 def test_reuploading_a_part_replaces_it(s3, bucket):

@@ -83,9 +83,10 @@ def test_copy_metadata_directive_replace(s3, bucket):
 def test_copy_between_buckets(s3, bucket):
     other = "objs-" + uuid.uuid4().hex[:16]
     s3.create_bucket(Bucket=other)
-    s3.put_object(Bucket=bucket, Key="a/b c.txt", Body=b"across")
-    s3.copy_object(Bucket=other, Key="x", CopySource={"Bucket": bucket, "Key": "a/b c.txt"})
-    assert s3.get_object(Bucket=other, Key="x")["Body"].read() == b"across"
+    for source, target in [("a/b c.txt", "x"), ("é 😀+%&=?.txt", "c/é+😀 %")]:
+        s3.put_object(Bucket=bucket, Key=source, Body=source.encode())
+        s3.copy_object(Bucket=other, Key=target, CopySource={"Bucket": bucket, "Key": source})
+        assert s3.get_object(Bucket=other, Key=target)["Body"].read() == source.encode()
 
 
 def test_copy_from_a_version_id(s3, versioned):
@@ -113,6 +114,26 @@ def test_copy_source_conditions(s3, bucket):
     s3.copy_object(Bucket=bucket, Key="dst", CopySource=source, CopySourceIfMatch=etag)
     s3.copy_object(Bucket=bucket, Key="dst2", CopySource=source, CopySourceIfNoneMatch='"ffffffffffffffffffffffffffffffff"')
     assert s3.get_object(Bucket=bucket, Key="dst2")["Body"].read() == b"cond"
+
+
+def test_copy_source_date_conditions_and_bad_directives(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"dates")
+    source = {"Bucket": bucket, "Key": "src"}
+    future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    past = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource=source, CopySourceIfModifiedSince=future)
+    assert fails(e) == (412, "PreconditionFailed")
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource=source, CopySourceIfUnmodifiedSince=past)
+    assert fails(e) == (412, "PreconditionFailed")
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource=source, CopySourceIfModifiedSince=past,
+                   CopySourceIfUnmodifiedSince=future)
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"dates"
+    for directive in [{"MetadataDirective": "MOVE"}, {"TaggingDirective": "MERGE"}]:
+        with pytest.raises(ClientError) as e:
+            s3.copy_object(Bucket=bucket, Key="dst2", CopySource=source, **directive)
+        assert fails(e) == (400, "InvalidArgument"), directive
 
 
 def test_copy_onto_itself_needs_a_change(s3, bucket):
@@ -182,6 +203,15 @@ def test_put_if_match(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.put_object(Bucket=bucket, Key="k", Body=b"v3", IfMatch=etag)
     assert fails(e) == (412, "PreconditionFailed")
+
+
+def test_put_if_match_on_missing_key(s3, bucket):
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="absent", Body=b"x", IfMatch='"0123456789abcdef0123456789abcdef"')
+    assert fails(e) == (404, "NoSuchKey")
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="absent")
+    assert fails(e)[0] == 404
 
 
 def test_get_conditionals(s3, bucket):
@@ -295,6 +325,11 @@ def test_put_with_checksum_algorithm(s3, bucket, algorithm):
     assert got[f"Checksum{algorithm}"] == expected
     head = s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
     assert head[f"Checksum{algorithm}"] == expected
+    # Without checksum mode, or for a part of the body, the whole-object checksum is not sent.
+    assert f"Checksum{algorithm}" not in s3.head_object(Bucket=bucket, Key="k")
+    ranged = s3.get_object(Bucket=bucket, Key="k", Range="bytes=0-3", ChecksumMode="ENABLED")
+    assert ranged["Body"].read() == body[:4]
+    assert f"Checksum{algorithm}" not in ranged
 
 
 def test_put_with_crc32c(s3, bucket):
@@ -444,6 +479,31 @@ def test_list_v1_markers(s3, bucket):
     assert [o["Key"] for o in nxt["Contents"]] == ["d"]
 
 
+def test_list_argument_errors(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"")
+    for kwargs in [{"ContinuationToken": "not-a-token!"}, {"MaxKeys": -1}, {"EncodingType": "base64"}]:
+        with pytest.raises(ClientError) as e:
+            s3.list_objects_v2(Bucket=bucket, **kwargs)
+        assert fails(e) == (400, "InvalidArgument"), kwargs
+    empty = s3.list_objects_v2(Bucket=bucket, MaxKeys=0)
+    assert empty["KeyCount"] == 0 and "Contents" not in empty
+
+
+def test_key_length_limit(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"x")
+    assert s3.get_object(Bucket=bucket, Key="k" * 1024)["Body"].read() == b"x"
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x")
+    assert fails(e) == (400, "KeyTooLongError")
+
+
+def test_invalid_bucket_names(s3):
+    for name in ["Upper_Case", "ab", "a" * 64, "-leading-dash", "double..dots", "192.168.1.1"]:
+        with pytest.raises(ClientError) as e:
+            s3.create_bucket(Bucket=name)
+        assert fails(e) == (400, "InvalidBucketName"), name
+
+
 def test_list_missing_bucket(s3):
     with pytest.raises(ClientError) as e:
         s3.list_objects_v2(Bucket="objs-no-such-bucket-for-list")
@@ -555,6 +615,16 @@ def test_range_on_empty_object(s3, bucket):
     assert got["ContentLength"] == 0 and got["Body"].read() == b""
 
 
+def test_part_number_of_a_simple_object(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"simple")
+    whole = s3.get_object(Bucket=bucket, Key="k", PartNumber=1)
+    assert whole["Body"].read() == b"simple"
+    assert whole["ContentLength"] == 6
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="k", PartNumber=2)
+    assert fails(e) == (416, "InvalidPartNumber")
+
+
 def test_delete_missing_key_is_204(s3, bucket):
     r = s3.delete_object(Bucket=bucket, Key="never-existed")
     assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
@@ -572,3 +642,7 @@ def test_delete_objects_batch(s3, bucket):
     quiet = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "c"}], "Quiet": True})
     assert "Deleted" not in quiet
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    for objects in [[], [{"Key": f"k{i}"} for i in range(1001)]]:
+        with pytest.raises(ClientError) as e:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": objects})
+        assert fails(e) == (400, "MalformedXML"), len(objects)

@@ -45,6 +45,14 @@ def test_versioning_status_lifecycle(s3, bucket):
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
 
 
+def test_versioning_status_must_be_valid(s3, bucket):
+    for config in [{"Status": "On"}, {}]:
+        with pytest.raises(ClientError) as e:
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=config)
+        assert fails(e) == (400, "MalformedXML"), config
+    assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
+
+
 def test_versioning_of_missing_bucket(s3):
     with pytest.raises(ClientError) as e:
         s3.get_bucket_versioning(Bucket="vers-no-such-bucket-here")
@@ -235,6 +243,44 @@ def test_list_object_versions_paging(s3, versioned):
     # A version-id marker continues inside a key.
     inside = s3.list_object_versions(Bucket=versioned, KeyMarker="c", VersionIdMarker=expected[-3][1])
     assert [v["VersionId"] for v in inside["Versions"]] == [expected[-2][1], expected[-1][1]]
+
+
+def test_version_id_marker_needs_a_key_marker(s3, versioned):
+    vid = s3.put_object(Bucket=versioned, Key="k", Body=b"x")["VersionId"]
+    with pytest.raises(ClientError) as e:
+        s3.list_object_versions(Bucket=versioned, VersionIdMarker=vid)
+    assert fails(e) == (400, "InvalidArgument")
+
+
+def test_delete_marker_versions_refuse_object_operations(s3, versioned):
+    s3.put_object(Bucket=versioned, Key="k", Body=b"x")
+    marker = s3.delete_object(Bucket=versioned, Key="k")["VersionId"]
+    with pytest.raises(ClientError) as e:
+        s3.get_object_tagging(Bucket=versioned, Key="k", VersionId=marker)
+    assert fails(e) == (405, "MethodNotAllowed")
+    with pytest.raises(ClientError) as e:
+        s3.put_object_tagging(Bucket=versioned, Key="k", VersionId=marker, Tagging={"TagSet": []})
+    assert fails(e) == (405, "MethodNotAllowed")
+    with pytest.raises(ClientError) as e:
+        s3.get_object_attributes(Bucket=versioned, Key="k", VersionId=marker, ObjectAttributes=["ETag"])
+    assert fails(e) == (405, "MethodNotAllowed")
+    # Without a version id, the key reads as missing.
+    for call in [lambda: s3.get_object_tagging(Bucket=versioned, Key="k"),
+                 lambda: s3.copy_object(Bucket=versioned, Key="dst", CopySource={"Bucket": versioned, "Key": "k"})]:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert fails(e) == (404, "NoSuchKey")
+
+
+def test_list_object_versions_of_unicode_keys(s3, versioned):
+    key = "dir/é 😀+%&.txt"
+    vid = s3.put_object(Bucket=versioned, Key=key, Body=b"x")["VersionId"]
+    listed = s3.list_object_versions(Bucket=versioned, Prefix="dir/é")
+    assert [(v["Key"], v["VersionId"]) for v in listed["Versions"]] == [(key, vid)]
+    encoded = s3.list_object_versions(Bucket=versioned, EncodingType="url")["Versions"][0]["Key"]
+    assert encoded.isascii() and " " not in encoded
+    from urllib.parse import unquote_plus
+    assert unquote_plus(encoded) == key
 
 
 def test_list_object_versions_is_latest_prefix_and_delimiter(s3, versioned):

@@ -451,3 +451,105 @@ async fn get_object_attributes_reports_what_is_asked() {
         .unwrap_err();
     assert_eq!(code(&err), "NoSuchKey");
 }
+
+#[tokio::test]
+async fn multipart_objects_get_composite_and_full_object_checksums() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+    use base64::Engine as _;
+    let server = Server::start();
+    let client = server.client();
+    let bucket = bucket("mp-checksums");
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bodies = [data(5 * MIB, 7), data(1000, 8)];
+    let b64 = base64::engine::general_purpose::STANDARD;
+
+    for algorithm in [ChecksumAlgorithm::Sha256, ChecksumAlgorithm::Crc64Nvme] {
+        let key = format!("obj-{}", algorithm.as_str());
+        let upload = client
+            .create_multipart_upload()
+            .bucket(&bucket)
+            .key(&key)
+            .checksum_algorithm(algorithm.clone())
+            .send()
+            .await
+            .unwrap();
+        let id = upload.upload_id().unwrap();
+        let mut parts = Vec::new();
+        for (n, body) in bodies.iter().enumerate() {
+            let out = client
+                .upload_part()
+                .bucket(&bucket)
+                .key(&key)
+                .upload_id(id)
+                .part_number(n as i32 + 1)
+                .checksum_algorithm(algorithm.clone())
+                .body(ByteStream::from(body.clone()))
+                .send()
+                .await
+                .unwrap();
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(n as i32 + 1)
+                    .e_tag(out.e_tag().unwrap())
+                    .set_checksum_sha256(out.checksum_sha256().map(str::to_owned))
+                    .set_checksum_crc64_nvme(out.checksum_crc64_nvme().map(str::to_owned))
+                    .build(),
+            );
+        }
+        // A part checksum that is not the stored one is refused.
+        let mut wrong = parts.clone();
+        wrong[1] = CompletedPart::builder()
+            .part_number(2)
+            .e_tag(parts[1].e_tag().unwrap())
+            .checksum_sha256(b64.encode([0u8; 32]))
+            .checksum_crc64_nvme(b64.encode([0u8; 8]))
+            .build();
+        let err = client
+            .complete_multipart_upload()
+            .bucket(&bucket)
+            .key(&key)
+            .upload_id(id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(wrong)).build())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "InvalidPart");
+        let done = client
+            .complete_multipart_upload()
+            .bucket(&bucket)
+            .key(&key)
+            .upload_id(id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .unwrap();
+        let got = client
+            .head_object()
+            .bucket(&bucket)
+            .key(&key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
+        match algorithm {
+            ChecksumAlgorithm::Sha256 => {
+                let composite = done.checksum_sha256().unwrap();
+                assert!(composite.ends_with("-2"), "{composite}");
+                assert_eq!(got.checksum_sha256(), Some(composite));
+            }
+            _ => {
+                let whole = crc_fast::checksum(
+                    crc_fast::CrcAlgorithm::Crc64Nvme,
+                    &[&bodies[0][..], &bodies[1][..]].concat(),
+                );
+                let expected = b64.encode(whole.to_be_bytes());
+                assert_eq!(
+                    done.checksum_crc64_nvme(),
+                    Some(expected.as_str()),
+                    "the full-object CRC of the body"
+                );
+                assert_eq!(got.checksum_crc64_nvme(), Some(expected.as_str()));
+            }
+        }
+    }
+}
