@@ -203,6 +203,11 @@ impl Projections {
                         describe("versions", &k),
                         crate::store::decode::<rucket_schemas::Acl>(&v, "acls")?.grants
                     ),
+                    "configs" if k.ends_with(crate::keys::OWNERSHIP.as_bytes()) => format!(
+                        "{} {:?}",
+                        describe(view, &k),
+                        crate::store::decode::<rucket_schemas::ObjectOwnership>(&v, "configs")?
+                    ),
                     "configs" if k.ends_with(crate::keys::ACL.as_bytes()) => format!(
                         "{} {:?}",
                         describe(view, &k),

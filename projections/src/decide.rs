@@ -225,6 +225,14 @@ impl Projections {
                     }
                 }
             },
+            CommandBody::SetBucketOwnership { bucket, ownership } => match self.bucket(bucket)? {
+                None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(_) => event(StorageEvent::BucketOwnershipSet(rucket_schemas::BucketOwnershipSet {
+                    bucket: bucket.clone(),
+                    ownership: *ownership,
+                })),
+            },
             CommandBody::SetBucketAcl { bucket, acl } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
                 Some(b)

@@ -48,6 +48,13 @@ impl Projections {
                     self.put_tags(batch, keys::version_tags(&k), &e.tags)?;
                 }
             }
+            StorageEvent::BucketOwnershipSet(e) => {
+                let key = keys::config(&e.bucket, keys::OWNERSHIP);
+                match e.ownership {
+                    None => batch.remove(&self.configs, key),
+                    Some(o) => batch.insert(&self.configs, key, encode(&o)?),
+                }
+            }
             StorageEvent::BucketAclSet(e) => {
                 let key = keys::config(&e.bucket, keys::ACL);
                 if e.acl.grants.is_empty() {

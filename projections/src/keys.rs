@@ -78,8 +78,10 @@ pub const TAGGING: &str = "tagging";
 pub const LIFECYCLE: &str = "lifecycle";
 /// The `configs` kind of a bucket's grants.
 pub const ACL: &str = "acl";
+/// The `configs` kind of a bucket's ownership controls.
+pub const OWNERSHIP: &str = "ownership";
 /// Every `configs` kind, removed with the bucket.
-pub const CONFIG_KINDS: [&str; 5] = [NOTIFICATION, CORS, TAGGING, LIFECYCLE, ACL];
+pub const CONFIG_KINDS: [&str; 6] = [NOTIFICATION, CORS, TAGGING, LIFECYCLE, ACL, OWNERSHIP];
 
 /// The `tags` key of an object version, given its `versions` key.
 pub fn version_tags(version_key: &[u8]) -> Vec<u8> {

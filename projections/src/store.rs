@@ -213,6 +213,15 @@ impl Projections {
         self.uploads.prefix(keys::bucket_prefix(bucket)).map(|g| decode(&g.value()?, "uploads")).collect()
     }
 
+    /// The bucket's ownership controls, if set.
+    pub fn ownership(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Option<rucket_schemas::ObjectOwnership>, ProjectionError> {
+        let key = keys::config(bucket, keys::OWNERSHIP);
+        self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
+    }
+
     /// The bucket's grants (beyond its owner's full control).
     pub fn bucket_acl(&self, bucket: &BucketName) -> Result<rucket_schemas::Acl, ProjectionError> {
         let key = keys::config(bucket, keys::ACL);

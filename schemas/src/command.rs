@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Acl, BlobId, BucketName, CorsConfig, CreateOperation, EventId, Hlc, LifecycleConfig, LogPosition,
-    NotificationConfig, ObjectKey, ObjectRecord, PartRecord, RegionId, StandardHeaders, StorageClass, Tags,
-    UploadId, UserId, VersionId, VersioningStatus,
+    NotificationConfig, ObjectKey, ObjectOwnership, ObjectRecord, PartRecord, RegionId, StandardHeaders,
+    StorageClass, Tags, UploadId, UserId, VersionId, VersioningStatus,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +117,10 @@ pub enum CommandBody {
         bucket: BucketName,
         acl: Acl,
     },
+    SetBucketOwnership {
+        bucket: BucketName,
+        ownership: Option<ObjectOwnership>,
+    },
     /// Replaces the grants of one version (`None`: the current one).
     SetObjectAcl {
         bucket: BucketName,
@@ -164,6 +168,7 @@ impl CommandBody {
             | Self::SetBucketTagging { bucket, .. }
             | Self::SetBucketLifecycle { bucket, .. }
             | Self::SetBucketAcl { bucket, .. }
+            | Self::SetBucketOwnership { bucket, .. }
             | Self::SetObjectAcl { bucket, .. }
             | Self::LifecycleExpire { bucket, .. } => bucket,
             Self::Tagged { inner, .. } => inner.bucket(),

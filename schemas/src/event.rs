@@ -31,6 +31,7 @@ pub enum EventType {
     BucketLifecycleSet = 14,
     BucketAclSet = 15,
     ObjectAclSet = 16,
+    BucketOwnershipSet = 17,
 }
 
 impl EventType {
@@ -43,7 +44,7 @@ impl EventType {
             Self::UploadCreated | Self::MultipartCompleted => 2,
             Self::PartUploaded | Self::UploadAborted => 1,
             Self::ObjectTaggingSet | Self::BucketTaggingSet | Self::BucketLifecycleSet => 1,
-            Self::BucketAclSet | Self::ObjectAclSet => 1,
+            Self::BucketAclSet | Self::ObjectAclSet | Self::BucketOwnershipSet => 1,
             Self::BucketVersioningSet | Self::BucketNotificationSet | Self::BucketCorsSet => 1,
         }
     }
@@ -66,6 +67,7 @@ impl EventType {
             Self::BucketLifecycleSet => "BucketLifecycleSet",
             Self::BucketAclSet => "BucketAclSet",
             Self::ObjectAclSet => "ObjectAclSet",
+            Self::BucketOwnershipSet => "BucketOwnershipSet",
         }
     }
 }
@@ -89,6 +91,42 @@ pub enum StorageEvent {
     BucketLifecycleSet(BucketLifecycleSet),
     BucketAclSet(BucketAclSet),
     ObjectAclSet(ObjectAclSet),
+    BucketOwnershipSet(BucketOwnershipSet),
+}
+
+/// Schema version 1 of `BucketOwnershipSet`: the bucket's ownership controls were set
+/// (`None`: DeleteBucketOwnershipControls).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketOwnershipSet {
+    pub bucket: BucketName,
+    pub ownership: Option<ObjectOwnership>,
+}
+
+/// S3's object ownership setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub enum ObjectOwnership {
+    /// ACLs are disabled; the bucket owner owns every object.
+    BucketOwnerEnforced,
+    /// Objects written with `bucket-owner-full-control` belong to the bucket owner.
+    BucketOwnerPreferred,
+    /// The writer owns the object (the behaviour without controls).
+    ObjectWriter,
+}
+
+impl ObjectOwnership {
+    pub fn s3_name(self) -> &'static str {
+        match self {
+            Self::BucketOwnerEnforced => "BucketOwnerEnforced",
+            Self::BucketOwnerPreferred => "BucketOwnerPreferred",
+            Self::ObjectWriter => "ObjectWriter",
+        }
+    }
+
+    pub fn from_s3_name(name: &str) -> Option<Self> {
+        [Self::BucketOwnerEnforced, Self::BucketOwnerPreferred, Self::ObjectWriter]
+            .into_iter()
+            .find(|o| o.s3_name() == name)
+    }
 }
 
 /// Schema version 1 of `BucketAclSet`: the bucket's grants were replaced.
@@ -622,6 +660,7 @@ impl StorageEvent {
             Self::BucketLifecycleSet(_) => EventType::BucketLifecycleSet,
             Self::BucketAclSet(_) => EventType::BucketAclSet,
             Self::ObjectAclSet(_) => EventType::ObjectAclSet,
+            Self::BucketOwnershipSet(_) => EventType::BucketOwnershipSet,
         }
     }
 
@@ -643,6 +682,7 @@ impl StorageEvent {
             Self::BucketLifecycleSet(e) => &e.bucket,
             Self::BucketAclSet(e) => &e.bucket,
             Self::ObjectAclSet(e) => &e.bucket,
+            Self::BucketOwnershipSet(e) => &e.bucket,
         }
     }
 
@@ -658,6 +698,7 @@ impl StorageEvent {
             Self::ObjectTaggingSet(e) => Some(&e.key),
             Self::BucketTaggingSet(_) | Self::BucketLifecycleSet(_) | Self::BucketAclSet(_) => None,
             Self::ObjectAclSet(e) => Some(&e.key),
+            Self::BucketOwnershipSet(_) => None,
             Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
         }
     }
@@ -689,6 +730,7 @@ impl StorageEvent {
             Self::BucketLifecycleSet(_) => "rucket:BucketLifecycleSet",
             Self::BucketAclSet(_) => "rucket:BucketAclSet",
             Self::ObjectAclSet(_) => "s3:ObjectAcl:Put",
+            Self::BucketOwnershipSet(_) => "rucket:BucketOwnershipSet",
         }
     }
 
@@ -712,6 +754,7 @@ impl StorageEvent {
             Self::BucketLifecycleSet(p) => codec::encode_payload(p)?,
             Self::BucketAclSet(p) => codec::encode_payload(p)?,
             Self::ObjectAclSet(p) => codec::encode_payload(p)?,
+            Self::BucketOwnershipSet(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -742,6 +785,7 @@ impl StorageEvent {
             (14, 1) => Ok(Self::BucketLifecycleSet(codec::decode_payload(bytes)?)),
             (15, 1) => Ok(Self::BucketAclSet(codec::decode_payload(bytes)?)),
             (16, 1) => Ok(Self::ObjectAclSet(codec::decode_payload(bytes)?)),
+            (17, 1) => Ok(Self::BucketOwnershipSet(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

@@ -51,6 +51,9 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("version_id".into(), json!(e.version_id.as_str()));
             out.insert("tags".into(), json!(e.tags));
         }
+        StorageEvent::BucketOwnershipSet(e) => {
+            out.insert("ownership".into(), json!(e.ownership.map(|o| o.s3_name())));
+        }
         StorageEvent::BucketAclSet(e) => {
             out.insert("grants".into(), json!(e.acl.grants));
         }

@@ -17,9 +17,9 @@ pub use command::{Command, CommandBody, ExpireAction, Outcome, Rejection, WriteC
 pub use envelope::{Envelope, FORMAT_VERSION};
 pub use error::{CodecError, NameError};
 pub use event::{
-    Acl, BucketAclSet, BucketLifecycleSet, BucketTaggingSet, Grant, Grantee, LifecycleConfig,
-    LifecycleFilterForm, LifecycleRule, MultipartCompletedV1, ObjectAclSet, ObjectCreatedV1,
-    ObjectTaggingSet, Permission, Tags, UploadCreatedV1,
+    Acl, BucketAclSet, BucketLifecycleSet, BucketOwnershipSet, BucketTaggingSet, Grant, Grantee,
+    LifecycleConfig, LifecycleFilterForm, LifecycleRule, MultipartCompletedV1, ObjectAclSet, ObjectCreatedV1,
+    ObjectOwnership, ObjectTaggingSet, Permission, Tags, UploadCreatedV1,
 };
 pub use event::{
     BucketCorsSet, BucketCreated, BucketDeleted, BucketNotificationSet, BucketVersioningSet, CorsConfig,

@@ -181,6 +181,27 @@ fn dto_grant(grantee: &Grantee, permission: Permission) -> dto::Grant {
 }
 
 impl Rucket {
+    /// Refuses ACL changes on a bucket whose ownership controls disable ACLs
+    /// (BucketOwnerEnforced); only `bucket-owner-full-control` is accepted there.
+    pub(super) fn check_acls_enabled(
+        &self,
+        bucket: &BucketName,
+        requested: Option<&Acl>,
+        bucket_owner: &UserId,
+    ) -> S3Result<()> {
+        let enforced = self.projections().ownership(bucket).map_err(errors::projection)?
+            == Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced);
+        let harmless = requested.is_none_or(|acl| {
+            acl.grants.is_empty()
+                || acl.grants
+                    == canned("bucket-owner-full-control", bucket_owner).map(|a| a.grants).unwrap_or_default()
+        });
+        if enforced && !harmless {
+            return Err(s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs"));
+        }
+        Ok(())
+    }
+
     /// The requester: a signed user, or the anonymous principal for unsigned requests
     /// (which get only what grants to AllUsers allow).
     pub(super) fn principal<T>(&self, req: &S3Request<T>) -> S3Result<User> {
@@ -287,6 +308,7 @@ impl Rucket {
             (None, Some(policy)) => from_policy(policy)?,
             (None, None) => return Err(s3_error!(MissingSecurityHeader, "Your request is missing an ACL")),
         };
+        self.check_acls_enabled(&bucket, Some(&acl), &record.owner)?;
         self.propose(&user, CommandBody::SetBucketAcl { bucket, acl }).await?;
         Ok(S3Response::new(PutBucketAclOutput {}))
     }
@@ -370,9 +392,60 @@ impl Rucket {
             (None, Some(policy)) => from_policy(policy)?,
             (None, None) => return Err(s3_error!(MissingSecurityHeader, "Your request is missing an ACL")),
         };
+        self.check_acls_enabled(&bucket, Some(&acl), &bucket_record.owner)?;
         let version_id = Some(resolved.record.version_id.clone());
         self.propose(&user, CommandBody::SetObjectAcl { bucket, key, version_id, acl }).await?;
         Ok(S3Response::new(PutObjectAclOutput::default()))
+    }
+}
+
+impl Rucket {
+    pub(super) async fn do_put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let rules = req.input.ownership_controls.rules;
+        let [rule] = rules.as_slice() else {
+            return Err(s3_error!(MalformedXML, "OwnershipControls has exactly one Rule"));
+        };
+        let ownership = rucket_schemas::ObjectOwnership::from_s3_name(rule.object_ownership.as_str())
+            .ok_or_else(|| {
+                s3_error!(MalformedXML, "Unknown ObjectOwnership {}", rule.object_ownership.as_str())
+            })?;
+        self.propose(&user, CommandBody::SetBucketOwnership { bucket, ownership: Some(ownership) }).await?;
+        Ok(S3Response::new(PutBucketOwnershipControlsOutput {}))
+    }
+
+    pub(super) async fn do_get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        match self.projections().ownership(&bucket).map_err(errors::projection)? {
+            Some(o) => Ok(S3Response::new(GetBucketOwnershipControlsOutput {
+                ownership_controls: Some(OwnershipControls {
+                    rules: vec![OwnershipControlsRule {
+                        object_ownership: ObjectOwnership::from(o.s3_name().to_owned()),
+                    }],
+                }),
+            })),
+            None => {
+                Err(s3_error!(OwnershipControlsNotFoundError, "The bucket ownership controls were not found"))
+            }
+        }
+    }
+
+    pub(super) async fn do_delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        self.propose(&user, CommandBody::SetBucketOwnership { bucket, ownership: None }).await?;
+        Ok(S3Response::with_status(DeleteBucketOwnershipControlsOutput {}, http::StatusCode::NO_CONTENT))
     }
 }
 

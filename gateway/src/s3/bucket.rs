@@ -56,6 +56,18 @@ impl Rucket {
             &user.id,
         )?
         .filter(|acl| !acl.grants.is_empty());
+        let ownership = match &input.object_ownership {
+            None => None,
+            Some(o) => Some(rucket_schemas::ObjectOwnership::from_s3_name(o.as_str()).ok_or_else(|| {
+                s3s::s3_error!(InvalidArgument, "Unknown x-amz-object-ownership {}", o.as_str())
+            })?),
+        };
+        if ownership == Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced) && acl.is_some() {
+            return Err(s3s::s3_error!(
+                InvalidBucketAclWithObjectOwnership,
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+            ));
+        }
         let location = input
             .create_bucket_configuration
             .as_ref()
@@ -67,6 +79,10 @@ impl Rucket {
             CommandBody::CreateBucket { bucket: bucket.clone(), location, object_lock_enabled: false },
         )
         .await?;
+        if ownership.is_some() {
+            self.propose(&user, CommandBody::SetBucketOwnership { bucket: bucket.clone(), ownership })
+                .await?;
+        }
         if let Some(acl) = acl {
             // The bucket exists, private, from here; its grants follow in their own event.
             self.propose(&user, CommandBody::SetBucketAcl { bucket: bucket.clone(), acl }).await?;

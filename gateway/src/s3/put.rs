@@ -274,6 +274,7 @@ impl Rucket {
             super::acl::requested(i.acl.as_ref().map(|a| a.as_str()), headers, &bucket_record.owner)?
         }
         .filter(|acl| !acl.grants.is_empty());
+        self.check_acls_enabled(&bucket, acl.as_ref(), &bucket_record.owner)?;
         let condition = condition(&req.input)?;
         let tags = super::tagging::from_header(req.input.tagging.as_deref())?;
         let storage_class = storage_class(req.input.storage_class.as_ref())?.unwrap_or_default();

@@ -159,3 +159,53 @@ async fn acl_apis_and_grants() {
     let err = bob.get_object_acl().bucket(&bucket).key("missing").send().await.unwrap_err();
     assert_eq!(support::code(&err), "NoSuchKey");
 }
+
+#[tokio::test]
+async fn ownership_controls_can_disable_acls() {
+    use aws_sdk_s3::types::{ObjectOwnership, OwnershipControls, OwnershipControlsRule};
+    let server = Server::start();
+    let bob = server.client_as(BOB_KEY, BOB_SECRET);
+    let bucket = support::bucket("acl-owned");
+    bob.create_bucket().bucket(&bucket).send().await.unwrap();
+    let err = bob.get_bucket_ownership_controls().bucket(&bucket).send().await.unwrap_err();
+    assert_eq!(support::code(&err), "OwnershipControlsNotFoundError");
+    let controls = |o: ObjectOwnership| {
+        OwnershipControls::builder()
+            .rules(OwnershipControlsRule::builder().object_ownership(o).build().unwrap())
+            .build()
+            .unwrap()
+    };
+    bob.put_bucket_ownership_controls()
+        .bucket(&bucket)
+        .ownership_controls(controls(ObjectOwnership::BucketOwnerEnforced))
+        .send()
+        .await
+        .unwrap();
+    let got = bob.get_bucket_ownership_controls().bucket(&bucket).send().await.unwrap();
+    let rule = &got.ownership_controls().unwrap().rules()[0];
+    assert_eq!(rule.object_ownership(), &ObjectOwnership::BucketOwnerEnforced);
+
+    let put = |acl: ObjectCannedAcl| {
+        bob.put_object().bucket(&bucket).key("k").acl(acl).body(ByteStream::from_static(b"x")).send()
+    };
+    let err = put(ObjectCannedAcl::PublicRead).await.unwrap_err();
+    assert_eq!((support::status(&err), support::code(&err).as_str()), (400, "AccessControlListNotSupported"));
+    put(ObjectCannedAcl::BucketOwnerFullControl).await.unwrap();
+    let err = bob.put_bucket_acl().bucket(&bucket).acl(BucketCannedAcl::PublicRead).send().await.unwrap_err();
+    assert_eq!(support::code(&err), "AccessControlListNotSupported");
+
+    let other = support::bucket("acl-owned-new");
+    let err = bob
+        .create_bucket()
+        .bucket(&other)
+        .acl(BucketCannedAcl::PublicRead)
+        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(support::code(&err), "InvalidBucketAclWithObjectOwnership");
+    assert!(bob.head_bucket().bucket(&other).send().await.is_err(), "nothing was created");
+
+    bob.delete_bucket_ownership_controls().bucket(&bucket).send().await.unwrap();
+    put(ObjectCannedAcl::PublicRead).await.unwrap();
+}

@@ -470,6 +470,19 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .put("alice", "shared", "too-late", 5, WriteCondition::Always); // rejected: AccessDenied
     out.push(("acls", s));
 
+    let own = |b: &str, o: Option<rucket_schemas::ObjectOwnership>| CommandBody::SetBucketOwnership {
+        bucket: bucket(b),
+        ownership: o,
+    };
+    let mut s = Script::default();
+    s.create("bob", "owned", false)
+        .command("bob", own("owned", Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced)))
+        .command("alice", own("owned", None)) // rejected: AccessDenied
+        .create("bob", "relaxed", false)
+        .command("bob", own("relaxed", Some(rucket_schemas::ObjectOwnership::ObjectWriter)))
+        .command("bob", own("relaxed", None));
+    out.push(("ownership", s));
+
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
 }
