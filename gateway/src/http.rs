@@ -28,6 +28,7 @@ pub fn router(state: AppState, cors: crate::cors::CorsLayer, s3: s3s::service::S
         .fallback_service(s3)
         .layer(middleware::from_fn(observe_s3))
         .layer(middleware::from_fn(post_policy_errors))
+        .layer(middleware::from_fn(presigned_expiry_limit))
         .layer(middleware::from_fn_with_state(cors, crate::cors::layer));
     Router::new()
         .route("/_rucket/health/live", get(live))
@@ -113,6 +114,30 @@ async fn post_policy_errors(request: Request, next: Next) -> Response {
         return response;
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// A presigned URL may live at most a week, as in S3 (s3s checks only that it has not
+/// expired).
+async fn presigned_expiry_limit(request: Request, next: Next) -> Response {
+    const MAX_EXPIRES: u64 = 604_800;
+    let expires = request.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "X-Amz-Expires").map(|(_, v)| v.into_owned())
+    });
+    if let Some(value) = expires {
+        let message = match value.parse::<u64>() {
+            Ok(s) if s <= MAX_EXPIRES => None,
+            Ok(_) => Some("X-Amz-Expires must be less than a week (in seconds) that is 604800"),
+            Err(_) => Some("X-Amz-Expires should be a number"),
+        };
+        if let Some(message) = message {
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AuthorizationQueryParametersError</Code><Message>{message}</Message></Error>"
+            );
+            return (StatusCode::BAD_REQUEST, [(http::header::CONTENT_TYPE, "application/xml")], body)
+                .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Every response carries a request id, as S3's do.
