@@ -146,7 +146,7 @@ impl BlobStore {
 type Digests = ([u8; 16], Vec<(ChecksumAlgorithm, String)>);
 
 /// How many received chunks may wait for the writer thread (backpressure on the client).
-const WRITER_QUEUE: usize = 64;
+const WRITER_QUEUE: usize = 8;
 
 /// The handle of a blob's writer thread.
 struct Writer {
