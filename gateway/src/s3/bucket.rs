@@ -8,29 +8,65 @@ use super::{owner, timestamp, Rucket};
 use crate::errors;
 
 impl Rucket {
+    /// ListBuckets in name order, with `prefix`, `bucket-region`, and pages of
+    /// `max-buckets` (1 to 10,000) continued by an opaque token (the last name, base64).
     pub(super) async fn do_list_buckets(
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
+        use base64::Engine as _;
         let user = self.user(&req)?;
-        let prefix = req.input.prefix.clone().unwrap_or_default();
-        let buckets = self
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let max = match input.max_buckets {
+            None => None,
+            Some(n) if (1..=10_000).contains(&n) => Some(n as usize),
+            Some(_) => return Err(s3s::s3_error!(InvalidArgument, "max-buckets must be from 1 to 10000")),
+        };
+        let after = match &input.continuation_token {
+            None => None,
+            Some(token) => Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(token)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| {
+                        s3s::s3_error!(InvalidArgument, "The continuation token provided is incorrect")
+                    })?,
+            ),
+        };
+        let region_matches = input.bucket_region.as_deref().is_none_or(|r| r == self.region.as_str());
+        let mut visible = self
             .projections()
             .buckets()
             .map_err(errors::projection)?
             .into_iter()
             .filter(|b| (user.admin || b.owner == user.id) && b.name.as_str().starts_with(&prefix))
-            .map(|b| Bucket {
+            .filter(|b| region_matches && after.as_deref().is_none_or(|a| b.name.as_str() > a))
+            .peekable();
+        let mut buckets = Vec::new();
+        for b in visible.by_ref() {
+            buckets.push(Bucket {
                 name: Some(b.name.to_string()),
                 creation_date: Some(timestamp(b.created)),
                 bucket_region: Some(self.region.to_string()),
-            })
-            .collect();
+            });
+            if max.is_some_and(|m| buckets.len() >= m) {
+                break;
+            }
+        }
+        let continuation_token = match (visible.peek(), buckets.last()) {
+            (Some(_), Some(last)) => last
+                .name
+                .as_ref()
+                .map(|n| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n.as_bytes())),
+            _ => None,
+        };
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
             owner: Some(owner(&user.id)),
-            prefix: req.input.prefix,
-            continuation_token: None,
+            prefix: input.prefix,
+            continuation_token,
         }))
     }
 

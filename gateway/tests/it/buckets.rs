@@ -101,3 +101,41 @@ async fn each_key_is_its_own_user() {
     let got = root.get_object().bucket(&name).key("secret.txt").send().await.unwrap();
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"hers");
 }
+
+#[tokio::test]
+async fn list_buckets_pages_with_max_buckets_and_a_token() {
+    let server = Server::start();
+    let s3 = server.client();
+    let names: Vec<String> = (0..5).map(|i| bucket(&format!("page-{i}"))).collect();
+    for name in &names {
+        s3.create_bucket().bucket(name).send().await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut token = None;
+    let mut pages = 0;
+    loop {
+        let page = s3
+            .list_buckets()
+            .max_buckets(2)
+            .prefix(bucket("page-"))
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(page.buckets().len() <= 2);
+        seen.extend(page.buckets().iter().filter_map(|b| b.name().map(str::to_owned)));
+        token = page.continuation_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, names);
+    let other_region = s3.list_buckets().bucket_region("eu-west-1").send().await.unwrap();
+    assert!(other_region.buckets().is_empty(), "every bucket is in this node's region");
+    let err = s3.list_buckets().max_buckets(0).send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidArgument");
+    let err = s3.list_buckets().continuation_token("%%%").send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidArgument");
+}
