@@ -200,39 +200,24 @@ impl Projections {
             CommandBody::SetObjectTagging { bucket, key, version_id, tags } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
                 Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
-                Some(_) => {
-                    let entry = match version_id {
-                        None => self.latest_version(bucket, key)?,
-                        Some(v) => self.version(bucket, key, v)?,
-                    };
-                    match (entry, version_id) {
-                        (None, None) => Decision::Rejected(Rejection::NoSuchKey),
-                        (None, Some(_)) => Decision::Rejected(Rejection::NoSuchVersion),
-                        (Some(crate::VersionEntry::DeleteMarker { .. }), None) => {
-                            Decision::Rejected(Rejection::NoSuchKey)
-                        }
-                        (Some(crate::VersionEntry::DeleteMarker { .. }), Some(_)) => {
-                            Decision::Rejected(Rejection::MethodNotAllowed)
-                        }
-                        (Some(crate::VersionEntry::Object(record)), _) => {
-                            event(StorageEvent::ObjectTaggingSet(rucket_schemas::ObjectTaggingSet {
-                                bucket: bucket.clone(),
-                                key: key.clone(),
-                                version_id: record.version_id.clone(),
-                                tags: tags.clone(),
-                            }))
-                        }
-                    }
-                }
+                Some(_) => match self.target_version(bucket, key, version_id.as_ref())? {
+                    Err(r) => Decision::Rejected(r),
+                    Ok(record) => event(StorageEvent::ObjectTaggingSet(rucket_schemas::ObjectTaggingSet {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        version_id: record.version_id.clone(),
+                        tags: tags.clone(),
+                    })),
+                },
             },
-            CommandBody::SetBucketOwnership { bucket, ownership } => match self.bucket(bucket)? {
-                None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
-                Some(_) => event(StorageEvent::BucketOwnershipSet(rucket_schemas::BucketOwnershipSet {
-                    bucket: bucket.clone(),
-                    ownership: *ownership,
-                })),
-            },
+            CommandBody::SetBucketOwnership { bucket, ownership } => {
+                self.owner_only(bucket, &may_act, || {
+                    StorageEvent::BucketOwnershipSet(rucket_schemas::BucketOwnershipSet {
+                        bucket: bucket.clone(),
+                        ownership: *ownership,
+                    })
+                })?
+            }
             CommandBody::SetBucketAcl { bucket, acl } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
                 Some(b)
@@ -250,45 +235,33 @@ impl Projections {
             },
             CommandBody::SetObjectAcl { bucket, key, version_id, acl } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) => {
-                    let entry = match version_id {
-                        None => self.latest_version(bucket, key)?,
-                        Some(v) => self.version(bucket, key, v)?,
-                    };
-                    match (entry, version_id) {
-                        (None, None) | (Some(crate::VersionEntry::DeleteMarker { .. }), None) => {
-                            Decision::Rejected(Rejection::NoSuchKey)
-                        }
-                        (None, Some(_)) => Decision::Rejected(Rejection::NoSuchVersion),
-                        (Some(crate::VersionEntry::DeleteMarker { .. }), Some(_)) => {
-                            Decision::Rejected(Rejection::MethodNotAllowed)
-                        }
-                        (Some(crate::VersionEntry::Object(record)), _) => {
-                            let granted = self
-                                .version_acl(bucket, key, record.hlc_timestamp)?
-                                .allows(&command.requester, rucket_schemas::Permission::WriteAcp);
-                            if !may_act(&b) && record.owner != command.requester && !granted {
-                                Decision::Rejected(Rejection::AccessDenied)
-                            } else {
-                                event(StorageEvent::ObjectAclSet(rucket_schemas::ObjectAclSet {
-                                    bucket: bucket.clone(),
-                                    key: key.clone(),
-                                    version_id: record.version_id.clone(),
-                                    acl: acl.clone(),
-                                }))
-                            }
+                Some(b) => match self.target_version(bucket, key, version_id.as_ref())? {
+                    Err(r) => Decision::Rejected(r),
+                    Ok(record) => {
+                        let granted = self
+                            .version_acl(bucket, key, record.hlc_timestamp)?
+                            .allows(&command.requester, rucket_schemas::Permission::WriteAcp);
+                        if !may_act(&b) && record.owner != command.requester && !granted {
+                            Decision::Rejected(Rejection::AccessDenied)
+                        } else {
+                            event(StorageEvent::ObjectAclSet(rucket_schemas::ObjectAclSet {
+                                bucket: bucket.clone(),
+                                key: key.clone(),
+                                version_id: record.version_id.clone(),
+                                acl: acl.clone(),
+                            }))
                         }
                     }
-                }
+                },
             },
-            CommandBody::SetBucketLifecycle { bucket, configuration } => match self.bucket(bucket)? {
-                None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
-                Some(_) => event(StorageEvent::BucketLifecycleSet(rucket_schemas::BucketLifecycleSet {
-                    bucket: bucket.clone(),
-                    configuration: configuration.clone(),
-                })),
-            },
+            CommandBody::SetBucketLifecycle { bucket, configuration } => {
+                self.owner_only(bucket, &may_act, || {
+                    StorageEvent::BucketLifecycleSet(rucket_schemas::BucketLifecycleSet {
+                        bucket: bucket.clone(),
+                        configuration: configuration.clone(),
+                    })
+                })?
+            }
             CommandBody::LifecycleExpire { bucket, key, version_id, expected, action } => {
                 match self.bucket(bucket)? {
                     None => Decision::Rejected(Rejection::NoSuchBucket),
@@ -331,32 +304,28 @@ impl Projections {
                     }
                 }
             }
-            CommandBody::SetBucketTagging { bucket, tags } => match self.bucket(bucket)? {
-                None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
-                Some(_) => event(StorageEvent::BucketTaggingSet(rucket_schemas::BucketTaggingSet {
+            CommandBody::SetBucketTagging { bucket, tags } => self.owner_only(bucket, &may_act, || {
+                StorageEvent::BucketTaggingSet(rucket_schemas::BucketTaggingSet {
                     bucket: bucket.clone(),
                     tags: tags.clone(),
-                })),
-            },
-            CommandBody::SetBucketCors { bucket, configuration } => match self.bucket(bucket)? {
-                None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
-                Some(_) => event(StorageEvent::BucketCorsSet(rucket_schemas::BucketCorsSet {
-                    bucket: bucket.clone(),
-                    configuration: configuration.clone(),
-                })),
-            },
-            CommandBody::SetBucketNotification { bucket, configuration } => match self.bucket(bucket)? {
-                None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
-                Some(_) => {
-                    event(StorageEvent::BucketNotificationSet(rucket_schemas::BucketNotificationSet {
+                })
+            })?,
+            CommandBody::SetBucketCors { bucket, configuration } => {
+                self.owner_only(bucket, &may_act, || {
+                    StorageEvent::BucketCorsSet(rucket_schemas::BucketCorsSet {
                         bucket: bucket.clone(),
                         configuration: configuration.clone(),
-                    }))
-                }
-            },
+                    })
+                })?
+            }
+            CommandBody::SetBucketNotification { bucket, configuration } => {
+                self.owner_only(bucket, &may_act, || {
+                    StorageEvent::BucketNotificationSet(rucket_schemas::BucketNotificationSet {
+                        bucket: bucket.clone(),
+                        configuration: configuration.clone(),
+                    })
+                })?
+            }
             CommandBody::SetBucketVersioning { bucket, status } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
                 Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
@@ -374,6 +343,40 @@ impl Projections {
 }
 
 impl Projections {
+    /// A change only the bucket's owner (or an operator) may make.
+    fn owner_only(
+        &self,
+        bucket: &BucketName,
+        may_act: &dyn Fn(&BucketRecord) -> bool,
+        make: impl FnOnce() -> StorageEvent,
+    ) -> Result<Decision, ProjectionError> {
+        Ok(match self.bucket(bucket)? {
+            None => Decision::Rejected(Rejection::NoSuchBucket),
+            Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+            Some(_) => event(make()),
+        })
+    }
+
+    /// The object version a per-version change names (`None`: the current one): a delete
+    /// marker has none to change.
+    fn target_version(
+        &self,
+        bucket: &BucketName,
+        key: &rucket_schemas::ObjectKey,
+        version_id: Option<&VersionId>,
+    ) -> Result<Result<Box<rucket_schemas::ObjectRecord>, Rejection>, ProjectionError> {
+        let entry = match version_id {
+            None => self.latest_version(bucket, key)?,
+            Some(v) => self.version(bucket, key, v)?,
+        };
+        Ok(match (entry, version_id) {
+            (Some(crate::VersionEntry::Object(record)), _) => Ok(record),
+            (None | Some(crate::VersionEntry::DeleteMarker { .. }), None) => Err(Rejection::NoSuchKey),
+            (None, Some(_)) => Err(Rejection::NoSuchVersion),
+            (Some(crate::VersionEntry::DeleteMarker { .. }), Some(_)) => Err(Rejection::MethodNotAllowed),
+        })
+    }
+
     /// Whether the requester may write objects into the bucket: an operator, the owner,
     /// or a grantee of WRITE (or FULL_CONTROL) in the bucket's ACL.
     fn may_write(&self, command: &Command, bucket: &BucketRecord) -> Result<bool, ProjectionError> {

@@ -49,19 +49,11 @@ impl Projections {
                 }
             }
             StorageEvent::BucketOwnershipSet(e) => {
-                let key = keys::config(&e.bucket, keys::OWNERSHIP);
-                match e.ownership {
-                    None => batch.remove(&self.configs, key),
-                    Some(o) => batch.insert(&self.configs, key, encode(&o)?),
-                }
+                self.put_config(batch, &e.bucket, keys::OWNERSHIP, e.ownership.as_ref())?;
             }
             StorageEvent::BucketAclSet(e) => {
-                let key = keys::config(&e.bucket, keys::ACL);
-                if e.acl.grants.is_empty() {
-                    batch.remove(&self.configs, key);
-                } else {
-                    batch.insert(&self.configs, key, encode(&e.acl)?);
-                }
+                let acl = Some(&e.acl).filter(|a| !a.grants.is_empty());
+                self.put_config(batch, &e.bucket, keys::ACL, acl)?;
             }
             StorageEvent::ObjectAclSet(e) => {
                 if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
@@ -73,20 +65,12 @@ impl Projections {
                 }
             }
             StorageEvent::BucketLifecycleSet(e) => {
-                let key = keys::config(&e.bucket, keys::LIFECYCLE);
-                if e.configuration.rules.is_empty() {
-                    batch.remove(&self.configs, key);
-                } else {
-                    batch.insert(&self.configs, key, encode(&e.configuration)?);
-                }
+                let config = Some(&e.configuration).filter(|c| !c.rules.is_empty());
+                self.put_config(batch, &e.bucket, keys::LIFECYCLE, config)?;
             }
             StorageEvent::BucketTaggingSet(e) => {
-                let key = keys::config(&e.bucket, keys::TAGGING);
-                if e.tags.is_empty() {
-                    batch.remove(&self.configs, key);
-                } else {
-                    batch.insert(&self.configs, key, encode(&e.tags)?);
-                }
+                let tags = Some(&e.tags).filter(|t| !t.is_empty());
+                self.put_config(batch, &e.bucket, keys::TAGGING, tags)?;
             }
             StorageEvent::UploadCreated(e) => {
                 let record = UploadRecord {
@@ -162,20 +146,12 @@ impl Projections {
                 }
             }
             StorageEvent::BucketCorsSet(e) => {
-                let key = keys::config(&e.bucket, keys::CORS);
-                if e.configuration.rules.is_empty() {
-                    batch.remove(&self.configs, key);
-                } else {
-                    batch.insert(&self.configs, key, encode(&e.configuration)?);
-                }
+                let config = Some(&e.configuration).filter(|c| !c.rules.is_empty());
+                self.put_config(batch, &e.bucket, keys::CORS, config)?;
             }
             StorageEvent::BucketNotificationSet(e) => {
-                let key = keys::config(&e.bucket, keys::NOTIFICATION);
-                if e.configuration.rules.is_empty() {
-                    batch.remove(&self.configs, key);
-                } else {
-                    batch.insert(&self.configs, key, encode(&e.configuration)?);
-                }
+                let config = Some(&e.configuration).filter(|c| !c.rules.is_empty());
+                self.put_config(batch, &e.bucket, keys::NOTIFICATION, config)?;
             }
             StorageEvent::BucketVersioningSet(e) => {
                 if let Some(mut record) = self.bucket(&e.bucket)? {
@@ -215,6 +191,22 @@ impl Projections {
         batch.insert(&self.versions, new_key.clone(), encode(&entry)?);
         self.put_tags(batch, keys::version_tags(&new_key), tags)?;
         self.refresh_current(batch, bucket, key, &removed, Some((new_key, entry)))
+    }
+
+    /// Sets a bucket configuration of one kind, or removes it (`None`).
+    fn put_config<T: bincode::Encode>(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        bucket: &BucketName,
+        kind: &str,
+        value: Option<&T>,
+    ) -> Result<(), ProjectionError> {
+        let key = keys::config(bucket, kind);
+        match value {
+            None => batch.remove(&self.configs, key),
+            Some(v) => batch.insert(&self.configs, key, encode(v)?),
+        }
+        Ok(())
     }
 
     /// Removes a version and its tags.
