@@ -268,6 +268,25 @@ secret_access_key = "alice-secret"
         assert!(Settings::resolve(args).is_err());
         let args = ServeArgs { relaxed_fsync_ms: Some(0), ..ServeArgs::default() };
         assert!(Settings::resolve(args).unwrap_err().to_string().contains("relaxed_fsync_ms"));
+        let args = ServeArgs { feed_buffer: Some(0), ..ServeArgs::default() };
+        assert!(Settings::resolve(args).unwrap_err().to_string().contains("feed_buffer"));
+        let args = ServeArgs { lifecycle_day_secs: Some(0), ..ServeArgs::default() };
+        assert!(Settings::resolve(args).unwrap_err().to_string().contains("lifecycle_day_secs"));
+        let dir = tempfile::tempdir().unwrap();
+        for (webhooks, reason) in [
+            ("[[webhooks]]\nid = \"a b\"\nendpoint = \"http://127.0.0.1:1/\"\n", "letters"),
+            ("[[webhooks]]\nid = \"a\"\nendpoint = \"ftp://127.0.0.1/\"\n", "http"),
+            (
+                "[[webhooks]]\nid = \"a\"\nendpoint = \"http://127.0.0.1:1/\"\n\n[[webhooks]]\nid = \"a\"\nendpoint = \"http://127.0.0.1:2/\"\n",
+                "twice",
+            ),
+        ] {
+            let path = dir.path().join("hooks.toml");
+            std::fs::write(&path, webhooks).unwrap();
+            let args = ServeArgs { config: Some(path), ..ServeArgs::default() };
+            let err = format!("{:#}", Settings::resolve(args).unwrap_err());
+            assert!(err.contains(reason), "{reason}: {err}");
+        }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "no_such_setting = 1\n").unwrap();

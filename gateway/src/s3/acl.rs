@@ -108,6 +108,24 @@ pub(super) fn requested(
     }
 }
 
+/// The ACL of a PutBucketAcl or PutObjectAcl: a canned ACL or grant headers, or an
+/// AccessControlPolicy body, exactly one of them.
+fn put_acl_body(
+    canned_acl: Option<&str>,
+    headers: GrantHeaders<'_>,
+    policy: Option<AccessControlPolicy>,
+    owner: &UserId,
+) -> S3Result<Acl> {
+    match (requested(canned_acl, headers, owner)?, policy) {
+        (Some(_), Some(_)) => {
+            Err(s3_error!(UnexpectedContent, "This request does not support content with headers"))
+        }
+        (Some(acl), None) => Ok(acl),
+        (None, Some(policy)) => from_policy(policy),
+        (None, None) => Err(s3_error!(MissingSecurityHeader, "Your request is missing an ACL")),
+    }
+}
+
 fn from_policy(policy: AccessControlPolicy) -> S3Result<Acl> {
     let mut grants = Vec::new();
     for g in policy.grants.unwrap_or_default() {
@@ -219,12 +237,7 @@ impl Rucket {
         name: &str,
         permission: Permission,
     ) -> S3Result<(BucketName, BucketRecord)> {
-        let bucket = Self::bucket_name(name)?;
-        let record = self
-            .projections()
-            .bucket(&bucket)
-            .map_err(errors::projection)?
-            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchBucket))?;
+        let (bucket, record) = self.existing_bucket(name)?;
         if user.admin || record.owner == user.id {
             return Ok((bucket, record));
         }
@@ -294,20 +307,8 @@ impl Rucket {
             write: input.grant_write.as_deref(),
             write_acp: input.grant_write_acp.as_deref(),
         };
-        let acl = match (
-            requested(input.acl.as_ref().map(|a| a.as_str()), headers, &record.owner)?,
-            input.access_control_policy,
-        ) {
-            (Some(_), Some(_)) => {
-                return Err(s3_error!(
-                    UnexpectedContent,
-                    "This request does not support content with headers"
-                ))
-            }
-            (Some(acl), None) => acl,
-            (None, Some(policy)) => from_policy(policy)?,
-            (None, None) => return Err(s3_error!(MissingSecurityHeader, "Your request is missing an ACL")),
-        };
+        let canned_acl = input.acl.as_ref().map(|a| a.as_str());
+        let acl = put_acl_body(canned_acl, headers, input.access_control_policy, &record.owner)?;
         self.check_acls_enabled(&bucket, Some(&acl), &record.owner)?;
         self.propose(&user, CommandBody::SetBucketAcl { bucket, acl }).await?;
         Ok(S3Response::new(PutBucketAclOutput {}))
@@ -319,17 +320,8 @@ impl Rucket {
     ) -> S3Result<S3Response<GetObjectAclOutput>> {
         let user = self.principal(&req)?;
         let input = &req.input;
-        let (bucket, bucket_record) =
-            self.bucket_access(&user, &input.bucket, Permission::Read).or_else(|_| {
-                // Object ACLs are checked on the object; the bucket only has to exist.
-                let bucket = Self::bucket_name(&input.bucket)?;
-                let record = self
-                    .projections()
-                    .bucket(&bucket)
-                    .map_err(errors::projection)?
-                    .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchBucket))?;
-                Ok::<_, s3s::S3Error>((bucket, record))
-            })?;
+        // Object ACLs are checked on the object; the bucket only has to exist.
+        let (bucket, bucket_record) = self.existing_bucket(&input.bucket)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         let resolved = self.resolve_version(&bucket, &bucket_record, &key, input.version_id.as_deref())?;
         if !self.object_allows(&user, &bucket, &bucket_record, &key, &resolved.record, Permission::ReadAcp)? {
@@ -353,12 +345,7 @@ impl Rucket {
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
         let user = self.principal(&req)?;
         let input = req.input;
-        let bucket = Self::bucket_name(&input.bucket)?;
-        let bucket_record = self
-            .projections()
-            .bucket(&bucket)
-            .map_err(errors::projection)?
-            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchBucket))?;
+        let (bucket, bucket_record) = self.existing_bucket(&input.bucket)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         let resolved = self.resolve_version(&bucket, &bucket_record, &key, input.version_id.as_deref())?;
         if !self.object_allows(
@@ -378,20 +365,8 @@ impl Rucket {
             write: input.grant_write.as_deref(),
             write_acp: input.grant_write_acp.as_deref(),
         };
-        let acl = match (
-            requested(input.acl.as_ref().map(|a| a.as_str()), headers, &bucket_record.owner)?,
-            input.access_control_policy,
-        ) {
-            (Some(_), Some(_)) => {
-                return Err(s3_error!(
-                    UnexpectedContent,
-                    "This request does not support content with headers"
-                ))
-            }
-            (Some(acl), None) => acl,
-            (None, Some(policy)) => from_policy(policy)?,
-            (None, None) => return Err(s3_error!(MissingSecurityHeader, "Your request is missing an ACL")),
-        };
+        let canned_acl = input.acl.as_ref().map(|a| a.as_str());
+        let acl = put_acl_body(canned_acl, headers, input.access_control_policy, &bucket_record.owner)?;
         self.check_acls_enabled(&bucket, Some(&acl), &bucket_record.owner)?;
         let version_id = Some(resolved.record.version_id.clone());
         self.propose(&user, CommandBody::SetObjectAcl { bucket, key, version_id, acl }).await?;

@@ -60,14 +60,20 @@ impl Rucket {
         BucketName::parse(name).map_err(errors::bucket_name)
     }
 
-    /// The bucket, if it exists and `user` may use it.
-    fn bucket_for(&self, user: &User, name: &str) -> S3Result<(BucketName, BucketRecord)> {
+    /// The bucket and its record, if it exists (no access check).
+    fn existing_bucket(&self, name: &str) -> S3Result<(BucketName, BucketRecord)> {
         let bucket = Self::bucket_name(name)?;
         let record = self
             .projections()
             .bucket(&bucket)
             .map_err(errors::projection)?
             .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchBucket))?;
+        Ok((bucket, record))
+    }
+
+    /// The bucket, if it exists and `user` may use it.
+    fn bucket_for(&self, user: &User, name: &str) -> S3Result<(BucketName, BucketRecord)> {
+        let (bucket, record) = self.existing_bucket(name)?;
         if !user.admin && record.owner != user.id {
             return Err(errors::rejection(rucket_schemas::Rejection::AccessDenied));
         }

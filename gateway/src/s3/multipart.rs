@@ -174,8 +174,30 @@ impl Rucket {
                 return Err(e);
             }
         };
+        let (etag, _) =
+            self.propose_part(&user, (bucket, key, id), part_number, &ingested, &checksums).await?;
+        let mut output = UploadPartOutput { e_tag: Some(ETag::Strong(etag)), ..Default::default() };
+        [
+            output.checksum_crc32,
+            output.checksum_crc32c,
+            output.checksum_crc64nvme,
+            output.checksum_sha1,
+            output.checksum_sha256,
+        ] = super::put::checksum_fields(&checksums);
+        Ok(S3Response::new(output))
+    }
+
+    /// Records an ingested part (always a blob) of an upload; answers its ETag and stamp.
+    async fn propose_part(
+        &self,
+        user: &crate::credentials::User,
+        (bucket, key, upload_id): (rucket_schemas::BucketName, ObjectKey, UploadId),
+        part_number: u32,
+        ingested: &rucket_blobs::Ingested,
+        checksums: &std::collections::BTreeMap<String, String>,
+    ) -> S3Result<(String, rucket_schemas::Hlc)> {
         let ObjectData::Blob(blob_id) = &ingested.data else {
-            return Err(errors::internal("uploading a part", "the part was not stored as a blob"));
+            return Err(errors::internal("storing a part", "the part was not stored as a blob"));
         };
         let etag = hex::encode(ingested.md5);
         let hlc = self.clock.now();
@@ -187,22 +209,9 @@ impl Rucket {
             checksums: checksums.clone(),
             hlc_timestamp: hlc,
         };
-        self.propose_ingested(
-            &user,
-            hlc,
-            CommandBody::UploadPart { bucket, key, upload_id: id, part },
-            &ingested,
-        )
-        .await?;
-        let mut output = UploadPartOutput { e_tag: Some(ETag::Strong(etag)), ..Default::default() };
-        [
-            output.checksum_crc32,
-            output.checksum_crc32c,
-            output.checksum_crc64nvme,
-            output.checksum_sha1,
-            output.checksum_sha256,
-        ] = super::put::checksum_fields(&checksums);
-        Ok(S3Response::new(output))
+        self.propose_ingested(user, hlc, CommandBody::UploadPart { bucket, key, upload_id, part }, ingested)
+            .await?;
+        Ok((etag, hlc))
     }
 
     /// UploadPartCopy: a part made from (a range of) another object, streamed from its
@@ -261,28 +270,11 @@ impl Rucket {
             )
             .await
             .map_err(errors::blob)?;
-        let ObjectData::Blob(blob_id) = &ingested.data else {
-            return Err(errors::internal("copying a part", "the part was not stored as a blob"));
-        };
-        let etag = hex::encode(ingested.md5);
-        let hlc = self.clock.now();
         let checksums: std::collections::BTreeMap<String, String> =
             ingested.checksums.iter().map(|(a, v)| (a.s3_name().to_owned(), v.clone())).collect();
-        let part = PartRecord {
-            part_number: input.part_number as u32,
-            size: ingested.size,
-            etag: etag.clone(),
-            blob_id: blob_id.clone(),
-            checksums: checksums.clone(),
-            hlc_timestamp: hlc,
-        };
-        self.propose_ingested(
-            &user,
-            hlc,
-            CommandBody::UploadPart { bucket, key, upload_id: id, part },
-            &ingested,
-        )
-        .await?;
+        let part_number = input.part_number as u32;
+        let (etag, hlc) =
+            self.propose_part(&user, (bucket, key, id), part_number, &ingested, &checksums).await?;
         let mut result = CopyPartResult {
             e_tag: Some(ETag::Strong(etag)),
             last_modified: Some(timestamp(hlc)),

@@ -46,12 +46,7 @@ impl Rucket {
         key: &str,
         version_id: Option<&str>,
     ) -> S3Result<Resolved> {
-        let bucket = Self::bucket_name(bucket)?;
-        let record = self
-            .projections()
-            .bucket(&bucket)
-            .map_err(errors::projection)?
-            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchBucket))?;
+        let (bucket, record) = self.existing_bucket(bucket)?;
         let key = ObjectKey::parse(key).map_err(errors::key_name)?;
         let may_list = user.admin
             || record.owner == user.id
