@@ -1,7 +1,7 @@
 //! Blob files on disk: `<dir>/<first two hex digits>/<blob id>`.
 
 use std::fs::{self, File};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rucket_schemas::BlobId;
@@ -71,16 +71,12 @@ impl BlobStore {
         Ok(())
     }
 
-    /// Opens a blob for reading, positioned at `offset`.
-    pub fn open_at(&self, id: &BlobId, offset: u64) -> Result<File, BlobError> {
-        let mut file = File::open(self.path_of(id)).map_err(|e| match e.kind() {
+    /// Opens a blob file for reading (see [`BlobStore::reader`]).
+    pub(crate) fn open_file(&self, id: &BlobId) -> Result<File, BlobError> {
+        File::open(self.path_of(id)).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => BlobError::NotFound(id.to_string()),
             _ => e.into(),
-        })?;
-        if offset > 0 {
-            file.seek(SeekFrom::Start(offset))?;
-        }
-        Ok(file)
+        })
     }
 
     /// Deletes a blob; a blob that is already gone is not an error.

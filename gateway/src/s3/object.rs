@@ -3,18 +3,19 @@
 use bytes::Bytes;
 use futures::stream::StreamExt;
 use rucket_projections::VersionEntry;
-use rucket_schemas::{BucketName, CommandBody, ObjectData, ObjectKey, ObjectRecord, StorageClass, VersionId};
+use rucket_schemas::{
+    BlobId, BucketName, CommandBody, ObjectData, ObjectKey, ObjectRecord, StorageClass, VersionId,
+};
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
-use tokio::io::AsyncReadExt;
 
 use super::conditions::ReadConditions;
 use super::{timestamp, Rucket};
 use crate::credentials::User;
 use crate::errors;
 
-/// Read size for streaming blobs to the client.
-const READ_CHUNK: usize = 256 * 1024;
+/// Bytes read (and checked) per step of a GET: a multiple of the 64 KiB checksum chunk.
+const READ_CHUNK: usize = 4 * rucket_blobs::CHUNK;
 
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 
@@ -378,16 +379,7 @@ impl Rucket {
                 let slice = Bytes::copy_from_slice(&bytes[start as usize..(start + len) as usize]);
                 Ok(StreamingBlob::wrap(futures::stream::iter([Ok::<_, std::io::Error>(slice)])))
             }
-            ObjectData::Blob(id) => {
-                let store = self.blobs.clone();
-                let id = id.clone();
-                let file = tokio::task::spawn_blocking(move || store.open_at(&id, start))
-                    .await
-                    .map_err(|e| errors::internal("opening a blob", e))?
-                    .map_err(errors::blob)?;
-                let reader = tokio::fs::File::from_std(file).take(len);
-                Ok(StreamingBlob::wrap(tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK)))
-            }
+            ObjectData::Blob(id) => self.blob_stream(vec![(id.clone(), record.size, start, len)]).await,
             ObjectData::Parts(parts) => {
                 // The slices of each part blob that fall inside [start, start + len).
                 let end = start + len;
@@ -398,31 +390,38 @@ impl Rucket {
                     if part_end > start && part_start < end {
                         let from = start.max(part_start) - part_start;
                         let to = end.min(part_end) - part_start;
-                        segments.push((part.blob_id.clone(), from, to - from));
+                        segments.push((part.blob_id.clone(), part.size, from, to - from));
                     }
                     offset = part_end;
                 }
-                // Open every part before answering: an open file stays readable even if a
-                // concurrent overwrite releases (unlinks) it mid-download.
-                let store = self.blobs.clone();
-                let files = tokio::task::spawn_blocking(move || {
-                    segments
-                        .into_iter()
-                        .map(|(id, from, n)| store.open_at(&id, from).map(|f| (f, n)))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .await
-                .map_err(|e| errors::internal("opening part blobs", e))?
-                .map_err(errors::blob)?;
-                let stream = futures::stream::iter(files).flat_map(|(file, n)| {
-                    tokio_util::io::ReaderStream::with_capacity(
-                        tokio::fs::File::from_std(file).take(n),
-                        READ_CHUNK,
-                    )
-                });
-                Ok(StreamingBlob::wrap(stream))
+                self.blob_stream(segments).await
             }
         }
+    }
+
+    /// Streams slices `(blob, its size, from, length)` of blob files, each chunk checked
+    /// against its CRC32C. Every blob is opened before answering (an open file stays
+    /// readable even if a concurrent overwrite releases it mid-download), and the first
+    /// block is read and checked too, so a corrupt start fails with an error status
+    /// rather than a cut-off body.
+    async fn blob_stream(&self, segments: Vec<(BlobId, u64, u64, u64)>) -> S3Result<StreamingBlob> {
+        let store = self.blobs.clone();
+        let (first, readers) = tokio::task::spawn_blocking(move || {
+            let mut readers = segments
+                .into_iter()
+                .map(|(id, size, from, n)| store.reader(&id, size, from, n))
+                .collect::<Result<Vec<_>, _>>()?;
+            let first = match readers.first_mut() {
+                Some(reader) => reader.next_block(READ_CHUNK)?,
+                None => None,
+            };
+            Ok::<_, rucket_blobs::BlobError>((first, readers))
+        })
+        .await
+        .map_err(|e| errors::internal("opening blobs", e))?
+        .map_err(errors::blob)?;
+        let rest = futures::stream::iter(readers).flat_map(|reader| reader.into_stream(READ_CHUNK));
+        Ok(StreamingBlob::wrap(futures::stream::iter(first.map(Ok)).chain(rest)))
     }
 
     pub(super) async fn do_delete_object(

@@ -279,6 +279,45 @@ async fn overwrite_and_delete_leave_no_garbage() {
 }
 
 #[tokio::test]
+async fn a_corrupted_chunk_is_never_served() {
+    let server = Server::start();
+    let s3 = server.client();
+    let name = bucket("bitrot");
+    s3.create_bucket().bucket(&name).send().await.unwrap();
+    let data = pattern(300_000, 3);
+    s3.put_object().bucket(&name).key("k").body(data.clone().into()).send().await.unwrap();
+    let files = crate::support::paths_under(&server.data_dir().join("blobs"));
+    assert_eq!(files.len(), 1, "one blob: {files:?}");
+    // Flip one bit in the third 64 KiB chunk, as a failing disk might.
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    bytes[2 * 65536 + 7] ^= 0x04;
+    std::fs::write(&files[0], &bytes).unwrap();
+
+    let err = s3.get_object().bucket(&name).key("k").range("bytes=140000-140100").send().await.unwrap_err();
+    let service = err.into_service_error();
+    assert_eq!(service.meta().code(), Some("InternalError"), "{service:?}");
+    // The whole object: the first block is fine, so the answer has begun, and the body is
+    // cut off at the damaged chunk instead of carrying bad bytes.
+    match s3.get_object().bucket(&name).key("k").send().await {
+        Ok(got) => assert!(got.body.collect().await.is_err(), "the damaged body was served"),
+        Err(e) => assert_eq!(e.into_service_error().meta().code(), Some("InternalError")),
+    }
+    // Chunks before the damage still read.
+    let head = s3.get_object().bucket(&name).key("k").range("bytes=0-99999").send().await.unwrap();
+    assert_eq!(head.body.collect().await.unwrap().into_bytes().as_ref(), &data[..100_000]);
+    let metrics =
+        reqwest::get(format!("{}/_rucket/metrics", server.endpoint)).await.unwrap().text().await.unwrap();
+    let count: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("rucket_blob_corruptions_total "))
+        .expect("the corruption counter is exported")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(count >= 2.0, "each refused read counts: {count}");
+}
+
+#[tokio::test]
 async fn delete_objects_reports_each_key() {
     let server = Server::start();
     let s3 = server.client();

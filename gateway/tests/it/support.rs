@@ -242,9 +242,18 @@ pub fn hex_sha256(data: &[u8]) -> String {
 
 /// Files below `dir`, counted recursively (blob files under a data dir's `blobs/`).
 pub fn files_under(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .map(|e| if e.file_type().unwrap().is_dir() { files_under(&e.path()) } else { 1 })
-        .sum()
+    paths_under(dir).len()
+}
+
+/// The paths of the files below `dir`, recursively.
+pub fn paths_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()) {
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(paths_under(&entry.path()));
+        } else {
+            out.push(entry.path());
+        }
+    }
+    out
 }
