@@ -139,7 +139,7 @@ impl BlobReader {
     /// Reads, checks and returns the next piece of the range (at most `block` bytes,
     /// a multiple of [`CHUNK`]); `None` once the range is complete.
     pub fn next_block(&mut self, block: usize) -> Result<Option<Bytes>, BlobError> {
-        debug_assert!(block >= CHUNK && block % CHUNK == 0);
+        debug_assert!(block >= CHUNK && block.is_multiple_of(CHUNK));
         if self.remaining == 0 {
             return Ok(None);
         }

@@ -11,6 +11,7 @@ mod cors;
 mod credentials;
 mod errors;
 pub mod feed;
+mod gc;
 mod host;
 mod http;
 pub mod lifecycle;

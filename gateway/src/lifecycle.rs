@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rucket_blobs::BlobStore;
 use rucket_log::Node;
 use rucket_projections::{Projections, VersionEntry};
 use rucket_schemas::{
@@ -277,10 +276,9 @@ pub struct LifecycleSettings {
 pub struct Worker {
     pub projections: Projections,
     pub node: Arc<Node>,
-    pub blobs: BlobStore,
+    pub collector: crate::gc::Collector,
     pub clock: Arc<Clock>,
     pub region: RegionId,
-    pub sync_before_release: bool,
     pub settings: LifecycleSettings,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -332,8 +330,7 @@ impl Worker {
             Ok(Outcome::Applied { released_blobs, .. }) => {
                 metrics::counter!(crate::metrics::LIFECYCLE_ACTIONS).increment(1);
                 if !released_blobs.is_empty() {
-                    let sync = self.sync_before_release.then(|| Arc::clone(&self.node));
-                    crate::s3::release_blobs(self.blobs.clone(), sync, released_blobs);
+                    self.collector.wake();
                 }
             }
             Ok(_) => {}

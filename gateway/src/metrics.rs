@@ -14,6 +14,7 @@ pub const RAFT_APPLIED: &str = "rucket_raft_applied_index";
 pub const RAFT_LAST_LOG: &str = "rucket_raft_last_log_index";
 pub const APPLIED_POSITION: &str = "rucket_applied_position";
 pub const ORPHANS_REMOVED: &str = "rucket_orphan_blobs_removed_total";
+pub const BLOBS_COLLECTED: &str = "rucket_blobs_collected_total";
 pub const FEED_SUBSCRIBERS: &str = "rucket_feed_subscribers";
 pub const FEED_LIVE_DROPS: &str = "rucket_feed_live_drops_total";
 pub const FEED_OVERFLOWS: &str = "rucket_feed_overflows_total";
@@ -38,6 +39,11 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!(RAFT_LAST_LOG, "last Raft log index appended locally");
     metrics::describe_gauge!(APPLIED_POSITION, "last applied event position");
     metrics::describe_counter!(ORPHANS_REMOVED, "blobs removed because no event refers to them");
+    metrics::describe_counter!(BLOBS_COLLECTED, "released blobs removed by the collector");
+    metrics::describe_counter!(
+        rucket_blobs::CORRUPTIONS_METRIC,
+        "blob chunks refused because their CRC32C did not match"
+    );
     metrics::describe_gauge!(FEED_SUBSCRIBERS, "open event feed subscriptions");
     metrics::describe_counter!(
         FEED_LIVE_DROPS,

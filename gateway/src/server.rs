@@ -97,6 +97,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         projections: projections.clone(),
         settings: settings.feed,
     };
+    let collector = match &writer {
+        Some(node) => crate::gc::Collector::start(
+            Arc::clone(node),
+            blobs.clone(),
+            settings.durability == DurabilityMode::Relaxed,
+        ),
+        None => crate::gc::Collector::idle(),
+    };
     let rucket = Rucket {
         projections,
         writer: writer.clone(),
@@ -105,7 +113,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         users: Arc::new(users.clone()),
         region: RegionId::new(settings.region.clone()),
         inline_threshold: settings.inline_threshold,
-        sync_before_release: settings.durability == DurabilityMode::Relaxed,
+        collector,
         notifier: crate::notify::webhook::Notifier {
             targets: Arc::new(settings.webhooks.clone()),
             client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
@@ -115,10 +123,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         crate::lifecycle::Worker {
             projections: rucket.projections.clone(),
             node: Arc::clone(node),
-            blobs: rucket.blobs.clone(),
+            collector: rucket.collector.clone(),
             clock: Arc::clone(&rucket.clock),
             region: rucket.region.clone(),
-            sync_before_release: rucket.sync_before_release,
             settings: settings.lifecycle,
             shutdown: hub.shutdown_signal(),
         }

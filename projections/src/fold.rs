@@ -9,7 +9,8 @@ use crate::{keys, BucketRecord, ProjectionError, Projections, UploadRecord, Vers
 
 impl Projections {
     /// Writes the effect of `event` (stamped `hlc`) into `batch` and returns the blobs
-    /// that no version refers to any more.
+    /// that no version refers to any more. They are also recorded, in the same batch, in
+    /// the garbage list the collector drains, so a crash cannot forget them.
     pub fn fold(
         &self,
         batch: &mut OwnedWriteBatch,
@@ -162,6 +163,9 @@ impl Projections {
                     batch.insert(&self.buckets, e.bucket.as_str(), encode(&record)?);
                 }
             }
+        }
+        for id in &released {
+            batch.insert(&self.garbage, id.as_str(), []);
         }
         Ok(released)
     }

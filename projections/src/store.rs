@@ -35,6 +35,10 @@ pub struct Projections {
     /// Grants of object versions, by version key.
     pub(crate) acls: Keyspace,
     pub(crate) meta: Keyspace,
+    /// Blobs that events released and the collector has not removed yet. Shared by all
+    /// generations (a rebuild may re-add blobs long gone; removing them again is a no-op)
+    /// and outside the compared views, since draining it is local housekeeping.
+    pub(crate) garbage: Keyspace,
 }
 
 impl Projections {
@@ -70,6 +74,7 @@ impl Projections {
             tags: open("tags")?,
             acls: open("acls")?,
             meta: open("meta")?,
+            garbage: db.keyspace("blobs.garbage", KeyspaceCreateOptions::default)?,
         })
     }
 
@@ -347,6 +352,32 @@ impl Projections {
             .prefix(keys::parts_of(bucket, key, upload_id))
             .map(|g| decode(&g.value()?, "parts"))
             .collect()
+    }
+
+    /// Up to `limit` released blobs that still wait for removal.
+    pub fn garbage(&self, limit: usize) -> Result<Vec<BlobId>, ProjectionError> {
+        let mut out = Vec::new();
+        for g in self.garbage.iter().take(limit) {
+            let key = g.key()?;
+            let id = std::str::from_utf8(&key).ok().and_then(BlobId::from_file_name).ok_or_else(|| {
+                ProjectionError::Corrupt {
+                    keyspace: "garbage",
+                    source: rucket_schemas::CodecError::Payload("not a blob id".into()),
+                }
+            })?;
+            out.push(id);
+        }
+        Ok(out)
+    }
+
+    /// Forgets released blobs whose files are gone.
+    pub fn forget_garbage(&self, ids: &[BlobId]) -> Result<(), ProjectionError> {
+        let mut batch = self.db.batch();
+        for id in ids {
+            batch.remove(&self.garbage, id.as_str());
+        }
+        batch.commit()?;
+        Ok(())
     }
 
     /// Every blob that some version refers to; the orphan sweep keeps exactly these.

@@ -341,6 +341,11 @@ mod multipart {
         assert_eq!(current.size, MIN_PART_SIZE + 10);
         let referenced: Vec<_> = h.projections.referenced_blobs().unwrap().into_iter().collect();
         assert_eq!(referenced, vec![BlobId::from_bytes([1; 16]), BlobId::from_bytes([4; 16])]);
+        // Every released blob waits in the garbage list until the collector forgets it.
+        let garbage = h.projections.garbage(10).unwrap();
+        assert_eq!(garbage, vec![BlobId::from_bytes([2; 16]), BlobId::from_bytes([3; 16])]);
+        h.projections.forget_garbage(&garbage[..1]).unwrap();
+        assert_eq!(h.projections.garbage(10).unwrap(), vec![BlobId::from_bytes([3; 16])]);
         assert!(h
             .projections
             .upload(&bucket_name("bkt"), &ObjectKey::parse("k").unwrap(), &id)

@@ -34,10 +34,8 @@ pub struct Rucket {
     pub users: Arc<Users>,
     pub region: RegionId,
     pub inline_threshold: usize,
-    /// In relaxed mode the event that released a blob may not be durable yet; the log is
-    /// synced before such blobs are deleted, so a crash never revives a version whose
-    /// bytes are gone.
-    pub sync_before_release: bool,
+    /// Removes the blobs applied events release.
+    pub collector: crate::gc::Collector,
     /// Webhook targets notification configurations may name.
     pub notifier: crate::notify::webhook::Notifier,
 }
@@ -80,8 +78,8 @@ impl Rucket {
         Ok((bucket, record))
     }
 
-    /// Stamps, proposes and waits for a command; maps rejections to S3 errors and hands
-    /// released blobs to the blob store.
+    /// Stamps, proposes and waits for a command; maps rejections to S3 errors and wakes
+    /// the collector for the blobs it released.
     async fn propose(&self, user: &User, body: CommandBody) -> S3Result<Outcome> {
         self.propose_at(user, self.clock.now(), body).await
     }
@@ -89,6 +87,21 @@ impl Rucket {
     /// As [`Self::propose`], with a stamp chosen by the caller (an object version's
     /// creation time and its event share one stamp).
     async fn propose_at(&self, user: &User, hlc: Hlc, body: CommandBody) -> S3Result<Outcome> {
+        self.propose_owning(user, hlc, body, Vec::new()).await
+    }
+
+    /// As [`Self::propose_at`], for a command that refers to freshly stored `blobs`. The
+    /// proposal then runs to its outcome even if the request goes away meanwhile, and a
+    /// rejected command's blobs (which no event will ever refer to) are removed. When the
+    /// outcome is unknown (the log failed or is stopping) they are left to the start-up
+    /// sweep, since the command may have committed.
+    pub(super) async fn propose_owning(
+        &self,
+        user: &User,
+        hlc: Hlc,
+        body: CommandBody,
+        blobs: Vec<BlobId>,
+    ) -> S3Result<Outcome> {
         let command = Command {
             hlc,
             event_id: EventId(rand::random()),
@@ -100,14 +113,28 @@ impl Rucket {
         let writer = self.writer.as_ref().ok_or_else(|| {
             s3_error!(AccessDenied, "This server serves a read-only, point-in-time data dir")
         })?;
-        let outcome = writer.propose(command).await.map_err(errors::propose)?;
-        match outcome {
+        let outcome = if blobs.is_empty() {
+            writer.propose(command).await
+        } else {
+            let (writer, store) = (Arc::clone(writer), self.blobs.clone());
+            tokio::spawn(async move {
+                let outcome = writer.propose(command).await;
+                if matches!(outcome, Ok(Outcome::Rejected(_))) {
+                    remove_unreferenced(store, blobs).await;
+                }
+                outcome
+            })
+            .await
+            .map_err(|e| errors::internal("a proposal task failed", e))?
+        };
+        match outcome.map_err(errors::propose)? {
             Outcome::Rejected(r) => Err(errors::rejection(r)),
-            Outcome::Applied { ref released_blobs, .. } if !released_blobs.is_empty() => {
-                self.release(released_blobs.clone());
+            outcome => {
+                if matches!(&outcome, Outcome::Applied { released_blobs, .. } if !released_blobs.is_empty()) {
+                    self.collector.wake();
+                }
                 Ok(outcome)
             }
-            other => Ok(other),
         }
     }
 
@@ -133,30 +160,21 @@ impl Rucket {
         };
         Some(record.version_id.to_string())
     }
-
-    /// Deletes blobs no version refers to any more, off the request path.
-    fn release(&self, blobs: Vec<BlobId>) {
-        let sync = self.writer.clone().filter(|_| self.sync_before_release);
-        release_blobs(self.blobs.clone(), sync, blobs);
-    }
 }
 
-/// Deletes released blobs in the background; with `sync_first`, after syncing the log,
-/// so that a crash never revives a version whose bytes are gone (relaxed durability).
-pub(crate) fn release_blobs(store: BlobStore, sync_first: Option<Arc<Node>>, blobs: Vec<BlobId>) {
-    tokio::task::spawn_blocking(move || {
-        if let Some(node) = sync_first {
-            if let Err(e) = node.sync() {
-                tracing::error!(error = %e, "could not sync the log; keeping released blobs");
-                return;
-            }
-        }
+/// Removes blobs that were stored for a write no event refers to.
+pub(crate) async fn remove_unreferenced(store: BlobStore, blobs: Vec<BlobId>) {
+    let removed = tokio::task::spawn_blocking(move || {
         for id in blobs {
             if let Err(e) = store.remove(&id) {
-                tracing::warn!(blob = %id, error = %e, "could not remove a released blob");
+                tracing::warn!(blob = %id, error = %e, "could not remove an unreferenced blob");
             }
         }
-    });
+    })
+    .await;
+    if let Err(e) = removed {
+        tracing::warn!(error = %e, "removing unreferenced blobs failed");
+    }
 }
 
 pub(crate) fn timestamp(hlc: Hlc) -> Timestamp {

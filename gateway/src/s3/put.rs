@@ -361,9 +361,7 @@ impl Rucket {
         Ok(S3Response::new(output))
     }
 
-    /// Proposes a write whose bytes were ingested. A rejected command never refers to
-    /// them, so they are removed; on other failures the command may still have committed,
-    /// so they are left to the orphan sweep.
+    /// Proposes a write whose bytes were ingested (see [`Self::propose_owning`]).
     pub(super) async fn propose_ingested(
         &self,
         user: &crate::credentials::User,
@@ -371,24 +369,15 @@ impl Rucket {
         body: CommandBody,
         ingested: &Ingested,
     ) -> S3Result<rucket_schemas::Outcome> {
-        match self.propose_at(user, hlc, body).await {
-            Ok(outcome) => Ok(outcome),
-            Err(e) => {
-                if e.code() != &s3s::S3ErrorCode::InternalError
-                    && e.code() != &s3s::S3ErrorCode::ServiceUnavailable
-                {
-                    self.discard(ingested);
-                }
-                Err(e)
-            }
-        }
+        let blobs = ingested.data.blob_ids().into_iter().cloned().collect();
+        self.propose_owning(user, hlc, body, blobs).await
     }
 
     /// Removes the blob of a body that will never be referenced.
     pub(super) fn discard(&self, ingested: &Ingested) {
         let blobs: Vec<_> = ingested.data.blob_ids().into_iter().cloned().collect();
         if !blobs.is_empty() {
-            self.release(blobs);
+            tokio::spawn(super::remove_unreferenced(self.blobs.clone(), blobs));
         }
     }
 }

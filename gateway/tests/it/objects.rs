@@ -276,6 +276,25 @@ async fn overwrite_and_delete_leave_no_garbage() {
     assert_eq!(files, 1, "only the current version of k keeps a blob");
     let got = s3.get_object().bucket(&name).key("k").send().await.unwrap();
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), pattern(300_000, 2).as_slice());
+    // A write the log rejects (here a failed If-None-Match) leaves nothing behind either,
+    // and by the time the client hears the refusal.
+    let refused = s3
+        .put_object()
+        .bucket(&name)
+        .key("k")
+        .if_none_match("*")
+        .body(pattern(250_000, 4).into())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.raw_response().map(|r| r.status().as_u16()), Some(412));
+    assert_eq!(crate::support::files_under(&blobs), 1, "the refused body was removed");
+    let metrics =
+        reqwest::get(format!("{}/_rucket/metrics", server.endpoint)).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "rucket_blobs_collected_total 2"),
+        "the collector removed the two released blobs:\n{metrics}"
+    );
 }
 
 #[tokio::test]
