@@ -164,6 +164,9 @@ fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// Bodies at least this large are cut from the pool without a copy.
+const LARGE_BODY: u64 = 1 << 20;
+
 /// Random bytes to cut object bodies from; each body starts at its own offset and
 /// carries its own counter, so no two objects share content.
 struct Payloads {
@@ -193,6 +196,11 @@ impl Payloads {
         let mixed = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let size = if self.max > self.min { self.min + mixed % (self.max - self.min + 1) } else { self.min };
         let offset = (mixed >> 16) as usize % (self.pool.len() - size as usize).max(1);
+        if size >= LARGE_BODY {
+            // Large bodies differ by their offset into the pool; sharing the pool's bytes
+            // keeps the client's memory flat (16 concurrent 1 GiB PUTs need no 16 GiB).
+            return self.pool.slice(offset..offset + size as usize);
+        }
         let slice = &self.pool[offset..offset + size as usize];
         let mut body = slice.to_vec();
         let stamp = n.to_le_bytes();
