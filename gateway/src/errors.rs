@@ -43,8 +43,14 @@ pub fn rejection(r: Rejection) -> S3Error {
         }
         Rejection::InvalidBucketState => s3_error!(
             InvalidBucketState,
-            "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+            "The bucket's state forbids this: Object Lock needs versioning enabled, and a bucket with Object Lock cannot suspend versioning."
         ),
+        Rejection::ObjectLocked => {
+            s3_error!(AccessDenied, "Access Denied because object protected by object lock.")
+        }
+        Rejection::NoObjectLockConfiguration => {
+            s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration")
+        }
         Rejection::EntityTooSmall => {
             s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size.")
         }

@@ -33,7 +33,7 @@ pub struct ViewDiff {
 }
 
 impl Projections {
-    fn views(&self) -> [(&'static str, &Keyspace); 9] {
+    fn views(&self) -> [(&'static str, &Keyspace); 10] {
         [
             ("buckets", &self.buckets),
             ("objects", &self.objects),
@@ -44,6 +44,7 @@ impl Projections {
             ("tags", &self.tags),
             ("acls", &self.acls),
             ("meta", &self.meta),
+            ("locks", &self.locks),
         ]
     }
 
@@ -198,10 +199,21 @@ impl Projections {
                         describe(if k.first() == Some(&b'v') { "versions" } else { "uploads" }, &k[1..]),
                         render_map(&crate::store::decode(&v, "tags")?)
                     ),
+                    "locks" => format!(
+                        "{}:{} {:?}",
+                        text_of(&k[..1]),
+                        describe(if k.first() == Some(&b'v') { "versions" } else { "uploads" }, &k[1..]),
+                        crate::store::decode::<rucket_schemas::ObjectLock>(&v, "locks")?
+                    ),
                     "acls" => format!(
                         "{} {:?}",
                         describe("versions", &k),
                         crate::store::decode::<rucket_schemas::Acl>(&v, "acls")?.grants
+                    ),
+                    "configs" if k.ends_with(crate::keys::OBJECT_LOCK.as_bytes()) => format!(
+                        "{} {:?}",
+                        describe(view, &k),
+                        crate::store::decode::<rucket_schemas::ObjectLockConfig>(&v, "configs")?
                     ),
                     "configs" if k.ends_with(crate::keys::OWNERSHIP.as_bytes()) => format!(
                         "{} {:?}",

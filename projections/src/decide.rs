@@ -26,10 +26,47 @@ pub enum Decision {
 impl Projections {
     /// Validates `command` against the current views. Reads only; never writes.
     pub fn decide(&self, command: &Command) -> Result<Decision, ProjectionError> {
+        self.decide_with(command, false)
+    }
+
+    /// As [`Self::decide`]; `bypass` is a GOVERNANCE bypass the requester may make.
+    fn decide_with(&self, command: &Command, bypass: bool) -> Result<Decision, ProjectionError> {
+        let may_act = |bucket: &BucketRecord| command.requester_is_admin || bucket.owner == command.requester;
+        let now = command.hlc.unix_millis();
+        let unwrapped = |inner: &CommandBody| Command { body: inner.clone(), ..command.clone() };
+        if let CommandBody::BypassGovernance { inner } = &command.body {
+            // The bypass is the bucket owner's (or an operator's) to make.
+            let allowed = self.bucket(inner.bucket())?.is_some_and(|b| may_act(&b));
+            return self.decide_with(&unwrapped(inner), allowed);
+        }
+        if let CommandBody::Locked { lock, inner } = &command.body {
+            if self.bucket(inner.bucket())?.is_some_and(|b| !b.object_lock_enabled) {
+                return Ok(Decision::Rejected(Rejection::NoObjectLockConfiguration));
+            }
+            // Decided as the write it wraps; the lock rides on its event, a retention
+            // given replacing the bucket default.
+            return Ok(match self.decide_with(&unwrapped(inner), bypass)? {
+                Decision::Event(mut event) => {
+                    let target = match event.as_mut() {
+                        StorageEvent::ObjectCreated(e) => Some(&mut e.lock),
+                        StorageEvent::UploadCreated(e) => Some(&mut e.lock),
+                        StorageEvent::MultipartCompleted(e) => Some(&mut e.lock),
+                        _ => None,
+                    };
+                    if let Some(target) = target {
+                        target.legal_hold = lock.legal_hold;
+                        if lock.retention.is_some() {
+                            target.retention = lock.retention;
+                        }
+                    }
+                    Decision::Event(event)
+                }
+                other => other,
+            });
+        }
         if let CommandBody::Tagged { tags, inner } = &command.body {
             // Decided as the write it wraps; the tags ride on its event.
-            let untagged = Command { body: (**inner).clone(), ..command.clone() };
-            return Ok(match self.decide(&untagged)? {
+            return Ok(match self.decide_with(&unwrapped(inner), bypass)? {
                 Decision::Event(mut event) => {
                     match event.as_mut() {
                         StorageEvent::ObjectCreated(e) => e.tags = tags.clone(),
@@ -41,7 +78,6 @@ impl Projections {
                 other => other,
             });
         }
-        let may_act = |bucket: &BucketRecord| command.requester_is_admin || bucket.owner == command.requester;
         let decision = match &command.body {
             CommandBody::CreateBucket { bucket, location, object_lock_enabled } => {
                 match self.bucket(bucket)? {
@@ -74,12 +110,14 @@ impl Projections {
                             if b.versioning != Versioning::Enabled {
                                 record.version_id = VersionId::null();
                             }
+                            let lock = self.default_lock(&b, record.hlc_timestamp)?;
                             event(StorageEvent::ObjectCreated(ObjectCreated {
                                 bucket: bucket.clone(),
                                 key: key.clone(),
                                 operation: *operation,
                                 record,
                                 tags: Default::default(),
+                                lock,
                             }))
                         }
                     },
@@ -106,6 +144,7 @@ impl Projections {
                     storage_class: *storage_class,
                     checksum_algorithm: checksum_algorithm.clone(),
                     tags: Default::default(),
+                    lock: Default::default(),
                 })),
             },
             CommandBody::UploadPart { bucket, key, upload_id, part } => match self.bucket(bucket)? {
@@ -138,12 +177,20 @@ impl Projections {
                                     if b.versioning != Versioning::Enabled {
                                         record.version_id = VersionId::null();
                                     }
+                                    // The upload's lock; without a retention of its own,
+                                    // the bucket default as of completion.
+                                    let mut lock = self.upload_lock(bucket, key, upload_id)?;
+                                    if lock.retention.is_none() {
+                                        lock.retention =
+                                            self.default_lock(&b, record.hlc_timestamp)?.retention;
+                                    }
                                     event(StorageEvent::MultipartCompleted(MultipartCompleted {
                                         bucket: bucket.clone(),
                                         key: key.clone(),
                                         upload_id: upload_id.clone(),
                                         record,
                                         tags: self.upload_tags(bucket, key, upload_id)?,
+                                        lock,
                                     }))
                                 }
                             },
@@ -181,6 +228,9 @@ impl Projections {
                             // A named version (object or marker) is removed for good.
                             (Some(v), _) => match self.version(bucket, key, v)? {
                                 None => Decision::Unchanged,
+                                Some(entry) if self.locked(bucket, key, &entry, now, bypass)? => {
+                                    Decision::Rejected(Rejection::ObjectLocked)
+                                }
                                 Some(entry) => deleted(entry.version_id().clone(), false),
                             },
                             // Never versioned: the null version goes; nothing there, no change.
@@ -196,7 +246,51 @@ impl Projections {
                     }
                 }
             }
-            CommandBody::Tagged { .. } => unreachable!("unwrapped above"),
+            CommandBody::Tagged { .. }
+            | CommandBody::Locked { .. }
+            | CommandBody::BypassGovernance { .. } => {
+                unreachable!("unwrapped above")
+            }
+            CommandBody::SetObjectLockConfig { bucket, configuration } => match self.bucket(bucket)? {
+                None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
+                Some(b) if b.versioning != Versioning::Enabled => {
+                    Decision::Rejected(Rejection::InvalidBucketState)
+                }
+                Some(_) => event(StorageEvent::BucketObjectLockSet(rucket_schemas::BucketObjectLockSet {
+                    bucket: bucket.clone(),
+                    configuration: *configuration,
+                })),
+            },
+            CommandBody::SetObjectRetention { bucket, key, version_id, retention } => {
+                match self.lock_target(bucket, key, version_id.as_ref(), &may_act)? {
+                    Err(r) => Decision::Rejected(r),
+                    Ok((_, lock)) if !lock.allows_retention(retention.as_ref(), now, bypass) => {
+                        Decision::Rejected(Rejection::ObjectLocked)
+                    }
+                    Ok((version_id, _)) => {
+                        event(StorageEvent::ObjectRetentionSet(rucket_schemas::ObjectRetentionSet {
+                            bucket: bucket.clone(),
+                            key: key.clone(),
+                            version_id,
+                            retention: *retention,
+                        }))
+                    }
+                }
+            }
+            CommandBody::SetObjectLegalHold { bucket, key, version_id, on } => {
+                match self.lock_target(bucket, key, version_id.as_ref(), &may_act)? {
+                    Err(r) => Decision::Rejected(r),
+                    Ok((version_id, _)) => {
+                        event(StorageEvent::ObjectLegalHoldSet(rucket_schemas::ObjectLegalHoldSet {
+                            bucket: bucket.clone(),
+                            key: key.clone(),
+                            version_id,
+                            on: *on,
+                        }))
+                    }
+                }
+            }
             CommandBody::SetObjectTagging { bucket, key, version_id, tags } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
                 Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
@@ -295,8 +389,14 @@ impl Projections {
                                 }
                             }
                             rucket_schemas::ExpireAction::Version => {
+                                // Lifecycle never removes a locked version.
                                 match self.version(bucket, key, version_id)? {
-                                    Some(entry) if still(&entry) => deleted(version_id.clone(), false),
+                                    Some(entry)
+                                        if still(&entry)
+                                            && !self.locked(bucket, key, &entry, now, false)? =>
+                                    {
+                                        deleted(version_id.clone(), false)
+                                    }
                                     _ => Decision::Unchanged,
                                 }
                             }
@@ -343,6 +443,68 @@ impl Projections {
 }
 
 impl Projections {
+    /// The lock a new version gets from its bucket's default retention.
+    fn default_lock(
+        &self,
+        bucket: &BucketRecord,
+        created: rucket_schemas::Hlc,
+    ) -> Result<rucket_schemas::ObjectLock, ProjectionError> {
+        if !bucket.object_lock_enabled {
+            return Ok(Default::default());
+        }
+        let default = self.object_lock_config(&bucket.name)?.and_then(|c| c.default_retention);
+        Ok(rucket_schemas::ObjectLock {
+            retention: default.map(|d| d.apply(created.unix_millis())),
+            legal_hold: false,
+        })
+    }
+
+    /// Whether Object Lock forbids removing a version at `now` (delete markers never
+    /// carry a lock).
+    fn locked(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        entry: &crate::VersionEntry,
+        now: i64,
+        bypass: bool,
+    ) -> Result<bool, ProjectionError> {
+        Ok(match entry {
+            crate::VersionEntry::Object(r) => {
+                self.version_lock(bucket, key, r.hlc_timestamp)?.forbids_delete(now, bypass)
+            }
+            crate::VersionEntry::DeleteMarker { .. } => false,
+        })
+    }
+
+    /// The version a retention or legal-hold change names, with its current lock: the
+    /// bucket must exist, have Object Lock on, and belong to the requester.
+    fn lock_target(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<&VersionId>,
+        may_act: &dyn Fn(&BucketRecord) -> bool,
+    ) -> Result<Result<(VersionId, rucket_schemas::ObjectLock), Rejection>, ProjectionError> {
+        let b = match self.bucket(bucket)? {
+            None => return Ok(Err(Rejection::NoSuchBucket)),
+            Some(b) => b,
+        };
+        if !may_act(&b) {
+            return Ok(Err(Rejection::AccessDenied));
+        }
+        if !b.object_lock_enabled {
+            return Ok(Err(Rejection::NoObjectLockConfiguration));
+        }
+        Ok(match self.target_version(bucket, key, version_id)? {
+            Err(r) => Err(r),
+            Ok(record) => {
+                let lock = self.version_lock(bucket, key, record.hlc_timestamp)?;
+                Ok((record.version_id.clone(), lock))
+            }
+        })
+    }
+
     /// A change only the bucket's owner (or an operator) may make.
     fn owner_only(
         &self,

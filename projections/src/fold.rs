@@ -7,6 +7,13 @@ use rucket_schemas::{BlobId, BucketName, Hlc, ObjectKey, ObjectRecord, PartRecor
 use crate::store::{decode, encode};
 use crate::{keys, BucketRecord, ProjectionError, Projections, UploadRecord, VersionEntry, Versioning};
 
+/// What a new version brings besides its key.
+struct NewVersion<'a> {
+    record: &'a ObjectRecord,
+    tags: &'a rucket_schemas::Tags,
+    lock: &'a rucket_schemas::ObjectLock,
+}
+
 impl Projections {
     /// Writes the effect of `event` (stamped `hlc`) into `batch` and returns the blobs
     /// that no version refers to any more. They are also recorded, in the same batch, in
@@ -42,7 +49,31 @@ impl Projections {
                 }
             }
             StorageEvent::ObjectCreated(e) => {
-                self.fold_new_version(batch, &e.bucket, &e.key, &e.record, &e.tags, &mut released)?;
+                let new = NewVersion { record: &e.record, tags: &e.tags, lock: &e.lock };
+                self.fold_new_version(batch, &e.bucket, &e.key, new, &mut released)?;
+            }
+            StorageEvent::BucketObjectLockSet(e) => {
+                if let Some(mut record) = self.bucket(&e.bucket)? {
+                    record.object_lock_enabled = true;
+                    batch.insert(&self.buckets, e.bucket.as_str(), encode(&record)?);
+                }
+                self.put_config(batch, &e.bucket, keys::OBJECT_LOCK, Some(&e.configuration))?;
+            }
+            StorageEvent::ObjectRetentionSet(e) => {
+                if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
+                    let lock_key = keys::version_tags(&k);
+                    let mut lock = self.lock_at(&lock_key)?;
+                    lock.retention = e.retention;
+                    self.put_lock(batch, lock_key, &lock)?;
+                }
+            }
+            StorageEvent::ObjectLegalHoldSet(e) => {
+                if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
+                    let lock_key = keys::version_tags(&k);
+                    let mut lock = self.lock_at(&lock_key)?;
+                    lock.legal_hold = e.on;
+                    self.put_lock(batch, lock_key, &lock)?;
+                }
             }
             StorageEvent::ObjectTaggingSet(e) => {
                 if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
@@ -86,6 +117,7 @@ impl Projections {
                 };
                 batch.insert(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id), encode(&record)?);
                 self.put_tags(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.tags)?;
+                self.put_lock(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.lock)?;
             }
             StorageEvent::PartUploaded(e) => {
                 let k = keys::part(&e.bucket, &e.key, &e.upload_id, e.part.part_number);
@@ -107,7 +139,9 @@ impl Projections {
                 }
                 batch.remove(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id));
                 batch.remove(&self.tags, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
-                self.fold_new_version(batch, &e.bucket, &e.key, &e.record, &e.tags, &mut released)?;
+                batch.remove(&self.locks, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
+                let new = NewVersion { record: &e.record, tags: &e.tags, lock: &e.lock };
+                self.fold_new_version(batch, &e.bucket, &e.key, new, &mut released)?;
             }
             StorageEvent::UploadAborted(e) => {
                 for part in self.parts(&e.bucket, &e.key, &e.upload_id)? {
@@ -116,6 +150,7 @@ impl Projections {
                 }
                 batch.remove(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id));
                 batch.remove(&self.tags, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
+                batch.remove(&self.locks, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
             }
             StorageEvent::ObjectDeleted(e) => {
                 if e.delete_marker {
@@ -176,8 +211,7 @@ impl Projections {
         batch: &mut OwnedWriteBatch,
         bucket: &BucketName,
         key: &ObjectKey,
-        record: &ObjectRecord,
-        tags: &rucket_schemas::Tags,
+        NewVersion { record, tags, lock }: NewVersion<'_>,
         released: &mut Vec<BlobId>,
     ) -> Result<(), ProjectionError> {
         let mut removed = Vec::new();
@@ -194,6 +228,7 @@ impl Projections {
         let new_key = keys::version(bucket, key, record.hlc_timestamp);
         batch.insert(&self.versions, new_key.clone(), encode(&entry)?);
         self.put_tags(batch, keys::version_tags(&new_key), tags)?;
+        self.put_lock(batch, keys::version_tags(&new_key), lock)?;
         self.refresh_current(batch, bucket, key, &removed, Some((new_key, entry)))
     }
 
@@ -218,6 +253,27 @@ impl Projections {
         batch.remove(&self.versions, version_key.to_vec());
         batch.remove(&self.tags, keys::version_tags(version_key));
         batch.remove(&self.acls, version_key.to_vec());
+        batch.remove(&self.locks, keys::version_tags(version_key));
+    }
+
+    /// The lock stored under a `locks` key (empty when none).
+    fn lock_at(&self, lock_key: &[u8]) -> Result<rucket_schemas::ObjectLock, ProjectionError> {
+        Ok(self.locks.get(lock_key)?.map(|v| decode(&v, "locks")).transpose()?.unwrap_or_default())
+    }
+
+    /// Sets a lock (removes it when empty).
+    fn put_lock(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        key: Vec<u8>,
+        lock: &rucket_schemas::ObjectLock,
+    ) -> Result<(), ProjectionError> {
+        if lock.is_empty() {
+            batch.remove(&self.locks, key);
+        } else {
+            batch.insert(&self.locks, key, encode(lock)?);
+        }
+        Ok(())
     }
 
     /// Sets a tag set (removes it when empty).

@@ -11,6 +11,7 @@
 //! configs:  <bucket> 0x00 <kind>                          bucket configurations
 //! tags:     'v' <version key> | 'u' <upload key>           object and upload tag sets
 //! acls:     <version key>                                 grants of object versions
+//! locks:    'v' <version key> | 'u' <upload key>           Object Lock state (as in tags)
 //! meta:     "applied"                                   last applied log position
 //! ```
 
@@ -81,7 +82,9 @@ pub const ACL: &str = "acl";
 /// The `configs` kind of a bucket's ownership controls.
 pub const OWNERSHIP: &str = "ownership";
 /// Every `configs` kind, removed with the bucket.
-pub const CONFIG_KINDS: [&str; 6] = [NOTIFICATION, CORS, TAGGING, LIFECYCLE, ACL, OWNERSHIP];
+/// Object Lock configuration kind.
+pub const OBJECT_LOCK: &str = "object-lock";
+pub const CONFIG_KINDS: [&str; 7] = [NOTIFICATION, CORS, TAGGING, LIFECYCLE, ACL, OWNERSHIP, OBJECT_LOCK];
 
 /// The `tags` key of an object version, given its `versions` key.
 pub fn version_tags(version_key: &[u8]) -> Vec<u8> {

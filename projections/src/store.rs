@@ -35,6 +35,8 @@ pub struct Projections {
     /// Grants of object versions, by version key.
     pub(crate) acls: Keyspace,
     pub(crate) meta: Keyspace,
+    /// Object Lock state of versions and of uploads in progress (keyed as `tags`).
+    pub(crate) locks: Keyspace,
     /// Blobs that events released and the collector has not removed yet. Shared by all
     /// generations (a rebuild may re-add blobs long gone; removing them again is a no-op)
     /// and outside the compared views, since draining it is local housekeeping.
@@ -74,6 +76,7 @@ impl Projections {
             tags: open("tags")?,
             acls: open("acls")?,
             meta: open("meta")?,
+            locks: open("locks")?,
             garbage: db.keyspace("blobs.garbage", KeyspaceCreateOptions::default)?,
         })
     }
@@ -106,7 +109,7 @@ impl Projections {
         self.generation
     }
 
-    fn keyspaces(self) -> [Keyspace; 9] {
+    fn keyspaces(self) -> [Keyspace; 10] {
         [
             self.buckets,
             self.objects,
@@ -117,6 +120,7 @@ impl Projections {
             self.tags,
             self.acls,
             self.meta,
+            self.locks,
         ]
     }
 
@@ -136,6 +140,7 @@ impl Projections {
             &self.tags,
             &self.acls,
             &self.meta,
+            &self.locks,
         ] {
             keyspace.clear()?;
         }
@@ -242,6 +247,37 @@ impl Projections {
     ) -> Result<rucket_schemas::Acl, ProjectionError> {
         let k = keys::version(bucket, key, hlc);
         Ok(self.acls.get(k)?.map(|v| decode(&v, "acls")).transpose()?.unwrap_or_default())
+    }
+
+    /// The Object Lock state of one version (empty when it has none).
+    pub fn version_lock(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        hlc: rucket_schemas::Hlc,
+    ) -> Result<rucket_schemas::ObjectLock, ProjectionError> {
+        let k = keys::version_tags(&keys::version(bucket, key, hlc));
+        Ok(self.locks.get(k)?.map(|v| decode(&v, "locks")).transpose()?.unwrap_or_default())
+    }
+
+    /// The lock a multipart upload in progress will give its version.
+    pub fn upload_lock(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> Result<rucket_schemas::ObjectLock, ProjectionError> {
+        let k = keys::upload_tags(bucket, key, upload_id);
+        Ok(self.locks.get(k)?.map(|v| decode(&v, "locks")).transpose()?.unwrap_or_default())
+    }
+
+    /// The bucket's Object Lock configuration, if Object Lock was configured.
+    pub fn object_lock_config(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Option<rucket_schemas::ObjectLockConfig>, ProjectionError> {
+        let key = keys::config(bucket, keys::OBJECT_LOCK);
+        self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
     }
 
     /// The bucket's tag set, if one is set.

@@ -12,6 +12,7 @@ use crate::{
     NotificationConfig, ObjectKey, ObjectOwnership, ObjectRecord, PartRecord, RegionId, StandardHeaders,
     StorageClass, Tags, UploadId, UserId, VersionId, VersioningStatus,
 };
+use crate::{ObjectLock, ObjectLockConfig, Retention};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
@@ -138,6 +139,39 @@ pub enum CommandBody {
         expected: Hlc,
         action: ExpireAction,
     },
+    /// A write (PutObject, CreateMultipartUpload, CompleteMultipartUpload) with Object
+    /// Lock headers: decided as `inner` on a bucket with Object Lock on, its new version
+    /// (or upload) carrying this lock. A retention given here replaces the bucket default.
+    Locked {
+        lock: ObjectLock,
+        inner: Box<CommandBody>,
+    },
+    /// A version delete or retention change sent with
+    /// `x-amz-bypass-governance-retention: true`; the bypass counts only if the requester
+    /// may make it (the bucket owner or an operator), decided at apply time.
+    BypassGovernance {
+        inner: Box<CommandBody>,
+    },
+    /// PutObjectLockConfiguration: sets the default retention and turns Object Lock on.
+    SetObjectLockConfig {
+        bucket: BucketName,
+        configuration: ObjectLockConfig,
+    },
+    /// PutObjectRetention on one version (`None`: the current one); `None` retention
+    /// removes it.
+    SetObjectRetention {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: Option<VersionId>,
+        retention: Option<Retention>,
+    },
+    /// PutObjectLegalHold on one version (`None`: the current one).
+    SetObjectLegalHold {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: Option<VersionId>,
+        on: bool,
+    },
 }
 
 /// What a lifecycle expiration does.
@@ -170,8 +204,13 @@ impl CommandBody {
             | Self::SetBucketAcl { bucket, .. }
             | Self::SetBucketOwnership { bucket, .. }
             | Self::SetObjectAcl { bucket, .. }
-            | Self::LifecycleExpire { bucket, .. } => bucket,
-            Self::Tagged { inner, .. } => inner.bucket(),
+            | Self::LifecycleExpire { bucket, .. }
+            | Self::SetObjectLockConfig { bucket, .. }
+            | Self::SetObjectRetention { bucket, .. }
+            | Self::SetObjectLegalHold { bucket, .. } => bucket,
+            Self::Tagged { inner, .. } | Self::Locked { inner, .. } | Self::BypassGovernance { inner } => {
+                inner.bucket()
+            }
         }
     }
 }
@@ -209,6 +248,10 @@ pub enum Rejection {
     InvalidBucketState,
     /// The version named is a delete marker, which has no tags or body.
     MethodNotAllowed,
+    /// Object Lock forbids it: a retention or legal hold in force (403 AccessDenied).
+    ObjectLocked,
+    /// An Object Lock request on a bucket without Object Lock (400 InvalidRequest).
+    NoObjectLockConfiguration,
 }
 
 /// The result of applying one command.

@@ -162,6 +162,7 @@ mod tests {
                 checksums: BTreeMap::new(),
             }),
             tags: Default::default(),
+            lock: Default::default(),
         })
     }
 

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::lock::{ObjectLock, ObjectLockConfig, Retention};
 use crate::{codec, BlobId, BucketName, CodecError, Hlc, ObjectKey, RegionId, UploadId, UserId, VersionId};
 
 /// The event type numbers written into the envelope. Never reused or renumbered.
@@ -32,6 +33,9 @@ pub enum EventType {
     BucketAclSet = 15,
     ObjectAclSet = 16,
     BucketOwnershipSet = 17,
+    BucketObjectLockSet = 18,
+    ObjectRetentionSet = 19,
+    ObjectLegalHoldSet = 20,
 }
 
 impl EventType {
@@ -39,9 +43,10 @@ impl EventType {
     pub fn current_schema_version(self) -> u16 {
         match self {
             Self::BucketCreated | Self::BucketDeleted => 1,
-            Self::ObjectCreated => 2,
+            Self::ObjectCreated => 3,
             Self::ObjectDeleted => 2,
-            Self::UploadCreated | Self::MultipartCompleted => 2,
+            Self::UploadCreated | Self::MultipartCompleted => 3,
+            Self::BucketObjectLockSet | Self::ObjectRetentionSet | Self::ObjectLegalHoldSet => 1,
             Self::PartUploaded | Self::UploadAborted => 1,
             Self::ObjectTaggingSet | Self::BucketTaggingSet | Self::BucketLifecycleSet => 1,
             Self::BucketAclSet | Self::ObjectAclSet | Self::BucketOwnershipSet => 1,
@@ -68,6 +73,9 @@ impl EventType {
             Self::BucketAclSet => "BucketAclSet",
             Self::ObjectAclSet => "ObjectAclSet",
             Self::BucketOwnershipSet => "BucketOwnershipSet",
+            Self::BucketObjectLockSet => "BucketObjectLockSet",
+            Self::ObjectRetentionSet => "ObjectRetentionSet",
+            Self::ObjectLegalHoldSet => "ObjectLegalHoldSet",
         }
     }
 }
@@ -92,6 +100,36 @@ pub enum StorageEvent {
     BucketAclSet(BucketAclSet),
     ObjectAclSet(ObjectAclSet),
     BucketOwnershipSet(BucketOwnershipSet),
+    BucketObjectLockSet(BucketObjectLockSet),
+    ObjectRetentionSet(ObjectRetentionSet),
+    ObjectLegalHoldSet(ObjectLegalHoldSet),
+}
+
+/// Schema version 1 of `BucketObjectLockSet`: the bucket's Object Lock configuration was
+/// set, which also turns Object Lock on for a bucket created without it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketObjectLockSet {
+    pub bucket: BucketName,
+    pub configuration: ObjectLockConfig,
+}
+
+/// Schema version 1 of `ObjectRetentionSet`: one version's retention was replaced
+/// (`None`: removed, which only a GOVERNANCE bypass or an expired retention allows).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct ObjectRetentionSet {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub version_id: VersionId,
+    pub retention: Option<Retention>,
+}
+
+/// Schema version 1 of `ObjectLegalHoldSet`: one version's legal hold was turned on or off.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct ObjectLegalHoldSet {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub version_id: VersionId,
+    pub on: bool,
 }
 
 /// Schema version 1 of `BucketOwnershipSet`: the bucket's ownership controls were set
@@ -276,6 +314,40 @@ pub struct UploadCreated {
     pub checksum_algorithm: Option<String>,
     /// Tags the completed object will carry (`x-amz-tagging`). Added in version 2.
     pub tags: Tags,
+    /// The lock the completed version will carry (headers on CreateMultipartUpload).
+    /// Added in version 3.
+    pub lock: ObjectLock,
+}
+
+/// Schema version 2 of `UploadCreated`, frozen. Upgraded with no lock.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct UploadCreatedV2 {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+    pub owner: UserId,
+    pub headers: StandardHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub storage_class: StorageClass,
+    pub checksum_algorithm: Option<String>,
+    pub tags: Tags,
+}
+
+impl From<UploadCreatedV2> for UploadCreated {
+    fn from(v2: UploadCreatedV2) -> Self {
+        Self {
+            bucket: v2.bucket,
+            key: v2.key,
+            upload_id: v2.upload_id,
+            owner: v2.owner,
+            headers: v2.headers,
+            user_metadata: v2.user_metadata,
+            storage_class: v2.storage_class,
+            checksum_algorithm: v2.checksum_algorithm,
+            tags: v2.tags,
+            lock: ObjectLock::default(),
+        }
+    }
 }
 
 /// Schema version 1 of `UploadCreated`, frozen. Upgraded with no tags.
@@ -303,6 +375,7 @@ impl From<UploadCreatedV1> for UploadCreated {
             storage_class: v1.storage_class,
             checksum_algorithm: v1.checksum_algorithm,
             tags: Tags::new(),
+            lock: ObjectLock::default(),
         }
     }
 }
@@ -339,6 +412,31 @@ pub struct MultipartCompleted {
     pub record: Box<ObjectRecord>,
     /// The new version's tags (the upload's). Added in version 2.
     pub tags: Tags,
+    /// The new version's lock. Added in version 3.
+    pub lock: ObjectLock,
+}
+
+/// Schema version 2 of `MultipartCompleted`, frozen. Upgraded with no lock.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct MultipartCompletedV2 {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+    pub record: Box<ObjectRecord>,
+    pub tags: Tags,
+}
+
+impl From<MultipartCompletedV2> for MultipartCompleted {
+    fn from(v2: MultipartCompletedV2) -> Self {
+        Self {
+            bucket: v2.bucket,
+            key: v2.key,
+            upload_id: v2.upload_id,
+            record: v2.record,
+            tags: v2.tags,
+            lock: ObjectLock::default(),
+        }
+    }
 }
 
 /// Schema version 1 of `MultipartCompleted`, frozen. Upgraded with no tags.
@@ -352,7 +450,14 @@ pub struct MultipartCompletedV1 {
 
 impl From<MultipartCompletedV1> for MultipartCompleted {
     fn from(v1: MultipartCompletedV1) -> Self {
-        Self { bucket: v1.bucket, key: v1.key, upload_id: v1.upload_id, record: v1.record, tags: Tags::new() }
+        Self {
+            bucket: v1.bucket,
+            key: v1.key,
+            upload_id: v1.upload_id,
+            record: v1.record,
+            tags: Tags::new(),
+            lock: ObjectLock::default(),
+        }
     }
 }
 
@@ -381,7 +486,7 @@ pub struct BucketDeleted {
     pub bucket: BucketName,
 }
 
-/// Schema version 2 of `ObjectCreated`.
+/// Schema version 3 of `ObjectCreated`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct ObjectCreated {
     pub bucket: BucketName,
@@ -390,6 +495,31 @@ pub struct ObjectCreated {
     pub record: Box<ObjectRecord>,
     /// The new version's tags. Added in version 2.
     pub tags: Tags,
+    /// The new version's lock. Added in version 3.
+    pub lock: ObjectLock,
+}
+
+/// Schema version 2 of `ObjectCreated`, frozen. Upgraded with no lock.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct ObjectCreatedV2 {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub operation: CreateOperation,
+    pub record: Box<ObjectRecord>,
+    pub tags: Tags,
+}
+
+impl From<ObjectCreatedV2> for ObjectCreated {
+    fn from(v2: ObjectCreatedV2) -> Self {
+        Self {
+            bucket: v2.bucket,
+            key: v2.key,
+            operation: v2.operation,
+            record: v2.record,
+            tags: v2.tags,
+            lock: ObjectLock::default(),
+        }
+    }
 }
 
 /// Schema version 1 of `ObjectCreated`, frozen. Upgraded with no tags.
@@ -403,7 +533,14 @@ pub struct ObjectCreatedV1 {
 
 impl From<ObjectCreatedV1> for ObjectCreated {
     fn from(v1: ObjectCreatedV1) -> Self {
-        Self { bucket: v1.bucket, key: v1.key, operation: v1.operation, record: v1.record, tags: Tags::new() }
+        Self {
+            bucket: v1.bucket,
+            key: v1.key,
+            operation: v1.operation,
+            record: v1.record,
+            tags: Tags::new(),
+            lock: ObjectLock::default(),
+        }
     }
 }
 
@@ -661,6 +798,9 @@ impl StorageEvent {
             Self::BucketAclSet(_) => EventType::BucketAclSet,
             Self::ObjectAclSet(_) => EventType::ObjectAclSet,
             Self::BucketOwnershipSet(_) => EventType::BucketOwnershipSet,
+            Self::BucketObjectLockSet(_) => EventType::BucketObjectLockSet,
+            Self::ObjectRetentionSet(_) => EventType::ObjectRetentionSet,
+            Self::ObjectLegalHoldSet(_) => EventType::ObjectLegalHoldSet,
         }
     }
 
@@ -683,6 +823,9 @@ impl StorageEvent {
             Self::BucketAclSet(e) => &e.bucket,
             Self::ObjectAclSet(e) => &e.bucket,
             Self::BucketOwnershipSet(e) => &e.bucket,
+            Self::BucketObjectLockSet(e) => &e.bucket,
+            Self::ObjectRetentionSet(e) => &e.bucket,
+            Self::ObjectLegalHoldSet(e) => &e.bucket,
         }
     }
 
@@ -698,7 +841,9 @@ impl StorageEvent {
             Self::ObjectTaggingSet(e) => Some(&e.key),
             Self::BucketTaggingSet(_) | Self::BucketLifecycleSet(_) | Self::BucketAclSet(_) => None,
             Self::ObjectAclSet(e) => Some(&e.key),
-            Self::BucketOwnershipSet(_) => None,
+            Self::BucketOwnershipSet(_) | Self::BucketObjectLockSet(_) => None,
+            Self::ObjectRetentionSet(e) => Some(&e.key),
+            Self::ObjectLegalHoldSet(e) => Some(&e.key),
             Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
         }
     }
@@ -731,6 +876,9 @@ impl StorageEvent {
             Self::BucketAclSet(_) => "rucket:BucketAclSet",
             Self::ObjectAclSet(_) => "s3:ObjectAcl:Put",
             Self::BucketOwnershipSet(_) => "rucket:BucketOwnershipSet",
+            Self::BucketObjectLockSet(_) => "rucket:BucketObjectLockSet",
+            Self::ObjectRetentionSet(_) => "s3:ObjectRetention:Put",
+            Self::ObjectLegalHoldSet(_) => "s3:ObjectLegalHold:Put",
         }
     }
 
@@ -755,6 +903,9 @@ impl StorageEvent {
             Self::BucketAclSet(p) => codec::encode_payload(p)?,
             Self::ObjectAclSet(p) => codec::encode_payload(p)?,
             Self::BucketOwnershipSet(p) => codec::encode_payload(p)?,
+            Self::BucketObjectLockSet(p) => codec::encode_payload(p)?,
+            Self::ObjectRetentionSet(p) => codec::encode_payload(p)?,
+            Self::ObjectLegalHoldSet(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -766,16 +917,21 @@ impl StorageEvent {
             (1, 1) => Ok(Self::BucketCreated(codec::decode_payload(bytes)?)),
             (2, 1) => Ok(Self::BucketDeleted(codec::decode_payload(bytes)?)),
             (3, 1) => Ok(Self::ObjectCreated(codec::decode_payload::<ObjectCreatedV1>(bytes)?.into())),
-            (3, 2) => Ok(Self::ObjectCreated(codec::decode_payload(bytes)?)),
+            (3, 2) => Ok(Self::ObjectCreated(codec::decode_payload::<ObjectCreatedV2>(bytes)?.into())),
+            (3, 3) => Ok(Self::ObjectCreated(codec::decode_payload(bytes)?)),
             (4, 1) => Ok(Self::ObjectDeleted(codec::decode_payload::<ObjectDeletedV1>(bytes)?.into())),
             (4, 2) => Ok(Self::ObjectDeleted(codec::decode_payload(bytes)?)),
             (5, 1) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV1>(bytes)?.into())),
-            (5, 2) => Ok(Self::UploadCreated(codec::decode_payload(bytes)?)),
+            (5, 2) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV2>(bytes)?.into())),
+            (5, 3) => Ok(Self::UploadCreated(codec::decode_payload(bytes)?)),
             (6, 1) => Ok(Self::PartUploaded(codec::decode_payload(bytes)?)),
             (7, 1) => {
                 Ok(Self::MultipartCompleted(codec::decode_payload::<MultipartCompletedV1>(bytes)?.into()))
             }
-            (7, 2) => Ok(Self::MultipartCompleted(codec::decode_payload(bytes)?)),
+            (7, 2) => {
+                Ok(Self::MultipartCompleted(codec::decode_payload::<MultipartCompletedV2>(bytes)?.into()))
+            }
+            (7, 3) => Ok(Self::MultipartCompleted(codec::decode_payload(bytes)?)),
             (8, 1) => Ok(Self::UploadAborted(codec::decode_payload(bytes)?)),
             (9, 1) => Ok(Self::BucketVersioningSet(codec::decode_payload(bytes)?)),
             (10, 1) => Ok(Self::BucketNotificationSet(codec::decode_payload(bytes)?)),
@@ -786,6 +942,9 @@ impl StorageEvent {
             (15, 1) => Ok(Self::BucketAclSet(codec::decode_payload(bytes)?)),
             (16, 1) => Ok(Self::ObjectAclSet(codec::decode_payload(bytes)?)),
             (17, 1) => Ok(Self::BucketOwnershipSet(codec::decode_payload(bytes)?)),
+            (18, 1) => Ok(Self::BucketObjectLockSet(codec::decode_payload(bytes)?)),
+            (19, 1) => Ok(Self::ObjectRetentionSet(codec::decode_payload(bytes)?)),
+            (20, 1) => Ok(Self::ObjectLegalHoldSet(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

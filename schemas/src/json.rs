@@ -39,6 +39,22 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("inline".into(), json!(matches!(r.data, ObjectData::Inline(_))));
             out.insert("checksums".into(), json!(r.checksums));
             out.insert("tags".into(), json!(e.tags));
+            if !e.lock.is_empty() {
+                out.insert("lock".into(), json!(e.lock));
+            }
+        }
+        StorageEvent::BucketObjectLockSet(e) => {
+            out.insert("default_retention".into(), json!(e.configuration.default_retention));
+        }
+        StorageEvent::ObjectRetentionSet(e) => {
+            out.insert("key".into(), json!(e.key.as_str()));
+            out.insert("version_id".into(), json!(e.version_id.as_str()));
+            out.insert("retention".into(), json!(e.retention));
+        }
+        StorageEvent::ObjectLegalHoldSet(e) => {
+            out.insert("key".into(), json!(e.key.as_str()));
+            out.insert("version_id".into(), json!(e.version_id.as_str()));
+            out.insert("legal_hold".into(), json!(e.on));
         }
         StorageEvent::ObjectDeleted(e) => {
             out.insert("key".into(), json!(e.key.as_str()));
@@ -99,6 +115,9 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("owner".into(), json!(r.owner.as_str()));
             out.insert("storage_class".into(), json!(r.storage_class.s3_name()));
             out.insert("tags".into(), json!(e.tags));
+            if !e.lock.is_empty() {
+                out.insert("lock".into(), json!(e.lock));
+            }
             out.insert(
                 "parts".into(),
                 json!(match &r.data {

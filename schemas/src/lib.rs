@@ -11,6 +11,7 @@ mod event;
 mod hlc;
 mod ids;
 mod json;
+mod lock;
 
 pub use codec::{decode_payload, encode_payload};
 pub use command::{Command, CommandBody, ExpireAction, Outcome, Rejection, WriteCondition};
@@ -28,8 +29,13 @@ pub use event::{
     PartRef, PartUploaded, ReplicationStatus, StandardHeaders, StorageClass, StorageEvent, UploadAborted,
     UploadCreated, VersioningStatus,
 };
+pub use event::{
+    BucketObjectLockSet, MultipartCompletedV2, ObjectCreatedV2, ObjectLegalHoldSet, ObjectRetentionSet,
+    UploadCreatedV2,
+};
 pub use hlc::Hlc;
 pub use ids::{
     BlobId, BucketName, EventId, LogPosition, ObjectKey, RegionId, UploadId, UserId, VersionId, ANONYMOUS,
 };
 pub use json::render_event_json;
+pub use lock::{DefaultRetention, LockMode, ObjectLock, ObjectLockConfig, Retention};

@@ -77,9 +77,6 @@ impl Rucket {
         let user = self.user(&req)?;
         let input = req.input;
         let bucket = Self::bucket_name(&input.bucket)?;
-        if input.object_lock_enabled_for_bucket == Some(true) {
-            return Err(errors::not_implemented("Object Lock"));
-        }
         let acl = super::acl::requested(
             input.acl.as_ref().map(|a| a.as_str()),
             super::acl::GrantHeaders {
@@ -112,7 +109,11 @@ impl Rucket {
             .unwrap_or_default();
         self.propose(
             &user,
-            CommandBody::CreateBucket { bucket: bucket.clone(), location, object_lock_enabled: false },
+            CommandBody::CreateBucket {
+                bucket: bucket.clone(),
+                location,
+                object_lock_enabled: input.object_lock_enabled_for_bucket == Some(true),
+            },
         )
         .await?;
         if ownership.is_some() {

@@ -23,9 +23,6 @@ fn refuse_unsupported(input: &CopyObjectInput) -> S3Result<()> {
     {
         return Err(errors::not_implemented("Server-side encryption"));
     }
-    if input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some() {
-        return Err(errors::not_implemented("Object Lock"));
-    }
     if input.website_redirect_location.is_some() {
         return Err(errors::not_implemented("Website redirects"));
     }
@@ -82,8 +79,18 @@ impl Rucket {
             return Err(errors::not_implemented("Copying from an access point"));
         };
         let source = self.resolve_copy_source(&user, src_bucket, src_key, src_version.as_deref())?;
-        let (dest_bucket, _) = self.bucket_for(&user, &input.bucket)?;
+        let (dest_bucket, dest_record) = self.bucket_for(&user, &input.bucket)?;
         let dest_key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
+        // The copy's lock comes from its own headers (or the destination's default),
+        // never from the source.
+        let lock = super::lock::requested(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+        )?;
+        if lock.is_some() && !dest_record.object_lock_enabled {
+            return Err(super::lock::bucket_without_lock());
+        }
         check_copy_source(
             &ReadConditions {
                 if_match: input.copy_source_if_match.as_ref(),
@@ -173,13 +180,16 @@ impl Rucket {
         };
         let command = super::tagging::tagged(
             tags,
-            CommandBody::PutObject {
-                bucket: dest_bucket.clone(),
-                key: dest_key,
-                operation: CreateOperation::Copy,
-                record: Box::new(record),
-                condition: WriteCondition::Always,
-            },
+            super::lock::with_lock(
+                lock,
+                CommandBody::PutObject {
+                    bucket: dest_bucket.clone(),
+                    key: dest_key,
+                    operation: CreateOperation::Copy,
+                    record: Box::new(record),
+                    condition: WriteCondition::Always,
+                },
+            ),
         );
         let outcome = self.propose_ingested(&user, hlc, command, &ingested).await?;
         Ok(S3Response::new(CopyObjectOutput {

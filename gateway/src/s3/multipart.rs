@@ -79,9 +79,6 @@ impl Rucket {
         {
             return Err(errors::not_implemented("Server-side encryption"));
         }
-        if input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some() {
-            return Err(errors::not_implemented("Object Lock"));
-        }
         let tags = super::tagging::from_header(input.tagging.as_deref())?;
         if input.acl.as_ref().is_some_and(|a| a.as_str() != ObjectCannedACL::PRIVATE) {
             return Err(errors::not_implemented("Object ACLs other than private"));
@@ -92,27 +89,35 @@ impl Rucket {
                 return Err(s3_error!(InvalidRequest, "Checksum algorithm {} is not supported", a.as_str()));
             }
         }
+        let lock = super::lock::requested(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+        )?;
         let id = UploadId::from_bytes(rand::random());
         self.propose(
             &user,
             super::tagging::tagged(
                 tags,
-                CommandBody::CreateMultipartUpload {
-                    bucket: bucket.clone(),
-                    key: key.clone(),
-                    upload_id: id.clone(),
-                    headers: StandardHeaders {
-                        content_type: input.content_type,
-                        cache_control: input.cache_control,
-                        content_disposition: input.content_disposition,
-                        content_encoding: stored_content_encoding(input.content_encoding),
-                        content_language: input.content_language,
-                        expires: input.expires.as_ref().and_then(http_date),
+                super::lock::with_lock(
+                    lock,
+                    CommandBody::CreateMultipartUpload {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        upload_id: id.clone(),
+                        headers: StandardHeaders {
+                            content_type: input.content_type,
+                            cache_control: input.cache_control,
+                            content_disposition: input.content_disposition,
+                            content_encoding: stored_content_encoding(input.content_encoding),
+                            content_language: input.content_language,
+                            expires: input.expires.as_ref().and_then(http_date),
+                        },
+                        user_metadata: input.metadata.unwrap_or_default().into_iter().collect(),
+                        storage_class,
+                        checksum_algorithm: input.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
                     },
-                    user_metadata: input.metadata.unwrap_or_default().into_iter().collect(),
-                    storage_class,
-                    checksum_algorithm: input.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
-                },
+                ),
             ),
         )
         .await?;

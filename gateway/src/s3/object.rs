@@ -216,6 +216,11 @@ impl Rucket {
             tag_count: self.tag_count(&input.bucket, &input.key, &record)?,
             ..Default::default()
         };
+        (
+            output.object_lock_mode,
+            output.object_lock_retain_until_date,
+            output.object_lock_legal_hold_status,
+        ) = self.lock_headers(&input.bucket, &input.key, &record)?;
         fill_headers(
             &record,
             &mut Headers {
@@ -338,6 +343,11 @@ impl Rucket {
             version_id,
             ..Default::default()
         };
+        (
+            output.object_lock_mode,
+            output.object_lock_retain_until_date,
+            output.object_lock_legal_hold_status,
+        ) = self.lock_headers(&input.bucket, &input.key, &record)?;
         if let Some(range) = &input.range {
             let r = range.check(record.size)?;
             if r.start >= r.end {
@@ -439,7 +449,8 @@ impl Rucket {
         }
         let bucket = Self::bucket_name(&input.bucket)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
-        let (delete_marker, version_id) = self.delete_one(&user, bucket, key, input.version_id).await?;
+        let (delete_marker, version_id) =
+            self.delete_one(&user, bucket, key, input.version_id, input.bypass_governance_retention).await?;
         Ok(S3Response::new(DeleteObjectOutput { delete_marker, version_id, ..Default::default() }))
     }
 
@@ -451,6 +462,7 @@ impl Rucket {
         bucket: rucket_schemas::BucketName,
         key: ObjectKey,
         version_id: Option<String>,
+        bypass_governance: Option<bool>,
     ) -> S3Result<(Option<bool>, Option<String>)> {
         let removes_marker = match &version_id {
             Some(v) => matches!(
@@ -465,7 +477,7 @@ impl Rucket {
             version_id: version_id.clone().map(VersionId::new),
             marker_version_id: VersionId::new(hex::encode(rand::random::<[u8; 16]>())),
         };
-        let outcome = self.propose(user, body).await?;
+        let outcome = self.propose(user, super::lock::with_bypass(bypass_governance, body)).await?;
         match self.archived(&outcome) {
             Some(rucket_schemas::StorageEvent::ObjectDeleted(d)) if d.delete_marker => {
                 Ok((Some(true), Some(d.version_id.to_string())))
@@ -486,6 +498,7 @@ impl Rucket {
             return Err(s3_error!(MalformedXML, "A DeleteObjects request names 1 to 1000 keys"));
         }
         let quiet = input.delete.quiet.unwrap_or(false);
+        let bypass = input.bypass_governance_retention;
         // Each key is its own command; proposed together they share a Raft entry.
         let results = futures::future::join_all(objects.into_iter().map(|object| {
             let bucket = bucket.clone();
@@ -497,7 +510,7 @@ impl Rucket {
                     Err(e) => Err(errors::key_name(e)),
                     // Per-key conditions are not checked yet: refuse rather than ignore them.
                     Ok(_) if conditional => Err(errors::not_implemented("Conditional deletes")),
-                    Ok(key) => self.delete_one(&user, bucket, key, object.version_id.clone()).await,
+                    Ok(key) => self.delete_one(&user, bucket, key, object.version_id.clone(), bypass).await,
                 };
                 (object, outcome)
             }

@@ -151,12 +151,6 @@ fn refuse_unsupported(input: &PutObjectInput) -> S3Result<()> {
     {
         return Err(errors::not_implemented("Server-side encryption"));
     }
-    if input.object_lock_mode.is_some()
-        || input.object_lock_retain_until_date.is_some()
-        || input.object_lock_legal_hold_status.is_some()
-    {
-        return Err(errors::not_implemented("Object Lock"));
-    }
     if input.website_redirect_location.is_some() {
         return Err(errors::not_implemented("Website redirects"));
     }
@@ -276,6 +270,14 @@ impl Rucket {
         .filter(|acl| !acl.grants.is_empty());
         self.check_acls_enabled(&bucket, acl.as_ref(), &bucket_record.owner)?;
         let condition = condition(&req.input)?;
+        let lock = super::lock::requested(
+            req.input.object_lock_mode.as_ref(),
+            req.input.object_lock_retain_until_date.as_ref(),
+            req.input.object_lock_legal_hold_status.as_ref(),
+        )?;
+        if lock.is_some() && !bucket_record.object_lock_enabled {
+            return Err(super::lock::bucket_without_lock());
+        }
         let tags = super::tagging::from_header(req.input.tagging.as_deref())?;
         let storage_class = storage_class(req.input.storage_class.as_ref())?.unwrap_or_default();
         let declared = Declared::from_request(&req)?;
@@ -333,13 +335,16 @@ impl Rucket {
         };
         let body = super::tagging::tagged(
             tags,
-            CommandBody::PutObject {
-                bucket: bucket.clone(),
-                key: key.clone(),
-                operation,
-                record: Box::new(record),
-                condition,
-            },
+            super::lock::with_lock(
+                lock,
+                CommandBody::PutObject {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    operation,
+                    record: Box::new(record),
+                    condition,
+                },
+            ),
         );
         let outcome = self.propose_ingested(&user, hlc, body, &ingested).await?;
         let mut output = PutObjectOutput {

@@ -62,16 +62,11 @@ async fn bucket_errors_match_s3() {
     let err = s3.delete_bucket().bucket(&name).send().await.unwrap_err();
     assert_eq!((status(&err), code(&err).as_str()), (409, "BucketNotEmpty"));
 
-    let err = s3
-        .create_bucket()
-        .bucket(bucket("locked"))
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!((status(&err), code(&err).as_str()), (501, "NotImplemented"), "unsupported features say so");
-    let err = s3.head_bucket().bucket(bucket("locked")).send().await.unwrap_err();
-    assert_eq!(status(&err), 404, "a refused create leaves no bucket");
+    // Object Lock at creation turns versioning on.
+    let locked = bucket("locked");
+    s3.create_bucket().bucket(&locked).object_lock_enabled_for_bucket(true).send().await.unwrap();
+    let versioning = s3.get_bucket_versioning().bucket(&locked).send().await.unwrap();
+    assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"));
 }
 
 #[tokio::test]

@@ -227,3 +227,48 @@ async fn the_worker_expires_versions_markers_and_uploads() {
         .unwrap_or(0.0);
     assert!(actions >= 5.0, "two expirations, one abort, one version, one marker: {actions}");
 }
+
+#[tokio::test]
+async fn the_worker_never_removes_a_locked_version() {
+    let temp = tempfile::tempdir().unwrap();
+    let server =
+        Server::start_in(temp.path(), &["--lifecycle-interval-ms", "200", "--lifecycle-day-secs", "1"]);
+    let client = server.client();
+    let vault = support::bucket("lc-vault");
+    client.create_bucket().bucket(&vault).object_lock_enabled_for_bucket(true).send().await.unwrap();
+    let put = |key: &'static str, hold: bool| {
+        let mut request = client.put_object().bucket(&vault).key(key).body(ByteStream::from_static(b"x"));
+        if hold {
+            request = request.object_lock_legal_hold_status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On);
+        }
+        async move { request.send().await.unwrap().version_id().unwrap().to_owned() }
+    };
+    // The held version becomes noncurrent first, so it is due no later than the free one.
+    let held = put("held", true).await;
+    put("held", false).await;
+    put("free", false).await;
+    put("free", false).await;
+    put_config(
+        &client,
+        &vault,
+        vec![rule("history", "")
+            .noncurrent_version_expiration(NoncurrentVersionExpiration::builder().noncurrent_days(1).build())
+            .build()
+            .unwrap()],
+    )
+    .await
+    .unwrap();
+    let versions_of = |key: &'static str| {
+        let client = client.clone();
+        let vault = vault.clone();
+        async move {
+            let out = client.list_object_versions().bucket(&vault).prefix(key).send().await.unwrap();
+            out.versions().iter().filter_map(|v| v.version_id().map(str::to_owned)).collect::<Vec<_>>()
+        }
+    };
+    eventually("the free noncurrent version to expire", || async { versions_of("free").await.len() == 1 })
+        .await;
+    let kept = versions_of("held").await;
+    assert_eq!(kept.len(), 2, "the held noncurrent version is still there: {kept:?}");
+    assert!(kept.contains(&held));
+}

@@ -90,6 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     checksums: BTreeMap::new(),
                 }),
                 tags: Default::default(),
+                lock: Default::default(),
             })
         };
         let envelope = Envelope::seal(&event, hlc, region.clone(), EventId((n as u128).to_be_bytes()))?;

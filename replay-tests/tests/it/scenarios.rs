@@ -210,6 +210,25 @@ impl Script {
         self
     }
 
+    /// Wraps the last command in `Locked`, so that its new version or upload carries `lock`.
+    pub fn with_lock(&mut self, lock: rucket_schemas::ObjectLock) -> &mut Self {
+        self.wrap_last(|inner| CommandBody::Locked { lock, inner: Box::new(inner) })
+    }
+
+    /// Wraps the last command in `BypassGovernance`.
+    pub fn bypassing(&mut self) -> &mut Self {
+        self.wrap_last(|inner| CommandBody::BypassGovernance { inner: Box::new(inner) })
+    }
+
+    fn wrap_last(&mut self, wrap: impl FnOnce(CommandBody) -> CommandBody) -> &mut Self {
+        if let Some(Step::Command(c)) = self.steps.last_mut() {
+            let inner =
+                std::mem::replace(&mut c.body, CommandBody::DeleteBucket { bucket: bucket("placeholder") });
+            c.body = wrap(inner);
+        }
+        self
+    }
+
     pub fn abort(&mut self, user: &str, b: &str, k: &str, id: &UploadId) -> &mut Self {
         self.command(
             user,
@@ -482,6 +501,85 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .command("bob", own("relaxed", Some(rucket_schemas::ObjectOwnership::ObjectWriter)))
         .command("bob", own("relaxed", None));
     out.push(("ownership", s));
+
+    // Object Lock, decided by the commands' stamps (one second apart): seq n is hlc(n).
+    use rucket_schemas::{LockMode, ObjectLock, Retention};
+    let ms = |seq: u64| hlc(seq).unix_millis();
+    let retention =
+        |b: &str, k: &str, v: Option<u64>, r: Option<Retention>| CommandBody::SetObjectRetention {
+            bucket: bucket(b),
+            key: key(k),
+            version_id: v.map(|seq| VersionId::new(hex16(seq))),
+            retention: r,
+        };
+    let upload = UploadId::from_bytes([0x10; 16]);
+    let mut s = Script::default();
+    s.create("bob", "vault", true) // seq 1
+        .command(
+            "bob",
+            CommandBody::SetObjectLockConfig {
+                bucket: bucket("vault"),
+                configuration: rucket_schemas::ObjectLockConfig {
+                    default_retention: Some(rucket_schemas::DefaultRetention {
+                        mode: LockMode::Governance,
+                        days: Some(1),
+                        years: None,
+                    }),
+                },
+            },
+        )
+        .put("bob", "vault", "doc", 5, WriteCondition::Always) // seq 3: governance for a day
+        .delete("bob", "vault", "doc", Some(&hex16(3))) // rejected: locked
+        .command(
+            "bob",
+            retention(
+                "vault",
+                "doc",
+                Some(3),
+                Some(Retention { mode: LockMode::Compliance, retain_until_ms: ms(8) }),
+            ),
+        )
+        .bypassing() // seq 5: shortened (bypass) and made COMPLIANCE until seq 8
+        .delete("bob", "vault", "doc", Some(&hex16(3)))
+        .bypassing() // seq 6: rejected, COMPLIANCE yields to no bypass
+        .put("bob", "vault", "held", 5, WriteCondition::Always)
+        .with_lock(ObjectLock { retention: None, legal_hold: true }) // seq 7
+        .command(
+            "bob",
+            CommandBody::SetObjectLegalHold {
+                bucket: bucket("vault"),
+                key: key("held"),
+                version_id: None,
+                on: false,
+            },
+        )
+        .delete("bob", "vault", "doc", Some(&hex16(3))) // seq 9: the retention ended at seq 8
+        .command(
+            "bob",
+            CommandBody::SetBucketVersioning {
+                bucket: bucket("vault"),
+                status: rucket_schemas::VersioningStatus::Suspended,
+            },
+        ) // rejected: InvalidBucketState
+        .command("alice", retention("vault", "held", None, None)) // rejected: AccessDenied
+        .create_upload("bob", "vault", "big", &upload)
+        .with_lock(ObjectLock {
+            retention: Some(Retention { mode: LockMode::Compliance, retain_until_ms: ms(100) }),
+            legal_hold: false,
+        }) // seq 12
+        .upload_part("bob", "vault", "big", &upload, 1, 10)
+        .complete("bob", "vault", "big", &upload, vec![(1, part_etag(1, 13))])
+        .create("bob", "plain", false) // seq 15
+        .put("bob", "plain", "k", 5, WriteCondition::Always)
+        .with_lock(ObjectLock { retention: None, legal_hold: true }) // rejected: no Object Lock
+        .command(
+            "bob",
+            CommandBody::SetObjectLockConfig {
+                bucket: bucket("plain"),
+                configuration: rucket_schemas::ObjectLockConfig::default(),
+            },
+        ); // rejected: InvalidBucketState (not versioned)
+    out.push(("object_lock", s));
 
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
