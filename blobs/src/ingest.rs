@@ -1,7 +1,6 @@
 //! The one pass over a request body: hash, then inline or write to a blob file.
 
 use std::fs::File;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -10,10 +9,15 @@ use futures::{Stream, StreamExt};
 use rucket_schemas::ObjectData;
 
 use crate::chunks::ChunkSums;
+use crate::sink::Sink;
 use crate::{BlobError, BlobStore, ChecksumAlgorithm, Checksums};
 
-/// Bytes gathered before a write is handed to the blocking pool.
+/// Bytes gathered per write to the blob file.
 const WRITE_BATCH: usize = 1 << 20;
+
+/// Bodies at least this long (or of unknown length) are hashed on a thread of their own,
+/// beside the thread that writes them: a single large stream then uses two cores.
+const SPLIT_HASHING: u64 = 8 << 20;
 
 pub struct IngestOptions<'a> {
     /// Bodies of at most this many bytes stay in memory and travel inside the event.
@@ -78,7 +82,8 @@ impl BlobStore {
                 None => {
                     pending.extend_from_slice(&chunk);
                     if pending.len() > options.inline_threshold {
-                        let mut w = self.start_writer(options.checksums, written)?;
+                        let split = options.expected_len.is_none_or(|n| n >= SPLIT_HASHING);
+                        let mut w = self.start_writer(options.checksums, written, split)?;
                         w.send(Bytes::from(std::mem::take(&mut pending))).await?;
                         writer = Some(w);
                     }
@@ -92,7 +97,7 @@ impl BlobStore {
         }
         if writer.is_none() && options.inline_threshold == 0 {
             // A threshold of 0 asks for a blob even for an empty body (an empty part).
-            writer = Some(self.start_writer(options.checksums, written)?);
+            writer = Some(self.start_writer(options.checksums, written, false)?);
         }
         match writer {
             None => {
@@ -109,40 +114,56 @@ impl BlobStore {
         }
     }
 
-    /// Creates the blob file and a thread that hashes and writes what it is sent, then
-    /// seals the file once told the body is complete.
+    /// Creates the blob file and a thread that writes what it is sent (with its chunk
+    /// CRCs), then seals the file once told the body is complete. The MD5 and requested
+    /// checksums are computed by that thread, or, with `split_hashing`, by a second one.
     fn start_writer(
         &self,
         algorithms: &[ChecksumAlgorithm],
         written: &mut Option<(rucket_schemas::BlobId, File)>,
+        split_hashing: bool,
     ) -> Result<Writer, BlobError> {
         let (id, file) = self.create()?;
         let handle = file.try_clone()?;
+        let path = self.path_of(&id);
         *written = Some((id.clone(), file));
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITER_QUEUE);
+        let hasher = split_hashing.then(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITER_QUEUE);
+            let algorithms = algorithms.to_vec();
+            let task = tokio::task::spawn_blocking(move || {
+                let mut hashes = Checksums::new(&algorithms);
+                while let Some(bytes) = rx.blocking_recv() {
+                    hashes.update(&bytes);
+                }
+                hashes.finish()
+            });
+            (tx, task)
+        });
         let complete = Arc::new(AtomicBool::new(false));
         let store = self.clone();
-        let algorithms = algorithms.to_vec();
+        let mut hashes = (!split_hashing).then(|| Checksums::new(algorithms));
         let done = complete.clone();
         let task = tokio::task::spawn_blocking(move || -> Result<_, BlobError> {
-            let mut hashes = Checksums::new(&algorithms);
             let mut sums = ChunkSums::new();
-            let mut out = std::io::BufWriter::with_capacity(WRITE_BATCH, handle);
+            let mut sink = Sink::new(&path, handle, WRITE_BATCH);
             while let Some(bytes) = rx.blocking_recv() {
-                hashes.update(&bytes);
+                if let Some(hashes) = &mut hashes {
+                    hashes.update(&bytes);
+                }
                 sums.update(&bytes);
-                out.write_all(&bytes)?;
+                sink.write(&bytes)?;
             }
             if !done.load(Ordering::Acquire) {
                 // The request failed or went away: no fsync for a file that will be removed.
                 return Err(BlobError::WriterGone);
             }
-            out.write_all(&sums.finish())?;
-            let mut file = out.into_inner().map_err(|e| BlobError::Io(e.into_error()))?;
+            let mut file = sink.finish(&sums.finish())?;
             store.seal(&id, &mut file)?;
-            Ok(hashes.finish())
+            Ok(hashes.map(Checksums::finish))
         });
-        Ok(Writer { tx: Some(tx), complete, task })
+        let (hash_tx, hash_task) = hasher.unzip();
+        Ok(Writer { tx: Some(tx), hash_tx, hash_task, complete, task })
     }
 }
 
@@ -152,15 +173,22 @@ type Digests = ([u8; 16], Vec<(ChecksumAlgorithm, String)>);
 /// How many received chunks may wait for the writer thread (backpressure on the client).
 const WRITER_QUEUE: usize = 8;
 
-/// The handle of a blob's writer thread.
+/// The handles of a blob's writer thread and, for large bodies, its hashing thread.
 struct Writer {
     tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    hash_tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    hash_task: Option<tokio::task::JoinHandle<Digests>>,
     complete: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<Result<Digests, BlobError>>,
+    /// The digests, unless a hashing thread computes them.
+    task: tokio::task::JoinHandle<Result<Option<Digests>, BlobError>>,
 }
 
 impl Writer {
     async fn send(&mut self, bytes: Bytes) -> Result<(), BlobError> {
+        if let Some(hash_tx) = &self.hash_tx {
+            // The hasher only stops when its sender is dropped.
+            hash_tx.send(bytes.clone()).await.map_err(|_| BlobError::WriterGone)?;
+        }
         let Some(tx) = &self.tx else { return Err(BlobError::WriterGone) };
         if tx.send(bytes).await.is_err() {
             // The thread stopped early: its error says why.
@@ -177,7 +205,14 @@ impl Writer {
     async fn finish(mut self) -> Result<Digests, BlobError> {
         self.complete.store(true, Ordering::Release);
         self.tx = None;
-        (&mut self.task).await.map_err(|e| BlobError::Io(std::io::Error::other(e)))?
+        self.hash_tx = None;
+        let joined = |e: tokio::task::JoinError| BlobError::Io(std::io::Error::other(e));
+        let written = (&mut self.task).await.map_err(joined)??;
+        match (written, self.hash_task.take()) {
+            (Some(digests), _) => Ok(digests),
+            (None, Some(hasher)) => hasher.await.map_err(joined),
+            (None, None) => Err(BlobError::WriterGone),
+        }
     }
 }
 

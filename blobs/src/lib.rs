@@ -11,6 +11,7 @@ mod checksum;
 mod chunks;
 mod error;
 mod ingest;
+mod sink;
 mod store;
 
 pub use checksum::{composite_checksum, full_object_checksum, ChecksumAlgorithm, Checksums};
