@@ -15,6 +15,12 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "RUCKET_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// PEM certificate chain: serve HTTPS (with `--tls-key`). Re-read on SIGHUP.
+    #[arg(long, env = "RUCKET_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `--tls-cert`. Re-read on SIGHUP.
+    #[arg(long, env = "RUCKET_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Directory for the log, projections and object bytes.
     #[arg(long, env = "RUCKET_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -78,6 +84,8 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     region: Option<String>,
     durability: Option<String>,
@@ -119,6 +127,8 @@ pub enum DurabilityMode {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// Serve HTTPS with these files instead of plain HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
     pub data_dir: PathBuf,
     pub region: String,
     pub durability: DurabilityMode,
@@ -198,7 +208,13 @@ impl Settings {
                 anyhow::bail!("webhook id `{}` is configured twice", target.id);
             }
         }
+        let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(crate::tls::TlsFiles { cert, key }),
+            _ => anyhow::bail!("tls_cert and tls_key go together: set both or neither"),
+        };
         let settings = Self {
+            tls,
             listen: args
                 .listen
                 .or(file.listen)

@@ -21,3 +21,4 @@ pub mod replay;
 mod s3;
 pub mod server;
 pub mod tail;
+pub mod tls;

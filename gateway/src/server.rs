@@ -1,6 +1,5 @@
 //! `rucket serve`: open the log, sweep orphaned blobs, and serve S3 until a signal.
 
-use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,22 +153,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let app = router(AppState { node: writer.clone(), archive, metrics }, cors, builder.build());
 
+    let tls = settings.tls.clone().map(crate::tls::Tls::load).transpose().context("loading TLS files")?;
+    if let Some(tls) = &tls {
+        tls.reload_on_sighup()?;
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let address = listener.local_addr()?;
     println!(
-        "rucket listening on http://{address} (region {}, data {}{})",
+        "rucket listening on {}://{address} (region {}, data {}{})",
+        if tls.is_some() { "https" } else { "http" },
         settings.region,
         settings.data_dir.display(),
         if settings.read_only { ", read-only" } else { "" }
     );
-    tracing::info!(%address, "serving");
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
+    tracing::info!(%address, tls = tls.is_some(), "serving");
     // Subscriptions never end by themselves: end them first, so that the graceful
     // shutdown does not wait for them. A client that reads nothing could still hold its
     // connection open, so the wait for connections has a deadline.
@@ -182,8 +181,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         crate::feed::hub::stopped(&mut stopped).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
+    let served = async move {
+        match tls {
+            Some(tls) => serve_tls(listener, app, tls, stopping).await,
+            None => {
+                let listener = listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::warn!(error = %e, "could not set TCP_NODELAY");
+                    }
+                });
+                Ok(axum::serve(listener, app).with_graceful_shutdown(stopping).await?)
+            }
+        }
+    };
     tokio::select! {
-        served = axum::serve(listener, app).with_graceful_shutdown(stopping).into_future() => served?,
+        served = served => served?,
         _ = deadline => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open at the shutdown deadline; closing them"),
     }
 
@@ -191,6 +203,56 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(node) = writer {
         node.shutdown().await?;
     }
+    Ok(())
+}
+
+/// Serves `app` over TLS until `stopping` resolves, then waits for open connections.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: crate::tls::Tls,
+    stopping: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    tokio::pin!(stopping);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        continue;
+                    }
+                };
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::warn!(error = %e, "could not set TCP_NODELAY");
+                }
+                let acceptor = tls.acceptor();
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match acceptor.accept(tcp).await {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                    };
+                    let connection = builder
+                        .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
+                        .into_owned();
+                    if let Err(e) = watcher.watch(connection).await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut stopping => break,
+        }
+    }
+    graceful.shutdown().await;
     Ok(())
 }
 

@@ -19,4 +19,5 @@ mod replay;
 mod support;
 mod tagging;
 mod tidy;
+mod tls;
 mod versioning;

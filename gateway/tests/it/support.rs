@@ -70,13 +70,15 @@ impl Server {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("rucket listening on http://") {
-                    let address = rest.split_whitespace().next().unwrap_or_default().to_owned();
-                    let _ = tx.send(address);
+                if let Some(rest) = line.strip_prefix("rucket listening on ") {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
+                    if let Some((scheme, address)) = url.split_once("://") {
+                        let _ = tx.send((scheme.to_owned(), address.to_owned()));
+                    }
                 }
             }
         });
-        let address = match rx.recv_timeout(Duration::from_secs(60)) {
+        let (scheme, address) = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
@@ -86,7 +88,7 @@ impl Server {
         };
         Self {
             child: Some(child),
-            endpoint: format!("http://{address}"),
+            endpoint: format!("{scheme}://{address}"),
             address,
             dir: dir.to_owned(),
             _temp: None,
@@ -113,6 +115,12 @@ impl Server {
             .endpoint_url(&self.endpoint)
             .force_path_style(true)
             .http_client(aws_smithy_http_client::Builder::new().build_http())
+    }
+
+    /// Sends `signal` to the server process.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().expect("the server is running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     }
 
     /// Kills the server at once, as a crash would.
