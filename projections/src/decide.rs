@@ -251,6 +251,14 @@ impl Projections {
             | CommandBody::BypassGovernance { .. } => {
                 unreachable!("unwrapped above")
             }
+            CommandBody::SetPublicAccessBlock { bucket, configuration } => {
+                self.owner_only(bucket, &may_act, || {
+                    StorageEvent::BucketPublicAccessBlockSet(rucket_schemas::BucketPublicAccessBlockSet {
+                        bucket: bucket.clone(),
+                        configuration: *configuration,
+                    })
+                })?
+            }
             CommandBody::SetObjectLockConfig { bucket, configuration } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
                 Some(b) if !may_act(&b) => Decision::Rejected(Rejection::AccessDenied),
@@ -314,10 +322,11 @@ impl Projections {
             }
             CommandBody::SetBucketAcl { bucket, acl } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(_) if self.blocks_public(bucket, acl)? => Decision::Rejected(Rejection::AccessDenied),
                 Some(b)
                     if !may_act(&b)
                         && !self
-                            .bucket_acl(bucket)?
+                            .effective_bucket_acl(bucket)?
                             .allows(&command.requester, rucket_schemas::Permission::WriteAcp) =>
                 {
                     Decision::Rejected(Rejection::AccessDenied)
@@ -329,11 +338,12 @@ impl Projections {
             },
             CommandBody::SetObjectAcl { bucket, key, version_id, acl } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
+                Some(_) if self.blocks_public(bucket, acl)? => Decision::Rejected(Rejection::AccessDenied),
                 Some(b) => match self.target_version(bucket, key, version_id.as_ref())? {
                     Err(r) => Decision::Rejected(r),
                     Ok(record) => {
                         let granted = self
-                            .version_acl(bucket, key, record.hlc_timestamp)?
+                            .effective_version_acl(bucket, key, record.hlc_timestamp)?
                             .allows(&command.requester, rucket_schemas::Permission::WriteAcp);
                         if !may_act(&b) && record.owner != command.requester && !granted {
                             Decision::Rejected(Rejection::AccessDenied)
@@ -443,6 +453,11 @@ impl Projections {
 }
 
 impl Projections {
+    /// Whether the bucket's public access block refuses `acl` (it grants publicly).
+    fn blocks_public(&self, bucket: &BucketName, acl: &rucket_schemas::Acl) -> Result<bool, ProjectionError> {
+        Ok(acl.is_public() && self.public_access_block(bucket)?.is_some_and(|b| b.block_public_acls))
+    }
+
     /// The lock a new version gets from its bucket's default retention.
     fn default_lock(
         &self,
@@ -545,7 +560,9 @@ impl Projections {
         if command.requester_is_admin || bucket.owner == command.requester {
             return Ok(true);
         }
-        Ok(self.bucket_acl(&bucket.name)?.allows(&command.requester, rucket_schemas::Permission::Write))
+        Ok(self
+            .effective_bucket_acl(&bucket.name)?
+            .allows(&command.requester, rucket_schemas::Permission::Write))
     }
 }
 

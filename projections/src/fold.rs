@@ -52,6 +52,9 @@ impl Projections {
                 let new = NewVersion { record: &e.record, tags: &e.tags, lock: &e.lock };
                 self.fold_new_version(batch, &e.bucket, &e.key, new, &mut released)?;
             }
+            StorageEvent::BucketPublicAccessBlockSet(e) => {
+                self.put_config(batch, &e.bucket, keys::PUBLIC_ACCESS_BLOCK, e.configuration.as_ref())?;
+            }
             StorageEvent::BucketObjectLockSet(e) => {
                 if let Some(mut record) = self.bucket(&e.bucket)? {
                     record.object_lock_enabled = true;

@@ -84,7 +84,10 @@ pub const OWNERSHIP: &str = "ownership";
 /// Every `configs` kind, removed with the bucket.
 /// Object Lock configuration kind.
 pub const OBJECT_LOCK: &str = "object-lock";
-pub const CONFIG_KINDS: [&str; 7] = [NOTIFICATION, CORS, TAGGING, LIFECYCLE, ACL, OWNERSHIP, OBJECT_LOCK];
+/// Public access block configuration kind.
+pub const PUBLIC_ACCESS_BLOCK: &str = "public-access-block";
+pub const CONFIG_KINDS: [&str; 8] =
+    [NOTIFICATION, CORS, TAGGING, LIFECYCLE, ACL, OWNERSHIP, OBJECT_LOCK, PUBLIC_ACCESS_BLOCK];
 
 /// The `tags` key of an object version, given its `versions` key.
 pub fn version_tags(version_key: &[u8]) -> Vec<u8> {

@@ -238,6 +238,43 @@ impl Projections {
         Ok(self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()?.unwrap_or_default())
     }
 
+    /// The bucket's public access block, if one is set.
+    pub fn public_access_block(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Option<rucket_schemas::PublicAccessBlock>, ProjectionError> {
+        let key = keys::config(bucket, keys::PUBLIC_ACCESS_BLOCK);
+        self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
+    }
+
+    /// The bucket ACL as access decisions see it: without public grants when the bucket's
+    /// public access block says to ignore them.
+    pub fn effective_bucket_acl(&self, bucket: &BucketName) -> Result<rucket_schemas::Acl, ProjectionError> {
+        self.effective(bucket, self.bucket_acl(bucket)?)
+    }
+
+    /// A version's ACL as access decisions see it (see [`Self::effective_bucket_acl`]).
+    pub fn effective_version_acl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        hlc: rucket_schemas::Hlc,
+    ) -> Result<rucket_schemas::Acl, ProjectionError> {
+        self.effective(bucket, self.version_acl(bucket, key, hlc)?)
+    }
+
+    fn effective(
+        &self,
+        bucket: &BucketName,
+        acl: rucket_schemas::Acl,
+    ) -> Result<rucket_schemas::Acl, ProjectionError> {
+        if acl.grants.is_empty() {
+            return Ok(acl);
+        }
+        let ignore = self.public_access_block(bucket)?.is_some_and(|b| b.ignore_public_acls);
+        Ok(if ignore { acl.without_public() } else { acl })
+    }
+
     /// The grants of the version of `key` stamped `hlc`.
     pub fn version_acl(
         &self,

@@ -12,7 +12,7 @@ use crate::{
     NotificationConfig, ObjectKey, ObjectOwnership, ObjectRecord, PartRecord, RegionId, StandardHeaders,
     StorageClass, Tags, UploadId, UserId, VersionId, VersioningStatus,
 };
-use crate::{ObjectLock, ObjectLockConfig, Retention};
+use crate::{ObjectLock, ObjectLockConfig, PublicAccessBlock, Retention};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
@@ -165,6 +165,11 @@ pub enum CommandBody {
         version_id: Option<VersionId>,
         retention: Option<Retention>,
     },
+    /// Put/DeletePublicAccessBlock (`None` deletes).
+    SetPublicAccessBlock {
+        bucket: BucketName,
+        configuration: Option<PublicAccessBlock>,
+    },
     /// PutObjectLegalHold on one version (`None`: the current one).
     SetObjectLegalHold {
         bucket: BucketName,
@@ -207,7 +212,8 @@ impl CommandBody {
             | Self::LifecycleExpire { bucket, .. }
             | Self::SetObjectLockConfig { bucket, .. }
             | Self::SetObjectRetention { bucket, .. }
-            | Self::SetObjectLegalHold { bucket, .. } => bucket,
+            | Self::SetObjectLegalHold { bucket, .. }
+            | Self::SetPublicAccessBlock { bucket, .. } => bucket,
             Self::Tagged { inner, .. } | Self::Locked { inner, .. } | Self::BypassGovernance { inner } => {
                 inner.bucket()
             }

@@ -36,6 +36,7 @@ pub enum EventType {
     BucketObjectLockSet = 18,
     ObjectRetentionSet = 19,
     ObjectLegalHoldSet = 20,
+    BucketPublicAccessBlockSet = 21,
 }
 
 impl EventType {
@@ -47,6 +48,7 @@ impl EventType {
             Self::ObjectDeleted => 2,
             Self::UploadCreated | Self::MultipartCompleted => 3,
             Self::BucketObjectLockSet | Self::ObjectRetentionSet | Self::ObjectLegalHoldSet => 1,
+            Self::BucketPublicAccessBlockSet => 1,
             Self::PartUploaded | Self::UploadAborted => 1,
             Self::ObjectTaggingSet | Self::BucketTaggingSet | Self::BucketLifecycleSet => 1,
             Self::BucketAclSet | Self::ObjectAclSet | Self::BucketOwnershipSet => 1,
@@ -76,6 +78,7 @@ impl EventType {
             Self::BucketObjectLockSet => "BucketObjectLockSet",
             Self::ObjectRetentionSet => "ObjectRetentionSet",
             Self::ObjectLegalHoldSet => "ObjectLegalHoldSet",
+            Self::BucketPublicAccessBlockSet => "BucketPublicAccessBlockSet",
         }
     }
 }
@@ -103,6 +106,7 @@ pub enum StorageEvent {
     BucketObjectLockSet(BucketObjectLockSet),
     ObjectRetentionSet(ObjectRetentionSet),
     ObjectLegalHoldSet(ObjectLegalHoldSet),
+    BucketPublicAccessBlockSet(BucketPublicAccessBlockSet),
 }
 
 /// Schema version 1 of `BucketObjectLockSet`: the bucket's Object Lock configuration was
@@ -225,6 +229,40 @@ impl Acl {
             who && (g.permission == permission || g.permission == Permission::FullControl)
         })
     }
+
+    /// Whether a grant goes to everyone or to every authenticated user.
+    pub fn is_public(&self) -> bool {
+        self.grants.iter().any(|g| matches!(g.grantee, Grantee::AllUsers | Grantee::AuthenticatedUsers))
+    }
+
+    /// The grants to named users only (what IgnorePublicAcls leaves in force).
+    pub fn without_public(mut self) -> Self {
+        self.grants.retain(|g| matches!(g.grantee, Grantee::User(_)));
+        self
+    }
+}
+
+/// A bucket's public access block: which public ACLs (and, once policies exist, public
+/// policies) are refused or ignored.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
+pub struct PublicAccessBlock {
+    /// Refuse new ACLs that grant to everyone or to every authenticated user.
+    pub block_public_acls: bool,
+    /// Leave such grants out of every access decision.
+    pub ignore_public_acls: bool,
+    /// Refuse bucket policies that allow public access (kept for bucket policies).
+    pub block_public_policy: bool,
+    /// Limit a public policy to the owner and operators (kept for bucket policies).
+    pub restrict_public_buckets: bool,
+}
+
+/// Schema version 1 of `BucketPublicAccessBlockSet` (`None`: DeletePublicAccessBlock).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketPublicAccessBlockSet {
+    pub bucket: BucketName,
+    pub configuration: Option<PublicAccessBlock>,
 }
 
 /// Schema version 1 of `BucketLifecycleSet`: the bucket's whole lifecycle configuration
@@ -801,6 +839,7 @@ impl StorageEvent {
             Self::BucketObjectLockSet(_) => EventType::BucketObjectLockSet,
             Self::ObjectRetentionSet(_) => EventType::ObjectRetentionSet,
             Self::ObjectLegalHoldSet(_) => EventType::ObjectLegalHoldSet,
+            Self::BucketPublicAccessBlockSet(_) => EventType::BucketPublicAccessBlockSet,
         }
     }
 
@@ -826,6 +865,7 @@ impl StorageEvent {
             Self::BucketObjectLockSet(e) => &e.bucket,
             Self::ObjectRetentionSet(e) => &e.bucket,
             Self::ObjectLegalHoldSet(e) => &e.bucket,
+            Self::BucketPublicAccessBlockSet(e) => &e.bucket,
         }
     }
 
@@ -841,7 +881,9 @@ impl StorageEvent {
             Self::ObjectTaggingSet(e) => Some(&e.key),
             Self::BucketTaggingSet(_) | Self::BucketLifecycleSet(_) | Self::BucketAclSet(_) => None,
             Self::ObjectAclSet(e) => Some(&e.key),
-            Self::BucketOwnershipSet(_) | Self::BucketObjectLockSet(_) => None,
+            Self::BucketOwnershipSet(_)
+            | Self::BucketObjectLockSet(_)
+            | Self::BucketPublicAccessBlockSet(_) => None,
             Self::ObjectRetentionSet(e) => Some(&e.key),
             Self::ObjectLegalHoldSet(e) => Some(&e.key),
             Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
@@ -879,6 +921,7 @@ impl StorageEvent {
             Self::BucketObjectLockSet(_) => "rucket:BucketObjectLockSet",
             Self::ObjectRetentionSet(_) => "s3:ObjectRetention:Put",
             Self::ObjectLegalHoldSet(_) => "s3:ObjectLegalHold:Put",
+            Self::BucketPublicAccessBlockSet(_) => "rucket:BucketPublicAccessBlockSet",
         }
     }
 
@@ -906,6 +949,7 @@ impl StorageEvent {
             Self::BucketObjectLockSet(p) => codec::encode_payload(p)?,
             Self::ObjectRetentionSet(p) => codec::encode_payload(p)?,
             Self::ObjectLegalHoldSet(p) => codec::encode_payload(p)?,
+            Self::BucketPublicAccessBlockSet(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -945,6 +989,7 @@ impl StorageEvent {
             (18, 1) => Ok(Self::BucketObjectLockSet(codec::decode_payload(bytes)?)),
             (19, 1) => Ok(Self::ObjectRetentionSet(codec::decode_payload(bytes)?)),
             (20, 1) => Ok(Self::ObjectLegalHoldSet(codec::decode_payload(bytes)?)),
+            (21, 1) => Ok(Self::BucketPublicAccessBlockSet(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

@@ -30,8 +30,8 @@ pub use event::{
     UploadCreated, VersioningStatus,
 };
 pub use event::{
-    BucketObjectLockSet, MultipartCompletedV2, ObjectCreatedV2, ObjectLegalHoldSet, ObjectRetentionSet,
-    UploadCreatedV2,
+    BucketObjectLockSet, BucketPublicAccessBlockSet, MultipartCompletedV2, ObjectCreatedV2,
+    ObjectLegalHoldSet, ObjectRetentionSet, PublicAccessBlock, UploadCreatedV2,
 };
 pub use hlc::Hlc;
 pub use ids::{

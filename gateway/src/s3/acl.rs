@@ -217,7 +217,64 @@ impl Rucket {
         if enforced && !harmless {
             return Err(s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs"));
         }
+        // Also decided at apply time; checked here so a refused PUT stores no body.
+        let blocked = self.projections().public_access_block(bucket).map_err(errors::projection)?;
+        if requested.is_some_and(Acl::is_public) && blocked.is_some_and(|b| b.block_public_acls) {
+            return Err(errors::rejection(rucket_schemas::Rejection::AccessDenied));
+        }
         Ok(())
+    }
+
+    pub(super) async fn do_put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let c = req.input.public_access_block_configuration;
+        let configuration = rucket_schemas::PublicAccessBlock {
+            block_public_acls: c.block_public_acls.unwrap_or(false),
+            ignore_public_acls: c.ignore_public_acls.unwrap_or(false),
+            block_public_policy: c.block_public_policy.unwrap_or(false),
+            restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
+        };
+        let body = CommandBody::SetPublicAccessBlock { bucket, configuration: Some(configuration) };
+        self.propose(&user, body).await?;
+        Ok(S3Response::new(PutPublicAccessBlockOutput::default()))
+    }
+
+    pub(super) async fn do_get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        let Some(c) = self.projections().public_access_block(&bucket).map_err(errors::projection)? else {
+            let mut e = s3s::S3Error::with_message(
+                s3s::S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
+                "The public access block configuration was not found",
+            );
+            e.set_status_code(http::StatusCode::NOT_FOUND);
+            return Err(e);
+        };
+        Ok(S3Response::new(GetPublicAccessBlockOutput {
+            public_access_block_configuration: Some(PublicAccessBlockConfiguration {
+                block_public_acls: Some(c.block_public_acls),
+                ignore_public_acls: Some(c.ignore_public_acls),
+                block_public_policy: Some(c.block_public_policy),
+                restrict_public_buckets: Some(c.restrict_public_buckets),
+            }),
+        }))
+    }
+
+    pub(super) async fn do_delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        let user = self.user(&req)?;
+        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
+        self.propose(&user, CommandBody::SetPublicAccessBlock { bucket, configuration: None }).await?;
+        Ok(S3Response::new(DeletePublicAccessBlockOutput::default()))
     }
 
     /// The requester: a signed user, or the anonymous principal for unsigned requests
@@ -241,7 +298,7 @@ impl Rucket {
         if user.admin || record.owner == user.id {
             return Ok((bucket, record));
         }
-        let acl = self.projections().bucket_acl(&bucket).map_err(errors::projection)?;
+        let acl = self.projections().effective_bucket_acl(&bucket).map_err(errors::projection)?;
         if acl.allows(&user.id, permission) {
             Ok((bucket, record))
         } else {
@@ -263,8 +320,10 @@ impl Rucket {
         if user.admin || bucket_record.owner == user.id || record.owner == user.id {
             return Ok(true);
         }
-        let acl =
-            self.projections().version_acl(bucket, key, record.hlc_timestamp).map_err(errors::projection)?;
+        let acl = self
+            .projections()
+            .effective_version_acl(bucket, key, record.hlc_timestamp)
+            .map_err(errors::projection)?;
         Ok(acl.allows(&user.id, permission))
     }
 

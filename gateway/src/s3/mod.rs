@@ -325,20 +325,38 @@ impl S3 for Rucket {
     }
 
     /// Rucket has no bucket policies; a bucket is public when its ACL grants anything to
-    /// everyone (AllUsers) or to every signed user (AuthenticatedUsers).
+    /// everyone (AllUsers) or to every signed user (AuthenticatedUsers) and no public
+    /// access block makes those grants ignored.
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        self.do_put_public_access_block(req).await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        self.do_get_public_access_block(req).await
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        self.do_delete_public_access_block(req).await
+    }
+
     async fn get_bucket_policy_status(
         &self,
         req: S3Request<GetBucketPolicyStatusInput>,
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
         let user = self.user(&req)?;
         let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
-        let acl = self.projections().bucket_acl(&bucket).map_err(errors::projection)?;
-        let is_public = acl.grants.iter().any(|g| {
-            matches!(
-                g.grantee,
-                rucket_schemas::Grantee::AllUsers | rucket_schemas::Grantee::AuthenticatedUsers
-            )
-        });
+        // With IgnorePublicAcls, public grants no longer count.
+        let is_public =
+            self.projections().effective_bucket_acl(&bucket).map_err(errors::projection)?.is_public();
         Ok(S3Response::new(GetBucketPolicyStatusOutput {
             policy_status: Some(PolicyStatus { is_public: Some(is_public) }),
         }))

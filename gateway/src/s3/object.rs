@@ -53,7 +53,7 @@ impl Rucket {
             || record.owner == user.id
             || self
                 .projections()
-                .bucket_acl(&bucket)
+                .effective_bucket_acl(&bucket)
                 .map_err(errors::projection)?
                 .allows(&user.id, rucket_schemas::Permission::Read);
         let resolved = match self.resolve_version(&bucket, &record, &key, version_id) {

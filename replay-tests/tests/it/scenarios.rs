@@ -502,6 +502,31 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .command("bob", own("relaxed", None));
     out.push(("ownership", s));
 
+    // Public access blocks: public grants refused, then ignored, then in force again.
+    let pab = |b: &str, block: bool, ignore: bool| CommandBody::SetPublicAccessBlock {
+        bucket: bucket(b),
+        configuration: Some(rucket_schemas::PublicAccessBlock {
+            block_public_acls: block,
+            ignore_public_acls: ignore,
+            block_public_policy: false,
+            restrict_public_buckets: false,
+        }),
+    };
+    let public_write = grants(&[(Grantee::AuthenticatedUsers, Permission::Write)]);
+    let mut s = Script::default();
+    s.create("bob", "open", false)
+        .command("bob", CommandBody::SetBucketAcl { bucket: bucket("open"), acl: public_write.clone() })
+        .put("alice", "open", "by-grant", 5, WriteCondition::Always) // allowed by the public grant
+        .command("bob", pab("open", true, false))
+        .command("bob", CommandBody::SetBucketAcl { bucket: bucket("open"), acl: public_write.clone() }) // rejected
+        .put("alice", "open", "still", 5, WriteCondition::Always) // the existing grant still counts
+        .command("bob", pab("open", false, true))
+        .put("alice", "open", "ignored", 5, WriteCondition::Always) // rejected: grant ignored
+        .command("alice", pab("open", false, false)) // rejected: owner only
+        .command("bob", CommandBody::SetPublicAccessBlock { bucket: bucket("open"), configuration: None })
+        .put("alice", "open", "again", 5, WriteCondition::Always);
+    out.push(("public_access_block", s));
+
     // Object Lock, decided by the commands' stamps (one second apart): seq n is hlc(n).
     use rucket_schemas::{LockMode, ObjectLock, Retention};
     let ms = |seq: u64| hlc(seq).unix_millis();
