@@ -1,18 +1,63 @@
-//! The s3s access hook: tells the metrics layer which S3 operation a request was.
-//! Access itself is decided by the handlers: unsigned requests reach only the operations
-//! that check ACLs (GET, HEAD, listings, PUT and DELETE of objects, the ACL APIs), and
-//! get only what grants to everyone allow; every other operation requires a signature.
+//! The s3s access hook: tells the metrics layer which S3 operation a request was, and
+//! applies the bucket's policy.
+//!
+//! Ownership and ACLs are decided by the handlers: unsigned requests reach only the
+//! operations that check ACLs (GET, HEAD, listings, PUT and DELETE of objects, the ACL
+//! APIs), and get only what grants to everyone allow. A bucket policy is evaluated here
+//! for every request on a bucket: an explicit Deny refuses it (the bucket owner and the
+//! operators may still read, change and delete the policy itself), an Allow is left in
+//! the request's extensions as [`PolicyAllows`] for the handlers of object reads,
+//! listings, writes and deletes to honour.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::ConnectInfo;
+use rucket_projections::Projections;
+use rucket_schemas::BucketName;
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::S3Result;
+use s3s::{s3_error, S3Result};
+
+use crate::credentials::Users;
+use crate::policy::{Policy, Request, Verdict};
 
 /// Filled with the operation name by [`Access::check`]; read back by the metrics layer.
 #[derive(Clone, Default)]
 pub struct OperationSlot(pub Arc<Mutex<Option<String>>>);
 
-pub struct Access;
+/// Put in a request's extensions by the TLS listener.
+#[derive(Clone, Copy, Debug)]
+pub struct SecureTransport;
+
+/// The bucket policy allows this request.
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyAllows;
+
+/// The bucket policy and the request as it saw it, for handlers that decide per key
+/// (DeleteObjects).
+#[derive(Clone)]
+pub struct PolicyScope {
+    pub policy: Arc<Policy>,
+    pub request: Request,
+}
+
+impl PolicyScope {
+    /// The verdict for `action` on one object of the bucket.
+    pub fn on_object(&self, action: &str, bucket: &str, key: &str) -> Verdict {
+        let request = Request {
+            action: action.to_owned(),
+            resource: format!("arn:aws:s3:::{bucket}/{key}"),
+            ..self.request.clone()
+        };
+        self.policy.evaluate(&request)
+    }
+}
+
+pub struct Access {
+    pub projections: Projections,
+    pub users: Arc<Users>,
+}
 
 #[async_trait::async_trait]
 impl S3Access for Access {
@@ -20,9 +65,152 @@ impl S3Access for Access {
         let name = cx.s3_op().name().to_owned();
         if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
             if let Ok(mut guard) = slot.0.lock() {
-                *guard = Some(name);
+                *guard = Some(name.clone());
             }
         }
-        Ok(())
+        let Some(bucket) = cx.s3_path().get_bucket_name().map(str::to_owned) else { return Ok(()) };
+        let Ok(bucket_name) = BucketName::parse(&bucket) else { return Ok(()) };
+        let text = self
+            .projections
+            .bucket_policy(&bucket_name)
+            .map_err(|e| crate::errors::internal("reading a bucket policy", e))?;
+        let Some(text) = text else { return Ok(()) };
+        let policy = match Policy::parse(&text, &bucket) {
+            Ok(policy) => Arc::new(policy),
+            Err(e) => {
+                // Stored policies were validated; one that no longer parses grants nothing.
+                tracing::error!(bucket, error = %e, "a stored bucket policy does not parse");
+                return Ok(());
+            }
+        };
+        let user = cx.credentials().and_then(|c| self.users.user(&c.access_key)).cloned();
+        let extensions = cx.extensions_mut();
+        let connection = Connection {
+            peer: extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+            secure: extensions.get::<SecureTransport>().is_some(),
+        };
+        let query = cx.uri().query().unwrap_or_default().to_owned();
+        let version_id = form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "versionId");
+        let action = action(&name, version_id);
+        let resource = match cx.s3_path().get_object_key() {
+            Some(key) => format!("arn:aws:s3:::{bucket}/{key}"),
+            None => format!("arn:aws:s3:::{bucket}"),
+        };
+        let request = Request {
+            user: user.as_ref().map(|u| u.id.to_string()),
+            action,
+            resource,
+            keys: condition_keys(cx, &connection, &query, user.as_ref()),
+        };
+        let owner_or_admin = user.as_ref().is_some_and(|u| {
+            u.admin || self.projections.bucket(&bucket_name).ok().flatten().is_some_and(|b| b.owner == u.id)
+        });
+        if name == "DeleteObjects" {
+            // Decided per key by the handler.
+            cx.extensions_mut().insert(PolicyScope { policy, request });
+            return Ok(());
+        }
+        match policy.evaluate(&request) {
+            Verdict::Deny if owner_or_admin && name.ends_with("BucketPolicy") => Ok(()),
+            Verdict::Deny => Err(s3_error!(AccessDenied, "Access Denied by the bucket policy")),
+            Verdict::Allow => {
+                let restricted = policy.is_public()
+                    && !owner_or_admin
+                    && self
+                        .projections
+                        .public_access_block(&bucket_name)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|b| b.restrict_public_buckets);
+                if !restricted {
+                    cx.extensions_mut().insert(PolicyAllows);
+                }
+                Ok(())
+            }
+            Verdict::Silent => Ok(()),
+        }
     }
+}
+
+/// The IAM action of an S3 operation (`s3:<Operation>` unless S3 names it otherwise).
+pub fn action(operation: &str, version_id: bool) -> String {
+    let name = match operation {
+        "GetObject" | "HeadObject" if version_id => "GetObjectVersion",
+        "GetObject" | "HeadObject" => "GetObject",
+        "DeleteObject" if version_id => "DeleteObjectVersion",
+        "ListObjects" | "ListObjectsV2" | "HeadBucket" => "ListBucket",
+        "ListObjectVersions" => "ListBucketVersions",
+        "ListMultipartUploads" => "ListBucketMultipartUploads",
+        "ListParts" => "ListMultipartUploadParts",
+        "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload"
+        | "PostObject" => "PutObject",
+        "AbortMultipartUpload" => "AbortMultipartUpload",
+        "GetObjectTagging" if version_id => "GetObjectVersionTagging",
+        "PutObjectTagging" if version_id => "PutObjectVersionTagging",
+        "GetObjectAcl" if version_id => "GetObjectVersionAcl",
+        "PutObjectAcl" if version_id => "PutObjectVersionAcl",
+        "DeleteObjects" => "DeleteObject",
+        other => other,
+    };
+    format!("s3:{name}")
+}
+
+/// What the listener knows about the connection.
+struct Connection {
+    peer: Option<String>,
+    secure: bool,
+}
+
+/// The condition keys a request offers (lowercase names).
+fn condition_keys(
+    cx: &S3AccessContext<'_>,
+    connection: &Connection,
+    query: &str,
+    user: Option<&crate::credentials::User>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut keys = BTreeMap::new();
+    let mut put = |k: &str, v: String| keys.entry(k.to_owned()).or_insert_with(Vec::new).push(v);
+    let now = time::OffsetDateTime::now_utc();
+    put("aws:currenttime", now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default());
+    put("aws:epochtime", now.unix_timestamp().to_string());
+    put("aws:securetransport", connection.secure.to_string());
+    if let Some(ip) = &connection.peer {
+        put("aws:sourceip", ip.clone());
+    }
+    if let Some(user) = user {
+        put("aws:username", user.id.to_string());
+        put("aws:userid", user.id.to_string());
+    }
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "prefix" => put("s3:prefix", v.into_owned()),
+            "delimiter" => put("s3:delimiter", v.into_owned()),
+            "max-keys" => put("s3:max-keys", v.into_owned()),
+            "versionId" => put("s3:versionid", v.into_owned()),
+            _ => {}
+        }
+    }
+    let header = |name: &str| cx.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(acl) = header("x-amz-acl") {
+        put("s3:x-amz-acl", acl);
+    }
+    if let Some(sse) = header("x-amz-server-side-encryption") {
+        put("s3:x-amz-server-side-encryption", sse);
+    }
+    if let Some(tagging) = header("x-amz-tagging") {
+        for (k, v) in form_urlencoded::parse(tagging.as_bytes()) {
+            put(&format!("s3:requestobjecttag/{}", k.to_ascii_lowercase()), v.into_owned());
+        }
+    }
+    if let Some(until) = header("x-amz-object-lock-retain-until-date") {
+        if let Ok(until) = time::OffsetDateTime::parse(&until, &time::format_description::well_known::Rfc3339)
+        {
+            put("s3:object-lock-remaining-retention-days", ((until - now).whole_days().max(0)).to_string());
+        }
+    }
+    keys
 }

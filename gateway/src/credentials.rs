@@ -21,6 +21,8 @@ pub struct User {
     pub id: UserId,
     /// The root user may act on every bucket.
     pub admin: bool,
+    /// The bucket policy allows the request at hand (set per request, never stored).
+    pub policy_allows: bool,
 }
 
 /// Access key id to (secret, user).
@@ -49,13 +51,14 @@ impl Users {
         users.insert(
             &root.access_key_id,
             &root.secret_access_key,
-            User { id: UserId::new(ROOT_USER), admin: true },
+            User { id: UserId::new(ROOT_USER), admin: true, policy_allows: false },
         )?;
         for KeyConfig { name, access_key_id, secret_access_key } in &settings.keys {
             if name == ROOT_USER {
                 anyhow::bail!("`root` is reserved; choose another name for key {access_key_id}");
             }
-            users.insert(access_key_id, secret_access_key, User { id: UserId::new(name), admin: false })?;
+            let user = User { id: UserId::new(name), admin: false, policy_allows: false };
+            users.insert(access_key_id, secret_access_key, user)?;
         }
         Ok((users, root))
     }

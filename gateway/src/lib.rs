@@ -17,6 +17,7 @@ mod http;
 pub mod lifecycle;
 mod metrics;
 pub mod notify;
+pub mod policy;
 pub mod replay;
 mod s3;
 pub mod server;

@@ -138,9 +138,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )?;
     }
     let cors = crate::cors::CorsLayer { projections: rucket.projections.clone(), hosts };
+    let access = Access { projections: rucket.projections.clone(), users: Arc::new(users.clone()) };
     let mut builder = s3s::service::S3ServiceBuilder::new(rucket);
+    builder.set_access(access);
     builder.set_auth(users);
-    builder.set_access(Access);
     builder.set_validation(crate::feed::Names);
     // s3s reads a POST upload's file into memory before its policy is checked, so such
     // uploads are capped well below S3's 5 GB (PUT and multipart stream without limit).
@@ -190,6 +191,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                         tracing::warn!(error = %e, "could not set TCP_NODELAY");
                     }
                 });
+                let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
                 Ok(axum::serve(listener, app).with_graceful_shutdown(stopping).await?)
             }
         }
@@ -230,7 +232,13 @@ async fn serve_tls(
                     tracing::warn!(error = %e, "could not set TCP_NODELAY");
                 }
                 let acceptor = tls.acceptor();
-                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                // What a plain listener's connect info gives, plus the transport's name,
+                // for bucket policy conditions.
+                let app = app
+                    .clone()
+                    .layer(axum::Extension(axum::extract::ConnectInfo(peer)))
+                    .layer(axum::Extension(crate::access::SecureTransport));
+                let service = hyper_util::service::TowerToHyperService::new(app);
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {

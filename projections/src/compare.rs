@@ -210,6 +210,9 @@ impl Projections {
                         describe("versions", &k),
                         crate::store::decode::<rucket_schemas::Acl>(&v, "acls")?.grants
                     ),
+                    "configs" if k.ends_with(crate::keys::POLICY.as_bytes()) => {
+                        format!("{} {}", describe(view, &k), crate::store::decode::<String>(&v, "configs")?)
+                    }
                     "configs" if k.ends_with(crate::keys::PUBLIC_ACCESS_BLOCK.as_bytes()) => format!(
                         "{} {:?}",
                         describe(view, &k),

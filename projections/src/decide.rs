@@ -15,6 +15,14 @@ fn event(event: StorageEvent) -> Decision {
     Decision::Event(Box::new(event))
 }
 
+/// What the gateway established for a command beyond its requester: a GOVERNANCE bypass
+/// the requester may make, and a bucket policy that allows the request.
+#[derive(Clone, Copy, Debug, Default)]
+struct Grants {
+    bypass: bool,
+    policy: bool,
+}
+
 /// What a command becomes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -31,13 +39,21 @@ impl Projections {
 
     /// As [`Self::decide`]; `bypass` is a GOVERNANCE bypass the requester may make.
     fn decide_with(&self, command: &Command, bypass: bool) -> Result<Decision, ProjectionError> {
+        self.decide_as(command, Grants { bypass, policy: false })
+    }
+
+    fn decide_as(&self, command: &Command, grants: Grants) -> Result<Decision, ProjectionError> {
+        let bypass = grants.bypass;
         let may_act = |bucket: &BucketRecord| command.requester_is_admin || bucket.owner == command.requester;
         let now = command.hlc.unix_millis();
         let unwrapped = |inner: &CommandBody| Command { body: inner.clone(), ..command.clone() };
         if let CommandBody::BypassGovernance { inner } = &command.body {
             // The bypass is the bucket owner's (or an operator's) to make.
             let allowed = self.bucket(inner.bucket())?.is_some_and(|b| may_act(&b));
-            return self.decide_with(&unwrapped(inner), allowed);
+            return self.decide_as(&unwrapped(inner), Grants { bypass: allowed, ..grants });
+        }
+        if let CommandBody::PolicyAllowed { inner } = &command.body {
+            return self.decide_as(&unwrapped(inner), Grants { policy: true, ..grants });
         }
         if let CommandBody::Locked { lock, inner } = &command.body {
             if self.bucket(inner.bucket())?.is_some_and(|b| !b.object_lock_enabled) {
@@ -45,7 +61,7 @@ impl Projections {
             }
             // Decided as the write it wraps; the lock rides on its event, a retention
             // given replacing the bucket default.
-            return Ok(match self.decide_with(&unwrapped(inner), bypass)? {
+            return Ok(match self.decide_as(&unwrapped(inner), grants)? {
                 Decision::Event(mut event) => {
                     let target = match event.as_mut() {
                         StorageEvent::ObjectCreated(e) => Some(&mut e.lock),
@@ -66,7 +82,7 @@ impl Projections {
         }
         if let CommandBody::Tagged { tags, inner } = &command.body {
             // Decided as the write it wraps; the tags ride on its event.
-            return Ok(match self.decide_with(&unwrapped(inner), bypass)? {
+            return Ok(match self.decide_as(&unwrapped(inner), grants)? {
                 Decision::Event(mut event) => {
                     match event.as_mut() {
                         StorageEvent::ObjectCreated(e) => e.tags = tags.clone(),
@@ -102,7 +118,9 @@ impl Projections {
             CommandBody::PutObject { bucket, key, operation, record, condition } => {
                 match self.bucket(bucket)? {
                     None => Decision::Rejected(Rejection::NoSuchBucket),
-                    Some(b) if !self.may_write(command, &b)? => Decision::Rejected(Rejection::AccessDenied),
+                    Some(b) if !grants.policy && !self.may_write(command, &b)? => {
+                        Decision::Rejected(Rejection::AccessDenied)
+                    }
                     Some(b) => match self.condition_holds(bucket, key, condition)? {
                         Err(r) => Decision::Rejected(r),
                         Ok(()) => {
@@ -133,7 +151,9 @@ impl Projections {
                 checksum_algorithm,
             } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) if !self.may_write(command, &b)? => Decision::Rejected(Rejection::AccessDenied),
+                Some(b) if !grants.policy && !self.may_write(command, &b)? => {
+                    Decision::Rejected(Rejection::AccessDenied)
+                }
                 Some(_) => event(StorageEvent::UploadCreated(UploadCreated {
                     bucket: bucket.clone(),
                     key: key.clone(),
@@ -149,7 +169,9 @@ impl Projections {
             },
             CommandBody::UploadPart { bucket, key, upload_id, part } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) if !self.may_write(command, &b)? => Decision::Rejected(Rejection::AccessDenied),
+                Some(b) if !grants.policy && !self.may_write(command, &b)? => {
+                    Decision::Rejected(Rejection::AccessDenied)
+                }
                 Some(_) if self.upload(bucket, key, upload_id)?.is_none() => {
                     Decision::Rejected(Rejection::NoSuchUpload)
                 }
@@ -163,7 +185,9 @@ impl Projections {
             CommandBody::CompleteMultipartUpload { bucket, key, upload_id, parts, record, condition } => {
                 match self.bucket(bucket)? {
                     None => Decision::Rejected(Rejection::NoSuchBucket),
-                    Some(b) if !self.may_write(command, &b)? => Decision::Rejected(Rejection::AccessDenied),
+                    Some(b) if !grants.policy && !self.may_write(command, &b)? => {
+                        Decision::Rejected(Rejection::AccessDenied)
+                    }
                     Some(b) => match self.upload(bucket, key, upload_id)? {
                         None => Decision::Rejected(Rejection::NoSuchUpload),
                         Some(_) => match self.assemble(bucket, key, upload_id, parts)? {
@@ -200,7 +224,9 @@ impl Projections {
             }
             CommandBody::AbortMultipartUpload { bucket, key, upload_id } => match self.bucket(bucket)? {
                 None => Decision::Rejected(Rejection::NoSuchBucket),
-                Some(b) if !self.may_write(command, &b)? => Decision::Rejected(Rejection::AccessDenied),
+                Some(b) if !grants.policy && !self.may_write(command, &b)? => {
+                    Decision::Rejected(Rejection::AccessDenied)
+                }
                 Some(_) if self.upload(bucket, key, upload_id)?.is_none() => {
                     Decision::Rejected(Rejection::NoSuchUpload)
                 }
@@ -213,7 +239,9 @@ impl Projections {
             CommandBody::DeleteObject { bucket, key, version_id, marker_version_id } => {
                 match self.bucket(bucket)? {
                     None => Decision::Rejected(Rejection::NoSuchBucket),
-                    Some(b) if !self.may_write(command, &b)? => Decision::Rejected(Rejection::AccessDenied),
+                    Some(b) if !grants.policy && !self.may_write(command, &b)? => {
+                        Decision::Rejected(Rejection::AccessDenied)
+                    }
                     Some(b) => {
                         let deleted = |version_id: VersionId, delete_marker: bool| {
                             event(StorageEvent::ObjectDeleted(ObjectDeleted {
@@ -248,9 +276,14 @@ impl Projections {
             }
             CommandBody::Tagged { .. }
             | CommandBody::Locked { .. }
-            | CommandBody::BypassGovernance { .. } => {
-                unreachable!("unwrapped above")
-            }
+            | CommandBody::BypassGovernance { .. }
+            | CommandBody::PolicyAllowed { .. } => unreachable!("unwrapped above"),
+            CommandBody::SetBucketPolicy { bucket, policy } => self.owner_only(bucket, &may_act, || {
+                StorageEvent::BucketPolicySet(rucket_schemas::BucketPolicySet {
+                    bucket: bucket.clone(),
+                    policy: policy.clone(),
+                })
+            })?,
             CommandBody::SetPublicAccessBlock { bucket, configuration } => {
                 self.owner_only(bucket, &may_act, || {
                     StorageEvent::BucketPublicAccessBlockSet(rucket_schemas::BucketPublicAccessBlockSet {

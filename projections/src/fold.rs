@@ -52,6 +52,9 @@ impl Projections {
                 let new = NewVersion { record: &e.record, tags: &e.tags, lock: &e.lock };
                 self.fold_new_version(batch, &e.bucket, &e.key, new, &mut released)?;
             }
+            StorageEvent::BucketPolicySet(e) => {
+                self.put_config(batch, &e.bucket, keys::POLICY, e.policy.as_ref())?;
+            }
             StorageEvent::BucketPublicAccessBlockSet(e) => {
                 self.put_config(batch, &e.bucket, keys::PUBLIC_ACCESS_BLOCK, e.configuration.as_ref())?;
             }

@@ -86,8 +86,10 @@ pub const OWNERSHIP: &str = "ownership";
 pub const OBJECT_LOCK: &str = "object-lock";
 /// Public access block configuration kind.
 pub const PUBLIC_ACCESS_BLOCK: &str = "public-access-block";
-pub const CONFIG_KINDS: [&str; 8] =
-    [NOTIFICATION, CORS, TAGGING, LIFECYCLE, ACL, OWNERSHIP, OBJECT_LOCK, PUBLIC_ACCESS_BLOCK];
+/// Bucket policy kind (the JSON text).
+pub const POLICY: &str = "policy";
+pub const CONFIG_KINDS: [&str; 9] =
+    [NOTIFICATION, CORS, TAGGING, LIFECYCLE, ACL, OWNERSHIP, OBJECT_LOCK, PUBLIC_ACCESS_BLOCK, POLICY];
 
 /// The `tags` key of an object version, given its `versions` key.
 pub fn version_tags(version_key: &[u8]) -> Vec<u8> {

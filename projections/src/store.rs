@@ -238,6 +238,12 @@ impl Projections {
         Ok(self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()?.unwrap_or_default())
     }
 
+    /// The bucket's policy (its JSON text), if one is set.
+    pub fn bucket_policy(&self, bucket: &BucketName) -> Result<Option<String>, ProjectionError> {
+        let key = keys::config(bucket, keys::POLICY);
+        self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
+    }
+
     /// The bucket's public access block, if one is set.
     pub fn public_access_block(
         &self,

@@ -165,6 +165,16 @@ pub enum CommandBody {
         version_id: Option<VersionId>,
         retention: Option<Retention>,
     },
+    /// Put/DeleteBucketPolicy (`None` deletes): the policy is validated JSON text.
+    SetBucketPolicy {
+        bucket: BucketName,
+        policy: Option<String>,
+    },
+    /// An object write or delete by a requester the bucket policy allows (checked by the
+    /// gateway against the request); decided as `inner` without the ACL check.
+    PolicyAllowed {
+        inner: Box<CommandBody>,
+    },
     /// Put/DeletePublicAccessBlock (`None` deletes).
     SetPublicAccessBlock {
         bucket: BucketName,
@@ -213,10 +223,12 @@ impl CommandBody {
             | Self::SetObjectLockConfig { bucket, .. }
             | Self::SetObjectRetention { bucket, .. }
             | Self::SetObjectLegalHold { bucket, .. }
-            | Self::SetPublicAccessBlock { bucket, .. } => bucket,
-            Self::Tagged { inner, .. } | Self::Locked { inner, .. } | Self::BypassGovernance { inner } => {
-                inner.bucket()
-            }
+            | Self::SetPublicAccessBlock { bucket, .. }
+            | Self::SetBucketPolicy { bucket, .. } => bucket,
+            Self::Tagged { inner, .. }
+            | Self::Locked { inner, .. }
+            | Self::BypassGovernance { inner }
+            | Self::PolicyAllowed { inner } => inner.bucket(),
         }
     }
 }

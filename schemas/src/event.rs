@@ -37,6 +37,7 @@ pub enum EventType {
     ObjectRetentionSet = 19,
     ObjectLegalHoldSet = 20,
     BucketPublicAccessBlockSet = 21,
+    BucketPolicySet = 22,
 }
 
 impl EventType {
@@ -48,7 +49,7 @@ impl EventType {
             Self::ObjectDeleted => 2,
             Self::UploadCreated | Self::MultipartCompleted => 3,
             Self::BucketObjectLockSet | Self::ObjectRetentionSet | Self::ObjectLegalHoldSet => 1,
-            Self::BucketPublicAccessBlockSet => 1,
+            Self::BucketPublicAccessBlockSet | Self::BucketPolicySet => 1,
             Self::PartUploaded | Self::UploadAborted => 1,
             Self::ObjectTaggingSet | Self::BucketTaggingSet | Self::BucketLifecycleSet => 1,
             Self::BucketAclSet | Self::ObjectAclSet | Self::BucketOwnershipSet => 1,
@@ -79,6 +80,7 @@ impl EventType {
             Self::ObjectRetentionSet => "ObjectRetentionSet",
             Self::ObjectLegalHoldSet => "ObjectLegalHoldSet",
             Self::BucketPublicAccessBlockSet => "BucketPublicAccessBlockSet",
+            Self::BucketPolicySet => "BucketPolicySet",
         }
     }
 }
@@ -107,6 +109,7 @@ pub enum StorageEvent {
     ObjectRetentionSet(ObjectRetentionSet),
     ObjectLegalHoldSet(ObjectLegalHoldSet),
     BucketPublicAccessBlockSet(BucketPublicAccessBlockSet),
+    BucketPolicySet(BucketPolicySet),
 }
 
 /// Schema version 1 of `BucketObjectLockSet`: the bucket's Object Lock configuration was
@@ -256,6 +259,14 @@ pub struct PublicAccessBlock {
     pub block_public_policy: bool,
     /// Limit a public policy to the owner and operators (kept for bucket policies).
     pub restrict_public_buckets: bool,
+}
+
+/// Schema version 1 of `BucketPolicySet`: the bucket policy, as validated JSON text
+/// (`None`: DeleteBucketPolicy).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketPolicySet {
+    pub bucket: BucketName,
+    pub policy: Option<String>,
 }
 
 /// Schema version 1 of `BucketPublicAccessBlockSet` (`None`: DeletePublicAccessBlock).
@@ -840,6 +851,7 @@ impl StorageEvent {
             Self::ObjectRetentionSet(_) => EventType::ObjectRetentionSet,
             Self::ObjectLegalHoldSet(_) => EventType::ObjectLegalHoldSet,
             Self::BucketPublicAccessBlockSet(_) => EventType::BucketPublicAccessBlockSet,
+            Self::BucketPolicySet(_) => EventType::BucketPolicySet,
         }
     }
 
@@ -866,6 +878,7 @@ impl StorageEvent {
             Self::ObjectRetentionSet(e) => &e.bucket,
             Self::ObjectLegalHoldSet(e) => &e.bucket,
             Self::BucketPublicAccessBlockSet(e) => &e.bucket,
+            Self::BucketPolicySet(e) => &e.bucket,
         }
     }
 
@@ -883,7 +896,8 @@ impl StorageEvent {
             Self::ObjectAclSet(e) => Some(&e.key),
             Self::BucketOwnershipSet(_)
             | Self::BucketObjectLockSet(_)
-            | Self::BucketPublicAccessBlockSet(_) => None,
+            | Self::BucketPublicAccessBlockSet(_)
+            | Self::BucketPolicySet(_) => None,
             Self::ObjectRetentionSet(e) => Some(&e.key),
             Self::ObjectLegalHoldSet(e) => Some(&e.key),
             Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
@@ -922,6 +936,7 @@ impl StorageEvent {
             Self::ObjectRetentionSet(_) => "s3:ObjectRetention:Put",
             Self::ObjectLegalHoldSet(_) => "s3:ObjectLegalHold:Put",
             Self::BucketPublicAccessBlockSet(_) => "rucket:BucketPublicAccessBlockSet",
+            Self::BucketPolicySet(_) => "rucket:BucketPolicySet",
         }
     }
 
@@ -950,6 +965,7 @@ impl StorageEvent {
             Self::ObjectRetentionSet(p) => codec::encode_payload(p)?,
             Self::ObjectLegalHoldSet(p) => codec::encode_payload(p)?,
             Self::BucketPublicAccessBlockSet(p) => codec::encode_payload(p)?,
+            Self::BucketPolicySet(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -990,6 +1006,7 @@ impl StorageEvent {
             (19, 1) => Ok(Self::ObjectRetentionSet(codec::decode_payload(bytes)?)),
             (20, 1) => Ok(Self::ObjectLegalHoldSet(codec::decode_payload(bytes)?)),
             (21, 1) => Ok(Self::BucketPublicAccessBlockSet(codec::decode_payload(bytes)?)),
+            (22, 1) => Ok(Self::BucketPolicySet(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

@@ -43,6 +43,9 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
                 out.insert("lock".into(), json!(e.lock));
             }
         }
+        StorageEvent::BucketPolicySet(e) => {
+            out.insert("policy".into(), json!(e.policy));
+        }
         StorageEvent::BucketPublicAccessBlockSet(e) => {
             out.insert("public_access_block".into(), json!(e.configuration));
         }

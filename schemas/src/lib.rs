@@ -30,7 +30,7 @@ pub use event::{
     UploadCreated, VersioningStatus,
 };
 pub use event::{
-    BucketObjectLockSet, BucketPublicAccessBlockSet, MultipartCompletedV2, ObjectCreatedV2,
+    BucketObjectLockSet, BucketPolicySet, BucketPublicAccessBlockSet, MultipartCompletedV2, ObjectCreatedV2,
     ObjectLegalHoldSet, ObjectRetentionSet, PublicAccessBlock, UploadCreatedV2,
 };
 pub use hlc::Hlc;

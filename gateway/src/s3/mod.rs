@@ -3,6 +3,7 @@
 
 mod acl;
 mod bucket;
+mod bucket_policy;
 mod conditions;
 mod copy;
 mod list;
@@ -52,7 +53,10 @@ impl Rucket {
             .credentials
             .as_ref()
             .ok_or_else(|| s3_error!(AccessDenied, "Anonymous access is not allowed"))?;
-        self.users.user(&credentials.access_key).cloned().ok_or_else(|| s3_error!(InvalidAccessKeyId))
+        let mut user =
+            self.users.user(&credentials.access_key).cloned().ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
+        user.policy_allows = req.extensions.get::<crate::access::PolicyAllows>().is_some();
+        Ok(user)
     }
 
     fn bucket_name(name: &str) -> S3Result<BucketName> {
@@ -103,6 +107,12 @@ impl Rucket {
         body: CommandBody,
         blobs: Vec<BlobId>,
     ) -> S3Result<Outcome> {
+        // A write the bucket policy allowed skips the ACL check at apply time.
+        let body = if user.policy_allows && !user.admin {
+            CommandBody::PolicyAllowed { inner: Box::new(body) }
+        } else {
+            body
+        };
         let command = Command {
             hlc,
             event_id: EventId(rand::random()),
@@ -324,9 +334,6 @@ impl S3 for Rucket {
         self.do_upload_part_copy(req).await
     }
 
-    /// Rucket has no bucket policies; a bucket is public when its ACL grants anything to
-    /// everyone (AllUsers) or to every signed user (AuthenticatedUsers) and no public
-    /// access block makes those grants ignored.
     async fn put_public_access_block(
         &self,
         req: S3Request<PutPublicAccessBlockInput>,
@@ -352,14 +359,28 @@ impl S3 for Rucket {
         &self,
         req: S3Request<GetBucketPolicyStatusInput>,
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-        let user = self.user(&req)?;
-        let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
-        // With IgnorePublicAcls, public grants no longer count.
-        let is_public =
-            self.projections().effective_bucket_acl(&bucket).map_err(errors::projection)?.is_public();
-        Ok(S3Response::new(GetBucketPolicyStatusOutput {
-            policy_status: Some(PolicyStatus { is_public: Some(is_public) }),
-        }))
+        self.do_get_bucket_policy_status(req).await
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.do_put_bucket_policy(req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.do_get_bucket_policy(req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.do_delete_bucket_policy(req).await
     }
 
     async fn put_bucket_ownership_controls(

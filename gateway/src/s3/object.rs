@@ -50,6 +50,7 @@ impl Rucket {
         let (bucket, record) = self.existing_bucket(bucket)?;
         let key = ObjectKey::parse(key).map_err(errors::key_name)?;
         let may_list = user.admin
+            || user.policy_allows
             || record.owner == user.id
             || self
                 .projections()
@@ -491,8 +492,15 @@ impl Rucket {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let user = self.principal(&req)?;
+        let scope = req.extensions.get::<crate::access::PolicyScope>().cloned();
         let input = req.input;
-        let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
+        // With a bucket policy, each key is decided on its own below.
+        let (bucket, may_write) =
+            match self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write) {
+                Ok((bucket, _)) => (bucket, true),
+                Err(e) if scope.is_none() => return Err(e),
+                Err(_) => (self.existing_bucket(&input.bucket)?.0, false),
+            };
         let objects = input.delete.objects;
         if objects.is_empty() || objects.len() > 1000 {
             return Err(s3_error!(MalformedXML, "A DeleteObjects request names 1 to 1000 keys"));
@@ -502,8 +510,19 @@ impl Rucket {
         // Each key is its own command; proposed together they share a Raft entry.
         let results = futures::future::join_all(objects.into_iter().map(|object| {
             let bucket = bucket.clone();
-            let user = user.clone();
+            let mut user = user.clone();
+            let verdict = scope.as_ref().map(|scope| {
+                let action =
+                    if object.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
+                scope.on_object(action, bucket.as_str(), &object.key)
+            });
+            user.policy_allows = verdict == Some(crate::policy::Verdict::Allow);
+            let refused =
+                verdict == Some(crate::policy::Verdict::Deny) || (!may_write && !user.policy_allows);
             async move {
+                if refused {
+                    return (object, Err(errors::rejection(rucket_schemas::Rejection::AccessDenied)));
+                }
                 let conditional =
                     object.e_tag.is_some() || object.last_modified_time.is_some() || object.size.is_some();
                 let outcome = match ObjectKey::parse(&object.key) {

@@ -15,6 +15,7 @@ mod listing;
 mod multipart;
 mod notifications;
 mod objects;
+mod policy;
 mod replay;
 mod support;
 mod tagging;

@@ -215,6 +215,11 @@ impl Script {
         self.wrap_last(|inner| CommandBody::Locked { lock, inner: Box::new(inner) })
     }
 
+    /// Wraps the last command in `PolicyAllowed`.
+    pub fn allowed_by_policy(&mut self) -> &mut Self {
+        self.wrap_last(|inner| CommandBody::PolicyAllowed { inner: Box::new(inner) })
+    }
+
     /// Wraps the last command in `BypassGovernance`.
     pub fn bypassing(&mut self) -> &mut Self {
         self.wrap_last(|inner| CommandBody::BypassGovernance { inner: Box::new(inner) })
@@ -526,6 +531,22 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .command("bob", CommandBody::SetPublicAccessBlock { bucket: bucket("open"), configuration: None })
         .put("alice", "open", "again", 5, WriteCondition::Always);
     out.push(("public_access_block", s));
+
+    // Bucket policies: stored as text; a write the gateway found allowed skips the ACL check.
+    let policy = |b: &str, text: Option<&str>| CommandBody::SetBucketPolicy {
+        bucket: bucket(b),
+        policy: text.map(str::to_owned),
+    };
+    let text = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"alice"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::polb/alice/*"}]}"#;
+    let mut s = Script::default();
+    s.create("bob", "polb", false)
+        .command("bob", policy("polb", Some(text)))
+        .put("alice", "polb", "alice/plain", 5, WriteCondition::Always) // rejected: no grant
+        .put("alice", "polb", "alice/allowed", 5, WriteCondition::Always)
+        .allowed_by_policy()
+        .command("alice", policy("polb", None)) // rejected: owner only
+        .command("bob", policy("polb", None));
+    out.push(("bucket_policy", s));
 
     // Object Lock, decided by the commands' stamps (one second apart): seq n is hlc(n).
     use rucket_schemas::{LockMode, ObjectLock, Retention};

@@ -1,0 +1,710 @@
+//! Bucket policies: the JSON policy language (a subset of AWS IAM's), its validation with
+//! MalformedPolicy messages, and its evaluation: an explicit Deny beats an Allow, which
+//! beats the implicit deny.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+/// A parsed, validated bucket policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    statements: Vec<Statement>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Statement {
+    allow: bool,
+    /// `None`: everyone, anonymous included (`"*"`).
+    principals: Option<Vec<String>>,
+    /// Actions, or with `not_action` the actions the statement does not cover.
+    actions: Vec<String>,
+    not_action: bool,
+    resources: Vec<String>,
+    not_resource: bool,
+    conditions: Vec<Condition>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Condition {
+    operator: Operator,
+    if_exists: bool,
+    key: String,
+    values: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Operator {
+    StringEquals,
+    StringNotEquals,
+    StringEqualsIgnoreCase,
+    StringNotEqualsIgnoreCase,
+    StringLike,
+    StringNotLike,
+    NumericEquals,
+    NumericNotEquals,
+    NumericLessThan,
+    NumericLessThanEquals,
+    NumericGreaterThan,
+    NumericGreaterThanEquals,
+    DateEquals,
+    DateNotEquals,
+    DateLessThan,
+    DateLessThanEquals,
+    DateGreaterThan,
+    DateGreaterThanEquals,
+    Bool,
+    IpAddress,
+    NotIpAddress,
+    Null,
+}
+
+impl Operator {
+    fn parse(name: &str) -> Option<Self> {
+        use Operator::*;
+        Some(match name {
+            "StringEquals" => StringEquals,
+            "StringNotEquals" => StringNotEquals,
+            "StringEqualsIgnoreCase" => StringEqualsIgnoreCase,
+            "StringNotEqualsIgnoreCase" => StringNotEqualsIgnoreCase,
+            "StringLike" => StringLike,
+            "StringNotLike" => StringNotLike,
+            "NumericEquals" => NumericEquals,
+            "NumericNotEquals" => NumericNotEquals,
+            "NumericLessThan" => NumericLessThan,
+            "NumericLessThanEquals" => NumericLessThanEquals,
+            "NumericGreaterThan" => NumericGreaterThan,
+            "NumericGreaterThanEquals" => NumericGreaterThanEquals,
+            "DateEquals" => DateEquals,
+            "DateNotEquals" => DateNotEquals,
+            "DateLessThan" => DateLessThan,
+            "DateLessThanEquals" => DateLessThanEquals,
+            "DateGreaterThan" => DateGreaterThan,
+            "DateGreaterThanEquals" => DateGreaterThanEquals,
+            "Bool" => Bool,
+            "IpAddress" => IpAddress,
+            "NotIpAddress" => NotIpAddress,
+            "Null" => Null,
+            _ => return None,
+        })
+    }
+
+    /// Negated operators hold when the key is missing.
+    fn negated(self) -> bool {
+        use Operator::*;
+        matches!(
+            self,
+            StringNotEquals
+                | StringNotEqualsIgnoreCase
+                | StringNotLike
+                | NumericNotEquals
+                | DateNotEquals
+                | NotIpAddress
+        )
+    }
+}
+
+/// What a policy says about one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Deny,
+    Allow,
+    /// No statement applies: the request falls back to ownership and ACLs.
+    Silent,
+}
+
+/// One request as a policy sees it.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// The requester's user id; `None` for anonymous requests.
+    pub user: Option<String>,
+    /// `s3:GetObject`, ...
+    pub action: String,
+    /// `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`.
+    pub resource: String,
+    /// Condition keys (lowercase) and their values.
+    pub keys: BTreeMap<String, Vec<String>>,
+}
+
+/// The longest policy S3 accepts.
+pub const MAX_POLICY_BYTES: usize = 20 * 1024;
+
+fn malformed(message: impl Into<String>) -> String {
+    message.into()
+}
+
+/// A string or an array of strings.
+fn strings(value: &Value, what: &str) -> Result<Vec<String>, String> {
+    match value {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(malformed(format!("{what} entries must be strings"))),
+            })
+            .collect(),
+        _ => Err(malformed(format!("{what} must be a string or a non-empty list of strings"))),
+    }
+}
+
+/// Condition values may be strings, numbers or booleans.
+fn condition_values(value: &Value) -> Result<Vec<String>, String> {
+    let one = |v: &Value| match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(malformed("condition values must be strings, numbers or booleans")),
+    };
+    match value {
+        Value::Array(items) if !items.is_empty() => items.iter().map(one).collect(),
+        Value::Array(_) => Err(malformed("a condition needs at least one value")),
+        v => Ok(vec![one(v)?]),
+    }
+}
+
+impl Policy {
+    /// Parses and validates a bucket policy for `bucket`; the error is the
+    /// MalformedPolicy message.
+    pub fn parse(text: &str, bucket: &str) -> Result<Self, String> {
+        if text.len() > MAX_POLICY_BYTES {
+            return Err(malformed(format!("Policies are limited to {MAX_POLICY_BYTES} bytes")));
+        }
+        let doc: Value = serde_json::from_str(text)
+            .map_err(|e| malformed(format!("This policy is not valid JSON: {e}")))?;
+        let Value::Object(doc) = doc else { return Err(malformed("A policy must be a JSON object")) };
+        for key in doc.keys() {
+            if !matches!(key.as_str(), "Version" | "Id" | "Statement") {
+                return Err(malformed(format!("Unknown field {key}")));
+            }
+        }
+        match doc.get("Version").and_then(Value::as_str) {
+            None | Some("2012-10-17" | "2008-10-17") => {}
+            Some(other) => return Err(malformed(format!("The policy version {other} is not supported"))),
+        }
+        let statements = match doc.get("Statement") {
+            Some(Value::Array(list)) if !list.is_empty() => list.clone(),
+            Some(one @ Value::Object(_)) => vec![one.clone()],
+            _ => return Err(malformed("Missing required field Statement")),
+        };
+        let statements =
+            statements.iter().map(|s| Statement::parse(s, bucket)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { statements })
+    }
+
+    /// Explicit Deny over Allow over silence.
+    pub fn evaluate(&self, request: &Request) -> Verdict {
+        let mut verdict = Verdict::Silent;
+        for statement in &self.statements {
+            if statement.applies(request) {
+                if !statement.allow {
+                    return Verdict::Deny;
+                }
+                verdict = Verdict::Allow;
+            }
+        }
+        verdict
+    }
+
+    /// Whether some Allow statement lets anyone at all (`"*"`) in without a condition:
+    /// the policy makes the bucket public.
+    pub fn is_public(&self) -> bool {
+        self.statements.iter().any(|s| s.allow && s.principals.is_none() && s.conditions.is_empty())
+    }
+}
+
+impl Statement {
+    fn parse(value: &Value, bucket: &str) -> Result<Self, String> {
+        let Value::Object(s) = value else { return Err(malformed("Each Statement must be a JSON object")) };
+        for key in s.keys() {
+            let known = matches!(
+                key.as_str(),
+                "Sid"
+                    | "Effect"
+                    | "Principal"
+                    | "Action"
+                    | "NotAction"
+                    | "Resource"
+                    | "NotResource"
+                    | "Condition"
+            );
+            if !known {
+                return Err(malformed(format!("Unknown field {key} in a Statement")));
+            }
+        }
+        let allow = match s.get("Effect").and_then(Value::as_str) {
+            Some("Allow") => true,
+            Some("Deny") => false,
+            _ => return Err(malformed("Invalid effect: Effect must be Allow or Deny")),
+        };
+        let principals = match s.get("Principal") {
+            None => return Err(malformed("Missing required field Principal")),
+            Some(Value::String(star)) if star == "*" => None,
+            Some(Value::Object(p)) => {
+                let mut out = Vec::new();
+                for (kind, v) in p {
+                    if kind != "AWS" {
+                        return Err(malformed(format!(
+                            "Invalid principal kind {kind}: only AWS principals exist here"
+                        )));
+                    }
+                    out.extend(strings(v, "Principal")?);
+                }
+                if out.iter().any(|p| p == "*") {
+                    None
+                } else {
+                    Some(out.iter().map(|p| principal_user(p)).collect::<Result<_, _>>()?)
+                }
+            }
+            Some(_) => return Err(malformed("Invalid principal in policy")),
+        };
+        let (actions, not_action) = match (s.get("Action"), s.get("NotAction")) {
+            (Some(a), None) => (strings(a, "Action")?, false),
+            (None, Some(a)) => (strings(a, "NotAction")?, true),
+            _ => return Err(malformed("A Statement needs exactly one of Action and NotAction")),
+        };
+        for action in &actions {
+            if action != "*" && !action.to_ascii_lowercase().starts_with("s3:") {
+                return Err(malformed(format!("Policy has invalid action {action}")));
+            }
+        }
+        let (resources, not_resource) = match (s.get("Resource"), s.get("NotResource")) {
+            (Some(r), None) => (strings(r, "Resource")?, false),
+            (None, Some(r)) => (strings(r, "NotResource")?, true),
+            _ => return Err(malformed("A Statement needs exactly one of Resource and NotResource")),
+        };
+        for resource in &resources {
+            let inside = resource
+                .strip_prefix("arn:aws:s3:::")
+                .is_some_and(|rest| rest == bucket || rest.starts_with(&format!("{bucket}/")));
+            if !inside {
+                return Err(malformed(format!("Policy has invalid resource {resource}")));
+            }
+        }
+        let mut conditions = Vec::new();
+        match s.get("Condition") {
+            None => {}
+            Some(Value::Object(ops)) => {
+                for (name, block) in ops {
+                    let (base, if_exists) = match name.strip_suffix("IfExists") {
+                        Some(base) => (base, true),
+                        None => (name.as_str(), false),
+                    };
+                    let operator = Operator::parse(base)
+                        .ok_or_else(|| malformed(format!("Invalid Condition type : {name}")))?;
+                    let Value::Object(block) = block else {
+                        return Err(malformed(format!("The {name} condition must be a JSON object")));
+                    };
+                    for (key, values) in block {
+                        let values = condition_values(values)?;
+                        check_values(operator, key, &values)?;
+                        conditions.push(Condition {
+                            operator,
+                            if_exists,
+                            key: key.to_ascii_lowercase(),
+                            values,
+                        });
+                    }
+                }
+            }
+            Some(_) => return Err(malformed("Condition must be a JSON object")),
+        }
+        Ok(Self { allow, principals, actions, not_action, resources, not_resource, conditions })
+    }
+
+    fn applies(&self, request: &Request) -> bool {
+        let principal = match (&self.principals, &request.user) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(list), Some(user)) => list.iter().any(|p| p == user),
+        };
+        let action = self
+            .actions
+            .iter()
+            .any(|a| wildcard(&a.to_ascii_lowercase(), &request.action.to_ascii_lowercase()));
+        let resource = self.resources.iter().any(|r| wildcard(r, &request.resource));
+        principal
+            && action != self.not_action
+            && resource != self.not_resource
+            && self.conditions.iter().all(|c| c.holds(request))
+    }
+}
+
+/// `arn:aws:iam::<account>:user/<name>` or a bare user name.
+fn principal_user(principal: &str) -> Result<String, String> {
+    if let Some(rest) = principal.strip_prefix("arn:aws:iam::") {
+        let name = rest.split_once(":user/").map(|(_, n)| n).filter(|n| !n.is_empty());
+        return name
+            .map(str::to_owned)
+            .ok_or_else(|| malformed(format!("Invalid principal in policy: {principal}")));
+    }
+    if principal.is_empty() || principal.contains(['*', ':', '/']) {
+        return Err(malformed(format!("Invalid principal in policy: {principal}")));
+    }
+    Ok(principal.to_owned())
+}
+
+/// Refuses values an operator could never compare.
+fn check_values(operator: Operator, key: &str, values: &[String]) -> Result<(), String> {
+    use Operator::*;
+    let bad = |what: &str, v: &str| Err(malformed(format!("{key}: {v:?} is not a valid {what}")));
+    for v in values {
+        match operator {
+            NumericEquals
+            | NumericNotEquals
+            | NumericLessThan
+            | NumericLessThanEquals
+            | NumericGreaterThan
+            | NumericGreaterThanEquals
+                if v.parse::<f64>().is_err() =>
+            {
+                return bad("number", v)
+            }
+            DateEquals
+            | DateNotEquals
+            | DateLessThan
+            | DateLessThanEquals
+            | DateGreaterThan
+            | DateGreaterThanEquals
+                if date(v).is_none() =>
+            {
+                return bad("date", v)
+            }
+            Bool | Null if v != "true" && v != "false" => return bad("boolean", v),
+            IpAddress | NotIpAddress if Cidr::parse(v).is_none() => {
+                return bad("IP address or CIDR block", v)
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl Condition {
+    fn holds(&self, request: &Request) -> bool {
+        let actual = request.keys.get(&self.key);
+        if self.operator == Operator::Null {
+            let wants_absent = self.values.iter().any(|v| v == "true");
+            return actual.is_none() == wants_absent;
+        }
+        let Some(actual) = actual else { return self.if_exists || self.operator.negated() };
+        // Any value of the request matching any value of the policy (negated operators:
+        // none matching).
+        let positive = actual.iter().any(|a| self.values.iter().any(|v| self.matches(a, v)));
+        if self.operator.negated() {
+            !positive
+        } else {
+            positive
+        }
+    }
+
+    /// The positive form of the comparison of a request value `a` with a policy value `v`.
+    fn matches(&self, a: &str, v: &str) -> bool {
+        use Operator::*;
+        let numbers = || Some((a.parse::<f64>().ok()?, v.parse::<f64>().ok()?));
+        let dates = || Some((date(a)?, date(v)?));
+        match self.operator {
+            StringEquals | StringNotEquals => a == v,
+            StringEqualsIgnoreCase | StringNotEqualsIgnoreCase => a.eq_ignore_ascii_case(v),
+            StringLike | StringNotLike => wildcard(v, a),
+            NumericEquals | NumericNotEquals => numbers().is_some_and(|(a, v)| a == v),
+            NumericLessThan => numbers().is_some_and(|(a, v)| a < v),
+            NumericLessThanEquals => numbers().is_some_and(|(a, v)| a <= v),
+            NumericGreaterThan => numbers().is_some_and(|(a, v)| a > v),
+            NumericGreaterThanEquals => numbers().is_some_and(|(a, v)| a >= v),
+            DateEquals | DateNotEquals => dates().is_some_and(|(a, v)| a == v),
+            DateLessThan => dates().is_some_and(|(a, v)| a < v),
+            DateLessThanEquals => dates().is_some_and(|(a, v)| a <= v),
+            DateGreaterThan => dates().is_some_and(|(a, v)| a > v),
+            DateGreaterThanEquals => dates().is_some_and(|(a, v)| a >= v),
+            Bool => a.eq_ignore_ascii_case(v),
+            IpAddress | NotIpAddress => {
+                a.parse::<IpAddr>().ok().is_some_and(|ip| Cidr::parse(v).is_some_and(|c| c.contains(ip)))
+            }
+            Null => false,
+        }
+    }
+}
+
+/// A date as Unix seconds: RFC 3339, or a number of seconds (`aws:EpochTime`).
+fn date(text: &str) -> Option<i128> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Some(i128::from(seconds));
+    }
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(i128::from(t.unix_timestamp()))
+}
+
+/// An IP network: an address and a prefix length (a bare address is the whole length).
+struct Cidr {
+    net: IpAddr,
+    bits: u32,
+}
+
+impl Cidr {
+    fn parse(text: &str) -> Option<Self> {
+        let (addr, bits) = match text.split_once('/') {
+            Some((a, b)) => (a.parse::<IpAddr>().ok()?, Some(b.parse::<u32>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let bits = bits.unwrap_or(max);
+        (bits <= max).then_some(Self { net: addr, bits })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        let (net, ip, width) = match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (u128::from(u32::from(n)), u128::from(u32::from(i)), 32),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            (IpAddr::V4(n), IpAddr::V6(i)) => match i.to_ipv4_mapped() {
+                Some(i) => (u128::from(u32::from(n)), u128::from(u32::from(i)), 32),
+                None => return false,
+            },
+            (IpAddr::V6(_), IpAddr::V4(_)) => return false,
+        };
+        if self.bits == 0 {
+            return true;
+        }
+        let shift = width - self.bits;
+        (net >> shift) == (ip >> shift)
+    }
+}
+
+/// `*` matches any run of characters, `?` any one.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(user: Option<&str>, action: &str, resource: &str, keys: &[(&str, &str)]) -> Request {
+        Request {
+            user: user.map(str::to_owned),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            keys: keys.iter().map(|(k, v)| (k.to_ascii_lowercase(), vec![(*v).to_owned()])).collect(),
+        }
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("arn:aws:s3:::b/*", "arn:aws:s3:::b/a/b/c"));
+        assert!(wildcard("s3:get*", "s3:getobject"));
+        assert!(wildcard("a?c", "abc"));
+        assert!(!wildcard("a?c", "ac"));
+        assert!(wildcard("*", ""));
+        assert!(!wildcard("arn:aws:s3:::b/private/*", "arn:aws:s3:::b/public/x"));
+    }
+
+    #[test]
+    fn deny_beats_allow_beats_silence() {
+        let policy = Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":[
+                {"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"},
+                {"Effect":"Deny","Principal":{"AWS":["*"]},"Action":"s3:*","Resource":"arn:aws:s3:::b/secret/*"},
+                {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/alice"},
+                 "NotAction":["s3:DeleteObject"],"Resource":"arn:aws:s3:::b/alice/*"}]}"#,
+            "b",
+        )
+        .unwrap();
+        assert!(policy.is_public());
+        let get = |user, key: &str| {
+            policy.evaluate(&request(user, "s3:GetObject", &format!("arn:aws:s3:::b/{key}"), &[]))
+        };
+        assert_eq!(get(None, "page"), Verdict::Allow);
+        assert_eq!(get(Some("alice"), "secret/x"), Verdict::Deny);
+        let put = |user, key: &str| {
+            policy.evaluate(&request(user, "s3:PutObject", &format!("arn:aws:s3:::b/{key}"), &[]))
+        };
+        assert_eq!(put(Some("alice"), "alice/x"), Verdict::Allow);
+        assert_eq!(put(Some("carol"), "alice/x"), Verdict::Silent);
+        assert_eq!(put(None, "page"), Verdict::Silent);
+        let delete =
+            policy.evaluate(&request(Some("alice"), "s3:DeleteObject", "arn:aws:s3:::b/alice/x", &[]));
+        assert_eq!(delete, Verdict::Silent, "NotAction leaves DeleteObject out");
+    }
+
+    #[test]
+    fn conditions() {
+        let policy = Policy::parse(
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b",
+                "Condition":{"StringLike":{"s3:prefix":["home/*","public/"]},
+                             "IpAddress":{"aws:SourceIp":"10.0.0.0/8"},
+                             "NumericLessThanEquals":{"s3:max-keys":100},
+                             "BoolIfExists":{"aws:SecureTransport":"true"},
+                             "DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"},
+                             "Null":{"s3:delimiter":"true"}}}]}"#,
+            "b",
+        )
+        .unwrap();
+        assert!(!policy.is_public(), "conditions limit it");
+        let list =
+            |keys: &[(&str, &str)]| policy.evaluate(&request(None, "s3:ListBucket", "arn:aws:s3:::b", keys));
+        let good = [
+            ("s3:prefix", "home/alice"),
+            ("aws:SourceIp", "10.1.2.3"),
+            ("s3:max-keys", "50"),
+            ("aws:CurrentTime", "2026-11-24T12:00:00Z"),
+        ];
+        assert_eq!(list(&good), Verdict::Allow);
+        let with = |k: &str, v: &str| {
+            let mut keys: Vec<(&str, &str)> = good.iter().filter(|(g, _)| *g != k).copied().collect();
+            keys.push((k, v));
+            list(&keys.iter().map(|(a, b)| (*a, *b)).collect::<Vec<_>>())
+        };
+        assert_eq!(with("s3:prefix", "etc/passwd"), Verdict::Silent);
+        assert_eq!(with("aws:SourceIp", "192.168.0.1"), Verdict::Silent);
+        assert_eq!(with("s3:max-keys", "1000"), Verdict::Silent);
+        assert_eq!(with("aws:SecureTransport", "false"), Verdict::Silent);
+        assert_eq!(with("s3:delimiter", "/"), Verdict::Silent);
+        assert_eq!(with("aws:CurrentTime", "2031-01-01T00:00:00Z"), Verdict::Silent);
+        let ipv6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(ipv6.contains("2001:db8::1".parse().unwrap()));
+        assert!(!ipv6.contains("2001:db9::1".parse().unwrap()));
+        assert!(Cidr::parse("127.0.0.1").unwrap().contains("::ffff:127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn malformed_policies_say_why() {
+        let bad = [
+            ("not json", "not valid JSON"),
+            ("[]", "JSON object"),
+            (r#"{"Statement":[]}"#, "Statement"),
+            (r#"{"Version":"2020-01-01","Statement":{}}"#, "version"),
+            (
+                r#"{"Statement":{"Effect":"Maybe","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b"}}"#,
+                "Effect",
+            ),
+            (r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b"}}"#, "Principal"),
+            (r#"{"Statement":{"Effect":"Allow","Principal":"*","Resource":"arn:aws:s3:::b"}}"#, "Action"),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ec2:*","Resource":"arn:aws:s3:::b"}}"#,
+                "action",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::other/*"}}"#,
+                "resource",
+            ),
+            (r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*"}}"#, "Resource"),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b","Condition":{"StringSoundsLike":{"a":"b"}}}}"#,
+                "Condition type",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b","Condition":{"IpAddress":{"aws:SourceIp":"300.1.1.1"}}}}"#,
+                "IP",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":{"Service":"x"},"Action":"s3:*","Resource":"arn:aws:s3:::b"}}"#,
+                "principal",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b","Extra":1}}"#,
+                "Unknown",
+            ),
+        ];
+        for (text, needle) in bad {
+            let err = Policy::parse(text, "b").unwrap_err();
+            assert!(err.to_lowercase().contains(&needle.to_lowercase()), "{text}: {err}");
+        }
+        let big = format!(r#"{{"Statement":{{"Sid":"{}"}}}}"#, "x".repeat(MAX_POLICY_BYTES));
+        assert!(Policy::parse(&big, "b").unwrap_err().contains("limited"));
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Arbitrary JSON, biased toward the policy grammar's own words.
+        fn json() -> impl Strategy<Value = Value> {
+            let word = prop_oneof![
+                Just("Version".to_owned()),
+                Just("Statement".to_owned()),
+                Just("Effect".to_owned()),
+                Just("Allow".to_owned()),
+                Just("Deny".to_owned()),
+                Just("Principal".to_owned()),
+                Just("*".to_owned()),
+                Just("AWS".to_owned()),
+                Just("Action".to_owned()),
+                Just("NotAction".to_owned()),
+                Just("s3:*".to_owned()),
+                Just("Resource".to_owned()),
+                Just("arn:aws:s3:::b/*".to_owned()),
+                Just("Condition".to_owned()),
+                Just("StringLikeIfExists".to_owned()),
+                Just("IpAddress".to_owned()),
+                Just("Null".to_owned()),
+                Just("aws:SourceIp".to_owned()),
+                Just("10.0.0.0/8".to_owned()),
+                "\\PC{0,12}",
+            ];
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                word.clone().prop_map(Value::String),
+            ];
+            leaf.prop_recursive(5, 64, 6, move |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::btree_map(word.clone(), inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+            /// The parser never panics, and whatever it accepts evaluates without
+            /// panicking either.
+            #[test]
+            fn parsing_never_panics(doc in json()) {
+                if let Ok(policy) = Policy::parse(&doc.to_string(), "b") {
+                    let request = Request {
+                        user: Some("alice".into()),
+                        action: "s3:GetObject".into(),
+                        resource: "arn:aws:s3:::b/k".into(),
+                        keys: [("aws:sourceip".to_owned(), vec!["10.0.0.1".to_owned()])].into_iter().collect(),
+                    };
+                    let _ = policy.evaluate(&request);
+                    let _ = policy.is_public();
+                }
+            }
+
+            #[test]
+            fn raw_text_never_panics(text in "\\PC{0,200}") {
+                let _ = Policy::parse(&text, "b");
+            }
+
+            #[test]
+            fn wildcard_star_matches_everything(text in "\\PC{0,40}") {
+                prop_assert!(wildcard("*", &text));
+                prop_assert!(wildcard(&text.replace(['*', '?'], ""), &text.replace(['*', '?'], "")));
+            }
+        }
+    }
+}
