@@ -3,8 +3,9 @@
 //! A blob file is its data, then one little-endian CRC32C per [`CHUNK`] bytes of data
 //! (the last chunk may be short), then a footer: [`MAGIC`] and the chunk size as a
 //! little-endian `u32`. The data length comes from the object record, so the table
-//! needs no index: it starts right after the data. A file of any other length (cut
-//! short, or grown) is refused as corrupt.
+//! needs no index: it starts right after the data. A file exactly as long as its data
+//! was written before chunk checksums existed and is read without checks; a file of any
+//! other length (cut short, or grown) is refused as corrupt.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -82,8 +83,8 @@ impl ChunkSums {
 pub struct BlobReader {
     id: BlobId,
     file: File,
-    /// The CRCs of the chunks the range touches.
-    sums: Vec<u8>,
+    /// The CRCs of the chunks the range touches (`None`: a file from before the table).
+    sums: Option<Vec<u8>>,
     first_chunk: u64,
     size: u64,
     /// The next (chunk-aligned) data offset to read.
@@ -102,20 +103,22 @@ impl BlobStore {
         let on_disk = file.metadata()?.len();
         let first_chunk = start / CHUNK as u64;
         let end_chunk = chunks_in(start + len).max(first_chunk);
-        if on_disk != file_len(size) {
-            return Err(self.corrupt(
-                id,
-                0,
-                &format!("the file holds {on_disk} bytes for {size} bytes of data"),
-            ));
-        }
-        let mut footer = [0u8; FOOTER as usize];
-        file.read_exact_at(&mut footer, on_disk - FOOTER)?;
-        if &footer[..MAGIC.len()] != MAGIC || footer[MAGIC.len()..] != (CHUNK as u32).to_le_bytes() {
-            return Err(self.corrupt(id, size, "the chunk table footer is damaged"));
-        }
-        let mut sums = vec![0u8; 4 * (end_chunk - first_chunk) as usize];
-        file.read_exact_at(&mut sums, size + 4 * first_chunk)?;
+        let sums = if on_disk == file_len(size) {
+            let mut footer = [0u8; FOOTER as usize];
+            file.read_exact_at(&mut footer, on_disk - FOOTER)?;
+            if &footer[..MAGIC.len()] != MAGIC || footer[MAGIC.len()..] != (CHUNK as u32).to_le_bytes() {
+                return Err(self.corrupt(id, size, "the chunk table footer is damaged"));
+            }
+            let mut sums = vec![0u8; 4 * (end_chunk - first_chunk) as usize];
+            file.read_exact_at(&mut sums, size + 4 * first_chunk)?;
+            Some(sums)
+        } else if on_disk == size && size > 0 {
+            tracing::debug!(blob = %id, "a blob without a chunk table: read unchecked");
+            None
+        } else {
+            let detail = format!("the file holds {on_disk} bytes for {size} bytes of data");
+            return Err(self.corrupt(id, 0, &detail));
+        };
         Ok(BlobReader {
             id: id.clone(),
             file,
@@ -149,9 +152,10 @@ impl BlobReader {
         let mut buf = BytesMut::zeroed((read_end - self.pos) as usize);
         self.file.read_exact_at(&mut buf, self.pos)?;
         for (i, chunk) in buf.chunks(CHUNK).enumerate() {
+            let Some(sums) = &self.sums else { break };
             let index = self.pos / CHUNK as u64 + i as u64;
             let at = 4 * (index - self.first_chunk) as usize;
-            let expected = u32::from_le_bytes(self.sums[at..at + 4].try_into().expect("4 bytes"));
+            let expected = u32::from_le_bytes(sums[at..at + 4].try_into().expect("4 bytes"));
             if crc32c(chunk) != expected {
                 let offset = index * CHUNK as u64;
                 tracing::error!(blob = %self.id, offset, "chunk CRC32C mismatch: not served");
@@ -289,11 +293,13 @@ mod tests {
     }
 
     #[test]
-    fn a_file_without_its_table_is_refused() {
+    fn files_from_before_the_table_are_read_unchecked() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path(), Durability::Relaxed).unwrap();
         let (id, mut file) = store.create().unwrap();
         file.write_all(b"data with no chunk table").unwrap();
-        assert!(matches!(read_all(&store, &id, 24, 0, 24), Err(BlobError::Corrupt { offset: 0, .. })));
+        assert_eq!(read_all(&store, &id, 24, 5, 4).unwrap(), b"with");
+        // Any other length is damage.
+        assert!(matches!(read_all(&store, &id, 30, 0, 30), Err(BlobError::Corrupt { offset: 0, .. })));
     }
 }

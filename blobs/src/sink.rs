@@ -59,24 +59,36 @@ impl Sink {
     }
 
     pub(crate) fn write(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
-        match self {
-            Sink::Buffered(out) => out.write_all(bytes),
-            Sink::Direct { direct, buf, filled, offset, .. } => {
-                while !bytes.is_empty() {
-                    let space = buf.len - *filled;
-                    let n = space.min(bytes.len());
-                    buf.as_mut()[*filled..*filled + n].copy_from_slice(&bytes[..n]);
-                    *filled += n;
-                    bytes = &bytes[n..];
-                    if *filled == buf.len {
-                        direct.write_all_at(buf.as_mut(), *offset)?;
-                        *offset += *filled as u64;
-                        *filled = 0;
-                    }
+        while !bytes.is_empty() {
+            let Sink::Direct { direct, buf, filled, offset, buffered } = self else {
+                let Sink::Buffered(out) = self else { unreachable!() };
+                return out.write_all(bytes);
+            };
+            let space = buf.len - *filled;
+            let n = space.min(bytes.len());
+            buf.as_mut()[*filled..*filled + n].copy_from_slice(&bytes[..n]);
+            *filled += n;
+            bytes = &bytes[n..];
+            if *filled < buf.len {
+                continue;
+            }
+            match direct.write_all_at(buf.as_mut(), *offset) {
+                Ok(()) => {
+                    *offset += *filled as u64;
+                    *filled = 0;
                 }
-                Ok(())
+                // Some file systems take the flag at open and refuse the writes: go on
+                // through the page cache from the first block.
+                Err(e) if *offset == 0 && e.raw_os_error() == Some(libc::EINVAL) => {
+                    tracing::debug!("O_DIRECT writes refused here; writing blobs through the page cache");
+                    let mut out = std::io::BufWriter::with_capacity(buf.len, buffered.try_clone()?);
+                    out.write_all(&buf.as_mut()[..*filled])?;
+                    *self = Sink::Buffered(out);
+                }
+                Err(e) => return Err(e),
             }
         }
+        Ok(())
     }
 
     /// Writes what is left, then `trailer` (the chunk table) after the data, and hands

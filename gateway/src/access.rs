@@ -30,16 +30,29 @@ pub struct OperationSlot(pub Arc<Mutex<Option<String>>>);
 #[derive(Clone, Copy, Debug)]
 pub struct SecureTransport;
 
-/// The bucket policy allows this request.
-#[derive(Clone, Copy, Debug)]
-pub struct PolicyAllows;
+/// The policy of `bucket` allows this request (and only on that bucket: a copy's source
+/// is judged by its own bucket's policy).
+#[derive(Clone, Debug)]
+pub struct PolicyAllows {
+    pub bucket: String,
+}
+
+/// Who asked and the condition keys of the request, for judging a copy's source against
+/// its bucket's policy.
+#[derive(Clone, Debug, Default)]
+pub struct RequestFacts {
+    pub user: Option<String>,
+    pub keys: BTreeMap<String, Vec<String>>,
+}
 
 /// The bucket policy and the request as it saw it, for handlers that decide per key
-/// (DeleteObjects).
+/// (DeleteObjects, and PostObject, whose key is in the form).
 #[derive(Clone)]
 pub struct PolicyScope {
     pub policy: Arc<Policy>,
     pub request: Request,
+    /// RestrictPublicBuckets turns this public policy's Allow into silence.
+    pub restricted: bool,
 }
 
 impl PolicyScope {
@@ -50,8 +63,28 @@ impl PolicyScope {
             resource: format!("arn:aws:s3:::{bucket}/{key}"),
             ..self.request.clone()
         };
-        self.policy.evaluate(&request)
+        match self.policy.evaluate(&request) {
+            Verdict::Allow if self.restricted => Verdict::Silent,
+            verdict => verdict,
+        }
     }
+}
+
+/// Whether RestrictPublicBuckets keeps `user` from a public policy's Allow on `bucket`.
+pub fn restricted(
+    projections: &Projections,
+    policy: &Policy,
+    bucket: &BucketName,
+    user: Option<&crate::credentials::User>,
+) -> bool {
+    if !policy.is_public() {
+        return false;
+    }
+    let owner_or_admin = user.is_some_and(|u| {
+        u.admin || projections.bucket(bucket).ok().flatten().is_some_and(|b| b.owner == u.id)
+    });
+    !owner_or_admin
+        && projections.public_access_block(bucket).ok().flatten().is_some_and(|b| b.restrict_public_buckets)
 }
 
 pub struct Access {
@@ -74,15 +107,10 @@ impl S3Access for Access {
             .projections
             .bucket_policy(&bucket_name)
             .map_err(|e| crate::errors::internal("reading a bucket policy", e))?;
-        let Some(text) = text else { return Ok(()) };
-        let policy = match Policy::parse(&text, &bucket) {
-            Ok(policy) => Arc::new(policy),
-            Err(e) => {
-                // Stored policies were validated; one that no longer parses grants nothing.
-                tracing::error!(bucket, error = %e, "a stored bucket policy does not parse");
-                return Ok(());
-            }
-        };
+        let copies = matches!(name.as_str(), "CopyObject" | "UploadPartCopy");
+        if text.is_none() && !copies {
+            return Ok(());
+        }
         let user = cx.credentials().and_then(|c| self.users.user(&c.access_key)).cloned();
         let extensions = cx.extensions_mut();
         let connection = Connection {
@@ -102,29 +130,35 @@ impl S3Access for Access {
             resource,
             keys: condition_keys(cx, &connection, &query, user.as_ref()),
         };
+        if copies {
+            // The source bucket's policy is judged by the handler, which knows the source.
+            cx.extensions_mut()
+                .insert(RequestFacts { user: request.user.clone(), keys: request.keys.clone() });
+        }
+        let Some(text) = text else { return Ok(()) };
+        let policy = match Policy::parse(&text, &bucket) {
+            Ok(policy) => Arc::new(policy),
+            Err(e) => {
+                // Stored policies were validated; one that no longer parses grants nothing.
+                tracing::error!(bucket, error = %e, "a stored bucket policy does not parse");
+                return Ok(());
+            }
+        };
         let owner_or_admin = user.as_ref().is_some_and(|u| {
             u.admin || self.projections.bucket(&bucket_name).ok().flatten().is_some_and(|b| b.owner == u.id)
         });
-        if name == "DeleteObjects" {
+        let restricted = restricted(&self.projections, &policy, &bucket_name, user.as_ref());
+        if matches!(name.as_str(), "DeleteObjects" | "PostObject") {
             // Decided per key by the handler.
-            cx.extensions_mut().insert(PolicyScope { policy, request });
+            cx.extensions_mut().insert(PolicyScope { policy, request, restricted });
             return Ok(());
         }
         match policy.evaluate(&request) {
             Verdict::Deny if owner_or_admin && name.ends_with("BucketPolicy") => Ok(()),
             Verdict::Deny => Err(s3_error!(AccessDenied, "Access Denied by the bucket policy")),
+            Verdict::Allow if restricted => Ok(()),
             Verdict::Allow => {
-                let restricted = policy.is_public()
-                    && !owner_or_admin
-                    && self
-                        .projections
-                        .public_access_block(&bucket_name)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|b| b.restrict_public_buckets);
-                if !restricted {
-                    cx.extensions_mut().insert(PolicyAllows);
-                }
+                cx.extensions_mut().insert(PolicyAllows { bucket });
                 Ok(())
             }
             Verdict::Silent => Ok(()),

@@ -21,8 +21,15 @@ pub struct User {
     pub id: UserId,
     /// The root user may act on every bucket.
     pub admin: bool,
-    /// The bucket policy allows the request at hand (set per request, never stored).
-    pub policy_allows: bool,
+    /// The bucket whose policy allows the request at hand (set per request, never stored).
+    pub policy_allows: Option<String>,
+}
+
+impl User {
+    /// Whether `bucket`'s policy allows the request at hand.
+    pub fn policy_allows(&self, bucket: &str) -> bool {
+        self.policy_allows.as_deref() == Some(bucket)
+    }
 }
 
 /// Access key id to (secret, user).
@@ -51,13 +58,13 @@ impl Users {
         users.insert(
             &root.access_key_id,
             &root.secret_access_key,
-            User { id: UserId::new(ROOT_USER), admin: true, policy_allows: false },
+            User { id: UserId::new(ROOT_USER), admin: true, policy_allows: None },
         )?;
         for KeyConfig { name, access_key_id, secret_access_key } in &settings.keys {
             if name == ROOT_USER {
                 anyhow::bail!("`root` is reserved; choose another name for key {access_key_id}");
             }
-            let user = User { id: UserId::new(name), admin: false, policy_allows: false };
+            let user = User { id: UserId::new(name), admin: false, policy_allows: None };
             users.insert(access_key_id, secret_access_key, user)?;
         }
         Ok((users, root))

@@ -67,7 +67,9 @@ impl Collector {
     }
 }
 
-/// One round: removes up to [`ROUND`] released blobs and forgets them.
+/// One round: removes up to [`ROUND`] released blobs and forgets them. A blob that
+/// cannot be removed is logged, counted and forgotten too, so one bad file never stops
+/// the collection of the others (the start-up sweep tries it again).
 fn collect(node: &Node, blobs: &BlobStore, sync_first: bool) -> anyhow::Result<usize> {
     let projections = node.projections();
     let ids = projections.garbage(ROUND)?;
@@ -77,11 +79,18 @@ fn collect(node: &Node, blobs: &BlobStore, sync_first: bool) -> anyhow::Result<u
     if sync_first {
         node.sync()?;
     }
+    let mut removed = 0u64;
     for id in &ids {
-        blobs.remove(id)?;
+        match blobs.remove(id) {
+            Ok(()) => removed += 1,
+            Err(e) => {
+                tracing::error!(blob = %id, error = %e, "could not remove a released blob");
+                metrics::counter!(crate::metrics::BLOBS_COLLECT_FAILURES).increment(1);
+            }
+        }
     }
     projections.forget_garbage(&ids)?;
-    metrics::counter!(crate::metrics::BLOBS_COLLECTED).increment(ids.len() as u64);
-    tracing::debug!(removed = ids.len(), "collected released blobs");
+    metrics::counter!(crate::metrics::BLOBS_COLLECTED).increment(removed);
+    tracing::debug!(removed, "collected released blobs");
     Ok(ids.len())
 }

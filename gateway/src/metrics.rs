@@ -15,6 +15,7 @@ pub const RAFT_LAST_LOG: &str = "rucket_raft_last_log_index";
 pub const APPLIED_POSITION: &str = "rucket_applied_position";
 pub const ORPHANS_REMOVED: &str = "rucket_orphan_blobs_removed_total";
 pub const BLOBS_COLLECTED: &str = "rucket_blobs_collected_total";
+pub const BLOBS_COLLECT_FAILURES: &str = "rucket_blobs_collect_failures_total";
 pub const FEED_SUBSCRIBERS: &str = "rucket_feed_subscribers";
 pub const FEED_LIVE_DROPS: &str = "rucket_feed_live_drops_total";
 pub const FEED_OVERFLOWS: &str = "rucket_feed_overflows_total";
@@ -40,6 +41,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!(APPLIED_POSITION, "last applied event position");
     metrics::describe_counter!(ORPHANS_REMOVED, "blobs removed because no event refers to them");
     metrics::describe_counter!(BLOBS_COLLECTED, "released blobs removed by the collector");
+    metrics::describe_counter!(BLOBS_COLLECT_FAILURES, "released blobs the collector could not remove");
     metrics::describe_counter!(
         rucket_blobs::CORRUPTIONS_METRIC,
         "blob chunks refused because their CRC32C did not match"

@@ -210,7 +210,9 @@ impl Policy {
     /// Whether some Allow statement lets anyone at all (`"*"`) in without a condition:
     /// the policy makes the bucket public.
     pub fn is_public(&self) -> bool {
-        self.statements.iter().any(|s| s.allow && s.principals.is_none() && s.conditions.is_empty())
+        self.statements
+            .iter()
+            .any(|s| s.allow && s.principals.is_none() && !s.conditions.iter().any(Condition::narrows))
     }
 }
 
@@ -382,6 +384,21 @@ fn check_values(operator: Operator, key: &str, values: &[String]) -> Result<(), 
 }
 
 impl Condition {
+    /// Whether the condition limits who can be let in: to some source addresses (not
+    /// `/0`) or to named users. Conditions on anything else leave a `*` policy public.
+    fn narrows(&self) -> bool {
+        match (self.operator, self.key.as_str()) {
+            (Operator::IpAddress, "aws:sourceip") => {
+                !self.values.iter().any(|v| Cidr::parse(v).is_some_and(|c| c.bits == 0))
+            }
+            (
+                Operator::StringEquals | Operator::StringEqualsIgnoreCase | Operator::StringLike,
+                "aws:username" | "aws:userid",
+            ) => !self.values.iter().any(|v| v.contains('*')),
+            _ => false,
+        }
+    }
+
     fn holds(&self, request: &Request) -> bool {
         let actual = request.keys.get(&self.key);
         if self.operator == Operator::Null {
@@ -558,7 +575,14 @@ mod tests {
             "b",
         )
         .unwrap();
-        assert!(!policy.is_public(), "conditions limit it");
+        assert!(!policy.is_public(), "the source address limits it");
+        let anywhere = Policy::parse(
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*",
+                "Condition":{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"},"Bool":{"aws:SecureTransport":"false"}}}]}"#,
+            "b",
+        )
+        .unwrap();
+        assert!(anywhere.is_public(), "conditions that let anyone in leave it public");
         let list =
             |keys: &[(&str, &str)]| policy.evaluate(&request(None, "s3:ListBucket", "arn:aws:s3:::b", keys));
         let good = [

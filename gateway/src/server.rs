@@ -208,6 +208,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long a TLS client may take to finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The pause after a failed accept (out of file descriptors, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// Serves `app` over TLS until `stopping` resolves, then waits for open connections.
 async fn serve_tls(
     listener: tokio::net::TcpListener,
@@ -224,7 +229,9 @@ async fn serve_tls(
                 let (tcp, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
+                        // Out of descriptors, say: wait a little rather than spin.
                         tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
                         continue;
                     }
                 };
@@ -242,10 +249,14 @@ async fn serve_tls(
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let stream = match acceptor.accept(tcp).await {
-                        Ok(stream) => stream,
-                        Err(e) => {
+                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
                             return;
                         }
                     };

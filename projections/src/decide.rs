@@ -278,12 +278,19 @@ impl Projections {
             | CommandBody::Locked { .. }
             | CommandBody::BypassGovernance { .. }
             | CommandBody::PolicyAllowed { .. } => unreachable!("unwrapped above"),
-            CommandBody::SetBucketPolicy { bucket, policy } => self.owner_only(bucket, &may_act, || {
-                StorageEvent::BucketPolicySet(rucket_schemas::BucketPolicySet {
-                    bucket: bucket.clone(),
-                    policy: policy.clone(),
-                })
-            })?,
+            CommandBody::SetBucketPolicy { bucket, public: true, .. }
+                if self.public_access_block(bucket)?.is_some_and(|b| b.block_public_policy) =>
+            {
+                Decision::Rejected(Rejection::AccessDenied)
+            }
+            CommandBody::SetBucketPolicy { bucket, policy, .. } => {
+                self.owner_only(bucket, &may_act, || {
+                    StorageEvent::BucketPolicySet(rucket_schemas::BucketPolicySet {
+                        bucket: bucket.clone(),
+                        policy: policy.clone(),
+                    })
+                })?
+            }
             CommandBody::SetPublicAccessBlock { bucket, configuration } => {
                 self.owner_only(bucket, &may_act, || {
                     StorageEvent::BucketPublicAccessBlockSet(rucket_schemas::BucketPublicAccessBlockSet {

@@ -388,3 +388,26 @@ fn an_unpromoted_generation_never_becomes_live() {
     let names: Vec<String> = reopened.buckets().unwrap().into_iter().map(|b| b.name.to_string()).collect();
     assert_eq!(names, ["other"]);
 }
+
+#[test]
+fn block_public_policy_holds_at_apply_time() {
+    let mut h = Harness::new();
+    h.run("alice", create("pol"));
+    let policy = |public| CommandBody::SetBucketPolicy {
+        bucket: bucket_name("pol"),
+        policy: Some("{}".to_owned()),
+        public,
+    };
+    let block = CommandBody::SetPublicAccessBlock {
+        bucket: bucket_name("pol"),
+        configuration: Some(rucket_schemas::PublicAccessBlock {
+            block_public_policy: true,
+            ..Default::default()
+        }),
+    };
+    // A public policy proposed before the block but applied after it is refused.
+    h.run("alice", block);
+    assert_eq!(h.rejected("alice", policy(true)), Rejection::AccessDenied);
+    assert!(matches!(h.run("alice", policy(false)).0, Decision::Event(_)));
+    assert_eq!(h.projections.bucket_policy(&bucket_name("pol")).unwrap().as_deref(), Some("{}"));
+}

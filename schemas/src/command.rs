@@ -165,10 +165,13 @@ pub enum CommandBody {
         version_id: Option<VersionId>,
         retention: Option<Retention>,
     },
-    /// Put/DeleteBucketPolicy (`None` deletes): the policy is validated JSON text.
+    /// Put/DeleteBucketPolicy (`None` deletes): the policy is validated JSON text, and
+    /// `public` says whether the gateway found that it lets anyone in (refused at apply
+    /// time under BlockPublicPolicy).
     SetBucketPolicy {
         bucket: BucketName,
         policy: Option<String>,
+        public: bool,
     },
     /// An object write or delete by a requester the bucket policy allows (checked by the
     /// gateway against the request); decided as `inner` without the ACL check.

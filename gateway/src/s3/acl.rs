@@ -284,7 +284,7 @@ impl Rucket {
             None => Ok(User {
                 id: UserId::anonymous(),
                 admin: false,
-                policy_allows: req.extensions.get::<crate::access::PolicyAllows>().is_some(),
+                policy_allows: req.extensions.get::<crate::access::PolicyAllows>().map(|p| p.bucket.clone()),
             }),
             Some(_) => self.user(req),
         }
@@ -299,7 +299,7 @@ impl Rucket {
         permission: Permission,
     ) -> S3Result<(BucketName, BucketRecord)> {
         let (bucket, record) = self.existing_bucket(name)?;
-        if user.admin || record.owner == user.id || user.policy_allows {
+        if user.admin || record.owner == user.id || user.policy_allows(bucket.as_str()) {
             return Ok((bucket, record));
         }
         let acl = self.projections().effective_bucket_acl(&bucket).map_err(errors::projection)?;
@@ -321,7 +321,11 @@ impl Rucket {
         record: &ObjectRecord,
         permission: Permission,
     ) -> S3Result<bool> {
-        if user.admin || bucket_record.owner == user.id || record.owner == user.id || user.policy_allows {
+        if user.admin
+            || bucket_record.owner == user.id
+            || record.owner == user.id
+            || user.policy_allows(bucket.as_str())
+        {
             return Ok(true);
         }
         let acl = self

@@ -29,7 +29,8 @@ impl Rucket {
                 "The bucket's public access block refuses public policies"
             ));
         }
-        self.propose(&user, CommandBody::SetBucketPolicy { bucket, policy: Some(text) }).await?;
+        let public = policy.is_public();
+        self.propose(&user, CommandBody::SetBucketPolicy { bucket, policy: Some(text), public }).await?;
         Ok(S3Response::new(PutBucketPolicyOutput::default()))
     }
 
@@ -55,7 +56,7 @@ impl Rucket {
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
         let user = self.user(&req)?;
         let (bucket, _) = self.bucket_for(&user, &req.input.bucket)?;
-        self.propose(&user, CommandBody::SetBucketPolicy { bucket, policy: None }).await?;
+        self.propose(&user, CommandBody::SetBucketPolicy { bucket, policy: None, public: false }).await?;
         Ok(S3Response::new(DeleteBucketPolicyOutput::default()))
     }
 

@@ -4,14 +4,13 @@
 
 use rucket_blobs::{ChecksumAlgorithm, IngestOptions};
 use rucket_schemas::{
-    CommandBody, CreateOperation, ObjectKey, ObjectRecord, ReplicationStatus, StandardHeaders, StorageClass,
-    VersionId, WriteCondition,
+    CommandBody, CreateOperation, ObjectKey, ObjectRecord, ReplicationStatus, StorageClass, VersionId,
+    WriteCondition,
 };
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::conditions::ReadConditions;
-use super::put::{http_date, stored_content_encoding};
 use super::{timestamp, Rucket};
 use crate::errors;
 
@@ -47,14 +46,40 @@ pub(super) fn check_copy_source(conditions: &ReadConditions<'_>, source: &Object
 
 impl Rucket {
     /// The version a copy reads; naming a delete marker is a bad request (not 405).
+    /// The version a copy reads, if `user` may read it: by ownership, ACL, or the source
+    /// bucket's own policy (never the destination's), which may also deny it.
     pub(super) fn resolve_copy_source(
         &self,
         user: &crate::credentials::User,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
+        facts: Option<&crate::access::RequestFacts>,
+        (bucket, key, version_id): (&str, &str, Option<&str>),
     ) -> S3Result<super::object::Resolved> {
-        self.resolve(user, bucket, key, version_id).map_err(|e| {
+        let mut reader = user.clone();
+        reader.policy_allows = None;
+        if let Ok(name) = rucket_schemas::BucketName::parse(bucket) {
+            let text = self.projections().bucket_policy(&name).map_err(errors::projection)?;
+            if let Some(policy) = text.and_then(|t| crate::policy::Policy::parse(&t, bucket).ok()) {
+                let facts = facts.cloned().unwrap_or_default();
+                let request = crate::policy::Request {
+                    user: facts.user,
+                    action: crate::access::action("GetObject", version_id.is_some()),
+                    resource: format!("arn:aws:s3:::{bucket}/{key}"),
+                    keys: facts.keys,
+                };
+                match policy.evaluate(&request) {
+                    crate::policy::Verdict::Deny => {
+                        return Err(s3_error!(AccessDenied, "Access Denied by the source bucket's policy"))
+                    }
+                    crate::policy::Verdict::Allow
+                        if !crate::access::restricted(self.projections(), &policy, &name, Some(user)) =>
+                    {
+                        reader.policy_allows = Some(bucket.to_owned());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.resolve(&reader, bucket, key, version_id).map_err(|e| {
             if e.code() == &s3s::S3ErrorCode::MethodNotAllowed {
                 s3_error!(
                     InvalidRequest,
@@ -78,7 +103,11 @@ impl Rucket {
         else {
             return Err(errors::not_implemented("Copying from an access point"));
         };
-        let source = self.resolve_copy_source(&user, src_bucket, src_key, src_version.as_deref())?;
+        let source = self.resolve_copy_source(
+            &user,
+            req.extensions.get::<crate::access::RequestFacts>(),
+            (src_bucket, src_key, src_version.as_deref()),
+        )?;
         let (dest_bucket, dest_record) = self.bucket_for(&user, &input.bucket)?;
         let dest_key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         // The copy's lock comes from its own headers (or the destination's default),
@@ -147,17 +176,7 @@ impl Rucket {
             .await
             .map_err(errors::blob)?;
         let (headers, user_metadata) = if replace {
-            (
-                StandardHeaders {
-                    content_type: input.content_type,
-                    cache_control: input.cache_control,
-                    content_disposition: input.content_disposition,
-                    content_encoding: stored_content_encoding(input.content_encoding),
-                    content_language: input.content_language,
-                    expires: input.expires.as_ref().and_then(http_date),
-                },
-                input.metadata.unwrap_or_default().into_iter().collect(),
-            )
+            (super::put::standard_headers!(input), input.metadata.unwrap_or_default().into_iter().collect())
         } else {
             (src.headers.clone(), src.user_metadata.clone())
         };

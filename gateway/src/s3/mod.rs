@@ -55,7 +55,7 @@ impl Rucket {
             .ok_or_else(|| s3_error!(AccessDenied, "Anonymous access is not allowed"))?;
         let mut user =
             self.users.user(&credentials.access_key).cloned().ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
-        user.policy_allows = req.extensions.get::<crate::access::PolicyAllows>().is_some();
+        user.policy_allows = req.extensions.get::<crate::access::PolicyAllows>().map(|p| p.bucket.clone());
         Ok(user)
     }
 
@@ -108,7 +108,7 @@ impl Rucket {
         blobs: Vec<BlobId>,
     ) -> S3Result<Outcome> {
         // A write the bucket policy allowed skips the ACL check at apply time.
-        let body = if user.policy_allows && !user.admin {
+        let body = if user.policy_allows.is_some() && !user.admin {
             CommandBody::PolicyAllowed { inner: Box::new(body) }
         } else {
             body

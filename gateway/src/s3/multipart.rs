@@ -4,13 +4,12 @@
 use md5::Digest as _;
 use rucket_blobs::IngestOptions;
 use rucket_schemas::{
-    CommandBody, ObjectData, ObjectKey, ObjectRecord, PartRecord, ReplicationStatus, StandardHeaders,
-    UploadId, VersionId,
+    CommandBody, ObjectData, ObjectKey, ObjectRecord, PartRecord, ReplicationStatus, UploadId, VersionId,
 };
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
-use super::put::{http_date, stored_content_encoding, verify, write_condition, Declared};
+use super::put::{verify, write_condition, Declared};
 use super::{owner, timestamp, Rucket};
 use crate::errors;
 
@@ -105,14 +104,7 @@ impl Rucket {
                         bucket: bucket.clone(),
                         key: key.clone(),
                         upload_id: id.clone(),
-                        headers: StandardHeaders {
-                            content_type: input.content_type,
-                            cache_control: input.cache_control,
-                            content_disposition: input.content_disposition,
-                            content_encoding: stored_content_encoding(input.content_encoding),
-                            content_language: input.content_language,
-                            expires: input.expires.as_ref().and_then(http_date),
-                        },
+                        headers: super::put::standard_headers!(input),
                         user_metadata: input.metadata.unwrap_or_default().into_iter().collect(),
                         storage_class,
                         checksum_algorithm: input.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
@@ -249,7 +241,11 @@ impl Rucket {
         else {
             return Err(errors::not_implemented("Copying from an access point"));
         };
-        let source = self.resolve_copy_source(&user, src_bucket, src_key, src_version.as_deref())?;
+        let source = self.resolve_copy_source(
+            &user,
+            req.extensions.get::<crate::access::RequestFacts>(),
+            (src_bucket, src_key, src_version.as_deref()),
+        )?;
         super::copy::check_copy_source(
             &super::conditions::ReadConditions {
                 if_match: input.copy_source_if_match.as_ref(),

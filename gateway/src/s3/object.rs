@@ -49,8 +49,9 @@ impl Rucket {
     ) -> S3Result<Resolved> {
         let (bucket, record) = self.existing_bucket(bucket)?;
         let key = ObjectKey::parse(key).map_err(errors::key_name)?;
+        // A policy that allows the read does not allow listing: a missing key stays
+        // AccessDenied for such a reader, as in S3 without s3:ListBucket.
         let may_list = user.admin
-            || user.policy_allows
             || record.owner == user.id
             || self
                 .projections()
@@ -516,9 +517,10 @@ impl Rucket {
                     if object.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
                 scope.on_object(action, bucket.as_str(), &object.key)
             });
-            user.policy_allows = verdict == Some(crate::policy::Verdict::Allow);
+            user.policy_allows =
+                (verdict == Some(crate::policy::Verdict::Allow)).then(|| bucket.as_str().to_owned());
             let refused =
-                verdict == Some(crate::policy::Verdict::Deny) || (!may_write && !user.policy_allows);
+                verdict == Some(crate::policy::Verdict::Deny) || (!may_write && user.policy_allows.is_none());
             async move {
                 if refused {
                     return (object, Err(errors::rejection(rucket_schemas::Rejection::AccessDenied)));

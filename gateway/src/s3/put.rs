@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use rucket_blobs::{ChecksumAlgorithm, IngestOptions, Ingested};
 use rucket_schemas::{
-    CommandBody, CreateOperation, ObjectKey, ObjectRecord, ReplicationStatus, StandardHeaders, StorageClass,
-    VersionId, WriteCondition,
+    CommandBody, CreateOperation, ObjectKey, ObjectRecord, ReplicationStatus, StorageClass, VersionId,
+    WriteCondition,
 };
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
@@ -184,6 +184,22 @@ pub(super) fn write_condition(
 }
 
 /// `aws-chunked` is a transfer detail, not the object's encoding.
+/// The standard headers a write's input carries (PutObject, CopyObject and
+/// CreateMultipartUpload name the six fields alike); moves them out of `$input`.
+macro_rules! standard_headers {
+    ($input:expr) => {
+        rucket_schemas::StandardHeaders {
+            content_type: $input.content_type,
+            cache_control: $input.cache_control,
+            content_disposition: $input.content_disposition,
+            content_encoding: $crate::s3::put::stored_content_encoding($input.content_encoding),
+            content_language: $input.content_language,
+            expires: $input.expires.as_ref().and_then($crate::s3::put::http_date),
+        }
+    };
+}
+pub(super) use standard_headers;
+
 pub(super) fn stored_content_encoding(value: Option<String>) -> Option<String> {
     let kept: Vec<&str> = value
         .as_deref()?
@@ -251,7 +267,17 @@ impl Rucket {
         mut req: S3Request<PutObjectInput>,
         operation: CreateOperation,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let user = self.principal(&req)?;
+        let mut user = self.principal(&req)?;
+        if let Some(scope) = req.extensions.get::<crate::access::PolicyScope>() {
+            // A POST names its key in the form: the bucket policy is judged on it here.
+            match scope.on_object("s3:PutObject", &req.input.bucket, &req.input.key) {
+                crate::policy::Verdict::Deny => {
+                    return Err(s3_error!(AccessDenied, "Access Denied by the bucket policy"))
+                }
+                crate::policy::Verdict::Allow => user.policy_allows = Some(req.input.bucket.clone()),
+                crate::policy::Verdict::Silent => {}
+            }
+        }
         let (bucket, bucket_record) =
             self.bucket_access(&user, &req.input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&req.input.key).map_err(errors::key_name)?;
@@ -315,14 +341,7 @@ impl Rucket {
             version_id: VersionId::new(hex::encode(rand::random::<[u8; 16]>())),
             size: ingested.size,
             etag: etag.clone(),
-            headers: StandardHeaders {
-                content_type: input.content_type,
-                cache_control: input.cache_control,
-                content_disposition: input.content_disposition,
-                content_encoding: stored_content_encoding(input.content_encoding),
-                content_language: input.content_language,
-                expires: input.expires.as_ref().and_then(http_date),
-            },
+            headers: super::put::standard_headers!(input),
             user_metadata: input.metadata.unwrap_or_default().into_iter().collect(),
             data: ingested.data.clone(),
             owner: user.id.clone(),

@@ -143,3 +143,23 @@ def test_public_access_block_refuses_and_restricts_public_policies(s3, server, b
     flags.update(RestrictPublicBuckets=True)
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=flags)
     assert anonymous_get(server, bucket, "k").status_code == 403
+
+
+def test_browser_posts_are_judged_on_their_key(s3, server, bucket):
+    import boto3
+    from botocore.config import Config
+
+    from conftest import ROOT_KEY, ROOT_SECRET
+
+    set_policy(s3, bucket, statement(bucket, effect="Deny", action="s3:PutObject", resource="/private/*"))
+    signer = boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
+                          aws_secret_access_key=ROOT_SECRET, region_name="us-east-1",
+                          config=Config(signature_version="s3v4"))
+    for key, status in [("private/x.txt", 403), ("public/x.txt", 204)]:
+        post = signer.generate_presigned_post(bucket, key)
+        r = requests.post(post["url"], data=post["fields"], files={"file": ("x.txt", b"posted")})
+        assert r.status_code == status, (key, r.text)
+    assert s3.get_object(Bucket=bucket, Key="public/x.txt")["Body"].read() == b"posted"
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="private/x.txt")
+    assert fails(e)[0] == 404, "the denied POST stored nothing"

@@ -43,3 +43,59 @@ async fn a_policy_lets_another_user_into_part_of_a_bucket() {
     bob.delete_bucket_policy().bucket(&name).send().await.unwrap();
     assert_eq!(support::code(&put(&alice, "alice/two").await.unwrap_err()), "AccessDenied");
 }
+
+#[tokio::test]
+async fn a_copy_reads_its_source_under_the_source_bucket_rules() {
+    let server = Server::start();
+    let bob = server.client_as(BOB_KEY, BOB_SECRET);
+    let alice = server.client_as(ALICE_KEY, ALICE_SECRET);
+    let victim = support::bucket("victim");
+    let mine = support::bucket("mine");
+    bob.create_bucket().bucket(&victim).send().await.unwrap();
+    bob.put_object()
+        .bucket(&victim)
+        .key("secret")
+        .body(ByteStream::from_static(b"s3cr3t"))
+        .send()
+        .await
+        .unwrap();
+    alice.create_bucket().bucket(&mine).send().await.unwrap();
+    let allow_put = |bucket: &str, prefix: &str| {
+        serde_json::json!({"Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "alice"}, "Action": "s3:PutObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/{prefix}*"),
+        }]})
+        .to_string()
+    };
+    let copy = |to_bucket: &str, to_key: &str| {
+        alice.copy_object().bucket(to_bucket).key(to_key).copy_source(format!("{victim}/secret")).send()
+    };
+    // The destination's policy (alice's own bucket) says nothing about the source.
+    alice.put_bucket_policy().bucket(&mine).policy(allow_put(&mine, "")).send().await.unwrap();
+    assert_eq!(support::code(&copy(&mine, "loot").await.unwrap_err()), "AccessDenied");
+    // A PutObject allowed inside the victim's bucket does not let alice read its objects.
+    bob.put_bucket_policy().bucket(&victim).policy(allow_put(&victim, "uploads/")).send().await.unwrap();
+    assert_eq!(support::code(&copy(&victim, "uploads/loot").await.unwrap_err()), "AccessDenied");
+    let part_copy = async {
+        let upload = alice.create_multipart_upload().bucket(&mine).key("parts").send().await.unwrap();
+        alice
+            .upload_part_copy()
+            .bucket(&mine)
+            .key("parts")
+            .upload_id(upload.upload_id().unwrap())
+            .part_number(1)
+            .copy_source(format!("{victim}/secret"))
+            .send()
+            .await
+    };
+    assert_eq!(support::code(&part_copy.await.unwrap_err()), "AccessDenied");
+    // The source bucket's own policy can let the read through.
+    let allow_get = serde_json::json!({"Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "alice"}, "Action": "s3:GetObject",
+        "Resource": format!("arn:aws:s3:::{victim}/secret"),
+    }]});
+    bob.put_bucket_policy().bucket(&victim).policy(allow_get.to_string()).send().await.unwrap();
+    copy(&mine, "shared-copy").await.unwrap();
+    let got = alice.get_object().bucket(&mine).key("shared-copy").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"s3cr3t");
+}

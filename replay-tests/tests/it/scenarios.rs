@@ -536,6 +536,7 @@ pub fn all() -> Vec<(&'static str, Script)> {
     let policy = |b: &str, text: Option<&str>| CommandBody::SetBucketPolicy {
         bucket: bucket(b),
         policy: text.map(str::to_owned),
+        public: false,
     };
     let text = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"alice"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::polb/alice/*"}]}"#;
     let mut s = Script::default();
