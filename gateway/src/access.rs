@@ -90,6 +90,7 @@ pub fn restricted(
 pub struct Access {
     pub projections: Projections,
     pub users: Arc<Users>,
+    pub policies: Arc<crate::policy::PolicyCache>,
 }
 
 #[async_trait::async_trait]
@@ -124,20 +125,29 @@ impl S3Access for Access {
             Some(key) => format!("arn:aws:s3:::{bucket}/{key}"),
             None => format!("arn:aws:s3:::{bucket}"),
         };
-        let request = Request {
+        let mut request = Request {
             user: user.as_ref().map(|u| u.id.to_string()),
             action,
             resource,
             keys: condition_keys(cx, &connection, &query, user.as_ref()),
         };
+        let wants_tags = text.as_ref().is_some_and(|t| t.to_ascii_lowercase().contains("existingobjecttag"));
+        if let (true, Some(key)) = (wants_tags, cx.s3_path().get_object_key()) {
+            let version = form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "versionId")
+                .map(|(_, v)| v.into_owned());
+            for (k, v) in self.existing_tags(&bucket_name, key, version.as_deref()) {
+                request.keys.insert(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()), vec![v]);
+            }
+        }
         if copies {
             // The source bucket's policy is judged by the handler, which knows the source.
             cx.extensions_mut()
                 .insert(RequestFacts { user: request.user.clone(), keys: request.keys.clone() });
         }
         let Some(text) = text else { return Ok(()) };
-        let policy = match Policy::parse(&text, &bucket) {
-            Ok(policy) => Arc::new(policy),
+        let policy = match self.policies.get(&bucket, &text) {
+            Ok(policy) => policy,
             Err(e) => {
                 // Stored policies were validated; one that no longer parses grants nothing.
                 tracing::error!(bucket, error = %e, "a stored bucket policy does not parse");
@@ -163,6 +173,24 @@ impl S3Access for Access {
             }
             Verdict::Silent => Ok(()),
         }
+    }
+}
+
+impl Access {
+    /// The tags of the version a request names (the current one without a versionId),
+    /// for `s3:ExistingObjectTag/<key>`.
+    fn existing_tags(&self, bucket: &BucketName, key: &str, version: Option<&str>) -> rucket_schemas::Tags {
+        let Ok(key) = rucket_schemas::ObjectKey::parse(key) else { return Default::default() };
+        let record = match version {
+            None => self.projections.current_object(bucket, &key).ok().flatten(),
+            Some(v) => match self.projections.version(bucket, &key, &rucket_schemas::VersionId::new(v)) {
+                Ok(Some(rucket_projections::VersionEntry::Object(r))) => Some(*r),
+                _ => None,
+            },
+        };
+        record
+            .and_then(|r| self.projections.version_tags(bucket, &key, r.hlc_timestamp).ok())
+            .unwrap_or_default()
     }
 }
 

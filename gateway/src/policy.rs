@@ -127,6 +127,28 @@ pub struct Request {
     pub keys: BTreeMap<String, Vec<String>>,
 }
 
+/// Parsed policies by bucket, so a request parses its bucket's policy only when the
+/// policy text changed since the last request.
+#[derive(Default)]
+pub struct PolicyCache {
+    parsed: std::sync::Mutex<std::collections::HashMap<String, (String, std::sync::Arc<Policy>)>>,
+}
+
+impl PolicyCache {
+    /// The parsed form of `text`, the current policy of `bucket`.
+    pub fn get(&self, bucket: &str, text: &str) -> Result<std::sync::Arc<Policy>, String> {
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, policy)) = parsed.get(bucket) {
+            if cached == text {
+                return Ok(policy.clone());
+            }
+        }
+        let policy = std::sync::Arc::new(Policy::parse(text, bucket)?);
+        parsed.insert(bucket.to_owned(), (text.to_owned(), policy.clone()));
+        Ok(policy)
+    }
+}
+
 /// The longest policy S3 accepts.
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
 

@@ -113,6 +113,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         region: RegionId::new(settings.region.clone()),
         inline_threshold: settings.inline_threshold,
         collector,
+        policies: Arc::default(),
         notifier: crate::notify::webhook::Notifier {
             targets: Arc::new(settings.webhooks.clone()),
             client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
@@ -138,7 +139,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )?;
     }
     let cors = crate::cors::CorsLayer { projections: rucket.projections.clone(), hosts };
-    let access = Access { projections: rucket.projections.clone(), users: Arc::new(users.clone()) };
+    let access = Access {
+        projections: rucket.projections.clone(),
+        users: Arc::new(users.clone()),
+        policies: Arc::clone(&rucket.policies),
+    };
     let mut builder = s3s::service::S3ServiceBuilder::new(rucket);
     builder.set_access(access);
     builder.set_auth(users);

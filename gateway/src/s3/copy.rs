@@ -58,7 +58,7 @@ impl Rucket {
         reader.policy_allows = None;
         if let Ok(name) = rucket_schemas::BucketName::parse(bucket) {
             let text = self.projections().bucket_policy(&name).map_err(errors::projection)?;
-            if let Some(policy) = text.and_then(|t| crate::policy::Policy::parse(&t, bucket).ok()) {
+            if let Some(policy) = text.and_then(|t| self.policies.get(bucket, &t).ok()) {
                 let facts = facts.cloned().unwrap_or_default();
                 let request = crate::policy::Request {
                     user: facts.user,

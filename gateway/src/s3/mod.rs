@@ -38,6 +38,8 @@ pub struct Rucket {
     pub inline_threshold: usize,
     /// Removes the blobs applied events release.
     pub collector: crate::gc::Collector,
+    /// Parsed bucket policies (shared with the access hook).
+    pub policies: Arc<crate::policy::PolicyCache>,
     /// Webhook targets notification configurations may name.
     pub notifier: crate::notify::webhook::Notifier,
 }

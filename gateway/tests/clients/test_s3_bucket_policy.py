@@ -163,3 +163,16 @@ def test_browser_posts_are_judged_on_their_key(s3, server, bucket):
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="private/x.txt")
     assert fails(e)[0] == 404, "the denied POST stored nothing"
+
+
+def test_existing_object_tags_in_conditions(s3, server, bucket):
+    s3.put_object(Bucket=bucket, Key="shared.txt", Body=b"yes", Tagging="visibility=public")
+    s3.put_object(Bucket=bucket, Key="hidden.txt", Body=b"no", Tagging="visibility=private")
+    set_policy(s3, bucket, statement(bucket, Condition={
+        "StringEquals": {"s3:ExistingObjectTag/visibility": "public"}}))
+    assert anonymous_get(server, bucket, "shared.txt").status_code == 200
+    assert anonymous_get(server, bucket, "hidden.txt").status_code == 403
+    # Retagging changes the answer on the next request.
+    s3.put_object_tagging(Bucket=bucket, Key="hidden.txt",
+                          Tagging={"TagSet": [{"Key": "visibility", "Value": "public"}]})
+    assert anonymous_get(server, bucket, "hidden.txt").status_code == 200
