@@ -12,6 +12,8 @@ pub enum BlobError {
     BodyTooLong { expected: u64 },
     #[error("blob {0} not found")]
     NotFound(String),
+    #[error("encrypted data does not open: {0}")]
+    Sealed(String),
     #[error("blob {blob} is corrupt at byte {offset}")]
     Corrupt { blob: String, offset: u64 },
     #[error("the blob writer stopped before the body was complete")]

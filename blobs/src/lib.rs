@@ -11,6 +11,7 @@ mod checksum;
 mod chunks;
 mod error;
 mod ingest;
+mod seal;
 mod sink;
 mod store;
 
@@ -18,4 +19,5 @@ pub use checksum::{composite_checksum, full_object_checksum, ChecksumAlgorithm, 
 pub use chunks::{BlobReader, CHUNK, CORRUPTIONS_METRIC};
 pub use error::BlobError;
 pub use ingest::{IngestOptions, Ingested};
+pub use seal::{MasterKey, ObjectCipher, ObjectContext, PLAIN_CHUNK, TAG};
 pub use store::{BlobStore, Durability};

@@ -114,7 +114,11 @@ pub fn blob(e: BlobError) -> S3Error {
             IncompleteBody,
             "The request body is longer than the {expected} bytes declared"
         ),
-        BlobError::Io(_) | BlobError::NotFound(_) | BlobError::WriterGone | BlobError::Corrupt { .. } => {
+        BlobError::Io(_)
+        | BlobError::NotFound(_)
+        | BlobError::WriterGone
+        | BlobError::Corrupt { .. }
+        | BlobError::Sealed(_) => {
             tracing::error!(error = %e, "blob store failed");
             s3_error!(InternalError, "We encountered an internal error. Please try again.")
         }

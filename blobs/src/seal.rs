@@ -1,0 +1,231 @@
+//! The building blocks of encryption at rest (issue #7; not yet wired to the S3 API).
+//!
+//! - [`MasterKey`]: 32 bytes from outside the data dir; it wraps (seals) per-object data
+//!   keys, and its id names which master key wrapped a data key, so a rotation can re-wrap
+//!   data keys without touching object bytes.
+//! - [`ObjectCipher`]: XChaCha20-Poly1305 over fixed [`PLAIN_CHUNK`] plaintext chunks.
+//!   Each chunk's nonce is the object's random 16-byte prefix followed by the chunk index,
+//!   and its associated data names the object (bucket, key, version, part), the index and
+//!   whether it is the last chunk. A chunk cannot be moved, reordered, swapped between
+//!   objects or dropped from the end without failing to open, and a range read opens only
+//!   the chunks it touches.
+
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use sha2::Digest as _;
+
+use crate::BlobError;
+
+/// Plaintext bytes per sealed chunk.
+pub const PLAIN_CHUNK: usize = 64 * 1024;
+/// The Poly1305 tag each sealed chunk carries.
+pub const TAG: usize = 16;
+
+/// Where an object's bytes belong, bound into every chunk's associated data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectContext {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    /// The part number for a multipart part, 0 for a single-part object.
+    pub part: u32,
+}
+
+impl ObjectContext {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for field in [&self.bucket, &self.key, &self.version_id] {
+            out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            out.extend_from_slice(field.as_bytes());
+        }
+        out.extend_from_slice(&self.part.to_be_bytes());
+        out
+    }
+}
+
+/// Seals and opens the chunks of one object with its data key.
+pub struct ObjectCipher {
+    cipher: XChaCha20Poly1305,
+    prefix: [u8; 16],
+    context: Vec<u8>,
+}
+
+impl ObjectCipher {
+    pub fn new(data_key: &[u8; 32], prefix: [u8; 16], context: &ObjectContext) -> Self {
+        let cipher = XChaCha20Poly1305::new(data_key.into());
+        Self { cipher, prefix, context: context.encode() }
+    }
+
+    fn nonce(&self, index: u64) -> XNonce {
+        let mut nonce = [0u8; 24];
+        nonce[..16].copy_from_slice(&self.prefix);
+        nonce[16..].copy_from_slice(&index.to_be_bytes());
+        nonce.into()
+    }
+
+    fn aad(&self, index: u64, last: bool) -> Vec<u8> {
+        let mut aad = self.context.clone();
+        aad.extend_from_slice(&index.to_be_bytes());
+        aad.push(u8::from(last));
+        aad
+    }
+
+    /// Seals chunk `index` (at most [`PLAIN_CHUNK`] bytes; only the last may be shorter).
+    pub fn seal(&self, index: u64, last: bool, plaintext: &[u8]) -> Vec<u8> {
+        debug_assert!(plaintext.len() <= PLAIN_CHUNK);
+        let aad = self.aad(index, last);
+        self.cipher
+            .encrypt(&self.nonce(index), Payload { msg: plaintext, aad: &aad })
+            .expect("sealing cannot fail for chunks of this size")
+    }
+
+    /// Opens chunk `index`; fails if it was altered, moved, or is not what `last` says.
+    pub fn open(&self, index: u64, last: bool, sealed: &[u8]) -> Result<Vec<u8>, BlobError> {
+        let aad = self.aad(index, last);
+        self.cipher
+            .decrypt(&self.nonce(index), Payload { msg: sealed, aad: &aad })
+            .map_err(|_| BlobError::Sealed(format!("chunk {index} does not open with this key and place")))
+    }
+
+    /// The stored length of `plain` bytes of plaintext.
+    pub fn sealed_len(plain: u64) -> u64 {
+        plain + TAG as u64 * plain.div_ceil(PLAIN_CHUNK as u64).max(1)
+    }
+
+    /// The chunks a plaintext range `[start, start + len)` touches, and where they start
+    /// in the stored bytes.
+    pub fn chunks_for(start: u64, len: u64) -> (std::ops::Range<u64>, u64) {
+        let first = start / PLAIN_CHUNK as u64;
+        let end = (start + len).div_ceil(PLAIN_CHUNK as u64).max(first + 1);
+        (first..end, first * (PLAIN_CHUNK + TAG) as u64)
+    }
+}
+
+/// The key that wraps data keys. Never stored in the data dir.
+pub struct MasterKey {
+    cipher: XChaCha20Poly1305,
+    id: String,
+}
+
+impl MasterKey {
+    /// Reads a master key given as base64 of 32 bytes; `setting` names where it came from
+    /// for the error message.
+    pub fn from_base64(text: &str, setting: &str) -> Result<Self, String> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("{setting} is not base64: {e}"))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| format!("{setting} must hold 32 bytes, not {}", b.len()))?;
+        Ok(Self::new(&key))
+    }
+
+    pub fn new(key: &[u8; 32]) -> Self {
+        let id = hex::encode(&sha2::Sha256::digest([b"rucket-master-key-id:".as_slice(), key].concat())[..8]);
+        Self { cipher: XChaCha20Poly1305::new(key.into()), id }
+    }
+
+    /// A short public name for this key (a hash of it), recorded beside what it wraps.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Wraps a data key for the object `context` names: 24 random nonce bytes, then the
+    /// sealed key.
+    pub fn wrap(&self, data_key: &[u8; 32], context: &ObjectContext) -> Vec<u8> {
+        let nonce: [u8; 24] = rand::random();
+        let aad = [b"rucket-data-key:".as_slice(), &context.encode()].concat();
+        let sealed = self
+            .cipher
+            .encrypt(&nonce.into(), Payload { msg: data_key, aad: &aad })
+            .expect("wrapping cannot fail");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// Unwraps a data key wrapped by [`Self::wrap`] for the same object.
+    pub fn unwrap(&self, wrapped: &[u8], context: &ObjectContext) -> Result<[u8; 32], BlobError> {
+        let bad = || BlobError::Sealed("the data key does not unwrap with this master key".into());
+        if wrapped.len() < 24 {
+            return Err(bad());
+        }
+        let (nonce, sealed) = wrapped.split_at(24);
+        let nonce: [u8; 24] = nonce.try_into().map_err(|_| bad())?;
+        let aad = [b"rucket-data-key:".as_slice(), &context.encode()].concat();
+        let key =
+            self.cipher.decrypt(&nonce.into(), Payload { msg: sealed, aad: &aad }).map_err(|_| bad())?;
+        key.try_into().map_err(|_| bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn context(part: u32) -> ObjectContext {
+        ObjectContext { bucket: "b".into(), key: "k".into(), version_id: "v1".into(), part }
+    }
+
+    /// Seals `data` chunk by chunk, as a writer would.
+    fn seal_all(cipher: &ObjectCipher, data: &[u8]) -> Vec<u8> {
+        let chunks: Vec<&[u8]> = if data.is_empty() { vec![&[]] } else { data.chunks(PLAIN_CHUNK).collect() };
+        let n = chunks.len();
+        chunks.iter().enumerate().flat_map(|(i, c)| cipher.seal(i as u64, i + 1 == n, c)).collect()
+    }
+
+    #[test]
+    fn chunks_open_only_in_their_place() {
+        let cipher = ObjectCipher::new(&[7; 32], [1; 16], &context(0));
+        let data: Vec<u8> = (0..2 * PLAIN_CHUNK + 100).map(|i| (i % 251) as u8).collect();
+        let sealed = seal_all(&cipher, &data);
+        assert_eq!(sealed.len() as u64, ObjectCipher::sealed_len(data.len() as u64));
+        let stored = PLAIN_CHUNK + TAG;
+        let chunk = |i: usize| &sealed[i * stored..((i + 1) * stored).min(sealed.len())];
+        assert_eq!(cipher.open(1, false, chunk(1)).unwrap(), &data[PLAIN_CHUNK..2 * PLAIN_CHUNK]);
+        assert!(cipher.open(0, false, chunk(1)).is_err(), "moved");
+        assert!(cipher.open(1, true, chunk(1)).is_err(), "claimed to be the last");
+        let other_object = ObjectCipher::new(&[7; 32], [1; 16], &context(2));
+        assert!(other_object.open(1, false, chunk(1)).is_err(), "swapped between objects");
+        let mut flipped = chunk(2).to_vec();
+        flipped[3] ^= 1;
+        assert!(cipher.open(2, true, &flipped).is_err(), "altered");
+        assert_eq!(ObjectCipher::chunks_for(PLAIN_CHUNK as u64 + 5, 10), (1..2, stored as u64));
+        assert_eq!(ObjectCipher::sealed_len(0), TAG as u64);
+    }
+
+    #[test]
+    fn data_keys_unwrap_only_with_their_master_and_object() {
+        let master = MasterKey::new(&[9; 32]);
+        let wrapped = master.wrap(&[5; 32], &context(0));
+        assert_eq!(master.unwrap(&wrapped, &context(0)).unwrap(), [5; 32]);
+        assert!(master.unwrap(&wrapped, &context(1)).is_err());
+        assert!(MasterKey::new(&[8; 32]).unwrap(&wrapped, &context(0)).is_err());
+        assert!(master.unwrap(&wrapped[..10], &context(0)).is_err());
+        assert_ne!(master.id(), MasterKey::new(&[8; 32]).id());
+        let text = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        assert_eq!(MasterKey::from_base64(&text, "RUCKET_MASTER_KEY").unwrap().id(), master.id());
+        let short = MasterKey::from_base64("AAAA", "RUCKET_MASTER_KEY").err().unwrap();
+        assert!(short.contains("RUCKET_MASTER_KEY") && short.contains("32 bytes"), "{short}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Any body seals and opens back, chunk by chunk.
+        #[test]
+        fn round_trips(data in prop::collection::vec(any::<u8>(), 0..3 * PLAIN_CHUNK), prefix in any::<[u8; 16]>()) {
+            let cipher = ObjectCipher::new(&[3; 32], prefix, &context(4));
+            let sealed = seal_all(&cipher, &data);
+            let stored = PLAIN_CHUNK + TAG;
+            let n = sealed.len().div_ceil(stored);
+            let mut opened = Vec::new();
+            for i in 0..n {
+                let chunk = &sealed[i * stored..((i + 1) * stored).min(sealed.len())];
+                opened.extend(cipher.open(i as u64, i + 1 == n, chunk).unwrap());
+            }
+            prop_assert_eq!(opened, data);
+        }
+    }
+}
