@@ -138,10 +138,42 @@ impl BlobStore {
     }
 }
 
-impl BlobReader {
-    /// Reads, checks and returns the next piece of the range (at most `block` bytes,
-    /// a multiple of [`CHUNK`]); `None` once the range is complete.
-    pub fn next_block(&mut self, block: usize) -> Result<Option<Bytes>, BlobError> {
+/// A reader that hands out a blob's bytes in blocks, checked before they leave it.
+pub trait BlockRead: Send + Sync + 'static {
+    /// Reads, checks and returns the next piece of the range (about `block` bytes, a
+    /// multiple of [`CHUNK`]); `None` once the range is complete.
+    fn next_block(&mut self, block: usize) -> Result<Option<Bytes>, BlobError>;
+
+    /// The rest of the range as a stream of checked blocks, each read on the blocking pool.
+    fn into_stream(self, block: usize) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static
+    where
+        Self: Sized,
+    {
+        futures::stream::unfold(Some(self), move |state| async move {
+            let mut reader = state?;
+            let read = tokio::task::spawn_blocking(move || {
+                let got = reader.next_block(block);
+                (reader, got)
+            })
+            .await;
+            match read {
+                Ok((reader, Ok(Some(bytes)))) => Some((Ok(bytes), Some(reader))),
+                Ok((_, Ok(None))) => None,
+                Ok((_, Err(e))) => Some((Err(std::io::Error::other(e)), None)),
+                Err(e) => Some((Err(std::io::Error::other(e)), None)),
+            }
+        })
+    }
+}
+
+impl<R: BlockRead + ?Sized> BlockRead for Box<R> {
+    fn next_block(&mut self, block: usize) -> Result<Option<Bytes>, BlobError> {
+        (**self).next_block(block)
+    }
+}
+
+impl BlockRead for BlobReader {
+    fn next_block(&mut self, block: usize) -> Result<Option<Bytes>, BlobError> {
         debug_assert!(block >= CHUNK && block.is_multiple_of(CHUNK));
         if self.remaining == 0 {
             return Ok(None);
@@ -170,24 +202,6 @@ impl BlobReader {
         self.skip = 0;
         self.remaining -= take as u64;
         Ok(Some(out))
-    }
-
-    /// The rest of the range as a stream of checked blocks, each read on the blocking pool.
-    pub fn into_stream(self, block: usize) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-        futures::stream::unfold(Some(self), move |state| async move {
-            let mut reader = state?;
-            let read = tokio::task::spawn_blocking(move || {
-                let got = reader.next_block(block);
-                (reader, got)
-            })
-            .await;
-            match read {
-                Ok((reader, Ok(Some(bytes)))) => Some((Ok(bytes), Some(reader))),
-                Ok((_, Ok(None))) => None,
-                Ok((_, Err(e))) => Some((Err(std::io::Error::other(e)), None)),
-                Err(e) => Some((Err(std::io::Error::other(e)), None)),
-            }
-        })
     }
 }
 

@@ -9,8 +9,9 @@ use futures::{Stream, StreamExt};
 use rucket_schemas::ObjectData;
 
 use crate::chunks::ChunkSums;
+use crate::seal::Sealer;
 use crate::sink::Sink;
-use crate::{BlobError, BlobStore, ChecksumAlgorithm, Checksums};
+use crate::{BlobError, BlobStore, ChecksumAlgorithm, Checksums, SealKey};
 
 /// Bytes gathered per write to the blob file.
 const WRITE_BATCH: usize = 1 << 20;
@@ -26,6 +27,10 @@ pub struct IngestOptions<'a> {
     pub expected_len: Option<u64>,
     /// S3 checksums to compute besides MD5.
     pub checksums: &'a [ChecksumAlgorithm],
+    /// Seal the bytes with this key. A sealed body always becomes a blob (never inline:
+    /// inline bytes travel in the log) holding the sealed chunks; the digests and the
+    /// size are still the plaintext's.
+    pub seal: Option<&'a SealKey>,
 }
 
 /// A body that has been stored (durably, for blobs in strict mode) and hashed.
@@ -67,6 +72,7 @@ impl BlobStore {
         // a writer thread takes over hashing and writing, so this task only receives
         // (and s3s verifies the payload SHA-256 on this side, MD5 runs on the other).
         let mut pending: Vec<u8> = Vec::new();
+        let inline_threshold = if options.seal.is_some() { 0 } else { options.inline_threshold };
         let mut writer: Option<Writer> = None;
         let mut size: u64 = 0;
         while let Some(chunk) = body.next().await {
@@ -81,9 +87,9 @@ impl BlobStore {
                 Some(w) => w.send(chunk).await?,
                 None => {
                     pending.extend_from_slice(&chunk);
-                    if pending.len() > options.inline_threshold {
+                    if pending.len() > inline_threshold {
                         let split = options.expected_len.is_none_or(|n| n >= SPLIT_HASHING);
-                        let mut w = self.start_writer(options.checksums, written, split)?;
+                        let mut w = self.start_writer(options, written, split)?;
                         w.send(Bytes::from(std::mem::take(&mut pending))).await?;
                         writer = Some(w);
                     }
@@ -95,9 +101,9 @@ impl BlobStore {
                 return Err(BlobError::IncompleteBody { expected, received: size });
             }
         }
-        if writer.is_none() && options.inline_threshold == 0 {
+        if writer.is_none() && inline_threshold == 0 {
             // A threshold of 0 asks for a blob even for an empty body (an empty part).
-            writer = Some(self.start_writer(options.checksums, written, false)?);
+            writer = Some(self.start_writer(options, written, false)?);
         }
         match writer {
             None => {
@@ -119,11 +125,13 @@ impl BlobStore {
     /// checksums are computed by that thread, or, with `split_hashing`, by a second one.
     fn start_writer(
         &self,
-        algorithms: &[ChecksumAlgorithm],
+        options: &IngestOptions<'_>,
         written: &mut Option<(rucket_schemas::BlobId, File)>,
         split_hashing: bool,
     ) -> Result<Writer, BlobError> {
+        let algorithms = options.checksums;
         let (id, file) = self.create()?;
+        let mut sealer = options.seal.map(|key| Sealer::new(key.cipher(&id)));
         let handle = file.try_clone()?;
         let path = self.path_of(&id);
         *written = Some((id.clone(), file));
@@ -151,12 +159,25 @@ impl BlobStore {
                 if let Some(hashes) = &mut hashes {
                     hashes.update(&bytes);
                 }
-                sums.update(&bytes);
-                sink.write(&bytes)?;
+                match &mut sealer {
+                    Some(sealer) => sealer.push(&bytes, |sealed| {
+                        sums.update(sealed);
+                        Ok(sink.write(sealed)?)
+                    })?,
+                    None => {
+                        sums.update(&bytes);
+                        sink.write(&bytes)?;
+                    }
+                }
             }
             if !done.load(Ordering::Acquire) {
                 // The request failed or went away: no fsync for a file that will be removed.
                 return Err(BlobError::WriterGone);
+            }
+            if let Some(sealer) = sealer {
+                let last = sealer.finish();
+                sums.update(&last);
+                sink.write(&last)?;
             }
             let mut file = sink.finish(&sums.finish())?;
             store.seal(&id, &mut file)?;
@@ -238,14 +259,14 @@ mod tests {
     use futures::stream;
 
     use super::*;
-    use crate::Durability;
+    use crate::{BlockRead, Durability};
 
     fn body(chunks: Vec<&'static [u8]>) -> impl Stream<Item = Result<Bytes, String>> + Unpin {
         stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from_static(c))))
     }
 
     fn options(expected_len: Option<u64>) -> IngestOptions<'static> {
-        IngestOptions { inline_threshold: 8, expected_len, checksums: &[] }
+        IngestOptions { inline_threshold: 8, expected_len, checksums: &[], seal: None }
     }
 
     #[tokio::test]
@@ -270,11 +291,72 @@ mod tests {
         assert_eq!(hex::encode(got.md5), "4032af8d61035123906e58e067140cc5");
     }
 
+    /// A sealed body is a blob of sealed chunks with no plaintext in it; every range
+    /// reads back through the sealed reader, and only with the right key and place.
+    #[tokio::test]
+    async fn sealed_bodies_hold_no_plaintext_and_read_back_in_ranges() {
+        use crate::{ObjectCipher, ObjectContext, SealKey, PLAIN_CHUNK};
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path(), Durability::Strict).unwrap();
+        let context = ObjectContext { bucket: "b".into(), key: "k".into(), version_id: "v".into(), part: 0 };
+        let key = SealKey { data_key: [4; 32], context: context.clone() };
+        let marker = b"PLAINTEXT-MARKER";
+        let data: Vec<u8> = marker.iter().copied().cycle().take(2 * PLAIN_CHUNK + 321).collect();
+        let pieces: Vec<Result<Bytes, String>> =
+            data.chunks(10_000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let options =
+            IngestOptions { inline_threshold: 1 << 20, expected_len: None, checksums: &[], seal: Some(&key) };
+        let got = store.ingest(stream::iter(pieces), options).await.unwrap();
+        assert_eq!(got.size, data.len() as u64);
+        assert_eq!(
+            hex::encode(got.md5),
+            hex::encode(<md5::Md5 as md5::Digest>::digest(&data)),
+            "plaintext MD5"
+        );
+        let ObjectData::Blob(id) = &got.data else {
+            panic!("a sealed body is always a blob: {:?}", got.data)
+        };
+        let raw = std::fs::read(store.path_of(id)).unwrap();
+        assert!(!raw.windows(marker.len()).any(|w| w == marker), "plaintext found on disk");
+        let size = data.len() as u64;
+        let read = |key: &SealKey, start: u64, len: u64| -> Result<Vec<u8>, BlobError> {
+            let mut reader = store.sealed_reader(id, key, size, start, len)?;
+            let mut out = Vec::new();
+            while let Some(block) = reader.next_block(4 * crate::CHUNK)? {
+                out.extend_from_slice(&block);
+            }
+            Ok(out)
+        };
+        let chunk = PLAIN_CHUNK as u64;
+        for (start, len) in
+            [(0, size), (5, 10), (chunk - 3, 6), (chunk, chunk), (size - 7, 7), (2 * chunk, 321)]
+        {
+            assert_eq!(
+                read(&key, start, len).unwrap(),
+                &data[start as usize..(start + len) as usize],
+                "{start}+{len}"
+            );
+        }
+        let other_place = SealKey { context: ObjectContext { part: 1, ..context }, ..key.clone() };
+        assert!(matches!(read(&other_place, 0, 10), Err(BlobError::Sealed(_))));
+        let other_key = SealKey { data_key: [5; 32], ..key.clone() };
+        assert!(matches!(read(&other_key, chunk, 10), Err(BlobError::Sealed(_))));
+        assert_eq!(raw.len() as u64, crate::chunks::file_len(ObjectCipher::sealed_len(size)));
+
+        // An empty sealed body is one sealed (empty, last) chunk.
+        let empty =
+            IngestOptions { inline_threshold: 8, expected_len: Some(0), checksums: &[], seal: Some(&key) };
+        let got = store.ingest(body(vec![]), empty).await.unwrap();
+        let ObjectData::Blob(id) = &got.data else { panic!("a sealed body is always a blob") };
+        assert!(store.sealed_reader(id, &key, 0, 0, 0).unwrap().next_block(crate::CHUNK).unwrap().is_none());
+    }
+
     #[tokio::test]
     async fn a_zero_threshold_makes_a_blob_even_of_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path(), Durability::Strict).unwrap();
-        let options = IngestOptions { inline_threshold: 0, expected_len: Some(0), checksums: &[] };
+        let options =
+            IngestOptions { inline_threshold: 0, expected_len: Some(0), checksums: &[], seal: None };
         let got = store.ingest(body(vec![]), options).await.unwrap();
         let ObjectData::Blob(id) = &got.data else { panic!("expected a blob, got {:?}", got.data) };
         assert!(store.reader(id, 0, 0, 0).unwrap().next_block(crate::CHUNK).unwrap().is_none());

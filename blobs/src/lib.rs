@@ -16,8 +16,8 @@ mod sink;
 mod store;
 
 pub use checksum::{composite_checksum, full_object_checksum, ChecksumAlgorithm, Checksums};
-pub use chunks::{BlobReader, CHUNK, CORRUPTIONS_METRIC};
+pub use chunks::{BlobReader, BlockRead, CHUNK, CORRUPTIONS_METRIC};
 pub use error::BlobError;
 pub use ingest::{IngestOptions, Ingested};
-pub use seal::{MasterKey, ObjectCipher, ObjectContext, PLAIN_CHUNK, TAG};
+pub use seal::{MasterKey, ObjectCipher, ObjectContext, SealKey, SealedReader, PLAIN_CHUNK, TAG};
 pub use store::{BlobStore, Durability};

@@ -1,4 +1,4 @@
-//! The building blocks of encryption at rest (issue #7; not yet wired to the S3 API).
+//! Encryption at rest: sealing a body's chunks as it is written, and opening them on read.
 //!
 //! - [`MasterKey`]: 32 bytes from outside the data dir; it wraps (seals) per-object data
 //!   keys, and its id names which master key wrapped a data key, so a rotation can re-wrap
@@ -9,13 +9,19 @@
 //!   whether it is the last chunk. A chunk cannot be moved, reordered, swapped between
 //!   objects or dropped from the end without failing to open, and a range read opens only
 //!   the chunks it touches.
+//! - [`Sealer`] (used by ingest) and [`SealedReader`]: a sealed blob is the sealed chunks,
+//!   under the same CRC32C chunk table as any blob. The blob's random id is the nonce
+//!   prefix, so blobs sealed with one data key (an upload's parts) never share a nonce.
 
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::Digest as _;
 
-use crate::BlobError;
+use bytes::{Bytes, BytesMut};
+use rucket_schemas::BlobId;
+
+use crate::{BlobError, BlobReader, BlobStore, BlockRead};
 
 /// Plaintext bytes per sealed chunk.
 pub const PLAIN_CHUNK: usize = 64 * 1024;
@@ -99,6 +105,144 @@ impl ObjectCipher {
         let first = start / PLAIN_CHUNK as u64;
         let end = (start + len).div_ceil(PLAIN_CHUNK as u64).max(first + 1);
         (first..end, first * (PLAIN_CHUNK + TAG) as u64)
+    }
+}
+
+/// The data key and place of one blob's sealed bytes: what a writer seals with and a
+/// reader opens with. The blob's own random id is the nonce prefix, so no two blobs
+/// sealed with one data key (the parts of an upload) share a nonce.
+#[derive(Clone)]
+pub struct SealKey {
+    pub data_key: [u8; 32],
+    pub context: ObjectContext,
+}
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealKey").field("context", &self.context).finish_non_exhaustive()
+    }
+}
+
+impl SealKey {
+    pub(crate) fn cipher(&self, blob: &BlobId) -> ObjectCipher {
+        let mut prefix = [0u8; 16];
+        // Blob ids are 32 hex digits of random bytes (checked by `BlobId`).
+        hex::decode_to_slice(blob.as_str(), &mut prefix).expect("a blob id is 16 bytes of hex");
+        ObjectCipher::new(&self.data_key, prefix, &self.context)
+    }
+}
+
+/// Cuts a plaintext stream into chunks and seals them. A full chunk is held back until
+/// more bytes arrive, since only the end of the stream says which chunk is the last.
+pub(crate) struct Sealer {
+    cipher: ObjectCipher,
+    pending: Vec<u8>,
+    index: u64,
+}
+
+impl Sealer {
+    pub(crate) fn new(cipher: ObjectCipher) -> Self {
+        Self { cipher, pending: Vec::with_capacity(PLAIN_CHUNK), index: 0 }
+    }
+
+    /// Takes more plaintext; `out` receives each chunk sealed so far.
+    pub(crate) fn push(
+        &mut self,
+        mut bytes: &[u8],
+        mut out: impl FnMut(&[u8]) -> Result<(), BlobError>,
+    ) -> Result<(), BlobError> {
+        while !bytes.is_empty() {
+            if self.pending.len() == PLAIN_CHUNK {
+                out(&self.cipher.seal(self.index, false, &self.pending))?;
+                self.index += 1;
+                self.pending.clear();
+            }
+            let n = (PLAIN_CHUNK - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+
+    /// Seals the last chunk (empty for an empty body).
+    pub(crate) fn finish(self) -> Vec<u8> {
+        self.cipher.seal(self.index, true, &self.pending)
+    }
+}
+
+/// Reads a plaintext range of a sealed blob: only the chunks it touches are read (each
+/// checked against its CRC32C first) and opened.
+pub struct SealedReader {
+    inner: BlobReader,
+    cipher: ObjectCipher,
+    /// The index of the next chunk to open, and of the object's last chunk.
+    index: u64,
+    last: u64,
+    /// Sealed bytes read but not yet opened.
+    pending: BytesMut,
+    /// Plaintext bytes before the range in the next opened chunk.
+    skip: usize,
+    remaining: u64,
+}
+
+impl BlobStore {
+    /// Opens `len` plaintext bytes from `start` of a blob sealed with `key` that holds
+    /// `size` bytes of plaintext.
+    pub fn sealed_reader(
+        &self,
+        id: &BlobId,
+        key: &SealKey,
+        size: u64,
+        start: u64,
+        len: u64,
+    ) -> Result<SealedReader, BlobError> {
+        let stored = ObjectCipher::sealed_len(size);
+        let (chunks, stored_start) = ObjectCipher::chunks_for(start, len);
+        let stored_end = (chunks.end * SEALED_CHUNK as u64).min(stored);
+        let inner = self.reader(id, stored, stored_start, stored_end.saturating_sub(stored_start))?;
+        Ok(SealedReader {
+            inner,
+            cipher: key.cipher(id),
+            index: chunks.start,
+            last: size.div_ceil(PLAIN_CHUNK as u64).max(1) - 1,
+            pending: BytesMut::new(),
+            skip: (start % PLAIN_CHUNK as u64) as usize,
+            remaining: len,
+        })
+    }
+}
+
+/// The stored length of one full sealed chunk.
+const SEALED_CHUNK: usize = PLAIN_CHUNK + TAG;
+
+impl BlockRead for SealedReader {
+    fn next_block(&mut self, block: usize) -> Result<Option<Bytes>, BlobError> {
+        if self.remaining == 0 {
+            return Ok(None);
+        }
+        let mut out = BytesMut::new();
+        while out.len() < block && self.remaining > 0 {
+            let want = if self.index == self.last { TAG } else { SEALED_CHUNK };
+            while self.pending.len() < SEALED_CHUNK {
+                match self.inner.next_block(block.max(crate::CHUNK))? {
+                    Some(bytes) => self.pending.extend_from_slice(&bytes),
+                    None => break,
+                }
+            }
+            if self.pending.len() < want {
+                return Err(BlobError::Sealed(format!("chunk {} is cut short", self.index)));
+            }
+            let take = self.pending.len().min(SEALED_CHUNK);
+            let sealed = self.pending.split_to(take);
+            let plain = self.cipher.open(self.index, self.index == self.last, &sealed)?;
+            self.index += 1;
+            let from = self.skip.min(plain.len());
+            let n = ((plain.len() - from) as u64).min(self.remaining) as usize;
+            out.extend_from_slice(&plain[from..from + n]);
+            self.skip = 0;
+            self.remaining -= n as u64;
+        }
+        Ok(Some(out.freeze()))
     }
 }
 

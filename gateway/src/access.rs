@@ -216,6 +216,8 @@ pub fn action(operation: &str, version_id: bool) -> String {
         "GetObjectAcl" if version_id => "GetObjectVersionAcl",
         "PutObjectAcl" if version_id => "PutObjectVersionAcl",
         "DeleteObjects" => "DeleteObject",
+        "PutBucketEncryption" | "DeleteBucketEncryption" => "PutEncryptionConfiguration",
+        "GetBucketEncryption" => "GetEncryptionConfiguration",
         other => other,
     };
     format!("s3:{name}")

@@ -77,6 +77,21 @@ pub struct ServeArgs {
     /// Lifecycle: the length of a day in seconds (86400; smaller for tests).
     #[arg(long, env = "RUCKET_LIFECYCLE_DAY_SECS")]
     pub lifecycle_day_secs: Option<u64>,
+    /// Encryption at rest: a file holding the master key (32 bytes, base64). Keep it
+    /// outside the data dir. Without a master key, SSE-S3 requests are refused.
+    #[arg(long, env = "RUCKET_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Encryption at rest: the master key itself (32 bytes, base64), from the environment.
+    #[arg(long, env = "RUCKET_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// A retired master key (file, 32 bytes base64): objects it wrapped stay readable and
+    /// their data keys are re-wrapped under the current key in the background.
+    #[arg(long, env = "RUCKET_PREVIOUS_MASTER_KEY_FILE")]
+    pub previous_master_key_file: Option<PathBuf>,
+    /// Accept SSE-C keys over plain HTTP from loopback clients (for tests only; S3 and
+    /// Rucket otherwise refuse them without TLS).
+    #[arg(long, env = "RUCKET_ALLOW_INSECURE_SSE_C")]
+    pub allow_insecure_sse_c: bool,
 }
 
 /// The config file. Every field is optional; `[[keys]]` adds users.
@@ -102,6 +117,10 @@ struct FileConfig {
     feed_heartbeat_secs: Option<u64>,
     lifecycle_interval_ms: Option<u64>,
     lifecycle_day_secs: Option<u64>,
+    master_key_file: Option<PathBuf>,
+    previous_master_key_file: Option<PathBuf>,
+    #[serde(default)]
+    allow_insecure_sse_c: bool,
     #[serde(default)]
     keys: Vec<KeyConfig>,
     #[serde(default)]
@@ -144,6 +163,10 @@ pub struct Settings {
     /// Webhook targets that bucket notification configurations may name.
     pub webhooks: Vec<crate::notify::WebhookTarget>,
     pub lifecycle: crate::lifecycle::LifecycleSettings,
+    /// The master keys for encryption at rest.
+    pub keyring: std::sync::Arc<crate::sse::Keyring>,
+    /// SSE-C over plain HTTP from loopback clients (tests).
+    pub allow_insecure_sse_c: bool,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -213,7 +236,16 @@ impl Settings {
             (Some(cert), Some(key)) => Some(crate::tls::TlsFiles { cert, key }),
             _ => anyhow::bail!("tls_cert and tls_key go together: set both or neither"),
         };
+        let previous: Vec<PathBuf> =
+            args.previous_master_key_file.or(file.previous_master_key_file).into_iter().collect();
+        let keyring = crate::sse::Keyring::load(
+            args.master_key_file.or(file.master_key_file).as_deref(),
+            args.master_key.as_deref(),
+            &previous,
+        )?;
         let settings = Self {
+            keyring: std::sync::Arc::new(keyring),
+            allow_insecure_sse_c: args.allow_insecure_sse_c || file.allow_insecure_sse_c,
             tls,
             listen: args
                 .listen

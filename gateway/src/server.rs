@@ -118,8 +118,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             targets: Arc::new(settings.webhooks.clone()),
             client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
         },
+        keyring: Arc::clone(&settings.keyring),
+        allow_insecure_sse_c: settings.allow_insecure_sse_c,
     };
     if let Some(node) = &writer {
+        crate::rotate::Rotation {
+            projections: rucket.projections.clone(),
+            node: Arc::clone(node),
+            keyring: Arc::clone(&rucket.keyring),
+            clock: Arc::clone(&rucket.clock),
+            region: rucket.region.clone(),
+        }
+        .start();
         crate::lifecycle::Worker {
             projections: rucket.projections.clone(),
             node: Arc::clone(node),

@@ -33,7 +33,7 @@ pub struct ViewDiff {
 }
 
 impl Projections {
-    fn views(&self) -> [(&'static str, &Keyspace); 10] {
+    fn views(&self) -> [(&'static str, &Keyspace); 11] {
         [
             ("buckets", &self.buckets),
             ("objects", &self.objects),
@@ -45,6 +45,7 @@ impl Projections {
             ("acls", &self.acls),
             ("meta", &self.meta),
             ("locks", &self.locks),
+            ("seals", &self.seals),
         ]
     }
 
@@ -205,6 +206,17 @@ impl Projections {
                         describe(if k.first() == Some(&b'v') { "versions" } else { "uploads" }, &k[1..]),
                         crate::store::decode::<rucket_schemas::ObjectLock>(&v, "locks")?
                     ),
+                    "seals" => format!(
+                        "{}:{} {}",
+                        text_of(&k[..1]),
+                        describe("uploads", &k[1..]),
+                        render_seal(&crate::store::decode(&v, "seals")?)
+                    ),
+                    "configs" if k.ends_with(crate::keys::ENCRYPTION.as_bytes()) => format!(
+                        "{} {:?}",
+                        describe(view, &k),
+                        crate::store::decode::<rucket_schemas::BucketEncryption>(&v, "configs")?
+                    ),
                     "acls" => format!(
                         "{} {:?}",
                         describe("versions", &k),
@@ -289,7 +301,20 @@ fn render_data(data: &rucket_schemas::ObjectData) -> String {
                 parts.iter().map(|p| format!("{}:{}:{}", p.part_number, p.size, p.blob_id)).collect();
             format!("parts({})", parts.join(" "))
         }
+        rucket_schemas::ObjectData::Sealed { seal, data } => {
+            format!("sealed({} {})", render_seal(seal), render_data(data))
+        }
     }
+}
+
+/// A seal by its kind and key; the wrapped key is shown as a short hash.
+fn render_seal(seal: &rucket_schemas::Seal) -> String {
+    let kind = match &seal.kind {
+        rucket_schemas::SealKind::MasterKey { key_id } => format!("master:{key_id}"),
+        rucket_schemas::SealKind::CustomerKey { .. } => "customer".to_owned(),
+    };
+    let wrapped = hex::encode(&sha2::Sha256::digest(&seal.wrapped_key)[..8]);
+    format!("{kind} context={} wrapped=sha256:{wrapped}", seal.context_id)
 }
 
 fn render_record(r: &rucket_schemas::ObjectRecord) -> String {

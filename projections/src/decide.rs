@@ -80,6 +80,18 @@ impl Projections {
                 other => other,
             });
         }
+        if let CommandBody::Sealed { seal, inner } = &command.body {
+            // Decided as the upload it wraps; the seal rides on its event.
+            return Ok(match self.decide_as(&unwrapped(inner), grants)? {
+                Decision::Event(mut event) => {
+                    if let StorageEvent::UploadCreated(e) = event.as_mut() {
+                        e.seal = Some(Box::new(seal.clone()));
+                    }
+                    Decision::Event(event)
+                }
+                other => other,
+            });
+        }
         if let CommandBody::Tagged { tags, inner } = &command.body {
             // Decided as the write it wraps; the tags ride on its event.
             return Ok(match self.decide_as(&unwrapped(inner), grants)? {
@@ -165,6 +177,7 @@ impl Projections {
                     checksum_algorithm: checksum_algorithm.clone(),
                     tags: Default::default(),
                     lock: Default::default(),
+                    seal: None,
                 })),
             },
             CommandBody::UploadPart { bucket, key, upload_id, part } => match self.bucket(bucket)? {
@@ -197,7 +210,14 @@ impl Projections {
                                 Ok(()) => {
                                     let mut record = record.clone();
                                     record.size = size;
-                                    record.data = ObjectData::Parts(refs);
+                                    record.data = match self.upload_seal(bucket, key, upload_id)? {
+                                        // The parts were sealed with the upload's data key.
+                                        Some(seal) => ObjectData::Sealed {
+                                            seal,
+                                            data: Box::new(ObjectData::Parts(refs)),
+                                        },
+                                        None => ObjectData::Parts(refs),
+                                    };
                                     if b.versioning != Versioning::Enabled {
                                         record.version_id = VersionId::null();
                                     }
@@ -276,6 +296,7 @@ impl Projections {
             }
             CommandBody::Tagged { .. }
             | CommandBody::Locked { .. }
+            | CommandBody::Sealed { .. }
             | CommandBody::BypassGovernance { .. }
             | CommandBody::PolicyAllowed { .. } => unreachable!("unwrapped above"),
             CommandBody::SetBucketPolicy { bucket, public: true, .. }
@@ -290,6 +311,45 @@ impl Projections {
                         policy: policy.clone(),
                     })
                 })?
+            }
+            CommandBody::SetBucketEncryption { bucket, configuration } => {
+                self.owner_only(bucket, &may_act, || {
+                    StorageEvent::BucketEncryptionSet(rucket_schemas::BucketEncryptionSet {
+                        bucket: bucket.clone(),
+                        configuration: configuration.clone(),
+                    })
+                })?
+            }
+            CommandBody::RewrapDataKey { bucket, key, target, from, seal } => {
+                let current = match target {
+                    rucket_schemas::RewrapTarget::Upload(upload_id) => {
+                        self.upload_seal(bucket, key, upload_id)?
+                    }
+                    rucket_schemas::RewrapTarget::Version(version_id) => {
+                        match self.find_version(bucket, key, version_id)? {
+                            Some((_, crate::VersionEntry::Object(record))) => record.data.seal().cloned(),
+                            _ => None,
+                        }
+                    }
+                };
+                let still_old = current.as_ref() == Some(from);
+                if !command.requester_is_admin {
+                    Decision::Rejected(Rejection::AccessDenied)
+                } else if !still_old {
+                    // Deleted, completed or re-wrapped since the rotation looked.
+                    Decision::Unchanged
+                } else {
+                    event(StorageEvent::DataKeyRewrapped(rucket_schemas::DataKeyRewrapped {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        target: target.clone(),
+                        from_key_id: match &from.kind {
+                            rucket_schemas::SealKind::MasterKey { key_id } => key_id.clone(),
+                            rucket_schemas::SealKind::CustomerKey { .. } => String::new(),
+                        },
+                        seal: seal.clone(),
+                    }))
+                }
             }
             CommandBody::SetPublicAccessBlock { bucket, configuration } => {
                 self.owner_only(bucket, &may_act, || {

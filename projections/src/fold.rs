@@ -124,7 +124,43 @@ impl Projections {
                 batch.insert(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id), encode(&record)?);
                 self.put_tags(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.tags)?;
                 self.put_lock(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.lock)?;
+                if let Some(seal) = &e.seal {
+                    batch.insert(
+                        &self.seals,
+                        keys::upload_tags(&e.bucket, &e.key, &e.upload_id),
+                        encode(seal)?,
+                    );
+                }
             }
+            StorageEvent::BucketEncryptionSet(e) => {
+                self.put_config(batch, &e.bucket, keys::ENCRYPTION, e.configuration.as_ref())?;
+            }
+            StorageEvent::DataKeyRewrapped(e) => match &e.target {
+                rucket_schemas::RewrapTarget::Upload(upload_id) => {
+                    let k = keys::upload_tags(&e.bucket, &e.key, upload_id);
+                    if self.seals.get(&k)?.is_some() {
+                        batch.insert(&self.seals, k, encode(&e.seal)?);
+                    }
+                }
+                rucket_schemas::RewrapTarget::Version(version_id) => {
+                    if let Some((k, VersionEntry::Object(mut record))) =
+                        self.find_version(&e.bucket, &e.key, version_id)?
+                    {
+                        if let rucket_schemas::ObjectData::Sealed { seal, .. } = &mut record.data {
+                            *seal = e.seal.clone();
+                            let current = self.current_object(&e.bucket, &e.key)?;
+                            if current.is_some_and(|c| c.hlc_timestamp == record.hlc_timestamp) {
+                                batch.insert(
+                                    &self.objects,
+                                    keys::object(&e.bucket, &e.key),
+                                    encode(&record)?,
+                                );
+                            }
+                            batch.insert(&self.versions, k, encode(&VersionEntry::Object(record))?);
+                        }
+                    }
+                }
+            },
             StorageEvent::PartUploaded(e) => {
                 let k = keys::part(&e.bucket, &e.key, &e.upload_id, e.part.part_number);
                 if let Some(old) = self.parts.get(&k)? {
@@ -146,6 +182,7 @@ impl Projections {
                 batch.remove(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id));
                 batch.remove(&self.tags, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
                 batch.remove(&self.locks, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
+                batch.remove(&self.seals, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
                 let new = NewVersion { record: &e.record, tags: &e.tags, lock: &e.lock };
                 self.fold_new_version(batch, &e.bucket, &e.key, new, &mut released)?;
             }
@@ -157,6 +194,7 @@ impl Projections {
                 batch.remove(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id));
                 batch.remove(&self.tags, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
                 batch.remove(&self.locks, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
+                batch.remove(&self.seals, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
             }
             StorageEvent::ObjectDeleted(e) => {
                 if e.delete_marker {

@@ -12,6 +12,7 @@
 //! tags:     'v' <version key> | 'u' <upload key>           object and upload tag sets
 //! acls:     <version key>                                 grants of object versions
 //! locks:    'v' <version key> | 'u' <upload key>           Object Lock state (as in tags)
+//! seals:    'u' <upload key>                              encryption of uploads in progress
 //! meta:     "applied"                                   last applied log position
 //! ```
 
@@ -88,8 +89,20 @@ pub const OBJECT_LOCK: &str = "object-lock";
 pub const PUBLIC_ACCESS_BLOCK: &str = "public-access-block";
 /// Bucket policy kind (the JSON text).
 pub const POLICY: &str = "policy";
-pub const CONFIG_KINDS: [&str; 9] =
-    [NOTIFICATION, CORS, TAGGING, LIFECYCLE, ACL, OWNERSHIP, OBJECT_LOCK, PUBLIC_ACCESS_BLOCK, POLICY];
+/// Default encryption kind.
+pub const ENCRYPTION: &str = "encryption";
+pub const CONFIG_KINDS: [&str; 10] = [
+    NOTIFICATION,
+    CORS,
+    TAGGING,
+    LIFECYCLE,
+    ACL,
+    OWNERSHIP,
+    OBJECT_LOCK,
+    PUBLIC_ACCESS_BLOCK,
+    POLICY,
+    ENCRYPTION,
+];
 
 /// The `tags` key of an object version, given its `versions` key.
 pub fn version_tags(version_key: &[u8]) -> Vec<u8> {

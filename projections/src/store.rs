@@ -37,6 +37,9 @@ pub struct Projections {
     pub(crate) meta: Keyspace,
     /// Object Lock state of versions and of uploads in progress (keyed as `tags`).
     pub(crate) locks: Keyspace,
+    /// The seals of encrypted uploads in progress (keyed as `tags`; a version's seal is
+    /// part of its record).
+    pub(crate) seals: Keyspace,
     /// Blobs that events released and the collector has not removed yet. Shared by all
     /// generations (a rebuild may re-add blobs long gone; removing them again is a no-op)
     /// and outside the compared views, since draining it is local housekeeping.
@@ -77,6 +80,7 @@ impl Projections {
             acls: open("acls")?,
             meta: open("meta")?,
             locks: open("locks")?,
+            seals: open("seals")?,
             garbage: db.keyspace("blobs.garbage", KeyspaceCreateOptions::default)?,
         })
     }
@@ -109,7 +113,7 @@ impl Projections {
         self.generation
     }
 
-    fn keyspaces(self) -> [Keyspace; 10] {
+    fn keyspaces(self) -> [Keyspace; 11] {
         [
             self.buckets,
             self.objects,
@@ -121,6 +125,7 @@ impl Projections {
             self.acls,
             self.meta,
             self.locks,
+            self.seals,
         ]
     }
 
@@ -141,6 +146,7 @@ impl Projections {
             &self.acls,
             &self.meta,
             &self.locks,
+            &self.seals,
         ] {
             keyspace.clear()?;
         }
@@ -312,6 +318,26 @@ impl Projections {
     ) -> Result<rucket_schemas::ObjectLock, ProjectionError> {
         let k = keys::upload_tags(bucket, key, upload_id);
         Ok(self.locks.get(k)?.map(|v| decode(&v, "locks")).transpose()?.unwrap_or_default())
+    }
+
+    /// The seal of an encrypted multipart upload in progress.
+    pub fn upload_seal(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> Result<Option<rucket_schemas::Seal>, ProjectionError> {
+        let k = keys::upload_tags(bucket, key, upload_id);
+        self.seals.get(k)?.map(|v| decode(&v, "seals")).transpose()
+    }
+
+    /// The bucket's default encryption (PutBucketEncryption), if set.
+    pub fn bucket_encryption(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Option<rucket_schemas::BucketEncryption>, ProjectionError> {
+        let key = keys::config(bucket, keys::ENCRYPTION);
+        self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
     }
 
     /// The bucket's Object Lock configuration, if Object Lock was configured.

@@ -86,7 +86,7 @@ fn create(bucket: &str) -> CommandBody {
 fn put_body(bucket: &str, key: &str, data: ObjectData, hlc: Hlc, condition: WriteCondition) -> CommandBody {
     let size = match &data {
         ObjectData::Inline(b) => b.len() as u64,
-        ObjectData::Blob(_) | ObjectData::Parts(_) => 100,
+        ObjectData::Blob(_) | ObjectData::Parts(_) | ObjectData::Sealed { .. } => 100,
     };
     CommandBody::PutObject {
         bucket: bucket_name(bucket),

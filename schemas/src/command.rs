@@ -12,7 +12,9 @@ use crate::{
     NotificationConfig, ObjectKey, ObjectOwnership, ObjectRecord, PartRecord, RegionId, StandardHeaders,
     StorageClass, Tags, UploadId, UserId, VersionId, VersioningStatus,
 };
-use crate::{ObjectLock, ObjectLockConfig, PublicAccessBlock, Retention};
+use crate::{
+    BucketEncryption, ObjectLock, ObjectLockConfig, PublicAccessBlock, Retention, RewrapTarget, Seal,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
@@ -190,6 +192,27 @@ pub enum CommandBody {
         version_id: Option<VersionId>,
         on: bool,
     },
+    /// A CreateMultipartUpload whose parts are to be encrypted: decided as `inner`, its
+    /// upload carrying the seal.
+    Sealed {
+        seal: Seal,
+        inner: Box<CommandBody>,
+    },
+    /// Put/DeleteBucketEncryption (`None` deletes).
+    SetBucketEncryption {
+        bucket: BucketName,
+        configuration: Option<BucketEncryption>,
+    },
+    /// A master key rotation's re-wrap of one data key: applied only while the target
+    /// still exists and still carries exactly the seal `from` the rotation re-wrapped (an
+    /// overwritten `null` version has another data key, which `seal` must never replace).
+    RewrapDataKey {
+        bucket: BucketName,
+        key: ObjectKey,
+        target: RewrapTarget,
+        from: Seal,
+        seal: Seal,
+    },
 }
 
 /// What a lifecycle expiration does.
@@ -227,8 +250,11 @@ impl CommandBody {
             | Self::SetObjectRetention { bucket, .. }
             | Self::SetObjectLegalHold { bucket, .. }
             | Self::SetPublicAccessBlock { bucket, .. }
-            | Self::SetBucketPolicy { bucket, .. } => bucket,
+            | Self::SetBucketPolicy { bucket, .. }
+            | Self::SetBucketEncryption { bucket, .. }
+            | Self::RewrapDataKey { bucket, .. } => bucket,
             Self::Tagged { inner, .. }
+            | Self::Sealed { inner, .. }
             | Self::Locked { inner, .. }
             | Self::BypassGovernance { inner }
             | Self::PolicyAllowed { inner } => inner.bucket(),

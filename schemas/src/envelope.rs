@@ -260,6 +260,53 @@ mod tests {
     }
 
     #[test]
+    fn sealed_objects_round_trip_and_version_3_payloads_still_decode() {
+        let StorageEvent::ObjectCreated(mut created) = sample_object(b"x".to_vec(), "k") else {
+            unreachable!()
+        };
+        // A version 3 payload (no seal possible) decodes with the version 4 struct.
+        let v3 = Envelope { schema_version: 3, ..seal(&StorageEvent::ObjectCreated(created.clone())) };
+        assert_eq!(v3.open().unwrap(), StorageEvent::ObjectCreated(created.clone()));
+        created.record.data = crate::ObjectData::Sealed {
+            seal: crate::Seal {
+                kind: crate::SealKind::MasterKey { key_id: "0123abcd".into() },
+                wrapped_key: vec![9; 72],
+                context_id: "v1".into(),
+            },
+            data: Box::new(crate::ObjectData::Blob(crate::BlobId::from_bytes([4; 16]))),
+        };
+        let event = StorageEvent::ObjectCreated(created);
+        let sealed = seal(&event);
+        assert_eq!(sealed.schema_version, 4);
+        assert_eq!(Envelope::from_bytes(&sealed.to_bytes()).unwrap().open().unwrap(), event);
+        // UploadCreated v3 (before seals) upgrades unencrypted.
+        let v3 = crate::UploadCreatedV3 {
+            bucket: BucketName::parse("photos").unwrap(),
+            key: ObjectKey::parse("a").unwrap(),
+            upload_id: crate::UploadId::from_bytes([1; 16]),
+            owner: UserId::new("alice"),
+            headers: Default::default(),
+            user_metadata: Default::default(),
+            storage_class: Default::default(),
+            checksum_algorithm: None,
+            tags: Default::default(),
+            lock: Default::default(),
+        };
+        let old = Envelope {
+            event_type: 5,
+            schema_version: 3,
+            hlc: Hlc::new(5, 1),
+            origin_region: RegionId::new("us-east-1"),
+            event_id: EventId([3; 16]),
+            payload: crate::encode_payload(&v3).unwrap(),
+        };
+        let StorageEvent::UploadCreated(upgraded) = old.open().unwrap() else {
+            panic!("expected UploadCreated")
+        };
+        assert_eq!(upgraded.seal, None);
+    }
+
+    #[test]
     fn layout_is_frozen() {
         // The first bytes of an envelope are fixed by docs/event-schema.md.
         let env = seal(&StorageEvent::BucketDeleted(crate::BucketDeleted {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::lock::{ObjectLock, ObjectLockConfig, Retention};
+use crate::seal::{BucketEncryptionSet, DataKeyRewrapped, Seal};
 use crate::{codec, BlobId, BucketName, CodecError, Hlc, ObjectKey, RegionId, UploadId, UserId, VersionId};
 
 /// The event type numbers written into the envelope. Never reused or renumbered.
@@ -38,6 +39,8 @@ pub enum EventType {
     ObjectLegalHoldSet = 20,
     BucketPublicAccessBlockSet = 21,
     BucketPolicySet = 22,
+    BucketEncryptionSet = 23,
+    DataKeyRewrapped = 24,
 }
 
 impl EventType {
@@ -45,9 +48,10 @@ impl EventType {
     pub fn current_schema_version(self) -> u16 {
         match self {
             Self::BucketCreated | Self::BucketDeleted => 1,
-            Self::ObjectCreated => 3,
+            Self::ObjectCreated => 4,
             Self::ObjectDeleted => 2,
-            Self::UploadCreated | Self::MultipartCompleted => 3,
+            Self::UploadCreated | Self::MultipartCompleted => 4,
+            Self::BucketEncryptionSet | Self::DataKeyRewrapped => 1,
             Self::BucketObjectLockSet | Self::ObjectRetentionSet | Self::ObjectLegalHoldSet => 1,
             Self::BucketPublicAccessBlockSet | Self::BucketPolicySet => 1,
             Self::PartUploaded | Self::UploadAborted => 1,
@@ -81,6 +85,8 @@ impl EventType {
             Self::ObjectLegalHoldSet => "ObjectLegalHoldSet",
             Self::BucketPublicAccessBlockSet => "BucketPublicAccessBlockSet",
             Self::BucketPolicySet => "BucketPolicySet",
+            Self::BucketEncryptionSet => "BucketEncryptionSet",
+            Self::DataKeyRewrapped => "DataKeyRewrapped",
         }
     }
 }
@@ -110,6 +116,8 @@ pub enum StorageEvent {
     ObjectLegalHoldSet(ObjectLegalHoldSet),
     BucketPublicAccessBlockSet(BucketPublicAccessBlockSet),
     BucketPolicySet(BucketPolicySet),
+    BucketEncryptionSet(BucketEncryptionSet),
+    DataKeyRewrapped(DataKeyRewrapped),
 }
 
 /// Schema version 1 of `BucketObjectLockSet`: the bucket's Object Lock configuration was
@@ -348,7 +356,7 @@ pub struct BucketTaggingSet {
     pub tags: Tags,
 }
 
-/// Schema version 2 of `UploadCreated`: a multipart upload began.
+/// Schema version 4 of `UploadCreated`: a multipart upload began.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct UploadCreated {
     pub bucket: BucketName,
@@ -366,6 +374,41 @@ pub struct UploadCreated {
     /// The lock the completed version will carry (headers on CreateMultipartUpload).
     /// Added in version 3.
     pub lock: ObjectLock,
+    /// How every part (and so the completed version) is encrypted. Added in version 4.
+    pub seal: Option<Box<Seal>>,
+}
+
+/// Schema version 3 of `UploadCreated`, frozen. Upgraded unencrypted.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct UploadCreatedV3 {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+    pub owner: UserId,
+    pub headers: StandardHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub storage_class: StorageClass,
+    pub checksum_algorithm: Option<String>,
+    pub tags: Tags,
+    pub lock: ObjectLock,
+}
+
+impl From<UploadCreatedV3> for UploadCreated {
+    fn from(v3: UploadCreatedV3) -> Self {
+        Self {
+            bucket: v3.bucket,
+            key: v3.key,
+            upload_id: v3.upload_id,
+            owner: v3.owner,
+            headers: v3.headers,
+            user_metadata: v3.user_metadata,
+            storage_class: v3.storage_class,
+            checksum_algorithm: v3.checksum_algorithm,
+            tags: v3.tags,
+            lock: v3.lock,
+            seal: None,
+        }
+    }
 }
 
 /// Schema version 2 of `UploadCreated`, frozen. Upgraded with no lock.
@@ -395,6 +438,7 @@ impl From<UploadCreatedV2> for UploadCreated {
             checksum_algorithm: v2.checksum_algorithm,
             tags: v2.tags,
             lock: ObjectLock::default(),
+            seal: None,
         }
     }
 }
@@ -425,6 +469,7 @@ impl From<UploadCreatedV1> for UploadCreated {
             checksum_algorithm: v1.checksum_algorithm,
             tags: Tags::new(),
             lock: ObjectLock::default(),
+            seal: None,
         }
     }
 }
@@ -451,8 +496,10 @@ pub struct PartRecord {
     pub hlc_timestamp: Hlc,
 }
 
-/// Schema version 2 of `MultipartCompleted`: an upload became an object version whose
-/// data refers to the parts' blobs (no bytes are copied).
+/// Schema version 4 of `MultipartCompleted`: an upload became an object version whose
+/// data refers to the parts' blobs (no bytes are copied). Version 4 adds no field: it
+/// may carry [`ObjectData::Sealed`], which version 3 readers do not know, so a version 3
+/// payload decodes with this struct unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct MultipartCompleted {
     pub bucket: BucketName,
@@ -535,7 +582,9 @@ pub struct BucketDeleted {
     pub bucket: BucketName,
 }
 
-/// Schema version 3 of `ObjectCreated`.
+/// Schema version 4 of `ObjectCreated`. Version 4 adds no field: it may carry
+/// [`ObjectData::Sealed`], which version 3 readers do not know, so a version 3 payload
+/// decodes with this struct unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct ObjectCreated {
     pub bucket: BucketName,
@@ -758,6 +807,10 @@ pub enum ObjectData {
     Blob(BlobId),
     /// A completed multipart upload: its parts' blobs, in part order.
     Parts(Vec<PartRef>),
+    /// Encrypted bytes (a `Blob` or `Parts`, never `Inline`): each blob holds the
+    /// chunks sealed with the data key `seal` wraps. Added with `ObjectCreated` and
+    /// `MultipartCompleted` version 4.
+    Sealed { seal: Seal, data: Box<ObjectData> },
 }
 
 /// One part of a multipart object.
@@ -775,6 +828,23 @@ impl ObjectData {
             Self::Inline(_) => Vec::new(),
             Self::Blob(id) => vec![id],
             Self::Parts(parts) => parts.iter().map(|p| &p.blob_id).collect(),
+            Self::Sealed { data, .. } => data.blob_ids(),
+        }
+    }
+
+    /// The seal of encrypted data.
+    pub fn seal(&self) -> Option<&Seal> {
+        match self {
+            Self::Sealed { seal, .. } => Some(seal),
+            _ => None,
+        }
+    }
+
+    /// The data under any seal.
+    pub fn unsealed(&self) -> &ObjectData {
+        match self {
+            Self::Sealed { data, .. } => data.unsealed(),
+            other => other,
         }
     }
 }
@@ -852,6 +922,8 @@ impl StorageEvent {
             Self::ObjectLegalHoldSet(_) => EventType::ObjectLegalHoldSet,
             Self::BucketPublicAccessBlockSet(_) => EventType::BucketPublicAccessBlockSet,
             Self::BucketPolicySet(_) => EventType::BucketPolicySet,
+            Self::BucketEncryptionSet(_) => EventType::BucketEncryptionSet,
+            Self::DataKeyRewrapped(_) => EventType::DataKeyRewrapped,
         }
     }
 
@@ -879,6 +951,8 @@ impl StorageEvent {
             Self::ObjectLegalHoldSet(e) => &e.bucket,
             Self::BucketPublicAccessBlockSet(e) => &e.bucket,
             Self::BucketPolicySet(e) => &e.bucket,
+            Self::BucketEncryptionSet(e) => &e.bucket,
+            Self::DataKeyRewrapped(e) => &e.bucket,
         }
     }
 
@@ -897,7 +971,9 @@ impl StorageEvent {
             Self::BucketOwnershipSet(_)
             | Self::BucketObjectLockSet(_)
             | Self::BucketPublicAccessBlockSet(_)
-            | Self::BucketPolicySet(_) => None,
+            | Self::BucketPolicySet(_)
+            | Self::BucketEncryptionSet(_) => None,
+            Self::DataKeyRewrapped(e) => Some(&e.key),
             Self::ObjectRetentionSet(e) => Some(&e.key),
             Self::ObjectLegalHoldSet(e) => Some(&e.key),
             Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
@@ -937,6 +1013,8 @@ impl StorageEvent {
             Self::ObjectLegalHoldSet(_) => "s3:ObjectLegalHold:Put",
             Self::BucketPublicAccessBlockSet(_) => "rucket:BucketPublicAccessBlockSet",
             Self::BucketPolicySet(_) => "rucket:BucketPolicySet",
+            Self::BucketEncryptionSet(_) => "rucket:BucketEncryptionSet",
+            Self::DataKeyRewrapped(_) => "rucket:DataKeyRewrapped",
         }
     }
 
@@ -966,6 +1044,8 @@ impl StorageEvent {
             Self::ObjectLegalHoldSet(p) => codec::encode_payload(p)?,
             Self::BucketPublicAccessBlockSet(p) => codec::encode_payload(p)?,
             Self::BucketPolicySet(p) => codec::encode_payload(p)?,
+            Self::BucketEncryptionSet(p) => codec::encode_payload(p)?,
+            Self::DataKeyRewrapped(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -978,12 +1058,13 @@ impl StorageEvent {
             (2, 1) => Ok(Self::BucketDeleted(codec::decode_payload(bytes)?)),
             (3, 1) => Ok(Self::ObjectCreated(codec::decode_payload::<ObjectCreatedV1>(bytes)?.into())),
             (3, 2) => Ok(Self::ObjectCreated(codec::decode_payload::<ObjectCreatedV2>(bytes)?.into())),
-            (3, 3) => Ok(Self::ObjectCreated(codec::decode_payload(bytes)?)),
+            (3, 3 | 4) => Ok(Self::ObjectCreated(codec::decode_payload(bytes)?)),
             (4, 1) => Ok(Self::ObjectDeleted(codec::decode_payload::<ObjectDeletedV1>(bytes)?.into())),
             (4, 2) => Ok(Self::ObjectDeleted(codec::decode_payload(bytes)?)),
             (5, 1) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV1>(bytes)?.into())),
             (5, 2) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV2>(bytes)?.into())),
-            (5, 3) => Ok(Self::UploadCreated(codec::decode_payload(bytes)?)),
+            (5, 3) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV3>(bytes)?.into())),
+            (5, 4) => Ok(Self::UploadCreated(codec::decode_payload(bytes)?)),
             (6, 1) => Ok(Self::PartUploaded(codec::decode_payload(bytes)?)),
             (7, 1) => {
                 Ok(Self::MultipartCompleted(codec::decode_payload::<MultipartCompletedV1>(bytes)?.into()))
@@ -991,7 +1072,7 @@ impl StorageEvent {
             (7, 2) => {
                 Ok(Self::MultipartCompleted(codec::decode_payload::<MultipartCompletedV2>(bytes)?.into()))
             }
-            (7, 3) => Ok(Self::MultipartCompleted(codec::decode_payload(bytes)?)),
+            (7, 3 | 4) => Ok(Self::MultipartCompleted(codec::decode_payload(bytes)?)),
             (8, 1) => Ok(Self::UploadAborted(codec::decode_payload(bytes)?)),
             (9, 1) => Ok(Self::BucketVersioningSet(codec::decode_payload(bytes)?)),
             (10, 1) => Ok(Self::BucketNotificationSet(codec::decode_payload(bytes)?)),
@@ -1007,6 +1088,8 @@ impl StorageEvent {
             (20, 1) => Ok(Self::ObjectLegalHoldSet(codec::decode_payload(bytes)?)),
             (21, 1) => Ok(Self::BucketPublicAccessBlockSet(codec::decode_payload(bytes)?)),
             (22, 1) => Ok(Self::BucketPolicySet(codec::decode_payload(bytes)?)),
+            (23, 1) => Ok(Self::BucketEncryptionSet(codec::decode_payload(bytes)?)),
+            (24, 1) => Ok(Self::DataKeyRewrapped(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::{Envelope, LogPosition, ObjectData, StorageEvent};
+use crate::{Envelope, LogPosition, ObjectData, RewrapTarget, Seal, SealKind, StorageEvent};
 
 /// Renders one archived event. `position` is the event's log position.
 pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &StorageEvent) -> Value {
@@ -37,6 +37,7 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("home_region".into(), json!(r.home_region.as_str()));
             out.insert("placement_group".into(), json!(r.placement_group));
             out.insert("inline".into(), json!(matches!(r.data, ObjectData::Inline(_))));
+            insert_encryption(&mut out, r.data.seal());
             out.insert("checksums".into(), json!(r.checksums));
             out.insert("tags".into(), json!(e.tags));
             if !e.lock.is_empty() {
@@ -103,6 +104,19 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("key".into(), json!(e.key.as_str()));
             out.insert("upload_id".into(), json!(e.upload_id.as_str()));
             out.insert("owner".into(), json!(e.owner.as_str()));
+            insert_encryption(&mut out, e.seal.as_deref());
+        }
+        StorageEvent::BucketEncryptionSet(e) => {
+            out.insert("encryption".into(), json!(e.configuration.as_ref().map(|_| "AES256")));
+        }
+        StorageEvent::DataKeyRewrapped(e) => {
+            out.insert("key".into(), json!(e.key.as_str()));
+            match &e.target {
+                RewrapTarget::Version(v) => out.insert("version_id".into(), json!(v.as_str())),
+                RewrapTarget::Upload(u) => out.insert("upload_id".into(), json!(u.as_str())),
+            };
+            out.insert("from_master_key".into(), json!(e.from_key_id));
+            insert_encryption(&mut out, Some(&e.seal));
         }
         StorageEvent::PartUploaded(e) => {
             out.insert("key".into(), json!(e.key.as_str()));
@@ -126,11 +140,12 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             }
             out.insert(
                 "parts".into(),
-                json!(match &r.data {
+                json!(match r.data.unsealed() {
                     ObjectData::Parts(p) => p.len(),
                     _ => 0,
                 }),
             );
+            insert_encryption(&mut out, r.data.seal());
         }
         StorageEvent::UploadAborted(e) => {
             out.insert("key".into(), json!(e.key.as_str()));
@@ -138,6 +153,17 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
         }
     }
     Value::Object(out)
+}
+
+/// How an object is encrypted, by name only: wrapped keys and MACs are not rendered.
+fn insert_encryption(out: &mut Map<String, Value>, seal: Option<&Seal>) {
+    if let Some(seal) = seal {
+        let rendered = match &seal.kind {
+            SealKind::MasterKey { key_id } => json!({ "kind": "SSE-S3", "master_key": key_id }),
+            SealKind::CustomerKey { .. } => json!({ "kind": "SSE-C" }),
+        };
+        out.insert("encryption".into(), rendered);
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod hlc;
 mod ids;
 mod json;
 mod lock;
+mod seal;
 
 pub use codec::{decode_payload, encode_payload};
 pub use command::{Command, CommandBody, ExpireAction, Outcome, Rejection, WriteCondition};
@@ -31,7 +32,7 @@ pub use event::{
 };
 pub use event::{
     BucketObjectLockSet, BucketPolicySet, BucketPublicAccessBlockSet, MultipartCompletedV2, ObjectCreatedV2,
-    ObjectLegalHoldSet, ObjectRetentionSet, PublicAccessBlock, UploadCreatedV2,
+    ObjectLegalHoldSet, ObjectRetentionSet, PublicAccessBlock, UploadCreatedV2, UploadCreatedV3,
 };
 pub use hlc::Hlc;
 pub use ids::{
@@ -39,3 +40,4 @@ pub use ids::{
 };
 pub use json::render_event_json;
 pub use lock::{DefaultRetention, LockMode, ObjectLock, ObjectLockConfig, Retention};
+pub use seal::{BucketEncryption, BucketEncryptionSet, DataKeyRewrapped, RewrapTarget, Seal, SealKind};

@@ -13,14 +13,11 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use super::conditions::ReadConditions;
 use super::{timestamp, Rucket};
 use crate::errors;
+use crate::sse::{CustomerHeaders, Requested};
 
 fn refuse_unsupported(input: &CopyObjectInput) -> S3Result<()> {
-    if input.server_side_encryption.is_some()
-        || input.sse_customer_algorithm.is_some()
-        || input.copy_source_sse_customer_algorithm.is_some()
-        || input.ssekms_key_id.is_some()
-    {
-        return Err(errors::not_implemented("Server-side encryption"));
+    if input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some() {
+        return Err(errors::not_implemented("Server-side encryption with KMS keys (SSE-KMS)"));
     }
     if input.website_redirect_location.is_some() {
         return Err(errors::not_implemented("Website redirects"));
@@ -96,8 +93,27 @@ impl Rucket {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let user = self.user(&req)?;
+        refuse_unsupported(&req.input)?;
+        // The source opens with its own SSE-C key; the copy is sealed as its own request
+        // (or the destination bucket's default) says, never as the source was.
+        let source_key = self.customer_key(
+            &req.extensions,
+            CustomerHeaders {
+                algorithm: req.input.copy_source_sse_customer_algorithm.as_deref(),
+                key: req.input.copy_source_sse_customer_key.as_deref(),
+                key_md5: req.input.copy_source_sse_customer_key_md5.as_deref(),
+            },
+        )?;
+        let requested = self.requested_sse(
+            &req.extensions,
+            req.input.server_side_encryption.as_ref(),
+            CustomerHeaders {
+                algorithm: req.input.sse_customer_algorithm.as_deref(),
+                key: req.input.sse_customer_key.as_deref(),
+                key_md5: req.input.sse_customer_key_md5.as_deref(),
+            },
+        )?;
         let input = req.input;
-        refuse_unsupported(&input)?;
         let CopySource::Bucket { bucket: src_bucket, key: src_key, version_id: src_version } =
             &input.copy_source
         else {
@@ -150,9 +166,15 @@ impl Rucket {
             Some(TaggingDirective::REPLACE) => super::tagging::from_header(input.tagging.as_deref())?,
             Some(other) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive {other}")),
         };
+        let source_data_key = self.open_record(&source.record, source_key.as_ref(), (src_bucket, src_key))?;
         let same_object =
             src_bucket.as_ref() == dest_bucket.as_str() && src_key.as_ref() == dest_key.as_str();
-        if same_object && !replace && storage_class.is_none_or(|c| c == source.record.storage_class) {
+        let changes_encryption = !matches!(requested, Requested::None);
+        if same_object
+            && !replace
+            && !changes_encryption
+            && storage_class.is_none_or(|c| c == source.record.storage_class)
+        {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -160,7 +182,10 @@ impl Rucket {
         }
 
         let src = source.record;
-        let body = self.body(&src, 0, src.size).await?;
+        let version_id = VersionId::new(hex::encode(rand::random::<[u8; 16]>()));
+        let sealed = self.new_seal(&requested, (&dest_bucket, dest_key.as_str(), version_id.as_str()))?;
+        let seal_key = sealed.as_ref().map(|(_, data_key)| data_key.for_part(0));
+        let body = self.body(&src, source_data_key.as_ref(), 0, src.size).await?;
         let algorithms: Vec<ChecksumAlgorithm> =
             src.checksums.keys().filter_map(|name| ChecksumAlgorithm::from_s3_name(name)).collect();
         let ingested = self
@@ -171,6 +196,7 @@ impl Rucket {
                     inline_threshold: self.inline_threshold,
                     expected_len: Some(src.size),
                     checksums: &algorithms,
+                    seal: seal_key.as_ref(),
                 },
             )
             .await
@@ -180,15 +206,16 @@ impl Rucket {
         } else {
             (src.headers.clone(), src.user_metadata.clone())
         };
-        let etag = hex::encode(ingested.md5);
+        let etag = super::encryption::etag_of(&requested, &ingested.md5);
         let hlc = self.clock.now();
+        let seal = sealed.map(|(seal, _)| seal);
         let record = ObjectRecord {
-            version_id: VersionId::new(hex::encode(rand::random::<[u8; 16]>())),
+            version_id,
             size: ingested.size,
             etag: etag.clone(),
             headers,
             user_metadata,
-            data: ingested.data.clone(),
+            data: super::encryption::sealed_data(seal.as_ref(), ingested.data.clone()),
             owner: user.id.clone(),
             hlc_timestamp: hlc,
             placement_group: 0,
@@ -211,7 +238,7 @@ impl Rucket {
             ),
         );
         let outcome = self.propose_ingested(&user, hlc, command, &ingested).await?;
-        Ok(S3Response::new(CopyObjectOutput {
+        let mut output = CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(ETag::Strong(etag)),
                 last_modified: Some(timestamp(hlc)),
@@ -220,6 +247,12 @@ impl Rucket {
             version_id: self.created_version(&dest_bucket, &outcome),
             copy_source_version_id: source.version_id,
             ..Default::default()
-        }))
+        };
+        let customer = match &requested {
+            Requested::Customer(key) => Some(key),
+            _ => None,
+        };
+        super::encryption::echo_sse!(output, crate::sse::echo(seal.as_ref(), customer));
+        Ok(S3Response::new(output))
     }
 }

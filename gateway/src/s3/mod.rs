@@ -6,6 +6,7 @@ mod bucket;
 mod bucket_policy;
 mod conditions;
 mod copy;
+mod encryption;
 mod list;
 mod lock;
 mod multipart;
@@ -42,6 +43,10 @@ pub struct Rucket {
     pub policies: Arc<crate::policy::PolicyCache>,
     /// Webhook targets notification configurations may name.
     pub notifier: crate::notify::webhook::Notifier,
+    /// Master keys for encryption at rest.
+    pub keyring: Arc<crate::sse::Keyring>,
+    /// SSE-C over plain HTTP from loopback clients (tests).
+    pub allow_insecure_sse_c: bool,
 }
 
 impl Rucket {
@@ -355,6 +360,27 @@ impl S3 for Rucket {
         req: S3Request<DeletePublicAccessBlockInput>,
     ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
         self.do_delete_public_access_block(req).await
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        self.do_put_bucket_encryption(req).await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        self.do_get_bucket_encryption(req).await
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        self.do_delete_bucket_encryption(req).await
     }
 
     async fn get_bucket_policy_status(

@@ -12,6 +12,7 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use super::put::{verify, write_condition, Declared};
 use super::{owner, timestamp, Rucket};
 use crate::errors;
+use crate::sse::{CustomerHeaders, Requested};
 
 const MAX_PART_NUMBER: i32 = 10_000;
 const MAX_PARTS_LISTED: i32 = 1000;
@@ -69,15 +70,21 @@ impl Rucket {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let user = self.user(&req)?;
+        if req.input.ssekms_key_id.is_some() || req.input.ssekms_encryption_context.is_some() {
+            return Err(errors::not_implemented("Server-side encryption with KMS keys (SSE-KMS)"));
+        }
+        let requested = self.requested_sse(
+            &req.extensions,
+            req.input.server_side_encryption.as_ref(),
+            CustomerHeaders {
+                algorithm: req.input.sse_customer_algorithm.as_deref(),
+                key: req.input.sse_customer_key.as_deref(),
+                key_md5: req.input.sse_customer_key_md5.as_deref(),
+            },
+        )?;
         let input = req.input;
         let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
-        if input.server_side_encryption.is_some()
-            || input.sse_customer_algorithm.is_some()
-            || input.ssekms_key_id.is_some()
-        {
-            return Err(errors::not_implemented("Server-side encryption"));
-        }
         let tags = super::tagging::from_header(input.tagging.as_deref())?;
         if input.acl.as_ref().is_some_and(|a| a.as_str() != ObjectCannedACL::PRIVATE) {
             return Err(errors::not_implemented("Object ACLs other than private"));
@@ -94,9 +101,15 @@ impl Rucket {
             input.object_lock_legal_hold_status.as_ref(),
         )?;
         let id = UploadId::from_bytes(rand::random());
+        // Every part is sealed with one data key, bound to the upload id.
+        let seal = self.new_seal(&requested, (&bucket, key.as_str(), id.as_str()))?.map(|(seal, _)| seal);
+        let sealed = |body: CommandBody| match &seal {
+            Some(seal) => CommandBody::Sealed { seal: seal.clone(), inner: Box::new(body) },
+            None => body,
+        };
         self.propose(
             &user,
-            super::tagging::tagged(
+            sealed(super::tagging::tagged(
                 tags,
                 super::lock::with_lock(
                     lock,
@@ -110,16 +123,22 @@ impl Rucket {
                         checksum_algorithm: input.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
                     },
                 ),
-            ),
+            )),
         )
         .await?;
-        Ok(S3Response::new(CreateMultipartUploadOutput {
+        let mut output = CreateMultipartUploadOutput {
             bucket: Some(bucket.to_string()),
             key: Some(key.to_string()),
             upload_id: Some(id.to_string()),
             checksum_algorithm: input.checksum_algorithm,
             ..Default::default()
-        }))
+        };
+        let customer = match &requested {
+            Requested::Customer(key) => Some(key),
+            _ => None,
+        };
+        super::encryption::echo_sse!(output, crate::sse::echo(seal.as_ref(), customer));
+        Ok(S3Response::new(output))
     }
 
     pub(super) async fn do_upload_part(
@@ -136,12 +155,19 @@ impl Rucket {
                 "Part number must be an integer between 1 and 10000, inclusive"
             ));
         }
-        if req.input.sse_customer_algorithm.is_some() || req.input.sse_customer_key.is_some() {
-            return Err(errors::not_implemented("Server-side encryption with customer keys"));
-        }
         if self.projections().upload(&bucket, &key, &id).map_err(errors::projection)?.is_none() {
             return Err(errors::rejection(rucket_schemas::Rejection::NoSuchUpload));
         }
+        let (seal, customer, data_key) = self.upload_data_key(
+            &req.extensions,
+            (&bucket, &key, &id),
+            CustomerHeaders {
+                algorithm: req.input.sse_customer_algorithm.as_deref(),
+                key: req.input.sse_customer_key.as_deref(),
+                key_md5: req.input.sse_customer_key_md5.as_deref(),
+            },
+        )?;
+        let seal_key = data_key.map(|k| k.for_part(req.input.part_number as u32));
         let i = &req.input;
         let sums = [
             &i.checksum_crc32,
@@ -159,7 +185,15 @@ impl Rucket {
         // Parts always become blobs: completion refers to them by blob id.
         let ingested = self
             .blobs
-            .ingest(body, IngestOptions { inline_threshold: 0, expected_len, checksums: &algorithms })
+            .ingest(
+                body,
+                IngestOptions {
+                    inline_threshold: 0,
+                    expected_len,
+                    checksums: &algorithms,
+                    seal: seal_key.as_ref(),
+                },
+            )
             .await
             .map_err(errors::blob)?;
         metrics::counter!(crate::metrics::BYTES_IN).increment(ingested.size);
@@ -171,9 +205,11 @@ impl Rucket {
                 return Err(e);
             }
         };
-        let (etag, _) =
-            self.propose_part(&user, (bucket, key, id), part_number, &ingested, &checksums).await?;
+        let (etag, _) = self
+            .propose_part(&user, (bucket, key, id), (part_number, customer.as_ref()), &ingested, &checksums)
+            .await?;
         let mut output = UploadPartOutput { e_tag: Some(ETag::Strong(etag)), ..Default::default() };
+        super::encryption::echo_sse!(output, crate::sse::echo(seal.as_ref(), customer.as_ref()));
         [
             output.checksum_crc32,
             output.checksum_crc32c,
@@ -189,14 +225,17 @@ impl Rucket {
         &self,
         user: &crate::credentials::User,
         (bucket, key, upload_id): (rucket_schemas::BucketName, ObjectKey, UploadId),
-        part_number: u32,
+        (part_number, customer): (u32, Option<&crate::sse::CustomerKey>),
         ingested: &rucket_blobs::Ingested,
         checksums: &std::collections::BTreeMap<String, String>,
     ) -> S3Result<(String, rucket_schemas::Hlc)> {
         let ObjectData::Blob(blob_id) = &ingested.data else {
             return Err(errors::internal("storing a part", "the part was not stored as a blob"));
         };
-        let etag = hex::encode(ingested.md5);
+        let etag = match customer {
+            Some(key) => crate::sse::customer_etag(key, &ingested.md5),
+            None => hex::encode(ingested.md5),
+        };
         let hlc = self.clock.now();
         let part = PartRecord {
             part_number,
@@ -228,9 +267,14 @@ impl Rucket {
                 "Part number must be an integer between 1 and 10000, inclusive"
             ));
         }
-        if input.sse_customer_algorithm.is_some() || input.copy_source_sse_customer_algorithm.is_some() {
-            return Err(errors::not_implemented("Server-side encryption with customer keys"));
-        }
+        let source_key = self.customer_key(
+            &req.extensions,
+            CustomerHeaders {
+                algorithm: input.copy_source_sse_customer_algorithm.as_deref(),
+                key: input.copy_source_sse_customer_key.as_deref(),
+                key_md5: input.copy_source_sse_customer_key_md5.as_deref(),
+            },
+        )?;
         let upload = self
             .projections()
             .upload(&bucket, &key, &id)
@@ -256,7 +300,18 @@ impl Rucket {
             &source.record,
         )?;
         let (start, len) = copy_range(input.copy_source_range.as_deref(), source.record.size)?;
-        let body = self.body(&source.record, start, len).await?;
+        let source_data_key = self.open_record(&source.record, source_key.as_ref(), (src_bucket, src_key))?;
+        let (seal, customer, data_key) = self.upload_data_key(
+            &req.extensions,
+            (&bucket, &key, &id),
+            CustomerHeaders {
+                algorithm: input.sse_customer_algorithm.as_deref(),
+                key: input.sse_customer_key.as_deref(),
+                key_md5: input.sse_customer_key_md5.as_deref(),
+            },
+        )?;
+        let seal_key = data_key.map(|k| k.for_part(input.part_number as u32));
+        let body = self.body(&source.record, source_data_key.as_ref(), start, len).await?;
         let algorithms: Vec<rucket_blobs::ChecksumAlgorithm> = upload
             .checksum_algorithm
             .as_deref()
@@ -267,15 +322,21 @@ impl Rucket {
             .blobs
             .ingest(
                 body,
-                IngestOptions { inline_threshold: 0, expected_len: Some(len), checksums: &algorithms },
+                IngestOptions {
+                    inline_threshold: 0,
+                    expected_len: Some(len),
+                    checksums: &algorithms,
+                    seal: seal_key.as_ref(),
+                },
             )
             .await
             .map_err(errors::blob)?;
         let checksums: std::collections::BTreeMap<String, String> =
             ingested.checksums.iter().map(|(a, v)| (a.s3_name().to_owned(), v.clone())).collect();
         let part_number = input.part_number as u32;
-        let (etag, hlc) =
-            self.propose_part(&user, (bucket, key, id), part_number, &ingested, &checksums).await?;
+        let (etag, hlc) = self
+            .propose_part(&user, (bucket, key, id), (part_number, customer.as_ref()), &ingested, &checksums)
+            .await?;
         let mut result = CopyPartResult {
             e_tag: Some(ETag::Strong(etag)),
             last_modified: Some(timestamp(hlc)),
@@ -288,11 +349,13 @@ impl Rucket {
             result.checksum_sha1,
             result.checksum_sha256,
         ] = super::put::checksum_fields(&checksums);
-        Ok(S3Response::new(UploadPartCopyOutput {
+        let mut output = UploadPartCopyOutput {
             copy_part_result: Some(result),
             copy_source_version_id: source.version_id,
             ..Default::default()
-        }))
+        };
+        super::encryption::echo_sse!(output, crate::sse::echo(seal.as_ref(), customer.as_ref()));
+        Ok(S3Response::new(output))
     }
 
     pub(super) async fn do_complete_multipart_upload(
@@ -309,6 +372,7 @@ impl Rucket {
             .upload(&bucket, &key, &id)
             .map_err(errors::projection)?
             .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchUpload))?;
+        let seal = self.projections().upload_seal(&bucket, &key, &id).map_err(errors::projection)?;
         let completed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
         let declared = DeclaredObjectChecksum {
             values: [
@@ -382,6 +446,7 @@ impl Rucket {
             location: Some(format!("/{bucket}/{key}")),
             ..Default::default()
         };
+        output.server_side_encryption = crate::sse::echo(seal.as_ref(), None).server_side_encryption;
         [
             output.checksum_crc32,
             output.checksum_crc32c,

@@ -13,11 +13,23 @@ use super::conditions::ReadConditions;
 use super::{timestamp, Rucket};
 use crate::credentials::User;
 use crate::errors;
+use crate::sse::{CustomerHeaders, CustomerKey, DataKey};
+use rucket_blobs::BlockRead;
 
 /// Bytes read (and checked) per step of a GET: a multiple of the 64 KiB checksum chunk.
 const READ_CHUNK: usize = 4 * rucket_blobs::CHUNK;
 
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
+/// A slice of one blob to stream: `len` bytes from `from` of a blob holding `size`
+/// bytes (of plaintext, when `key` opens it).
+struct Segment {
+    id: BlobId,
+    key: Option<rucket_blobs::SealKey>,
+    size: u64,
+    from: u64,
+    len: u64,
+}
 
 /// What a GET or HEAD resolved to, before any body is read.
 pub(super) struct Resolved {
@@ -127,22 +139,27 @@ impl Rucket {
         }
     }
 
-    /// The common start of GET and HEAD: refuse SSE-C (not supported), find the version,
-    /// and check the conditional headers against it.
+    /// The common start of GET and HEAD: find the version, open its data key (with the
+    /// request's SSE-C key, if it is the customer's), and check the conditional headers.
+    /// `x-amz-server-side-encryption` belongs to writes: on a read it is refused.
     fn resolve_for_read(
         &self,
         user: &User,
         (bucket, key, version_id): (&str, &str, Option<&str>),
-        sse_customer_key: bool,
+        (headers, customer): (&http::HeaderMap, Option<&CustomerKey>),
         conditions: ReadConditions<'_>,
-    ) -> S3Result<Resolved> {
-        if sse_customer_key {
-            return Err(errors::not_implemented("Server-side encryption with customer keys"));
+    ) -> S3Result<(Resolved, Option<DataKey>)> {
+        if headers.contains_key("x-amz-server-side-encryption") {
+            return Err(s3_error!(
+                InvalidArgument,
+                "x-amz-server-side-encryption is only valid on writes; reads of SSE-S3 objects need no header"
+            ));
         }
         let resolved = self.resolve(user, bucket, key, version_id)?;
         let record = &resolved.record;
+        let data_key = self.open_record(record, customer, (bucket, key))?;
         conditions.check(&record.etag, record.hlc_timestamp.unix_millis().div_euclid(1000))?;
-        Ok(resolved)
+        Ok((resolved, data_key))
     }
 
     pub(super) async fn do_get_object(
@@ -151,10 +168,18 @@ impl Rucket {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let user = self.principal(&req)?;
         let input = &req.input;
-        let Resolved { record, version_id } = self.resolve_for_read(
+        let customer = self.customer_key(
+            &req.extensions,
+            CustomerHeaders {
+                algorithm: input.sse_customer_algorithm.as_deref(),
+                key: input.sse_customer_key.as_deref(),
+                key_md5: input.sse_customer_key_md5.as_deref(),
+            },
+        )?;
+        let (Resolved { record, version_id }, data_key) = self.resolve_for_read(
             &user,
             (&input.bucket, &input.key, input.version_id.as_deref()),
-            input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some(),
+            (&req.headers, customer.as_ref()),
             ReadConditions {
                 if_match: input.if_match.as_ref(),
                 if_none_match: input.if_none_match.as_ref(),
@@ -187,7 +212,7 @@ impl Rucket {
                 (r.start, len, Some(format!("bytes {}-{}/{}", r.start, r.end - 1, record.size)))
             }
         };
-        let body = match self.body(&record, start, len).await {
+        let body = match self.body(&record, data_key.as_ref(), start, len).await {
             Ok(body) => body,
             // The version was replaced between the lookup and the open, and its blob is
             // gone: S3 answers with the old object or the new one, never an error, so look
@@ -218,6 +243,7 @@ impl Rucket {
             tag_count: self.tag_count(&input.bucket, &input.key, &record)?,
             ..Default::default()
         };
+        super::encryption::echo_sse!(output, crate::sse::echo(record.data.seal(), customer.as_ref()));
         (
             output.object_lock_mode,
             output.object_lock_retain_until_date,
@@ -256,11 +282,18 @@ impl Rucket {
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let user = self.user(&req)?;
         let input = &req.input;
-        if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
-            return Err(errors::not_implemented("Server-side encryption with customer keys"));
-        }
+        let customer = self.customer_key(
+            &req.extensions,
+            CustomerHeaders {
+                algorithm: input.sse_customer_algorithm.as_deref(),
+                key: input.sse_customer_key.as_deref(),
+                key_md5: input.sse_customer_key_md5.as_deref(),
+            },
+        )?;
         let Resolved { record, version_id } =
             self.resolve(&user, &input.bucket, &input.key, input.version_id.as_deref())?;
+        // The attributes of an SSE-C object (its plaintext checksums) need its key.
+        self.open_record(&record, customer.as_ref(), (&input.bucket, &input.key))?;
         // SDKs send the list as one comma-separated header.
         let wants = |name: &str| {
             input.object_attributes.iter().flat_map(|a| a.as_str().split(',')).any(|a| a.trim() == name)
@@ -292,7 +325,9 @@ impl Rucket {
             );
             output.checksum = Some(checksum);
         }
-        if let (true, ObjectData::Parts(parts)) = (wants(ObjectAttributes::OBJECT_PARTS), &record.data) {
+        if let (true, ObjectData::Parts(parts)) =
+            (wants(ObjectAttributes::OBJECT_PARTS), record.data.unsealed())
+        {
             let max = input.max_parts.unwrap_or(1000).clamp(0, 1000);
             let marker = input.part_number_marker.unwrap_or(0);
             let after: Vec<_> = parts.iter().filter(|p| p.part_number as i32 > marker).collect();
@@ -324,10 +359,18 @@ impl Rucket {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let user = self.principal(&req)?;
         let input = &req.input;
-        let Resolved { record, version_id } = self.resolve_for_read(
+        let customer = self.customer_key(
+            &req.extensions,
+            CustomerHeaders {
+                algorithm: input.sse_customer_algorithm.as_deref(),
+                key: input.sse_customer_key.as_deref(),
+                key_md5: input.sse_customer_key_md5.as_deref(),
+            },
+        )?;
+        let (Resolved { record, version_id }, _) = self.resolve_for_read(
             &user,
             (&input.bucket, &input.key, input.version_id.as_deref()),
-            input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some(),
+            (&req.headers, customer.as_ref()),
             ReadConditions {
                 if_match: input.if_match.as_ref(),
                 if_none_match: input.if_none_match.as_ref(),
@@ -345,6 +388,7 @@ impl Rucket {
             version_id,
             ..Default::default()
         };
+        super::encryption::echo_sse!(output, crate::sse::echo(record.data.seal(), customer.as_ref()));
         (
             output.object_lock_mode,
             output.object_lock_retain_until_date,
@@ -384,14 +428,31 @@ impl Rucket {
         Ok(S3Response::new(output))
     }
 
-    /// The object's bytes from `start`, `len` long, as a stream.
-    pub(super) async fn body(&self, record: &ObjectRecord, start: u64, len: u64) -> S3Result<StreamingBlob> {
-        match &record.data {
+    /// The object's bytes from `start`, `len` long, as a stream. Sealed data needs its
+    /// opened data key (see [`Self::open_record`]) and is decrypted chunk by chunk.
+    pub(super) async fn body(
+        &self,
+        record: &ObjectRecord,
+        data_key: Option<&DataKey>,
+        start: u64,
+        len: u64,
+    ) -> S3Result<StreamingBlob> {
+        if record.data.seal().is_some() != data_key.is_some() {
+            return Err(errors::internal("reading an object", "its data key was not opened"));
+        }
+        let segment = |id: &BlobId, part: u32, size: u64, from: u64, n: u64| Segment {
+            id: id.clone(),
+            key: data_key.map(|k| k.for_part(part)),
+            size,
+            from,
+            len: n,
+        };
+        match record.data.unsealed() {
             ObjectData::Inline(bytes) => {
                 let slice = Bytes::copy_from_slice(&bytes[start as usize..(start + len) as usize]);
                 Ok(StreamingBlob::wrap(futures::stream::iter([Ok::<_, std::io::Error>(slice)])))
             }
-            ObjectData::Blob(id) => self.blob_stream(vec![(id.clone(), record.size, start, len)]).await,
+            ObjectData::Blob(id) => self.blob_stream(vec![segment(id, 0, record.size, start, len)]).await,
             ObjectData::Parts(parts) => {
                 // The slices of each part blob that fall inside [start, start + len).
                 let end = start + len;
@@ -402,12 +463,13 @@ impl Rucket {
                     if part_end > start && part_start < end {
                         let from = start.max(part_start) - part_start;
                         let to = end.min(part_end) - part_start;
-                        segments.push((part.blob_id.clone(), part.size, from, to - from));
+                        segments.push(segment(&part.blob_id, part.part_number, part.size, from, to - from));
                     }
                     offset = part_end;
                 }
                 self.blob_stream(segments).await
             }
+            ObjectData::Sealed { .. } => Err(errors::internal("reading an object", "a seal within a seal")),
         }
     }
 
@@ -416,12 +478,17 @@ impl Rucket {
     /// readable even if a concurrent overwrite releases it mid-download), and the first
     /// block is read and checked too, so a corrupt start fails with an error status
     /// rather than a cut-off body.
-    async fn blob_stream(&self, segments: Vec<(BlobId, u64, u64, u64)>) -> S3Result<StreamingBlob> {
+    async fn blob_stream(&self, segments: Vec<Segment>) -> S3Result<StreamingBlob> {
         let store = self.blobs.clone();
         let (first, readers) = tokio::task::spawn_blocking(move || {
             let mut readers = segments
                 .into_iter()
-                .map(|(id, size, from, n)| store.reader(&id, size, from, n))
+                .map(|s| -> Result<Box<dyn BlockRead>, rucket_blobs::BlobError> {
+                    Ok(match &s.key {
+                        Some(key) => Box::new(store.sealed_reader(&s.id, key, s.size, s.from, s.len)?),
+                        None => Box::new(store.reader(&s.id, s.size, s.from, s.len)?),
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let first = match readers.first_mut() {
                 Some(reader) => reader.next_block(READ_CHUNK)?,
@@ -579,7 +646,7 @@ fn part_range(record: &ObjectRecord, part_number: Option<i32>) -> S3Result<Optio
         e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
         e
     };
-    match &record.data {
+    match record.data.unsealed() {
         ObjectData::Parts(parts) => {
             let index = usize::try_from(n).ok().and_then(|n| n.checked_sub(1)).filter(|i| *i < parts.len());
             let index = index.ok_or_else(invalid)?;
@@ -592,7 +659,7 @@ fn part_range(record: &ObjectRecord, part_number: Option<i32>) -> S3Result<Optio
 }
 
 fn parts_count(record: &ObjectRecord) -> Option<i32> {
-    match &record.data {
+    match record.data.unsealed() {
         ObjectData::Parts(parts) => Some(parts.len() as i32),
         _ => Some(1),
     }

@@ -14,6 +14,7 @@ use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
 
 use super::Rucket;
 use crate::errors;
+use crate::sse::CustomerHeaders;
 
 /// Checksum values the client declared, by algorithm: from headers now, from trailers
 /// once the body has been read.
@@ -144,12 +145,8 @@ pub(super) fn verify(
 }
 
 fn refuse_unsupported(input: &PutObjectInput) -> S3Result<()> {
-    if input.server_side_encryption.is_some()
-        || input.sse_customer_algorithm.is_some()
-        || input.sse_customer_key.is_some()
-        || input.ssekms_key_id.is_some()
-    {
-        return Err(errors::not_implemented("Server-side encryption"));
+    if input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some() {
+        return Err(errors::not_implemented("Server-side encryption with KMS keys (SSE-KMS)"));
     }
     if input.website_redirect_location.is_some() {
         return Err(errors::not_implemented("Website redirects"));
@@ -309,6 +306,18 @@ impl Rucket {
         let declared = Declared::from_request(&req)?;
         let algorithms = declared.algorithms(req.input.checksum_algorithm.as_ref())?;
         let expected_len = req.input.content_length.map(|n| n.max(0) as u64);
+        let requested = self.requested_sse(
+            &req.extensions,
+            req.input.server_side_encryption.as_ref(),
+            CustomerHeaders {
+                algorithm: req.input.sse_customer_algorithm.as_deref(),
+                key: req.input.sse_customer_key.as_deref(),
+                key_md5: req.input.sse_customer_key_md5.as_deref(),
+            },
+        )?;
+        let version_id = VersionId::new(hex::encode(rand::random::<[u8; 16]>()));
+        let sealed = self.new_seal(&requested, (&bucket, key.as_str(), version_id.as_str()))?;
+        let seal_key = sealed.as_ref().map(|(_, data_key)| data_key.for_part(0));
         let body =
             req.input.body.take().ok_or_else(|| s3_error!(IncompleteBody, "The request has no body"))?;
 
@@ -320,6 +329,7 @@ impl Rucket {
                     inline_threshold: self.inline_threshold,
                     expected_len,
                     checksums: &algorithms,
+                    seal: seal_key.as_ref(),
                 },
             )
             .await
@@ -335,15 +345,16 @@ impl Rucket {
         };
 
         let input = req.input;
-        let etag = hex::encode(ingested.md5);
+        let etag = super::encryption::etag_of(&requested, &ingested.md5);
         let hlc = self.clock.now();
+        let seal = sealed.map(|(seal, _)| seal);
         let record = ObjectRecord {
-            version_id: VersionId::new(hex::encode(rand::random::<[u8; 16]>())),
+            version_id,
             size: ingested.size,
             etag: etag.clone(),
             headers: super::put::standard_headers!(input),
             user_metadata: input.metadata.unwrap_or_default().into_iter().collect(),
-            data: ingested.data.clone(),
+            data: super::encryption::sealed_data(seal.as_ref(), ingested.data.clone()),
             owner: user.id.clone(),
             hlc_timestamp: hlc,
             placement_group: 0,
@@ -371,6 +382,11 @@ impl Rucket {
             version_id: self.created_version(&bucket, &outcome),
             ..Default::default()
         };
+        let customer = match &requested {
+            crate::sse::Requested::Customer(key) => Some(key),
+            _ => None,
+        };
+        super::encryption::echo_sse!(output, crate::sse::echo(seal.as_ref(), customer));
         if let Some(acl) = acl {
             // The version exists, private, from here; its grants follow in their own event.
             self.apply_object_acl(&user, &bucket, &key, output.version_id.clone(), acl).await?;

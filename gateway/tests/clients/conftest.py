@@ -1,5 +1,6 @@
 """Starts the real rucket binary on a free loopback port for client smoke tests."""
 
+import base64
 import os
 import re
 import subprocess
@@ -18,8 +19,12 @@ ROOT_SECRET = "smoke-root-secret"
 def server():
     binary = os.environ.get("RUCKET_BIN", os.path.join(os.path.dirname(__file__), "../../../target/debug/rucket"))
     data = tempfile.mkdtemp(prefix="rucket-smoke-")
+    # The master key lives outside the data dir, as it should in production.
+    master_key = os.path.join(tempfile.mkdtemp(prefix="rucket-keys-"), "master.key")
+    with open(master_key, "w") as f:
+        f.write(base64.b64encode(os.urandom(32)).decode())
     env = dict(os.environ, RUCKET_ACCESS_KEY_ID=ROOT_KEY, RUCKET_SECRET_ACCESS_KEY=ROOT_SECRET,
-               RUCKET_LOG="warn")
+               RUCKET_LOG="warn", RUCKET_MASTER_KEY_FILE=master_key, RUCKET_ALLOW_INSECURE_SSE_C="true")
     proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(data, "data")],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
     address = None

@@ -8,6 +8,7 @@ mod buckets;
 mod copy;
 mod cors;
 mod crash;
+mod encryption;
 mod endpoints;
 mod feed;
 mod lifecycle;

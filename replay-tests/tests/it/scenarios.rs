@@ -234,6 +234,26 @@ impl Script {
         self
     }
 
+    /// Seals the last command's new version (a PutObject) or upload (wrapped in `Sealed`).
+    pub fn with_seal(&mut self, seal: rucket_schemas::Seal) -> &mut Self {
+        if let Some(Step::Command(c)) = self.steps.last_mut() {
+            if let CommandBody::PutObject { record, .. } = &mut c.body {
+                let data = std::mem::replace(&mut record.data, ObjectData::Parts(Vec::new()));
+                record.data = ObjectData::Sealed { seal, data: Box::new(data) };
+                return self;
+            }
+        }
+        self.wrap_last(|inner| CommandBody::Sealed { seal, inner: Box::new(inner) })
+    }
+
+    /// Marks the last command as an operator's.
+    pub fn as_admin(&mut self) -> &mut Self {
+        if let Some(Step::Command(c)) = self.steps.last_mut() {
+            c.requester_is_admin = true;
+        }
+        self
+    }
+
     pub fn abort(&mut self, user: &str, b: &str, k: &str, id: &UploadId) -> &mut Self {
         self.command(
             user,
@@ -627,6 +647,81 @@ pub fn all() -> Vec<(&'static str, Script)> {
             },
         ); // rejected: InvalidBucketState (not versioned)
     out.push(("object_lock", s));
+
+    // Encryption at rest: a bucket default, sealed versions and uploads (SSE-S3 and
+    // SSE-C), and a master key rotation's re-wraps, one of them stale.
+    let master = |key_id: &str, context: &str| rucket_schemas::Seal {
+        kind: rucket_schemas::SealKind::MasterKey { key_id: key_id.into() },
+        wrapped_key: context.bytes().cycle().take(72).collect(),
+        context_id: context.into(),
+    };
+    let upload = UploadId::from_bytes([0x20; 16]);
+    let mut s = Script::default();
+    s.create("bob", "safe", false) // seq 1
+        .command(
+            "bob",
+            CommandBody::SetBucketEncryption {
+                bucket: bucket("safe"),
+                configuration: Some(rucket_schemas::BucketEncryption { bucket_key_enabled: true }),
+            },
+        )
+        .command("alice", CommandBody::SetBucketEncryption { bucket: bucket("safe"), configuration: None }) // rejected: AccessDenied
+        .put("bob", "safe", "doc", 10_000, WriteCondition::Always)
+        .with_seal(master("aaaa", &hex16(4))) // seq 4
+        .put("bob", "safe", "mine", 10, WriteCondition::Always)
+        .with_seal(rucket_schemas::Seal {
+            kind: rucket_schemas::SealKind::CustomerKey { salt: vec![1; 16], mac: vec![2; 32] },
+            wrapped_key: vec![3; 72],
+            context_id: hex16(5),
+        }) // seq 5
+        .create_upload("bob", "safe", "big", &upload)
+        .with_seal(master("aaaa", "upload")) // seq 6
+        .command(
+            "rotation",
+            CommandBody::RewrapDataKey {
+                bucket: bucket("safe"),
+                key: key("big"),
+                target: rucket_schemas::RewrapTarget::Upload(upload.clone()),
+                from: master("aaaa", "upload"),
+                seal: master("bbbb", "upload"),
+            },
+        )
+        .as_admin() // seq 7: the upload's data key re-wrapped
+        .upload_part("bob", "safe", "big", &upload, 1, 10)
+        .complete("bob", "safe", "big", &upload, vec![(1, part_etag(1, 8))]) // seq 9: sealed under bbbb
+        .command(
+            "rotation",
+            CommandBody::RewrapDataKey {
+                bucket: bucket("safe"),
+                key: key("doc"),
+                target: rucket_schemas::RewrapTarget::Version(VersionId::null()),
+                from: master("aaaa", &hex16(4)),
+                seal: master("bbbb", &hex16(4)),
+            },
+        )
+        .as_admin() // seq 10: re-wrapped
+        .command(
+            "rotation",
+            CommandBody::RewrapDataKey {
+                bucket: bucket("safe"),
+                key: key("doc"),
+                target: rucket_schemas::RewrapTarget::Version(VersionId::null()),
+                from: master("aaaa", &hex16(4)),
+                seal: master("cccc", &hex16(4)),
+            },
+        )
+        .as_admin() // unchanged: no longer under aaaa
+        .command(
+            "bob",
+            CommandBody::RewrapDataKey {
+                bucket: bucket("safe"),
+                key: key("doc"),
+                target: rucket_schemas::RewrapTarget::Version(VersionId::null()),
+                from: master("bbbb", &hex16(4)),
+                seal: master("dddd", &hex16(4)),
+            },
+        ); // rejected: only an operator rotates keys
+    out.push(("encryption", s));
 
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
