@@ -287,6 +287,30 @@ impl MasterKey {
         [nonce.as_slice(), &sealed].concat()
     }
 
+    /// Seals a small secret (an access key's) bound to `label`: 24 random nonce bytes,
+    /// then the sealed bytes.
+    pub fn seal_secret(&self, secret: &[u8], label: &str) -> Vec<u8> {
+        let nonce: [u8; 24] = rand::random();
+        let aad = [b"rucket-secret:".as_slice(), label.as_bytes()].concat();
+        let sealed = self
+            .cipher
+            .encrypt(&nonce.into(), Payload { msg: secret, aad: &aad })
+            .expect("sealing cannot fail");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// Opens a secret sealed by [`Self::seal_secret`] with the same label.
+    pub fn open_secret(&self, sealed: &[u8], label: &str) -> Result<Vec<u8>, BlobError> {
+        let bad = || BlobError::Sealed("the secret does not open with this master key".into());
+        if sealed.len() < 24 {
+            return Err(bad());
+        }
+        let (nonce, body) = sealed.split_at(24);
+        let nonce: [u8; 24] = nonce.try_into().map_err(|_| bad())?;
+        let aad = [b"rucket-secret:".as_slice(), label.as_bytes()].concat();
+        self.cipher.decrypt(&nonce.into(), Payload { msg: body, aad: &aad }).map_err(|_| bad())
+    }
+
     /// Unwraps a data key wrapped by [`Self::wrap`] for the same object.
     pub fn unwrap(&self, wrapped: &[u8], context: &ObjectContext) -> Result<[u8; 32], BlobError> {
         let bad = || BlobError::Sealed("the data key does not unwrap with this master key".into());

@@ -102,6 +102,10 @@ impl S3Access for Access {
                 *guard = Some(name.clone());
             }
         }
+        let user = cx.credentials().and_then(|c| self.users.user(&c.access_key));
+        if let Some(user) = &user {
+            self.check_identity_policy(cx, user, &name)?;
+        }
         let Some(bucket) = cx.s3_path().get_bucket_name().map(str::to_owned) else { return Ok(()) };
         let Ok(bucket_name) = BucketName::parse(&bucket) else { return Ok(()) };
         let text = self
@@ -112,7 +116,6 @@ impl S3Access for Access {
         if text.is_none() && !copies {
             return Ok(());
         }
-        let user = cx.credentials().and_then(|c| self.users.user(&c.access_key)).cloned();
         let extensions = cx.extensions_mut();
         let connection = Connection {
             peer: extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
@@ -177,6 +180,52 @@ impl S3Access for Access {
 }
 
 impl Access {
+    /// A key made through the admin API with an identity policy may do only what that
+    /// policy allows: an explicit Deny or silence refuses the request. DeleteObjects and
+    /// POST uploads name their keys in the body, so they are judged on `bucket/*`.
+    fn check_identity_policy(
+        &self,
+        cx: &mut S3AccessContext<'_>,
+        user: &crate::credentials::User,
+        operation: &str,
+    ) -> S3Result<()> {
+        let (Some(text), Some(key_id)) = (&user.identity_policy, &user.managed_key) else { return Ok(()) };
+        let policy = self.policies.get_identity(key_id, text).map_err(|e| {
+            tracing::error!(key_id, error = %e, "a stored identity policy does not parse");
+            s3_error!(AccessDenied, "Access Denied: the access key's policy does not parse")
+        })?;
+        let query = cx.uri().query().unwrap_or_default().to_owned();
+        let version_id = form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "versionId");
+        let resource = match (cx.s3_path().get_bucket_name(), cx.s3_path().get_object_key()) {
+            (Some(bucket), Some(key)) => format!("arn:aws:s3:::{bucket}/{key}"),
+            (Some(bucket), None) if matches!(operation, "DeleteObjects" | "PostObject") => {
+                format!("arn:aws:s3:::{bucket}/*")
+            }
+            (Some(bucket), None) => format!("arn:aws:s3:::{bucket}"),
+            (None, _) => "*".to_owned(),
+        };
+        let extensions = cx.extensions_mut();
+        let connection = Connection {
+            peer: extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+            secure: extensions.get::<SecureTransport>().is_some(),
+        };
+        let request = Request {
+            user: Some(user.id.to_string()),
+            action: action(operation, version_id),
+            resource,
+            keys: condition_keys(cx, &connection, &query, Some(user)),
+        };
+        match policy.evaluate(&request) {
+            Verdict::Allow => Ok(()),
+            Verdict::Deny | Verdict::Silent => Err(s3_error!(
+                AccessDenied,
+                "Access Denied: the access key's policy does not allow {} on {}",
+                request.action,
+                request.resource
+            )),
+        }
+    }
+
     /// The tags of the version a request names (the current one without a versionId),
     /// for `s3:ExistingObjectTag/<key>`.
     fn existing_tags(&self, bucket: &BucketName, key: &str, version: Option<&str>) -> rucket_schemas::Tags {
@@ -218,6 +267,7 @@ pub fn action(operation: &str, version_id: bool) -> String {
         "DeleteObjects" => "DeleteObject",
         "PutBucketEncryption" | "DeleteBucketEncryption" => "PutEncryptionConfiguration",
         "GetBucketEncryption" => "GetEncryptionConfiguration",
+        "ListBuckets" => "ListAllMyBuckets",
         other => other,
     };
     format!("s3:{name}")

@@ -89,8 +89,21 @@ impl S3Route for AdminRoute {
 
 /// Builds a SigV4-signed GET for an operator request (the client side of this module).
 pub fn signed_get(url: &str, key: &str, secret: &str, region: &str) -> anyhow::Result<reqwest::Request> {
+    signed_request("GET", url, Vec::new(), key, secret, region)
+}
+
+/// Builds a SigV4-signed request with `body` for an operator request.
+pub fn signed_request(
+    method: &str,
+    url: &str,
+    body: Vec<u8>,
+    key: &str,
+    secret: &str,
+    region: &str,
+) -> anyhow::Result<reqwest::Request> {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    use sha2::Digest as _;
+    let payload_sha256 = hex::encode(sha2::Sha256::digest(&body));
     let parsed: Uri = url.parse()?;
     let host =
         parsed.authority().map(|a| a.to_string()).ok_or_else(|| anyhow::anyhow!("{url} has no host"))?;
@@ -103,19 +116,19 @@ pub fn signed_get(url: &str, key: &str, secret: &str, region: &str) -> anyhow::R
         .settings(SigningSettings::default())
         .build()?
         .into();
-    let headers = [("host", host.as_str()), ("x-amz-content-sha256", EMPTY_SHA256)];
+    let headers = [("host", host.as_str()), ("x-amz-content-sha256", payload_sha256.as_str())];
     let signable = SignableRequest::new(
-        "GET",
+        method,
         url,
         headers.into_iter(),
-        SignableBody::Precomputed(EMPTY_SHA256.into()),
+        SignableBody::Precomputed(payload_sha256.clone()),
     )?;
     let (instructions, _) = sign(signable, &params)?.into_parts();
-    let mut request = http::Request::builder().method("GET").uri(url);
+    let mut request = http::Request::builder().method(method).uri(url);
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    let mut request = request.body(Vec::<u8>::new())?;
+    let mut request = request.body(body)?;
     instructions.apply_to_request_http1x(&mut request);
     Ok(reqwest::Request::try_from(request.map(reqwest::Body::from))?)
 }

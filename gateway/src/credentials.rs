@@ -1,5 +1,7 @@
 //! Users and their access keys: the root user (from the environment, or generated on
-//! first start and stored in the data dir with mode 0600) and one user per `[[keys]]`.
+//! first start and stored in the data dir with mode 0600), one user per `[[keys]]`, and
+//! the keys made through the admin API (`crate::admin_keys`), which live in the
+//! projections with their secrets sealed by the master key.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,6 +14,9 @@ use s3s::{s3_error, S3Result};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{KeyConfig, Settings};
+use crate::sse::Keyring;
+use rucket_projections::Projections;
+use std::sync::Arc;
 
 const ROOT_FILE: &str = "root-credentials.toml";
 pub const ROOT_USER: &str = "root";
@@ -23,19 +28,43 @@ pub struct User {
     pub admin: bool,
     /// The bucket whose policy allows the request at hand (set per request, never stored).
     pub policy_allows: Option<String>,
+    /// A scoped admin token (a key made with `admin`): it may call the admin API.
+    pub key_admin: bool,
+    /// The access key the request was signed with, when it was made through the admin
+    /// API, and the identity policy that limits it.
+    pub managed_key: Option<String>,
+    pub identity_policy: Option<Arc<str>>,
 }
 
 impl User {
+    pub fn new(id: UserId, admin: bool) -> Self {
+        Self { id, admin, policy_allows: None, key_admin: false, managed_key: None, identity_policy: None }
+    }
+
+    /// Whether the user may call the admin API: the root user or a scoped admin token.
+    pub fn may_administer(&self) -> bool {
+        self.admin || self.key_admin
+    }
+
     /// Whether `bucket`'s policy allows the request at hand.
     pub fn policy_allows(&self, bucket: &str) -> bool {
         self.policy_allows.as_deref() == Some(bucket)
     }
 }
 
-/// Access key id to (secret, user).
-#[derive(Clone, Debug, Default)]
+/// Access key id to (secret, user), then the keys made through the admin API.
+#[derive(Clone, Default)]
 pub struct Users {
     keys: BTreeMap<String, (String, User)>,
+    directory: Option<(Projections, Arc<Keyring>)>,
+}
+
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Users")
+            .field("static_keys", &self.keys.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -58,13 +87,13 @@ impl Users {
         users.insert(
             &root.access_key_id,
             &root.secret_access_key,
-            User { id: UserId::new(ROOT_USER), admin: true, policy_allows: None },
+            User::new(UserId::new(ROOT_USER), true),
         )?;
         for KeyConfig { name, access_key_id, secret_access_key } in &settings.keys {
             if name == ROOT_USER {
                 anyhow::bail!("`root` is reserved; choose another name for key {access_key_id}");
             }
-            let user = User { id: UserId::new(name), admin: false, policy_allows: None };
+            let user = User::new(UserId::new(name), false);
             users.insert(access_key_id, secret_access_key, user)?;
         }
         Ok((users, root))
@@ -80,21 +109,60 @@ impl Users {
         Ok(())
     }
 
-    pub fn user(&self, access_key_id: &str) -> Option<&User> {
-        self.keys.get(access_key_id).map(|(_, u)| u)
+    /// Looks keys up in the admin API's keys too (in `projections`, secrets sealed by
+    /// the master keys of `keyring`).
+    pub fn attach(&mut self, projections: Projections, keyring: Arc<Keyring>) {
+        self.directory = Some((projections, keyring));
+    }
+
+    /// Whether `access_key_id` is taken by the root key or a configured key.
+    pub fn is_static(&self, access_key_id: &str) -> bool {
+        self.keys.contains_key(access_key_id)
+    }
+
+    /// The user of an enabled access key.
+    pub fn user(&self, access_key_id: &str) -> Option<User> {
+        if let Some((_, user)) = self.keys.get(access_key_id) {
+            return Some(user.clone());
+        }
+        let record = self.managed(access_key_id)?;
+        Some(User {
+            key_admin: record.admin,
+            managed_key: Some(record.access_key_id),
+            identity_policy: record.policy.map(Arc::from),
+            ..User::new(record.user, false)
+        })
+    }
+
+    /// An enabled key made through the admin API.
+    fn managed(&self, access_key_id: &str) -> Option<rucket_projections::AccessKeyRecord> {
+        let (projections, _) = self.directory.as_ref()?;
+        match projections.access_key(access_key_id) {
+            Ok(record) => record.filter(|r| r.enabled),
+            Err(e) => {
+                tracing::error!(error = %e, "reading an access key");
+                None
+            }
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl S3Auth for Users {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.keys.get(access_key) {
-            Some((secret, _)) => Ok(SecretKey::from(secret.as_str())),
-            None => Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            )),
+        if let Some((secret, _)) = self.keys.get(access_key) {
+            return Ok(SecretKey::from(secret.as_str()));
         }
+        let unknown = || {
+            s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
+        };
+        let record = self.managed(access_key).ok_or_else(unknown)?;
+        let (_, keyring) = self.directory.as_ref().ok_or_else(unknown)?;
+        let secret = keyring.open_secret(access_key, &record.secret).map_err(|e| {
+            tracing::error!(access_key, error = %e, "an access key's secret does not open");
+            s3_error!(InternalError, "The access key's secret cannot be opened: {e}")
+        })?;
+        Ok(SecretKey::from(secret))
     }
 }
 

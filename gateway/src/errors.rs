@@ -54,7 +54,22 @@ pub fn rejection(r: Rejection) -> S3Error {
         Rejection::EntityTooSmall => {
             s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size.")
         }
+        Rejection::AccessKeyExists => with_status(
+            "EntityAlreadyExists",
+            "An access key with this id already exists",
+            http::StatusCode::CONFLICT,
+        ),
+        Rejection::NoSuchAccessKey => {
+            with_status("NoSuchEntity", "The access key does not exist", http::StatusCode::NOT_FOUND)
+        }
     }
+}
+
+/// An error with a code S3 does not define (the admin API's, named as IAM names them).
+pub fn with_status(code: &str, message: &str, status: http::StatusCode) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.to_owned().into()), message.to_owned());
+    e.set_status_code(status);
+    e
 }
 
 pub fn propose(e: ProposeError) -> S3Error {

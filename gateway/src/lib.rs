@@ -4,6 +4,7 @@
 
 mod access;
 pub mod admin;
+pub mod admin_keys;
 pub mod bench;
 mod clock;
 pub mod config;

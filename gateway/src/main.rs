@@ -32,6 +32,8 @@ enum Command {
     /// Follow the event feed of a server.
     #[command(subcommand)]
     Events(rucket_gateway::tail::EventsCommand),
+    /// Manage access keys on a running server: create, list, delete, allow (policy).
+    Key(rucket_gateway::admin_keys::KeyArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Some(Command::Replay(command)) => return replay::run(command),
         Some(Command::Bench(command)) => return rucket_gateway::bench::run(*command),
         Some(Command::Events(command)) => return rucket_gateway::tail::run(command),
+        Some(Command::Key(args)) => return rucket_gateway::admin_keys::run(args),
         Some(Command::Serve(args)) => *args,
         None => cli.serve,
     };

@@ -137,14 +137,29 @@ pub struct PolicyCache {
 impl PolicyCache {
     /// The parsed form of `text`, the current policy of `bucket`.
     pub fn get(&self, bucket: &str, text: &str) -> Result<std::sync::Arc<Policy>, String> {
+        self.cached(bucket.to_owned(), text, || Policy::parse(text, bucket))
+    }
+
+    /// The parsed form of `text`, the identity policy of the access key `key_id`.
+    pub fn get_identity(&self, key_id: &str, text: &str) -> Result<std::sync::Arc<Policy>, String> {
+        // Bucket names never start with a NUL, so the two kinds cannot collide.
+        self.cached(format!("\0key:{key_id}"), text, || Policy::parse_identity(text))
+    }
+
+    fn cached(
+        &self,
+        name: String,
+        text: &str,
+        parse: impl FnOnce() -> Result<Policy, String>,
+    ) -> Result<std::sync::Arc<Policy>, String> {
         let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((cached, policy)) = parsed.get(bucket) {
+        if let Some((cached, policy)) = parsed.get(&name) {
             if cached == text {
                 return Ok(policy.clone());
             }
         }
-        let policy = std::sync::Arc::new(Policy::parse(text, bucket)?);
-        parsed.insert(bucket.to_owned(), (text.to_owned(), policy.clone()));
+        let policy = std::sync::Arc::new(parse()?);
+        parsed.insert(name, (text.to_owned(), policy.clone()));
         Ok(policy)
     }
 }
@@ -190,6 +205,16 @@ impl Policy {
     /// Parses and validates a bucket policy for `bucket`; the error is the
     /// MalformedPolicy message.
     pub fn parse(text: &str, bucket: &str) -> Result<Self, String> {
+        Self::parse_for(text, Some(bucket))
+    }
+
+    /// Parses and validates an identity policy (attached to an access key): no
+    /// Principal (it is the key's user), resources in any bucket.
+    pub fn parse_identity(text: &str) -> Result<Self, String> {
+        Self::parse_for(text, None)
+    }
+
+    fn parse_for(text: &str, bucket: Option<&str>) -> Result<Self, String> {
         if text.len() > MAX_POLICY_BYTES {
             return Err(malformed(format!("Policies are limited to {MAX_POLICY_BYTES} bytes")));
         }
@@ -239,7 +264,8 @@ impl Policy {
 }
 
 impl Statement {
-    fn parse(value: &Value, bucket: &str) -> Result<Self, String> {
+    /// `bucket`: the bucket of a bucket policy; `None` for an identity policy.
+    fn parse(value: &Value, bucket: Option<&str>) -> Result<Self, String> {
         let Value::Object(s) = value else { return Err(malformed("Each Statement must be a JSON object")) };
         for key in s.keys() {
             let known = matches!(
@@ -262,26 +288,32 @@ impl Statement {
             Some("Deny") => false,
             _ => return Err(malformed("Invalid effect: Effect must be Allow or Deny")),
         };
-        let principals = match s.get("Principal") {
-            None => return Err(malformed("Missing required field Principal")),
-            Some(Value::String(star)) if star == "*" => None,
-            Some(Value::Object(p)) => {
-                let mut out = Vec::new();
-                for (kind, v) in p {
-                    if kind != "AWS" {
-                        return Err(malformed(format!(
-                            "Invalid principal kind {kind}: only AWS principals exist here"
-                        )));
-                    }
-                    out.extend(strings(v, "Principal")?);
-                }
-                if out.iter().any(|p| p == "*") {
-                    None
-                } else {
-                    Some(out.iter().map(|p| principal_user(p)).collect::<Result<_, _>>()?)
-                }
+        let principals = match (s.get("Principal"), bucket) {
+            (Some(_), None) => {
+                return Err(malformed("An identity policy names no Principal: it is the key's user"))
             }
-            Some(_) => return Err(malformed("Invalid principal in policy")),
+            (None, None) => None,
+            (principal, Some(_)) => match principal {
+                None => return Err(malformed("Missing required field Principal")),
+                Some(Value::String(star)) if star == "*" => None,
+                Some(Value::Object(p)) => {
+                    let mut out = Vec::new();
+                    for (kind, v) in p {
+                        if kind != "AWS" {
+                            return Err(malformed(format!(
+                                "Invalid principal kind {kind}: only AWS principals exist here"
+                            )));
+                        }
+                        out.extend(strings(v, "Principal")?);
+                    }
+                    if out.iter().any(|p| p == "*") {
+                        None
+                    } else {
+                        Some(out.iter().map(|p| principal_user(p)).collect::<Result<_, _>>()?)
+                    }
+                }
+                Some(_) => return Err(malformed("Invalid principal in policy")),
+            },
         };
         let (actions, not_action) = match (s.get("Action"), s.get("NotAction")) {
             (Some(a), None) => (strings(a, "Action")?, false),
@@ -299,9 +331,12 @@ impl Statement {
             _ => return Err(malformed("A Statement needs exactly one of Resource and NotResource")),
         };
         for resource in &resources {
-            let inside = resource
-                .strip_prefix("arn:aws:s3:::")
-                .is_some_and(|rest| rest == bucket || rest.starts_with(&format!("{bucket}/")));
+            let inside = match bucket {
+                Some(bucket) => resource
+                    .strip_prefix("arn:aws:s3:::")
+                    .is_some_and(|rest| rest == bucket || rest.starts_with(&format!("{bucket}/"))),
+                None => resource == "*" || resource.starts_with("arn:aws:s3:::"),
+            };
             if !inside {
                 return Err(malformed(format!("Policy has invalid resource {resource}")));
             }

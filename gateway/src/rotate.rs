@@ -1,6 +1,7 @@
 //! Master key rotation: with a previous master key configured beside the current one,
 //! a background pass re-wraps every data key the previous key wrapped under the current
-//! key, one `DataKeyRewrapped` event each. Object bytes are never rewritten. When the
+//! key, one `DataKeyRewrapped` event each (and re-seals access key secrets, one
+//! `AccessKeyRewrapped` each). Object bytes are never rewritten. When the
 //! pass finds nothing left under previous keys, the previous key may be removed.
 
 use std::sync::Arc;
@@ -134,6 +135,21 @@ fn plan(projections: &Projections, keyring: &Keyring) -> anyhow::Result<(Vec<Com
         for upload in projections.uploads_in(&name)? {
             if let Some(seal) = projections.upload_seal(&name, &upload.key, &upload.upload_id)? {
                 add(&upload.key, RewrapTarget::Upload(upload.upload_id.clone()), &seal);
+            }
+        }
+    }
+    // Access keys' secrets are sealed by the master key too.
+    for record in projections.access_keys()? {
+        match keyring.reseal_secret(&record.access_key_id, &record.secret) {
+            Ok(Some(secret)) => commands.push(CommandBody::RewrapAccessKey {
+                access_key_id: record.access_key_id.clone(),
+                from: record.secret.clone(),
+                secret,
+            }),
+            Ok(None) => {}
+            Err(e) => {
+                failures += 1;
+                tracing::error!(access_key_id = record.access_key_id, error = %e, "master key rotation: cannot re-seal");
             }
         }
     }

@@ -29,7 +29,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing(&settings.log);
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
-    let (users, root) = Users::load(&settings)?;
+    let (mut users, root) = Users::load(&settings)?;
     if root.generated {
         println!(
             "Generated root credentials, stored in {}:\n  access key id:     {}\n  secret access key: {}",
@@ -72,6 +72,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let (projections, archive) = (node.projections().clone(), node.archive().clone());
         (Some(node), projections, archive)
     };
+    users.attach(projections.clone(), Arc::clone(&settings.keyring));
 
     let clock = Arc::new(Clock::new(1));
     if let Some(last) = archive.get(archive.head())? {
@@ -154,6 +155,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         users: Arc::new(users.clone()),
         policies: Arc::clone(&rucket.policies),
     };
+    let keys = crate::admin_keys::KeysRoute {
+        users: Arc::new(users.clone()),
+        projections: rucket.projections.clone(),
+        node: writer.clone(),
+        keyring: Arc::clone(&rucket.keyring),
+        clock: Arc::clone(&rucket.clock),
+        region: rucket.region.clone(),
+    };
     let mut builder = s3s::service::S3ServiceBuilder::new(rucket);
     builder.set_access(access);
     builder.set_auth(users);
@@ -163,7 +172,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut s3s_config = s3s::config::S3Config::default();
     s3s_config.post_object_max_file_size = POST_MAX_FILE_SIZE;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
-    builder.set_route(crate::feed::Routes { admin, feed });
+    builder.set_route(crate::feed::Routes { admin, feed, keys });
     if let Some(domain) = &settings.domain {
         builder.set_host(VirtualHosts::new(domain));
     }

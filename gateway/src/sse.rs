@@ -364,6 +364,43 @@ impl Keyring {
     }
 }
 
+impl Keyring {
+    /// Seals an access key's secret under the current master key, bound to the key id.
+    pub fn seal_secret(&self, access_key_id: &str, secret: &str) -> S3Result<rucket_schemas::SealedSecret> {
+        let master = self.current()?;
+        Ok(rucket_schemas::SealedSecret {
+            key_id: master.id().to_owned(),
+            sealed: master.seal_secret(secret.as_bytes(), access_key_id),
+        })
+    }
+
+    /// Opens an access key's secret with whichever configured master key sealed it.
+    pub fn open_secret(
+        &self,
+        access_key_id: &str,
+        secret: &rucket_schemas::SealedSecret,
+    ) -> anyhow::Result<String> {
+        let master = self.find(&secret.key_id).with_context(|| {
+            format!("master key {} (which sealed this secret) is not configured", secret.key_id)
+        })?;
+        Ok(String::from_utf8(master.open_secret(&secret.sealed, access_key_id)?)?)
+    }
+
+    /// The secret re-sealed under the current master key, for a rotation; `None` when it
+    /// already is.
+    pub fn reseal_secret(
+        &self,
+        access_key_id: &str,
+        secret: &rucket_schemas::SealedSecret,
+    ) -> anyhow::Result<Option<rucket_schemas::SealedSecret>> {
+        if self.current_id().is_none_or(|id| id == secret.key_id) {
+            return Ok(None);
+        }
+        let plain = self.open_secret(access_key_id, secret)?;
+        Ok(Some(self.seal_secret(access_key_id, &plain).map_err(|e| anyhow::anyhow!("{e:?}"))?))
+    }
+}
+
 /// The response headers that say how an object is encrypted.
 #[derive(Default)]
 pub struct Echo {

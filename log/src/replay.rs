@@ -179,7 +179,7 @@ pub fn export(
             after = position;
             let event =
                 envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
-            if filter.bucket.as_deref().is_some_and(|b| b != event.bucket().as_str()) {
+            if filter.bucket.as_deref().is_some_and(|b| Some(b) != event.bucket().map(|b| b.as_str())) {
                 continue;
             }
             let line = serde_json::json!({

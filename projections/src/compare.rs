@@ -33,7 +33,7 @@ pub struct ViewDiff {
 }
 
 impl Projections {
-    fn views(&self) -> [(&'static str, &Keyspace); 11] {
+    fn views(&self) -> [(&'static str, &Keyspace); 12] {
         [
             ("buckets", &self.buckets),
             ("objects", &self.objects),
@@ -46,6 +46,7 @@ impl Projections {
             ("meta", &self.meta),
             ("locks", &self.locks),
             ("seals", &self.seals),
+            ("access_keys", &self.access_keys),
         ]
     }
 
@@ -212,6 +213,14 @@ impl Projections {
                         describe("uploads", &k[1..]),
                         render_seal(&crate::store::decode(&v, "seals")?)
                     ),
+                    "access_keys" => {
+                        let r: crate::AccessKeyRecord = crate::store::decode(&v, "access_keys")?;
+                        let sealed = hex::encode(&sha2::Sha256::digest(&r.secret.sealed)[..8]);
+                        format!(
+                            "{} user={} admin={} enabled={} secret=master:{}:sha256:{sealed} created={} policy={:?}",
+                            r.access_key_id, r.user, r.admin, r.enabled, r.secret.key_id, r.created, r.policy
+                        )
+                    }
                     "configs" if k.ends_with(crate::keys::ENCRYPTION.as_bytes()) => format!(
                         "{} {:?}",
                         describe(view, &k),

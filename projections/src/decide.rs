@@ -49,14 +49,14 @@ impl Projections {
         let unwrapped = |inner: &CommandBody| Command { body: inner.clone(), ..command.clone() };
         if let CommandBody::BypassGovernance { inner } = &command.body {
             // The bypass is the bucket owner's (or an operator's) to make.
-            let allowed = self.bucket(inner.bucket())?.is_some_and(|b| may_act(&b));
+            let allowed = self.bucket_of(inner)?.is_some_and(|b| may_act(&b));
             return self.decide_as(&unwrapped(inner), Grants { bypass: allowed, ..grants });
         }
         if let CommandBody::PolicyAllowed { inner } = &command.body {
             return self.decide_as(&unwrapped(inner), Grants { policy: true, ..grants });
         }
         if let CommandBody::Locked { lock, inner } = &command.body {
-            if self.bucket(inner.bucket())?.is_some_and(|b| !b.object_lock_enabled) {
+            if self.bucket_of(inner)?.is_some_and(|b| !b.object_lock_enabled) {
                 return Ok(Decision::Rejected(Rejection::NoObjectLockConfiguration));
             }
             // Decided as the write it wraps; the lock rides on its event, a retention
@@ -312,6 +312,57 @@ impl Projections {
                     })
                 })?
             }
+            CommandBody::CreateAccessKey { access_key_id, user, secret, admin } => {
+                if !command.requester_is_admin {
+                    Decision::Rejected(Rejection::AccessDenied)
+                } else if self.access_key(access_key_id)?.is_some() {
+                    Decision::Rejected(Rejection::AccessKeyExists)
+                } else {
+                    event(StorageEvent::AccessKeyCreated(rucket_schemas::AccessKeyCreated {
+                        access_key_id: access_key_id.clone(),
+                        user: user.clone(),
+                        secret: secret.clone(),
+                        admin: *admin,
+                    }))
+                }
+            }
+            CommandBody::SetAccessKeyStatus { access_key_id, enabled } => {
+                self.key_admin_only(command, access_key_id, || {
+                    StorageEvent::AccessKeyStatusSet(rucket_schemas::AccessKeyStatusSet {
+                        access_key_id: access_key_id.clone(),
+                        enabled: *enabled,
+                    })
+                })?
+            }
+            CommandBody::DeleteAccessKey { access_key_id } => {
+                self.key_admin_only(command, access_key_id, || {
+                    StorageEvent::AccessKeyDeleted(rucket_schemas::AccessKeyDeleted {
+                        access_key_id: access_key_id.clone(),
+                    })
+                })?
+            }
+            CommandBody::SetAccessKeyPolicy { access_key_id, policy } => {
+                self.key_admin_only(command, access_key_id, || {
+                    StorageEvent::AccessKeyPolicySet(rucket_schemas::AccessKeyPolicySet {
+                        access_key_id: access_key_id.clone(),
+                        policy: policy.clone(),
+                    })
+                })?
+            }
+            CommandBody::RewrapAccessKey { access_key_id, from, secret } => {
+                if !command.requester_is_admin {
+                    Decision::Rejected(Rejection::AccessDenied)
+                } else if self.access_key(access_key_id)?.is_none_or(|k| k.secret != *from) {
+                    // Deleted or re-sealed since the rotation looked.
+                    Decision::Unchanged
+                } else {
+                    event(StorageEvent::AccessKeyRewrapped(rucket_schemas::AccessKeyRewrapped {
+                        access_key_id: access_key_id.clone(),
+                        from_key_id: from.key_id.clone(),
+                        secret: secret.clone(),
+                    }))
+                }
+            }
             CommandBody::SetBucketEncryption { bucket, configuration } => {
                 self.owner_only(bucket, &may_act, || {
                     StorageEvent::BucketEncryptionSet(rucket_schemas::BucketEncryptionSet {
@@ -553,6 +604,30 @@ impl Projections {
 }
 
 impl Projections {
+    /// The bucket a wrapped command acts on, if it names one that exists.
+    fn bucket_of(&self, inner: &CommandBody) -> Result<Option<BucketRecord>, ProjectionError> {
+        match inner.bucket() {
+            Some(bucket) => self.bucket(bucket),
+            None => Ok(None),
+        }
+    }
+
+    /// An access key change: an operator's to make, on a key that exists.
+    fn key_admin_only(
+        &self,
+        command: &Command,
+        access_key_id: &str,
+        event: impl FnOnce() -> StorageEvent,
+    ) -> Result<Decision, ProjectionError> {
+        Ok(if !command.requester_is_admin {
+            Decision::Rejected(Rejection::AccessDenied)
+        } else if self.access_key(access_key_id)?.is_none() {
+            Decision::Rejected(Rejection::NoSuchAccessKey)
+        } else {
+            Decision::Event(Box::new(event()))
+        })
+    }
+
     /// Whether the bucket's public access block refuses `acl` (it grants publicly).
     fn blocks_public(&self, bucket: &BucketName, acl: &rucket_schemas::Acl) -> Result<bool, ProjectionError> {
         Ok(acl.is_public() && self.public_access_block(bucket)?.is_some_and(|b| b.block_public_acls))

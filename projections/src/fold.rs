@@ -132,6 +132,39 @@ impl Projections {
                     );
                 }
             }
+            StorageEvent::AccessKeyCreated(e) => {
+                let record = crate::AccessKeyRecord {
+                    access_key_id: e.access_key_id.clone(),
+                    user: e.user.clone(),
+                    secret: e.secret.clone(),
+                    admin: e.admin,
+                    enabled: true,
+                    policy: None,
+                    created: hlc,
+                };
+                batch.insert(&self.access_keys, e.access_key_id.as_str(), encode(&record)?);
+            }
+            StorageEvent::AccessKeyStatusSet(e) => {
+                if let Some(mut record) = self.access_key(&e.access_key_id)? {
+                    record.enabled = e.enabled;
+                    batch.insert(&self.access_keys, e.access_key_id.as_str(), encode(&record)?);
+                }
+            }
+            StorageEvent::AccessKeyPolicySet(e) => {
+                if let Some(mut record) = self.access_key(&e.access_key_id)? {
+                    record.policy = e.policy.clone();
+                    batch.insert(&self.access_keys, e.access_key_id.as_str(), encode(&record)?);
+                }
+            }
+            StorageEvent::AccessKeyRewrapped(e) => {
+                if let Some(mut record) = self.access_key(&e.access_key_id)? {
+                    record.secret = e.secret.clone();
+                    batch.insert(&self.access_keys, e.access_key_id.as_str(), encode(&record)?);
+                }
+            }
+            StorageEvent::AccessKeyDeleted(e) => {
+                batch.remove(&self.access_keys, e.access_key_id.as_str());
+            }
             StorageEvent::BucketEncryptionSet(e) => {
                 self.put_config(batch, &e.bucket, keys::ENCRYPTION, e.configuration.as_ref())?;
             }

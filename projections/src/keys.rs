@@ -13,6 +13,7 @@
 //! acls:     <version key>                                 grants of object versions
 //! locks:    'v' <version key> | 'u' <upload key>           Object Lock state (as in tags)
 //! seals:    'u' <upload key>                              encryption of uploads in progress
+//! access_keys: <access key id>                            keys made through the admin API
 //! meta:     "applied"                                   last applied log position
 //! ```
 

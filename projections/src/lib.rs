@@ -21,7 +21,7 @@ pub use compare::{DiffKind, ViewDiff, ViewDigest};
 pub use decide::Decision;
 pub use error::ProjectionError;
 pub use list::{ListPage, ListQuery, UploadPage, UploadQuery, VersionPage, VersionQuery};
-pub use records::{BucketRecord, UploadRecord, VersionEntry, Versioning};
+pub use records::{AccessKeyRecord, BucketRecord, UploadRecord, VersionEntry, Versioning};
 pub use store::Projections;
 
 #[cfg(test)]

@@ -65,3 +65,18 @@ pub struct UploadRecord {
     pub storage_class: StorageClass,
     pub checksum_algorithm: Option<String>,
 }
+
+/// An access key created through the admin API.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    pub user: UserId,
+    /// The secret, sealed by the master key it names.
+    pub secret: rucket_schemas::SealedSecret,
+    /// A scoped admin token (may call the admin API).
+    pub admin: bool,
+    pub enabled: bool,
+    /// The identity policy that limits the key, as validated JSON.
+    pub policy: Option<String>,
+    pub created: Hlc,
+}

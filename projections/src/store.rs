@@ -40,6 +40,8 @@ pub struct Projections {
     /// The seals of encrypted uploads in progress (keyed as `tags`; a version's seal is
     /// part of its record).
     pub(crate) seals: Keyspace,
+    /// Access keys made through the admin API, by id.
+    pub(crate) access_keys: Keyspace,
     /// Blobs that events released and the collector has not removed yet. Shared by all
     /// generations (a rebuild may re-add blobs long gone; removing them again is a no-op)
     /// and outside the compared views, since draining it is local housekeeping.
@@ -81,6 +83,7 @@ impl Projections {
             meta: open("meta")?,
             locks: open("locks")?,
             seals: open("seals")?,
+            access_keys: open("access_keys")?,
             garbage: db.keyspace("blobs.garbage", KeyspaceCreateOptions::default)?,
         })
     }
@@ -113,7 +116,7 @@ impl Projections {
         self.generation
     }
 
-    fn keyspaces(self) -> [Keyspace; 11] {
+    fn keyspaces(self) -> [Keyspace; 12] {
         [
             self.buckets,
             self.objects,
@@ -126,6 +129,7 @@ impl Projections {
             self.meta,
             self.locks,
             self.seals,
+            self.access_keys,
         ]
     }
 
@@ -147,6 +151,7 @@ impl Projections {
             &self.meta,
             &self.locks,
             &self.seals,
+            &self.access_keys,
         ] {
             keyspace.clear()?;
         }
@@ -329,6 +334,16 @@ impl Projections {
     ) -> Result<Option<rucket_schemas::Seal>, ProjectionError> {
         let k = keys::upload_tags(bucket, key, upload_id);
         self.seals.get(k)?.map(|v| decode(&v, "seals")).transpose()
+    }
+
+    /// An access key made through the admin API.
+    pub fn access_key(&self, access_key_id: &str) -> Result<Option<crate::AccessKeyRecord>, ProjectionError> {
+        self.access_keys.get(access_key_id)?.map(|v| decode(&v, "access_keys")).transpose()
+    }
+
+    /// Every access key made through the admin API, by id.
+    pub fn access_keys(&self) -> Result<Vec<crate::AccessKeyRecord>, ProjectionError> {
+        self.access_keys.iter().map(|g| decode(&g.value()?, "access_keys")).collect()
     }
 
     /// The bucket's default encryption (PutBucketEncryption), if set.

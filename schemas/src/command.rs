@@ -14,6 +14,7 @@ use crate::{
 };
 use crate::{
     BucketEncryption, ObjectLock, ObjectLockConfig, PublicAccessBlock, Retention, RewrapTarget, Seal,
+    SealedSecret,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +214,34 @@ pub enum CommandBody {
         from: Seal,
         seal: Seal,
     },
+    /// Admin API: a new access key (its secret sealed by the master key) for `user`.
+    CreateAccessKey {
+        access_key_id: String,
+        user: UserId,
+        secret: SealedSecret,
+        admin: bool,
+    },
+    /// Admin API: disable (or enable again) a key.
+    SetAccessKeyStatus {
+        access_key_id: String,
+        enabled: bool,
+    },
+    /// Admin API: delete a key.
+    DeleteAccessKey {
+        access_key_id: String,
+    },
+    /// Admin API: attach (or, with `None`, remove) the key's identity policy.
+    SetAccessKeyPolicy {
+        access_key_id: String,
+        policy: Option<String>,
+    },
+    /// A master key rotation's re-seal of one secret; applied only while the key still
+    /// holds exactly `from`.
+    RewrapAccessKey {
+        access_key_id: String,
+        from: SealedSecret,
+        secret: SealedSecret,
+    },
 }
 
 /// What a lifecycle expiration does.
@@ -226,8 +255,9 @@ pub enum ExpireAction {
 }
 
 impl CommandBody {
-    pub fn bucket(&self) -> &BucketName {
-        match self {
+    /// The bucket the command acts on; `None` for access key commands.
+    pub fn bucket(&self) -> Option<&BucketName> {
+        Some(match self {
             Self::CreateBucket { bucket, .. }
             | Self::DeleteBucket { bucket }
             | Self::PutObject { bucket, .. }
@@ -257,8 +287,13 @@ impl CommandBody {
             | Self::Sealed { inner, .. }
             | Self::Locked { inner, .. }
             | Self::BypassGovernance { inner }
-            | Self::PolicyAllowed { inner } => inner.bucket(),
-        }
+            | Self::PolicyAllowed { inner } => return inner.bucket(),
+            Self::CreateAccessKey { .. }
+            | Self::SetAccessKeyStatus { .. }
+            | Self::DeleteAccessKey { .. }
+            | Self::SetAccessKeyPolicy { .. }
+            | Self::RewrapAccessKey { .. } => return None,
+        })
     }
 }
 
@@ -299,6 +334,10 @@ pub enum Rejection {
     ObjectLocked,
     /// An Object Lock request on a bucket without Object Lock (400 InvalidRequest).
     NoObjectLockConfiguration,
+    /// CreateAccessKey with an id that exists.
+    AccessKeyExists,
+    /// An access key command naming a key that does not exist.
+    NoSuchAccessKey,
 }
 
 /// The result of applying one command.

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access_key::{
+    AccessKeyCreated, AccessKeyDeleted, AccessKeyPolicySet, AccessKeyRewrapped, AccessKeyStatusSet,
+};
 use crate::lock::{ObjectLock, ObjectLockConfig, Retention};
 use crate::seal::{BucketEncryptionSet, DataKeyRewrapped, Seal};
 use crate::{codec, BlobId, BucketName, CodecError, Hlc, ObjectKey, RegionId, UploadId, UserId, VersionId};
@@ -41,6 +44,11 @@ pub enum EventType {
     BucketPolicySet = 22,
     BucketEncryptionSet = 23,
     DataKeyRewrapped = 24,
+    AccessKeyCreated = 25,
+    AccessKeyStatusSet = 26,
+    AccessKeyDeleted = 27,
+    AccessKeyPolicySet = 28,
+    AccessKeyRewrapped = 29,
 }
 
 impl EventType {
@@ -52,6 +60,8 @@ impl EventType {
             Self::ObjectDeleted => 2,
             Self::UploadCreated | Self::MultipartCompleted => 4,
             Self::BucketEncryptionSet | Self::DataKeyRewrapped => 1,
+            Self::AccessKeyCreated | Self::AccessKeyStatusSet | Self::AccessKeyDeleted => 1,
+            Self::AccessKeyPolicySet | Self::AccessKeyRewrapped => 1,
             Self::BucketObjectLockSet | Self::ObjectRetentionSet | Self::ObjectLegalHoldSet => 1,
             Self::BucketPublicAccessBlockSet | Self::BucketPolicySet => 1,
             Self::PartUploaded | Self::UploadAborted => 1,
@@ -87,6 +97,11 @@ impl EventType {
             Self::BucketPolicySet => "BucketPolicySet",
             Self::BucketEncryptionSet => "BucketEncryptionSet",
             Self::DataKeyRewrapped => "DataKeyRewrapped",
+            Self::AccessKeyCreated => "AccessKeyCreated",
+            Self::AccessKeyStatusSet => "AccessKeyStatusSet",
+            Self::AccessKeyDeleted => "AccessKeyDeleted",
+            Self::AccessKeyPolicySet => "AccessKeyPolicySet",
+            Self::AccessKeyRewrapped => "AccessKeyRewrapped",
         }
     }
 }
@@ -118,6 +133,11 @@ pub enum StorageEvent {
     BucketPolicySet(BucketPolicySet),
     BucketEncryptionSet(BucketEncryptionSet),
     DataKeyRewrapped(DataKeyRewrapped),
+    AccessKeyCreated(AccessKeyCreated),
+    AccessKeyStatusSet(AccessKeyStatusSet),
+    AccessKeyDeleted(AccessKeyDeleted),
+    AccessKeyPolicySet(AccessKeyPolicySet),
+    AccessKeyRewrapped(AccessKeyRewrapped),
 }
 
 /// Schema version 1 of `BucketObjectLockSet`: the bucket's Object Lock configuration was
@@ -924,35 +944,46 @@ impl StorageEvent {
             Self::BucketPolicySet(_) => EventType::BucketPolicySet,
             Self::BucketEncryptionSet(_) => EventType::BucketEncryptionSet,
             Self::DataKeyRewrapped(_) => EventType::DataKeyRewrapped,
+            Self::AccessKeyCreated(_) => EventType::AccessKeyCreated,
+            Self::AccessKeyStatusSet(_) => EventType::AccessKeyStatusSet,
+            Self::AccessKeyDeleted(_) => EventType::AccessKeyDeleted,
+            Self::AccessKeyPolicySet(_) => EventType::AccessKeyPolicySet,
+            Self::AccessKeyRewrapped(_) => EventType::AccessKeyRewrapped,
         }
     }
 
-    pub fn bucket(&self) -> &BucketName {
+    /// The bucket the event belongs to; `None` for access key events, which have none.
+    pub fn bucket(&self) -> Option<&BucketName> {
         match self {
-            Self::BucketCreated(e) => &e.bucket,
-            Self::BucketDeleted(e) => &e.bucket,
-            Self::ObjectCreated(e) => &e.bucket,
-            Self::ObjectDeleted(e) => &e.bucket,
-            Self::UploadCreated(e) => &e.bucket,
-            Self::PartUploaded(e) => &e.bucket,
-            Self::MultipartCompleted(e) => &e.bucket,
-            Self::UploadAborted(e) => &e.bucket,
-            Self::BucketVersioningSet(e) => &e.bucket,
-            Self::BucketNotificationSet(e) => &e.bucket,
-            Self::BucketCorsSet(e) => &e.bucket,
-            Self::ObjectTaggingSet(e) => &e.bucket,
-            Self::BucketTaggingSet(e) => &e.bucket,
-            Self::BucketLifecycleSet(e) => &e.bucket,
-            Self::BucketAclSet(e) => &e.bucket,
-            Self::ObjectAclSet(e) => &e.bucket,
-            Self::BucketOwnershipSet(e) => &e.bucket,
-            Self::BucketObjectLockSet(e) => &e.bucket,
-            Self::ObjectRetentionSet(e) => &e.bucket,
-            Self::ObjectLegalHoldSet(e) => &e.bucket,
-            Self::BucketPublicAccessBlockSet(e) => &e.bucket,
-            Self::BucketPolicySet(e) => &e.bucket,
-            Self::BucketEncryptionSet(e) => &e.bucket,
-            Self::DataKeyRewrapped(e) => &e.bucket,
+            Self::BucketCreated(e) => Some(&e.bucket),
+            Self::BucketDeleted(e) => Some(&e.bucket),
+            Self::ObjectCreated(e) => Some(&e.bucket),
+            Self::ObjectDeleted(e) => Some(&e.bucket),
+            Self::UploadCreated(e) => Some(&e.bucket),
+            Self::PartUploaded(e) => Some(&e.bucket),
+            Self::MultipartCompleted(e) => Some(&e.bucket),
+            Self::UploadAborted(e) => Some(&e.bucket),
+            Self::BucketVersioningSet(e) => Some(&e.bucket),
+            Self::BucketNotificationSet(e) => Some(&e.bucket),
+            Self::BucketCorsSet(e) => Some(&e.bucket),
+            Self::ObjectTaggingSet(e) => Some(&e.bucket),
+            Self::BucketTaggingSet(e) => Some(&e.bucket),
+            Self::BucketLifecycleSet(e) => Some(&e.bucket),
+            Self::BucketAclSet(e) => Some(&e.bucket),
+            Self::ObjectAclSet(e) => Some(&e.bucket),
+            Self::BucketOwnershipSet(e) => Some(&e.bucket),
+            Self::BucketObjectLockSet(e) => Some(&e.bucket),
+            Self::ObjectRetentionSet(e) => Some(&e.bucket),
+            Self::ObjectLegalHoldSet(e) => Some(&e.bucket),
+            Self::BucketPublicAccessBlockSet(e) => Some(&e.bucket),
+            Self::BucketPolicySet(e) => Some(&e.bucket),
+            Self::BucketEncryptionSet(e) => Some(&e.bucket),
+            Self::DataKeyRewrapped(e) => Some(&e.bucket),
+            Self::AccessKeyCreated(_)
+            | Self::AccessKeyStatusSet(_)
+            | Self::AccessKeyDeleted(_)
+            | Self::AccessKeyPolicySet(_)
+            | Self::AccessKeyRewrapped(_) => None,
         }
     }
 
@@ -974,6 +1005,11 @@ impl StorageEvent {
             | Self::BucketPolicySet(_)
             | Self::BucketEncryptionSet(_) => None,
             Self::DataKeyRewrapped(e) => Some(&e.key),
+            Self::AccessKeyCreated(_)
+            | Self::AccessKeyStatusSet(_)
+            | Self::AccessKeyDeleted(_)
+            | Self::AccessKeyPolicySet(_)
+            | Self::AccessKeyRewrapped(_) => None,
             Self::ObjectRetentionSet(e) => Some(&e.key),
             Self::ObjectLegalHoldSet(e) => Some(&e.key),
             Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
@@ -1015,6 +1051,11 @@ impl StorageEvent {
             Self::BucketPolicySet(_) => "rucket:BucketPolicySet",
             Self::BucketEncryptionSet(_) => "rucket:BucketEncryptionSet",
             Self::DataKeyRewrapped(_) => "rucket:DataKeyRewrapped",
+            Self::AccessKeyCreated(_) => "rucket:AccessKeyCreated",
+            Self::AccessKeyStatusSet(_) => "rucket:AccessKeyStatusSet",
+            Self::AccessKeyDeleted(_) => "rucket:AccessKeyDeleted",
+            Self::AccessKeyPolicySet(_) => "rucket:AccessKeyPolicySet",
+            Self::AccessKeyRewrapped(_) => "rucket:AccessKeyRewrapped",
         }
     }
 
@@ -1046,6 +1087,11 @@ impl StorageEvent {
             Self::BucketPolicySet(p) => codec::encode_payload(p)?,
             Self::BucketEncryptionSet(p) => codec::encode_payload(p)?,
             Self::DataKeyRewrapped(p) => codec::encode_payload(p)?,
+            Self::AccessKeyCreated(p) => codec::encode_payload(p)?,
+            Self::AccessKeyStatusSet(p) => codec::encode_payload(p)?,
+            Self::AccessKeyDeleted(p) => codec::encode_payload(p)?,
+            Self::AccessKeyPolicySet(p) => codec::encode_payload(p)?,
+            Self::AccessKeyRewrapped(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -1090,6 +1136,11 @@ impl StorageEvent {
             (22, 1) => Ok(Self::BucketPolicySet(codec::decode_payload(bytes)?)),
             (23, 1) => Ok(Self::BucketEncryptionSet(codec::decode_payload(bytes)?)),
             (24, 1) => Ok(Self::DataKeyRewrapped(codec::decode_payload(bytes)?)),
+            (25, 1) => Ok(Self::AccessKeyCreated(codec::decode_payload(bytes)?)),
+            (26, 1) => Ok(Self::AccessKeyStatusSet(codec::decode_payload(bytes)?)),
+            (27, 1) => Ok(Self::AccessKeyDeleted(codec::decode_payload(bytes)?)),
+            (28, 1) => Ok(Self::AccessKeyPolicySet(codec::decode_payload(bytes)?)),
+            (29, 1) => Ok(Self::AccessKeyRewrapped(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

@@ -16,7 +16,7 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
     out.insert("hlc".into(), json!({ "time": envelope.hlc.time, "node": envelope.hlc.node }));
     out.insert("time".into(), json!(envelope.hlc.to_rfc3339()));
     out.insert("origin_region".into(), json!(envelope.origin_region.as_str()));
-    out.insert("bucket".into(), json!(event.bucket().as_str()));
+    out.insert("bucket".into(), json!(event.bucket().map(|b| b.as_str())));
     match event {
         StorageEvent::BucketCreated(e) => {
             out.insert("owner".into(), json!(e.owner.as_str()));
@@ -105,6 +105,28 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("upload_id".into(), json!(e.upload_id.as_str()));
             out.insert("owner".into(), json!(e.owner.as_str()));
             insert_encryption(&mut out, e.seal.as_deref());
+        }
+        StorageEvent::AccessKeyCreated(e) => {
+            out.insert("access_key_id".into(), json!(e.access_key_id));
+            out.insert("user".into(), json!(e.user.as_str()));
+            out.insert("admin".into(), json!(e.admin));
+            out.insert("master_key".into(), json!(e.secret.key_id));
+        }
+        StorageEvent::AccessKeyStatusSet(e) => {
+            out.insert("access_key_id".into(), json!(e.access_key_id));
+            out.insert("enabled".into(), json!(e.enabled));
+        }
+        StorageEvent::AccessKeyDeleted(e) => {
+            out.insert("access_key_id".into(), json!(e.access_key_id));
+        }
+        StorageEvent::AccessKeyPolicySet(e) => {
+            out.insert("access_key_id".into(), json!(e.access_key_id));
+            out.insert("policy".into(), json!(e.policy));
+        }
+        StorageEvent::AccessKeyRewrapped(e) => {
+            out.insert("access_key_id".into(), json!(e.access_key_id));
+            out.insert("from_master_key".into(), json!(e.from_key_id));
+            out.insert("master_key".into(), json!(e.secret.key_id));
         }
         StorageEvent::BucketEncryptionSet(e) => {
             out.insert("encryption".into(), json!(e.configuration.as_ref().map(|_| "AES256")));

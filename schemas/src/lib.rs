@@ -3,6 +3,7 @@
 //!
 //! Architecture invariant: this crate does no IO, reads no clock and spawns nothing.
 
+mod access_key;
 mod codec;
 mod command;
 mod envelope;
@@ -14,6 +15,10 @@ mod json;
 mod lock;
 mod seal;
 
+pub use access_key::{
+    AccessKeyCreated, AccessKeyDeleted, AccessKeyPolicySet, AccessKeyRewrapped, AccessKeyStatusSet,
+    SealedSecret,
+};
 pub use codec::{decode_payload, encode_payload};
 pub use command::{Command, CommandBody, ExpireAction, Outcome, Rejection, WriteCondition};
 pub use envelope::{Envelope, FORMAT_VERSION};

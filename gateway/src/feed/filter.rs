@@ -99,7 +99,7 @@ pub struct Filter {
 
 impl Filter {
     pub fn matches(&self, event: &StorageEvent) -> bool {
-        if !self.buckets.is_empty() && !self.buckets.contains(event.bucket()) {
+        if !self.buckets.is_empty() && !event.bucket().is_some_and(|b| self.buckets.contains(b)) {
             return false;
         }
         if !self.events.is_empty() {

@@ -207,7 +207,7 @@ impl HubState {
         let targets: Vec<u64> = self
             .all
             .iter()
-            .chain(self.by_bucket.get(event.event.bucket()).into_iter().flatten())
+            .chain(event.event.bucket().and_then(|b| self.by_bucket.get(b)).into_iter().flatten())
             .copied()
             .collect();
         for id in targets {

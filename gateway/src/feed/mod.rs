@@ -88,8 +88,7 @@ impl FeedRoute {
             .credentials
             .as_ref()
             .ok_or_else(|| s3_error!(AccessDenied, "Subscribing requires a signature"))?;
-        let user =
-            self.users.user(&credentials.access_key).cloned().ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
+        let user = self.users.user(&credentials.access_key).ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
         let listen = req.uri.path() != FEED_PATH;
         let query = if listen {
             parse_listen(&req.uri, self.host_bucket(&req.headers))?
@@ -362,12 +361,15 @@ impl NameValidation for Names {
 pub struct Routes {
     pub admin: crate::admin::AdminRoute,
     pub feed: FeedRoute,
+    pub keys: crate::admin_keys::KeysRoute,
 }
 
 #[async_trait::async_trait]
 impl S3Route for Routes {
     fn is_match(&self, method: &Method, uri: &Uri, headers: &HeaderMap, extensions: &mut Extensions) -> bool {
-        self.feed.is_match(method, uri, headers) || self.admin.is_match(method, uri, headers, extensions)
+        self.feed.is_match(method, uri, headers)
+            || self.keys.is_match(method, uri, headers, extensions)
+            || self.admin.is_match(method, uri, headers, extensions)
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
@@ -378,12 +380,18 @@ impl S3Route for Routes {
                 None => Err(s3_error!(AccessDenied, "Subscribing requires a signature")),
             };
         }
+        if self.keys.is_match(&req.method, &req.uri, &req.headers, &mut req.extensions) {
+            return self.keys.check_access(req).await;
+        }
         self.admin.check_access(req).await
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         if self.feed.is_match(&req.method, &req.uri, &req.headers) {
             return self.feed.call(req).await;
+        }
+        if self.keys.is_match(&req.method, &req.uri, &req.headers, &mut req.extensions.clone()) {
+            return self.keys.call(req).await;
         }
         self.admin.call(req).await
     }

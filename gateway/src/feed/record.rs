@@ -19,7 +19,8 @@ pub fn s3_record(
 ) -> Value {
     let name = event.s3_event_name();
     let event_name = name.strip_prefix("s3:").unwrap_or(name);
-    let bucket = event.bucket().as_str();
+    // Access key events have no bucket; only operators see them.
+    let bucket = event.bucket().map_or("", |b| b.as_str());
     let mut object = Map::new();
     if let Some(key) = event_key(event) {
         object.insert("key".into(), json!(form_encode_key(key)));

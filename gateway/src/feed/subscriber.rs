@@ -112,7 +112,8 @@ impl Visibility {
         if self.admin {
             return true;
         }
-        let bucket = event.event.bucket();
+        // Events with no bucket (access key changes) are the operators' alone.
+        let Some(bucket) = event.event.bucket() else { return false };
         if let StorageEvent::BucketCreated(e) = &event.event {
             self.owners.insert(bucket.clone(), Some((e.owner.clone(), event.envelope.hlc)));
             return e.owner == self.user;
@@ -326,7 +327,7 @@ fn message(
         "time": envelope.hlc.to_rfc3339(),
         "origin_region": envelope.origin_region.as_str(),
         "event_name": event.s3_event_name(),
-        "bucket": event.bucket().as_str(),
+        "bucket": event.bucket().map(|b| b.as_str()),
         "event": body,
     })
 }

@@ -162,7 +162,8 @@ impl Worker {
         event: &FeedEvent,
         configs: &mut HashMap<BucketName, NotificationConfig>,
     ) -> anyhow::Result<Vec<serde_json::Value>> {
-        let bucket = event.event.bucket();
+        // Bucket notifications never carry access key events.
+        let Some(bucket) = event.event.bucket() else { return Ok(Vec::new()) };
         match &event.event {
             StorageEvent::BucketNotificationSet(e) => {
                 configs.insert(bucket.clone(), e.configuration.clone());

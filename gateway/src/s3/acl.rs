@@ -282,9 +282,8 @@ impl Rucket {
     pub(super) fn principal<T>(&self, req: &S3Request<T>) -> S3Result<User> {
         match &req.credentials {
             None => Ok(User {
-                id: UserId::anonymous(),
-                admin: false,
                 policy_allows: req.extensions.get::<crate::access::PolicyAllows>().map(|p| p.bucket.clone()),
+                ..User::new(UserId::anonymous(), false)
             }),
             Some(_) => self.user(req),
         }

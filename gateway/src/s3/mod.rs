@@ -61,7 +61,7 @@ impl Rucket {
             .as_ref()
             .ok_or_else(|| s3_error!(AccessDenied, "Anonymous access is not allowed"))?;
         let mut user =
-            self.users.user(&credentials.access_key).cloned().ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
+            self.users.user(&credentials.access_key).ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
         user.policy_allows = req.extensions.get::<crate::access::PolicyAllows>().map(|p| p.bucket.clone());
         Ok(user)
     }

@@ -11,6 +11,7 @@ mod crash;
 mod encryption;
 mod endpoints;
 mod feed;
+mod keys;
 mod lifecycle;
 mod listing;
 mod multipart;

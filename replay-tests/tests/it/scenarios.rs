@@ -723,6 +723,62 @@ pub fn all() -> Vec<(&'static str, Script)> {
         ); // rejected: only an operator rotates keys
     out.push(("encryption", s));
 
+    // Access keys: operators only, no duplicates, policies, disabling, deleting, and a
+    // rotation's re-seal (one stale).
+    let sealed = |key_id: &str, fill: u8| rucket_schemas::SealedSecret {
+        key_id: key_id.into(),
+        sealed: vec![fill; 64],
+    };
+    let create = |id: &str, user: &str, fill: u8| CommandBody::CreateAccessKey {
+        access_key_id: id.into(),
+        user: UserId::new(user),
+        secret: sealed("aaaa", fill),
+        admin: false,
+    };
+    let mut s = Script::default();
+    s.command("root", create("AKCAROL", "carol", 1))
+        .as_admin() // seq 1
+        .command("carol", create("AKMALLORY", "mallory", 2)) // rejected: AccessDenied
+        .command("root", create("AKCAROL", "someone", 3))
+        .as_admin() // rejected: AccessKeyExists
+        .command(
+            "root",
+            CommandBody::SetAccessKeyPolicy {
+                access_key_id: "AKCAROL".into(),
+                policy: Some(
+                    r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#.into(),
+                ),
+            },
+        )
+        .as_admin() // seq 4
+        .command("root", CommandBody::SetAccessKeyStatus { access_key_id: "AKCAROL".into(), enabled: false })
+        .as_admin() // seq 5
+        .command("root", CommandBody::SetAccessKeyStatus { access_key_id: "AKNONE".into(), enabled: false })
+        .as_admin() // rejected: NoSuchAccessKey
+        .command(
+            "rotation",
+            CommandBody::RewrapAccessKey {
+                access_key_id: "AKCAROL".into(),
+                from: sealed("aaaa", 1),
+                secret: sealed("bbbb", 9),
+            },
+        )
+        .as_admin() // seq 7: re-sealed
+        .command(
+            "rotation",
+            CommandBody::RewrapAccessKey {
+                access_key_id: "AKCAROL".into(),
+                from: sealed("aaaa", 1),
+                secret: sealed("cccc", 8),
+            },
+        )
+        .as_admin() // unchanged: no longer under aaaa
+        .command("root", create("AKTEMP", "temp", 4))
+        .as_admin() // seq 9
+        .command("root", CommandBody::DeleteAccessKey { access_key_id: "AKTEMP".into() })
+        .as_admin(); // seq 10
+    out.push(("access_keys", s));
+
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
 }

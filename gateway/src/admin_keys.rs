@@ -1,0 +1,383 @@
+//! Access keys through the admin API (`/_rucket/v1/admin/keys`) and the `rucket key`
+//! commands that call it. Requests are SigV4-signed like S3 requests, by the root user or
+//! a scoped admin token (a key created with `admin: true`).
+//!
+//! - `POST /_rucket/v1/admin/keys` `{"user": "alice", "admin": false, "policy": {...}}`:
+//!   a new key; the answer holds the secret, shown this once and never again.
+//! - `GET /_rucket/v1/admin/keys`, `GET .../keys/<id>`: keys without their secrets.
+//! - `DELETE .../keys/<id>`; `PUT .../keys/<id>/status` `{"enabled": false}`.
+//! - `PUT .../keys/<id>/policy` with an identity policy; `DELETE .../keys/<id>/policy`.
+//!
+//! Every change is a command decided at apply time and archived as an event; secrets are
+//! sealed by the master key before they reach the log.
+
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use rucket_log::Node;
+use rucket_projections::{AccessKeyRecord, Projections};
+use rucket_schemas::{Command, CommandBody, EventId, Outcome, RegionId, UserId};
+use s3s::route::S3Route;
+use s3s::{s3_error, Body, S3Error, S3Request, S3Response, S3Result};
+use serde_json::{json, Value};
+
+use crate::clock::Clock;
+use crate::credentials::Users;
+use crate::errors;
+use crate::sse::Keyring;
+
+pub const KEYS_PATH: &str = "/_rucket/v1/admin/keys";
+
+/// The largest request body the admin API reads (an identity policy is at most 20 KiB).
+const MAX_BODY: usize = 64 << 10;
+
+pub struct KeysRoute {
+    pub users: Arc<Users>,
+    pub projections: Projections,
+    /// `None` when serving a read-only data dir.
+    pub node: Option<Arc<Node>>,
+    pub keyring: Arc<Keyring>,
+    pub clock: Arc<Clock>,
+    pub region: RegionId,
+}
+
+fn malformed(message: impl Into<String>) -> S3Error {
+    errors::with_status("MalformedRequest", &message.into(), StatusCode::BAD_REQUEST)
+}
+
+/// The key id and what follows it in a path under [`KEYS_PATH`].
+fn segments(path: &str) -> Vec<&str> {
+    path.strip_prefix(KEYS_PATH).unwrap_or_default().split('/').filter(|s| !s.is_empty()).collect()
+}
+
+/// A user name for a new key: what S3 user ids may be here, and never the root's.
+fn check_user_name(name: &str) -> S3Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@+=,-".contains(&b))
+        && name != crate::credentials::ROOT_USER;
+    if ok {
+        Ok(())
+    } else {
+        Err(malformed(format!(
+            "The user name {name:?} is not valid: 1 to 64 letters, digits and ._@+=,- (and not `root`)"
+        )))
+    }
+}
+
+/// Validates an identity policy given as JSON text; the error is MalformedPolicy.
+fn identity_policy(text: &str) -> S3Result<String> {
+    crate::policy::Policy::parse_identity(text)
+        .map_err(|e| S3Error::with_message(s3s::S3ErrorCode::MalformedPolicy, e))?;
+    Ok(text.to_owned())
+}
+
+fn describe(record: &AccessKeyRecord) -> Value {
+    json!({
+        "access_key_id": record.access_key_id,
+        "user": record.user.as_str(),
+        "admin": record.admin,
+        "enabled": record.enabled,
+        "policy": record.policy.as_deref().and_then(|p| serde_json::from_str::<Value>(p).ok()),
+        "created": record.created.to_rfc3339(),
+    })
+}
+
+fn json_response(value: &Value) -> S3Response<Body> {
+    let mut response = S3Response::with_status(Body::from(value.to_string()), StatusCode::OK);
+    response.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+impl KeysRoute {
+    async fn propose(&self, requester: &UserId, body: CommandBody) -> S3Result<()> {
+        let node = self
+            .node
+            .as_ref()
+            .ok_or_else(|| s3_error!(AccessDenied, "This node serves a read-only data dir"))?;
+        let command = Command {
+            hlc: self.clock.now(),
+            event_id: EventId(rand::random()),
+            origin_region: self.region.clone(),
+            requester: requester.clone(),
+            // The route admitted only the root user and admin tokens.
+            requester_is_admin: true,
+            body,
+        };
+        match node.propose(command).await.map_err(errors::propose)? {
+            Outcome::Applied { .. } | Outcome::Unchanged => Ok(()),
+            Outcome::Rejected(r) => Err(errors::rejection(r)),
+        }
+    }
+
+    fn existing(&self, id: &str) -> S3Result<AccessKeyRecord> {
+        self.projections
+            .access_key(id)
+            .map_err(errors::projection)?
+            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchAccessKey))
+    }
+
+    async fn create(&self, requester: &UserId, body: &[u8]) -> S3Result<S3Response<Body>> {
+        let request: Value =
+            serde_json::from_slice(body).map_err(|e| malformed(format!("The body is not JSON: {e}")))?;
+        let Value::Object(fields) = &request else { return Err(malformed("The body must be a JSON object")) };
+        if let Some(unknown) = fields.keys().find(|k| !matches!(k.as_str(), "user" | "admin" | "policy")) {
+            return Err(malformed(format!("Unknown field {unknown}")));
+        }
+        let user =
+            fields.get("user").and_then(Value::as_str).ok_or_else(|| malformed("`user` is required"))?;
+        check_user_name(user)?;
+        let admin = match fields.get("admin") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(malformed("`admin` must be true or false")),
+        };
+        let policy = match fields.get("policy") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => Some(identity_policy(text)?),
+            Some(doc @ Value::Object(_)) => Some(identity_policy(&doc.to_string())?),
+            Some(_) => return Err(malformed("`policy` must be a policy document")),
+        };
+        let access_key_id = loop {
+            let id = format!("AK{}", hex::encode_upper(rand::random::<[u8; 9]>()));
+            if !self.users.is_static(&id) {
+                break id;
+            }
+        };
+        let secret = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 30]>())
+        };
+        let sealed = self.keyring.seal_secret(&access_key_id, &secret)?;
+        let body = CommandBody::CreateAccessKey {
+            access_key_id: access_key_id.clone(),
+            user: UserId::new(user),
+            secret: sealed,
+            admin,
+        };
+        self.propose(requester, body).await?;
+        if let Some(policy) = &policy {
+            let body = CommandBody::SetAccessKeyPolicy {
+                access_key_id: access_key_id.clone(),
+                policy: Some(policy.clone()),
+            };
+            self.propose(requester, body).await?;
+        }
+        tracing::info!(access_key_id, user, admin, by = %requester, "access key created");
+        Ok(json_response(&json!({
+            "access_key_id": access_key_id,
+            "secret_access_key": secret,
+            "user": user,
+            "admin": admin,
+            "policy": policy.as_deref().and_then(|p| serde_json::from_str::<Value>(p).ok()),
+        })))
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Route for KeysRoute {
+    fn is_match(
+        &self,
+        _method: &Method,
+        uri: &Uri,
+        _headers: &HeaderMap,
+        _extensions: &mut Extensions,
+    ) -> bool {
+        uri.path() == KEYS_PATH || uri.path().starts_with(&format!("{KEYS_PATH}/"))
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        let credentials =
+            req.credentials.as_ref().ok_or_else(|| s3_error!(AccessDenied, "Signature is required"))?;
+        match self.users.user(&credentials.access_key) {
+            Some(user) if user.may_administer() => Ok(()),
+            _ => Err(s3_error!(AccessDenied, "Only the root user and admin tokens may manage access keys")),
+        }
+    }
+
+    async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let requester = req
+            .credentials
+            .as_ref()
+            .and_then(|c| self.users.user(&c.access_key))
+            .map(|u| u.id)
+            .ok_or_else(|| s3_error!(AccessDenied, "Signature is required"))?;
+        let body =
+            req.input.store_all_limited(MAX_BODY).await.map_err(|e| {
+                malformed(format!("The body could not be read (at most {MAX_BODY} bytes): {e}"))
+            })?;
+        let path = req.uri.path().to_owned();
+        let parts = segments(&path);
+        match (&req.method, parts.as_slice()) {
+            (&Method::POST, []) => self.create(&requester, &body).await,
+            (&Method::GET, []) => {
+                let keys = self.projections.access_keys().map_err(errors::projection)?;
+                Ok(json_response(&json!({ "keys": keys.iter().map(describe).collect::<Vec<_>>() })))
+            }
+            (&Method::GET, [id]) => Ok(json_response(&describe(&self.existing(id)?))),
+            (&Method::DELETE, [id]) => {
+                self.existing(id)?;
+                self.propose(&requester, CommandBody::DeleteAccessKey { access_key_id: (*id).to_owned() })
+                    .await?;
+                tracing::info!(access_key_id = id, by = %requester, "access key deleted");
+                Ok(json_response(&json!({ "deleted": id })))
+            }
+            (&Method::PUT, [id, "status"]) => {
+                let value: Value = serde_json::from_slice(&body)
+                    .map_err(|e| malformed(format!("The body is not JSON: {e}")))?;
+                let enabled = value
+                    .get("enabled")
+                    .and_then(Value::as_bool)
+                    .ok_or_else(|| malformed("The body must be {\"enabled\": true|false}"))?;
+                let body = CommandBody::SetAccessKeyStatus { access_key_id: (*id).to_owned(), enabled };
+                self.propose(&requester, body).await?;
+                Ok(json_response(&describe(&self.existing(id)?)))
+            }
+            (&Method::PUT, [id, "policy"]) => {
+                let text = std::str::from_utf8(&body).map_err(|_| malformed("The policy is not UTF-8"))?;
+                let policy = identity_policy(text)?;
+                let body =
+                    CommandBody::SetAccessKeyPolicy { access_key_id: (*id).to_owned(), policy: Some(policy) };
+                self.propose(&requester, body).await?;
+                Ok(json_response(&describe(&self.existing(id)?)))
+            }
+            (&Method::DELETE, [id, "policy"]) => {
+                let body = CommandBody::SetAccessKeyPolicy { access_key_id: (*id).to_owned(), policy: None };
+                self.propose(&requester, body).await?;
+                Ok(json_response(&describe(&self.existing(id)?)))
+            }
+            _ => Err(s3_error!(MethodNotAllowed, "{} {path} is not an admin API request", req.method)),
+        }
+    }
+}
+
+/// `rucket key ...`: manage access keys on a running server.
+#[derive(Args, Debug)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub command: KeyCommand,
+    /// The server, such as http://127.0.0.1:9000.
+    #[arg(long, env = "RUCKET_ENDPOINT", default_value = "http://127.0.0.1:9000", global = true)]
+    pub endpoint: String,
+    /// The root key, or an admin token's.
+    #[arg(long, env = "RUCKET_ACCESS_KEY_ID", global = true)]
+    pub access_key_id: Option<String>,
+    #[arg(long, env = "RUCKET_SECRET_ACCESS_KEY", hide_env_values = true, global = true)]
+    pub secret_access_key: Option<String>,
+    /// The region to sign for.
+    #[arg(long, env = "RUCKET_REGION", default_value = "us-east-1", global = true)]
+    pub region: String,
+}
+
+#[derive(Subcommand, Debug)]
+/// (The key a command names is `id`, not `access_key_id`, which names the signing key.)
+pub enum KeyCommand {
+    /// Create a key for a user (created with its first key); prints the secret once.
+    Create {
+        #[arg(long)]
+        user: String,
+        /// Make a scoped admin token: it may manage access keys.
+        #[arg(long)]
+        admin: bool,
+        /// An identity policy (JSON file) that limits what the key may do.
+        #[arg(long)]
+        policy: Option<std::path::PathBuf>,
+    },
+    /// List the keys made through the admin API (never their secrets).
+    List,
+    /// Delete a key.
+    Delete { id: String },
+    /// Attach an identity policy (JSON file) to a key, or remove it with `--clear`.
+    Allow {
+        id: String,
+        #[arg(long, required_unless_present = "clear", conflicts_with = "clear")]
+        policy: Option<std::path::PathBuf>,
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Disable a key (requests signed with it are refused until it is enabled).
+    Disable { id: String },
+    /// Enable a disabled key.
+    Enable { id: String },
+}
+
+/// Runs a `rucket key` command and prints the server's JSON answer.
+pub fn run(args: KeyArgs) -> std::process::ExitCode {
+    match run_inner(args) {
+        Ok(text) => {
+            println!("{text}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rucket key: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_inner(args: KeyArgs) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let (Some(key), Some(secret)) = (&args.access_key_id, &args.secret_access_key) else {
+        anyhow::bail!(
+            "set RUCKET_ACCESS_KEY_ID and RUCKET_SECRET_ACCESS_KEY (the root key or an admin token)"
+        );
+    };
+    let base = format!("{}{KEYS_PATH}", args.endpoint.trim_end_matches('/'));
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("reading the policy file {}", path.display()))
+    };
+    let (method, url, body) = match &args.command {
+        KeyCommand::Create { user, admin, policy } => {
+            let policy: Option<Value> = match policy {
+                Some(path) => {
+                    Some(serde_json::from_slice(&read(path)?).context("the policy file is not JSON")?)
+                }
+                None => None,
+            };
+            ("POST", base, serde_json::to_vec(&json!({ "user": user, "admin": admin, "policy": policy }))?)
+        }
+        KeyCommand::List => ("GET", base, Vec::new()),
+        KeyCommand::Delete { id } => ("DELETE", format!("{base}/{id}"), Vec::new()),
+        KeyCommand::Allow { id, policy: Some(path), .. } => {
+            ("PUT", format!("{base}/{id}/policy"), read(path)?)
+        }
+        KeyCommand::Allow { id, .. } => ("DELETE", format!("{base}/{id}/policy"), Vec::new()),
+        KeyCommand::Disable { id } => {
+            ("PUT", format!("{base}/{id}/status"), br#"{"enabled":false}"#.to_vec())
+        }
+        KeyCommand::Enable { id } => ("PUT", format!("{base}/{id}/status"), br#"{"enabled":true}"#.to_vec()),
+    };
+    let request = crate::admin::signed_request(method, &url, body, key, secret, &args.region)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (status, text) = runtime.block_on(async {
+        let response = reqwest::Client::new().execute(request).await?;
+        let status = response.status();
+        anyhow::Ok((status, response.text().await?))
+    })?;
+    if !status.is_success() {
+        anyhow::bail!("the server answered {status}: {text}");
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_names_are_checked() {
+        assert_eq!(segments("/_rucket/v1/admin/keys"), Vec::<&str>::new());
+        assert_eq!(segments("/_rucket/v1/admin/keys/AK1/policy"), vec!["AK1", "policy"]);
+        assert!(check_user_name("alice.smith@example").is_ok());
+        for bad in ["", "root", "a/b", "sp ace", &"x".repeat(65)] {
+            assert!(check_user_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            identity_policy(r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#).is_ok()
+        );
+        let with_principal =
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}"#;
+        assert_eq!(identity_policy(with_principal).unwrap_err().code().as_str(), "MalformedPolicy");
+    }
+}

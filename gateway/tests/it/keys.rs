@@ -1,0 +1,169 @@
+//! Access keys through the admin API and `rucket key`: created with a secret shown once
+//! and stored only sealed, used, limited by an identity policy, disabled, deleted, kept
+//! across restarts and master key rotation; refused to everyone but operators.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::support::{self, Server, ALICE_KEY, ALICE_SECRET, ROOT_KEY, ROOT_SECRET};
+
+/// Runs `rucket key <args>` against `server` as `key`; the JSON answer, or stderr.
+fn key_cli(server: &Server, (key, secret): (&str, &str), args: &[&str]) -> Result<Value, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_rucket"))
+        .arg("key")
+        .args(args)
+        .args(["--endpoint", &server.endpoint])
+        .env("RUCKET_ACCESS_KEY_ID", key)
+        .env("RUCKET_SECRET_ACCESS_KEY", secret)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).expect("the CLI prints JSON"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn master_key(dir: &Path, name: &str, byte: u8) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, base64::engine::general_purpose::STANDARD.encode([byte; 32])).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn files_containing(root: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+async fn metric(server: &Server, name: &str) -> Option<f64> {
+    let text =
+        reqwest::get(format!("{}/_rucket/metrics", server.endpoint)).await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn access_keys_through_the_admin_api() {
+    let keys = tempfile::tempdir().unwrap();
+    let (old, new) = (master_key(keys.path(), "old", 1), master_key(keys.path(), "new", 2));
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), &["--master-key-file", &old]);
+    let root = (ROOT_KEY, ROOT_SECRET);
+
+    // Created by root: the secret is shown once, never listed, never stored in the clear.
+    let created = key_cli(&server, root, &["create", "--user", "carol"]).unwrap();
+    let id = created["access_key_id"].as_str().unwrap().to_owned();
+    let secret = created["secret_access_key"].as_str().unwrap().to_owned();
+    assert_eq!(created["user"], "carol");
+    let carol = server.client_as(&id, &secret);
+    let bucket = support::bucket("carol");
+    carol.create_bucket().bucket(&bucket).send().await.unwrap();
+    for key in ["public/a", "private/b"] {
+        carol.put_object().bucket(&bucket).key(key).body(ByteStream::from_static(b"x")).send().await.unwrap();
+    }
+    let listed = key_cli(&server, root, &["list"]).unwrap();
+    let entry =
+        listed["keys"].as_array().unwrap().iter().find(|k| k["access_key_id"] == id.as_str()).unwrap();
+    assert_eq!((entry["user"].as_str(), entry["enabled"].as_bool()), (Some("carol"), Some(true)));
+    assert!(!listed.to_string().contains(&secret), "a listing never shows a secret");
+    assert!(
+        files_containing(&server.data_dir(), secret.as_bytes()).is_empty(),
+        "the secret is stored sealed"
+    );
+
+    // Only operators manage keys; bad input changes nothing.
+    let refused = key_cli(&server, (ALICE_KEY, ALICE_SECRET), &["list"]).unwrap_err();
+    assert!(refused.contains("AccessDenied"), "{refused}");
+    let bad_user = key_cli(&server, root, &["create", "--user", "root"]).unwrap_err();
+    assert!(bad_user.contains("400 Bad Request") && bad_user.contains("not valid"), "{bad_user}");
+    let policy_file = dir.path().join("policy.json");
+    std::fs::write(
+        &policy_file,
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}"#,
+    )
+    .unwrap();
+    let malformed =
+        key_cli(&server, root, &["allow", &id, "--policy", policy_file.to_str().unwrap()]).unwrap_err();
+    assert!(malformed.contains("MalformedPolicy"), "{malformed}");
+    let missing = key_cli(&server, root, &["delete", "AKNOSUCHKEY"]).unwrap_err();
+    assert!(missing.contains("NoSuchEntity"), "{missing}");
+
+    // An identity policy limits the key to reads under public/.
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/public/*"}}]}}"#
+    );
+    std::fs::write(&policy_file, policy).unwrap();
+    key_cli(&server, root, &["allow", &id, "--policy", policy_file.to_str().unwrap()]).unwrap();
+    carol.get_object().bucket(&bucket).key("public/a").send().await.unwrap();
+    let err = carol.get_object().bucket(&bucket).key("private/b").send().await.unwrap_err();
+    assert_eq!(support::code(&err), "AccessDenied");
+    let err =
+        carol.put_object().bucket(&bucket).key("public/c").body(ByteStream::from_static(b"y")).send().await;
+    assert_eq!(support::code(&err.unwrap_err()), "AccessDenied");
+    assert_eq!(support::code(&carol.list_buckets().send().await.unwrap_err()), "AccessDenied");
+    key_cli(&server, root, &["allow", &id, "--clear"]).unwrap();
+    carol.get_object().bucket(&bucket).key("private/b").send().await.unwrap();
+
+    // A scoped admin token manages keys (and nothing more than its own buckets).
+    let token = key_cli(&server, root, &["create", "--user", "ops", "--admin"]).unwrap();
+    let token = (
+        token["access_key_id"].as_str().unwrap().to_owned(),
+        token["secret_access_key"].as_str().unwrap().to_owned(),
+    );
+    key_cli(&server, (&token.0, &token.1), &["disable", &id]).unwrap();
+    let err = carol.get_object().bucket(&bucket).key("public/a").send().await.unwrap_err();
+    assert_eq!(support::code(&err), "InvalidAccessKeyId");
+    assert!(server
+        .client_as(&token.0, &token.1)
+        .get_object()
+        .bucket(&bucket)
+        .key("public/a")
+        .send()
+        .await
+        .is_err());
+    key_cli(&server, (&token.0, &token.1), &["enable", &id]).unwrap();
+
+    // Keys survive a restart and a master key rotation (secrets are re-sealed).
+    server.stop();
+    let mut server =
+        Server::start_in(dir.path(), &["--master-key-file", &new, "--previous-master-key-file", &old]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while metric(&server, "rucket_data_keys_under_previous_master_keys").await != Some(0.0) {
+        assert!(tokio::time::Instant::now() < deadline, "the rotation did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop();
+    let server = Server::start_in(dir.path(), &["--master-key-file", &new]);
+    let carol = server.client_as(&id, &secret);
+    carol.get_object().bucket(&bucket).key("public/a").send().await.unwrap();
+
+    key_cli(&server, root, &["delete", &id]).unwrap();
+    let err = carol.get_object().bucket(&bucket).key("public/a").send().await.unwrap_err();
+    assert_eq!(support::code(&err), "InvalidAccessKeyId");
+    let listed = key_cli(&server, root, &["list"]).unwrap();
+    assert!(!listed.to_string().contains(&id));
+}
+
+#[tokio::test]
+async fn keys_need_a_master_key() {
+    let server = Server::start();
+    let refused = key_cli(&server, (ROOT_KEY, ROOT_SECRET), &["create", "--user", "dave"]).unwrap_err();
+    assert!(refused.contains("RUCKET_MASTER_KEY_FILE"), "{refused}");
+    let listed = key_cli(&server, (ROOT_KEY, ROOT_SECRET), &["list"]).unwrap();
+    assert_eq!(listed["keys"], serde_json::json!([]));
+}
