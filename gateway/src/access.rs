@@ -70,6 +70,26 @@ impl PolicyScope {
     }
 }
 
+/// An access key's identity policy and the request as it saw it, for handlers that
+/// decide per key (DeleteObjects, PostObject).
+#[derive(Clone)]
+pub struct IdentityScope {
+    pub policy: Arc<Policy>,
+    pub request: Request,
+}
+
+impl IdentityScope {
+    /// Whether the policy allows `action` on one object.
+    pub fn allows(&self, action: &str, bucket: &str, key: &str) -> bool {
+        let request = Request {
+            action: action.to_owned(),
+            resource: format!("arn:aws:s3:::{bucket}/{key}"),
+            ..self.request.clone()
+        };
+        matches!(self.policy.evaluate(&request), Verdict::Allow)
+    }
+}
+
 /// Whether RestrictPublicBuckets keeps `user` from a public policy's Allow on `bucket`.
 pub fn restricted(
     projections: &Projections,
@@ -182,7 +202,8 @@ impl S3Access for Access {
 impl Access {
     /// A key made through the admin API with an identity policy may do only what that
     /// policy allows: an explicit Deny or silence refuses the request. DeleteObjects and
-    /// POST uploads name their keys in the body, so they are judged on `bucket/*`.
+    /// POST uploads name their keys in the body: their handlers judge each key through
+    /// [`IdentityScope`]; a copy's source is judged by its handler too.
     fn check_identity_policy(
         &self,
         cx: &mut S3AccessContext<'_>,
@@ -196,11 +217,10 @@ impl Access {
         })?;
         let query = cx.uri().query().unwrap_or_default().to_owned();
         let version_id = form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "versionId");
-        let resource = match (cx.s3_path().get_bucket_name(), cx.s3_path().get_object_key()) {
+        let bucket = cx.s3_path().get_bucket_name().map(str::to_owned);
+        let object = cx.s3_path().get_object_key().map(str::to_owned);
+        let resource = match (&bucket, &object) {
             (Some(bucket), Some(key)) => format!("arn:aws:s3:::{bucket}/{key}"),
-            (Some(bucket), None) if matches!(operation, "DeleteObjects" | "PostObject") => {
-                format!("arn:aws:s3:::{bucket}/*")
-            }
             (Some(bucket), None) => format!("arn:aws:s3:::{bucket}"),
             (None, _) => "*".to_owned(),
         };
@@ -209,12 +229,28 @@ impl Access {
             peer: extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
             secure: extensions.get::<SecureTransport>().is_some(),
         };
-        let request = Request {
+        let mut request = Request {
             user: Some(user.id.to_string()),
             action: action(operation, version_id),
             resource,
             keys: condition_keys(cx, &connection, &query, Some(user)),
         };
+        let wants_tags = text.to_ascii_lowercase().contains("existingobjecttag");
+        if let (true, Some(bucket), Some(key)) = (wants_tags, &bucket, &object) {
+            if let Ok(bucket) = BucketName::parse(bucket) {
+                let version = form_urlencoded::parse(query.as_bytes())
+                    .find(|(k, _)| k == "versionId")
+                    .map(|(_, v)| v.into_owned());
+                for (k, v) in self.existing_tags(&bucket, key, version.as_deref()) {
+                    request.keys.insert(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()), vec![v]);
+                }
+            }
+        }
+        if matches!(operation, "DeleteObjects" | "PostObject") {
+            // Their keys are in the body: the handler judges each one.
+            cx.extensions_mut().insert(IdentityScope { policy, request });
+            return Ok(());
+        }
         match policy.evaluate(&request) {
             Verdict::Allow => Ok(()),
             Verdict::Deny | Verdict::Silent => Err(s3_error!(

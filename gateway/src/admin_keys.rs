@@ -23,7 +23,7 @@ use s3s::{s3_error, Body, S3Error, S3Request, S3Response, S3Result};
 use serde_json::{json, Value};
 
 use crate::clock::Clock;
-use crate::credentials::Users;
+use crate::credentials::{User, Users};
 use crate::errors;
 use crate::sse::Keyring;
 
@@ -51,12 +51,14 @@ fn segments(path: &str) -> Vec<&str> {
     path.strip_prefix(KEYS_PATH).unwrap_or_default().split('/').filter(|s| !s.is_empty()).collect()
 }
 
-/// A user name for a new key: what S3 user ids may be here, and never the root's.
+/// A user name for a new key: what S3 user ids may be here, and never the root's or the
+/// anonymous principal's.
 fn check_user_name(name: &str) -> S3Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@+=,-".contains(&b))
-        && name != crate::credentials::ROOT_USER;
+        && name != crate::credentials::ROOT_USER
+        && name != rucket_schemas::ANONYMOUS;
     if ok {
         Ok(())
     } else {
@@ -90,7 +92,35 @@ fn json_response(value: &Value) -> S3Response<Body> {
     response
 }
 
+fn denied(message: &str) -> S3Error {
+    S3Error::with_message(s3s::S3ErrorCode::AccessDenied, message.to_owned())
+}
+
 impl KeysRoute {
+    /// Whether `name` is a user already: a configured key's, a managed key's, or the
+    /// owner of a bucket (whose keys may all have been deleted).
+    fn user_exists(&self, name: &str) -> S3Result<bool> {
+        if self.users.static_user_ids().any(|id| id.as_str() == name) {
+            return Ok(true);
+        }
+        let keys = self.projections.access_keys().map_err(errors::projection)?;
+        if keys.iter().any(|k| k.user.as_str() == name) {
+            return Ok(true);
+        }
+        let buckets = self.projections.buckets().map_err(errors::projection)?;
+        Ok(buckets.iter().any(|b| b.owner.as_str() == name))
+    }
+
+    /// The key a change names, if `caller` may change it: the root user may change any;
+    /// an admin token neither its own key nor another admin token.
+    fn changeable(&self, caller: &User, id: &str) -> S3Result<AccessKeyRecord> {
+        let record = self.existing(id)?;
+        if !caller.admin && (record.admin || caller.managed_key.as_deref() == Some(id)) {
+            return Err(denied("Only the root user may change an admin token (or a token its own key)"));
+        }
+        Ok(record)
+    }
+
     async fn propose(&self, requester: &UserId, body: CommandBody) -> S3Result<()> {
         let node = self
             .node
@@ -118,7 +148,8 @@ impl KeysRoute {
             .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchAccessKey))
     }
 
-    async fn create(&self, requester: &UserId, body: &[u8]) -> S3Result<S3Response<Body>> {
+    async fn create(&self, caller: &User, body: &[u8]) -> S3Result<S3Response<Body>> {
+        let requester = &caller.id;
         let request: Value =
             serde_json::from_slice(body).map_err(|e| malformed(format!("The body is not JSON: {e}")))?;
         let Value::Object(fields) = &request else { return Err(malformed("The body must be a JSON object")) };
@@ -133,6 +164,13 @@ impl KeysRoute {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(malformed("`admin` must be true or false")),
         };
+        if !caller.admin && admin {
+            return Err(denied("Only the root user may create admin tokens"));
+        }
+        if !caller.admin && self.user_exists(user)? {
+            // A token that could add keys to an existing user could act as that user.
+            return Err(denied("The user exists: only the root user may add keys to an existing user"));
+        }
         let policy = match fields.get("policy") {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) => Some(identity_policy(text)?),
@@ -158,11 +196,19 @@ impl KeysRoute {
         };
         self.propose(requester, body).await?;
         if let Some(policy) = &policy {
+            // Nobody knows the secret before this answer, so the key is unusable until its
+            // policy is on; if that fails, the key goes again.
             let body = CommandBody::SetAccessKeyPolicy {
                 access_key_id: access_key_id.clone(),
                 policy: Some(policy.clone()),
             };
-            self.propose(requester, body).await?;
+            if let Err(e) = self.propose(requester, body).await {
+                let undo = CommandBody::DeleteAccessKey { access_key_id: access_key_id.clone() };
+                if let Err(undo_error) = self.propose(requester, undo).await {
+                    tracing::error!(access_key_id, error = ?undo_error, "a key whose policy failed could not be deleted");
+                }
+                return Err(e);
+            }
         }
         tracing::info!(access_key_id, user, admin, by = %requester, "access key created");
         Ok(json_response(&json!({
@@ -191,33 +237,37 @@ impl S3Route for KeysRoute {
         let credentials =
             req.credentials.as_ref().ok_or_else(|| s3_error!(AccessDenied, "Signature is required"))?;
         match self.users.user(&credentials.access_key) {
-            Some(user) if user.may_administer() => Ok(()),
+            // A token limited by an identity policy may not widen it through this API.
+            Some(user) if user.admin || (user.key_admin && user.identity_policy.is_none()) => Ok(()),
             _ => Err(s3_error!(AccessDenied, "Only the root user and admin tokens may manage access keys")),
         }
     }
 
     async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        let requester = req
+        let caller = req
             .credentials
             .as_ref()
             .and_then(|c| self.users.user(&c.access_key))
-            .map(|u| u.id)
             .ok_or_else(|| s3_error!(AccessDenied, "Signature is required"))?;
-        let body =
-            req.input.store_all_limited(MAX_BODY).await.map_err(|e| {
-                malformed(format!("The body could not be read (at most {MAX_BODY} bytes): {e}"))
-            })?;
+        let requester = caller.id.clone();
+        let body = req.input.store_all_limited(MAX_BODY).await.map_err(|e| {
+            errors::with_status(
+                "EntityTooLarge",
+                &format!("The body could not be read (at most {MAX_BODY} bytes): {e}"),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            )
+        })?;
         let path = req.uri.path().to_owned();
         let parts = segments(&path);
         match (&req.method, parts.as_slice()) {
-            (&Method::POST, []) => self.create(&requester, &body).await,
+            (&Method::POST, []) => self.create(&caller, &body).await,
             (&Method::GET, []) => {
                 let keys = self.projections.access_keys().map_err(errors::projection)?;
                 Ok(json_response(&json!({ "keys": keys.iter().map(describe).collect::<Vec<_>>() })))
             }
             (&Method::GET, [id]) => Ok(json_response(&describe(&self.existing(id)?))),
             (&Method::DELETE, [id]) => {
-                self.existing(id)?;
+                self.changeable(&caller, id)?;
                 self.propose(&requester, CommandBody::DeleteAccessKey { access_key_id: (*id).to_owned() })
                     .await?;
                 tracing::info!(access_key_id = id, by = %requester, "access key deleted");
@@ -230,11 +280,13 @@ impl S3Route for KeysRoute {
                     .get("enabled")
                     .and_then(Value::as_bool)
                     .ok_or_else(|| malformed("The body must be {\"enabled\": true|false}"))?;
+                self.changeable(&caller, id)?;
                 let body = CommandBody::SetAccessKeyStatus { access_key_id: (*id).to_owned(), enabled };
                 self.propose(&requester, body).await?;
                 Ok(json_response(&describe(&self.existing(id)?)))
             }
             (&Method::PUT, [id, "policy"]) => {
+                self.changeable(&caller, id)?;
                 let text = std::str::from_utf8(&body).map_err(|_| malformed("The policy is not UTF-8"))?;
                 let policy = identity_policy(text)?;
                 let body =
@@ -243,11 +295,19 @@ impl S3Route for KeysRoute {
                 Ok(json_response(&describe(&self.existing(id)?)))
             }
             (&Method::DELETE, [id, "policy"]) => {
+                self.changeable(&caller, id)?;
                 let body = CommandBody::SetAccessKeyPolicy { access_key_id: (*id).to_owned(), policy: None };
                 self.propose(&requester, body).await?;
                 Ok(json_response(&describe(&self.existing(id)?)))
             }
-            _ => Err(s3_error!(MethodNotAllowed, "{} {path} is not an admin API request", req.method)),
+            (_, [] | [_] | [_, "status" | "policy"]) => {
+                Err(s3_error!(MethodNotAllowed, "{} is not allowed on {path}", req.method))
+            }
+            _ => Err(errors::with_status(
+                "NotFound",
+                &format!("{path} is not an admin API resource"),
+                StatusCode::NOT_FOUND,
+            )),
         }
     }
 }
@@ -324,6 +384,16 @@ fn run_inner(args: KeyArgs) -> anyhow::Result<String> {
         );
     };
     let base = format!("{}{KEYS_PATH}", args.endpoint.trim_end_matches('/'));
+    let named = match &args.command {
+        KeyCommand::Delete { id }
+        | KeyCommand::Allow { id, .. }
+        | KeyCommand::Disable { id }
+        | KeyCommand::Enable { id } => Some(id),
+        KeyCommand::Create { .. } | KeyCommand::List => None,
+    };
+    if let Some(id) = named.filter(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric())) {
+        anyhow::bail!("{id:?} is not an access key id (letters and digits)");
+    }
     let read = |path: &std::path::Path| {
         std::fs::read(path).with_context(|| format!("reading the policy file {}", path.display()))
     };

@@ -115,6 +115,11 @@ impl Users {
         self.directory = Some((projections, keyring));
     }
 
+    /// The users of the root key and the configured keys.
+    pub fn static_user_ids(&self) -> impl Iterator<Item = &UserId> {
+        self.keys.values().map(|(_, user)| &user.id)
+    }
+
     /// Whether `access_key_id` is taken by the root key or a configured key.
     pub fn is_static(&self, access_key_id: &str) -> bool {
         self.keys.contains_key(access_key_id)

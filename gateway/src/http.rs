@@ -37,6 +37,25 @@ pub fn router(state: AppState, cors: crate::cors::CorsLayer, s3: s3s::service::S
         .with_state(state)
         .merge(s3_routes)
         .layer(middleware::from_fn(request_ids))
+        .layer(middleware::from_fn(close_after_refused_bodies))
+}
+
+/// A request refused before its body was read leaves that body on the connection (or,
+/// after `Expect: 100-continue`, leaves the client unsure whether to send it), and a
+/// client that reuses the connection may read a garbled next response: botocore did, now
+/// and then, after an SSE-C key refusal. A refused HTTP/1 request with a body therefore
+/// closes its connection.
+async fn close_after_refused_bodies(req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let has_body = headers.get(http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0")
+        || headers.contains_key(http::header::TRANSFER_ENCODING);
+    let http1 = req.version() < http::Version::HTTP_2;
+    let mut response = next.run(req).await;
+    let refused = response.status().is_client_error() || response.status().is_server_error();
+    if has_body && http1 && refused {
+        response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 async fn on_http_error(err: s3s::HttpError) -> Response {

@@ -758,7 +758,8 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+            // RUCKET_FUZZ_CASES runs a longer campaign (docs/security.md, Fuzzed).
+            #![proptest_config(ProptestConfig { cases: crate::sse::fuzz_cases(4096), ..ProptestConfig::default() })]
 
             /// The parser never panics, and whatever it accepts evaluates without
             /// panicking either.
@@ -774,11 +775,21 @@ mod tests {
                     let _ = policy.evaluate(&request);
                     let _ = policy.is_public();
                 }
+                if let Ok(policy) = Policy::parse_identity(&doc.to_string()) {
+                    let request = Request {
+                        user: Some("carol".into()),
+                        action: "s3:PutObject".into(),
+                        resource: "arn:aws:s3:::any/k".into(),
+                        keys: Default::default(),
+                    };
+                    let _ = policy.evaluate(&request);
+                }
             }
 
             #[test]
             fn raw_text_never_panics(text in "\\PC{0,200}") {
                 let _ = Policy::parse(&text, "b");
+                let _ = Policy::parse_identity(&text);
             }
 
             #[test]

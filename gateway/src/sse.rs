@@ -401,6 +401,13 @@ impl Keyring {
     }
 }
 
+/// Cases per fuzz property: `default` on every test run, or `RUCKET_FUZZ_CASES` for a
+/// longer campaign.
+#[cfg(test)]
+pub fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("RUCKET_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// The response headers that say how an object is encrypted.
 #[derive(Default)]
 pub struct Echo {
@@ -535,7 +542,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: fuzz_cases(2048), ..ProptestConfig::default() })]
 
         /// The SSE header parser never panics and accepts exactly the well-formed
         /// combinations, whatever the header values.

@@ -89,6 +89,12 @@ impl FeedRoute {
             .as_ref()
             .ok_or_else(|| s3_error!(AccessDenied, "Subscribing requires a signature"))?;
         let user = self.users.user(&credentials.access_key).ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
+        if user.identity_policy.is_some() {
+            return Err(s3_error!(
+                AccessDenied,
+                "A key limited by an identity policy may not subscribe to the event feed"
+            ));
+        }
         let listen = req.uri.path() != FEED_PATH;
         let query = if listen {
             parse_listen(&req.uri, self.host_bucket(&req.headers))?
@@ -114,6 +120,7 @@ impl FeedRoute {
             cursor,
             out,
             end: end.clone(),
+            key: Some((Arc::clone(&self.users), credentials.access_key.clone())),
         };
         let items = transport::Items {
             items,

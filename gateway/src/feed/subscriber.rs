@@ -55,6 +55,8 @@ pub enum EndReason {
     Shutdown,
     /// The archive could not be read.
     Failed,
+    /// The access key was disabled or deleted.
+    Revoked,
 }
 
 /// Shared between a subscriber and its transport: set once, when the subscriber stops
@@ -69,6 +71,7 @@ impl EndSignal {
             EndReason::Overflow => 1,
             EndReason::Shutdown => 2,
             EndReason::Failed => 3,
+            EndReason::Revoked => 4,
         };
         self.0.store(code, Ordering::Release);
     }
@@ -78,6 +81,7 @@ impl EndSignal {
             1 => Some(EndReason::Overflow),
             2 => Some(EndReason::Shutdown),
             3 => Some(EndReason::Failed),
+            4 => Some(EndReason::Revoked),
             _ => None,
         }
     }
@@ -88,6 +92,7 @@ impl EndReason {
         match self {
             Self::Overflow => "overflow",
             Self::Shutdown => "shutdown",
+            Self::Revoked => "revoked",
             Self::Failed => "error",
         }
     }
@@ -145,6 +150,9 @@ pub struct Subscriber {
     pub out: mpsc::Sender<Item>,
     /// How the stream ended, for the transport.
     pub end: EndSignal,
+    /// The access key the subscription was signed with, checked again at every
+    /// heartbeat: a key disabled or deleted ends the stream.
+    pub key: Option<(Arc<crate::credentials::Users>, String)>,
 }
 
 enum Stop {
@@ -153,6 +161,7 @@ enum Stop {
     Overflow,
     Shutdown,
     Failed,
+    Revoked,
 }
 
 impl Subscriber {
@@ -168,6 +177,7 @@ impl Subscriber {
             }
             Stop::Shutdown => self.end.set(EndReason::Shutdown),
             Stop::Failed => self.end.set(EndReason::Failed),
+            Stop::Revoked => self.end.set(EndReason::Revoked),
         }
     }
 
@@ -263,6 +273,11 @@ impl Subscriber {
 
     /// Tells the client how far it has been served, so a filtered subscriber advances.
     async fn heartbeat(&mut self, live: Option<&mut mpsc::Receiver<Arc<FeedEvent>>>) -> Result<(), Stop> {
+        if let Some((users, key)) = &self.key {
+            if users.user(key).is_none() {
+                return Err(Stop::Revoked);
+            }
+        }
         if let Some(live) = live {
             // Everything the hub handed out up to its position is in our queue: take it
             // first, then everything up to that position has been seen.

@@ -165,6 +165,7 @@ async fn pump(mut socket: WebSocket, items: Items) {
                             EndReason::Overflow => 4000,
                             EndReason::Shutdown => 1001,
                             EndReason::Failed => 1011,
+                            EndReason::Revoked => 1008,
                         };
                         let reason = format!("{}; resume after {position}", reason.as_str());
                         messages.push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));

@@ -51,6 +51,25 @@ impl Rucket {
         facts: Option<&crate::access::RequestFacts>,
         (bucket, key, version_id): (&str, &str, Option<&str>),
     ) -> S3Result<super::object::Resolved> {
+        if let (Some(text), Some(key_id)) = (&user.identity_policy, &user.managed_key) {
+            // The access key's identity policy must allow reading the source too.
+            let policy = self
+                .policies
+                .get_identity(key_id, text)
+                .map_err(|e| errors::internal("an identity policy", e))?;
+            let request = crate::policy::Request {
+                user: Some(user.id.to_string()),
+                action: crate::access::action("GetObject", version_id.is_some()),
+                resource: format!("arn:aws:s3:::{bucket}/{key}"),
+                keys: facts.map(|f| f.keys.clone()).unwrap_or_default(),
+            };
+            if !matches!(policy.evaluate(&request), crate::policy::Verdict::Allow) {
+                return Err(s3_error!(
+                    AccessDenied,
+                    "Access Denied: the access key's policy does not allow reading the copy source"
+                ));
+            }
+        }
         let mut reader = user.clone();
         reader.policy_allows = None;
         if let Ok(name) = rucket_schemas::BucketName::parse(bucket) {

@@ -561,6 +561,7 @@ impl Rucket {
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let user = self.principal(&req)?;
         let scope = req.extensions.get::<crate::access::PolicyScope>().cloned();
+        let identity = req.extensions.get::<crate::access::IdentityScope>().cloned();
         let input = req.input;
         // With a bucket policy, each key is decided on its own below.
         let (bucket, may_write) =
@@ -586,8 +587,14 @@ impl Rucket {
             });
             user.policy_allows =
                 (verdict == Some(crate::policy::Verdict::Allow)).then(|| bucket.as_str().to_owned());
-            let refused =
-                verdict == Some(crate::policy::Verdict::Deny) || (!may_write && user.policy_allows.is_none());
+            let action =
+                if object.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
+            // The access key's identity policy, judged per key and version too.
+            let identity_refuses =
+                identity.as_ref().is_some_and(|i| !i.allows(action, bucket.as_str(), &object.key));
+            let refused = identity_refuses
+                || verdict == Some(crate::policy::Verdict::Deny)
+                || (!may_write && user.policy_allows.is_none());
             async move {
                 if refused {
                     return (object, Err(errors::rejection(rucket_schemas::Rejection::AccessDenied)));

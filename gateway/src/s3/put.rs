@@ -265,6 +265,12 @@ impl Rucket {
         operation: CreateOperation,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let mut user = self.principal(&req)?;
+        if let Some(identity) = req.extensions.get::<crate::access::IdentityScope>() {
+            // A POST names its key in the form: the key's identity policy is judged on it here.
+            if !identity.allows("s3:PutObject", &req.input.bucket, &req.input.key) {
+                return Err(s3_error!(AccessDenied, "Access Denied by the access key's policy"));
+            }
+        }
         if let Some(scope) = req.extensions.get::<crate::access::PolicyScope>() {
             // A POST names its key in the form: the bucket policy is judged on it here.
             match scope.on_object("s3:PutObject", &req.input.bucket, &req.input.key) {

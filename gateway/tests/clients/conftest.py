@@ -38,7 +38,7 @@ def server():
         raise RuntimeError("rucket did not start")
     # Keep draining stdout so the server never blocks on a full pipe.
     threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-    yield {"endpoint": f"http://{address}", "data": data}
+    yield {"endpoint": f"http://{address}", "data": data, "binary": binary}
     proc.terminate()
     assert proc.wait(timeout=30) == 0, "rucket did not stop cleanly on SIGTERM"
 

@@ -34,7 +34,7 @@ fn signed(
     request
 }
 
-async fn subscribe_as(
+pub(crate) async fn subscribe_as(
     server: &Server,
     key: &str,
     secret: &str,

@@ -116,6 +116,51 @@ async fn access_keys_through_the_admin_api() {
         carol.put_object().bucket(&bucket).key("public/c").body(ByteStream::from_static(b"y")).send().await;
     assert_eq!(support::code(&err.unwrap_err()), "AccessDenied");
     assert_eq!(support::code(&carol.list_buckets().send().await.unwrap_err()), "AccessDenied");
+    let feed = crate::feed::subscribe_as(&server, &id, &secret, "from=oldest", None).await;
+    assert_eq!(feed.status(), 403, "a policy-limited key may not follow the feed");
+
+    // A copy's source and each key of a DeleteObjects are judged by the policy too.
+    let policy = format!(
+        r#"{{"Statement":[
+            {{"Effect":"Allow","Action":["s3:PutObject","s3:GetObject","s3:DeleteObject"],"Resource":"arn:aws:s3:::{bucket}/public/*"}},
+            {{"Effect":"Deny","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::{bucket}/public/keep*"}}]}}"#
+    );
+    std::fs::write(&policy_file, policy).unwrap();
+    key_cli(&server, root, &["allow", &id, "--policy", policy_file.to_str().unwrap()]).unwrap();
+    let copy = carol
+        .copy_object()
+        .bucket(&bucket)
+        .key("public/copy")
+        .copy_source(format!("{bucket}/private/b"))
+        .send();
+    assert_eq!(support::code(&copy.await.unwrap_err()), "AccessDenied", "the source is outside the policy");
+    carol
+        .copy_object()
+        .bucket(&bucket)
+        .key("public/keep")
+        .copy_source(format!("{bucket}/public/a"))
+        .send()
+        .await
+        .unwrap();
+    let delete = aws_sdk_s3::types::Delete::builder()
+        .objects(aws_sdk_s3::types::ObjectIdentifier::builder().key("public/keep").build().unwrap())
+        .objects(aws_sdk_s3::types::ObjectIdentifier::builder().key("public/a").build().unwrap())
+        .build()
+        .unwrap();
+    let out = carol.delete_objects().bucket(&bucket).delete(delete).send().await.unwrap();
+    let deleted: Vec<_> = out.deleted().iter().filter_map(|d| d.key()).collect();
+    let errors: Vec<_> =
+        out.errors().iter().map(|e| (e.key().unwrap_or_default(), e.code().unwrap_or_default())).collect();
+    assert_eq!(deleted, ["public/a"]);
+    assert_eq!(errors, [("public/keep", "AccessDenied")]);
+    carol
+        .put_object()
+        .bucket(&bucket)
+        .key("public/a")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
     key_cli(&server, root, &["allow", &id, "--clear"]).unwrap();
     carol.get_object().bucket(&bucket).key("private/b").send().await.unwrap();
 
@@ -125,6 +170,20 @@ async fn access_keys_through_the_admin_api() {
         token["access_key_id"].as_str().unwrap().to_owned(),
         token["secret_access_key"].as_str().unwrap().to_owned(),
     );
+    // A token cannot make itself more: no admin tokens, no keys for existing users, no
+    // changes to its own key.
+    let escalate =
+        key_cli(&server, (&token.0, &token.1), &["create", "--user", "erin", "--admin"]).unwrap_err();
+    assert!(escalate.contains("AccessDenied"), "{escalate}");
+    for existing in ["alice", "carol"] {
+        let impersonate =
+            key_cli(&server, (&token.0, &token.1), &["create", "--user", existing]).unwrap_err();
+        assert!(impersonate.contains("AccessDenied"), "{existing}: {impersonate}");
+    }
+    let own = key_cli(&server, (&token.0, &token.1), &["delete", &token.0]).unwrap_err();
+    assert!(own.contains("AccessDenied"), "{own}");
+    let erin = key_cli(&server, (&token.0, &token.1), &["create", "--user", "erin"]).unwrap();
+    assert_eq!(erin["user"], "erin");
     key_cli(&server, (&token.0, &token.1), &["disable", &id]).unwrap();
     let err = carol.get_object().bucket(&bucket).key("public/a").send().await.unwrap_err();
     assert_eq!(support::code(&err), "InvalidAccessKeyId");
@@ -137,6 +196,22 @@ async fn access_keys_through_the_admin_api() {
         .await
         .is_err());
     key_cli(&server, (&token.0, &token.1), &["enable", &id]).unwrap();
+
+    // A subscription ends at its next heartbeat once its key is disabled.
+    let mut feed = crate::feed::subscribe_as(&server, &token.0, &token.1, "heartbeat=1", None).await;
+    assert_eq!(feed.status(), 200);
+    key_cli(&server, root, &["disable", &token.0]).unwrap();
+    let mut seen = String::new();
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(chunk) = feed.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("revoked") {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(ended.await.unwrap_or(false), "the stream did not end as revoked: {seen}");
 
     // Keys survive a restart and a master key rotation (secrets are re-sealed).
     server.stop();
