@@ -87,6 +87,16 @@ impl S3Route for AdminRoute {
     }
 }
 
+/// Sends an operator request on a one-off runtime: the status and the body's text.
+pub fn send(request: reqwest::Request) -> anyhow::Result<(reqwest::StatusCode, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let response = reqwest::Client::new().execute(request).await?;
+        let status = response.status();
+        anyhow::Ok((status, response.text().await?))
+    })
+}
+
 /// Builds a SigV4-signed GET for an operator request (the client side of this module).
 pub fn signed_get(url: &str, key: &str, secret: &str, region: &str) -> anyhow::Result<reqwest::Request> {
     signed_request("GET", url, Vec::new(), key, secret, region)

@@ -419,12 +419,7 @@ fn run_inner(args: KeyArgs) -> anyhow::Result<String> {
         KeyCommand::Enable { id } => ("PUT", format!("{base}/{id}/status"), br#"{"enabled":true}"#.to_vec()),
     };
     let request = crate::admin::signed_request(method, &url, body, key, secret, &args.region)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (status, text) = runtime.block_on(async {
-        let response = reqwest::Client::new().execute(request).await?;
-        let status = response.status();
-        anyhow::Ok((status, response.text().await?))
-    })?;
+    let (status, text) = crate::admin::send(request)?;
     if !status.is_success() {
         anyhow::bail!("the server answered {status}: {text}");
     }

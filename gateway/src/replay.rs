@@ -242,12 +242,7 @@ fn verify_remote(args: &VerifyArgs, endpoint: &str) -> anyhow::Result<ExitCode> 
     };
     let url = format!("{}/?{}", endpoint.trim_end_matches('/'), crate::admin::VERIFY_QUERY);
     let request = crate::admin::signed_get(&url, key, secret, &args.region)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (status, text) = runtime.block_on(async {
-        let response = reqwest::Client::new().execute(request).await?;
-        let status = response.status();
-        anyhow::Ok((status, response.text().await?))
-    })?;
+    let (status, text) = crate::admin::send(request)?;
     if !status.is_success() {
         anyhow::bail!("the server answered {status}: {text}");
     }

@@ -13,7 +13,7 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use super::conditions::ReadConditions;
 use super::{timestamp, Rucket};
 use crate::errors;
-use crate::sse::{CustomerHeaders, Requested};
+use crate::sse::Requested;
 
 fn refuse_unsupported(input: &CopyObjectInput) -> S3Result<()> {
     if input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some() {
@@ -115,22 +115,12 @@ impl Rucket {
         refuse_unsupported(&req.input)?;
         // The source opens with its own SSE-C key; the copy is sealed as its own request
         // (or the destination bucket's default) says, never as the source was.
-        let source_key = self.customer_key(
-            &req.extensions,
-            CustomerHeaders {
-                algorithm: req.input.copy_source_sse_customer_algorithm.as_deref(),
-                key: req.input.copy_source_sse_customer_key.as_deref(),
-                key_md5: req.input.copy_source_sse_customer_key_md5.as_deref(),
-            },
-        )?;
+        let source_key =
+            self.customer_key(&req.extensions, super::encryption::copy_source_customer_headers!(req.input))?;
         let requested = self.requested_sse(
             &req.extensions,
             req.input.server_side_encryption.as_ref(),
-            CustomerHeaders {
-                algorithm: req.input.sse_customer_algorithm.as_deref(),
-                key: req.input.sse_customer_key.as_deref(),
-                key_md5: req.input.sse_customer_key_md5.as_deref(),
-            },
+            super::encryption::customer_headers!(req.input),
         )?;
         let input = req.input;
         let CopySource::Bucket { bucket: src_bucket, key: src_key, version_id: src_version } =

@@ -23,6 +23,30 @@ macro_rules! echo_sse {
 }
 pub(super) use echo_sse;
 
+/// The SSE-C headers of an S3 input struct.
+macro_rules! customer_headers {
+    ($input:expr) => {
+        crate::sse::CustomerHeaders {
+            algorithm: $input.sse_customer_algorithm.as_deref(),
+            key: $input.sse_customer_key.as_deref(),
+            key_md5: $input.sse_customer_key_md5.as_deref(),
+        }
+    };
+}
+pub(super) use customer_headers;
+
+/// The copy source's SSE-C headers of an S3 input struct.
+macro_rules! copy_source_customer_headers {
+    ($input:expr) => {
+        crate::sse::CustomerHeaders {
+            algorithm: $input.copy_source_sse_customer_algorithm.as_deref(),
+            key: $input.copy_source_sse_customer_key.as_deref(),
+            key_md5: $input.copy_source_sse_customer_key_md5.as_deref(),
+        }
+    };
+}
+pub(super) use copy_source_customer_headers;
+
 /// Stored bytes under their seal, if they have one.
 pub(super) fn sealed_data(seal: Option<&Seal>, data: ObjectData) -> ObjectData {
     match seal {

@@ -12,7 +12,7 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use super::put::{verify, write_condition, Declared};
 use super::{owner, timestamp, Rucket};
 use crate::errors;
-use crate::sse::{CustomerHeaders, Requested};
+use crate::sse::Requested;
 
 const MAX_PART_NUMBER: i32 = 10_000;
 const MAX_PARTS_LISTED: i32 = 1000;
@@ -76,11 +76,7 @@ impl Rucket {
         let requested = self.requested_sse(
             &req.extensions,
             req.input.server_side_encryption.as_ref(),
-            CustomerHeaders {
-                algorithm: req.input.sse_customer_algorithm.as_deref(),
-                key: req.input.sse_customer_key.as_deref(),
-                key_md5: req.input.sse_customer_key_md5.as_deref(),
-            },
+            super::encryption::customer_headers!(req.input),
         )?;
         let input = req.input;
         let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
@@ -161,11 +157,7 @@ impl Rucket {
         let (seal, customer, data_key) = self.upload_data_key(
             &req.extensions,
             (&bucket, &key, &id),
-            CustomerHeaders {
-                algorithm: req.input.sse_customer_algorithm.as_deref(),
-                key: req.input.sse_customer_key.as_deref(),
-                key_md5: req.input.sse_customer_key_md5.as_deref(),
-            },
+            super::encryption::customer_headers!(req.input),
         )?;
         let seal_key = data_key.map(|k| k.for_part(req.input.part_number as u32));
         let i = &req.input;
@@ -267,14 +259,8 @@ impl Rucket {
                 "Part number must be an integer between 1 and 10000, inclusive"
             ));
         }
-        let source_key = self.customer_key(
-            &req.extensions,
-            CustomerHeaders {
-                algorithm: input.copy_source_sse_customer_algorithm.as_deref(),
-                key: input.copy_source_sse_customer_key.as_deref(),
-                key_md5: input.copy_source_sse_customer_key_md5.as_deref(),
-            },
-        )?;
+        let source_key =
+            self.customer_key(&req.extensions, super::encryption::copy_source_customer_headers!(input))?;
         let upload = self
             .projections()
             .upload(&bucket, &key, &id)
@@ -304,11 +290,7 @@ impl Rucket {
         let (seal, customer, data_key) = self.upload_data_key(
             &req.extensions,
             (&bucket, &key, &id),
-            CustomerHeaders {
-                algorithm: input.sse_customer_algorithm.as_deref(),
-                key: input.sse_customer_key.as_deref(),
-                key_md5: input.sse_customer_key_md5.as_deref(),
-            },
+            super::encryption::customer_headers!(input),
         )?;
         let seal_key = data_key.map(|k| k.for_part(input.part_number as u32));
         let body = self.body(&source.record, source_data_key.as_ref(), start, len).await?;

@@ -13,7 +13,7 @@ use super::conditions::ReadConditions;
 use super::{timestamp, Rucket};
 use crate::credentials::User;
 use crate::errors;
-use crate::sse::{CustomerHeaders, CustomerKey, DataKey};
+use crate::sse::{CustomerKey, DataKey};
 use rucket_blobs::BlockRead;
 
 /// Bytes read (and checked) per step of a GET: a multiple of the 64 KiB checksum chunk.
@@ -168,14 +168,7 @@ impl Rucket {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let user = self.principal(&req)?;
         let input = &req.input;
-        let customer = self.customer_key(
-            &req.extensions,
-            CustomerHeaders {
-                algorithm: input.sse_customer_algorithm.as_deref(),
-                key: input.sse_customer_key.as_deref(),
-                key_md5: input.sse_customer_key_md5.as_deref(),
-            },
-        )?;
+        let customer = self.customer_key(&req.extensions, super::encryption::customer_headers!(input))?;
         let (Resolved { record, version_id }, data_key) = self.resolve_for_read(
             &user,
             (&input.bucket, &input.key, input.version_id.as_deref()),
@@ -282,14 +275,7 @@ impl Rucket {
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let user = self.user(&req)?;
         let input = &req.input;
-        let customer = self.customer_key(
-            &req.extensions,
-            CustomerHeaders {
-                algorithm: input.sse_customer_algorithm.as_deref(),
-                key: input.sse_customer_key.as_deref(),
-                key_md5: input.sse_customer_key_md5.as_deref(),
-            },
-        )?;
+        let customer = self.customer_key(&req.extensions, super::encryption::customer_headers!(input))?;
         let Resolved { record, version_id } =
             self.resolve(&user, &input.bucket, &input.key, input.version_id.as_deref())?;
         // The attributes of an SSE-C object (its plaintext checksums) need its key.
@@ -359,14 +345,7 @@ impl Rucket {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let user = self.principal(&req)?;
         let input = &req.input;
-        let customer = self.customer_key(
-            &req.extensions,
-            CustomerHeaders {
-                algorithm: input.sse_customer_algorithm.as_deref(),
-                key: input.sse_customer_key.as_deref(),
-                key_md5: input.sse_customer_key_md5.as_deref(),
-            },
-        )?;
+        let customer = self.customer_key(&req.extensions, super::encryption::customer_headers!(input))?;
         let (Resolved { record, version_id }, _) = self.resolve_for_read(
             &user,
             (&input.bucket, &input.key, input.version_id.as_deref()),

@@ -14,7 +14,6 @@ use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
 
 use super::Rucket;
 use crate::errors;
-use crate::sse::CustomerHeaders;
 
 /// Checksum values the client declared, by algorithm: from headers now, from trailers
 /// once the body has been read.
@@ -315,11 +314,7 @@ impl Rucket {
         let requested = self.requested_sse(
             &req.extensions,
             req.input.server_side_encryption.as_ref(),
-            CustomerHeaders {
-                algorithm: req.input.sse_customer_algorithm.as_deref(),
-                key: req.input.sse_customer_key.as_deref(),
-                key_md5: req.input.sse_customer_key_md5.as_deref(),
-            },
+            super::encryption::customer_headers!(req.input),
         )?;
         let version_id = VersionId::new(hex::encode(rand::random::<[u8; 16]>()));
         let sealed = self.new_seal(&requested, (&bucket, key.as_str(), version_id.as_str()))?;

@@ -2,7 +2,6 @@
 //! a master key, SSE-C refused over plain HTTP, and a master key rotation that re-wraps
 //! data keys without rewriting object bytes.
 
-use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -10,12 +9,6 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncry
 use base64::Engine as _;
 
 use crate::support::{self, Server};
-
-fn write_key(dir: &Path, name: &str, byte: u8) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, base64::engine::general_purpose::STANDARD.encode([byte; 32])).unwrap();
-    path.to_str().unwrap().to_owned()
-}
 
 /// Every blob file under the data dir, with its bytes.
 fn blob_files(server: &Server) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
@@ -27,12 +20,6 @@ fn blob_files(server: &Server) -> std::collections::BTreeMap<std::path::PathBuf,
         }
     }
     files
-}
-
-async fn metric(server: &Server, name: &str) -> Option<f64> {
-    let text =
-        reqwest::get(format!("{}/_rucket/metrics", server.endpoint)).await.unwrap().text().await.unwrap();
-    text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
 }
 
 #[tokio::test]
@@ -77,8 +64,11 @@ async fn sse_needs_a_master_key_and_ssec_needs_tls() {
 #[tokio::test]
 async fn rotation_rewraps_data_keys_without_rewriting_objects() {
     let keys = tempfile::tempdir().unwrap();
-    let (old, new, unrelated) =
-        (write_key(keys.path(), "old", 1), write_key(keys.path(), "new", 2), write_key(keys.path(), "x", 3));
+    let (old, new, unrelated) = (
+        support::write_master_key(keys.path(), "old", 1),
+        support::write_master_key(keys.path(), "new", 2),
+        support::write_master_key(keys.path(), "x", 3),
+    );
     let dir = tempfile::tempdir().unwrap();
     let bucket = support::bucket("rotate");
     let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
@@ -125,12 +115,12 @@ async fn rotation_rewraps_data_keys_without_rewriting_objects() {
     let mut server =
         Server::start_in(dir.path(), &["--master-key-file", &new, "--previous-master-key-file", &old]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while metric(&server, "rucket_data_keys_under_previous_master_keys").await != Some(0.0) {
+    while support::metric(&server, "rucket_data_keys_under_previous_master_keys").await != Some(0.0) {
         assert!(tokio::time::Instant::now() < deadline, "the rotation did not finish");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
-        metric(&server, "rucket_data_keys_rewrapped_total").await,
+        support::metric(&server, "rucket_data_keys_rewrapped_total").await,
         Some(2.0),
         "one object, one upload"
     );

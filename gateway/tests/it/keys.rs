@@ -7,7 +7,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use base64::Engine as _;
 use serde_json::Value;
 
 use crate::support::{self, Server, ALICE_KEY, ALICE_SECRET, ROOT_KEY, ROOT_SECRET};
@@ -29,12 +28,6 @@ fn key_cli(server: &Server, (key, secret): (&str, &str), args: &[&str]) -> Resul
     }
 }
 
-fn master_key(dir: &Path, name: &str, byte: u8) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, base64::engine::general_purpose::STANDARD.encode([byte; 32])).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 fn files_containing(root: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_owned()];
@@ -51,16 +44,11 @@ fn files_containing(root: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
     found
 }
 
-async fn metric(server: &Server, name: &str) -> Option<f64> {
-    let text =
-        reqwest::get(format!("{}/_rucket/metrics", server.endpoint)).await.unwrap().text().await.unwrap();
-    text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-}
-
 #[tokio::test]
 async fn access_keys_through_the_admin_api() {
     let keys = tempfile::tempdir().unwrap();
-    let (old, new) = (master_key(keys.path(), "old", 1), master_key(keys.path(), "new", 2));
+    let (old, new) =
+        (support::write_master_key(keys.path(), "old", 1), support::write_master_key(keys.path(), "new", 2));
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start_in(dir.path(), &["--master-key-file", &old]);
     let root = (ROOT_KEY, ROOT_SECRET);
@@ -218,7 +206,7 @@ async fn access_keys_through_the_admin_api() {
     let mut server =
         Server::start_in(dir.path(), &["--master-key-file", &new, "--previous-master-key-file", &old]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while metric(&server, "rucket_data_keys_under_previous_master_keys").await != Some(0.0) {
+    while support::metric(&server, "rucket_data_keys_under_previous_master_keys").await != Some(0.0) {
         assert!(tokio::time::Instant::now() < deadline, "the rotation did not finish");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -241,4 +229,19 @@ async fn keys_need_a_master_key() {
     assert!(refused.contains("RUCKET_MASTER_KEY_FILE"), "{refused}");
     let listed = key_cli(&server, (ROOT_KEY, ROOT_SECRET), &["list"]).unwrap();
     assert_eq!(listed["keys"], serde_json::json!([]));
+
+    // The admin API's other refusals, by status.
+    let base = format!("{}/_rucket/v1/admin/keys", server.endpoint);
+    let send = |method: &str, url: String, body: Vec<u8>| {
+        let request =
+            rucket_gateway::admin::signed_request(method, &url, body, ROOT_KEY, ROOT_SECRET, "us-east-1")
+                .unwrap();
+        async move { reqwest::Client::new().execute(request).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(send("PATCH", base.clone(), Vec::new()).await, 405);
+    assert_eq!(send("GET", format!("{base}/AK1/policy/extra"), Vec::new()).await, 404);
+    assert_eq!(send("POST", base.clone(), vec![b' '; 70 << 10]).await, 413);
+    assert_eq!(send("POST", base.clone(), b"{\"user\": 1}".to_vec()).await, 400);
+    let unsigned = reqwest::get(&base).await.unwrap().status().as_u16();
+    assert_eq!(unsigned, 403);
 }

@@ -265,3 +265,18 @@ pub fn paths_under(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Writes a master key file (32 bytes of `byte`, base64) named `name` in `dir`; its path.
+pub fn write_master_key(dir: &Path, name: &str, byte: u8) -> String {
+    use base64::Engine as _;
+    let path = dir.join(name);
+    std::fs::write(&path, base64::engine::general_purpose::STANDARD.encode([byte; 32])).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// The value of an unlabelled metric, if the server reports it.
+pub async fn metric(server: &Server, name: &str) -> Option<f64> {
+    let text =
+        reqwest::get(format!("{}/_rucket/metrics", server.endpoint)).await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+}
