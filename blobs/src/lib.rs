@@ -19,5 +19,5 @@ pub use checksum::{composite_checksum, full_object_checksum, ChecksumAlgorithm, 
 pub use chunks::{BlobReader, BlockRead, CHUNK, CORRUPTIONS_METRIC};
 pub use error::BlobError;
 pub use ingest::{IngestOptions, Ingested};
-pub use seal::{MasterKey, ObjectCipher, ObjectContext, SealKey, SealedReader, PLAIN_CHUNK, TAG};
+pub use seal::{ObjectCipher, ObjectContext, SealKey, SealedReader, PLAIN_CHUNK, TAG};
 pub use store::{BlobStore, Durability};

@@ -237,8 +237,7 @@ impl S3Route for KeysRoute {
         let credentials =
             req.credentials.as_ref().ok_or_else(|| s3_error!(AccessDenied, "Signature is required"))?;
         match self.users.user(&credentials.access_key) {
-            // A token limited by an identity policy may not widen it through this API.
-            Some(user) if user.admin || (user.key_admin && user.identity_policy.is_none()) => Ok(()),
+            Some(user) if user.may_administer() => Ok(()),
             _ => Err(s3_error!(AccessDenied, "Only the root user and admin tokens may manage access keys")),
         }
     }

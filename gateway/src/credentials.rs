@@ -41,9 +41,10 @@ impl User {
         Self { id, admin, policy_allows: None, key_admin: false, managed_key: None, identity_policy: None }
     }
 
-    /// Whether the user may call the admin API: the root user or a scoped admin token.
+    /// Whether the user may call the admin API: the root user, or a scoped admin token
+    /// not limited by an identity policy (it could otherwise widen it through the API).
     pub fn may_administer(&self) -> bool {
-        self.admin || self.key_admin
+        self.admin || (self.key_admin && self.identity_policy.is_none())
     }
 
     /// Whether `bucket`'s policy allows the request at hand.

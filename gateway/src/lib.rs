@@ -16,6 +16,7 @@ mod gc;
 mod host;
 mod http;
 pub mod lifecycle;
+mod master_key;
 mod metrics;
 pub mod notify;
 pub mod policy;

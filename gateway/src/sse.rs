@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use base64::Engine as _;
 use md5::Digest as _;
-use rucket_blobs::{MasterKey, ObjectContext, SealKey};
+use rucket_blobs::{ObjectContext, SealKey};
+
+use crate::master_key::MasterKey;
 use rucket_schemas::{Seal, SealKind};
 use s3s::{s3_error, S3Result};
 

@@ -145,22 +145,13 @@ impl Projections {
                 batch.insert(&self.access_keys, e.access_key_id.as_str(), encode(&record)?);
             }
             StorageEvent::AccessKeyStatusSet(e) => {
-                if let Some(mut record) = self.access_key(&e.access_key_id)? {
-                    record.enabled = e.enabled;
-                    batch.insert(&self.access_keys, e.access_key_id.as_str(), encode(&record)?);
-                }
+                self.update_access_key(batch, &e.access_key_id, |r| r.enabled = e.enabled)?;
             }
             StorageEvent::AccessKeyPolicySet(e) => {
-                if let Some(mut record) = self.access_key(&e.access_key_id)? {
-                    record.policy = e.policy.clone();
-                    batch.insert(&self.access_keys, e.access_key_id.as_str(), encode(&record)?);
-                }
+                self.update_access_key(batch, &e.access_key_id, |r| r.policy = e.policy.clone())?;
             }
             StorageEvent::AccessKeyRewrapped(e) => {
-                if let Some(mut record) = self.access_key(&e.access_key_id)? {
-                    record.secret = e.secret.clone();
-                    batch.insert(&self.access_keys, e.access_key_id.as_str(), encode(&record)?);
-                }
+                self.update_access_key(batch, &e.access_key_id, |r| r.secret = e.secret.clone())?;
             }
             StorageEvent::AccessKeyDeleted(e) => {
                 batch.remove(&self.access_keys, e.access_key_id.as_str());
@@ -331,6 +322,20 @@ impl Projections {
         batch.remove(&self.tags, keys::version_tags(version_key));
         batch.remove(&self.acls, version_key.to_vec());
         batch.remove(&self.locks, keys::version_tags(version_key));
+    }
+
+    /// Changes an access key's record, if the key exists.
+    fn update_access_key(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        access_key_id: &str,
+        change: impl FnOnce(&mut crate::AccessKeyRecord),
+    ) -> Result<(), ProjectionError> {
+        if let Some(mut record) = self.access_key(access_key_id)? {
+            change(&mut record);
+            batch.insert(&self.access_keys, access_key_id, encode(&record)?);
+        }
+        Ok(())
     }
 
     /// The lock stored under a `locks` key (empty when none).

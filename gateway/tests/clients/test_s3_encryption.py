@@ -127,6 +127,8 @@ def test_bucket_encryption_refusals(s3, bucket):
     assert put({"SSEAlgorithm": "aws:kms"}) == (501, "NotImplemented")
     assert put({"SSEAlgorithm": "AES256", "KMSMasterKeyID": "k"}) == (400, "InvalidArgument")
     assert put(None, rules=[{"BucketKeyEnabled": True}]) == (400, "MalformedXML")
+    aes = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    assert put(None, rules=[aes, aes]) == (400, "MalformedXML")
     with pytest.raises(ClientError) as e:
         s3.get_bucket_encryption(Bucket=bucket)
     assert fails(e)[1] == "ServerSideEncryptionConfigurationNotFoundError", "nothing changed"
