@@ -19,3 +19,40 @@ pub enum BlobError {
     #[error("the blob writer stopped before the body was complete")]
     WriterGone,
 }
+
+/// Why a key of the encryption hierarchy could not be loaded, used or opened. The
+/// gateway maps each to an S3 error; nothing here knows S3.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("reading the master key file {path} ({setting}): {source}")]
+    Unreadable { path: std::path::PathBuf, setting: &'static str, source: std::io::Error },
+    #[error("{setting} is not base64: {reason}")]
+    NotBase64 { setting: &'static str, reason: String },
+    #[error("{setting} must hold 32 bytes, not {len}")]
+    WrongLength { setting: &'static str, len: usize },
+    #[error("set one of RUCKET_MASTER_KEY_FILE and RUCKET_MASTER_KEY, not both")]
+    BothSettings,
+    #[error("a previous master key needs a current one: set {}", crate::keyring::MASTER_KEY_SETTINGS)]
+    PreviousWithoutCurrent,
+    /// Encryption was asked for and the node holds no master key.
+    #[error("the server has no master key (set {})", crate::keyring::MASTER_KEY_SETTINGS)]
+    NoMasterKey,
+    /// Data is sealed under a master key this node does not hold.
+    #[error("the master key {key_id} that sealed this data is not configured")]
+    MasterKeyMissing { key_id: String },
+    /// A sealed key or secret does not open (wrong key, or bound to another place).
+    #[error("the {what} does not open with this key")]
+    Unsealable { what: &'static str },
+    /// An opened secret is not text.
+    #[error("an opened secret is not UTF-8")]
+    SecretNotText,
+    /// A customer key came with data that is not sealed by a customer key.
+    #[error("the customer key is not applicable to this data")]
+    CustomerKeyNotApplicable,
+    /// Data sealed by a customer key was asked for without one.
+    #[error("this data is sealed by a customer key, which the request did not provide")]
+    CustomerKeyRequired,
+    /// The customer key is not the one that sealed the data.
+    #[error("the customer key does not match the one that sealed this data")]
+    CustomerKeyMismatch,
+}

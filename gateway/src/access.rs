@@ -20,7 +20,7 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::{s3_error, S3Result};
 
 use crate::credentials::Users;
-use crate::policy::{Policy, Request, Verdict};
+use rucket_policy::{Policy, Request, Verdict};
 
 /// Filled with the operation name by [`Access::check`]; read back by the metrics layer.
 #[derive(Clone, Default)]
@@ -110,7 +110,7 @@ pub fn restricted(
 pub struct Access {
     pub projections: Projections,
     pub users: Arc<Users>,
-    pub policies: Arc<crate::policy::PolicyCache>,
+    pub policies: Arc<rucket_policy::PolicyCache>,
 }
 
 #[async_trait::async_trait]

@@ -22,7 +22,7 @@ use s3s::route::S3Route;
 use s3s::{s3_error, Body, S3Error, S3Request, S3Response, S3Result};
 use serde_json::{json, Value};
 
-use crate::clock::Clock;
+use rucket_log::Clock;
 use crate::credentials::{User, Users};
 use crate::errors;
 use crate::sse::Keyring;
@@ -70,7 +70,7 @@ fn check_user_name(name: &str) -> S3Result<()> {
 
 /// Validates an identity policy given as JSON text; the error is MalformedPolicy.
 fn identity_policy(text: &str) -> S3Result<String> {
-    crate::policy::Policy::parse_identity(text)
+    rucket_policy::Policy::parse_identity(text)
         .map_err(|e| S3Error::with_message(s3s::S3ErrorCode::MalformedPolicy, e))?;
     Ok(text.to_owned())
 }
@@ -187,7 +187,7 @@ impl KeysRoute {
             use base64::Engine as _;
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 30]>())
         };
-        let sealed = self.keyring.seal_secret(&access_key_id, &secret)?;
+        let sealed = self.keyring.seal_secret(&access_key_id, &secret).map_err(crate::sse::key_error)?;
         let body = CommandBody::CreateAccessKey {
             access_key_id: access_key_id.clone(),
             user: UserId::new(user),

@@ -20,7 +20,7 @@ use s3s::dto::{self, BucketLifecycleConfiguration, ExpirationStatus};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use tokio::sync::watch;
 
-use crate::clock::Clock;
+use rucket_log::Clock;
 
 const MAX_RULES: usize = 1000;
 /// The requester lifecycle commands are proposed as.

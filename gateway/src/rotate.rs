@@ -12,7 +12,7 @@ use rucket_schemas::{
     Command, CommandBody, EventId, ObjectKey, Outcome, RegionId, RewrapTarget, Seal, SealKind, UserId,
 };
 
-use crate::clock::Clock;
+use rucket_log::Clock;
 use crate::sse::Keyring;
 
 /// The requester named on re-wrap commands.

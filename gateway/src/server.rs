@@ -11,7 +11,7 @@ use rucket_projections::Projections;
 use rucket_schemas::RegionId;
 
 use crate::access::Access;
-use crate::clock::Clock;
+use rucket_log::Clock;
 use crate::config::{DurabilityMode, ServeArgs, Settings};
 use crate::credentials::Users;
 use crate::host::VirtualHosts;

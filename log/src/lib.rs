@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 mod archive;
+mod clock;
 mod codec;
 mod error;
 mod log_store;
@@ -21,6 +22,7 @@ mod state_machine;
 mod types;
 
 pub use archive::EventArchive;
+pub use clock::{Clock, MAX_DRIFT};
 pub use error::{LogError, ProposeError};
 pub use log_store::LogStore;
 pub use network::NoPeers;

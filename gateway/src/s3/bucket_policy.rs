@@ -7,7 +7,7 @@ use s3s::{S3Request, S3Response, S3Result};
 
 use super::Rucket;
 use crate::errors;
-use crate::policy::Policy;
+use rucket_policy::Policy;
 
 fn malformed(message: &str) -> s3s::S3Error {
     s3s::S3Error::with_message(s3s::S3ErrorCode::MalformedPolicy, message.to_owned())

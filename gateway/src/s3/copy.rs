@@ -57,13 +57,13 @@ impl Rucket {
                 .policies
                 .get_identity(key_id, text)
                 .map_err(|e| errors::internal("an identity policy", e))?;
-            let request = crate::policy::Request {
+            let request = rucket_policy::Request {
                 user: Some(user.id.to_string()),
                 action: crate::access::action("GetObject", version_id.is_some()),
                 resource: format!("arn:aws:s3:::{bucket}/{key}"),
                 keys: facts.map(|f| f.keys.clone()).unwrap_or_default(),
             };
-            if !matches!(policy.evaluate(&request), crate::policy::Verdict::Allow) {
+            if !matches!(policy.evaluate(&request), rucket_policy::Verdict::Allow) {
                 return Err(s3_error!(
                     AccessDenied,
                     "Access Denied: the access key's policy does not allow reading the copy source"
@@ -76,17 +76,17 @@ impl Rucket {
             let text = self.projections().bucket_policy(&name).map_err(errors::projection)?;
             if let Some(policy) = text.and_then(|t| self.policies.get(bucket, &t).ok()) {
                 let facts = facts.cloned().unwrap_or_default();
-                let request = crate::policy::Request {
+                let request = rucket_policy::Request {
                     user: facts.user,
                     action: crate::access::action("GetObject", version_id.is_some()),
                     resource: format!("arn:aws:s3:::{bucket}/{key}"),
                     keys: facts.keys,
                 };
                 match policy.evaluate(&request) {
-                    crate::policy::Verdict::Deny => {
+                    rucket_policy::Verdict::Deny => {
                         return Err(s3_error!(AccessDenied, "Access Denied by the source bucket's policy"))
                     }
-                    crate::policy::Verdict::Allow
+                    rucket_policy::Verdict::Allow
                         if !crate::access::restricted(self.projections(), &policy, &name, Some(user)) =>
                     {
                         reader.policy_allows = Some(bucket.to_owned());

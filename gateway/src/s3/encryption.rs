@@ -106,7 +106,7 @@ impl Rucket {
     ) -> S3Result<Option<(Seal, DataKey)>> {
         let default = matches!(requested, Requested::None)
             && self.projections().bucket_encryption(bucket).map_err(errors::projection)?.is_some();
-        self.keyring.new_seal(requested, default, (bucket.as_str(), key, context_id))
+        self.keyring.new_seal(requested, default, (bucket.as_str(), key, context_id)).map_err(crate::sse::key_error)
     }
 
     /// Opens the data key of a stored version for reading, with the customer key the
@@ -117,7 +117,7 @@ impl Rucket {
         customer: Option<&CustomerKey>,
         (bucket, key): (&str, &str),
     ) -> S3Result<Option<DataKey>> {
-        self.keyring.open(record.data.seal(), customer, (bucket, key))
+        self.keyring.open(record.data.seal(), customer, (bucket, key)).map_err(crate::sse::key_error)
     }
 
     /// The seal of an upload in progress and, when sealed, its opened data key (with the
@@ -131,7 +131,9 @@ impl Rucket {
         let customer = self.customer_key(extensions, headers)?;
         let seal = self.projections().upload_seal(bucket, key, upload_id).map_err(errors::projection)?;
         let data_key =
-            self.keyring.open(seal.as_ref(), customer.as_ref(), (bucket.as_str(), key.as_str()))?;
+            self.keyring
+                .open(seal.as_ref(), customer.as_ref(), (bucket.as_str(), key.as_str()))
+                .map_err(crate::sse::key_error)?;
         Ok((seal, customer, data_key))
     }
 
@@ -161,7 +163,7 @@ impl Rucket {
             }
         }
         // Refused now, not on every later PUT, when the server cannot encrypt.
-        self.keyring.current()?;
+        self.keyring.current().map_err(crate::sse::key_error)?;
         let configuration = BucketEncryption { bucket_key_enabled: rule.bucket_key_enabled.unwrap_or(false) };
         self.propose(&user, CommandBody::SetBucketEncryption { bucket, configuration: Some(configuration) })
             .await?;

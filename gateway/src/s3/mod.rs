@@ -23,7 +23,7 @@ use rucket_schemas::{BlobId, BucketName, Command, CommandBody, EventId, Hlc, Out
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 
-use crate::clock::Clock;
+use rucket_log::Clock;
 use crate::credentials::{User, Users};
 use crate::errors;
 
@@ -40,7 +40,7 @@ pub struct Rucket {
     /// Removes the blobs applied events release.
     pub collector: crate::gc::Collector,
     /// Parsed bucket policies (shared with the access hook).
-    pub policies: Arc<crate::policy::PolicyCache>,
+    pub policies: Arc<rucket_policy::PolicyCache>,
     /// Webhook targets notification configurations may name.
     pub notifier: crate::notify::webhook::Notifier,
     /// Master keys for encryption at rest.

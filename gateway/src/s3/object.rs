@@ -565,14 +565,14 @@ impl Rucket {
                 scope.on_object(action, bucket.as_str(), &object.key)
             });
             user.policy_allows =
-                (verdict == Some(crate::policy::Verdict::Allow)).then(|| bucket.as_str().to_owned());
+                (verdict == Some(rucket_policy::Verdict::Allow)).then(|| bucket.as_str().to_owned());
             let action =
                 if object.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
             // The access key's identity policy, judged per key and version too.
             let identity_refuses =
                 identity.as_ref().is_some_and(|i| !i.allows(action, bucket.as_str(), &object.key));
             let refused = identity_refuses
-                || verdict == Some(crate::policy::Verdict::Deny)
+                || verdict == Some(rucket_policy::Verdict::Deny)
                 || (!may_write && user.policy_allows.is_none());
             async move {
                 if refused {

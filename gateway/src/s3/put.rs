@@ -273,11 +273,11 @@ impl Rucket {
         if let Some(scope) = req.extensions.get::<crate::access::PolicyScope>() {
             // A POST names its key in the form: the bucket policy is judged on it here.
             match scope.on_object("s3:PutObject", &req.input.bucket, &req.input.key) {
-                crate::policy::Verdict::Deny => {
+                rucket_policy::Verdict::Deny => {
                     return Err(s3_error!(AccessDenied, "Access Denied by the bucket policy"))
                 }
-                crate::policy::Verdict::Allow => user.policy_allows = Some(req.input.bucket.clone()),
-                crate::policy::Verdict::Silent => {}
+                rucket_policy::Verdict::Allow => user.policy_allows = Some(req.input.bucket.clone()),
+                rucket_policy::Verdict::Silent => {}
             }
         }
         let (bucket, bucket_record) =

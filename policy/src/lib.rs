@@ -1,4 +1,4 @@
-//! Bucket policies: the JSON policy language (a subset of AWS IAM's), its validation with
+//! The access language: bucket and identity policies, the JSON policy language (a subset of AWS IAM's), its validation with
 //! MalformedPolicy messages, and its evaluation: an explicit Deny beats an Allow, which
 //! beats the implicit deny.
 
@@ -572,6 +572,12 @@ fn wildcard(pattern: &str, text: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// Cases per fuzz property: `default` on every test run, or `RUCKET_FUZZ_CASES` for a
+    /// longer campaign.
+    fn fuzz_cases(default: u32) -> u32 {
+        std::env::var("RUCKET_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    }
+
     fn request(user: Option<&str>, action: &str, resource: &str, keys: &[(&str, &str)]) -> Request {
         Request {
             user: user.map(str::to_owned),
@@ -759,7 +765,7 @@ mod tests {
 
         proptest! {
             // RUCKET_FUZZ_CASES runs a longer campaign (docs/security.md, Fuzzed).
-            #![proptest_config(ProptestConfig { cases: crate::sse::fuzz_cases(4096), ..ProptestConfig::default() })]
+            #![proptest_config(ProptestConfig { cases: super::fuzz_cases(4096), ..ProptestConfig::default() })]
 
             /// The parser never panics, and whatever it accepts evaluates without
             /// panicking either.

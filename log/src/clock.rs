@@ -1,5 +1,5 @@
-//! The node's hybrid logical clock. The gateway stamps every command before proposing
-//! it; nothing below the gateway reads a clock.
+//! The node's hybrid logical clock. The proposer's side stamps every command before it
+//! is proposed; apply and fold never read a clock, they use the stamp the command carries.
 
 use std::time::Duration;
 

@@ -1,18 +1,15 @@
 //! The master key: the top of the key hierarchy of encryption at rest. It wraps the
-//! per-object data keys (which `rucket_blobs::seal` uses on chunks) and seals access key
+//! per-object data keys (which [`crate::seal`] uses on chunks) and seals access key
 //! secrets. Its id (a hash of it) is recorded beside everything it wraps, so a rotation
 //! can find and re-wrap it without touching object bytes.
 
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::XChaCha20Poly1305;
-use rucket_blobs::ObjectContext;
 use sha2::Digest as _;
 
-/// Something sealed does not open with this key (or was bound to another place).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Unsealable(String);
+use crate::error::KeyError;
+use crate::seal::ObjectContext;
 
 /// The key that wraps data keys. Never stored in the data dir.
 pub struct MasterKey {
@@ -23,13 +20,12 @@ pub struct MasterKey {
 impl MasterKey {
     /// Reads a master key given as base64 of 32 bytes; `setting` names where it came from
     /// for the error message.
-    pub fn from_base64(text: &str, setting: &str) -> Result<Self, String> {
+    pub fn from_base64(text: &str, setting: &'static str) -> Result<Self, KeyError> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text.trim())
-            .map_err(|e| format!("{setting} is not base64: {e}"))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| format!("{setting} must hold 32 bytes, not {}", b.len()))?;
+            .map_err(|e| KeyError::NotBase64 { setting, reason: e.to_string() })?;
+        let key: [u8; 32] =
+            bytes.try_into().map_err(|b: Vec<u8>| KeyError::WrongLength { setting, len: b.len() })?;
         Ok(Self::new(&key))
     }
 
@@ -68,8 +64,8 @@ impl MasterKey {
     }
 
     /// Opens a secret sealed by [`Self::seal_secret`] with the same label.
-    pub fn open_secret(&self, sealed: &[u8], label: &str) -> Result<Vec<u8>, Unsealable> {
-        let bad = || Unsealable("the secret does not open with this master key".into());
+    pub fn open_secret(&self, sealed: &[u8], label: &str) -> Result<Vec<u8>, KeyError> {
+        let bad = || KeyError::Unsealable { what: "secret" };
         if sealed.len() < 24 {
             return Err(bad());
         }
@@ -80,8 +76,8 @@ impl MasterKey {
     }
 
     /// Unwraps a data key wrapped by [`Self::wrap`] for the same object.
-    pub fn unwrap(&self, wrapped: &[u8], context: &ObjectContext) -> Result<[u8; 32], Unsealable> {
-        let bad = || Unsealable("the data key does not unwrap with this master key".into());
+    pub fn unwrap(&self, wrapped: &[u8], context: &ObjectContext) -> Result<[u8; 32], KeyError> {
+        let bad = || KeyError::Unsealable { what: "data key" };
         if wrapped.len() < 24 {
             return Err(bad());
         }
@@ -113,7 +109,7 @@ mod tests {
         assert_ne!(master.id(), MasterKey::new(&[8; 32]).id());
         let text = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
         assert_eq!(MasterKey::from_base64(&text, "RUCKET_MASTER_KEY").unwrap().id(), master.id());
-        let short = MasterKey::from_base64("AAAA", "RUCKET_MASTER_KEY").err().unwrap();
+        let short = MasterKey::from_base64("AAAA", "RUCKET_MASTER_KEY").err().unwrap().to_string();
         assert!(short.contains("RUCKET_MASTER_KEY") && short.contains("32 bytes"), "{short}");
     }
 }
