@@ -268,7 +268,8 @@ impl Keyring {
     /// Opens an access key's secret with whichever configured master key sealed it.
     pub fn open_secret(&self, access_key_id: &str, secret: &SealedSecret) -> Result<String, KeyError> {
         let master = self.find(&secret.key_id)?;
-        String::from_utf8(master.open_secret(&secret.sealed, access_key_id)?).map_err(|_| KeyError::SecretNotText)
+        String::from_utf8(master.open_secret(&secret.sealed, access_key_id)?)
+            .map_err(|_| KeyError::SecretNotText)
     }
 
     /// The secret re-sealed under the current master key, for a rotation; `None` when it
@@ -338,7 +339,10 @@ mod tests {
         let old = Keyring::new(Some(MasterKey::new(&[1; 32])), vec![]);
         let sealed = old.seal_secret("AK1", "s3cret").unwrap();
         assert_eq!(old.open_secret("AK1", &sealed).unwrap(), "s3cret");
-        assert!(matches!(old.open_secret("AK2", &sealed), Err(KeyError::Unsealable { .. })), "bound to its key id");
+        assert!(
+            matches!(old.open_secret("AK2", &sealed), Err(KeyError::Unsealable { .. })),
+            "bound to its key id"
+        );
         assert!(old.reseal_secret("AK1", &sealed).unwrap().is_none());
         let rotated = Keyring::new(Some(MasterKey::new(&[2; 32])), vec![MasterKey::new(&[1; 32])]);
         let resealed = rotated.reseal_secret("AK1", &sealed).unwrap().unwrap();

@@ -90,21 +90,40 @@ impl IdentityScope {
     }
 }
 
+/// Whether `user` is the bucket's owner or an operator. A read error refuses.
+pub fn owner_or_admin(
+    projections: &Projections,
+    bucket: &BucketName,
+    user: Option<&crate::credentials::User>,
+) -> S3Result<bool> {
+    let Some(user) = user else { return Ok(false) };
+    if user.admin {
+        return Ok(true);
+    }
+    let record = projections.bucket(bucket).map_err(crate::errors::projection)?;
+    Ok(record.is_some_and(|b| b.owner == user.id))
+}
+
 /// Whether RestrictPublicBuckets keeps `user` from a public policy's Allow on `bucket`.
+/// A read error refuses the request rather than widening it.
 pub fn restricted(
     projections: &Projections,
     policy: &Policy,
     bucket: &BucketName,
     user: Option<&crate::credentials::User>,
-) -> bool {
-    if !policy.is_public() {
-        return false;
+) -> S3Result<bool> {
+    if !policy.is_public() || owner_or_admin(projections, bucket, user)? {
+        return Ok(false);
     }
-    let owner_or_admin = user.is_some_and(|u| {
-        u.admin || projections.bucket(bucket).ok().flatten().is_some_and(|b| b.owner == u.id)
-    });
-    !owner_or_admin
-        && projections.public_access_block(bucket).ok().flatten().is_some_and(|b| b.restrict_public_buckets)
+    let block = projections.public_access_block(bucket).map_err(crate::errors::projection)?;
+    Ok(block.is_some_and(|b| b.restrict_public_buckets))
+}
+
+/// Why a stored policy that no longer parses refuses requests (stored policies were
+/// validated; one that fails now must not silently grant or stop denying).
+fn unparsable(what: &str, e: &str) -> s3s::S3Error {
+    tracing::error!(error = %e, "a stored {what} does not parse");
+    s3_error!(AccessDenied, "Access Denied: the stored {what} does not parse")
 }
 
 pub struct Access {
@@ -122,11 +141,20 @@ impl S3Access for Access {
                 *guard = Some(name.clone());
             }
         }
-        let user = cx.credentials().and_then(|c| self.users.user(&c.access_key));
+        let user = match cx.credentials() {
+            Some(c) => Some(
+                self.users
+                    .user(&c.access_key)
+                    .map_err(crate::errors::projection)?
+                    .ok_or_else(|| s3_error!(InvalidAccessKeyId))?,
+            ),
+            None => None,
+        };
         if let Some(user) = &user {
             self.check_identity_policy(cx, user, &name)?;
         }
         let Some(bucket) = cx.s3_path().get_bucket_name().map(str::to_owned) else { return Ok(()) };
+        // A bad name is refused by the handler with InvalidBucketName; nothing to judge.
         let Ok(bucket_name) = BucketName::parse(&bucket) else { return Ok(()) };
         let text = self
             .projections
@@ -143,7 +171,7 @@ impl S3Access for Access {
         };
         let query = cx.uri().query().unwrap_or_default().to_owned();
         let version_id = form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "versionId");
-        let action = action(&name, version_id);
+        let action = rucket_policy::action(&name, version_id);
         let resource = match cx.s3_path().get_object_key() {
             Some(key) => format!("arn:aws:s3:::{bucket}/{key}"),
             None => format!("arn:aws:s3:::{bucket}"),
@@ -154,12 +182,22 @@ impl S3Access for Access {
             resource,
             keys: condition_keys(cx, &connection, &query, user.as_ref()),
         };
-        let wants_tags = text.as_ref().is_some_and(|t| t.to_ascii_lowercase().contains("existingobjecttag"));
+        let owner_or_admin = owner_or_admin(&self.projections, &bucket_name, user.as_ref())?;
+        let policy = match &text {
+            None => None,
+            Some(text) => match self.policies.get(&bucket, text) {
+                Ok(policy) => Some(policy),
+                // The owner and the operators may still replace or delete a broken policy.
+                Err(_) if owner_or_admin && name.ends_with("BucketPolicy") => return Ok(()),
+                Err(e) => return Err(unparsable("bucket policy", &e)),
+            },
+        };
+        let wants_tags = policy.as_ref().is_some_and(|p| p.reads_condition("s3:existingobjecttag/"));
         if let (true, Some(key)) = (wants_tags, cx.s3_path().get_object_key()) {
             let version = form_urlencoded::parse(query.as_bytes())
                 .find(|(k, _)| k == "versionId")
                 .map(|(_, v)| v.into_owned());
-            for (k, v) in self.existing_tags(&bucket_name, key, version.as_deref()) {
+            for (k, v) in self.existing_tags(&bucket_name, key, version.as_deref())? {
                 request.keys.insert(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()), vec![v]);
             }
         }
@@ -168,19 +206,8 @@ impl S3Access for Access {
             cx.extensions_mut()
                 .insert(RequestFacts { user: request.user.clone(), keys: request.keys.clone() });
         }
-        let Some(text) = text else { return Ok(()) };
-        let policy = match self.policies.get(&bucket, &text) {
-            Ok(policy) => policy,
-            Err(e) => {
-                // Stored policies were validated; one that no longer parses grants nothing.
-                tracing::error!(bucket, error = %e, "a stored bucket policy does not parse");
-                return Ok(());
-            }
-        };
-        let owner_or_admin = user.as_ref().is_some_and(|u| {
-            u.admin || self.projections.bucket(&bucket_name).ok().flatten().is_some_and(|b| b.owner == u.id)
-        });
-        let restricted = restricted(&self.projections, &policy, &bucket_name, user.as_ref());
+        let Some(policy) = policy else { return Ok(()) };
+        let restricted = restricted(&self.projections, &policy, &bucket_name, user.as_ref())?;
         if matches!(name.as_str(), "DeleteObjects" | "PostObject") {
             // Decided per key by the handler.
             cx.extensions_mut().insert(PolicyScope { policy, request, restricted });
@@ -211,10 +238,8 @@ impl Access {
         operation: &str,
     ) -> S3Result<()> {
         let (Some(text), Some(key_id)) = (&user.identity_policy, &user.managed_key) else { return Ok(()) };
-        let policy = self.policies.get_identity(key_id, text).map_err(|e| {
-            tracing::error!(key_id, error = %e, "a stored identity policy does not parse");
-            s3_error!(AccessDenied, "Access Denied: the access key's policy does not parse")
-        })?;
+        let policy =
+            self.policies.get_identity(key_id, text).map_err(|e| unparsable("identity policy", &e))?;
         let query = cx.uri().query().unwrap_or_default().to_owned();
         let version_id = form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "versionId");
         let bucket = cx.s3_path().get_bucket_name().map(str::to_owned);
@@ -231,17 +256,17 @@ impl Access {
         };
         let mut request = Request {
             user: Some(user.id.to_string()),
-            action: action(operation, version_id),
+            action: rucket_policy::action(operation, version_id),
             resource,
             keys: condition_keys(cx, &connection, &query, Some(user)),
         };
-        let wants_tags = text.to_ascii_lowercase().contains("existingobjecttag");
+        let wants_tags = policy.reads_condition("s3:existingobjecttag/");
         if let (true, Some(bucket), Some(key)) = (wants_tags, &bucket, &object) {
             if let Ok(bucket) = BucketName::parse(bucket) {
                 let version = form_urlencoded::parse(query.as_bytes())
                     .find(|(k, _)| k == "versionId")
                     .map(|(_, v)| v.into_owned());
-                for (k, v) in self.existing_tags(&bucket, key, version.as_deref()) {
+                for (k, v) in self.existing_tags(&bucket, key, version.as_deref())? {
                     request.keys.insert(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()), vec![v]);
                 }
             }
@@ -263,50 +288,34 @@ impl Access {
     }
 
     /// The tags of the version a request names (the current one without a versionId),
-    /// for `s3:ExistingObjectTag/<key>`.
-    fn existing_tags(&self, bucket: &BucketName, key: &str, version: Option<&str>) -> rucket_schemas::Tags {
-        let Ok(key) = rucket_schemas::ObjectKey::parse(key) else { return Default::default() };
+    /// for `s3:ExistingObjectTag/<key>`. A key or version that does not exist has none;
+    /// a read error refuses the request.
+    fn existing_tags(
+        &self,
+        bucket: &BucketName,
+        key: &str,
+        version: Option<&str>,
+    ) -> S3Result<rucket_schemas::Tags> {
+        let key = rucket_schemas::ObjectKey::parse(key).map_err(|e| s3_error!(InvalidArgument, "{e}"))?;
         let record = match version {
-            None => self.projections.current_object(bucket, &key).ok().flatten(),
-            Some(v) => match self.projections.version(bucket, &key, &rucket_schemas::VersionId::new(v)) {
-                Ok(Some(rucket_projections::VersionEntry::Object(r))) => Some(*r),
+            None => self.projections.current_object(bucket, &key).map_err(crate::errors::projection)?,
+            Some(v) => match self
+                .projections
+                .version(bucket, &key, &rucket_schemas::VersionId::new(v))
+                .map_err(crate::errors::projection)?
+            {
+                Some(rucket_projections::VersionEntry::Object(r)) => Some(*r),
                 _ => None,
             },
         };
-        record
-            .and_then(|r| self.projections.version_tags(bucket, &key, r.hlc_timestamp).ok())
-            .unwrap_or_default()
+        match record {
+            Some(r) => self
+                .projections
+                .version_tags(bucket, &key, r.hlc_timestamp)
+                .map_err(crate::errors::projection),
+            None => Ok(Default::default()),
+        }
     }
-}
-
-/// The IAM action of an S3 operation (`s3:<Operation>` unless S3 names it otherwise).
-pub fn action(operation: &str, version_id: bool) -> String {
-    let name = match operation {
-        "GetObject" | "HeadObject" if version_id => "GetObjectVersion",
-        "GetObject" | "HeadObject" => "GetObject",
-        "DeleteObject" if version_id => "DeleteObjectVersion",
-        "ListObjects" | "ListObjectsV2" | "HeadBucket" => "ListBucket",
-        "ListObjectVersions" => "ListBucketVersions",
-        "ListMultipartUploads" => "ListBucketMultipartUploads",
-        "ListParts" => "ListMultipartUploadParts",
-        "CopyObject"
-        | "CreateMultipartUpload"
-        | "UploadPart"
-        | "UploadPartCopy"
-        | "CompleteMultipartUpload"
-        | "PostObject" => "PutObject",
-        "AbortMultipartUpload" => "AbortMultipartUpload",
-        "GetObjectTagging" if version_id => "GetObjectVersionTagging",
-        "PutObjectTagging" if version_id => "PutObjectVersionTagging",
-        "GetObjectAcl" if version_id => "GetObjectVersionAcl",
-        "PutObjectAcl" if version_id => "PutObjectVersionAcl",
-        "DeleteObjects" => "DeleteObject",
-        "PutBucketEncryption" | "DeleteBucketEncryption" => "PutEncryptionConfiguration",
-        "GetBucketEncryption" => "GetEncryptionConfiguration",
-        "ListBuckets" => "ListAllMyBuckets",
-        other => other,
-    };
-    format!("s3:{name}")
 }
 
 /// What the listener knows about the connection.

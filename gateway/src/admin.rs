@@ -42,7 +42,7 @@ impl S3Route for AdminRoute {
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
         let credentials =
             req.credentials.as_ref().ok_or_else(|| s3_error!(AccessDenied, "Signature is required"))?;
-        match self.users.user(&credentials.access_key) {
+        match self.users.user(&credentials.access_key).map_err(crate::errors::projection)? {
             Some(user) if user.admin => Ok(()),
             _ => Err(s3_error!(AccessDenied, "Only the root user may run operator requests")),
         }
@@ -85,60 +85,4 @@ impl S3Route for AdminRoute {
         response.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(response)
     }
-}
-
-/// Sends an operator request on a one-off runtime: the status and the body's text.
-pub fn send(request: reqwest::Request) -> anyhow::Result<(reqwest::StatusCode, String)> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let response = reqwest::Client::new().execute(request).await?;
-        let status = response.status();
-        anyhow::Ok((status, response.text().await?))
-    })
-}
-
-/// Builds a SigV4-signed GET for an operator request (the client side of this module).
-pub fn signed_get(url: &str, key: &str, secret: &str, region: &str) -> anyhow::Result<reqwest::Request> {
-    signed_request("GET", url, Vec::new(), key, secret, region)
-}
-
-/// Builds a SigV4-signed request with `body` for an operator request.
-pub fn signed_request(
-    method: &str,
-    url: &str,
-    body: Vec<u8>,
-    key: &str,
-    secret: &str,
-    region: &str,
-) -> anyhow::Result<reqwest::Request> {
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-    use sha2::Digest as _;
-    let payload_sha256 = hex::encode(sha2::Sha256::digest(&body));
-    let parsed: Uri = url.parse()?;
-    let host =
-        parsed.authority().map(|a| a.to_string()).ok_or_else(|| anyhow::anyhow!("{url} has no host"))?;
-    let identity = aws_credential_types::Credentials::new(key, secret, None, None, "rucket-cli").into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("s3")
-        .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()?
-        .into();
-    let headers = [("host", host.as_str()), ("x-amz-content-sha256", payload_sha256.as_str())];
-    let signable = SignableRequest::new(
-        method,
-        url,
-        headers.into_iter(),
-        SignableBody::Precomputed(payload_sha256.clone()),
-    )?;
-    let (instructions, _) = sign(signable, &params)?.into_parts();
-    let mut request = http::Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
-    let mut request = request.body(body)?;
-    instructions.apply_to_request_http1x(&mut request);
-    Ok(reqwest::Request::try_from(request.map(reqwest::Body::from))?)
 }

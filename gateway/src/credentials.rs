@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{KeyConfig, Settings};
 use crate::sse::Keyring;
+use rucket_projections::ProjectionError;
 use rucket_projections::Projections;
 use std::sync::Arc;
 
@@ -126,30 +127,27 @@ impl Users {
         self.keys.contains_key(access_key_id)
     }
 
-    /// The user of an enabled access key.
-    pub fn user(&self, access_key_id: &str) -> Option<User> {
+    /// The user of an enabled access key; `None` for an unknown or disabled key. A read
+    /// error is an error, never "no such key" (which could skip the key's identity policy).
+    pub fn user(&self, access_key_id: &str) -> Result<Option<User>, ProjectionError> {
         if let Some((_, user)) = self.keys.get(access_key_id) {
-            return Some(user.clone());
+            return Ok(Some(user.clone()));
         }
-        let record = self.managed(access_key_id)?;
-        Some(User {
+        Ok(self.managed(access_key_id)?.map(|record| User {
             key_admin: record.admin,
             managed_key: Some(record.access_key_id),
             identity_policy: record.policy.map(Arc::from),
             ..User::new(record.user, false)
-        })
+        }))
     }
 
     /// An enabled key made through the admin API.
-    fn managed(&self, access_key_id: &str) -> Option<rucket_projections::AccessKeyRecord> {
-        let (projections, _) = self.directory.as_ref()?;
-        match projections.access_key(access_key_id) {
-            Ok(record) => record.filter(|r| r.enabled),
-            Err(e) => {
-                tracing::error!(error = %e, "reading an access key");
-                None
-            }
-        }
+    fn managed(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<rucket_projections::AccessKeyRecord>, ProjectionError> {
+        let Some((projections, _)) = self.directory.as_ref() else { return Ok(None) };
+        Ok(projections.access_key(access_key_id)?.filter(|r| r.enabled))
     }
 }
 
@@ -162,7 +160,10 @@ impl S3Auth for Users {
         let unknown = || {
             s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
         };
-        let record = self.managed(access_key).ok_or_else(unknown)?;
+        let record = self
+            .managed(access_key)
+            .map_err(|e| crate::errors::internal("reading an access key", e))?
+            .ok_or_else(unknown)?;
         let (_, keyring) = self.directory.as_ref().ok_or_else(unknown)?;
         let secret = keyring.open_secret(access_key, &record.secret).map_err(|e| {
             tracing::error!(access_key, error = %e, "an access key's secret does not open");
@@ -248,7 +249,7 @@ mod tests {
         let (users, second) = Users::load(&settings).unwrap();
         assert!(!second.generated);
         assert_eq!(second.access_key_id, first.access_key_id);
-        assert!(users.user(&first.access_key_id).unwrap().admin);
+        assert!(users.user(&first.access_key_id).unwrap().unwrap().admin);
     }
 
     #[test]
@@ -269,7 +270,7 @@ mod tests {
         let (users, root) = Users::load(&settings).unwrap();
         assert!(!root.generated);
         assert!(!dir.path().join(ROOT_FILE).exists(), "configured root keys are not written");
-        let alice = users.user("AKA").unwrap();
+        let alice = users.user("AKA").unwrap().unwrap();
         assert_eq!(alice.id.as_str(), "alice");
         assert!(!alice.admin);
         settings.keys.push(KeyConfig {

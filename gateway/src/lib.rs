@@ -5,7 +5,6 @@
 mod access;
 pub mod admin;
 pub mod admin_keys;
-pub mod bench;
 pub mod config;
 mod cors;
 mod credentials;
@@ -17,10 +16,8 @@ mod http;
 pub mod lifecycle;
 mod metrics;
 pub mod notify;
-pub mod replay;
 mod rotate;
 mod s3;
 pub mod server;
 mod sse;
-pub mod tail;
 pub mod tls;

@@ -294,7 +294,7 @@ impl Worker {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = crate::feed::hub::stopped(&mut self.shutdown) => return,
+                _ = rucket_feed::stopped(&mut self.shutdown) => return,
             }
             let projections = self.projections.clone();
             let day_secs = self.settings.day.as_secs().max(1);

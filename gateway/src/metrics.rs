@@ -16,16 +16,9 @@ pub const APPLIED_POSITION: &str = "rucket_applied_position";
 pub const ORPHANS_REMOVED: &str = "rucket_orphan_blobs_removed_total";
 pub const BLOBS_COLLECTED: &str = "rucket_blobs_collected_total";
 pub const BLOBS_COLLECT_FAILURES: &str = "rucket_blobs_collect_failures_total";
-pub const FEED_SUBSCRIBERS: &str = "rucket_feed_subscribers";
-pub const FEED_LIVE_DROPS: &str = "rucket_feed_live_drops_total";
-pub const FEED_OVERFLOWS: &str = "rucket_feed_overflows_total";
 pub const LIFECYCLE_ACTIONS: &str = "rucket_lifecycle_actions_total";
 pub const KEYS_REWRAPPED: &str = "rucket_data_keys_rewrapped_total";
 pub const KEYS_UNDER_PREVIOUS: &str = "rucket_data_keys_under_previous_master_keys";
-pub const WEBHOOK_DELIVERED: &str = "rucket_webhook_delivered_total";
-pub const WEBHOOK_FAILURES: &str = "rucket_webhook_failures_total";
-pub const WEBHOOK_LAG_EVENTS: &str = "rucket_webhook_lag_events";
-pub const WEBHOOK_LAG_SECONDS: &str = "rucket_webhook_lag_seconds";
 
 /// Installs the process-wide recorder and returns the handle that renders it.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
@@ -48,21 +41,8 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         rucket_blobs::CORRUPTIONS_METRIC,
         "blob chunks refused because their CRC32C did not match"
     );
-    metrics::describe_gauge!(FEED_SUBSCRIBERS, "open event feed subscriptions");
-    metrics::describe_counter!(
-        FEED_LIVE_DROPS,
-        "times a live subscriber fell behind and went back to reading the archive"
-    );
-    metrics::describe_counter!(FEED_OVERFLOWS, "subscriptions ended because the client stopped reading");
+    rucket_feed::metrics::describe();
     metrics::describe_counter!(LIFECYCLE_ACTIONS, "expirations and aborts the lifecycle worker applied");
-    metrics::describe_counter!(WEBHOOK_DELIVERED, "notification records a webhook target accepted");
-    metrics::describe_counter!(WEBHOOK_FAILURES, "webhook requests that failed and will be retried");
-    metrics::describe_gauge!(WEBHOOK_LAG_EVENTS, "archived events a webhook target's cursor is behind");
-    metrics::describe_gauge!(
-        WEBHOOK_LAG_SECONDS,
-        metrics::Unit::Seconds,
-        "age of the newest event delivered to a webhook target, at delivery"
-    );
     Ok(handle)
 }
 

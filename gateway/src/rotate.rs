@@ -12,8 +12,8 @@ use rucket_schemas::{
     Command, CommandBody, EventId, ObjectKey, Outcome, RegionId, RewrapTarget, Seal, SealKind, UserId,
 };
 
-use rucket_log::Clock;
 use crate::sse::Keyring;
+use rucket_log::Clock;
 
 /// The requester named on re-wrap commands.
 const ROTATION_USER: &str = "rucket-key-rotation";

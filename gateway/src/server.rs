@@ -11,12 +11,12 @@ use rucket_projections::Projections;
 use rucket_schemas::RegionId;
 
 use crate::access::Access;
-use rucket_log::Clock;
 use crate::config::{DurabilityMode, ServeArgs, Settings};
 use crate::credentials::Users;
 use crate::host::VirtualHosts;
 use crate::http::{router, AppState};
 use crate::s3::Rucket;
+use rucket_log::Clock;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest browser (POST form) upload; s3s holds it in memory.
@@ -88,7 +88,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         archive: archive.clone(),
         scratch_parent: settings.data_dir.clone(),
     };
-    let hub = crate::feed::hub::Hub::start(archive.clone(), settings.feed.limits);
+    let hub = rucket_feed::Hub::start(archive.clone(), settings.feed.limits);
     let hosts = settings.domain.as_deref().map(|d| Arc::new(VirtualHosts::new(d)));
     let feed = crate::feed::FeedRoute {
         hub: Arc::clone(&hub),
@@ -115,9 +115,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         inline_threshold: settings.inline_threshold,
         collector,
         policies: Arc::default(),
-        notifier: crate::notify::webhook::Notifier {
+        notifier: crate::notify::delivery::Notifier {
             targets: Arc::new(settings.webhooks.clone()),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+            client: crate::notify::delivery::client()?,
         },
         keyring: Arc::clone(&settings.keyring),
         allow_insecure_sse_c: settings.allow_insecure_sse_c,
@@ -141,8 +141,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             shutdown: hub.shutdown_signal(),
         }
         .start();
-        crate::notify::webhook::start(
+        crate::notify::delivery::start(
             &settings.webhooks,
+            &rucket.notifier.client,
             &settings.data_dir,
             &archive,
             &rucket.projections,
@@ -203,7 +204,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         hub.shut_down();
     };
     let deadline = async move {
-        crate::feed::hub::stopped(&mut stopped).await;
+        rucket_feed::stopped(&mut stopped).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     let served = async move {

@@ -225,13 +225,16 @@ mod tests {
         let old = Keyring::new(Some(MasterKey::new(&[1; 32])), vec![]);
         let place = ("b", "k");
         let (seal, _) = old.new_seal(&Requested::ServerKey, false, ("b", "k", "v1")).unwrap().unwrap();
-        let code = |r: Result<Option<DataKey>, KeyError>| r.map_err(key_error).unwrap_err().code().as_str().to_owned();
+        let code = |r: Result<Option<DataKey>, KeyError>| {
+            r.map_err(key_error).unwrap_err().code().as_str().to_owned()
+        };
         assert_eq!(code(old.open(Some(&seal), None, ("b", "other"))), "InternalError", "bound to its object");
         let only_new = Keyring::new(Some(MasterKey::new(&[2; 32])), vec![]);
         assert_eq!(code(only_new.open(Some(&seal), None, place)), "InternalError");
 
         let none = Keyring::default();
-        let refused = none.new_seal(&Requested::ServerKey, false, ("b", "k", "v")).map_err(key_error).unwrap_err();
+        let refused =
+            none.new_seal(&Requested::ServerKey, false, ("b", "k", "v")).map_err(key_error).unwrap_err();
         assert!(refused.message().unwrap_or_default().contains("RUCKET_MASTER_KEY_FILE"), "{refused:?}");
 
         let (key, md5) = headers_for(&[9; 32]);

@@ -26,6 +26,8 @@ pub enum LogError {
     Export(String),
     #[error("import failed: {0}")]
     Import(String),
+    #[error("a blocking task of the log failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

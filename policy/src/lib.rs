@@ -261,6 +261,43 @@ impl Policy {
             .iter()
             .any(|s| s.allow && s.principals.is_none() && !s.conditions.iter().any(Condition::narrows))
     }
+
+    /// Whether some condition reads a key starting with `prefix` (lowercase), such as
+    /// `s3:existingobjecttag/`: a caller loads such values only when a policy asks.
+    pub fn reads_condition(&self, prefix: &str) -> bool {
+        self.statements.iter().flat_map(|s| &s.conditions).any(|c| c.key.starts_with(prefix))
+    }
+}
+
+/// The IAM action of an S3 operation (`s3:<Operation>` unless S3 names it otherwise);
+/// `version_id`: the request names a version.
+pub fn action(operation: &str, version_id: bool) -> String {
+    let name = match operation {
+        "GetObject" | "HeadObject" if version_id => "GetObjectVersion",
+        "GetObject" | "HeadObject" => "GetObject",
+        "DeleteObject" | "DeleteObjects" if version_id => "DeleteObjectVersion",
+        "ListObjects" | "ListObjectsV2" | "HeadBucket" => "ListBucket",
+        "ListObjectVersions" => "ListBucketVersions",
+        "ListMultipartUploads" => "ListBucketMultipartUploads",
+        "ListParts" => "ListMultipartUploadParts",
+        "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload"
+        | "PostObject" => "PutObject",
+        "AbortMultipartUpload" => "AbortMultipartUpload",
+        "GetObjectTagging" if version_id => "GetObjectVersionTagging",
+        "PutObjectTagging" if version_id => "PutObjectVersionTagging",
+        "GetObjectAcl" if version_id => "GetObjectVersionAcl",
+        "PutObjectAcl" if version_id => "PutObjectVersionAcl",
+        "DeleteObjects" => "DeleteObject",
+        "PutBucketEncryption" | "DeleteBucketEncryption" => "PutEncryptionConfiguration",
+        "GetBucketEncryption" => "GetEncryptionConfiguration",
+        "ListBuckets" => "ListAllMyBuckets",
+        other => other,
+    };
+    format!("s3:{name}")
 }
 
 impl Statement {

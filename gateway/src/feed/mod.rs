@@ -5,10 +5,6 @@
 //! Every subscription reads committed events from the archive by log position; see
 //! [`subscriber`] for how history and live meet and [`hub`] for the live fan-out.
 
-pub mod filter;
-pub mod hub;
-pub mod record;
-mod subscriber;
 mod transport;
 
 use std::sync::Arc;
@@ -24,10 +20,23 @@ use s3s::{s3_error, Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result}
 use tokio::sync::mpsc;
 
 use crate::credentials::{User, Users};
-use filter::{EventPattern, Filter};
-pub use hub::FeedLimits;
-use hub::Hub;
-use subscriber::{Format, Subscriber, Visibility};
+use rucket_feed::filter::{EventPattern, Filter};
+pub use rucket_feed::FeedLimits;
+use rucket_feed::{EndSignal, Format, Hub, KeyCheck, Subscriber, Visibility};
+
+/// The access key a subscription was signed with: still valid while it is a known,
+/// enabled key.
+struct SignedWith {
+    users: Arc<Users>,
+    key: String,
+}
+
+impl KeyCheck for SignedWith {
+    fn still_valid(&self) -> bool {
+        // A read error ends the stream too (its client resumes from its position).
+        matches!(self.users.user(&self.key), Ok(Some(_)))
+    }
+}
 
 pub const FEED_PATH: &str = "/_rucket/v1/events";
 
@@ -88,7 +97,11 @@ impl FeedRoute {
             .credentials
             .as_ref()
             .ok_or_else(|| s3_error!(AccessDenied, "Subscribing requires a signature"))?;
-        let user = self.users.user(&credentials.access_key).ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
+        let user = self
+            .users
+            .user(&credentials.access_key)
+            .map_err(crate::errors::projection)?
+            .ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
         if user.identity_policy.is_some() {
             return Err(s3_error!(
                 AccessDenied,
@@ -109,7 +122,7 @@ impl FeedRoute {
         })?;
         let cursor = resolve_start(self.hub.archive(), &query.start).await?;
         let (out, items) = mpsc::channel(self.settings.buffer.max(1));
-        let end = subscriber::EndSignal::default();
+        let end = EndSignal::default();
         let subscriber = Subscriber {
             hub: Arc::clone(&self.hub),
             filter: query.filter,
@@ -120,7 +133,10 @@ impl FeedRoute {
             cursor,
             out,
             end: end.clone(),
-            key: Some((Arc::clone(&self.users), credentials.access_key.clone())),
+            key: Some(Arc::new(SignedWith {
+                users: Arc::clone(&self.users),
+                key: credentials.access_key.clone(),
+            })),
         };
         let items = transport::Items {
             items,

@@ -14,8 +14,7 @@ use s3s::{s3_error, Body, S3Request, S3Response, S3Result};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::hub::Permit;
-use super::subscriber::{EndReason, EndSignal, Item};
+use rucket_feed::{EndReason, EndSignal, Item, Permit};
 
 /// The receiving end of a subscription.
 pub struct Items {

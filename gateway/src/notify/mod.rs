@@ -6,7 +6,7 @@
 //! `arn:rucket:sqs:<region>:<target id>:webhook` (MinIO's `arn:minio:sqs:...:webhook`
 //! is accepted too, so `mc event add` works). Other destinations are refused.
 
-pub mod webhook;
+pub mod delivery;
 
 use std::collections::HashSet;
 
@@ -17,7 +17,8 @@ use s3s::dto::{
 };
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
-use crate::feed::filter::EventPattern;
+use rucket_feed::filter::EventPattern;
+pub use rucket_feed::webhook::{rule_matches, webhook_id};
 
 /// A webhook target from the server's configuration (`[[webhooks]]`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -48,15 +49,6 @@ impl WebhookTarget {
 
 fn invalid(message: impl Into<String>) -> S3Error {
     S3Error::with_message(S3ErrorCode::InvalidArgument, message.into())
-}
-
-/// The target id an ARN names, if it names a webhook.
-pub fn webhook_id(arn: &str) -> Option<&str> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    match parts.as_slice() {
-        ["arn", "rucket" | "minio", "sqs", _region, id, "webhook"] if !id.is_empty() => Some(id),
-        _ => None,
-    }
 }
 
 /// Validates an S3 notification configuration against the configured webhook targets
@@ -163,13 +155,6 @@ fn overlap(a: &NotificationRule, b: &NotificationRule) -> bool {
     let prefixes = a.prefix.starts_with(&b.prefix) || b.prefix.starts_with(&a.prefix);
     let suffixes = a.suffix.ends_with(&b.suffix) || b.suffix.ends_with(&a.suffix);
     shares_event && prefixes && suffixes
-}
-
-/// Whether a stored rule asks for an event named `event_name` about `key`.
-pub fn rule_matches(rule: &NotificationRule, event_name: &str, key: &str) -> bool {
-    key.starts_with(&rule.prefix)
-        && key.ends_with(&rule.suffix)
-        && rule.events.iter().filter_map(|e| EventPattern::parse(e).ok()).any(|p| p.matches(event_name))
 }
 
 /// Renders a stored configuration as S3 returns it.

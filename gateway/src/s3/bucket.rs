@@ -218,7 +218,7 @@ impl Rucket {
             .await?;
         // As S3 does, tell each destination that it was configured.
         for target in self.notifier.targets.iter().filter(|t| named.contains(&t.id)) {
-            crate::notify::webhook::send_test_event(
+            crate::notify::delivery::send_test_event(
                 self.notifier.client.clone(),
                 target.clone(),
                 bucket.to_string(),

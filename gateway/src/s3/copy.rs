@@ -53,13 +53,13 @@ impl Rucket {
     ) -> S3Result<super::object::Resolved> {
         if let (Some(text), Some(key_id)) = (&user.identity_policy, &user.managed_key) {
             // The access key's identity policy must allow reading the source too.
-            let policy = self
-                .policies
-                .get_identity(key_id, text)
-                .map_err(|e| errors::internal("an identity policy", e))?;
+            let policy = self.policies.get_identity(key_id, text).map_err(|e| {
+                tracing::error!(error = %e, "a stored identity policy does not parse");
+                s3_error!(AccessDenied, "Access Denied: the stored identity policy does not parse")
+            })?;
             let request = rucket_policy::Request {
                 user: Some(user.id.to_string()),
-                action: crate::access::action("GetObject", version_id.is_some()),
+                action: rucket_policy::action("GetObject", version_id.is_some()),
                 resource: format!("arn:aws:s3:::{bucket}/{key}"),
                 keys: facts.map(|f| f.keys.clone()).unwrap_or_default(),
             };
@@ -74,11 +74,18 @@ impl Rucket {
         reader.policy_allows = None;
         if let Ok(name) = rucket_schemas::BucketName::parse(bucket) {
             let text = self.projections().bucket_policy(&name).map_err(errors::projection)?;
-            if let Some(policy) = text.and_then(|t| self.policies.get(bucket, &t).ok()) {
+            let policy = match text {
+                Some(text) => Some(self.policies.get(bucket, &text).map_err(|e| {
+                    tracing::error!(bucket, error = %e, "a stored bucket policy does not parse");
+                    s3_error!(AccessDenied, "Access Denied: the source bucket's stored policy does not parse")
+                })?),
+                None => None,
+            };
+            if let Some(policy) = policy {
                 let facts = facts.cloned().unwrap_or_default();
                 let request = rucket_policy::Request {
                     user: facts.user,
-                    action: crate::access::action("GetObject", version_id.is_some()),
+                    action: rucket_policy::action("GetObject", version_id.is_some()),
                     resource: format!("arn:aws:s3:::{bucket}/{key}"),
                     keys: facts.keys,
                 };
@@ -87,7 +94,7 @@ impl Rucket {
                         return Err(s3_error!(AccessDenied, "Access Denied by the source bucket's policy"))
                     }
                     rucket_policy::Verdict::Allow
-                        if !crate::access::restricted(self.projections(), &policy, &name, Some(user)) =>
+                        if !crate::access::restricted(self.projections(), &policy, &name, Some(user))? =>
                     {
                         reader.policy_allows = Some(bucket.to_owned());
                     }

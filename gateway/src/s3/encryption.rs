@@ -106,7 +106,9 @@ impl Rucket {
     ) -> S3Result<Option<(Seal, DataKey)>> {
         let default = matches!(requested, Requested::None)
             && self.projections().bucket_encryption(bucket).map_err(errors::projection)?.is_some();
-        self.keyring.new_seal(requested, default, (bucket.as_str(), key, context_id)).map_err(crate::sse::key_error)
+        self.keyring
+            .new_seal(requested, default, (bucket.as_str(), key, context_id))
+            .map_err(crate::sse::key_error)
     }
 
     /// Opens the data key of a stored version for reading, with the customer key the
@@ -130,10 +132,10 @@ impl Rucket {
     ) -> S3Result<(Option<Seal>, Option<CustomerKey>, Option<DataKey>)> {
         let customer = self.customer_key(extensions, headers)?;
         let seal = self.projections().upload_seal(bucket, key, upload_id).map_err(errors::projection)?;
-        let data_key =
-            self.keyring
-                .open(seal.as_ref(), customer.as_ref(), (bucket.as_str(), key.as_str()))
-                .map_err(crate::sse::key_error)?;
+        let data_key = self
+            .keyring
+            .open(seal.as_ref(), customer.as_ref(), (bucket.as_str(), key.as_str()))
+            .map_err(crate::sse::key_error)?;
         Ok((seal, customer, data_key))
     }
 

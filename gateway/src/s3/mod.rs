@@ -23,9 +23,9 @@ use rucket_schemas::{BlobId, BucketName, Command, CommandBody, EventId, Hlc, Out
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 
-use rucket_log::Clock;
 use crate::credentials::{User, Users};
 use crate::errors;
+use rucket_log::Clock;
 
 pub struct Rucket {
     /// The views reads come from.
@@ -42,7 +42,7 @@ pub struct Rucket {
     /// Parsed bucket policies (shared with the access hook).
     pub policies: Arc<rucket_policy::PolicyCache>,
     /// Webhook targets notification configurations may name.
-    pub notifier: crate::notify::webhook::Notifier,
+    pub notifier: crate::notify::delivery::Notifier,
     /// Master keys for encryption at rest.
     pub keyring: Arc<crate::sse::Keyring>,
     /// SSE-C over plain HTTP from loopback clients (tests).
@@ -60,8 +60,11 @@ impl Rucket {
             .credentials
             .as_ref()
             .ok_or_else(|| s3_error!(AccessDenied, "Anonymous access is not allowed"))?;
-        let mut user =
-            self.users.user(&credentials.access_key).ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
+        let mut user = self
+            .users
+            .user(&credentials.access_key)
+            .map_err(errors::projection)?
+            .ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
         user.policy_allows = req.extensions.get::<crate::access::PolicyAllows>().map(|p| p.bucket.clone());
         Ok(user)
     }

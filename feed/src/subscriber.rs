@@ -14,9 +14,11 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::filter::Filter;
-use super::hub::{read_decoded, FeedEvent, Hub};
-use super::record::{s3_record, FEED_CONFIGURATION};
+use crate::event::{decode, FeedEvent};
+use crate::filter::Filter;
+use crate::hub::Hub;
+use crate::metrics::FEED_OVERFLOWS;
+use crate::record::{s3_record, FEED_CONFIGURATION};
 
 const READ_BATCH: usize = 256;
 
@@ -137,6 +139,12 @@ impl Visibility {
     }
 }
 
+/// Whether the access key a subscription was signed with may still read the feed; asked
+/// at every heartbeat (the gateway answers from its users and the access keys view).
+pub trait KeyCheck: Send + Sync {
+    fn still_valid(&self) -> bool;
+}
+
 pub struct Subscriber {
     pub hub: Arc<Hub>,
     pub filter: Filter,
@@ -152,7 +160,7 @@ pub struct Subscriber {
     pub end: EndSignal,
     /// The access key the subscription was signed with, checked again at every
     /// heartbeat: a key disabled or deleted ends the stream.
-    pub key: Option<(Arc<crate::credentials::Users>, String)>,
+    pub key: Option<Arc<dyn KeyCheck>>,
 }
 
 enum Stop {
@@ -172,7 +180,7 @@ impl Subscriber {
             Stop::Gone => {}
             Stop::Overflow => {
                 self.end.set(EndReason::Overflow);
-                metrics::counter!(crate::metrics::FEED_OVERFLOWS).increment(1);
+                metrics::counter!(FEED_OVERFLOWS).increment(1);
                 tracing::info!(cursor = %self.cursor, "a slow subscriber was disconnected");
             }
             Stop::Shutdown => self.end.set(EndReason::Shutdown),
@@ -188,15 +196,10 @@ impl Subscriber {
             let mut registration = self.hub.register(&self.filter.buckets);
             // History: everything the hub handed out before this registration.
             while self.cursor < registration.at {
-                let archive = self.hub.archive().clone();
-                let after = self.cursor;
-                let batch = match tokio::task::spawn_blocking(move || {
-                    read_decoded(&archive, after, READ_BATCH)
-                })
-                .await
-                {
-                    Ok(Ok(batch)) if !batch.is_empty() => batch,
-                    Ok(Ok(_)) => {
+                let mut history = self.hub.archive().follow(self.cursor);
+                let batch = match history.read(READ_BATCH).await.map_err(Into::into).and_then(decode) {
+                    Ok(batch) if !batch.is_empty() => batch,
+                    Ok(_) => {
                         // The archive is being replaced (a snapshot install): wait, never
                         // skip over positions not read yet.
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -206,12 +209,8 @@ impl Subscriber {
                         }
                         continue;
                     }
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "a subscriber cannot read the archive");
-                        return Stop::Failed;
-                    }
                     Err(e) => {
-                        tracing::error!(error = %e, "an archive read panicked");
+                        tracing::error!(error = %e, "a subscriber cannot read the archive");
                         return Stop::Failed;
                     }
                 };
@@ -235,7 +234,7 @@ impl Subscriber {
             loop {
                 tokio::select! {
                     biased;
-                    _ = super::hub::stopped(&mut shutdown) => return Stop::Shutdown,
+                    _ = crate::hub::stopped(&mut shutdown) => return Stop::Shutdown,
                     _ = self.out.closed() => return Stop::Gone,
                     event = registration.events.recv() => match event {
                         Some(event) => {
@@ -273,8 +272,8 @@ impl Subscriber {
 
     /// Tells the client how far it has been served, so a filtered subscriber advances.
     async fn heartbeat(&mut self, live: Option<&mut mpsc::Receiver<Arc<FeedEvent>>>) -> Result<(), Stop> {
-        if let Some((users, key)) = &self.key {
-            if users.user(key).is_none() {
+        if let Some(key) = &self.key {
+            if !key.still_valid() {
                 return Err(Stop::Revoked);
             }
         }

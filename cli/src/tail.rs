@@ -124,7 +124,8 @@ async fn tail(args: TailArgs) -> anyhow::Result<()> {
             Cursor::Query(q) => q.clone(),
         };
         let url = format!("{}/_rucket/v1/events?{start}{filter}", args.endpoint.trim_end_matches('/'));
-        let mut request = crate::admin::signed_get(&url, &args.access_key, &args.secret_key, &args.region)?;
+        let mut request = crate::sigv4::Signer::new(&args.access_key, &args.secret_key, &args.region)
+            .request("GET", &url, bytes::Bytes::new())?;
         request.headers_mut().insert("accept", http::HeaderValue::from_static("text/event-stream"));
         let mut response = match client.execute(request).await {
             Ok(r) => r,

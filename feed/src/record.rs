@@ -4,7 +4,7 @@
 use rucket_schemas::{Envelope, LogPosition, StorageEvent, UserId};
 use serde_json::{json, Map, Value};
 
-use super::filter::event_key;
+use crate::filter::event_key;
 
 /// The `configurationId` of records that no notification configuration asked for.
 pub const FEED_CONFIGURATION: &str = "rucket-feed";

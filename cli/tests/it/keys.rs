@@ -233,9 +233,9 @@ async fn keys_need_a_master_key() {
     // The admin API's other refusals, by status.
     let base = format!("{}/_rucket/v1/admin/keys", server.endpoint);
     let send = |method: &str, url: String, body: Vec<u8>| {
-        let request =
-            rucket_gateway::admin::signed_request(method, &url, body, ROOT_KEY, ROOT_SECRET, "us-east-1")
-                .unwrap();
+        let request = rucket_cli::sigv4::Signer::new(ROOT_KEY, ROOT_SECRET, "us-east-1")
+            .request(method, &url, body.into())
+            .unwrap();
         async move { reqwest::Client::new().execute(request).await.unwrap().status().as_u16() }
     };
     assert_eq!(send("PATCH", base.clone(), Vec::new()).await, 405);

@@ -2,24 +2,16 @@
 //! signed per call. Lean on purpose, so the client's own CPU stays small next to the
 //! server's.
 
-use std::time::SystemTime;
-
 use anyhow::Context;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use bytes::Bytes;
-use sha2::Digest as _;
 
-const UNSIGNED: &str = "UNSIGNED-PAYLOAD";
-const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+use crate::sigv4::{Payload, Signer};
 
 #[derive(Clone)]
 pub struct S3Client {
     http: reqwest::Client,
     endpoint: String,
-    host: String,
-    identity: aws_smithy_runtime_api::client::identity::Identity,
-    region: String,
-    unsigned_payload: bool,
+    signer: Signer,
 }
 
 impl S3Client {
@@ -32,44 +24,15 @@ impl S3Client {
     ) -> anyhow::Result<Self> {
         let endpoint = endpoint.trim_end_matches('/').to_owned();
         let uri: http::Uri = endpoint.parse().context("parsing --endpoint")?;
-        let host = uri.authority().map(|a| a.to_string()).context("--endpoint has no host")?;
+        uri.authority().context("--endpoint has no host")?;
         let http = reqwest::Client::builder().tcp_nodelay(true).pool_max_idle_per_host(1024).build()?;
-        let identity = aws_credential_types::Credentials::new(key, secret, None, None, "rucket-bench").into();
-        Ok(Self { http, endpoint, host, identity, region: region.to_owned(), unsigned_payload })
+        let payload = if unsigned_payload { Payload::Unsigned } else { Payload::Signed };
+        let signer = Signer::new(key, secret, region).with_payload(payload);
+        Ok(Self { http, endpoint, signer })
     }
 
     fn signed(&self, method: &str, path_and_query: &str, body: Bytes) -> anyhow::Result<reqwest::Request> {
-        let url = format!("{}{}", self.endpoint, path_and_query);
-        let payload_hash = if body.is_empty() {
-            EMPTY_SHA256.to_owned()
-        } else if self.unsigned_payload {
-            UNSIGNED.to_owned()
-        } else {
-            hex::encode(sha2::Sha256::digest(&body))
-        };
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region(&self.region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()?
-            .into();
-        let headers = [("host", self.host.as_str()), ("x-amz-content-sha256", payload_hash.as_str())];
-        let signable = SignableRequest::new(
-            method,
-            url.as_str(),
-            headers.into_iter(),
-            SignableBody::Precomputed(payload_hash.clone()),
-        )?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
-        let mut request = http::Request::builder().method(method).uri(&url);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let mut request = request.body(body)?;
-        instructions.apply_to_request_http1x(&mut request);
-        Ok(reqwest::Request::try_from(request.map(reqwest::Body::from))?)
+        self.signer.request(method, &format!("{}{}", self.endpoint, path_and_query), body)
     }
 
     async fn send(&self, request: reqwest::Request) -> anyhow::Result<reqwest::Response> {

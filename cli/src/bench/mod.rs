@@ -103,7 +103,8 @@ async fn subscribe(
     let http = reqwest::Client::new();
     eprintln!("opening {} feed subscriptions to {bucket} ...", args.subscribers);
     for _ in 0..args.subscribers {
-        let mut request = crate::admin::signed_get(&url, key, secret, &args.region)?;
+        let mut request =
+            crate::sigv4::Signer::new(key, secret, &args.region).request("GET", &url, Bytes::new())?;
         request.headers_mut().insert("accept", http::HeaderValue::from_static("text/event-stream"));
         let mut response = http.execute(request).await.context("subscribing")?;
         anyhow::ensure!(response.status().is_success(), "subscribing: {}", response.status());

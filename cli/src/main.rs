@@ -1,10 +1,15 @@
-//! The `rucket` binary. With no subcommand it is `rucket serve`.
+//! The `rucket` binary: a thin dispatcher. With no subcommand it is `rucket serve` (the
+//! gateway's server runtime); every other command is a client of a server or of a data
+//! dir, signed with the one SigV4 client in `rucket_cli::sigv4`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use rucket_cli::{bench, key, replay, tail};
+
+use replay::ReplayCommand;
 use rucket_gateway::config::ServeArgs;
-use rucket_gateway::replay::{self, ReplayCommand};
 
 #[derive(Parser)]
 #[command(
@@ -28,21 +33,21 @@ enum Command {
     #[command(subcommand)]
     Replay(ReplayCommand),
     /// Drive any S3 endpoint with a closed-loop load and report throughput and latency.
-    Bench(Box<rucket_gateway::bench::BenchCommand>),
+    Bench(Box<bench::BenchCommand>),
     /// Follow the event feed of a server.
     #[command(subcommand)]
-    Events(rucket_gateway::tail::EventsCommand),
+    Events(tail::EventsCommand),
     /// Manage access keys on a running server: create, list, delete, allow (policy).
-    Key(rucket_gateway::admin_keys::KeyArgs),
+    Key(key::KeyArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Replay(command)) => return replay::run(command),
-        Some(Command::Bench(command)) => return rucket_gateway::bench::run(*command),
-        Some(Command::Events(command)) => return rucket_gateway::tail::run(command),
-        Some(Command::Key(args)) => return rucket_gateway::admin_keys::run(args),
+        Some(Command::Bench(command)) => return bench::run(*command),
+        Some(Command::Events(command)) => return tail::run(command),
+        Some(Command::Key(args)) => return key::run(args),
         Some(Command::Serve(args)) => *args,
         None => cli.serve,
     };

@@ -240,9 +240,10 @@ fn verify_remote(args: &VerifyArgs, endpoint: &str) -> anyhow::Result<ExitCode> 
             "verifying a running server needs RUCKET_ACCESS_KEY_ID and RUCKET_SECRET_ACCESS_KEY (root)"
         );
     };
-    let url = format!("{}/?{}", endpoint.trim_end_matches('/'), crate::admin::VERIFY_QUERY);
-    let request = crate::admin::signed_get(&url, key, secret, &args.region)?;
-    let (status, text) = crate::admin::send(request)?;
+    let url = format!("{}/?{}", endpoint.trim_end_matches('/'), rucket_gateway::admin::VERIFY_QUERY);
+    let request =
+        crate::sigv4::Signer::new(key, secret, &args.region).request("GET", &url, bytes::Bytes::new())?;
+    let (status, text) = crate::sigv4::send(request)?;
     if !status.is_success() {
         anyhow::bail!("the server answered {status}: {text}");
     }

@@ -11,30 +11,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rucket_log::EventArchive;
-use rucket_schemas::{BucketName, Envelope, LogPosition, StorageEvent};
+use rucket_log::{ArchiveFollower, EventArchive};
+use rucket_schemas::{BucketName, LogPosition};
 use tokio::sync::{mpsc, watch};
+
+use crate::event::{decode, FeedEvent};
+use crate::metrics::{FEED_LIVE_DROPS, FEED_SUBSCRIBERS};
 
 /// How many events may wait in one live subscriber's queue.
 const LIVE_QUEUE: usize = 1024;
 /// How many events the hub reads from the archive at a time.
 const READ_BATCH: usize = 512;
-
-/// One archived event, decoded once and shared by every subscriber that gets it.
-pub struct FeedEvent {
-    pub position: LogPosition,
-    pub envelope: Envelope,
-    pub event: StorageEvent,
-    /// Renderings, made once by the first subscriber that needs each and shared by the
-    /// rest (index: [`super::subscriber::Format`] as usize).
-    pub(crate) rendered: [std::sync::OnceLock<Arc<str>>; 3],
-}
-
-impl FeedEvent {
-    pub fn new(position: LogPosition, envelope: Envelope, event: StorageEvent) -> Self {
-        Self { position, envelope, event, rendered: Default::default() }
-    }
-}
 
 /// Limits on subscriptions, per node and per access key.
 #[derive(Clone, Copy, Debug)]
@@ -93,7 +80,7 @@ impl Drop for Permit {
                 per_key.remove(&self.key);
             }
         }
-        metrics::gauge!(crate::metrics::FEED_SUBSCRIBERS).decrement(1.0);
+        metrics::gauge!(FEED_SUBSCRIBERS).decrement(1.0);
     }
 }
 
@@ -117,7 +104,9 @@ impl Drop for Registration {
 impl Hub {
     /// Starts following the archive from its current head.
     pub fn start(archive: EventArchive, limits: FeedLimits) -> Arc<Self> {
-        let state = HubState { position: archive.head(), ..HubState::default() };
+        let head = archive.head();
+        let state = HubState { position: head, ..HubState::default() };
+        let follower = archive.follow(head);
         let hub = Arc::new(Self {
             archive,
             state: Mutex::new(state),
@@ -127,7 +116,7 @@ impl Hub {
             per_key: Mutex::new(HashMap::new()),
             shutdown: watch::Sender::new(false),
         });
-        tokio::spawn(follow(Arc::clone(&hub)));
+        tokio::spawn(follow(Arc::clone(&hub), follower));
         hub
     }
 
@@ -156,7 +145,7 @@ impl Hub {
             return Err(LimitError::Node(self.limits.per_node));
         }
         per_key.insert(access_key.to_owned(), count + 1);
-        metrics::gauge!(crate::metrics::FEED_SUBSCRIBERS).increment(1.0);
+        metrics::gauge!(FEED_SUBSCRIBERS).increment(1.0);
         Ok(Permit { hub: Arc::clone(self), key: access_key.to_owned() })
     }
 
@@ -216,46 +205,46 @@ impl HubState {
             if !delivered {
                 // Full or gone: the subscriber catches up from the archive.
                 self.remove(id);
-                metrics::counter!(crate::metrics::FEED_LIVE_DROPS).increment(1);
+                metrics::counter!(FEED_LIVE_DROPS).increment(1);
             }
         }
         self.position = position;
     }
 }
 
-async fn follow(hub: Arc<Hub>) {
-    let mut head = hub.archive.subscribe();
+async fn follow(hub: Arc<Hub>, mut follower: ArchiveFollower) {
     let mut shutdown = hub.shutdown.subscribe();
     loop {
-        let target = *head.borrow_and_update();
-        if let Err(e) = catch_up(&hub, target).await {
-            tracing::error!(error = %e, "the event feed cannot read the archive");
-        }
-        tokio::select! {
-            changed = head.changed() => if changed.is_err() { return },
+        let head = tokio::select! {
+            head = follower.wait() => match head {
+                Ok(head) => head,
+                Err(_) => return,
+            },
             _ = stopped(&mut shutdown) => return,
-        }
-    }
-}
-
-async fn catch_up(hub: &Arc<Hub>, target: LogPosition) -> anyhow::Result<()> {
-    loop {
-        let from = {
+        };
+        {
             let mut state = lock(&hub.state);
-            if state.position >= target {
-                return Ok(());
-            }
             if state.live.is_empty() {
                 // Nobody to hand events to: skip them (registrations start from here).
-                state.position = target;
-                return Ok(());
+                state.position = head;
+                follower.seek(head);
+                continue;
             }
-            state.position
+        }
+        let batch = match follower.read(READ_BATCH).await.map_err(Into::into).and_then(decode) {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::error!(error = %e, "the event feed cannot read the archive");
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => continue,
+                    _ = stopped(&mut shutdown) => return,
+                }
+            }
         };
-        let archive = hub.archive.clone();
-        let batch = tokio::task::spawn_blocking(move || read_decoded(&archive, from, READ_BATCH)).await??;
         if batch.is_empty() {
-            return Ok(());
+            // The archive is being replaced (a snapshot install): wait, never skip.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
         }
         let mut state = lock(&hub.state);
         for event in batch {
@@ -264,20 +253,6 @@ async fn catch_up(hub: &Arc<Hub>, target: LogPosition) -> anyhow::Result<()> {
             }
         }
     }
-}
-
-/// Up to `limit` events after `after`, decoded.
-pub fn read_decoded(
-    archive: &EventArchive,
-    after: LogPosition,
-    limit: usize,
-) -> anyhow::Result<Vec<FeedEvent>> {
-    let mut out = Vec::new();
-    for (position, envelope) in archive.read_after(after, limit)? {
-        let event = envelope.open()?;
-        out.push(FeedEvent::new(position, envelope, event));
-    }
-    Ok(out)
 }
 
 /// Resolves once the shutdown flag is set (or its sender is gone).
