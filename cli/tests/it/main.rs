@@ -10,6 +10,7 @@ mod cors;
 mod crash;
 mod encryption;
 mod endpoints;
+mod fail_closed;
 mod feed;
 mod keys;
 mod lifecycle;
