@@ -4,8 +4,10 @@
 pub enum BlobError {
     #[error("blob store io: {0}")]
     Io(#[from] std::io::Error),
+    /// The body stream failed; the error is the stream's own (the gateway tells a bad
+    /// payload hash or chunk signature from a broken connection).
     #[error("request body failed: {0}")]
-    Body(String),
+    Body(Box<dyn std::error::Error + Send + Sync>),
     #[error("body ended after {received} of {expected} bytes")]
     IncompleteBody { expected: u64, received: u64 },
     #[error("body is longer than the declared {expected} bytes")]

@@ -47,7 +47,7 @@ impl BlobStore {
     pub async fn ingest<S, E>(&self, body: S, options: IngestOptions<'_>) -> Result<Ingested, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let mut guard = PartialBlob { store: self, written: None };
         let result = self.ingest_inner(body, &options, &mut guard.written).await;
@@ -66,7 +66,7 @@ impl BlobStore {
     ) -> Result<Ingested, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         // Bytes stay here while they fit the inline threshold; once the body outgrows it,
         // a writer thread takes over hashing and writing, so this task only receives
@@ -76,7 +76,7 @@ impl BlobStore {
         let mut writer: Option<Writer> = None;
         let mut size: u64 = 0;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+            let chunk = chunk.map_err(|e| BlobError::Body(e.into()))?;
             size += chunk.len() as u64;
             if let Some(expected) = options.expected_len {
                 if size > expected {
@@ -388,7 +388,7 @@ mod tests {
         assert!(matches!(long, Err(BlobError::BodyTooLong { expected: 10 })));
         let broken = stream::iter(vec![Ok(Bytes::from_static(b"0123456789")), Err("reset".to_owned())]);
         let failed = store.ingest(broken, options(None)).await;
-        assert!(matches!(failed, Err(BlobError::Body(ref m)) if m == "reset"));
+        assert!(matches!(failed, Err(BlobError::Body(ref e)) if e.to_string() == "reset"));
         assert!(store.list().unwrap().is_empty());
     }
 }

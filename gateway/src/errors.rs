@@ -77,7 +77,12 @@ pub fn propose(e: ProposeError) -> S3Error {
         ProposeError::NotLeader { .. } | ProposeError::Stopped => {
             s3_error!(ServiceUnavailable, "The node cannot accept writes right now: {e}")
         }
-        ProposeError::Fatal(_) => {
+        // Not retryable on this node until it is restarted; another node may take it.
+        ProposeError::NotDurable { .. } | ProposeError::Storage(_) => {
+            tracing::error!(error = %e, "write refused");
+            s3_error!(ServiceUnavailable, "The node cannot accept writes: {e}")
+        }
+        ProposeError::MissingOutcome | ProposeError::Raft(_) => {
             tracing::error!(error = %e, "proposal failed");
             s3_error!(InternalError, "We encountered an internal error. Please try again.")
         }
@@ -100,27 +105,62 @@ pub fn key_name(e: NameError) -> S3Error {
     }
 }
 
-/// Body failures: s3s reports signature and payload-hash failures inside the stream;
-/// only their text tells them apart.
+/// Why a request body stream failed, as far as the S3 answer is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFault {
+    /// The payload does not hash to its `x-amz-content-sha256`.
+    PayloadHashMismatch,
+    /// An aws-chunked chunk's signature is wrong.
+    ChunkSignatureMismatch,
+    /// The connection broke or the framing was bad.
+    Broken,
+}
+
+/// The errors s3s's body streams raise for a bad payload hash and a bad chunk signature.
+/// s3s keeps their types private, so they are recognised by their exact text, here and
+/// nowhere else; the test below pins that text, so an s3s upgrade that rewords them
+/// fails it instead of turning a signature failure into a retryable IncompleteBody.
+const S3S_BODY_FAULTS: &[(&str, BodyFault)] = &[
+    ("UploadStreamError: Sha256Mismatch", BodyFault::PayloadHashMismatch),
+    ("AwsChunkedStreamError: SignatureMismatch", BodyFault::ChunkSignatureMismatch),
+    (
+        "UploadStreamError: Underlying: AwsChunkedStreamError: SignatureMismatch",
+        BodyFault::ChunkSignatureMismatch,
+    ),
+];
+
+/// Classifies a body stream's error (and the errors it wraps).
+pub fn body_fault(error: &(dyn std::error::Error + 'static)) -> BodyFault {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if let Some((_, fault)) = S3S_BODY_FAULTS.iter().find(|(known, _)| *known == text) {
+            return *fault;
+        }
+        current = e.source();
+    }
+    BodyFault::Broken
+}
+
 pub fn blob(e: BlobError) -> S3Error {
     match e {
-        BlobError::Body(message) => {
-            if message.contains("Sha256Mismatch") {
+        BlobError::Body(error) => match body_fault(error.as_ref()) {
+            BodyFault::PayloadHashMismatch => {
                 let mut err = S3Error::with_message(
                     S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
                     "The provided 'x-amz-content-sha256' header does not match what was computed.",
                 );
                 err.set_status_code(http::StatusCode::BAD_REQUEST);
                 err
-            } else if message.contains("SignatureMismatch") {
-                s3_error!(
-                    SignatureDoesNotMatch,
-                    "The request signature we calculated does not match the signature you provided."
-                )
-            } else {
-                s3_error!(IncompleteBody, "The request body could not be read completely: {message}")
             }
-        }
+            BodyFault::ChunkSignatureMismatch => s3_error!(
+                SignatureDoesNotMatch,
+                "The request signature we calculated does not match the signature you provided."
+            ),
+            BodyFault::Broken => {
+                s3_error!(IncompleteBody, "The request body could not be read completely: {error}")
+            }
+        },
         BlobError::IncompleteBody { expected, received } => s3_error!(
             IncompleteBody,
             "You did not provide the number of bytes specified by the Content-Length HTTP header ({received} of {expected})"
@@ -147,4 +187,44 @@ pub fn internal(context: &str, e: impl std::fmt::Display) -> S3Error {
 
 pub fn not_implemented(what: &str) -> S3Error {
     s3_error!(NotImplemented, "{what} is not implemented by Rucket yet")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Text(&'static str);
+
+    impl std::fmt::Display for Text {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Text {}
+
+    #[test]
+    fn body_faults_are_told_apart_by_s3s_exact_words() {
+        let fault = |text: &'static str| body_fault(&Text(text));
+        assert_eq!(fault("UploadStreamError: Sha256Mismatch"), BodyFault::PayloadHashMismatch);
+        assert_eq!(fault("AwsChunkedStreamError: SignatureMismatch"), BodyFault::ChunkSignatureMismatch);
+        assert_eq!(
+            fault("UploadStreamError: Underlying: AwsChunkedStreamError: SignatureMismatch"),
+            BodyFault::ChunkSignatureMismatch
+        );
+        assert_eq!(fault("connection reset"), BodyFault::Broken);
+        // A message that merely mentions the words is not the fault.
+        assert_eq!(fault("client said Sha256Mismatch"), BodyFault::Broken);
+        let code =
+            |text: &'static str| blob(BlobError::Body(Box::new(Text(text)))).code().as_str().to_owned();
+        assert_eq!(code("UploadStreamError: Sha256Mismatch"), "XAmzContentSHA256Mismatch");
+        assert_eq!(code("AwsChunkedStreamError: SignatureMismatch"), "SignatureDoesNotMatch");
+        assert_eq!(code("reset"), "IncompleteBody");
+        assert_eq!(
+            propose(ProposeError::NotDurable { reason: "fsync".into() }).code().as_str(),
+            "ServiceUnavailable"
+        );
+        assert_eq!(propose(ProposeError::MissingOutcome).code().as_str(), "InternalError");
+    }
 }

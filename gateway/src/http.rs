@@ -68,11 +68,9 @@ async fn live() -> &'static str {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    if state.node.as_ref().is_none_or(|node| node.is_ready()) {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: no leader yet or the log is not applied\n")
-            .into_response()
+    match state.node.as_ref().map(|node| node.readiness()) {
+        None | Some(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Some(Err(why)) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")).into_response(),
     }
 }
 
@@ -83,6 +81,13 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
         metrics::gauge!(crate::metrics::RAFT_APPLIED)
             .set(raft.last_applied.map(|l| l.index).unwrap_or_default() as f64);
         metrics::gauge!(crate::metrics::RAFT_LAST_LOG).set(raft.last_log_index.unwrap_or_default() as f64);
+        let durability = node.durability();
+        metrics::gauge!(crate::metrics::LOG_DURABLE).set(if durability.failure().is_none() {
+            1.0
+        } else {
+            0.0
+        });
+        metrics::gauge!(crate::metrics::LOG_FSYNC_FAILURES).set(durability.failures() as f64);
     }
     metrics::gauge!(crate::metrics::APPLIED_POSITION).set(state.archive.head().0 as f64);
     let mut response = state.metrics.render().into_response();

@@ -13,6 +13,8 @@ pub const RAFT_COMMITTED: &str = "rucket_raft_committed_index";
 pub const RAFT_APPLIED: &str = "rucket_raft_applied_index";
 pub const RAFT_LAST_LOG: &str = "rucket_raft_last_log_index";
 pub const APPLIED_POSITION: &str = "rucket_applied_position";
+pub const LOG_DURABLE: &str = "rucket_log_durable";
+pub const LOG_FSYNC_FAILURES: &str = "rucket_log_fsync_failures";
 pub const ORPHANS_REMOVED: &str = "rucket_orphan_blobs_removed_total";
 pub const BLOBS_COLLECTED: &str = "rucket_blobs_collected_total";
 pub const BLOBS_COLLECT_FAILURES: &str = "rucket_blobs_collect_failures_total";
@@ -34,6 +36,11 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!(RAFT_APPLIED, "last Raft log index applied to the state machine");
     metrics::describe_gauge!(RAFT_LAST_LOG, "last Raft log index appended locally");
     metrics::describe_gauge!(APPLIED_POSITION, "last applied event position");
+    metrics::describe_gauge!(
+        LOG_DURABLE,
+        "1 while writes can be made durable; 0 after a failed fsync (writes refused until restart)"
+    );
+    metrics::describe_gauge!(LOG_FSYNC_FAILURES, "failed fsyncs of the log since the node started");
     metrics::describe_counter!(ORPHANS_REMOVED, "blobs removed because no event refers to them");
     metrics::describe_counter!(BLOBS_COLLECTED, "released blobs removed by the collector");
     metrics::describe_counter!(BLOBS_COLLECT_FAILURES, "released blobs the collector could not remove");

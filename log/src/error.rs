@@ -18,10 +18,21 @@ pub enum LogError {
          run `rucket replay rebuild` to rebuild them from the archive"
     )]
     ProjectionsAhead { applied: LogPosition, head: LogPosition },
-    #[error("raft: {0}")]
-    Raft(String),
+    #[error("raft configuration: {0}")]
+    RaftConfig(#[from] openraft::ConfigError),
+    #[error("raft stopped: {0}")]
+    RaftFatal(#[from] openraft::error::Fatal<NodeId>),
+    #[error("initializing the cluster: {0}")]
+    Initialize(
+        #[from]
+        openraft::error::RaftError<NodeId, openraft::error::InitializeError<NodeId, openraft::BasicNode>>,
+    ),
     #[error("no leader elected within {0:?}")]
     NoLeader(std::time::Duration),
+    #[error("the log was not applied within {0:?}")]
+    NotApplied(std::time::Duration),
+    #[error("no Rucket log at {}", .0.display())]
+    NoLog(std::path::PathBuf),
     #[error("export failed: {0}")]
     Export(String),
     #[error("import failed: {0}")]
@@ -36,6 +47,16 @@ pub enum ProposeError {
     NotLeader { leader: Option<NodeId> },
     #[error("the node is shutting down")]
     Stopped,
-    #[error("the log failed: {0}")]
-    Fatal(String),
+    /// A write could not be made durable earlier; the node refuses writes until restart.
+    #[error("the node cannot make writes durable ({reason}); it refuses writes until restarted")]
+    NotDurable { reason: String },
+    /// The state machine answered fewer outcomes than the entry had commands.
+    #[error("the state machine returned no outcome for a command")]
+    MissingOutcome,
+    /// Raft stopped on a storage error (the log or the state machine failed).
+    #[error("the log's storage failed: {0}")]
+    Storage(String),
+    /// Any other error Raft reported (its text; openraft's error is not comparable).
+    #[error("raft: {0}")]
+    Raft(String),
 }

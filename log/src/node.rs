@@ -14,6 +14,7 @@ use rucket_projections::Projections;
 use rucket_schemas::{Command, Outcome};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use crate::health::Durability as DurabilityHealth;
 use crate::{CommandBatch, EventArchive, LogError, LogStore, NodeId, ProposeError, StateMachine, TypeConfig};
 
 /// What an acknowledged write promises about the log.
@@ -67,6 +68,20 @@ pub struct Node {
     proposals: mpsc::Sender<Proposal>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     committed: Arc<std::sync::atomic::AtomicU64>,
+    health: Arc<DurabilityHealth>,
+}
+
+/// Why a node is not ready to serve.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("raft has stopped")]
+    Stopped,
+    #[error("no leader is known yet")]
+    NoLeader,
+    #[error("the log is not applied yet")]
+    Applying,
+    #[error("writes cannot be made durable: {0}")]
+    NotDurable(String),
 }
 
 /// Proposals in flight at once; while they wait, new commands gather into the next batch.
@@ -85,8 +100,7 @@ impl Node {
         let db = tokio::task::spawn_blocking(move || {
             Database::builder(dir).journal_compression(fjall::CompressionType::None).open()
         })
-        .await
-        .map_err(|e| LogError::Raft(e.to_string()))??;
+        .await??;
         let projections = Projections::open(&db)?;
         let archive = EventArchive::open(&db)?;
         let n_events = archive.verify()?;
@@ -108,26 +122,25 @@ impl Node {
             max_in_snapshot_log_to_keep: 1_000,
             ..Config::default()
         }
-        .validate()
-        .map_err(|e| LogError::Raft(e.to_string()))?;
+        .validate()?;
         let raft =
             Raft::new(config.node_id, Arc::new(raft_config), network, log_store, state_machine.clone())
-                .await
-                .map_err(|e| LogError::Raft(e.to_string()))?;
+                .await?;
 
-        if config.bootstrap_single
-            && !raft.is_initialized().await.map_err(|e| LogError::Raft(e.to_string()))?
-        {
+        if config.bootstrap_single && !raft.is_initialized().await? {
             let members = BTreeMap::from([(config.node_id, BasicNode::new("local"))]);
-            raft.initialize(members).await.map_err(|e| LogError::Raft(e.to_string()))?;
+            raft.initialize(members).await?;
         }
 
         let (tx, rx) = mpsc::channel(config.max_batch * IN_FLIGHT);
+        let health = Arc::new(DurabilityHealth::default());
         let mut tasks = vec![tokio::spawn(run_proposer(raft.clone(), rx, config.max_batch))];
         if config.durability == Durability::Relaxed {
-            tasks.push(tokio::spawn(run_relaxed_fsync(db.clone(), config.relaxed_interval)));
+            let db = db.clone();
+            let fsync = move || db.persist(PersistMode::SyncData);
+            tasks.push(tokio::spawn(run_relaxed_fsync(fsync, config.relaxed_interval, Arc::clone(&health))));
         }
-        Ok(Self { raft, db, state_machine, proposals: tx, tasks, committed })
+        Ok(Self { raft, db, state_machine, proposals: tx, tasks, committed, health })
     }
 
     pub fn raft(&self) -> &Raft<TypeConfig> {
@@ -160,28 +173,56 @@ impl Node {
             .wait(Some(timeout))
             .metrics(|m| m.last_applied.map(|l| l.index) >= last, "log applied")
             .await
-            .map_err(|e| LogError::Raft(e.to_string()))?;
+            .map_err(|_| LogError::NotApplied(timeout))?;
         Ok(())
     }
 
-    /// Whether this node knows a leader and has applied everything in its own log.
-    pub fn is_ready(&self) -> bool {
+    /// Whether this node can serve: writes are durable, a leader is known and everything
+    /// in its own log is applied.
+    pub fn readiness(&self) -> Result<(), NotReady> {
+        if let Some(reason) = self.health.failure() {
+            return Err(NotReady::NotDurable(reason.to_owned()));
+        }
         let m = self.raft.metrics().borrow().clone();
-        m.running_state.is_ok()
-            && m.current_leader.is_some()
-            && m.last_applied.map(|l| l.index) >= m.last_log_index
+        if m.running_state.is_err() {
+            return Err(NotReady::Stopped);
+        }
+        if m.current_leader.is_none() {
+            return Err(NotReady::NoLeader);
+        }
+        if m.last_applied.map(|l| l.index) < m.last_log_index {
+            return Err(NotReady::Applying);
+        }
+        Ok(())
     }
 
-    /// Proposes a command and waits for its outcome in log order.
+    pub fn is_ready(&self) -> bool {
+        self.readiness().is_ok()
+    }
+
+    /// Whether writes can still be made durable, and how many fsyncs failed.
+    pub fn durability(&self) -> &DurabilityHealth {
+        &self.health
+    }
+
+    /// Proposes a command and waits for its outcome in log order. Refused at once when
+    /// an earlier fsync failed.
     pub async fn propose(&self, command: Command) -> Result<Outcome, ProposeError> {
+        if let Some(reason) = self.health.failure() {
+            return Err(ProposeError::NotDurable { reason: reason.to_owned() });
+        }
         let (tx, rx) = oneshot::channel();
         self.proposals.send((command, tx)).await.map_err(|_| ProposeError::Stopped)?;
         rx.await.map_err(|_| ProposeError::Stopped)?
     }
 
-    /// Makes everything applied so far durable (fdatasync of the shared journal).
+    /// Makes everything applied so far durable (fdatasync of the shared journal). A
+    /// failure stops the node from acknowledging writes (see [`DurabilityHealth`]).
     pub fn sync(&self) -> Result<(), LogError> {
-        Ok(self.db.persist(PersistMode::SyncData)?)
+        self.db.persist(PersistMode::SyncData).map_err(|e| {
+            self.health.record_failure("fsync of the log", &e);
+            LogError::Storage(e)
+        })
     }
 
     /// Stops Raft and flushes the database.
@@ -189,11 +230,9 @@ impl Node {
         for task in &self.tasks {
             task.abort();
         }
-        self.raft.shutdown().await.map_err(|e| LogError::Raft(e.to_string()))?;
+        self.raft.shutdown().await?;
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.persist(PersistMode::SyncAll))
-            .await
-            .map_err(|e| LogError::Raft(e.to_string()))??;
+        tokio::task::spawn_blocking(move || db.persist(PersistMode::SyncAll)).await??;
         Ok(())
     }
 }
@@ -219,8 +258,7 @@ async fn run_proposer(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Proposal>, 
                 Ok(response) => {
                     let mut outcomes = response.data.0.into_iter();
                     for waiter in waiters {
-                        let outcome =
-                            outcomes.next().ok_or_else(|| ProposeError::Fatal("missing outcome".into()));
+                        let outcome = outcomes.next().ok_or(ProposeError::MissingOutcome);
                         let _ = waiter.send(outcome);
                     }
                 }
@@ -230,7 +268,10 @@ async fn run_proposer(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Proposal>, 
                             ProposeError::NotLeader { leader: f.leader_id }
                         }
                         RaftError::Fatal(openraft::error::Fatal::Stopped) => ProposeError::Stopped,
-                        other => ProposeError::Fatal(other.to_string()),
+                        RaftError::Fatal(openraft::error::Fatal::StorageError(e)) => {
+                            ProposeError::Storage(e.to_string())
+                        }
+                        other => ProposeError::Raft(other.to_string()),
                     };
                     for waiter in waiters {
                         let _ = waiter.send(Err(error.clone()));
@@ -242,16 +283,54 @@ async fn run_proposer(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Proposal>, 
     }
 }
 
-/// In relaxed mode, makes everything written so far durable on a fixed interval.
-async fn run_relaxed_fsync(db: Database, interval: Duration) {
+/// In relaxed mode, makes everything written so far durable on a fixed interval. The
+/// first failure (or a panic of the fsync) is recorded in `health`, which stops the node
+/// from acknowledging writes, and ends the loop: no later fsync can vouch for the data
+/// the failed one dropped.
+async fn run_relaxed_fsync<F>(fsync: F, interval: Duration, health: Arc<DurabilityHealth>)
+where
+    F: Fn() -> Result<(), fjall::Error> + Clone + Send + 'static,
+{
     let mut ticker = tokio::time::interval(interval);
     loop {
         ticker.tick().await;
-        let db = db.clone();
-        match tokio::task::spawn_blocking(move || db.persist(PersistMode::SyncData)).await {
+        match tokio::task::spawn_blocking(fsync.clone()).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "relaxed fsync failed"),
-            Err(_) => return,
+            Ok(Err(e)) => return health.record_failure("relaxed fsync", &e),
+            Err(e) => return health.record_failure("relaxed fsync", &e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_relaxed_fsync_is_recorded_once_and_ends_the_loop() {
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = Arc::clone(&calls);
+        let fsync = move || {
+            let n = counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n < 2 {
+                Ok(())
+            } else {
+                Err(fjall::Error::Io(std::io::Error::other("injected EIO")))
+            }
+        };
+        let health = Arc::new(DurabilityHealth::default());
+        run_relaxed_fsync(fsync, Duration::from_millis(50), Arc::clone(&health)).await;
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 3, "the loop ends at the failure");
+        assert_eq!(health.failures(), 1);
+        let reason = health.failure().expect("recorded");
+        assert!(reason.contains("relaxed fsync failed") && reason.contains("injected EIO"), "{reason}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_fsync_is_a_failure_too() {
+        let health = Arc::new(DurabilityHealth::default());
+        let fsync = || -> Result<(), fjall::Error> { panic!("fsync panicked") };
+        run_relaxed_fsync(fsync, Duration::from_millis(50), Arc::clone(&health)).await;
+        assert!(health.failure().is_some());
     }
 }

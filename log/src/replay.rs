@@ -74,7 +74,7 @@ impl VerifyReport {
 /// Opens the database of a stopped node's log directory without creating one.
 pub fn open_existing(log_dir: &Path) -> Result<Database, LogError> {
     if !log_dir.is_dir() {
-        return Err(LogError::Raft(format!("no Rucket log at {}", log_dir.display())));
+        return Err(LogError::NoLog(log_dir.to_path_buf()));
     }
     Ok(Database::builder(log_dir).open()?)
 }

@@ -120,3 +120,27 @@ async fn rejected_commands_emit_no_event() {
     assert!(matches!(envelope.open().unwrap(), StorageEvent::BucketCreated(_)));
     close(node).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failed_fsync_the_node_is_not_ready_and_refuses_writes_until_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    assert!(node.propose(create_bucket(1, "before")).await.is_ok());
+    assert_eq!(node.readiness(), Ok(()));
+    node.durability().record_failure("fsync of the log", &"EIO (injected)");
+    let refused = node.propose(create_bucket(2, "after")).await.unwrap_err();
+    assert!(
+        matches!(&refused, rucket_log::ProposeError::NotDurable { reason } if reason.contains("EIO")),
+        "{refused:?}"
+    );
+    assert!(matches!(node.readiness(), Err(rucket_log::NotReady::NotDurable(_))));
+    assert_eq!(node.durability().failures(), 1);
+    assert_eq!(node.archive().head(), LogPosition(1), "nothing was written after the failure");
+    close(node).await;
+
+    // A restart starts from what is durable and takes writes again.
+    let node = open(dir.path()).await;
+    assert_eq!(node.readiness(), Ok(()));
+    assert!(node.propose(create_bucket(3, "after")).await.is_ok());
+    close(node).await;
+}
