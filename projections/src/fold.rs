@@ -2,7 +2,10 @@
 //! its stamp and the views before it.
 
 use fjall::OwnedWriteBatch;
-use rucket_schemas::{BlobId, BucketName, Hlc, ObjectKey, ObjectRecord, PartRecord, StorageEvent};
+use rucket_schemas::{
+    BlobId, BucketCreated, BucketName, DataKeyRewrapped, Hlc, ObjectAclSet, ObjectDeleted, ObjectKey,
+    ObjectRecord, PartRecord, PartUploaded, StorageEvent, UploadCreated, UploadId,
+};
 
 use crate::store::{decode, encode};
 use crate::{keys, BucketRecord, ProjectionError, Projections, UploadRecord, VersionEntry, Versioning};
@@ -26,65 +29,42 @@ impl Projections {
     ) -> Result<Vec<BlobId>, ProjectionError> {
         let mut released = Vec::new();
         match event {
-            StorageEvent::BucketCreated(e) => {
-                let record = BucketRecord {
-                    name: e.bucket.clone(),
-                    owner: e.owner.clone(),
-                    location: e.location.clone(),
-                    created: hlc,
-                    versioning: if e.object_lock_enabled {
-                        Versioning::Enabled
-                    } else {
-                        Versioning::Unversioned
-                    },
-                    object_lock_enabled: e.object_lock_enabled,
-                    default_encryption: None,
-                };
-                batch.insert(&self.buckets, e.bucket.as_str(), encode(&record)?);
-            }
+            StorageEvent::BucketCreated(e) => self.fold_bucket_created(batch, hlc, e)?,
             StorageEvent::BucketDeleted(e) => {
                 batch.remove(&self.buckets, e.bucket.as_str());
                 for kind in keys::CONFIG_KINDS {
                     batch.remove(&self.configs, keys::config(&e.bucket, kind));
                 }
             }
+            StorageEvent::BucketVersioningSet(e) => {
+                self.update_bucket(batch, &e.bucket, |r| {
+                    r.versioning = match e.status {
+                        rucket_schemas::VersioningStatus::Enabled => Versioning::Enabled,
+                        rucket_schemas::VersioningStatus::Suspended => Versioning::Suspended,
+                    }
+                })?;
+            }
             StorageEvent::ObjectCreated(e) => {
                 let new = NewVersion { record: &e.record, tags: &e.tags, lock: &e.lock };
                 self.fold_new_version(batch, &e.bucket, &e.key, new, &mut released)?;
+            }
+            StorageEvent::ObjectDeleted(e) => self.fold_object_deleted(batch, hlc, e, &mut released)?,
+            StorageEvent::UploadCreated(e) => self.fold_upload_created(batch, hlc, e)?,
+            StorageEvent::PartUploaded(e) => self.fold_part_uploaded(batch, e, &mut released)?,
+            StorageEvent::MultipartCompleted(e) => {
+                let kept: Vec<&BlobId> = e.record.data.blob_ids();
+                self.remove_upload(batch, &e.bucket, &e.key, &e.upload_id, &kept, &mut released)?;
+                let new = NewVersion { record: &e.record, tags: &e.tags, lock: &e.lock };
+                self.fold_new_version(batch, &e.bucket, &e.key, new, &mut released)?;
+            }
+            StorageEvent::UploadAborted(e) => {
+                self.remove_upload(batch, &e.bucket, &e.key, &e.upload_id, &[], &mut released)?;
             }
             StorageEvent::BucketPolicySet(e) => {
                 self.put_config(batch, &e.bucket, keys::POLICY, e.policy.as_ref())?;
             }
             StorageEvent::BucketPublicAccessBlockSet(e) => {
                 self.put_config(batch, &e.bucket, keys::PUBLIC_ACCESS_BLOCK, e.configuration.as_ref())?;
-            }
-            StorageEvent::BucketObjectLockSet(e) => {
-                if let Some(mut record) = self.bucket(&e.bucket)? {
-                    record.object_lock_enabled = true;
-                    batch.insert(&self.buckets, e.bucket.as_str(), encode(&record)?);
-                }
-                self.put_config(batch, &e.bucket, keys::OBJECT_LOCK, Some(&e.configuration))?;
-            }
-            StorageEvent::ObjectRetentionSet(e) => {
-                if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
-                    let lock_key = keys::version_tags(&k);
-                    let mut lock = self.lock_at(&lock_key)?;
-                    lock.retention = e.retention;
-                    self.put_lock(batch, lock_key, &lock)?;
-                }
-            }
-            StorageEvent::ObjectLegalHoldSet(e) => {
-                if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
-                    let lock_key = keys::version_tags(&k);
-                    let mut lock = self.lock_at(&lock_key)?;
-                    lock.legal_hold = e.on;
-                    self.put_lock(batch, lock_key, &lock)?;
-                }
-            }
-            StorageEvent::ObjectTaggingSet(e) => {
-                if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
-                    self.put_tags(batch, keys::version_tags(&k), &e.tags)?;
-                }
             }
             StorageEvent::BucketOwnershipSet(e) => {
                 self.put_config(batch, &e.bucket, keys::OWNERSHIP, e.ownership.as_ref())?;
@@ -93,15 +73,7 @@ impl Projections {
                 let acl = Some(&e.acl).filter(|a| !a.grants.is_empty());
                 self.put_config(batch, &e.bucket, keys::ACL, acl)?;
             }
-            StorageEvent::ObjectAclSet(e) => {
-                if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
-                    if e.acl.grants.is_empty() {
-                        batch.remove(&self.acls, k);
-                    } else {
-                        batch.insert(&self.acls, k, encode(&e.acl)?);
-                    }
-                }
-            }
+            StorageEvent::ObjectAclSet(e) => self.fold_object_acl_set(batch, e)?,
             StorageEvent::BucketLifecycleSet(e) => {
                 let config = Some(&e.configuration).filter(|c| !c.rules.is_empty());
                 self.put_config(batch, &e.bucket, keys::LIFECYCLE, config)?;
@@ -110,40 +82,36 @@ impl Projections {
                 let tags = Some(&e.tags).filter(|t| !t.is_empty());
                 self.put_config(batch, &e.bucket, keys::TAGGING, tags)?;
             }
-            StorageEvent::UploadCreated(e) => {
-                let record = UploadRecord {
-                    key: e.key.clone(),
-                    upload_id: e.upload_id.clone(),
-                    owner: e.owner.clone(),
-                    initiated: hlc,
-                    headers: e.headers.clone(),
-                    user_metadata: e.user_metadata.clone(),
-                    storage_class: e.storage_class,
-                    checksum_algorithm: e.checksum_algorithm.clone(),
-                };
-                batch.insert(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id), encode(&record)?);
-                self.put_tags(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.tags)?;
-                self.put_lock(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.lock)?;
-                if let Some(seal) = &e.seal {
-                    batch.insert(
-                        &self.seals,
-                        keys::upload_tags(&e.bucket, &e.key, &e.upload_id),
-                        encode(seal)?,
-                    );
+            StorageEvent::ObjectTaggingSet(e) => {
+                if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
+                    self.put_tags(batch, keys::version_tags(&k), &e.tags)?;
                 }
             }
-            StorageEvent::AccessKeyCreated(e) => {
-                let record = crate::AccessKeyRecord {
-                    access_key_id: e.access_key_id.clone(),
-                    user: e.user.clone(),
-                    secret: e.secret.clone(),
-                    admin: e.admin,
-                    enabled: true,
-                    policy: None,
-                    created: hlc,
-                };
-                batch.insert(&self.access_keys, e.access_key_id.as_str(), encode(&record)?);
+            StorageEvent::BucketCorsSet(e) => {
+                let config = Some(&e.configuration).filter(|c| !c.rules.is_empty());
+                self.put_config(batch, &e.bucket, keys::CORS, config)?;
             }
+            StorageEvent::BucketNotificationSet(e) => {
+                let config = Some(&e.configuration).filter(|c| !c.rules.is_empty());
+                self.put_config(batch, &e.bucket, keys::NOTIFICATION, config)?;
+            }
+            StorageEvent::BucketEncryptionSet(e) => {
+                self.put_config(batch, &e.bucket, keys::ENCRYPTION, e.configuration.as_ref())?;
+            }
+            StorageEvent::DataKeyRewrapped(e) => self.fold_data_key_rewrapped(batch, e)?,
+            StorageEvent::BucketObjectLockSet(e) => {
+                self.update_bucket(batch, &e.bucket, |r| r.object_lock_enabled = true)?;
+                self.put_config(batch, &e.bucket, keys::OBJECT_LOCK, Some(&e.configuration))?;
+            }
+            StorageEvent::ObjectRetentionSet(e) => {
+                self.update_version_lock(batch, &e.bucket, &e.key, &e.version_id, |l| {
+                    l.retention = e.retention
+                })?;
+            }
+            StorageEvent::ObjectLegalHoldSet(e) => {
+                self.update_version_lock(batch, &e.bucket, &e.key, &e.version_id, |l| l.legal_hold = e.on)?;
+            }
+            StorageEvent::AccessKeyCreated(e) => self.fold_access_key_created(batch, hlc, e)?,
             StorageEvent::AccessKeyStatusSet(e) => {
                 self.update_access_key(batch, &e.access_key_id, |r| r.enabled = e.enabled)?;
             }
@@ -156,121 +124,234 @@ impl Projections {
             StorageEvent::AccessKeyDeleted(e) => {
                 batch.remove(&self.access_keys, e.access_key_id.as_str());
             }
-            StorageEvent::BucketEncryptionSet(e) => {
-                self.put_config(batch, &e.bucket, keys::ENCRYPTION, e.configuration.as_ref())?;
-            }
-            StorageEvent::DataKeyRewrapped(e) => match &e.target {
-                rucket_schemas::RewrapTarget::Upload(upload_id) => {
-                    let k = keys::upload_tags(&e.bucket, &e.key, upload_id);
-                    if self.seals.get(&k)?.is_some() {
-                        batch.insert(&self.seals, k, encode(&e.seal)?);
-                    }
-                }
-                rucket_schemas::RewrapTarget::Version(version_id) => {
-                    if let Some((k, VersionEntry::Object(mut record))) =
-                        self.find_version(&e.bucket, &e.key, version_id)?
-                    {
-                        if let rucket_schemas::ObjectData::Sealed { seal, .. } = &mut record.data {
-                            *seal = e.seal.clone();
-                            let current = self.current_object(&e.bucket, &e.key)?;
-                            if current.is_some_and(|c| c.hlc_timestamp == record.hlc_timestamp) {
-                                batch.insert(
-                                    &self.objects,
-                                    keys::object(&e.bucket, &e.key),
-                                    encode(&record)?,
-                                );
-                            }
-                            batch.insert(&self.versions, k, encode(&VersionEntry::Object(record))?);
-                        }
-                    }
-                }
-            },
-            StorageEvent::PartUploaded(e) => {
-                let k = keys::part(&e.bucket, &e.key, &e.upload_id, e.part.part_number);
-                if let Some(old) = self.parts.get(&k)? {
-                    let old: PartRecord = decode(&old, "parts")?;
-                    if old.blob_id != e.part.blob_id {
-                        released.push(old.blob_id);
-                    }
-                }
-                batch.insert(&self.parts, k, encode(&e.part)?);
-            }
-            StorageEvent::MultipartCompleted(e) => {
-                let kept: Vec<&BlobId> = e.record.data.blob_ids();
-                for part in self.parts(&e.bucket, &e.key, &e.upload_id)? {
-                    if !kept.contains(&&part.blob_id) {
-                        released.push(part.blob_id.clone());
-                    }
-                    batch.remove(&self.parts, keys::part(&e.bucket, &e.key, &e.upload_id, part.part_number));
-                }
-                batch.remove(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id));
-                batch.remove(&self.tags, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
-                batch.remove(&self.locks, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
-                batch.remove(&self.seals, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
-                let new = NewVersion { record: &e.record, tags: &e.tags, lock: &e.lock };
-                self.fold_new_version(batch, &e.bucket, &e.key, new, &mut released)?;
-            }
-            StorageEvent::UploadAborted(e) => {
-                for part in self.parts(&e.bucket, &e.key, &e.upload_id)? {
-                    released.push(part.blob_id.clone());
-                    batch.remove(&self.parts, keys::part(&e.bucket, &e.key, &e.upload_id, part.part_number));
-                }
-                batch.remove(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id));
-                batch.remove(&self.tags, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
-                batch.remove(&self.locks, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
-                batch.remove(&self.seals, keys::upload_tags(&e.bucket, &e.key, &e.upload_id));
-            }
-            StorageEvent::ObjectDeleted(e) => {
-                if e.delete_marker {
-                    // A null marker (versioning suspended) replaces the key's null version.
-                    let mut removed = Vec::new();
-                    if e.version_id.is_null() {
-                        if let Some((k, old)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
-                            if let VersionEntry::Object(r) = &old {
-                                released.extend(r.data.blob_ids().into_iter().cloned());
-                            }
-                            self.remove_version(batch, &k);
-                            removed.push(k);
-                        }
-                    }
-                    let entry = VersionEntry::DeleteMarker {
-                        version_id: e.version_id.clone(),
-                        owner: e.owner.clone(),
-                        hlc_timestamp: hlc,
-                    };
-                    let new_key = keys::version(&e.bucket, &e.key, hlc);
-                    batch.insert(&self.versions, new_key.clone(), encode(&entry)?);
-                    self.refresh_current(batch, &e.bucket, &e.key, &removed, Some((new_key, entry)))?;
-                } else if let Some((k, old)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
-                    if let VersionEntry::Object(r) = &old {
-                        released.extend(r.data.blob_ids().into_iter().cloned());
-                    }
-                    self.remove_version(batch, &k);
-                    self.refresh_current(batch, &e.bucket, &e.key, &[k], None)?;
-                }
-            }
-            StorageEvent::BucketCorsSet(e) => {
-                let config = Some(&e.configuration).filter(|c| !c.rules.is_empty());
-                self.put_config(batch, &e.bucket, keys::CORS, config)?;
-            }
-            StorageEvent::BucketNotificationSet(e) => {
-                let config = Some(&e.configuration).filter(|c| !c.rules.is_empty());
-                self.put_config(batch, &e.bucket, keys::NOTIFICATION, config)?;
-            }
-            StorageEvent::BucketVersioningSet(e) => {
-                if let Some(mut record) = self.bucket(&e.bucket)? {
-                    record.versioning = match e.status {
-                        rucket_schemas::VersioningStatus::Enabled => Versioning::Enabled,
-                        rucket_schemas::VersioningStatus::Suspended => Versioning::Suspended,
-                    };
-                    batch.insert(&self.buckets, e.bucket.as_str(), encode(&record)?);
-                }
-            }
         }
         for id in &released {
             batch.insert(&self.garbage, id.as_str(), []);
         }
         Ok(released)
+    }
+
+    fn fold_bucket_created(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        hlc: Hlc,
+        e: &BucketCreated,
+    ) -> Result<(), ProjectionError> {
+        let record = BucketRecord {
+            name: e.bucket.clone(),
+            owner: e.owner.clone(),
+            location: e.location.clone(),
+            created: hlc,
+            versioning: if e.object_lock_enabled { Versioning::Enabled } else { Versioning::Unversioned },
+            object_lock_enabled: e.object_lock_enabled,
+            default_encryption: None,
+        };
+        batch.insert(&self.buckets, e.bucket.as_str(), encode(&record)?);
+        Ok(())
+    }
+
+    /// Removes a version (or, with `delete_marker`, adds a marker, which replaces the
+    /// key's null version when it is the null marker of a suspended bucket).
+    fn fold_object_deleted(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        hlc: Hlc,
+        e: &ObjectDeleted,
+        released: &mut Vec<BlobId>,
+    ) -> Result<(), ProjectionError> {
+        if e.delete_marker {
+            // A null marker (versioning suspended) replaces the key's null version.
+            let mut removed = Vec::new();
+            if e.version_id.is_null() {
+                if let Some((k, old)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
+                    if let VersionEntry::Object(r) = &old {
+                        released.extend(r.data.blob_ids().into_iter().cloned());
+                    }
+                    self.remove_version(batch, &k);
+                    removed.push(k);
+                }
+            }
+            let entry = VersionEntry::DeleteMarker {
+                version_id: e.version_id.clone(),
+                owner: e.owner.clone(),
+                hlc_timestamp: hlc,
+            };
+            let new_key = keys::version(&e.bucket, &e.key, hlc);
+            batch.insert(&self.versions, new_key.clone(), encode(&entry)?);
+            self.refresh_current(batch, &e.bucket, &e.key, &removed, Some((new_key, entry)))?;
+        } else if let Some((k, old)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
+            if let VersionEntry::Object(r) = &old {
+                released.extend(r.data.blob_ids().into_iter().cloned());
+            }
+            self.remove_version(batch, &k);
+            self.refresh_current(batch, &e.bucket, &e.key, &[k], None)?;
+        }
+        Ok(())
+    }
+
+    fn fold_upload_created(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        hlc: Hlc,
+        e: &UploadCreated,
+    ) -> Result<(), ProjectionError> {
+        let record = UploadRecord {
+            key: e.key.clone(),
+            upload_id: e.upload_id.clone(),
+            owner: e.owner.clone(),
+            initiated: hlc,
+            headers: e.headers.clone(),
+            user_metadata: e.user_metadata.clone(),
+            storage_class: e.storage_class,
+            checksum_algorithm: e.checksum_algorithm.clone(),
+        };
+        batch.insert(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id), encode(&record)?);
+        self.put_tags(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.tags)?;
+        self.put_lock(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.lock)?;
+        if let Some(seal) = &e.seal {
+            batch.insert(&self.seals, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), encode(seal)?);
+        }
+        Ok(())
+    }
+
+    /// Stores a part; a re-uploaded part releases the blob it replaces.
+    fn fold_part_uploaded(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        e: &PartUploaded,
+        released: &mut Vec<BlobId>,
+    ) -> Result<(), ProjectionError> {
+        let k = keys::part(&e.bucket, &e.key, &e.upload_id, e.part.part_number);
+        if let Some(old) = self.parts.get(&k)? {
+            let old: PartRecord = decode(&old, "parts")?;
+            if old.blob_id != e.part.blob_id {
+                released.push(old.blob_id);
+            }
+        }
+        batch.insert(&self.parts, k, encode(&e.part)?);
+        Ok(())
+    }
+
+    /// Removes an upload (completed or aborted) with its parts, tags, lock and seal; the
+    /// parts' blobs are released unless `kept` (by the completed version).
+    fn remove_upload(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        kept: &[&BlobId],
+        released: &mut Vec<BlobId>,
+    ) -> Result<(), ProjectionError> {
+        for part in self.parts(bucket, key, upload_id)? {
+            if !kept.contains(&&part.blob_id) {
+                released.push(part.blob_id.clone());
+            }
+            batch.remove(&self.parts, keys::part(bucket, key, upload_id, part.part_number));
+        }
+        batch.remove(&self.uploads, keys::upload(bucket, key, upload_id));
+        batch.remove(&self.tags, keys::upload_tags(bucket, key, upload_id));
+        batch.remove(&self.locks, keys::upload_tags(bucket, key, upload_id));
+        batch.remove(&self.seals, keys::upload_tags(bucket, key, upload_id));
+        Ok(())
+    }
+
+    fn fold_object_acl_set(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        e: &ObjectAclSet,
+    ) -> Result<(), ProjectionError> {
+        if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
+            if e.acl.grants.is_empty() {
+                batch.remove(&self.acls, k);
+            } else {
+                batch.insert(&self.acls, k, encode(&e.acl)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the seal of an upload or version that still has one (the current object
+    /// too, when the version is current).
+    fn fold_data_key_rewrapped(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        e: &DataKeyRewrapped,
+    ) -> Result<(), ProjectionError> {
+        match &e.target {
+            rucket_schemas::RewrapTarget::Upload(upload_id) => {
+                let k = keys::upload_tags(&e.bucket, &e.key, upload_id);
+                if self.seals.get(&k)?.is_some() {
+                    batch.insert(&self.seals, k, encode(&e.seal)?);
+                }
+            }
+            rucket_schemas::RewrapTarget::Version(version_id) => {
+                if let Some((k, VersionEntry::Object(mut record))) =
+                    self.find_version(&e.bucket, &e.key, version_id)?
+                {
+                    if let rucket_schemas::ObjectData::Sealed { seal, .. } = &mut record.data {
+                        *seal = e.seal.clone();
+                        let current = self.current_object(&e.bucket, &e.key)?;
+                        if current.is_some_and(|c| c.hlc_timestamp == record.hlc_timestamp) {
+                            batch.insert(&self.objects, keys::object(&e.bucket, &e.key), encode(&record)?);
+                        }
+                        batch.insert(&self.versions, k, encode(&VersionEntry::Object(record))?);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fold_access_key_created(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        hlc: Hlc,
+        e: &rucket_schemas::AccessKeyCreated,
+    ) -> Result<(), ProjectionError> {
+        let record = crate::AccessKeyRecord {
+            access_key_id: e.access_key_id.clone(),
+            user: e.user.clone(),
+            secret: e.secret.clone(),
+            admin: e.admin,
+            enabled: true,
+            policy: None,
+            created: hlc,
+        };
+        batch.insert(&self.access_keys, e.access_key_id.as_str(), encode(&record)?);
+        Ok(())
+    }
+
+    /// Changes a bucket's record, if the bucket exists.
+    fn update_bucket(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        bucket: &BucketName,
+        change: impl FnOnce(&mut BucketRecord),
+    ) -> Result<(), ProjectionError> {
+        if let Some(mut record) = self.bucket(bucket)? {
+            change(&mut record);
+            batch.insert(&self.buckets, bucket.as_str(), encode(&record)?);
+        }
+        Ok(())
+    }
+
+    /// Changes a version's lock, if the version exists.
+    fn update_version_lock(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: &rucket_schemas::VersionId,
+        change: impl FnOnce(&mut rucket_schemas::ObjectLock),
+    ) -> Result<(), ProjectionError> {
+        if let Some((k, _)) = self.find_version(bucket, key, version_id)? {
+            let lock_key = keys::version_tags(&k);
+            let mut lock = self.lock_at(&lock_key)?;
+            change(&mut lock);
+            self.put_lock(batch, lock_key, &lock)?;
+        }
+        Ok(())
     }
 
     /// Adds an object version; a `null` version replaces the key's previous one.

@@ -10,32 +10,50 @@ use rucket_schemas::{
 
 use crate::{Decision, ListQuery, Projections, VersionQuery};
 
-struct Harness {
+/// Views over a fresh fjall database in a temp dir, with a clock and a log position, so
+/// commands can be decided (and their events folded) as the state machine does.
+pub(crate) struct Harness {
     _dir: tempfile::TempDir,
-    projections: Projections,
+    pub(crate) projections: Projections,
     clock: u64,
     position: u64,
 }
 
 impl Harness {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = fjall::Database::builder(dir.path()).open().unwrap();
         let projections = Projections::open(&db).unwrap();
         Self { _dir: dir, projections, clock: 0, position: 0 }
     }
 
-    /// Runs one command as the state machine does; returns the decision and released blobs.
-    fn run(&mut self, user: &str, body: CommandBody) -> (Decision, Vec<BlobId>) {
+    /// The stamp the next command gets (one second after the last one's).
+    pub(crate) fn next_hlc(&self) -> Hlc {
+        Hlc::new((self.clock + 1) << 32, 1)
+    }
+
+    /// A command from `user` (an operator when `admin`), stamped with the next tick.
+    pub(crate) fn command(&mut self, user: &str, admin: bool, body: CommandBody) -> Command {
+        let hlc = self.next_hlc();
         self.clock += 1;
-        let command = Command {
-            hlc: Hlc::new(self.clock << 32, 1),
+        Command {
+            hlc,
             event_id: EventId([0; 16]),
             origin_region: RegionId::new("us-east-1"),
             requester: UserId::new(user),
-            requester_is_admin: false,
+            requester_is_admin: admin,
             body,
-        };
+        }
+    }
+
+    /// Runs one command as the state machine does; returns the decision and released blobs.
+    pub(crate) fn run(&mut self, user: &str, body: CommandBody) -> (Decision, Vec<BlobId>) {
+        self.run_as(user, false, body)
+    }
+
+    /// As [`Self::run`], for a requester who is an operator when `admin`.
+    pub(crate) fn run_as(&mut self, user: &str, admin: bool, body: CommandBody) -> (Decision, Vec<BlobId>) {
+        let command = self.command(user, admin, body);
         let decision = self.projections.decide(&command).unwrap();
         let mut released = Vec::new();
         if let Decision::Event(event) = &decision {
@@ -48,15 +66,15 @@ impl Harness {
         (decision, released)
     }
 
-    fn rejected(&mut self, user: &str, body: CommandBody) -> Rejection {
+    pub(crate) fn rejected(&mut self, user: &str, body: CommandBody) -> Rejection {
         match self.run(user, body).0 {
             Decision::Rejected(r) => r,
             other => panic!("expected a rejection, got {other:?}"),
         }
     }
 
-    fn put(&mut self, bucket: &str, key: &str, data: ObjectData) -> Vec<BlobId> {
-        let hlc = Hlc::new((self.clock + 1) << 32, 1);
+    pub(crate) fn put(&mut self, bucket: &str, key: &str, data: ObjectData) -> Vec<BlobId> {
+        let hlc = self.next_hlc();
         let (decision, released) =
             self.run("alice", put_body(bucket, key, data, hlc, WriteCondition::Always));
         assert!(matches!(decision, Decision::Event(_)), "put {key}: {decision:?}");
@@ -71,11 +89,11 @@ impl Harness {
     }
 }
 
-fn bucket_name(name: &str) -> BucketName {
+pub(crate) fn bucket_name(name: &str) -> BucketName {
     BucketName::parse(name).unwrap()
 }
 
-fn create(bucket: &str) -> CommandBody {
+pub(crate) fn create(bucket: &str) -> CommandBody {
     CommandBody::CreateBucket {
         bucket: bucket_name(bucket),
         location: String::new(),
@@ -83,7 +101,13 @@ fn create(bucket: &str) -> CommandBody {
     }
 }
 
-fn put_body(bucket: &str, key: &str, data: ObjectData, hlc: Hlc, condition: WriteCondition) -> CommandBody {
+pub(crate) fn put_body(
+    bucket: &str,
+    key: &str,
+    data: ObjectData,
+    hlc: Hlc,
+    condition: WriteCondition,
+) -> CommandBody {
     let size = match &data {
         ObjectData::Inline(b) => b.len() as u64,
         ObjectData::Blob(_) | ObjectData::Parts(_) | ObjectData::Sealed { .. } => 100,
@@ -111,7 +135,7 @@ fn put_body(bucket: &str, key: &str, data: ObjectData, hlc: Hlc, condition: Writ
     }
 }
 
-fn inline(bytes: &[u8]) -> ObjectData {
+pub(crate) fn inline(bytes: &[u8]) -> ObjectData {
     ObjectData::Inline(bytes.to_vec())
 }
 

@@ -1,0 +1,66 @@
+//! Decides the bucket commands: create, delete, and the versioning state.
+
+use rucket_schemas::{
+    BucketCreated, BucketDeleted, BucketName, BucketVersioningSet, Rejection, StorageEvent, VersioningStatus,
+};
+
+use super::{event, Caller, Decision};
+use crate::{ProjectionError, Projections};
+
+impl Projections {
+    /// CreateBucket: a name nobody holds becomes the requester's.
+    pub(super) fn create_bucket(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        location: &str,
+        object_lock_enabled: bool,
+    ) -> Result<Decision, ProjectionError> {
+        Ok(match self.bucket(bucket)? {
+            Some(existing) if existing.owner == *caller.requester() => {
+                Decision::Rejected(Rejection::BucketAlreadyOwnedByYou)
+            }
+            Some(_) => Decision::Rejected(Rejection::BucketAlreadyExists),
+            None => event(StorageEvent::BucketCreated(BucketCreated {
+                bucket: bucket.clone(),
+                owner: caller.requester().clone(),
+                location: location.to_owned(),
+                object_lock_enabled,
+            })),
+        })
+    }
+
+    /// DeleteBucket: the owner's (or an operator's), once no version, delete marker or
+    /// upload in progress is left in it.
+    pub(super) fn delete_bucket(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+    ) -> Result<Decision, ProjectionError> {
+        Ok(match self.owned_bucket(caller, bucket)? {
+            Err(r) => Decision::Rejected(r),
+            Ok(_) if !self.bucket_is_empty(bucket)? => Decision::Rejected(Rejection::BucketNotEmpty),
+            Ok(_) => event(StorageEvent::BucketDeleted(BucketDeleted { bucket: bucket.clone() })),
+        })
+    }
+
+    /// PutBucketVersioning: the owner's (or an operator's); a bucket with Object Lock on
+    /// may not suspend versioning.
+    pub(super) fn set_versioning(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        status: VersioningStatus,
+    ) -> Result<Decision, ProjectionError> {
+        Ok(match self.owned_bucket(caller, bucket)? {
+            Err(r) => Decision::Rejected(r),
+            Ok(b) if b.object_lock_enabled && status == VersioningStatus::Suspended => {
+                Decision::Rejected(Rejection::InvalidBucketState)
+            }
+            Ok(_) => event(StorageEvent::BucketVersioningSet(BucketVersioningSet {
+                bucket: bucket.clone(),
+                status,
+            })),
+        })
+    }
+}

@@ -1,0 +1,222 @@
+//! Decides the configuration commands: a bucket's policy, ACL, tags, CORS rules,
+//! lifecycle rules, notifications, default encryption, public access block and ownership
+//! controls, and an object version's ACL and tags.
+
+use rucket_schemas::{
+    Acl, BucketAclSet, BucketCorsSet, BucketEncryption, BucketEncryptionSet, BucketLifecycleSet, BucketName,
+    BucketNotificationSet, BucketOwnershipSet, BucketPolicySet, BucketPublicAccessBlockSet, BucketTaggingSet,
+    CorsConfig, LifecycleConfig, NotificationConfig, ObjectAclSet, ObjectKey, ObjectOwnership,
+    ObjectTaggingSet, Permission, PublicAccessBlock, Rejection, StorageEvent, Tags, VersionId,
+};
+
+use super::{event, Caller, Decision};
+use crate::{ProjectionError, Projections};
+
+impl Projections {
+    /// Put/DeleteBucketPolicy: the owner's (or an operator's); a policy the gateway found
+    /// public is refused while the bucket blocks public policies.
+    pub(super) fn set_bucket_policy(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        policy: Option<&String>,
+        public: bool,
+    ) -> Result<Decision, ProjectionError> {
+        if public && self.public_access_block(bucket)?.is_some_and(|b| b.block_public_policy) {
+            return Ok(Decision::Rejected(Rejection::AccessDenied));
+        }
+        self.owner_only(caller, bucket, || {
+            StorageEvent::BucketPolicySet(BucketPolicySet { bucket: bucket.clone(), policy: policy.cloned() })
+        })
+    }
+
+    /// PutBucketAcl: the owner's, an operator's or a WRITE_ACP grantee's; a public ACL is
+    /// refused (to everyone) while the bucket blocks public ACLs.
+    pub(super) fn set_bucket_acl(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        acl: &Acl,
+    ) -> Result<Decision, ProjectionError> {
+        Ok(match self.bucket(bucket)? {
+            None => Decision::Rejected(Rejection::NoSuchBucket),
+            Some(_) if self.blocks_public(bucket, acl)? => Decision::Rejected(Rejection::AccessDenied),
+            Some(b)
+                if !caller.may_act(&b)
+                    && !self
+                        .effective_bucket_acl(bucket)?
+                        .allows(caller.requester(), Permission::WriteAcp) =>
+            {
+                Decision::Rejected(Rejection::AccessDenied)
+            }
+            Some(_) => {
+                event(StorageEvent::BucketAclSet(BucketAclSet { bucket: bucket.clone(), acl: acl.clone() }))
+            }
+        })
+    }
+
+    /// PutObjectAcl on one version (`None`: the current one): the bucket owner's, an
+    /// operator's, the version owner's or a WRITE_ACP grantee's; public ACLs as for the
+    /// bucket.
+    pub(super) fn set_object_acl(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<&VersionId>,
+        acl: &Acl,
+    ) -> Result<Decision, ProjectionError> {
+        let b = match self.bucket(bucket)? {
+            None => return Ok(Decision::Rejected(Rejection::NoSuchBucket)),
+            Some(_) if self.blocks_public(bucket, acl)? => {
+                return Ok(Decision::Rejected(Rejection::AccessDenied))
+            }
+            Some(b) => b,
+        };
+        let record = match self.target_version(bucket, key, version_id)? {
+            Ok(record) => record,
+            Err(r) => return Ok(Decision::Rejected(r)),
+        };
+        let granted = self
+            .effective_version_acl(bucket, key, record.hlc_timestamp)?
+            .allows(caller.requester(), Permission::WriteAcp);
+        Ok(if !caller.may_act(&b) && record.owner != *caller.requester() && !granted {
+            Decision::Rejected(Rejection::AccessDenied)
+        } else {
+            event(StorageEvent::ObjectAclSet(ObjectAclSet {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                version_id: record.version_id.clone(),
+                acl: acl.clone(),
+            }))
+        })
+    }
+
+    /// PutObjectTagging on one version (`None`: the current one): the bucket owner's (or
+    /// an operator's).
+    pub(super) fn set_object_tagging(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<&VersionId>,
+        tags: &Tags,
+    ) -> Result<Decision, ProjectionError> {
+        if let Err(r) = self.owned_bucket(caller, bucket)? {
+            return Ok(Decision::Rejected(r));
+        }
+        Ok(match self.target_version(bucket, key, version_id)? {
+            Err(r) => Decision::Rejected(r),
+            Ok(record) => event(StorageEvent::ObjectTaggingSet(ObjectTaggingSet {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                version_id: record.version_id.clone(),
+                tags: tags.clone(),
+            })),
+        })
+    }
+
+    /// PutBucketTagging: the owner's (or an operator's).
+    pub(super) fn set_bucket_tagging(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        tags: &Tags,
+    ) -> Result<Decision, ProjectionError> {
+        self.owner_only(caller, bucket, || {
+            StorageEvent::BucketTaggingSet(BucketTaggingSet { bucket: bucket.clone(), tags: tags.clone() })
+        })
+    }
+
+    /// PutBucketCors: the owner's (or an operator's).
+    pub(super) fn set_bucket_cors(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        configuration: &CorsConfig,
+    ) -> Result<Decision, ProjectionError> {
+        self.owner_only(caller, bucket, || {
+            StorageEvent::BucketCorsSet(BucketCorsSet {
+                bucket: bucket.clone(),
+                configuration: configuration.clone(),
+            })
+        })
+    }
+
+    /// PutBucketLifecycleConfiguration: the owner's (or an operator's).
+    pub(super) fn set_bucket_lifecycle(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        configuration: &LifecycleConfig,
+    ) -> Result<Decision, ProjectionError> {
+        self.owner_only(caller, bucket, || {
+            StorageEvent::BucketLifecycleSet(BucketLifecycleSet {
+                bucket: bucket.clone(),
+                configuration: configuration.clone(),
+            })
+        })
+    }
+
+    /// PutBucketNotificationConfiguration: the owner's (or an operator's).
+    pub(super) fn set_bucket_notification(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        configuration: &NotificationConfig,
+    ) -> Result<Decision, ProjectionError> {
+        self.owner_only(caller, bucket, || {
+            StorageEvent::BucketNotificationSet(BucketNotificationSet {
+                bucket: bucket.clone(),
+                configuration: configuration.clone(),
+            })
+        })
+    }
+
+    /// Put/DeleteBucketEncryption: the owner's (or an operator's).
+    pub(super) fn set_bucket_encryption(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        configuration: Option<&BucketEncryption>,
+    ) -> Result<Decision, ProjectionError> {
+        self.owner_only(caller, bucket, || {
+            StorageEvent::BucketEncryptionSet(BucketEncryptionSet {
+                bucket: bucket.clone(),
+                configuration: configuration.cloned(),
+            })
+        })
+    }
+
+    /// Put/DeletePublicAccessBlock: the owner's (or an operator's).
+    pub(super) fn set_public_access_block(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        configuration: Option<PublicAccessBlock>,
+    ) -> Result<Decision, ProjectionError> {
+        self.owner_only(caller, bucket, || {
+            StorageEvent::BucketPublicAccessBlockSet(BucketPublicAccessBlockSet {
+                bucket: bucket.clone(),
+                configuration,
+            })
+        })
+    }
+
+    /// Put/DeleteBucketOwnershipControls: the owner's (or an operator's).
+    pub(super) fn set_bucket_ownership(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        ownership: Option<ObjectOwnership>,
+    ) -> Result<Decision, ProjectionError> {
+        self.owner_only(caller, bucket, || {
+            StorageEvent::BucketOwnershipSet(BucketOwnershipSet { bucket: bucket.clone(), ownership })
+        })
+    }
+
+    /// Whether the bucket's public access block refuses `acl` (it grants publicly).
+    fn blocks_public(&self, bucket: &BucketName, acl: &Acl) -> Result<bool, ProjectionError> {
+        Ok(acl.is_public() && self.public_access_block(bucket)?.is_some_and(|b| b.block_public_acls))
+    }
+}

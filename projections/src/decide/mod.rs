@@ -1,0 +1,333 @@
+//! Command validation: a command and the current views in, an event or a rejection out.
+//!
+//! [`Projections::decide`] takes off the wrappers a command may come in (tags, a lock, a
+//! seal, a GOVERNANCE bypass, a bucket policy's grant) and hands what they wrap to its
+//! family: [`buckets`], [`objects`], [`multipart`], [`configs`], [`locks`], [`keys`]. The
+//! checks more than one family makes live here.
+
+mod buckets;
+mod configs;
+mod keys;
+mod locks;
+mod multipart;
+mod objects;
+#[cfg(test)]
+mod tests;
+
+use rucket_schemas::{
+    BucketName, Command, CommandBody, ObjectKey, ObjectRecord, Rejection, StorageEvent, Tags, UserId,
+    VersionId, WriteCondition,
+};
+
+use multipart::UploadAt;
+
+use crate::{BucketRecord, ProjectionError, Projections, VersionEntry};
+
+/// The smallest part S3 accepts, except for the last part of an upload.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+
+/// What a command becomes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Event(Box<StorageEvent>),
+    Unchanged,
+    Rejected(Rejection),
+}
+
+impl Decision {
+    /// Adds a wrapper's part to the event a command became; a rejection or no change stays.
+    fn with_event(self, change: impl FnOnce(&mut StorageEvent)) -> Self {
+        match self {
+            Decision::Event(mut event) => {
+                change(&mut event);
+                Decision::Event(event)
+            }
+            other => other,
+        }
+    }
+}
+
+fn event(event: StorageEvent) -> Decision {
+    Decision::Event(Box::new(event))
+}
+
+/// What the gateway established for a command beyond its requester: a GOVERNANCE bypass
+/// the requester may make, and a bucket policy that allows the request.
+#[derive(Clone, Copy, Debug, Default)]
+struct Grants {
+    bypass: bool,
+    policy: bool,
+}
+
+/// The command being decided, as a family sees it: who asks, when, with what grants.
+#[derive(Clone, Copy)]
+struct Caller<'a> {
+    command: &'a Command,
+    grants: Grants,
+}
+
+impl Caller<'_> {
+    fn requester(&self) -> &UserId {
+        &self.command.requester
+    }
+
+    fn is_admin(&self) -> bool {
+        self.command.requester_is_admin
+    }
+
+    /// The command's time, in Unix milliseconds: Object Lock is decided as of it.
+    fn now(&self) -> i64 {
+        self.command.hlc.unix_millis()
+    }
+
+    /// Whether the requester acts for the bucket's owner: an operator, or the owner.
+    fn may_act(&self, bucket: &BucketRecord) -> bool {
+        self.command.requester_is_admin || bucket.owner == self.command.requester
+    }
+}
+
+impl Projections {
+    /// Validates `command` against the current views. Reads only; never writes.
+    pub fn decide(&self, command: &Command) -> Result<Decision, ProjectionError> {
+        self.decide_with(command, false)
+    }
+
+    /// As [`Self::decide`]; `bypass` is a GOVERNANCE bypass the requester may make.
+    fn decide_with(&self, command: &Command, bypass: bool) -> Result<Decision, ProjectionError> {
+        self.decide_as(command, Grants { bypass, policy: false })
+    }
+
+    /// Takes a wrapper off (deciding what it wraps, with its grant or its addition to the
+    /// event), or hands the command to its family.
+    fn decide_as(&self, command: &Command, grants: Grants) -> Result<Decision, ProjectionError> {
+        use CommandBody as C;
+        let unwrapped = |inner: &CommandBody| Command { body: inner.clone(), ..command.clone() };
+        let caller = &Caller { command, grants };
+        match &command.body {
+            C::BypassGovernance { inner } => {
+                let bypass = self.may_bypass(caller, inner)?;
+                self.decide_as(&unwrapped(inner), Grants { bypass, ..grants })
+            }
+            C::PolicyAllowed { inner } => {
+                self.decide_as(&unwrapped(inner), Grants { policy: true, ..grants })
+            }
+            C::Locked { lock, inner } => self.decide_locked(&unwrapped(inner), grants, lock),
+            C::Sealed { seal, inner } => {
+                // Decided as the upload it wraps; the seal rides on its event.
+                let decision = self.decide_as(&unwrapped(inner), grants)?;
+                Ok(decision.with_event(|event| multipart::attach_seal(event, seal)))
+            }
+            C::Tagged { tags, inner } => {
+                // Decided as the write it wraps; the tags ride on its event.
+                Ok(self.decide_as(&unwrapped(inner), grants)?.with_event(|event| attach_tags(event, tags)))
+            }
+            // Buckets.
+            C::CreateBucket { bucket, location, object_lock_enabled } => {
+                self.create_bucket(caller, bucket, location, *object_lock_enabled)
+            }
+            C::DeleteBucket { bucket } => self.delete_bucket(caller, bucket),
+            C::SetBucketVersioning { bucket, status } => self.set_versioning(caller, bucket, *status),
+            // Objects.
+            C::PutObject { bucket, key, operation, record, condition } => {
+                self.put_object(caller, bucket, key, *operation, record, condition)
+            }
+            C::DeleteObject { bucket, key, version_id, marker_version_id } => {
+                self.delete_object(caller, bucket, key, version_id.as_ref(), marker_version_id)
+            }
+            C::LifecycleExpire { bucket, key, version_id, expected, action } => {
+                self.lifecycle_expire(caller, bucket, key, version_id, *expected, action)
+            }
+            // Multipart uploads.
+            C::CreateMultipartUpload {
+                bucket,
+                key,
+                upload_id,
+                headers,
+                user_metadata,
+                storage_class,
+                checksum_algorithm,
+            } => {
+                let at = UploadAt { bucket, key, upload_id };
+                let checksum_algorithm = checksum_algorithm.as_ref();
+                self.create_upload(caller, at, headers, user_metadata, *storage_class, checksum_algorithm)
+            }
+            C::UploadPart { bucket, key, upload_id, part } => {
+                self.upload_part(caller, UploadAt { bucket, key, upload_id }, part)
+            }
+            C::CompleteMultipartUpload { bucket, key, upload_id, parts, record, condition } => {
+                self.complete_upload(caller, UploadAt { bucket, key, upload_id }, parts, record, condition)
+            }
+            C::AbortMultipartUpload { bucket, key, upload_id } => {
+                self.abort_upload(caller, UploadAt { bucket, key, upload_id })
+            }
+            // Bucket (and object) configurations.
+            C::SetBucketPolicy { bucket, policy, public } => {
+                self.set_bucket_policy(caller, bucket, policy.as_ref(), *public)
+            }
+            C::SetBucketAcl { bucket, acl } => self.set_bucket_acl(caller, bucket, acl),
+            C::SetObjectAcl { bucket, key, version_id, acl } => {
+                self.set_object_acl(caller, bucket, key, version_id.as_ref(), acl)
+            }
+            C::SetBucketTagging { bucket, tags } => self.set_bucket_tagging(caller, bucket, tags),
+            C::SetObjectTagging { bucket, key, version_id, tags } => {
+                self.set_object_tagging(caller, bucket, key, version_id.as_ref(), tags)
+            }
+            C::SetBucketCors { bucket, configuration } => self.set_bucket_cors(caller, bucket, configuration),
+            C::SetBucketLifecycle { bucket, configuration } => {
+                self.set_bucket_lifecycle(caller, bucket, configuration)
+            }
+            C::SetBucketNotification { bucket, configuration } => {
+                self.set_bucket_notification(caller, bucket, configuration)
+            }
+            C::SetBucketEncryption { bucket, configuration } => {
+                self.set_bucket_encryption(caller, bucket, configuration.as_ref())
+            }
+            C::SetPublicAccessBlock { bucket, configuration } => {
+                self.set_public_access_block(caller, bucket, *configuration)
+            }
+            C::SetBucketOwnership { bucket, ownership } => {
+                self.set_bucket_ownership(caller, bucket, *ownership)
+            }
+            // Object Lock.
+            C::SetObjectLockConfig { bucket, configuration } => {
+                self.set_object_lock_config(caller, bucket, *configuration)
+            }
+            C::SetObjectRetention { bucket, key, version_id, retention } => {
+                self.set_object_retention(caller, bucket, key, version_id.as_ref(), *retention)
+            }
+            C::SetObjectLegalHold { bucket, key, version_id, on } => {
+                self.set_object_legal_hold(caller, bucket, key, version_id.as_ref(), *on)
+            }
+            // Access keys and re-wraps.
+            C::CreateAccessKey { access_key_id, user, secret, admin } => {
+                self.create_access_key(caller, access_key_id, user, secret, *admin)
+            }
+            C::SetAccessKeyStatus { access_key_id, enabled } => {
+                self.set_access_key_status(caller, access_key_id, *enabled)
+            }
+            C::DeleteAccessKey { access_key_id } => self.delete_access_key(caller, access_key_id),
+            C::SetAccessKeyPolicy { access_key_id, policy } => {
+                self.set_access_key_policy(caller, access_key_id, policy.as_ref())
+            }
+            C::RewrapAccessKey { access_key_id, from, secret } => {
+                self.rewrap_access_key(caller, access_key_id, from, secret)
+            }
+            C::RewrapDataKey { bucket, key, target, from, seal } => {
+                self.rewrap_data_key(caller, bucket, key, target, from, seal)
+            }
+        }
+    }
+}
+
+/// Puts a `Tagged` wrapper's tags on the new version or upload its write became.
+fn attach_tags(event: &mut StorageEvent, tags: &Tags) {
+    match event {
+        StorageEvent::ObjectCreated(e) => e.tags = tags.clone(),
+        StorageEvent::UploadCreated(e) => e.tags = tags.clone(),
+        _ => {}
+    }
+}
+
+/// The checks more than one family makes.
+impl Projections {
+    /// The bucket a wrapped command acts on, if it names one that exists.
+    fn bucket_of(&self, inner: &CommandBody) -> Result<Option<BucketRecord>, ProjectionError> {
+        match inner.bucket() {
+            Some(bucket) => self.bucket(bucket),
+            None => Ok(None),
+        }
+    }
+
+    /// The bucket, if it exists and the requester acts for its owner.
+    fn owned_bucket(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+    ) -> Result<Result<BucketRecord, Rejection>, ProjectionError> {
+        Ok(match self.bucket(bucket)? {
+            None => Err(Rejection::NoSuchBucket),
+            Some(b) if !caller.may_act(&b) => Err(Rejection::AccessDenied),
+            Some(b) => Ok(b),
+        })
+    }
+
+    /// A change only the bucket's owner (or an operator) may make.
+    fn owner_only(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        make: impl FnOnce() -> StorageEvent,
+    ) -> Result<Decision, ProjectionError> {
+        Ok(match self.owned_bucket(caller, bucket)? {
+            Err(r) => Decision::Rejected(r),
+            Ok(_) => event(make()),
+        })
+    }
+
+    /// The bucket, if it exists and the requester may write objects into it: a bucket
+    /// policy allows the request, or [`Self::may_write`].
+    fn writable_bucket(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+    ) -> Result<Result<BucketRecord, Rejection>, ProjectionError> {
+        Ok(match self.bucket(bucket)? {
+            None => Err(Rejection::NoSuchBucket),
+            Some(b) if !caller.grants.policy && !self.may_write(caller, &b)? => Err(Rejection::AccessDenied),
+            Some(b) => Ok(b),
+        })
+    }
+
+    /// Whether the requester may write objects into the bucket: an operator, the owner,
+    /// or a grantee of WRITE (or FULL_CONTROL) in the bucket's ACL.
+    fn may_write(&self, caller: &Caller<'_>, bucket: &BucketRecord) -> Result<bool, ProjectionError> {
+        if caller.may_act(bucket) {
+            return Ok(true);
+        }
+        Ok(self
+            .effective_bucket_acl(&bucket.name)?
+            .allows(caller.requester(), rucket_schemas::Permission::Write))
+    }
+
+    /// The object version a per-version change names (`None`: the current one): a delete
+    /// marker has none to change.
+    fn target_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<&VersionId>,
+    ) -> Result<Result<Box<ObjectRecord>, Rejection>, ProjectionError> {
+        let entry = match version_id {
+            None => self.latest_version(bucket, key)?,
+            Some(v) => self.version(bucket, key, v)?,
+        };
+        Ok(match (entry, version_id) {
+            (Some(VersionEntry::Object(record)), _) => Ok(record),
+            (None | Some(VersionEntry::DeleteMarker { .. }), None) => Err(Rejection::NoSuchKey),
+            (None, Some(_)) => Err(Rejection::NoSuchVersion),
+            (Some(VersionEntry::DeleteMarker { .. }), Some(_)) => Err(Rejection::MethodNotAllowed),
+        })
+    }
+
+    /// Decides a write precondition against the key's current version.
+    fn condition_holds(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        condition: &WriteCondition,
+    ) -> Result<Result<(), Rejection>, ProjectionError> {
+        let current = self.current_object(bucket, key)?;
+        Ok(match condition {
+            WriteCondition::Always => Ok(()),
+            WriteCondition::IfNoneMatch => match current {
+                None => Ok(()),
+                Some(_) => Err(Rejection::PreconditionFailed),
+            },
+            WriteCondition::IfMatch(etag) => match current {
+                None => Err(Rejection::NoSuchKey),
+                Some(c) if &c.etag == etag => Ok(()),
+                Some(_) => Err(Rejection::PreconditionFailed),
+            },
+        })
+    }
+}
