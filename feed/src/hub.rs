@@ -37,7 +37,7 @@ pub struct Hub {
     limits: FeedLimits,
     subscribers: AtomicUsize,
     per_key: Mutex<HashMap<String, usize>>,
-    shutdown: watch::Sender<bool>,
+    shutdown: watch::Receiver<bool>,
 }
 
 #[derive(Default)]
@@ -102,8 +102,9 @@ impl Drop for Registration {
 }
 
 impl Hub {
-    /// Starts following the archive from its current head.
-    pub fn start(archive: EventArchive, limits: FeedLimits) -> Arc<Self> {
+    /// Starts following the archive from its current head, until `shutdown` is set (the
+    /// server runtime's one shutdown token), which also ends every subscription.
+    pub fn start(archive: EventArchive, limits: FeedLimits, shutdown: watch::Receiver<bool>) -> Arc<Self> {
         let head = archive.head();
         let state = HubState { position: head, ..HubState::default() };
         let follower = archive.follow(head);
@@ -114,7 +115,7 @@ impl Hub {
             limits,
             subscribers: AtomicUsize::new(0),
             per_key: Mutex::new(HashMap::new()),
-            shutdown: watch::Sender::new(false),
+            shutdown,
         });
         tokio::spawn(follow(Arc::clone(&hub), follower));
         hub
@@ -124,13 +125,8 @@ impl Hub {
         &self.archive
     }
 
-    /// Ends every subscription (the server is stopping) and the hub's own task.
-    pub fn shut_down(&self) {
-        self.shutdown.send_replace(true);
-    }
-
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
+        self.shutdown.clone()
     }
 
     /// Takes a place for a new subscriber of `access_key`, within the limits.
@@ -213,7 +209,7 @@ impl HubState {
 }
 
 async fn follow(hub: Arc<Hub>, mut follower: ArchiveFollower) {
-    let mut shutdown = hub.shutdown.subscribe();
+    let mut shutdown = hub.shutdown.clone();
     loop {
         let head = tokio::select! {
             head = follower.wait() => match head {

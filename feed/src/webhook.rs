@@ -124,7 +124,7 @@ impl<D: Deliver> Worker<D> {
                     backoff = Duration::from_millis(100);
                 }
                 Ok(None) => return Ok(()), // stopping
-                Err(FeedError::Archive(rucket_log::FollowError::Closed(_))) => return Ok(()),
+                Err(e) if e.is_closed() => return Ok(()),
                 Err(e) => {
                     // A read or cursor write failed: retry from the stored cursor, never skip.
                     tracing::warn!(target = %self.target, error = %e, retry_in = ?backoff, "webhook worker error");

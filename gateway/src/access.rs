@@ -153,6 +153,8 @@ impl S3Access for Access {
         if let Some(user) = &user {
             self.check_identity_policy(cx, user, &name)?;
         }
+        let facts = self.facts(cx, &name);
+        cx.extensions_mut().insert(Arc::new(facts));
         let Some(bucket) = cx.s3_path().get_bucket_name().map(str::to_owned) else { return Ok(()) };
         // A bad name is refused by the handler with InvalidBucketName; nothing to judge.
         let Ok(bucket_name) = BucketName::parse(&bucket) else { return Ok(()) };
@@ -227,6 +229,28 @@ impl S3Access for Access {
 }
 
 impl Access {
+    /// The facts of a request, for apply to judge its access again in log order: who
+    /// signed it, the operation, and the condition keys it offers (without the time,
+    /// which apply takes from the command's stamp, and without existing tags, which it
+    /// reads from its own views).
+    fn facts(&self, cx: &mut S3AccessContext<'_>, operation: &str) -> rucket_schemas::RequestFacts {
+        let query = cx.uri().query().unwrap_or_default().to_owned();
+        let extensions = cx.extensions_mut();
+        let connection = Connection {
+            peer: extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+            secure: extensions.get::<SecureTransport>().is_some(),
+        };
+        let mut keys = condition_keys(cx, &connection, &query, None);
+        keys.remove("aws:currenttime");
+        keys.remove("aws:epochtime");
+        rucket_schemas::RequestFacts {
+            principal: self.users.principal(cx.credentials().map(|c| c.access_key.as_str())),
+            operation: operation.to_owned(),
+            version_id: form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "versionId"),
+            keys,
+        }
+    }
+
     /// A key made through the admin API with an identity policy may do only what that
     /// policy allows: an explicit Deny or silence refuses the request. DeleteObjects and
     /// POST uploads name their keys in the body: their handlers judge each key through

@@ -35,11 +35,22 @@ pub struct User {
     /// API, and the identity policy that limits it.
     pub managed_key: Option<String>,
     pub identity_policy: Option<Arc<str>>,
+    /// The facts of the request at hand (set per request, never stored), carried in the
+    /// commands it proposes so that apply judges its access in log order.
+    pub facts: Option<Arc<rucket_schemas::RequestFacts>>,
 }
 
 impl User {
     pub fn new(id: UserId, admin: bool) -> Self {
-        Self { id, admin, policy_allows: None, key_admin: false, managed_key: None, identity_policy: None }
+        Self {
+            id,
+            admin,
+            policy_allows: None,
+            key_admin: false,
+            managed_key: None,
+            identity_policy: None,
+            facts: None,
+        }
     }
 
     /// Whether the user may call the admin API: the root user, or a scoped admin token
@@ -115,6 +126,17 @@ impl Users {
     /// the master keys of `keyring`).
     pub fn attach(&mut self, projections: Projections, keyring: Arc<Keyring>) {
         self.directory = Some((projections, keyring));
+    }
+
+    /// Who signed with `access_key_id` (`None`: unsigned), as a fact for apply.
+    pub fn principal(&self, access_key_id: Option<&str>) -> rucket_schemas::Principal {
+        use rucket_schemas::Principal;
+        let Some(id) = access_key_id else { return Principal::Anonymous };
+        match self.keys.get(id) {
+            Some((_, user)) if user.admin => Principal::Root,
+            Some(_) => Principal::ConfigKey { access_key_id: id.to_owned() },
+            None => Principal::ManagedKey { access_key_id: id.to_owned() },
+        }
     }
 
     /// The users of the root key and the configured keys.

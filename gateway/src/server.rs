@@ -88,7 +88,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         archive: archive.clone(),
         scratch_parent: settings.data_dir.clone(),
     };
-    let hub = rucket_feed::Hub::start(archive.clone(), settings.feed.limits);
+    // The one shutdown token of the runtime: set once on SIGTERM or SIGINT; the feed (hub
+    // and subscriptions), the lifecycle worker and webhook delivery all watch it.
+    let (shutdown, shutdown_watch) = tokio::sync::watch::channel(false);
+    let hub = rucket_feed::Hub::start(archive.clone(), settings.feed.limits, shutdown_watch.clone());
     let hosts = settings.domain.as_deref().map(|d| Arc::new(VirtualHosts::new(d)));
     let feed = crate::feed::FeedRoute {
         hub: Arc::clone(&hub),
@@ -138,7 +141,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             clock: Arc::clone(&rucket.clock),
             region: rucket.region.clone(),
             settings: settings.lifecycle,
-            shutdown: hub.shutdown_signal(),
+            shutdown: shutdown_watch.clone(),
         }
         .start();
         crate::notify::delivery::start(
@@ -147,7 +150,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &settings.data_dir,
             &archive,
             &rucket.projections,
-            hub.shutdown_signal(),
+            shutdown_watch.clone(),
         )?;
     }
     let cors = crate::cors::CorsLayer { projections: rucket.projections.clone(), hosts };
@@ -198,10 +201,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Subscriptions never end by themselves: end them first, so that the graceful
     // shutdown does not wait for them. A client that reads nothing could still hold its
     // connection open, so the wait for connections has a deadline.
-    let mut stopped = hub.shutdown_signal();
+    let mut stopped = shutdown_watch;
     let stopping = async move {
         shutdown_signal().await;
-        hub.shut_down();
+        shutdown.send_replace(true);
     };
     let deadline = async move {
         rucket_feed::stopped(&mut stopped).await;

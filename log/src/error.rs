@@ -21,12 +21,9 @@ pub enum LogError {
     #[error("raft configuration: {0}")]
     RaftConfig(#[from] openraft::ConfigError),
     #[error("raft stopped: {0}")]
-    RaftFatal(#[from] openraft::error::Fatal<NodeId>),
+    RaftFatal(Box<openraft::error::Fatal<NodeId>>),
     #[error("initializing the cluster: {0}")]
-    Initialize(
-        #[from]
-        openraft::error::RaftError<NodeId, openraft::error::InitializeError<NodeId, openraft::BasicNode>>,
-    ),
+    Initialize(Box<InitializeError>),
     #[error("no leader elected within {0:?}")]
     NoLeader(std::time::Duration),
     #[error("the log was not applied within {0:?}")]
@@ -39,6 +36,21 @@ pub enum LogError {
     Import(String),
     #[error("a blocking task of the log failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+type InitializeError =
+    openraft::error::RaftError<NodeId, openraft::error::InitializeError<NodeId, openraft::BasicNode>>;
+
+impl From<openraft::error::Fatal<NodeId>> for LogError {
+    fn from(e: openraft::error::Fatal<NodeId>) -> Self {
+        Self::RaftFatal(Box::new(e))
+    }
+}
+
+impl From<InitializeError> for LogError {
+    fn from(e: InitializeError) -> Self {
+        Self::Initialize(Box::new(e))
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

@@ -6,8 +6,10 @@
 //! - [`Projections::fold`] writes an event's effect into a write batch, together with the
 //!   applied position, so a crash never leaves a half-applied event.
 //!
-//! Live apply runs decide then fold; replay runs fold alone over the archive.
+//! Live apply runs decide then fold; replay runs fold alone over the archive. Access is
+//! judged in decide too, from the request's facts a command carries ([`Judgement`]).
 
+mod access;
 mod compare;
 mod decide;
 mod error;
@@ -17,6 +19,7 @@ mod list;
 mod records;
 mod store;
 
+pub use access::Judgement;
 pub use compare::{DiffKind, ViewDiff, ViewDigest};
 pub use decide::Decision;
 pub use error::ProjectionError;

@@ -417,9 +417,12 @@ fn an_unpromoted_generation_never_becomes_live() {
 fn block_public_policy_holds_at_apply_time() {
     let mut h = Harness::new();
     h.run("alice", create("pol"));
+    // Apply judges publicity from the text; `public` (the gateway's opinion) says the same.
+    const PUBLIC: &str = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pol/*"}]}"#;
+    const PRIVATE: &str = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::pol/*"}]}"#;
     let policy = |public| CommandBody::SetBucketPolicy {
         bucket: bucket_name("pol"),
-        policy: Some("{}".to_owned()),
+        policy: Some(if public { PUBLIC } else { PRIVATE }.to_owned()),
         public,
     };
     let block = CommandBody::SetPublicAccessBlock {
@@ -433,5 +436,12 @@ fn block_public_policy_holds_at_apply_time() {
     h.run("alice", block);
     assert_eq!(h.rejected("alice", policy(true)), Rejection::AccessDenied);
     assert!(matches!(h.run("alice", policy(false)).0, Decision::Event(_)));
-    assert_eq!(h.projections.bucket_policy(&bucket_name("pol")).unwrap().as_deref(), Some("{}"));
+    assert_eq!(h.projections.bucket_policy(&bucket_name("pol")).unwrap().as_deref(), Some(PRIVATE));
+    // The gateway's opinion is not trusted: a public text called private is refused too.
+    let disguised = CommandBody::SetBucketPolicy {
+        bucket: bucket_name("pol"),
+        policy: Some(PUBLIC.to_owned()),
+        public: false,
+    };
+    assert_eq!(h.rejected("alice", disguised), Rejection::AccessDenied);
 }

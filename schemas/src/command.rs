@@ -168,16 +168,16 @@ pub enum CommandBody {
         version_id: Option<VersionId>,
         retention: Option<Retention>,
     },
-    /// Put/DeleteBucketPolicy (`None` deletes): the policy is validated JSON text, and
-    /// `public` says whether the gateway found that it lets anyone in (refused at apply
-    /// time under BlockPublicPolicy).
+    /// Put/DeleteBucketPolicy (`None` deletes): the policy is validated JSON text. `public`
+    /// is what the gateway found; apply decides publicity from the text itself.
     SetBucketPolicy {
         bucket: BucketName,
         policy: Option<String>,
         public: bool,
     },
-    /// An object write or delete by a requester the bucket policy allows (checked by the
-    /// gateway against the request); decided as `inner` without the ACL check.
+    /// Written by earlier versions for a write the gateway found a bucket policy to allow.
+    /// A verdict made before the log is not trusted: it is decided as `inner` alone (see
+    /// [`CommandBody::Requested`]).
     PolicyAllowed {
         inner: Box<CommandBody>,
     },
@@ -242,6 +242,42 @@ pub enum CommandBody {
         from: SealedSecret,
         secret: SealedSecret,
     },
+    /// A command from a client request, with the request's facts: apply judges the
+    /// identity and bucket policies from them and its own views (in log order), then
+    /// decides `inner` as that judgement allows.
+    Requested {
+        facts: Box<RequestFacts>,
+        inner: Box<CommandBody>,
+    },
+}
+
+/// Who signed a request, as authenticated at the gateway (SigV4 is checked there): a
+/// fact, never a verdict. Apply looks a managed key up in its own views.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Principal {
+    /// An unsigned request.
+    Anonymous,
+    /// The root key.
+    Root,
+    /// A key from the server's configuration file (`[[keys]]`).
+    ConfigKey { access_key_id: String },
+    /// A key made through the admin API (the `access_keys` view).
+    ManagedKey { access_key_id: String },
+}
+
+/// The facts of the request a command came from, from which apply judges the identity
+/// policy, the bucket policy and the grants in log order: who signed it, which S3
+/// operation it was, and the condition values it offered (lowercase keys: source IP,
+/// secure transport, query and header values). Time keys come from the command's HLC and
+/// existing object tags from the views, at apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestFacts {
+    pub principal: Principal,
+    /// The S3 operation name (`PutObject`, `DeleteObjects`, ...).
+    pub operation: String,
+    /// Whether the request named a version (`?versionId`), which changes the action's name.
+    pub version_id: bool,
+    pub keys: BTreeMap<String, Vec<String>>,
 }
 
 /// What a lifecycle expiration does.
@@ -287,7 +323,8 @@ impl CommandBody {
             | Self::Sealed { inner, .. }
             | Self::Locked { inner, .. }
             | Self::BypassGovernance { inner }
-            | Self::PolicyAllowed { inner } => return inner.bucket(),
+            | Self::PolicyAllowed { inner }
+            | Self::Requested { inner, .. } => return inner.bucket(),
             Self::CreateAccessKey { .. }
             | Self::SetAccessKeyStatus { .. }
             | Self::DeleteAccessKey { .. }

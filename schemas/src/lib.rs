@@ -20,7 +20,9 @@ pub use access_key::{
     SealedSecret,
 };
 pub use codec::{decode_payload, encode_payload};
-pub use command::{Command, CommandBody, ExpireAction, Outcome, Rejection, WriteCondition};
+pub use command::{
+    Command, CommandBody, ExpireAction, Outcome, Principal, Rejection, RequestFacts, WriteCondition,
+};
 pub use envelope::{Envelope, FORMAT_VERSION};
 pub use error::{CodecError, NameError};
 pub use event::{

@@ -9,6 +9,12 @@ use crate::support::{bucket, deleted, Store};
 
 const LIMITS: FeedLimits = FeedLimits { per_node: 3, per_key: 2 };
 
+/// A hub on `store`'s archive and the shutdown token that ends it.
+fn start(store: &Store) -> (std::sync::Arc<Hub>, tokio::sync::watch::Sender<bool>) {
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    (Hub::start(store.archive.clone(), LIMITS, shutdown), stop)
+}
+
 async fn next(registration: &mut rucket_feed::Registration) -> Option<LogPosition> {
     tokio::time::timeout(Duration::from_secs(5), registration.events.recv()).await.ok()?.map(|e| e.position)
 }
@@ -17,7 +23,7 @@ async fn next(registration: &mut rucket_feed::Registration) -> Option<LogPositio
 async fn live_events_reach_only_the_subscribers_of_their_bucket() {
     let mut store = Store::new();
     store.append(&[deleted("alpha", "before")]);
-    let hub = Hub::start(store.archive.clone(), LIMITS);
+    let (hub, stop) = start(&store);
     let mut of_a = hub.register(&[bucket("alpha")]);
     let mut of_b = hub.register(&[bucket("bravo")]);
     let mut of_all = hub.register(&[]);
@@ -31,13 +37,13 @@ async fn live_events_reach_only_the_subscribers_of_their_bucket() {
     }
     assert!(of_b.events.try_recv().is_err(), "b's subscriber is not woken for a's events");
     assert_eq!(hub.position(), LogPosition(4));
-    hub.shut_down();
+    stop.send_replace(true);
 }
 
 #[tokio::test(start_paused = true)]
 async fn with_no_subscriber_the_hub_skips_ahead_and_later_registrations_start_there() {
     let mut store = Store::new();
-    let hub = Hub::start(store.archive.clone(), LIMITS);
+    let (hub, stop) = start(&store);
     store.append(&[deleted("alpha", "x"), deleted("alpha", "y")]);
     for _ in 0..100 {
         if hub.position() == LogPosition(2) {
@@ -50,13 +56,13 @@ async fn with_no_subscriber_the_hub_skips_ahead_and_later_registrations_start_th
     assert_eq!(late.at, LogPosition(2), "history before this comes from the archive, not the hub");
     store.append(&[deleted("alpha", "z")]);
     assert_eq!(next(&mut late).await, Some(LogPosition(3)));
-    hub.shut_down();
+    stop.send_replace(true);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_subscriber_whose_queue_is_full_is_dropped_from_the_live_set() {
     let mut store = Store::new();
-    let hub = Hub::start(store.archive.clone(), LIMITS);
+    let (hub, stop) = start(&store);
     let mut slow = hub.register(&[]);
     let mut fast = hub.register(&[]);
     let events: Vec<_> = (0..1100).map(|i| deleted("alpha", &format!("k{i}"))).collect();
@@ -71,13 +77,13 @@ async fn a_subscriber_whose_queue_is_full_is_dropped_from_the_live_set() {
         assert_eq!(event.position, LogPosition(received), "in order, no gap before the cut");
     }
     assert!(received < 1100, "the slow subscriber's queue was closed after {received} events");
-    hub.shut_down();
+    stop.send_replace(true);
 }
 
 #[tokio::test]
 async fn admission_is_limited_per_key_and_per_node_and_given_back_on_drop() {
     let store = Store::new();
-    let hub = Hub::start(store.archive.clone(), LIMITS);
+    let (hub, stop) = start(&store);
     let a1 = hub.admit("AK1").unwrap();
     let a2 = hub.admit("AK1").unwrap();
     assert!(matches!(hub.admit("AK1"), Err(LimitError::Key(2))));
@@ -90,5 +96,5 @@ async fn admission_is_limited_per_key_and_per_node_and_given_back_on_drop() {
         std::mem::forget(hub.admit(key).unwrap());
     }
     assert!(matches!(hub.admit("AK7"), Err(LimitError::Node(3))));
-    hub.shut_down();
+    stop.send_replace(true);
 }

@@ -61,8 +61,9 @@ fn start(hub: &Arc<Hub>, store: &Store, options: Options) -> Running {
     Running { items, end, task: tokio::spawn(subscriber.run()) }
 }
 
-fn hub(store: &Store) -> Arc<Hub> {
-    Hub::start(store.archive.clone(), FeedLimits { per_node: 100, per_key: 100 })
+fn hub(store: &Store) -> (Arc<Hub>, tokio::sync::watch::Sender<bool>) {
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    (Hub::start(store.archive.clone(), FeedLimits { per_node: 100, per_key: 100 }, shutdown), stop)
 }
 
 /// The positions of the next `n` events (heartbeats skipped).
@@ -81,7 +82,7 @@ async fn events(running: &mut Running, n: usize) -> Vec<u64> {
 #[tokio::test(start_paused = true)]
 async fn history_and_live_meet_without_a_gap_or_a_duplicate() {
     let mut store = Store::new();
-    let hub = hub(&store);
+    let (hub, stop) = hub(&store);
     let history: Vec<_> = (0..600).map(|i| deleted("alpha", &format!("h{i}"))).collect();
     store.append(&history);
     let mut running = start(&hub, &store, Options::default());
@@ -91,23 +92,23 @@ async fn history_and_live_meet_without_a_gap_or_a_duplicate() {
     assert_eq!(events(&mut running, 900).await, (1..=900).collect::<Vec<_>>());
     store.append(&[deleted("alpha", "last")]);
     assert_eq!(events(&mut running, 1).await, vec![901]);
-    hub.shut_down();
+    stop.send_replace(true);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cursor_resumes_after_the_last_position_received() {
     let mut store = Store::new();
-    let hub = hub(&store);
+    let (hub, stop) = hub(&store);
     store.append(&(0..10).map(|i| deleted("alpha", &format!("k{i}"))).collect::<Vec<_>>());
     let mut running = start(&hub, &store, Options { cursor: LogPosition(7), ..Options::default() });
     assert_eq!(events(&mut running, 3).await, vec![8, 9, 10]);
-    hub.shut_down();
+    stop.send_replace(true);
 }
 
 #[tokio::test(start_paused = true)]
 async fn filters_pick_events_and_heartbeats_move_the_cursor_past_the_rest() {
     let mut store = Store::new();
-    let hub = hub(&store);
+    let (hub, stop) = hub(&store);
     let filter = Filter {
         buckets: vec![bucket("alpha")],
         prefix: "logs/".into(),
@@ -133,13 +134,13 @@ async fn filters_pick_events_and_heartbeats_move_the_cursor_past_the_rest() {
         }
     }
     assert_eq!(last, Some((LogPosition(6), LogPosition(6))));
-    hub.shut_down();
+    stop.send_replace(true);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_user_sees_only_the_buckets_it_owns_from_their_creation_on() {
     let mut store = Store::new();
-    let hub = hub(&store);
+    let (hub, stop) = hub(&store);
     // An earlier owner's bucket of the same name stays hidden.
     store.append(&[created("shared", "bob"), deleted("shared", "bobs")]);
     store.append(&[rucket_schemas::StorageEvent::BucketDeleted(rucket_schemas::BucketDeleted {
@@ -151,19 +152,19 @@ async fn a_user_sees_only_the_buckets_it_owns_from_their_creation_on() {
     assert_eq!(events(&mut running, 3).await, vec![4, 5, 8]);
     let mut admin = start(&hub, &store, Options::default());
     assert_eq!(events(&mut admin, 8).await, (1..=8).collect::<Vec<_>>());
-    hub.shut_down();
+    stop.send_replace(true);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_client_that_stops_reading_is_cut_off_after_the_stall_limit() {
     let mut store = Store::new();
-    let hub = hub(&store);
+    let (hub, stop) = hub(&store);
     let running = start(&hub, &store, Options { buffer: 2, ..Options::default() });
     store.append(&(0..10).map(|i| deleted("alpha", &format!("k{i}"))).collect::<Vec<_>>());
     tokio::time::sleep(STALL + Duration::from_secs(1)).await;
     running.task.await.unwrap();
     assert_eq!(running.end.get(), Some(EndReason::Overflow));
-    hub.shut_down();
+    stop.send_replace(true);
 }
 
 struct Switch(AtomicBool);
@@ -177,7 +178,7 @@ impl KeyCheck for Switch {
 #[tokio::test(start_paused = true)]
 async fn a_revoked_key_ends_the_stream_at_the_next_heartbeat() {
     let store = Store::new();
-    let hub = hub(&store);
+    let (hub, _stop) = hub(&store);
     let key = Arc::new(Switch(AtomicBool::new(true)));
     let mut running = start(&hub, &store, Options { key: Some(key.clone()), ..Options::default() });
     tokio::time::sleep(HEARTBEAT + Duration::from_secs(1)).await;
@@ -191,11 +192,11 @@ async fn a_revoked_key_ends_the_stream_at_the_next_heartbeat() {
 #[tokio::test(start_paused = true)]
 async fn shutdown_ends_every_stream_with_its_reason() {
     let mut store = Store::new();
-    let hub = hub(&store);
+    let (hub, stop) = hub(&store);
     let mut running = start(&hub, &store, Options::default());
     store.append(&[deleted("alpha", "k")]);
     assert_eq!(events(&mut running, 1).await, vec![1]);
-    hub.shut_down();
+    stop.send_replace(true);
     running.task.await.unwrap();
     assert_eq!(running.end.get(), Some(EndReason::Shutdown));
 }

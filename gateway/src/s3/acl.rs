@@ -283,6 +283,7 @@ impl Rucket {
         match &req.credentials {
             None => Ok(User {
                 policy_allows: req.extensions.get::<crate::access::PolicyAllows>().map(|p| p.bucket.clone()),
+                facts: req.extensions.get::<std::sync::Arc<rucket_schemas::RequestFacts>>().cloned(),
                 ..User::new(UserId::anonymous(), false)
             }),
             Some(_) => self.user(req),

@@ -66,6 +66,7 @@ impl Rucket {
             .map_err(errors::projection)?
             .ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
         user.policy_allows = req.extensions.get::<crate::access::PolicyAllows>().map(|p| p.bucket.clone());
+        user.facts = req.extensions.get::<Arc<rucket_schemas::RequestFacts>>().cloned();
         Ok(user)
     }
 
@@ -117,11 +118,13 @@ impl Rucket {
         body: CommandBody,
         blobs: Vec<BlobId>,
     ) -> S3Result<Outcome> {
-        // A write the bucket policy allowed skips the ACL check at apply time.
-        let body = if user.policy_allows.is_some() && !user.admin {
-            CommandBody::PolicyAllowed { inner: Box::new(body) }
-        } else {
-            body
+        // Apply judges the request's access again from its facts, in log order: the
+        // check made here is only an early refusal.
+        let body = match &user.facts {
+            Some(facts) => {
+                CommandBody::Requested { facts: Box::new((**facts).clone()), inner: Box::new(body) }
+            }
+            None => body,
         };
         let command = Command {
             hlc,

@@ -566,6 +566,12 @@ impl Rucket {
             });
             user.policy_allows =
                 (verdict == Some(rucket_policy::Verdict::Allow)).then(|| bucket.as_str().to_owned());
+            if let Some(facts) = &user.facts {
+                // Apply judges each key's delete with its own version (a different action).
+                let mut facts = (**facts).clone();
+                facts.version_id = object.version_id.is_some();
+                user.facts = Some(std::sync::Arc::new(facts));
+            }
             let action =
                 if object.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
             // The access key's identity policy, judged per key and version too.

@@ -13,17 +13,23 @@ use super::{event, Caller, Decision};
 use crate::{ProjectionError, Projections};
 
 impl Projections {
-    /// Put/DeleteBucketPolicy: the owner's (or an operator's); a policy the gateway found
-    /// public is refused while the bucket blocks public policies.
+    /// Put/DeleteBucketPolicy: the owner's (or an operator's); a public policy (judged
+    /// from its text here, not from what the gateway found) is refused while the bucket
+    /// blocks public policies, and text that does not parse is refused outright.
     pub(super) fn set_bucket_policy(
         &self,
         caller: &Caller<'_>,
         bucket: &BucketName,
         policy: Option<&String>,
-        public: bool,
     ) -> Result<Decision, ProjectionError> {
-        if public && self.public_access_block(bucket)?.is_some_and(|b| b.block_public_policy) {
-            return Ok(Decision::Rejected(Rejection::AccessDenied));
+        if let Some(text) = policy {
+            let Ok(parsed) = rucket_policy::Policy::parse(text, bucket.as_str()) else {
+                return Ok(Decision::Rejected(Rejection::AccessDenied));
+            };
+            if parsed.is_public() && self.public_access_block(bucket)?.is_some_and(|b| b.block_public_policy)
+            {
+                return Ok(Decision::Rejected(Rejection::AccessDenied));
+            }
         }
         self.owner_only(caller, bucket, || {
             StorageEvent::BucketPolicySet(BucketPolicySet { bucket: bucket.clone(), policy: policy.cloned() })

@@ -51,8 +51,9 @@ fn event(event: StorageEvent) -> Decision {
     Decision::Event(Box::new(event))
 }
 
-/// What the gateway established for a command beyond its requester: a GOVERNANCE bypass
-/// the requester may make, and a bucket policy that allows the request.
+/// What apply established for a command beyond its requester: a GOVERNANCE bypass the
+/// requester may make, and a bucket policy that allows the request (judged from the
+/// request's facts, [`crate::access`]).
 #[derive(Clone, Copy, Debug, Default)]
 struct Grants {
     bypass: bool,
@@ -108,9 +109,18 @@ impl Projections {
                 let bypass = self.may_bypass(caller, inner)?;
                 self.decide_as(&unwrapped(inner), Grants { bypass, ..grants })
             }
-            C::PolicyAllowed { inner } => {
-                self.decide_as(&unwrapped(inner), Grants { policy: true, ..grants })
-            }
+            // A verdict computed before the log: not trusted, decided as what it wraps.
+            C::PolicyAllowed { inner } => self.decide_as(&unwrapped(inner), grants),
+            C::Requested { facts, inner } => match self.judge(command, facts, inner)? {
+                Err(rejection) => Ok(Decision::Rejected(rejection)),
+                Ok(judgement) => {
+                    // An admin token acts as an operator on access keys only.
+                    let admin = judgement.admin || (judgement.key_admin && inner.bucket().is_none());
+                    let inner =
+                        Command { body: (**inner).clone(), requester_is_admin: admin, ..command.clone() };
+                    self.decide_as(&inner, Grants { policy: judgement.policy_allows, ..grants })
+                }
+            },
             C::Locked { lock, inner } => self.decide_locked(&unwrapped(inner), grants, lock),
             C::Sealed { seal, inner } => {
                 // Decided as the upload it wraps; the seal rides on its event.
@@ -161,8 +171,8 @@ impl Projections {
                 self.abort_upload(caller, UploadAt { bucket, key, upload_id })
             }
             // Bucket (and object) configurations.
-            C::SetBucketPolicy { bucket, policy, public } => {
-                self.set_bucket_policy(caller, bucket, policy.as_ref(), *public)
+            C::SetBucketPolicy { bucket, policy, public: _ } => {
+                self.set_bucket_policy(caller, bucket, policy.as_ref())
             }
             C::SetBucketAcl { bucket, acl } => self.set_bucket_acl(caller, bucket, acl),
             C::SetObjectAcl { bucket, key, version_id, acl } => {

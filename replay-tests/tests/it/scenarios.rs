@@ -215,9 +215,21 @@ impl Script {
         self.wrap_last(|inner| CommandBody::Locked { lock, inner: Box::new(inner) })
     }
 
-    /// Wraps the last command in `PolicyAllowed`.
-    pub fn allowed_by_policy(&mut self) -> &mut Self {
-        self.wrap_last(|inner| CommandBody::PolicyAllowed { inner: Box::new(inner) })
+    /// Wraps the last command in `Requested`, as a client request of `operation` signed
+    /// by its requester's configured key proposes it: apply judges it against the
+    /// policies it holds.
+    pub fn as_request(&mut self, operation: &str) -> &mut Self {
+        let requester = match self.steps.last() {
+            Some(Step::Command(c)) => c.requester.to_string(),
+            _ => String::new(),
+        };
+        let facts = rucket_schemas::RequestFacts {
+            principal: rucket_schemas::Principal::ConfigKey { access_key_id: format!("AK-{requester}") },
+            operation: operation.to_owned(),
+            version_id: false,
+            keys: Default::default(),
+        };
+        self.wrap_last(|inner| CommandBody::Requested { facts: Box::new(facts), inner: Box::new(inner) })
     }
 
     /// Wraps the last command in `BypassGovernance`.
@@ -552,7 +564,7 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .put("alice", "open", "again", 5, WriteCondition::Always);
     out.push(("public_access_block", s));
 
-    // Bucket policies: stored as text; a write the gateway found allowed skips the ACL check.
+    // Bucket policies: stored as text; apply judges a request's write against the policy.
     let policy = |b: &str, text: Option<&str>| CommandBody::SetBucketPolicy {
         bucket: bucket(b),
         policy: text.map(str::to_owned),
@@ -564,7 +576,7 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .command("bob", policy("polb", Some(text)))
         .put("alice", "polb", "alice/plain", 5, WriteCondition::Always) // rejected: no grant
         .put("alice", "polb", "alice/allowed", 5, WriteCondition::Always)
-        .allowed_by_policy()
+        .as_request("PutObject")
         .command("alice", policy("polb", None)) // rejected: owner only
         .command("bob", policy("polb", None));
     out.push(("bucket_policy", s));

@@ -55,10 +55,10 @@ fn owner_only(bucket: &str) -> Vec<(CommandBody, String)> {
         (
             CommandBody::SetBucketPolicy {
                 bucket: bkt.clone(),
-                policy: Some("{}".to_owned()),
+                policy: Some(policy_text(bucket, false)),
                 public: false,
             },
-            "BucketPolicySet {} Some(\"{}\")",
+            "BucketPolicySet {} Some(private)",
         ),
         (
             CommandBody::SetBucketPolicy { bucket: bkt, policy: None, public: false },
@@ -70,8 +70,17 @@ fn owner_only(bucket: &str) -> Vec<(CommandBody, String)> {
     .collect()
 }
 
+/// A valid policy for `bucket`: public (anyone may read) or naming one user.
+pub(super) fn policy_text(bucket: &str, public: bool) -> String {
+    let principal = if public { r#""*""# } else { r#"{"AWS":"bob"}"# };
+    format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":{principal},"Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
+    )
+}
+
+/// Sets a policy; `public` is the gateway's opinion, which apply does not trust.
 fn policy(bucket: &str, public: bool) -> CommandBody {
-    CommandBody::SetBucketPolicy { bucket: b(bucket), policy: Some("{}".to_owned()), public }
+    CommandBody::SetBucketPolicy { bucket: b(bucket), policy: Some(policy_text(bucket, public)), public }
 }
 
 fn object_acl(
@@ -121,7 +130,7 @@ fn owner_only_configs_refuse_strangers_and_missing_buckets() {
 #[test]
 fn public_policy_is_refused_under_block_public_policy() {
     let mut h = with_buckets(&["bkt"]);
-    check(&mut h, ALICE, policy("bkt", true), "BucketPolicySet bkt Some(\"{}\")");
+    check(&mut h, ALICE, policy("bkt", true), "BucketPolicySet bkt Some(public)");
     given(
         &mut h,
         ALICE,
@@ -129,7 +138,7 @@ fn public_policy_is_refused_under_block_public_policy() {
     );
     check(&mut h, ALICE, policy("bkt", true), "Rejected(AccessDenied)");
     check(&mut h, ROOT, policy("bkt", true), "Rejected(AccessDenied)");
-    check(&mut h, ALICE, policy("bkt", false), "BucketPolicySet bkt Some(\"{}\")");
+    check(&mut h, ALICE, policy("bkt", false), "BucketPolicySet bkt Some(private)");
     check(&mut h, ALICE, policy("nope", true), "Rejected(NoSuchBucket)");
     // Blocking public ACLs says nothing of policies.
     let mut h = with_buckets(&["bkt"]);
@@ -138,7 +147,7 @@ fn public_policy_is_refused_under_block_public_policy() {
         ALICE,
         block_public("bkt", PublicAccessBlock { block_public_acls: true, ..Default::default() }),
     );
-    check(&mut h, ALICE, policy("bkt", true), "BucketPolicySet bkt Some(\"{}\")");
+    check(&mut h, ALICE, policy("bkt", true), "BucketPolicySet bkt Some(public)");
 }
 
 #[test]

@@ -227,8 +227,10 @@ fn only_the_owner_or_an_operator_may_bypass_governance() {
     let mut h = retained(Some(governance(1_000_000)));
     given(&mut h, ALICE, bucket_acl("lck", vec![(user("bob"), Permission::Write)]));
     check(&mut h, BOB, bypass(delete("lck", "a", Some("v1"), "unused")), "Rejected(ObjectLocked)");
-    let allowed = CommandBody::PolicyAllowed { inner: Box::new(delete("lck", "a", Some("v1"), "unused")) };
-    check(&mut h, As::User("carol"), bypass(allowed), "Rejected(ObjectLocked)");
+    given(&mut h, ALICE, allow_all("lck", "carol"));
+    let carol = As::User("carol");
+    let allowed = requested(carol, "DeleteObject", true, delete("lck", "a", Some("v1"), "unused"));
+    check(&mut h, carol, bypass(allowed), "Rejected(ObjectLocked)");
     check(&mut h, BOB, bypass(delete("nope", "a", Some("v1"), "unused")), "Rejected(NoSuchBucket)");
 }
 

@@ -14,6 +14,7 @@ use rucket_schemas::{
 use crate::tests::{bucket_name, create, inline, put_body, Harness};
 use crate::Decision;
 
+mod access;
 mod buckets;
 mod configs;
 mod keys;
@@ -55,6 +56,30 @@ fn check(h: &mut Harness, who: As, body: CommandBody, expect: &str) {
     let command = h.command(who.user(), who.admin(), body);
     let decision = h.projections.decide(&command).unwrap();
     assert_eq!(outcome(&decision), expect, "deciding {:?} as {who:?}", command.body);
+}
+
+/// A policy on `bucket` that lets `user` do anything on it and its objects.
+fn allow_all(bucket: &str, user: &str) -> CommandBody {
+    let text = format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{user}"}},"Action":"s3:*","Resource":["arn:aws:s3:::{bucket}","arn:aws:s3:::{bucket}/*"]}}]}}"#
+    );
+    CommandBody::SetBucketPolicy { bucket: bucket_name(bucket), policy: Some(text), public: false }
+}
+
+/// `body` as a client request of `operation` signed by `who` (a configured key, or the
+/// root key for an operator) proposes it: with its facts, for apply to judge.
+fn requested(who: As, operation: &str, version_id: bool, body: CommandBody) -> CommandBody {
+    let principal = match who {
+        As::Admin => rucket_schemas::Principal::Root,
+        As::User(user) => rucket_schemas::Principal::ConfigKey { access_key_id: format!("AK-{user}") },
+    };
+    let facts = rucket_schemas::RequestFacts {
+        principal,
+        operation: operation.to_owned(),
+        version_id,
+        keys: BTreeMap::new(),
+    };
+    CommandBody::Requested { facts: Box::new(facts), inner: Box::new(body) }
 }
 
 /// Runs a setup command as `who`, which must become an event.
@@ -145,7 +170,15 @@ fn summary(event: &StorageEvent) -> String {
         E::BucketPublicAccessBlockSet(e) => {
             format!("BucketPublicAccessBlockSet {} {:?}", e.bucket, e.configuration)
         }
-        E::BucketPolicySet(e) => format!("BucketPolicySet {} {:?}", e.bucket, e.policy),
+        E::BucketPolicySet(e) => {
+            let kind =
+                e.policy.as_ref().map(|text| match rucket_policy::Policy::parse(text, e.bucket.as_str()) {
+                    Ok(p) if p.is_public() => "public",
+                    Ok(_) => "private",
+                    Err(_) => "unparsable",
+                });
+            format!("BucketPolicySet {} {kind:?}", e.bucket).replace('"', "")
+        }
         E::BucketEncryptionSet(e) => format!("BucketEncryptionSet {} {:?}", e.bucket, e.configuration),
         E::BucketObjectLockSet(e) => {
             let default = e

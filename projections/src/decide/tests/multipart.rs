@@ -88,8 +88,11 @@ fn create_upload_needs_the_bucket_and_a_writer() {
     check(&mut h, ALICE, create_upload("bkt", "k", 1), "UploadCreated bkt/k owner=alice");
     given(&mut h, ALICE, bucket_acl("bkt", vec![(user("bob"), Permission::Write)]));
     check(&mut h, BOB, create_upload("bkt", "k", 1), "UploadCreated bkt/k owner=bob");
-    let allowed = CommandBody::PolicyAllowed { inner: Box::new(create_upload("bkt", "k", 1)) };
-    check(&mut h, As::User("carol"), allowed, "UploadCreated bkt/k owner=carol");
+    let carol = As::User("carol");
+    let allowed = requested(carol, "CreateMultipartUpload", false, create_upload("bkt", "k", 1));
+    check(&mut h, carol, allowed.clone(), "Rejected(AccessDenied)");
+    given(&mut h, ALICE, allow_all("bkt", "carol"));
+    check(&mut h, carol, allowed, "UploadCreated bkt/k owner=carol");
 }
 
 #[test]
@@ -220,6 +223,7 @@ fn abort_needs_the_bucket_a_writer_and_the_upload() {
     check(&mut h, ALICE, abort("bkt", "k", 2), "Rejected(NoSuchUpload)");
     check(&mut h, ALICE, abort("nope", "k", 1), "Rejected(NoSuchBucket)");
     check(&mut h, BOB, abort("bkt", "k", 1), "Rejected(AccessDenied)");
-    let allowed = CommandBody::PolicyAllowed { inner: Box::new(abort("bkt", "k", 1)) };
+    given(&mut h, ALICE, allow_all("bkt", "bob"));
+    let allowed = requested(BOB, "AbortMultipartUpload", false, abort("bkt", "k", 1));
     check(&mut h, BOB, allowed, "UploadAborted bkt/k");
 }

@@ -37,11 +37,15 @@ fn put_object_by_a_write_grantee_or_a_policy() {
     let carol = As::User("carol");
     let body = put(&h, "carol", "bkt", "a", "null");
     check(&mut h, carol, body.clone(), "Rejected(AccessDenied)");
-    let allowed = CommandBody::PolicyAllowed { inner: Box::new(body) };
-    check(&mut h, carol, allowed, "ObjectCreated bkt/a@null Put size=1");
+    // A verdict made before the log grants nothing; the policy apply holds does.
+    let claimed = CommandBody::PolicyAllowed { inner: Box::new(body.clone()) };
+    check(&mut h, carol, claimed, "Rejected(AccessDenied)");
+    check(&mut h, carol, requested(carol, "PutObject", false, body.clone()), "Rejected(AccessDenied)");
+    given(&mut h, ALICE, allow_all("bkt", "carol"));
+    check(&mut h, carol, requested(carol, "PutObject", false, body), "ObjectCreated bkt/a@null Put size=1");
     // A policy grant does not make a missing bucket.
     let body = put(&h, "carol", "nope", "a", "null");
-    check(&mut h, carol, CommandBody::PolicyAllowed { inner: Box::new(body) }, "Rejected(NoSuchBucket)");
+    check(&mut h, carol, requested(carol, "PutObject", false, body), "Rejected(NoSuchBucket)");
 }
 
 #[test]
@@ -168,7 +172,10 @@ fn delete_object_by_a_write_grantee_or_a_policy() {
     check(&mut h, BOB, delete("bkt", "a", None, "m1"), "ObjectDeleted bkt/a@null by=bob");
     let carol = As::User("carol");
     check(&mut h, carol, delete("bkt", "a", None, "m1"), "Rejected(AccessDenied)");
-    let allowed = CommandBody::PolicyAllowed { inner: Box::new(delete("bkt", "a", None, "m1")) };
+    let claimed = CommandBody::PolicyAllowed { inner: Box::new(delete("bkt", "a", None, "m1")) };
+    check(&mut h, carol, claimed, "Rejected(AccessDenied)");
+    given(&mut h, ALICE, allow_all("bkt", "carol"));
+    let allowed = requested(carol, "DeleteObject", false, delete("bkt", "a", None, "m1"));
     check(&mut h, carol, allowed, "ObjectDeleted bkt/a@null by=carol");
 }
 
