@@ -230,6 +230,8 @@ async fn follow(hub: Arc<Hub>, mut follower: ArchiveFollower) {
         let batch = match follower.read(READ_BATCH).await.map_err(Into::into).and_then(decode) {
             Ok(batch) => batch,
             Err(e) => {
+                // Read again from where the live subscribers are: never skip an event.
+                follower.seek(lock(&hub.state).position);
                 tracing::error!(error = %e, "the event feed cannot read the archive");
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => continue,

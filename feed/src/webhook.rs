@@ -102,33 +102,33 @@ pub fn start<D: Deliver>(
 
 impl<D: Deliver> Worker<D> {
     pub async fn run(mut self) -> Result<(), FeedError> {
-        let cursor = self.start_cursor()?;
+        let start = self.start_cursor()?;
         let labels = [("target", self.target.clone())];
         let mut configs: HashMap<BucketName, NotificationConfig> = HashMap::new();
-        let mut follower = self.archive.follow(cursor);
+        let mut follower = self.archive.follow(start);
+        // Every event up to here was delivered (or matched nothing), and `configs` holds
+        // the notification rules as of here: a retry resumes here, never elsewhere.
+        let mut done = start;
         let mut backoff = Duration::from_millis(100);
         loop {
             metrics::gauge!(WEBHOOK_LAG_EVENTS, &labels)
-                .set(self.archive.head().0.saturating_sub(follower.position().0) as f64);
+                .set(self.archive.head().0.saturating_sub(done.0) as f64);
             let batch = tokio::select! {
                 batch = follower.next(READ_BATCH) => batch,
                 _ = stopped(&mut self.shutdown) => return Ok(()),
             };
             let delivered = match batch.map_err(FeedError::from).and_then(decode) {
-                Ok(batch) => self.deliver_batch(&batch, &mut configs).await,
+                Ok(batch) => self.deliver_batch(&batch, &mut configs, &mut done).await,
                 Err(e) => Err(e),
             };
             match delivered {
-                Ok(Some(position)) => {
-                    follower.seek(position);
-                    backoff = Duration::from_millis(100);
-                }
-                Ok(None) => return Ok(()), // stopping
+                Ok(true) => backoff = Duration::from_millis(100),
+                Ok(false) => return Ok(()), // stopping
                 Err(e) if e.is_closed() => return Ok(()),
                 Err(e) => {
-                    // A read or cursor write failed: retry from the stored cursor, never skip.
+                    // A read or cursor write failed: retry from the last event handled.
                     tracing::warn!(target = %self.target, error = %e, retry_in = ?backoff, "webhook worker error");
-                    follower.seek(self.stored_cursor()?);
+                    follower.seek(done);
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = stopped(&mut self.shutdown) => return Ok(()),
@@ -137,11 +137,6 @@ impl<D: Deliver> Worker<D> {
                 }
             }
         }
-    }
-
-    /// The cursor as stored (where a retry resumes).
-    fn stored_cursor(&self) -> Result<LogPosition, FeedError> {
-        Ok(read_cursor(&self.cursor_path)?.unwrap_or_default())
     }
 
     /// The stored cursor, or the head for a new target (it is told about what happens
@@ -163,34 +158,33 @@ impl<D: Deliver> Worker<D> {
         }
     }
 
-    /// Delivers a batch of events and returns the position reached, or `None` when the
-    /// server stops first. The cursor is stored after each delivered event and at the end
-    /// of the batch.
+    /// Delivers a batch of events, moving `done` past each one handled; `false` when the
+    /// server stops first. The cursor file is written after each delivered event and at
+    /// the end of the batch.
     async fn deliver_batch(
         &mut self,
         batch: &[FeedEvent],
         configs: &mut HashMap<BucketName, NotificationConfig>,
-    ) -> Result<Option<LogPosition>, FeedError> {
-        let mut cursor = None;
+        done: &mut LogPosition,
+    ) -> Result<bool, FeedError> {
+        let stored = *done;
         for event in batch {
             let records = self.records_for(event, configs)?;
             for record in &records {
                 if !self.deliver(record, event).await {
-                    if let Some(position) = cursor {
-                        write_cursor(&self.cursor_path, position)?;
+                    if *done > stored {
+                        write_cursor(&self.cursor_path, *done)?;
                     }
-                    return Ok(None);
+                    return Ok(false);
                 }
             }
-            cursor = Some(event.position);
+            *done = event.position;
             if !records.is_empty() {
                 write_cursor(&self.cursor_path, event.position)?;
             }
         }
-        if let Some(position) = cursor {
-            write_cursor(&self.cursor_path, position)?;
-        }
-        Ok(cursor)
+        write_cursor(&self.cursor_path, *done)?;
+        Ok(true)
     }
 
     /// The records this target gets for `event`: one per matching rule.

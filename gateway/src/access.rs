@@ -241,13 +241,20 @@ impl Access {
             secure: extensions.get::<SecureTransport>().is_some(),
         };
         let mut keys = condition_keys(cx, &connection, &query, None);
-        keys.remove("aws:currenttime");
-        keys.remove("aws:epochtime");
+        for timed in ["aws:currenttime", "aws:epochtime", "s3:object-lock-remaining-retention-days"] {
+            keys.remove(timed);
+        }
+        let retain_until = cx
+            .headers()
+            .get("x-amz-object-lock-retain-until-date")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         rucket_schemas::RequestFacts {
             principal: self.users.principal(cx.credentials().map(|c| c.access_key.as_str())),
             operation: operation.to_owned(),
             version_id: form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "versionId"),
             keys,
+            retain_until,
         }
     }
 

@@ -120,19 +120,42 @@ impl KeysRoute {
         Ok(record)
     }
 
-    async fn propose(&self, requester: &UserId, body: CommandBody) -> S3Result<()> {
+    /// Proposes a key command with the facts of the caller's request: apply admits only
+    /// the root key and admin tokens that are still enabled and unlimited when it applies.
+    async fn propose(&self, caller: &User, body: CommandBody) -> S3Result<()> {
         let node = self
             .node
             .as_ref()
             .ok_or_else(|| s3_error!(AccessDenied, "This node serves a read-only data dir"))?;
+        let principal = match (&caller.managed_key, caller.admin) {
+            (_, true) => rucket_schemas::Principal::Root,
+            (Some(key), false) => rucket_schemas::Principal::ManagedKey { access_key_id: key.clone() },
+            (None, false) => {
+                return Err(denied("Only the root user and admin tokens may manage access keys"))
+            }
+        };
+        let operation = match &body {
+            CommandBody::CreateAccessKey { .. } => "CreateAccessKey",
+            CommandBody::SetAccessKeyStatus { .. } => "SetAccessKeyStatus",
+            CommandBody::SetAccessKeyPolicy { .. } => "SetAccessKeyPolicy",
+            CommandBody::DeleteAccessKey { .. } => "DeleteAccessKey",
+            _ => "AdminKeys",
+        };
+        let facts = rucket_schemas::RequestFacts {
+            principal,
+            operation: operation.to_owned(),
+            version_id: false,
+            keys: Default::default(),
+            retain_until: None,
+        };
         let command = Command {
             hlc: self.clock.now(),
             event_id: EventId(rand::random()),
             origin_region: self.region.clone(),
-            requester: requester.clone(),
-            // The route admitted only the root user and admin tokens.
-            requester_is_admin: true,
-            body,
+            requester: caller.id.clone(),
+            // Apply decides who administers keys, from the facts.
+            requester_is_admin: false,
+            body: CommandBody::Requested { facts: Box::new(facts), inner: Box::new(body) },
         };
         match node.propose(command).await.map_err(errors::propose)? {
             Outcome::Applied { .. } | Outcome::Unchanged => Ok(()),
@@ -193,7 +216,7 @@ impl KeysRoute {
             secret: sealed,
             admin,
         };
-        self.propose(requester, body).await?;
+        self.propose(caller, body).await?;
         if let Some(policy) = &policy {
             // Nobody knows the secret before this answer, so the key is unusable until its
             // policy is on; if that fails, the key goes again.
@@ -201,9 +224,9 @@ impl KeysRoute {
                 access_key_id: access_key_id.clone(),
                 policy: Some(policy.clone()),
             };
-            if let Err(e) = self.propose(requester, body).await {
+            if let Err(e) = self.propose(caller, body).await {
                 let undo = CommandBody::DeleteAccessKey { access_key_id: access_key_id.clone() };
-                if let Err(undo_error) = self.propose(requester, undo).await {
+                if let Err(undo_error) = self.propose(caller, undo).await {
                     tracing::error!(access_key_id, error = ?undo_error, "a key whose policy failed could not be deleted");
                 }
                 return Err(e);
@@ -268,7 +291,7 @@ impl S3Route for KeysRoute {
             (&Method::GET, [id]) => Ok(json_response(&describe(&self.existing(id)?))),
             (&Method::DELETE, [id]) => {
                 self.changeable(&caller, id)?;
-                self.propose(&requester, CommandBody::DeleteAccessKey { access_key_id: (*id).to_owned() })
+                self.propose(&caller, CommandBody::DeleteAccessKey { access_key_id: (*id).to_owned() })
                     .await?;
                 tracing::info!(access_key_id = id, by = %requester, "access key deleted");
                 Ok(json_response(&json!({ "deleted": id })))
@@ -282,7 +305,7 @@ impl S3Route for KeysRoute {
                     .ok_or_else(|| malformed("The body must be {\"enabled\": true|false}"))?;
                 self.changeable(&caller, id)?;
                 let body = CommandBody::SetAccessKeyStatus { access_key_id: (*id).to_owned(), enabled };
-                self.propose(&requester, body).await?;
+                self.propose(&caller, body).await?;
                 Ok(json_response(&describe(&self.existing(id)?)))
             }
             (&Method::PUT, [id, "policy"]) => {
@@ -291,13 +314,13 @@ impl S3Route for KeysRoute {
                 let policy = identity_policy(text)?;
                 let body =
                     CommandBody::SetAccessKeyPolicy { access_key_id: (*id).to_owned(), policy: Some(policy) };
-                self.propose(&requester, body).await?;
+                self.propose(&caller, body).await?;
                 Ok(json_response(&describe(&self.existing(id)?)))
             }
             (&Method::DELETE, [id, "policy"]) => {
                 self.changeable(&caller, id)?;
                 let body = CommandBody::SetAccessKeyPolicy { access_key_id: (*id).to_owned(), policy: None };
-                self.propose(&requester, body).await?;
+                self.propose(&caller, body).await?;
                 Ok(json_response(&describe(&self.existing(id)?)))
             }
             (_, [] | [_] | [_, "status" | "policy"]) => {

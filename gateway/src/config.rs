@@ -92,6 +92,11 @@ pub struct ServeArgs {
     /// Rucket otherwise refuse them without TLS).
     #[arg(long, env = "RUCKET_ALLOW_INSECURE_SSE_C")]
     pub allow_insecure_sse_c: bool,
+    /// Serve requests signed for any region, for clients that cannot be configured with
+    /// this node's region. Off by default: with it, a request signed for another region
+    /// acts here.
+    #[arg(long, env = "RUCKET_ACCEPT_ANY_SIGNING_REGION")]
+    pub accept_any_signing_region: bool,
 }
 
 /// The config file. Every field is optional; `[[keys]]` adds users.
@@ -121,6 +126,8 @@ struct FileConfig {
     previous_master_key_file: Option<PathBuf>,
     #[serde(default)]
     allow_insecure_sse_c: bool,
+    #[serde(default)]
+    accept_any_signing_region: bool,
     #[serde(default)]
     keys: Vec<KeyConfig>,
     #[serde(default)]
@@ -167,6 +174,8 @@ pub struct Settings {
     pub keyring: std::sync::Arc<crate::sse::Keyring>,
     /// SSE-C over plain HTTP from loopback clients (tests).
     pub allow_insecure_sse_c: bool,
+    /// Requests signed for any region are served (the region check is off).
+    pub accept_any_signing_region: bool,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -246,6 +255,7 @@ impl Settings {
         let settings = Self {
             keyring: std::sync::Arc::new(keyring),
             allow_insecure_sse_c: args.allow_insecure_sse_c || file.allow_insecure_sse_c,
+            accept_any_signing_region: args.accept_any_signing_region || file.accept_any_signing_region,
             tls,
             listen: args
                 .listen

@@ -118,8 +118,9 @@ pub enum BodyFault {
 
 /// The errors s3s's body streams raise for a bad payload hash and a bad chunk signature.
 /// s3s keeps their types private, so they are recognised by their exact text, here and
-/// nowhere else; the test below pins that text, so an s3s upgrade that rewords them
-/// fails it instead of turning a signature failure into a retryable IncompleteBody.
+/// nowhere else. The integration test that sends a wrong payload hash through s3s
+/// (cli/tests/it/bodies.rs) fails if an s3s upgrade rewords it; the chunk-signature text
+/// matches s3s 0.14.1 and has no integration test yet (see the pinned version).
 const S3S_BODY_FAULTS: &[(&str, BodyFault)] = &[
     ("UploadStreamError: Sha256Mismatch", BodyFault::PayloadHashMismatch),
     ("AwsChunkedStreamError: SignatureMismatch", BodyFault::ChunkSignatureMismatch),

@@ -22,13 +22,19 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
 }
 
-pub fn router(state: AppState, cors: crate::cors::CorsLayer, s3: s3s::service::S3Service) -> Router {
+pub fn router(
+    state: AppState,
+    cors: crate::cors::CorsLayer,
+    scope: crate::scope::ScopeCheck,
+    s3: s3s::service::S3Service,
+) -> Router {
     let s3 = axum::error_handling::HandleError::new(s3, on_http_error);
     let s3_routes = Router::new()
         .fallback_service(s3)
         .layer(middleware::from_fn(observe_s3))
         .layer(middleware::from_fn(post_policy_errors))
         .layer(middleware::from_fn(presigned_expiry_limit))
+        .layer(middleware::from_fn_with_state(scope, crate::scope::layer))
         .layer(middleware::from_fn_with_state(cors, crate::cors::layer));
     Router::new()
         .route("/_rucket/health/live", get(live))

@@ -18,6 +18,7 @@ mod metrics;
 pub mod notify;
 mod rotate;
 mod s3;
+mod scope;
 pub mod server;
 mod sse;
 pub mod tls;

@@ -180,7 +180,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(domain) = &settings.domain {
         builder.set_host(VirtualHosts::new(domain));
     }
-    let app = router(AppState { node: writer.clone(), archive, metrics }, cors, builder.build());
+    let scope = crate::scope::ScopeCheck {
+        region: settings.region.clone(),
+        accept_any_region: settings.accept_any_signing_region,
+    };
+    let app = router(AppState { node: writer.clone(), archive, metrics }, cors, scope, builder.build());
 
     let tls = settings.tls.clone().map(crate::tls::Tls::load).transpose().context("loading TLS files")?;
     if let Some(tls) = &tls {

@@ -138,6 +138,13 @@ impl Projections {
             keys.insert("aws:username".into(), vec![command.requester.to_string()]);
             keys.insert("aws:userid".into(), vec![command.requester.to_string()]);
         }
+        let until = facts.retain_until.as_deref().and_then(|text| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+        });
+        if let Some(until) = until {
+            let days = (until - command.hlc.to_datetime()).whole_days().max(0);
+            keys.insert("s3:object-lock-remaining-retention-days".into(), vec![days.to_string()]);
+        }
         keys
     }
 

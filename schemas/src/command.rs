@@ -278,6 +278,9 @@ pub struct RequestFacts {
     /// Whether the request named a version (`?versionId`), which changes the action's name.
     pub version_id: bool,
     pub keys: BTreeMap<String, Vec<String>>,
+    /// `x-amz-object-lock-retain-until-date` (RFC 3339) as sent: apply derives
+    /// `s3:object-lock-remaining-retention-days` from it and the command's stamp.
+    pub retain_until: Option<String>,
 }
 
 /// What a lifecycle expiration does.

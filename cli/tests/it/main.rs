@@ -21,6 +21,7 @@ mod notifications;
 mod objects;
 mod policy;
 mod replay;
+mod signing_scope;
 mod support;
 mod tagging;
 mod tidy;

@@ -124,3 +124,21 @@ def test_large_files_use_multipart_with_default_settings(s3, aws, tmp_path):
     s3.download_file("cli-multipart", "boto.bin", str(again))
     assert again.read_bytes() == big.read_bytes()
     assert s3.list_multipart_uploads(Bucket="cli-multipart").get("Uploads", []) == []
+
+
+def test_a_client_signing_for_another_region_is_told_the_right_one_and_re_signs(server):
+    """boto3 reads the expected region from AuthorizationHeaderMalformed and re-signs."""
+    import boto3
+    from botocore.config import Config
+    from conftest import ROOT_KEY, ROOT_SECRET
+    root = boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
+                        aws_secret_access_key=ROOT_SECRET, region_name="us-east-1",
+                        config=Config(s3={"addressing_style": "path"}))
+    root.create_bucket(Bucket="wrong-region")
+    eu = boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
+                      aws_secret_access_key=ROOT_SECRET, region_name="eu-west-1",
+                      config=Config(s3={"addressing_style": "path"}))
+    eu.put_object(Bucket="wrong-region", Key="k", Body=b"hello")
+    assert eu.get_object(Bucket="wrong-region", Key="k")["Body"].read() == b"hello"
+    eu.delete_object(Bucket="wrong-region", Key="k")
+    root.delete_bucket(Bucket="wrong-region")

@@ -136,3 +136,20 @@ def test_awscli_sync(aws, s3, tmp_path):
     aws("s3", "rm", "--recursive", "s3://awscli-sync/tree")
     aws("s3", "rb", "s3://awscli-sync")
     assert not bucket_exists(s3, "awscli-sync")
+
+
+def test_s3cmd_configured_for_another_region_re_signs(server, s3, tmp_path):
+    """s3cmd reads the expected region from AuthorizationHeaderMalformed and retries."""
+    host = urlparse(server["endpoint"]).netloc
+    config = tmp_path / "s3cmd-eu.cfg"
+    config.write_text(f"[default]\naccess_key = {ROOT_KEY}\nsecret_key = {ROOT_SECRET}\n"
+                      f"host_base = {host}\nhost_bucket = {host}\nuse_https = False\n"
+                      "signature_v2 = False\nbucket_location = eu-west-1\n")
+    s3.create_bucket(Bucket="s3cmd-region")
+    src = tmp_path / "one.txt"
+    src.write_bytes(b"region")
+    s3cmd = ["s3cmd", "-c", str(config)]
+    run(s3cmd + ["put", str(src), "s3://s3cmd-region/one.txt"], dict(os.environ))
+    assert s3.get_object(Bucket="s3cmd-region", Key="one.txt")["Body"].read() == b"region"
+    s3.delete_object(Bucket="s3cmd-region", Key="one.txt")
+    s3.delete_bucket(Bucket="s3cmd-region")

@@ -228,6 +228,7 @@ impl Script {
             operation: operation.to_owned(),
             version_id: false,
             keys: Default::default(),
+            retain_until: None,
         };
         self.wrap_last(|inner| CommandBody::Requested { facts: Box::new(facts), inner: Box::new(inner) })
     }

@@ -23,6 +23,7 @@ fn as_key(
         operation: operation.to_owned(),
         version_id: false,
         keys: keys.iter().map(|(k, v)| ((*k).to_owned(), vec![(*v).to_owned()])).collect(),
+        retain_until: None,
     };
     let user: &'static str = Box::leak(user.to_owned().into_boxed_str());
     (As::User(user), CommandBody::Requested { facts: Box::new(facts), inner: Box::new(body) })
@@ -168,6 +169,7 @@ fn conditions_read_the_commands_stamp_the_requests_facts_and_the_views() {
             operation: "PutObject".into(),
             version_id: false,
             keys: [("aws:sourceip".to_owned(), vec![ip.to_owned()])].into(),
+            retain_until: None,
         };
         CommandBody::Requested { facts: Box::new(facts), inner: Box::new(body) }
     };

@@ -78,6 +78,7 @@ fn requested(who: As, operation: &str, version_id: bool, body: CommandBody) -> C
         operation: operation.to_owned(),
         version_id,
         keys: BTreeMap::new(),
+        retain_until: None,
     };
     CommandBody::Requested { facts: Box::new(facts), inner: Box::new(body) }
 }
