@@ -8,6 +8,8 @@ pub enum BlobError {
     /// payload hash or chunk signature from a broken connection).
     #[error("request body failed: {0}")]
     Body(Box<dyn std::error::Error + Send + Sync>),
+    #[error("the body sent nothing for {idle:?}")]
+    BodyTimeout { idle: std::time::Duration },
     #[error("body ended after {received} of {expected} bytes")]
     IncompleteBody { expected: u64, received: u64 },
     #[error("body is longer than the declared {expected} bytes")]

@@ -31,6 +31,8 @@ pub struct IngestOptions<'a> {
     /// inline bytes travel in the log) holding the sealed chunks; the digests and the
     /// size are still the plaintext's.
     pub seal: Option<&'a SealKey>,
+    /// A body that sends nothing for this long is aborted ([`BlobError::BodyTimeout`]).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 /// A body that has been stored (durably, for blobs in strict mode) and hashed.
@@ -75,7 +77,14 @@ impl BlobStore {
         let inline_threshold = if options.seal.is_some() { 0 } else { options.inline_threshold };
         let mut writer: Option<Writer> = None;
         let mut size: u64 = 0;
-        while let Some(chunk) = body.next().await {
+        loop {
+            let next = match options.idle_timeout {
+                Some(idle) => tokio::time::timeout(idle, body.next())
+                    .await
+                    .map_err(|_| BlobError::BodyTimeout { idle })?,
+                None => body.next().await,
+            };
+            let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| BlobError::Body(e.into()))?;
             size += chunk.len() as u64;
             if let Some(expected) = options.expected_len {
@@ -131,7 +140,6 @@ impl BlobStore {
     ) -> Result<Writer, BlobError> {
         let algorithms = options.checksums;
         let (id, file) = self.create()?;
-        let mut sealer = options.seal.map(|key| Sealer::new(key.cipher(&id)));
         let handle = file.try_clone()?;
         let path = self.path_of(&id);
         *written = Some((id.clone(), file));
@@ -139,49 +147,47 @@ impl BlobStore {
         let hasher = split_hashing.then(|| {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITER_QUEUE);
             let algorithms = algorithms.to_vec();
-            let task = tokio::task::spawn_blocking(move || {
+            let task = tokio::spawn(async move {
                 let mut hashes = Checksums::new(&algorithms);
-                while let Some(bytes) = rx.blocking_recv() {
-                    hashes.update(&bytes);
+                while let Some(batch) = next_batch(&mut rx).await {
+                    hashes = blocking(move || {
+                        for bytes in &batch {
+                            hashes.update(bytes);
+                        }
+                        Ok(hashes)
+                    })
+                    .await?;
                 }
-                hashes.finish()
+                Ok(hashes.finish())
             });
             (tx, task)
         });
         let complete = Arc::new(AtomicBool::new(false));
         let store = self.clone();
-        let mut hashes = (!split_hashing).then(|| Checksums::new(algorithms));
         let done = complete.clone();
-        let task = tokio::task::spawn_blocking(move || -> Result<_, BlobError> {
-            let mut sums = ChunkSums::new();
-            let mut sink = Sink::new(&path, handle, WRITE_BATCH);
-            while let Some(bytes) = rx.blocking_recv() {
-                if let Some(hashes) = &mut hashes {
-                    hashes.update(&bytes);
-                }
-                match &mut sealer {
-                    Some(sealer) => sealer.push(&bytes, |sealed| {
-                        sums.update(sealed);
-                        Ok(sink.write(sealed)?)
-                    })?,
-                    None => {
-                        sums.update(&bytes);
-                        sink.write(&bytes)?;
+        let mut state = WriteState {
+            sums: ChunkSums::new(),
+            sink: Sink::new(&path, handle, WRITE_BATCH),
+            hashes: (!split_hashing).then(|| Checksums::new(algorithms)),
+            sealer: options.seal.map(|key| Sealer::new(key.cipher(&id))),
+        };
+        // Received chunks are written in batches, each on a blocking thread only while it
+        // writes: a client that stalls mid-body holds no thread, only this task.
+        let task = tokio::spawn(async move {
+            while let Some(batch) = next_batch(&mut rx).await {
+                state = blocking(move || {
+                    for bytes in &batch {
+                        state.write(bytes)?;
                     }
-                }
+                    Ok(state)
+                })
+                .await?;
             }
             if !done.load(Ordering::Acquire) {
                 // The request failed or went away: no fsync for a file that will be removed.
                 return Err(BlobError::WriterGone);
             }
-            if let Some(sealer) = sealer {
-                let last = sealer.finish();
-                sums.update(&last);
-                sink.write(&last)?;
-            }
-            let mut file = sink.finish(&sums.finish())?;
-            store.seal(&id, &mut file)?;
-            Ok(hashes.map(Checksums::finish))
+            blocking(move || state.seal(&store, &id)).await
         });
         let (hash_tx, hash_task) = hasher.unzip();
         Ok(Writer { tx: Some(tx), hash_tx, hash_task, complete, task })
@@ -191,6 +197,67 @@ impl BlobStore {
 /// The MD5 and the requested checksums of a body.
 type Digests = ([u8; 16], Vec<(ChecksumAlgorithm, String)>);
 
+/// What a blob's writer carries between batches: the file, its chunk CRCs, the digests
+/// (unless a hashing task computes them) and the sealer of an encrypted body.
+struct WriteState {
+    sums: ChunkSums,
+    sink: Sink,
+    hashes: Option<Checksums>,
+    sealer: Option<Sealer>,
+}
+
+impl WriteState {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
+        if let Some(hashes) = &mut self.hashes {
+            hashes.update(bytes);
+        }
+        let Self { sums, sink, sealer, .. } = self;
+        match sealer {
+            Some(sealer) => sealer.push(bytes, |sealed| {
+                sums.update(sealed);
+                Ok(sink.write(sealed)?)
+            }),
+            None => {
+                sums.update(bytes);
+                Ok(sink.write(bytes)?)
+            }
+        }
+    }
+
+    /// Writes the sealer's last chunk and the chunk table, fsyncs, and gives the digests.
+    fn seal(mut self, store: &BlobStore, id: &rucket_schemas::BlobId) -> Result<Option<Digests>, BlobError> {
+        if let Some(sealer) = self.sealer.take() {
+            let last = sealer.finish();
+            self.sums.update(&last);
+            self.sink.write(&last)?;
+        }
+        let mut file = self.sink.finish(&self.sums.finish())?;
+        store.seal(id, &mut file)?;
+        Ok(self.hashes.map(Checksums::finish))
+    }
+}
+
+/// The next chunks waiting, at least one (`None` once the sender is gone), so that one
+/// blocking call handles what arrived together.
+async fn next_batch(rx: &mut tokio::sync::mpsc::Receiver<Bytes>) -> Option<Vec<Bytes>> {
+    let first = rx.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < WRITER_QUEUE {
+        match rx.try_recv() {
+            Ok(bytes) => batch.push(bytes),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// Runs blocking work (disk writes, hashing) on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
+) -> Result<T, BlobError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| BlobError::Io(std::io::Error::other(e)))?
+}
+
 /// How many received chunks may wait for the writer thread (backpressure on the client).
 const WRITER_QUEUE: usize = 8;
 
@@ -198,7 +265,7 @@ const WRITER_QUEUE: usize = 8;
 struct Writer {
     tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
     hash_tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
-    hash_task: Option<tokio::task::JoinHandle<Digests>>,
+    hash_task: Option<tokio::task::JoinHandle<Result<Digests, BlobError>>>,
     complete: Arc<AtomicBool>,
     /// The digests, unless a hashing thread computes them.
     task: tokio::task::JoinHandle<Result<Option<Digests>, BlobError>>,
@@ -231,7 +298,7 @@ impl Writer {
         let written = (&mut self.task).await.map_err(joined)??;
         match (written, self.hash_task.take()) {
             (Some(digests), _) => Ok(digests),
-            (None, Some(hasher)) => hasher.await.map_err(joined),
+            (None, Some(hasher)) => hasher.await.map_err(joined)?,
             (None, None) => Err(BlobError::WriterGone),
         }
     }
@@ -266,7 +333,7 @@ mod tests {
     }
 
     fn options(expected_len: Option<u64>) -> IngestOptions<'static> {
-        IngestOptions { inline_threshold: 8, expected_len, checksums: &[], seal: None }
+        IngestOptions { inline_threshold: 8, expected_len, checksums: &[], seal: None, idle_timeout: None }
     }
 
     #[tokio::test]
@@ -304,8 +371,13 @@ mod tests {
         let data: Vec<u8> = marker.iter().copied().cycle().take(2 * PLAIN_CHUNK + 321).collect();
         let pieces: Vec<Result<Bytes, String>> =
             data.chunks(10_000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-        let options =
-            IngestOptions { inline_threshold: 1 << 20, expected_len: None, checksums: &[], seal: Some(&key) };
+        let options = IngestOptions {
+            inline_threshold: 1 << 20,
+            expected_len: None,
+            checksums: &[],
+            seal: Some(&key),
+            idle_timeout: None,
+        };
         let got = store.ingest(stream::iter(pieces), options).await.unwrap();
         assert_eq!(got.size, data.len() as u64);
         assert_eq!(
@@ -344,8 +416,13 @@ mod tests {
         assert_eq!(raw.len() as u64, crate::chunks::file_len(ObjectCipher::sealed_len(size)));
 
         // An empty sealed body is one sealed (empty, last) chunk.
-        let empty =
-            IngestOptions { inline_threshold: 8, expected_len: Some(0), checksums: &[], seal: Some(&key) };
+        let empty = IngestOptions {
+            inline_threshold: 8,
+            expected_len: Some(0),
+            checksums: &[],
+            seal: Some(&key),
+            idle_timeout: None,
+        };
         let got = store.ingest(body(vec![]), empty).await.unwrap();
         let ObjectData::Blob(id) = &got.data else { panic!("a sealed body is always a blob") };
         assert!(store.sealed_reader(id, &key, 0, 0, 0).unwrap().next_block(crate::CHUNK).unwrap().is_none());
@@ -355,8 +432,13 @@ mod tests {
     async fn a_zero_threshold_makes_a_blob_even_of_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path(), Durability::Strict).unwrap();
-        let options =
-            IngestOptions { inline_threshold: 0, expected_len: Some(0), checksums: &[], seal: None };
+        let options = IngestOptions {
+            inline_threshold: 0,
+            expected_len: Some(0),
+            checksums: &[],
+            seal: None,
+            idle_timeout: None,
+        };
         let got = store.ingest(body(vec![]), options).await.unwrap();
         let ObjectData::Blob(id) = &got.data else { panic!("expected a blob, got {:?}", got.data) };
         assert!(store.reader(id, 0, 0, 0).unwrap().next_block(crate::CHUNK).unwrap().is_none());

@@ -97,6 +97,23 @@ pub struct ServeArgs {
     /// acts here.
     #[arg(long, env = "RUCKET_ACCEPT_ANY_SIGNING_REGION")]
     pub accept_any_signing_region: bool,
+    /// Abort a request body that sends nothing for this many seconds (400
+    /// RequestTimeout); 0 turns it off. Default 60.
+    #[arg(long, env = "RUCKET_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// A request head must arrive within this many seconds; idle keep-alive connections
+    /// close after as long. Default 10.
+    #[arg(long, env = "RUCKET_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Connections open at once; past it new ones get 503 SlowDown. Default 4096.
+    #[arg(long, env = "RUCKET_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Request bodies streaming at once; past it uploads get 503 SlowDown. Default 1024.
+    #[arg(long, env = "RUCKET_MAX_UPLOADS")]
+    pub max_uploads: Option<usize>,
+    /// Request bodies one access key may stream at once. Default 256.
+    #[arg(long, env = "RUCKET_MAX_UPLOADS_PER_KEY")]
+    pub max_uploads_per_key: Option<usize>,
 }
 
 /// The config file. Every field is optional; `[[keys]]` adds users.
@@ -128,6 +145,11 @@ struct FileConfig {
     allow_insecure_sse_c: bool,
     #[serde(default)]
     accept_any_signing_region: bool,
+    body_timeout_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_uploads: Option<usize>,
+    max_uploads_per_key: Option<usize>,
     #[serde(default)]
     keys: Vec<KeyConfig>,
     #[serde(default)]
@@ -176,6 +198,8 @@ pub struct Settings {
     pub allow_insecure_sse_c: bool,
     /// Requests signed for any region are served (the region check is off).
     pub accept_any_signing_region: bool,
+    /// Timeouts and caps on what clients may hold.
+    pub limits: crate::limits::Limits,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -256,6 +280,38 @@ impl Settings {
             keyring: std::sync::Arc::new(keyring),
             allow_insecure_sse_c: args.allow_insecure_sse_c || file.allow_insecure_sse_c,
             accept_any_signing_region: args.accept_any_signing_region || file.accept_any_signing_region,
+            limits: {
+                let defaults = crate::limits::Limits::default();
+                let body_timeout = args.body_timeout_secs.or(file.body_timeout_secs);
+                let limits = crate::limits::Limits {
+                    body_timeout: match body_timeout {
+                        Some(0) => None,
+                        Some(secs) => Some(Duration::from_secs(secs)),
+                        None => defaults.body_timeout,
+                    },
+                    header_timeout: args
+                        .header_timeout_secs
+                        .or(file.header_timeout_secs)
+                        .map_or(defaults.header_timeout, Duration::from_secs),
+                    max_connections: args
+                        .max_connections
+                        .or(file.max_connections)
+                        .unwrap_or(defaults.max_connections),
+                    max_uploads: args.max_uploads.or(file.max_uploads).unwrap_or(defaults.max_uploads),
+                    max_uploads_per_key: args
+                        .max_uploads_per_key
+                        .or(file.max_uploads_per_key)
+                        .unwrap_or(defaults.max_uploads_per_key),
+                };
+                if limits.header_timeout.is_zero()
+                    || limits.max_connections == 0
+                    || limits.max_uploads == 0
+                    || limits.max_uploads_per_key == 0
+                {
+                    anyhow::bail!("header_timeout_secs, max_connections, max_uploads and max_uploads_per_key must be at least 1");
+                }
+                limits
+            },
             tls,
             listen: args
                 .listen

@@ -162,6 +162,15 @@ pub fn blob(e: BlobError) -> S3Error {
                 s3_error!(IncompleteBody, "The request body could not be read completely: {error}")
             }
         },
+        BlobError::BodyTimeout { idle } => {
+            tracing::info!(?idle, "a request body stalled and was aborted");
+            metrics::counter!(crate::metrics::REJECTIONS, "reason" => "body_timeout").increment(1);
+            s3_error!(
+                RequestTimeout,
+                "Your socket connection to the server was not read from or written to within the timeout period ({} s).",
+                idle.as_secs()
+            )
+        }
         BlobError::IncompleteBody { expected, received } => s3_error!(
             IncompleteBody,
             "You did not provide the number of bytes specified by the Content-Length HTTP header ({received} of {expected})"

@@ -20,6 +20,8 @@ pub struct AppState {
     pub node: Option<Arc<Node>>,
     pub archive: EventArchive,
     pub metrics: PrometheusHandle,
+    /// The upload slots: a node whose every slot is taken is not ready for more.
+    pub uploads: Arc<crate::limits::Uploads>,
 }
 
 pub fn router(
@@ -34,6 +36,7 @@ pub fn router(
         .layer(middleware::from_fn(observe_s3))
         .layer(middleware::from_fn(post_policy_errors))
         .layer(middleware::from_fn(presigned_expiry_limit))
+        .layer(middleware::from_fn(configuration_body_limit))
         .layer(middleware::from_fn_with_state(scope, crate::scope::layer))
         .layer(middleware::from_fn_with_state(cors, crate::cors::layer));
     Router::new()
@@ -74,6 +77,9 @@ async fn live() -> &'static str {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
+    if state.uploads.saturated() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: every upload slot is taken\n").into_response();
+    }
     match state.node.as_ref().map(|node| node.readiness()) {
         None | Some(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Some(Err(why)) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")).into_response(),
@@ -168,6 +174,79 @@ async fn presigned_expiry_limit(request: Request, next: Next) -> Response {
         }
     }
     next.run(request).await
+}
+
+/// The largest configuration body (XML or a policy) a request may send; S3's own limits
+/// are smaller per kind (a policy: 20 KiB, checked after reading).
+pub const MAX_CONFIGURATION_BODY: u64 = 1 << 20;
+/// The largest DeleteObjects or CompleteMultipartUpload body (1,000 keys or 10,000 parts).
+pub const MAX_LIST_BODY: u64 = 8 << 20;
+
+/// Subresources whose PUT or POST carries a configuration document.
+const CONFIGURATION_SUBRESOURCES: &[&str] = &[
+    "acl",
+    "policy",
+    "cors",
+    "lifecycle",
+    "tagging",
+    "notification",
+    "encryption",
+    "object-lock",
+    "versioning",
+    "ownershipControls",
+    "publicAccessBlock",
+    "legal-hold",
+    "retention",
+    "replication",
+    "website",
+    "logging",
+    "accelerate",
+    "requestPayment",
+    "intelligent-tiering",
+    "analytics",
+    "inventory",
+    "metrics",
+    "restore",
+];
+
+/// Bodies that s3s reads whole into memory (configurations, DeleteObjects, the parts of
+/// CompleteMultipartUpload) are capped: a larger declared length is refused before it is
+/// read, and a chunked one is cut off at the limit (400 MaxMessageLengthExceeded, naming
+/// the limit), so a huge configuration cannot exhaust memory or pass as valid.
+async fn configuration_body_limit(request: Request, next: Next) -> Response {
+    if !matches!(*request.method(), http::Method::PUT | http::Method::POST) {
+        return next.run(request).await;
+    }
+    let query = request.uri().query().unwrap_or_default();
+    let names: Vec<String> = form_urlencoded::parse(query.as_bytes()).map(|(k, _)| k.into_owned()).collect();
+    let limit = if names.iter().any(|n| n == "delete" || n == "uploadId")
+        && *request.method() == http::Method::POST
+    {
+        MAX_LIST_BODY
+    } else if names.iter().any(|n| CONFIGURATION_SUBRESOURCES.contains(&n.as_str())) {
+        MAX_CONFIGURATION_BODY
+    } else {
+        return next.run(request).await;
+    };
+    let too_big = || {
+        metrics::counter!(crate::metrics::REJECTIONS, "reason" => "body_too_large").increment(1);
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>MaxMessageLengthExceeded</Code><Message>Your request was too big: this request's body may be at most {limit} bytes.</Message></Error>"
+        );
+        (StatusCode::BAD_REQUEST, [(http::header::CONTENT_TYPE, "application/xml")], body).into_response()
+    };
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return too_big();
+    }
+    let (parts, body) = request.into_parts();
+    let limited = axum::body::Body::new(http_body_util::Limited::new(body, limit as usize));
+    // A chunked body cut off at the limit fails inside s3s, as a body it cannot read.
+    next.run(Request::from_parts(parts, limited)).await
 }
 
 /// Every response carries a request id, as S3's do.

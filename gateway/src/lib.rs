@@ -14,6 +14,7 @@ mod gc;
 mod host;
 mod http;
 pub mod lifecycle;
+mod limits;
 mod metrics;
 pub mod notify;
 mod rotate;

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use rucket_blobs::{BlobStore, Durability as BlobDurability};
 use rucket_log::{Durability, EventArchive, NoPeers, Node, NodeConfig};
 use rucket_projections::Projections;
@@ -27,6 +26,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args)?;
     init_tracing(&settings.log);
+    raise_file_limit();
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
     let (mut users, root) = Users::load(&settings)?;
@@ -108,6 +108,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => crate::gc::Collector::idle(),
     };
+    let uploads = Arc::new(crate::limits::Uploads::new(settings.limits));
     let rucket = Rucket {
         projections,
         writer: writer.clone(),
@@ -116,6 +117,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         users: Arc::new(users.clone()),
         region: RegionId::new(settings.region.clone()),
         inline_threshold: settings.inline_threshold,
+        body_timeout: settings.limits.body_timeout,
+        uploads: Arc::clone(&uploads),
         collector,
         policies: Arc::default(),
         notifier: crate::notify::delivery::Notifier {
@@ -184,7 +187,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         region: settings.region.clone(),
         accept_any_region: settings.accept_any_signing_region,
     };
-    let app = router(AppState { node: writer.clone(), archive, metrics }, cors, scope, builder.build());
+    let app =
+        router(AppState { node: writer.clone(), archive, metrics, uploads }, cors, scope, builder.build());
 
     let tls = settings.tls.clone().map(crate::tls::Tls::load).transpose().context("loading TLS files")?;
     if let Some(tls) = &tls {
@@ -214,20 +218,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rucket_feed::stopped(&mut stopped).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
-    let served = async move {
-        match tls {
-            Some(tls) => serve_tls(listener, app, tls, stopping).await,
-            None => {
-                let listener = listener.tap_io(|tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::warn!(error = %e, "could not set TCP_NODELAY");
-                    }
-                });
-                let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-                Ok(axum::serve(listener, app).with_graceful_shutdown(stopping).await?)
-            }
-        }
-    };
+    let limits = settings.limits;
+    let served = async move { serve_connections(listener, app, tls, limits, stopping).await };
     tokio::select! {
         served = served => served?,
         _ = deadline => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open at the shutdown deadline; closing them"),
@@ -245,15 +237,22 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The pause after a failed accept (out of file descriptors, say).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serves `app` over TLS until `stopping` resolves, then waits for open connections.
-async fn serve_tls(
+/// Serves `app` (over TLS when `tls` is set) until `stopping` resolves, then waits for open
+/// connections. A request head must arrive within `limits.header_timeout` (which also
+/// closes idle keep-alive connections), and past `limits.max_connections` a new
+/// connection is answered 503 SlowDown and closed at once instead of waiting in a queue.
+async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: axum::Router,
-    tls: crate::tls::Tls,
+    tls: Option<crate::tls::Tls>,
+    limits: crate::limits::Limits,
     stopping: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    builder.http2().timer(hyper_util::rt::TokioTimer::new());
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::pin!(stopping);
     loop {
         tokio::select! {
@@ -262,6 +261,7 @@ async fn serve_tls(
                     Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of descriptors, say: wait a little rather than spin.
+                        metrics::counter!(crate::metrics::REJECTIONS, "reason" => "accept_failed").increment(1);
                         tracing::warn!(error = %e, "accepting a connection failed");
                         tokio::time::sleep(ACCEPT_BACKOFF).await;
                         continue;
@@ -270,34 +270,57 @@ async fn serve_tls(
                 if let Err(e) = tcp.set_nodelay(true) {
                     tracing::warn!(error = %e, "could not set TCP_NODELAY");
                 }
-                let acceptor = tls.acceptor();
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    metrics::counter!(crate::metrics::REJECTIONS, "reason" => "connections").increment(1);
+                    tokio::spawn(refuse_connection(tcp, tls.is_some()));
+                    continue;
+                };
                 // What a plain listener's connect info gives, plus the transport's name,
                 // for bucket policy conditions.
-                let app = app
-                    .clone()
-                    .layer(axum::Extension(axum::extract::ConnectInfo(peer)))
-                    .layer(axum::Extension(crate::access::SecureTransport));
+                let app = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+                let app = match tls {
+                    Some(_) => app.layer(axum::Extension(crate::access::SecureTransport)),
+                    None => app,
+                };
                 let service = hyper_util::service::TowerToHyperService::new(app);
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
+                let acceptor = tls.as_ref().map(crate::tls::Tls::acceptor);
+                let open = Arc::clone(&slots);
                 tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
+                    metrics::gauge!(crate::metrics::CONNECTIONS_OPEN)
+                        .set((limits.max_connections - open.available_permits()) as f64);
+                    let served = match acceptor {
+                        None => {
+                            let connection = builder
+                                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tcp), service)
+                                .into_owned();
+                            watcher.watch(connection).await
                         }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
+                        Some(acceptor) => {
+                            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let connection = builder
+                                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
+                                .into_owned();
+                            watcher.watch(connection).await
                         }
                     };
-                    let connection = builder
-                        .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(connection).await {
+                    if let Err(e) = served {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    drop(slot);
+                    metrics::gauge!(crate::metrics::CONNECTIONS_OPEN)
+                        .set((limits.max_connections - open.available_permits()) as f64);
                 });
             }
             _ = &mut stopping => break,
@@ -305,6 +328,35 @@ async fn serve_tls(
     }
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit: every connection, blob file
+/// and log segment is a descriptor, and the common soft limit of 1,024 runs out first.
+fn raise_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!(from = soft, to = hard, "raised the open file limit to its hard limit"),
+            Err(e) => tracing::warn!(soft, hard, error = %e, "could not raise the open file limit"),
+        },
+        Ok((soft, _)) => tracing::info!(limit = soft, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not read the open file limit"),
+    }
+}
+
+/// Answers a connection over the cap with 503 SlowDown and closes it (a TLS connection
+/// is closed without a word: answering would need the handshake the cap protects).
+async fn refuse_connection(mut tcp: tokio::net::TcpStream, tls: bool) {
+    use tokio::io::AsyncWriteExt as _;
+    if tls {
+        return;
+    }
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate: this node has as many connections open as it may.</Message></Error>";
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(response.as_bytes())).await;
 }
 
 /// Removes blobs that no version refers to: bodies whose PUT never committed, and

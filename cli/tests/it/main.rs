@@ -12,6 +12,7 @@ mod encryption;
 mod endpoints;
 mod fail_closed;
 mod feed;
+mod hostile;
 mod judged_at_apply;
 mod keys;
 mod lifecycle;

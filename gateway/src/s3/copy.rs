@@ -16,6 +16,7 @@ use crate::errors;
 use crate::sse::Requested;
 
 fn refuse_unsupported(input: &CopyObjectInput) -> S3Result<()> {
+    super::put::check_metadata(input.metadata.as_ref())?;
     if input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some() {
         return Err(errors::not_implemented("Server-side encryption with KMS keys (SSE-KMS)"));
     }
@@ -213,6 +214,7 @@ impl Rucket {
                     expected_len: Some(src.size),
                     checksums: &algorithms,
                     seal: seal_key.as_ref(),
+                    idle_timeout: None,
                 },
             )
             .await

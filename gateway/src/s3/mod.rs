@@ -21,7 +21,7 @@ use rucket_log::Node;
 use rucket_projections::{BucketRecord, Projections};
 use rucket_schemas::{BlobId, BucketName, Command, CommandBody, EventId, Hlc, Outcome, RegionId};
 use s3s::dto::*;
-use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
 
 use crate::credentials::{User, Users};
 use crate::errors;
@@ -37,6 +37,10 @@ pub struct Rucket {
     pub users: Arc<Users>,
     pub region: RegionId,
     pub inline_threshold: usize,
+    /// A request body that sends nothing for this long is aborted (400 RequestTimeout).
+    pub body_timeout: Option<std::time::Duration>,
+    /// The upload slots, in all and per access key.
+    pub uploads: Arc<crate::limits::Uploads>,
     /// Removes the blobs applied events release.
     pub collector: crate::gc::Collector,
     /// Parsed bucket policies (shared with the access hook).
@@ -52,6 +56,31 @@ pub struct Rucket {
 impl Rucket {
     fn projections(&self) -> &Projections {
         &self.projections
+    }
+
+    /// A slot for one more streaming body, or 503 SlowDown at once when the node (or the
+    /// access key) already streams as many as it may.
+    fn upload_slot(
+        &self,
+        credentials: &Option<s3s::auth::Credentials>,
+    ) -> S3Result<crate::limits::UploadSlot> {
+        let key = credentials.as_ref().map_or("(anonymous)", |c| c.access_key.as_str());
+        self.uploads.try_acquire(key).map_err(|why| {
+            metrics::counter!(crate::metrics::REJECTIONS, "reason" => why.as_str()).increment(1);
+            let mut err = S3Error::with_message(
+                S3ErrorCode::SlowDown,
+                match why {
+                    crate::limits::Saturated::Uploads => {
+                        "Please reduce your request rate: this node streams as many uploads as it may."
+                    }
+                    crate::limits::Saturated::KeyUploads => {
+                        "Please reduce your request rate: this access key streams as many uploads as it may."
+                    }
+                },
+            );
+            err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+            err
+        })
     }
 
     /// The user behind a signed request (s3s has verified the signature already).

@@ -96,6 +96,7 @@ impl Rucket {
             input.object_lock_retain_until_date.as_ref(),
             input.object_lock_legal_hold_status.as_ref(),
         )?;
+        super::put::check_metadata(input.metadata.as_ref())?;
         let id = UploadId::from_bytes(rand::random());
         // Every part is sealed with one data key, bound to the upload id.
         let seal = self.new_seal(&requested, (&bucket, key.as_str(), id.as_str()))?.map(|(seal, _)| seal);
@@ -174,6 +175,7 @@ impl Rucket {
         let part_number = i.part_number as u32;
         let body =
             req.input.body.take().ok_or_else(|| s3_error!(IncompleteBody, "The request has no body"))?;
+        let _slot = self.upload_slot(&req.credentials)?;
         // Parts always become blobs: completion refers to them by blob id.
         let ingested = self
             .blobs
@@ -184,6 +186,7 @@ impl Rucket {
                     expected_len,
                     checksums: &algorithms,
                     seal: seal_key.as_ref(),
+                    idle_timeout: self.body_timeout,
                 },
             )
             .await
@@ -309,6 +312,7 @@ impl Rucket {
                     expected_len: Some(len),
                     checksums: &algorithms,
                     seal: seal_key.as_ref(),
+                    idle_timeout: None,
                 },
             )
             .await

@@ -143,7 +143,23 @@ pub(super) fn verify(
     Ok(stored)
 }
 
+/// The most user metadata (`x-amz-meta-*` names and values, in bytes) S3 accepts.
+pub(super) const MAX_USER_METADATA: usize = 2 << 10;
+
+/// Refuses user metadata larger than S3 allows (400 MetadataTooLarge).
+pub(super) fn check_metadata(metadata: Option<&Metadata>) -> S3Result<()> {
+    let size: usize = metadata.into_iter().flatten().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_USER_METADATA {
+        return Err(s3_error!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size ({size} of {MAX_USER_METADATA} bytes)"
+        ));
+    }
+    Ok(())
+}
+
 fn refuse_unsupported(input: &PutObjectInput) -> S3Result<()> {
+    check_metadata(input.metadata.as_ref())?;
     if input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some() {
         return Err(errors::not_implemented("Server-side encryption with KMS keys (SSE-KMS)"));
     }
@@ -321,7 +337,7 @@ impl Rucket {
         let seal_key = sealed.as_ref().map(|(_, data_key)| data_key.for_part(0));
         let body =
             req.input.body.take().ok_or_else(|| s3_error!(IncompleteBody, "The request has no body"))?;
-
+        let _slot = self.upload_slot(&req.credentials)?;
         let ingested = self
             .blobs
             .ingest(
@@ -331,6 +347,7 @@ impl Rucket {
                     expected_len,
                     checksums: &algorithms,
                     seal: seal_key.as_ref(),
+                    idle_timeout: self.body_timeout,
                 },
             )
             .await

@@ -40,9 +40,47 @@ fn validate(pairs: Vec<(String, String)>, max: usize, what: &str) -> S3Result<Ta
 /// Parses an `x-amz-tagging` header (`k1=v1&k2=v2`, URL-encoded).
 pub(super) fn from_header(value: Option<&str>) -> S3Result<Tags> {
     let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(Tags::new()) };
-    let pairs =
-        form_urlencoded::parse(value.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let malformed = || {
+        s3_error!(
+            InvalidArgument,
+            "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates."
+        )
+    };
+    let mut pairs = Vec::new();
+    for pair in value.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        pairs.push((url_decode(key).ok_or_else(malformed)?, url_decode(value).ok_or_else(malformed)?));
+    }
+    if pairs.iter().enumerate().any(|(i, (k, _))| pairs[..i].iter().any(|(other, _)| other == k)) {
+        return Err(malformed());
+    }
     validate(pairs, MAX_OBJECT_TAGS, "Object")
+}
+
+/// Strict URL decoding: `+` is a space, every `%` starts two hex digits, and the result
+/// is UTF-8 (form decoders accept `%ZZ` and bad UTF-8 silently; S3 does not).
+fn url_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn from_tag_set(tag_set: TagSet, max: usize, what: &str) -> S3Result<Tags> {
