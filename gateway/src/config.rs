@@ -114,6 +114,10 @@ pub struct ServeArgs {
     /// Request bodies one access key may stream at once. Default 256.
     #[arg(long, env = "RUCKET_MAX_UPLOADS_PER_KEY")]
     pub max_uploads_per_key: Option<usize>,
+    /// Free bytes to keep on the log and blob volumes; below it new writes get 507
+    /// InsufficientStorage (deletes still work). Default 268435456 (256 MiB).
+    #[arg(long, env = "RUCKET_DISK_RESERVE_BYTES")]
+    pub disk_reserve_bytes: Option<u64>,
 }
 
 /// The config file. Every field is optional; `[[keys]]` adds users.
@@ -150,6 +154,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     max_uploads: Option<usize>,
     max_uploads_per_key: Option<usize>,
+    disk_reserve_bytes: Option<u64>,
     #[serde(default)]
     keys: Vec<KeyConfig>,
     #[serde(default)]
@@ -302,6 +307,10 @@ impl Settings {
                         .max_uploads_per_key
                         .or(file.max_uploads_per_key)
                         .unwrap_or(defaults.max_uploads_per_key),
+                    disk_reserve: args
+                        .disk_reserve_bytes
+                        .or(file.disk_reserve_bytes)
+                        .unwrap_or(defaults.disk_reserve),
                 };
                 if limits.header_timeout.is_zero()
                     || limits.max_connections == 0

@@ -72,8 +72,16 @@ async fn on_http_error(err: s3s::HttpError) -> Response {
     StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }
 
-async fn live() -> &'static str {
-    "ok\n"
+/// Alive unless only a restart can help: the log lost durability (a failed fsync, or its
+/// storage engine poisoned by a full disk) or Raft stopped. A supervisor that restarts
+/// the node on a failing `/live` brings it back from what is durable.
+async fn live(State(state): State<AppState>) -> Response {
+    match state.node.as_ref().map(|node| node.readiness()) {
+        Some(Err(why @ (rucket_log::NotReady::NotDurable(_) | rucket_log::NotReady::Stopped))) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not live: {why}; restart the node\n")).into_response()
+        }
+        _ => (StatusCode::OK, "ok\n").into_response(),
+    }
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

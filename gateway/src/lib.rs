@@ -23,3 +23,4 @@ mod scope;
 pub mod server;
 mod sse;
 pub mod tls;
+mod volumes;

@@ -22,6 +22,8 @@ pub struct Limits {
     pub max_uploads: usize,
     /// Of those, how many one access key (or the anonymous user) may hold.
     pub max_uploads_per_key: usize,
+    /// Free bytes kept on the log and blob volumes: below it new writes get 507.
+    pub disk_reserve: u64,
 }
 
 impl Default for Limits {
@@ -32,6 +34,7 @@ impl Default for Limits {
             max_connections: 4096,
             max_uploads: 1024,
             max_uploads_per_key: 256,
+            disk_reserve: 256 << 20,
         }
     }
 }

@@ -8,6 +8,7 @@ mod buckets;
 mod copy;
 mod cors;
 mod crash;
+mod disk;
 mod encryption;
 mod endpoints;
 mod fail_closed;

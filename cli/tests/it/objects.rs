@@ -314,12 +314,12 @@ async fn a_corrupted_chunk_is_never_served() {
 
     let err = s3.get_object().bucket(&name).key("k").range("bytes=140000-140100").send().await.unwrap_err();
     let service = err.into_service_error();
-    assert_eq!(service.meta().code(), Some("InternalError"), "{service:?}");
+    assert_eq!(service.meta().code(), Some("RucketDataCorrupt"), "{service:?}");
     // The whole object: the first block is fine, so the answer has begun, and the body is
     // cut off at the damaged chunk instead of carrying bad bytes.
     match s3.get_object().bucket(&name).key("k").send().await {
         Ok(got) => assert!(got.body.collect().await.is_err(), "the damaged body was served"),
-        Err(e) => assert_eq!(e.into_service_error().meta().code(), Some("InternalError")),
+        Err(e) => assert_eq!(e.into_service_error().meta().code(), Some("RucketDataCorrupt")),
     }
     // Chunks before the damage still read.
     let head = s3.get_object().bucket(&name).key("k").range("bytes=0-99999").send().await.unwrap();

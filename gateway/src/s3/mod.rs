@@ -41,6 +41,8 @@ pub struct Rucket {
     pub body_timeout: Option<std::time::Duration>,
     /// The upload slots, in all and per access key.
     pub uploads: Arc<crate::limits::Uploads>,
+    /// Free space on the log and blob volumes, checked before every new write.
+    pub volumes: crate::volumes::Volumes,
     /// Removes the blobs applied events release.
     pub collector: crate::gc::Collector,
     /// Parsed bucket policies (shared with the access hook).
@@ -64,6 +66,7 @@ impl Rucket {
         &self,
         credentials: &Option<s3s::auth::Credentials>,
     ) -> S3Result<crate::limits::UploadSlot> {
+        self.volumes.room_for_writes()?;
         let key = credentials.as_ref().map_or("(anonymous)", |c| c.access_key.as_str());
         self.uploads.try_acquire(key).map_err(|why| {
             metrics::counter!(crate::metrics::REJECTIONS, "reason" => why.as_str()).increment(1);
@@ -148,13 +151,24 @@ impl Rucket {
         blobs: Vec<BlobId>,
     ) -> S3Result<Outcome> {
         // Apply judges the request's access again from its facts, in log order: the
-        // check made here is only an early refusal.
-        let body = match &user.facts {
-            Some(facts) => {
-                CommandBody::Requested { facts: Box::new((**facts).clone()), inner: Box::new(body) }
-            }
-            None => body,
-        };
+        // check made here is only an early refusal. Every S3 request passes the access hook, which records its facts; a write
+        // without them would be judged by the gateway's word alone, so it is refused.
+        let facts = user.facts.as_ref().ok_or_else(|| {
+            tracing::error!(user = %user.id, "a write reached the log path without its request's facts");
+            s3_error!(InternalError, "We encountered an internal error. Please try again.")
+        })?;
+        // Below the disk reserve only what frees space goes through.
+        let frees_space = matches!(
+            &body,
+            CommandBody::DeleteObject { .. }
+                | CommandBody::DeleteBucket { .. }
+                | CommandBody::AbortMultipartUpload { .. }
+        ) || matches!(&body, CommandBody::BypassGovernance { inner } if matches!(**inner, CommandBody::DeleteObject { .. }));
+        if !frees_space && blobs.is_empty() {
+            // (A blob-backed write checked before it stored its body.)
+            self.volumes.room_for_writes()?;
+        }
+        let body = CommandBody::Requested { facts: Box::new((**facts).clone()), inner: Box::new(body) };
         let command = Command {
             hlc,
             event_id: EventId(rand::random()),

@@ -1,0 +1,89 @@
+//! Free space on the volumes that hold the log and the blobs. Below the reserve, new
+//! writes are refused at once with 507 InsufficientStorage naming the volume, while
+//! deletes (which free space) still go through; when space returns, writes resume with
+//! no restart. The reserve keeps the log's storage engine from ever hitting a full disk
+//! mid-write (which it survives only by a restart).
+
+use std::path::{Path, PathBuf};
+
+use s3s::{S3Error, S3ErrorCode};
+
+#[derive(Clone, Debug)]
+pub struct Volumes {
+    /// What is checked, by name: `log` and `blobs`.
+    volumes: Vec<(&'static str, PathBuf)>,
+    reserve: u64,
+}
+
+/// A volume below its reserve.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Short {
+    pub volume: &'static str,
+    pub path: PathBuf,
+    pub free: u64,
+    pub reserve: u64,
+}
+
+impl Volumes {
+    pub fn new(data_dir: &Path, reserve: u64) -> Self {
+        Self { volumes: vec![("log", data_dir.join("log")), ("blobs", data_dir.join("blobs"))], reserve }
+    }
+
+    /// The first volume below its reserve, if any. A volume whose free space cannot be
+    /// read counts as short (refusing is the safe side).
+    pub fn short(&self) -> Option<Short> {
+        self.volumes.iter().find_map(|(volume, path)| {
+            let free = free_bytes(path).unwrap_or_else(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read the free space of a volume");
+                0
+            });
+            (free < self.reserve).then(|| Short { volume, path: path.clone(), free, reserve: self.reserve })
+        })
+    }
+
+    /// Refuses a new write while a volume is below its reserve.
+    pub fn room_for_writes(&self) -> Result<(), S3Error> {
+        let Some(short) = self.short() else { return Ok(()) };
+        metrics::counter!(crate::metrics::REJECTIONS, "reason" => "disk_reserve").increment(1);
+        Err(insufficient_storage(&format!(
+            "The {} volume ({}) has {} bytes free, below its reserve of {} bytes: new writes are refused until space is freed (deletes still work).",
+            short.volume,
+            short.path.display(),
+            short.free,
+            short.reserve
+        )))
+    }
+}
+
+/// 507 InsufficientStorage with `message`.
+pub fn insufficient_storage(message: &str) -> S3Error {
+    let mut err =
+        S3Error::with_message(S3ErrorCode::Custom("InsufficientStorage".into()), message.to_owned());
+    err.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
+    err
+}
+
+/// Bytes available to this process on the filesystem holding `path`.
+fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    let stat = nix::sys::statvfs::statvfs(path).map_err(std::io::Error::from)?;
+    Ok(stat.blocks_available() as u64 * stat.fragment_size() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_volume_below_its_reserve_refuses_writes_with_507() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("log")).unwrap();
+        std::fs::create_dir_all(dir.path().join("blobs")).unwrap();
+        assert!(Volumes::new(dir.path(), 0).room_for_writes().is_ok());
+        let err = Volumes::new(dir.path(), u64::MAX).room_for_writes().unwrap_err();
+        assert_eq!(err.status_code().map(|s| s.as_u16()), Some(507));
+        assert!(err.message().unwrap_or_default().contains("The log volume"), "{err:?}");
+        // A volume that cannot be read is short.
+        let gone = Volumes::new(&dir.path().join("missing"), 1).short().unwrap();
+        assert_eq!(gone.free, 0);
+    }
+}
