@@ -165,15 +165,21 @@ impl BlobStore {
         let complete = Arc::new(AtomicBool::new(false));
         let store = self.clone();
         let done = complete.clone();
-        let mut state = WriteState {
-            sums: ChunkSums::new(),
-            sink: Sink::new(&path, handle, WRITE_BATCH),
-            hashes: (!split_hashing).then(|| Checksums::new(algorithms)),
-            sealer: options.seal.map(|key| Sealer::new(key.cipher(&id))),
-        };
+        let hashes = (!split_hashing).then(|| Checksums::new(algorithms));
+        let sealer = options.seal.map(|key| Sealer::new(key.cipher(&id)));
         // Received chunks are written in batches, each on a blocking thread only while it
         // writes: a client that stalls mid-body holds no thread, only this task.
         let task = tokio::spawn(async move {
+            // Opening the O_DIRECT handle is file IO too.
+            let mut state = blocking(move || {
+                Ok(WriteState {
+                    sums: ChunkSums::new(),
+                    sink: Sink::new(&path, handle, WRITE_BATCH),
+                    hashes,
+                    sealer,
+                })
+            })
+            .await?;
             while let Some(batch) = next_batch(&mut rx).await {
                 state = blocking(move || {
                     for bytes in &batch {

@@ -186,25 +186,27 @@ pub fn blob(e: BlobError) -> S3Error {
                 "The blob volume is full: the body could not be stored (deletes still work).",
             )
         }
-        BlobError::Corrupt { .. } | BlobError::NotFound(_) => {
+        BlobError::Corrupt { .. } => {
             tracing::error!(error = %e, "an object's stored bytes are damaged");
             corrupt_data()
         }
-        BlobError::Io(_) | BlobError::WriterGone | BlobError::Sealed(_) => {
+        // A missing blob is also what a read racing an overwrite and the collector sees:
+        // retryable, so InternalError.
+        BlobError::Io(_) | BlobError::NotFound(_) | BlobError::WriterGone | BlobError::Sealed(_) => {
             tracing::error!(error = %e, "blob store failed");
             s3_error!(InternalError, "We encountered an internal error. Please try again.")
         }
     }
 }
 
-/// Rucket's own code for stored bytes that fail their checksum (or are missing): a
-/// retry cannot help, so it is not InternalError's "Please try again".
+/// Rucket's own code for stored bytes that fail their checksum: a retry cannot help, so
+/// it is not InternalError's "Please try again".
 pub const CORRUPT_DATA: &str = "RucketDataCorrupt";
 
 pub fn corrupt_data() -> S3Error {
     let mut err = S3Error::with_message(
         S3ErrorCode::Custom(CORRUPT_DATA.into()),
-        "The object's stored bytes failed their checksum (or are missing) on this node; retrying will not help. The operator is told through rucket_blob_corruptions_total and the log.",
+        "The object's stored bytes failed their checksum on this node; retrying will not help. The operator is told through rucket_blob_corruptions_total and the log.",
     );
     err.set_status_code(http::StatusCode::INTERNAL_SERVER_ERROR);
     err

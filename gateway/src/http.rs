@@ -251,10 +251,16 @@ async fn configuration_body_limit(request: Request, next: Next) -> Response {
     if declared.is_some_and(|n| n > limit) {
         return too_big();
     }
+    if declared.is_some() {
+        // The declared length is within the limit, and hyper holds the body to it.
+        return next.run(request).await;
+    }
+    // No declared length (chunked): read it here, up to the limit, then hand it on.
     let (parts, body) = request.into_parts();
-    let limited = axum::body::Body::new(http_body_util::Limited::new(body, limit as usize));
-    // A chunked body cut off at the limit fails inside s3s, as a body it cannot read.
-    next.run(Request::from_parts(parts, limited)).await
+    match axum::body::to_bytes(body, limit as usize).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(_) => too_big(),
+    }
 }
 
 /// Every response carries a request id, as S3's do.

@@ -66,6 +66,16 @@ impl Saturated {
 pub struct UploadSlot {
     _total: OwnedSemaphorePermit,
     _key: OwnedSemaphorePermit,
+    counted: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        // This slot's permit goes back right after this runs.
+        let in_flight = self.max - self.counted.available_permits() - 1;
+        metrics::gauge!(crate::metrics::UPLOADS_IN_FLIGHT).set(in_flight as f64);
+    }
 }
 
 impl Uploads {
@@ -75,20 +85,25 @@ impl Uploads {
 
     /// A slot for one more body from `key`, or why there is none.
     pub fn try_acquire(&self, key: &str) -> Result<UploadSlot, Saturated> {
-        let key_slots = {
+        let key_permit = {
             let mut per_key = self.per_key.lock().unwrap_or_else(|e| e.into_inner());
-            // Forget keys with no upload in flight, so the map does not grow without end.
+            // Forget keys with no upload in flight, so the map does not grow without end;
+            // the permit is taken under the same lock, so a key is never forgotten while
+            // it is being counted.
             per_key.retain(|_, s| s.available_permits() < self.limits.max_uploads_per_key);
-            Arc::clone(
-                per_key
-                    .entry(key.to_owned())
-                    .or_insert_with(|| Arc::new(Semaphore::new(self.limits.max_uploads_per_key))),
-            )
+            let slots = per_key
+                .entry(key.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.limits.max_uploads_per_key)));
+            Arc::clone(slots).try_acquire_owned().map_err(|_| Saturated::KeyUploads)?
         };
-        let key_permit = key_slots.try_acquire_owned().map_err(|_| Saturated::KeyUploads)?;
         let total = Arc::clone(&self.total).try_acquire_owned().map_err(|_| Saturated::Uploads)?;
         metrics::gauge!(crate::metrics::UPLOADS_IN_FLIGHT).set(self.in_flight() as f64);
-        Ok(UploadSlot { _total: total, _key: key_permit })
+        Ok(UploadSlot {
+            _total: total,
+            _key: key_permit,
+            counted: Arc::clone(&self.total),
+            max: self.limits.max_uploads,
+        })
     }
 
     pub fn in_flight(&self) -> usize {

@@ -261,10 +261,14 @@ async fn serve_connections(
                 let (tcp, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
-                        // Out of descriptors, say: wait a little rather than spin.
                         metrics::counter!(crate::metrics::REJECTIONS, "reason" => "accept_failed").increment(1);
-                        tracing::warn!(error = %e, "accepting a connection failed");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        // Out of descriptors: wait a little rather than spin. Other errors
+                        // belong to one connection (it went away before it was accepted).
+                        let descriptors = [nix::errno::Errno::EMFILE as i32, nix::errno::Errno::ENFILE as i32];
+                        if e.raw_os_error().is_some_and(|code| descriptors.contains(&code)) {
+                            tracing::warn!(error = %e, "accepting a connection failed: out of file descriptors");
+                            tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        }
                         continue;
                     }
                 };
@@ -293,6 +297,17 @@ async fn serve_connections(
                         .set((limits.max_connections - open.available_permits()) as f64);
                     let served = match acceptor {
                         None => {
+                            // Protocol detection reads the first bytes with no deadline of
+                            // its own: a client that connects and says nothing is closed
+                            // after the header timeout, like one that stops mid-head.
+                            let mut first = [0u8; 1];
+                            if !matches!(tokio::time::timeout(limits.header_timeout, tcp.peek(&mut first)).await, Ok(Ok(n)) if n > 0) {
+                                metrics::counter!(crate::metrics::REJECTIONS, "reason" => "silent_connection").increment(1);
+                                drop(slot);
+                                metrics::gauge!(crate::metrics::CONNECTIONS_OPEN)
+                                    .set((limits.max_connections - open.available_permits()) as f64);
+                                return;
+                            }
                             let connection = builder
                                 .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tcp), service)
                                 .into_owned();
@@ -303,10 +318,16 @@ async fn serve_connections(
                                 Ok(Ok(stream)) => stream,
                                 Ok(Err(e)) => {
                                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    drop(slot);
+                                    metrics::gauge!(crate::metrics::CONNECTIONS_OPEN)
+                                        .set((limits.max_connections - open.available_permits()) as f64);
                                     return;
                                 }
                                 Err(_) => {
                                     tracing::debug!(%peer, "TLS handshake timed out");
+                                    drop(slot);
+                                    metrics::gauge!(crate::metrics::CONNECTIONS_OPEN)
+                                        .set((limits.max_connections - open.available_permits()) as f64);
                                     return;
                                 }
                             };
@@ -327,6 +348,8 @@ async fn serve_connections(
             _ = &mut stopping => break,
         }
     }
+    // Stop taking connections, then wait for the open ones.
+    drop(listener);
     graceful.shutdown().await;
     Ok(())
 }
@@ -357,7 +380,16 @@ async fn refuse_connection(mut tcp: tokio::net::TcpStream, tls: bool) {
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
         body.len()
     );
-    let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(response.as_bytes())).await;
+    // Answer, close our side, and drain briefly, so the client reads the 503 rather
+    // than a reset from the bytes it was still sending.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        tcp.write_all(response.as_bytes()).await?;
+        tcp.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while tokio::io::AsyncReadExt::read(&mut tcp, &mut sink).await? > 0 {}
+        std::io::Result::Ok(())
+    })
+    .await;
 }
 
 /// Removes blobs that no version refers to: bodies whose PUT never committed, and

@@ -29,21 +29,27 @@ impl Volumes {
         Self { volumes: vec![("log", data_dir.join("log")), ("blobs", data_dir.join("blobs"))], reserve }
     }
 
-    /// The first volume below its reserve, if any. A volume whose free space cannot be
-    /// read counts as short (refusing is the safe side).
-    pub fn short(&self) -> Option<Short> {
+    /// The first volume that would be below its reserve after `needed` more bytes, if
+    /// any. A volume whose free space cannot be read counts as short (the safe side).
+    pub fn short(&self, needed: u64) -> Option<Short> {
         self.volumes.iter().find_map(|(volume, path)| {
             let free = free_bytes(path).unwrap_or_else(|e| {
                 tracing::warn!(path = %path.display(), error = %e, "cannot read the free space of a volume");
                 0
             });
-            (free < self.reserve).then(|| Short { volume, path: path.clone(), free, reserve: self.reserve })
+            (free < self.reserve.saturating_add(needed)).then(|| Short {
+                volume,
+                path: path.clone(),
+                free,
+                reserve: self.reserve,
+            })
         })
     }
 
-    /// Refuses a new write while a volume is below its reserve.
-    pub fn room_for_writes(&self) -> Result<(), S3Error> {
-        let Some(short) = self.short() else { return Ok(()) };
+    /// Refuses a new write of about `needed` bytes (its declared length; 0 when unknown)
+    /// that would take a volume below its reserve.
+    pub fn room_for_writes(&self, needed: u64) -> Result<(), S3Error> {
+        let Some(short) = self.short(needed) else { return Ok(()) };
         metrics::counter!(crate::metrics::REJECTIONS, "reason" => "disk_reserve").increment(1);
         Err(insufficient_storage(&format!(
             "The {} volume ({}) has {} bytes free, below its reserve of {} bytes: new writes are refused until space is freed (deletes still work).",
@@ -78,12 +84,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("log")).unwrap();
         std::fs::create_dir_all(dir.path().join("blobs")).unwrap();
-        assert!(Volumes::new(dir.path(), 0).room_for_writes().is_ok());
-        let err = Volumes::new(dir.path(), u64::MAX).room_for_writes().unwrap_err();
+        assert!(Volumes::new(dir.path(), 0).room_for_writes(0).is_ok());
+        assert!(
+            Volumes::new(dir.path(), 0).room_for_writes(u64::MAX / 2).is_err(),
+            "a write larger than the disk"
+        );
+        let err = Volumes::new(dir.path(), u64::MAX).room_for_writes(0).unwrap_err();
         assert_eq!(err.status_code().map(|s| s.as_u16()), Some(507));
         assert!(err.message().unwrap_or_default().contains("The log volume"), "{err:?}");
         // A volume that cannot be read is short.
-        let gone = Volumes::new(&dir.path().join("missing"), 1).short().unwrap();
+        let gone = Volumes::new(&dir.path().join("missing"), 1).short(0).unwrap();
         assert_eq!(gone.free, 0);
     }
 }

@@ -67,9 +67,12 @@ async fn a_full_volume_refuses_writes_with_507_keeps_deletes_and_recovers_withou
     let message = refusal.as_service_error().and_then(|e| e.meta().message()).unwrap_or_default().to_owned();
     assert!(message.contains("volume") && message.contains("reserve"), "{message}");
     assert!(stored > 20, "writes went through until the reserve ({stored})");
-    // Small writes and configuration changes are refused too; reads and deletes are not.
-    let tiny = s3.put_object().bucket(&bucket).key("tiny").body(ByteStream::from_static(b"x"));
-    assert_eq!(support::status(&tiny.send().await.unwrap_err()), 507);
+    // A write is refused when its declared size would take the volume below the reserve;
+    // reads and deletes are not.
+    let again = s3.put_object().bucket(&bucket).key("again").body(ByteStream::from(body.clone()));
+    assert_eq!(support::status(&again.send().await.unwrap_err()), 507);
+    let copy = s3.copy_object().bucket(&bucket).key("copied").copy_source(format!("{bucket}/k0"));
+    assert_eq!(support::status(&copy.send().await.unwrap_err()), 507, "a copy writes bytes too");
     let got = s3.get_object().bucket(&bucket).key("k0").send().await.unwrap();
     assert_eq!(got.body.collect().await.unwrap().into_bytes().len(), body.len());
     for n in 0..stored {

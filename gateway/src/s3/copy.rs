@@ -202,6 +202,7 @@ impl Rucket {
         let version_id = VersionId::new(hex::encode(rand::random::<[u8; 16]>()));
         let sealed = self.new_seal(&requested, (&dest_bucket, dest_key.as_str(), version_id.as_str()))?;
         let seal_key = sealed.as_ref().map(|(_, data_key)| data_key.for_part(0));
+        self.volumes.room_for_writes(src.size)?;
         let body = self.body(&src, source_data_key.as_ref(), 0, src.size).await?;
         let algorithms: Vec<ChecksumAlgorithm> =
             src.checksums.keys().filter_map(|name| ChecksumAlgorithm::from_s3_name(name)).collect();

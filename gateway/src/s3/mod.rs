@@ -65,8 +65,9 @@ impl Rucket {
     fn upload_slot(
         &self,
         credentials: &Option<s3s::auth::Credentials>,
+        declared_len: Option<u64>,
     ) -> S3Result<crate::limits::UploadSlot> {
-        self.volumes.room_for_writes()?;
+        self.volumes.room_for_writes(declared_len.unwrap_or(0))?;
         let key = credentials.as_ref().map_or("(anonymous)", |c| c.access_key.as_str());
         self.uploads.try_acquire(key).map_err(|why| {
             metrics::counter!(crate::metrics::REJECTIONS, "reason" => why.as_str()).increment(1);
@@ -163,10 +164,14 @@ impl Rucket {
             CommandBody::DeleteObject { .. }
                 | CommandBody::DeleteBucket { .. }
                 | CommandBody::AbortMultipartUpload { .. }
+                // Completing stores no new bytes (the parts are stored); a lifecycle
+                // configuration is how space gets freed.
+                | CommandBody::CompleteMultipartUpload { .. }
+                | CommandBody::SetBucketLifecycle { .. }
         ) || matches!(&body, CommandBody::BypassGovernance { inner } if matches!(**inner, CommandBody::DeleteObject { .. }));
         if !frees_space && blobs.is_empty() {
             // (A blob-backed write checked before it stored its body.)
-            self.volumes.room_for_writes()?;
+            self.volumes.room_for_writes(0)?;
         }
         let body = CommandBody::Requested { facts: Box::new((**facts).clone()), inner: Box::new(body) };
         let command = Command {

@@ -175,7 +175,7 @@ impl Rucket {
         let part_number = i.part_number as u32;
         let body =
             req.input.body.take().ok_or_else(|| s3_error!(IncompleteBody, "The request has no body"))?;
-        let _slot = self.upload_slot(&req.credentials)?;
+        let _slot = self.upload_slot(&req.credentials, expected_len)?;
         // Parts always become blobs: completion refers to them by blob id.
         let ingested = self
             .blobs
@@ -296,6 +296,7 @@ impl Rucket {
             super::encryption::customer_headers!(input),
         )?;
         let seal_key = data_key.map(|k| k.for_part(input.part_number as u32));
+        self.volumes.room_for_writes(len)?;
         let body = self.body(&source.record, source_data_key.as_ref(), start, len).await?;
         let algorithms: Vec<rucket_blobs::ChecksumAlgorithm> = upload
             .checksum_algorithm

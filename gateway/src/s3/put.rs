@@ -337,7 +337,7 @@ impl Rucket {
         let seal_key = sealed.as_ref().map(|(_, data_key)| data_key.for_part(0));
         let body =
             req.input.body.take().ok_or_else(|| s3_error!(IncompleteBody, "The request has no body"))?;
-        let _slot = self.upload_slot(&req.credentials)?;
+        let _slot = self.upload_slot(&req.credentials, expected_len)?;
         let ingested = self
             .blobs
             .ingest(

@@ -43,16 +43,17 @@ pub(super) fn from_header(value: Option<&str>) -> S3Result<Tags> {
     let malformed = || {
         s3_error!(
             InvalidArgument,
-            "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates."
+            "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters."
         )
     };
     let mut pairs = Vec::new();
-    for pair in value.split('&') {
+    for pair in value.split('&').filter(|p| !p.is_empty()) {
+        if pairs.len() == MAX_OBJECT_TAGS {
+            return Err(s3_error!(InvalidTag, "Object tags cannot be greater than {MAX_OBJECT_TAGS}"));
+        }
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        // A repeated name is refused by `validate` (InvalidTag, as for a tag set).
         pairs.push((url_decode(key).ok_or_else(malformed)?, url_decode(value).ok_or_else(malformed)?));
-    }
-    if pairs.iter().enumerate().any(|(i, (k, _))| pairs[..i].iter().any(|(other, _)| other == k)) {
-        return Err(malformed());
     }
     validate(pairs, MAX_OBJECT_TAGS, "Object")
 }
@@ -67,6 +68,9 @@ fn url_decode(text: &str) -> Option<String> {
         match bytes[i] {
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
                 out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
                 i += 3;
             }
