@@ -128,6 +128,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         keyring: Arc::clone(&settings.keyring),
         allow_insecure_sse_c: settings.allow_insecure_sse_c,
+        accept_any_signing_region: settings.accept_any_signing_region,
     };
     if let Some(node) = &writer {
         crate::rotate::Rotation {

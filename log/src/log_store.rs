@@ -33,6 +33,9 @@ pub struct LogStore {
     durability: Durability,
     /// The last committed Raft index openraft reported, for metrics.
     committed: Arc<AtomicU64>,
+    /// Where a failed append (its write or fsync) is recorded, so the node stops
+    /// acknowledging writes and says why.
+    health: Arc<crate::health::Durability>,
 }
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -51,7 +54,14 @@ impl LogStore {
             meta: db.keyspace("raft.meta", KeyspaceCreateOptions::default)?,
             durability,
             committed: Arc::default(),
+            health: Arc::default(),
         })
+    }
+
+    /// Records append failures in `health` (the node's).
+    pub fn with_health(mut self, health: Arc<crate::health::Durability>) -> Self {
+        self.health = health;
+        self
     }
 
     /// A handle that always reads the last committed Raft index.
@@ -181,6 +191,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 Ok(())
             }
             Err(e) => {
+                self.health.record_failure("appending to the Raft log", &e);
                 let message = e.to_string();
                 callback.log_io_completed(Err(std::io::Error::other(message)));
                 Err(write_err(e))

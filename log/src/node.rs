@@ -109,7 +109,8 @@ impl Node {
             return Err(LogError::ProjectionsAhead { applied, head: archive.head() });
         }
         tracing::info!(events = n_events, applied = %applied, "event archive verified");
-        let log_store = LogStore::open(&db, config.durability)?;
+        let health = Arc::new(DurabilityHealth::default());
+        let log_store = LogStore::open(&db, config.durability)?.with_health(Arc::clone(&health));
         let committed = log_store.committed_index();
         let state_machine = StateMachine::open(&db, projections, archive)?;
 
@@ -133,7 +134,6 @@ impl Node {
         }
 
         let (tx, rx) = mpsc::channel(config.max_batch * IN_FLIGHT);
-        let health = Arc::new(DurabilityHealth::default());
         let mut tasks = vec![tokio::spawn(run_proposer(raft.clone(), rx, config.max_batch))];
         if config.durability == Durability::Relaxed {
             let db = db.clone();

@@ -53,6 +53,8 @@ pub struct Rucket {
     pub keyring: Arc<crate::sse::Keyring>,
     /// SSE-C over plain HTTP from loopback clients (tests).
     pub allow_insecure_sse_c: bool,
+    /// Serve requests signed for any region (see `scope.rs`).
+    pub accept_any_signing_region: bool,
 }
 
 impl Rucket {

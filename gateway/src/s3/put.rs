@@ -279,6 +279,18 @@ impl Rucket {
         mut req: S3Request<PutObjectInput>,
         operation: CreateOperation,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        if operation == CreateOperation::Post && !self.accept_any_signing_region {
+            // A browser upload names its credential in the form, out of the scope check's
+            // sight (scope.rs): s3s hands the form's region over, checked here.
+            if let Some(region) = req.region.as_ref().filter(|r| r.as_str() != self.region.as_str()) {
+                return Err(s3_error!(
+                    AuthorizationQueryParametersError,
+                    "Error parsing the X-Amz-Credential parameter; the region '{}' is wrong; expecting '{}'",
+                    region.as_str(),
+                    self.region.as_str()
+                ));
+            }
+        }
         let mut user = self.principal(&req)?;
         if let Some(identity) = req.extensions.get::<crate::access::IdentityScope>() {
             // A POST names its key in the form: the key's identity policy is judged on it here.

@@ -60,3 +60,16 @@ def test_post_object_with_policy_conditions(server, s3):
     r = requests.post(post["url"], data=post["fields"], files={"file": ("r.txt", b"r")}, allow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"].startswith("http://example.com/done?bucket=post-uploads&key=redirected.txt")
+
+
+def test_post_signed_for_another_region_is_refused(server, s3):
+    s3.create_bucket(Bucket="post-region")
+    eu = boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
+                      aws_secret_access_key=ROOT_SECRET, region_name="eu-west-1",
+                      config=Config(signature_version="s3v4", retries={"max_attempts": 1}))
+    post = eu.generate_presigned_post("post-region", "x.txt")
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("x.txt", b"hello")})
+    assert r.status_code == 400, r.text
+    assert "AuthorizationQueryParametersError" in r.text and "expecting &apos;us-east-1&apos;" in r.text, r.text
+    assert s3.list_objects_v2(Bucket="post-region")["KeyCount"] == 0
+    s3.delete_bucket(Bucket="post-region")
