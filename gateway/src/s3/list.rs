@@ -43,8 +43,10 @@ impl Render {
         }
     }
 
+    /// An optional value as echoed in a listing; an empty one (`delimiter=`) is not
+    /// echoed, as in S3.
     pub(super) fn opt(&self, value: Option<&str>) -> Option<String> {
-        value.map(|v| self.s(v))
+        value.filter(|v| !v.is_empty()).map(|v| self.s(v))
     }
 }
 

@@ -305,6 +305,16 @@ impl S3 for Rucket {
         self.do_head_object(req).await
     }
 
+    /// Torrents are not served; a key that does not exist is still NoSuchKey, as in S3.
+    async fn get_object_torrent(
+        &self,
+        req: S3Request<GetObjectTorrentInput>,
+    ) -> S3Result<S3Response<GetObjectTorrentOutput>> {
+        let user = self.principal(&req)?;
+        self.resolve(&user, &req.input.bucket, &req.input.key, None)?;
+        Err(errors::not_implemented("GetObjectTorrent"))
+    }
+
     async fn delete_object(
         &self,
         req: S3Request<DeleteObjectInput>,

@@ -404,7 +404,13 @@ impl Rucket {
                 &mut output.checksum_sha256,
             );
         }
-        Ok(S3Response::new(output))
+        // HeadObjectOutput has no field for it, but S3 sends the tag count on HEAD too.
+        let tag_count = self.tag_count(&input.bucket, &input.key, &record)?;
+        let mut response = S3Response::new(output);
+        if let Some(n) = tag_count {
+            response.headers.insert("x-amz-tagging-count", http::HeaderValue::from(n));
+        }
+        Ok(response)
     }
 
     /// The object's bytes from `start`, `len` long, as a stream. Sealed data needs its

@@ -646,3 +646,40 @@ def test_delete_objects_batch(s3, bucket):
         with pytest.raises(ClientError) as e:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": objects})
         assert fails(e) == (400, "MalformedXML"), len(objects)
+
+
+def test_head_reports_the_tag_count(s3):
+    s3.create_bucket(Bucket="head-tag-count")
+    s3.put_object(Bucket="head-tag-count", Key="k", Body=b"x", Tagging="a=1&b=2")
+    head = s3.head_object(Bucket="head-tag-count", Key="k")
+    assert head["ResponseMetadata"]["HTTPHeaders"].get("x-amz-tagging-count") == "2"
+    s3.put_object(Bucket="head-tag-count", Key="plain", Body=b"x")
+    plain = s3.head_object(Bucket="head-tag-count", Key="plain")
+    assert "x-amz-tagging-count" not in plain["ResponseMetadata"]["HTTPHeaders"]
+    for key in ["k", "plain"]:
+        s3.delete_object(Bucket="head-tag-count", Key=key)
+    s3.delete_bucket(Bucket="head-tag-count")
+
+
+def test_torrent_of_a_missing_key_is_no_such_key(s3):
+    s3.create_bucket(Bucket="torrents")
+    with pytest.raises(ClientError) as e:
+        s3.get_object_torrent(Bucket="torrents", Key="missing")
+    assert fails(e) == (404, "NoSuchKey")
+    s3.put_object(Bucket="torrents", Key="there", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        s3.get_object_torrent(Bucket="torrents", Key="there")
+    assert fails(e) == (501, "NotImplemented")
+    s3.delete_object(Bucket="torrents", Key="there")
+    s3.delete_bucket(Bucket="torrents")
+
+
+def test_an_empty_delimiter_is_not_echoed(s3):
+    s3.create_bucket(Bucket="empty-delimiter")
+    s3.put_object(Bucket="empty-delimiter", Key="a/b", Body=b"x")
+    for listed in [s3.list_objects(Bucket="empty-delimiter", Delimiter=""),
+                   s3.list_objects_v2(Bucket="empty-delimiter", Delimiter="")]:
+        assert "Delimiter" not in listed
+        assert [o["Key"] for o in listed["Contents"]] == ["a/b"]
+    s3.delete_object(Bucket="empty-delimiter", Key="a/b")
+    s3.delete_bucket(Bucket="empty-delimiter")
