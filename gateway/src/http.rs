@@ -263,10 +263,37 @@ async fn configuration_body_limit(request: Request, next: Next) -> Response {
     }
 }
 
+/// An S3 error body names the request id its `x-amz-request-id` header carries (and the
+/// same as its HostId), as S3's do: clients log it and users quote it.
+async fn with_request_id_in_error(response: Response, id: &str) -> Response {
+    let is_xml_error = (response.status().is_client_error() || response.status().is_server_error())
+        && response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.contains("xml"));
+    if !is_xml_error {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 10).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "could not read an error body\n").into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let body = match text.rfind("</Error>") {
+        Some(end) if !text.contains("<RequestId>") => {
+            format!("{}<RequestId>{id}</RequestId><HostId>{id}</HostId></Error>", &text[..end])
+        }
+        _ => text.into_owned(),
+    };
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
 /// Every response carries a request id, as S3's do.
 async fn request_ids(request: Request, next: Next) -> Response {
     let id = hex::encode_upper(rand::random::<[u8; 8]>());
-    let mut response = next.run(request).await;
+    let mut response = with_request_id_in_error(next.run(request).await, &id).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         headers.insert("x-amz-request-id", v.clone());

@@ -46,7 +46,26 @@ async fn bucket_errors_match_s3() {
     let s3 = server.client();
     let name = bucket("errors");
     s3.create_bucket().bucket(&name).send().await.unwrap();
-    let err = s3.create_bucket().bucket(&name).send().await.unwrap_err();
+    // In us-east-1 the owner's re-create answers 200 and changes nothing (not its ACL).
+    let again = s3.create_bucket().bucket(&name).acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead);
+    again.send().await.unwrap();
+    let acl = s3.get_bucket_acl().bucket(&name).send().await.unwrap();
+    assert_eq!(acl.grants().len(), 1, "still private: {:?}", acl.grants());
+    // Elsewhere it is BucketAlreadyOwnedByYou.
+    let dir = tempfile::tempdir().unwrap();
+    let eu_server = Server::start_in(dir.path(), &["--region", "eu-west-1"]);
+    let eu = aws_sdk_s3::Client::from_conf(
+        eu_server
+            .config_as(crate::support::ROOT_KEY, crate::support::ROOT_SECRET)
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+            .build(),
+    );
+    let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+        .build();
+    eu.create_bucket().bucket(&name).create_bucket_configuration(location.clone()).send().await.unwrap();
+    let err =
+        eu.create_bucket().bucket(&name).create_bucket_configuration(location).send().await.unwrap_err();
     assert_eq!((status(&err), code(&err).as_str()), (409, "BucketAlreadyOwnedByYou"));
 
     let alice = server.client_as(ALICE_KEY, ALICE_SECRET);

@@ -107,15 +107,28 @@ impl Rucket {
             .and_then(|c| c.location_constraint.as_ref())
             .map(|l| l.as_str().to_owned())
             .unwrap_or_default();
-        self.propose(
-            &user,
-            CommandBody::CreateBucket {
-                bucket: bucket.clone(),
-                location,
-                object_lock_enabled: input.object_lock_enabled_for_bucket == Some(true),
-            },
-        )
-        .await?;
+        let created = self
+            .propose(
+                &user,
+                CommandBody::CreateBucket {
+                    bucket: bucket.clone(),
+                    location,
+                    object_lock_enabled: input.object_lock_enabled_for_bucket == Some(true),
+                },
+            )
+            .await;
+        match created {
+            Ok(_) => {}
+            // S3 in us-east-1 answers an owner's re-create with 200 and leaves the bucket
+            // (its ACL, its ownership) as it was; other regions say BucketAlreadyOwnedByYou.
+            Err(e)
+                if e.code() == &s3s::S3ErrorCode::BucketAlreadyOwnedByYou
+                    && self.region.as_str() == "us-east-1" =>
+            {
+                return Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }));
+            }
+            Err(e) => return Err(e),
+        }
         if ownership.is_some() {
             self.propose(&user, CommandBody::SetBucketOwnership { bucket: bucket.clone(), ownership })
                 .await?;
