@@ -31,6 +31,9 @@ impl Projections {
         match event {
             StorageEvent::BucketCreated(e) => self.fold_bucket_created(batch, hlc, e)?,
             StorageEvent::BucketDeleted(e) => {
+                for upload in &e.aborted_uploads {
+                    self.remove_upload(batch, &e.bucket, &upload.key, &upload.upload_id, &[], &mut released)?;
+                }
                 batch.remove(&self.buckets, e.bucket.as_str());
                 for kind in keys::CONFIG_KINDS {
                     batch.remove(&self.configs, keys::config(&e.bucket, kind));

@@ -446,9 +446,9 @@ impl Projections {
     }
 
     /// Whether a bucket holds no version of any key and no upload in progress.
-    pub fn bucket_is_empty(&self, bucket: &BucketName) -> Result<bool, ProjectionError> {
-        let prefix = keys::bucket_prefix(bucket);
-        Ok(self.versions.prefix(&prefix).next().is_none() && self.uploads.prefix(&prefix).next().is_none())
+    /// Whether any version or delete marker is in the bucket (what keeps it from deletion).
+    pub fn bucket_has_versions(&self, bucket: &BucketName) -> Result<bool, ProjectionError> {
+        Ok(self.versions.prefix(keys::bucket_prefix(bucket)).next().is_some())
     }
 
     /// A multipart upload in progress.

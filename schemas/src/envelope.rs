@@ -181,6 +181,10 @@ mod tests {
             }),
             StorageEvent::BucketDeleted(crate::BucketDeleted {
                 bucket: BucketName::parse("photos").unwrap(),
+                aborted_uploads: vec![crate::AbortedUpload {
+                    key: ObjectKey::parse("big.iso").unwrap(),
+                    upload_id: crate::UploadId::from_bytes([3; 16]),
+                }],
             }),
             sample_object(b"hello".to_vec(), "a/b.png"),
             StorageEvent::ObjectDeleted(ObjectDeleted {
@@ -311,10 +315,11 @@ mod tests {
         // The first bytes of an envelope are fixed by docs/event-schema.md.
         let env = seal(&StorageEvent::BucketDeleted(crate::BucketDeleted {
             bucket: BucketName::parse("abc").unwrap(),
+            aborted_uploads: Vec::new(),
         }));
         let bytes = env.to_bytes();
         expect_test::expect![[r#"
-            "010200010063000000000000000100000000000000070707070707070707070707070707070975732d656173742d31040000000361626316530860"
+            "010200020063000000000000000100000000000000070707070707070707070707070707070975732d656173742d3105000000036162630082ce26ce"
         "#]]
         .assert_debug_eq(&hex::encode(&bytes));
     }

@@ -55,7 +55,8 @@ impl EventType {
     /// The schema version that this build writes for the type.
     pub fn current_schema_version(self) -> u16 {
         match self {
-            Self::BucketCreated | Self::BucketDeleted => 1,
+            Self::BucketCreated => 1,
+            Self::BucketDeleted => 2,
             Self::ObjectCreated => 4,
             Self::ObjectDeleted => 2,
             Self::UploadCreated | Self::MultipartCompleted => 4,
@@ -596,10 +597,33 @@ pub struct BucketCreated {
     pub object_lock_enabled: bool,
 }
 
-/// Schema version 1 of `BucketDeleted`.
+/// Schema version 2 of `BucketDeleted` (the current one): v1 plus the multipart uploads the
+/// deletion aborted. S3 deletes a bucket's incomplete uploads with it; naming them in the
+/// event lets every fold release exactly their parts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct BucketDeleted {
     pub bucket: BucketName,
+    pub aborted_uploads: Vec<AbortedUpload>,
+}
+
+/// An upload in progress that a bucket's deletion aborted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct AbortedUpload {
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+}
+
+/// Schema version 1 of `BucketDeleted`, frozen (a bucket with uploads in progress could
+/// not be deleted). Upgraded with none aborted.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct BucketDeletedV1 {
+    pub bucket: BucketName,
+}
+
+impl From<BucketDeletedV1> for BucketDeleted {
+    fn from(v1: BucketDeletedV1) -> Self {
+        Self { bucket: v1.bucket, aborted_uploads: Vec::new() }
+    }
 }
 
 /// Schema version 4 of `ObjectCreated`. Version 4 adds no field: it may carry
@@ -1101,7 +1125,8 @@ impl StorageEvent {
     pub fn decode(event_type: u16, schema_version: u16, bytes: &[u8]) -> Result<Self, CodecError> {
         match (event_type, schema_version) {
             (1, 1) => Ok(Self::BucketCreated(codec::decode_payload(bytes)?)),
-            (2, 1) => Ok(Self::BucketDeleted(codec::decode_payload(bytes)?)),
+            (2, 1) => Ok(Self::BucketDeleted(codec::decode_payload::<BucketDeletedV1>(bytes)?.into())),
+            (2, 2) => Ok(Self::BucketDeleted(codec::decode_payload(bytes)?)),
             (3, 1) => Ok(Self::ObjectCreated(codec::decode_payload::<ObjectCreatedV1>(bytes)?.into())),
             (3, 2) => Ok(Self::ObjectCreated(codec::decode_payload::<ObjectCreatedV2>(bytes)?.into())),
             (3, 3 | 4) => Ok(Self::ObjectCreated(codec::decode_payload(bytes)?)),

@@ -23,7 +23,14 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("location".into(), json!(e.location));
             out.insert("object_lock_enabled".into(), json!(e.object_lock_enabled));
         }
-        StorageEvent::BucketDeleted(_) => {}
+        StorageEvent::BucketDeleted(e) => {
+            let aborted: Vec<_> = e
+                .aborted_uploads
+                .iter()
+                .map(|u| json!({ "key": u.key.as_str(), "upload_id": u.upload_id.as_str() }))
+                .collect();
+            out.insert("aborted_uploads".into(), json!(aborted));
+        }
         StorageEvent::ObjectCreated(e) => {
             let r = &e.record;
             out.insert("key".into(), json!(e.key.as_str()));

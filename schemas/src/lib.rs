@@ -26,16 +26,16 @@ pub use command::{
 pub use envelope::{Envelope, FORMAT_VERSION};
 pub use error::{CodecError, NameError};
 pub use event::{
+    AbortedUpload, BucketCorsSet, BucketCreated, BucketDeleted, BucketDeletedV1, BucketNotificationSet,
+    BucketVersioningSet, CorsConfig, CorsRule, CreateOperation, DestinationKind, EventType,
+    MultipartCompleted, NotificationConfig, NotificationRule, ObjectCreated, ObjectData, ObjectDeleted,
+    ObjectDeletedV1, ObjectRecord, PartRecord, PartRef, PartUploaded, ReplicationStatus, StandardHeaders,
+    StorageClass, StorageEvent, UploadAborted, UploadCreated, VersioningStatus,
+};
+pub use event::{
     Acl, BucketAclSet, BucketLifecycleSet, BucketOwnershipSet, BucketTaggingSet, Grant, Grantee,
     LifecycleConfig, LifecycleFilterForm, LifecycleRule, MultipartCompletedV1, ObjectAclSet, ObjectCreatedV1,
     ObjectOwnership, ObjectTaggingSet, Permission, Tags, UploadCreatedV1,
-};
-pub use event::{
-    BucketCorsSet, BucketCreated, BucketDeleted, BucketNotificationSet, BucketVersioningSet, CorsConfig,
-    CorsRule, CreateOperation, DestinationKind, EventType, MultipartCompleted, NotificationConfig,
-    NotificationRule, ObjectCreated, ObjectData, ObjectDeleted, ObjectDeletedV1, ObjectRecord, PartRecord,
-    PartRef, PartUploaded, ReplicationStatus, StandardHeaders, StorageClass, StorageEvent, UploadAborted,
-    UploadCreated, VersioningStatus,
 };
 pub use event::{
     BucketObjectLockSet, BucketPolicySet, BucketPublicAccessBlockSet, MultipartCompletedV2, ObjectCreatedV2,

@@ -86,8 +86,8 @@ async fn upload_list_complete_and_read_back() {
     assert_eq!(rest.parts().iter().map(|p| p.part_number().unwrap()).collect::<Vec<_>>(), [3]);
     let err = s3.get_object().bucket(&name).key("big/file.bin").send().await.unwrap_err();
     assert_eq!(status(&err), 404, "an incomplete upload keeps no visible object");
-    let err = s3.delete_bucket().bucket(&name).send().await.unwrap_err();
-    assert_eq!(code(&err), "BucketNotEmpty", "uploads in progress keep a bucket");
+    // (Uploads in progress no longer keep a bucket: DeleteBucket aborts them, as S3 does;
+    // see buckets and test_s3_multipart.py.)
 
     let done = s3
         .complete_multipart_upload()

@@ -145,6 +145,7 @@ async fn a_user_sees_only_the_buckets_it_owns_from_their_creation_on() {
     store.append(&[created("shared", "bob"), deleted("shared", "bobs")]);
     store.append(&[rucket_schemas::StorageEvent::BucketDeleted(rucket_schemas::BucketDeleted {
         bucket: bucket("shared"),
+        aborted_uploads: Vec::new(),
     })]);
     store.append(&[created("shared", "alice"), deleted("shared", "alices"), created("other", "bob")]);
     store.append(&[deleted("other", "hidden"), deleted("shared", "mine")]);

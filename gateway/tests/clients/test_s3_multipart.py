@@ -235,12 +235,14 @@ def test_abort(s3, bucket):
     s3.delete_bucket(Bucket=bucket)
 
 
-def test_open_upload_keeps_the_bucket(s3, bucket):
+def test_open_upload_goes_with_its_bucket(s3, bucket):
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    s3.delete_bucket(Bucket=bucket)  # as S3 does: the bucket and its incomplete uploads
+    s3.create_bucket(Bucket=bucket)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     with pytest.raises(ClientError) as e:
-        s3.delete_bucket(Bucket=bucket)
-    assert fails(e) == (409, "BucketNotEmpty")
-    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id)
+        s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id)
+    assert fails(e) == (404, "NoSuchUpload")
 
 
 def test_list_parts_paging(s3, bucket):
@@ -386,3 +388,21 @@ def test_upload_part_checksums(s3, bucket):
                        ContentMD5=base64.b64encode(hashlib.md5(b"nope").digest()).decode())
     assert fails(e) == (400, "BadDigest")
     s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id)
+
+
+def test_delete_bucket_aborts_uploads_in_progress(s3):
+    s3.create_bucket(Bucket="mp-delete-bucket")
+    upload = s3.create_multipart_upload(Bucket="mp-delete-bucket", Key="big")["UploadId"]
+    s3.upload_part(Bucket="mp-delete-bucket", Key="big", UploadId=upload, PartNumber=1, Body=b"x" * 1024)
+    s3.delete_bucket(Bucket="mp-delete-bucket")
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert "mp-delete-bucket" not in names
+    # A version still keeps a bucket, whatever uploads it has.
+    s3.create_bucket(Bucket="mp-delete-kept")
+    s3.put_object(Bucket="mp-delete-kept", Key="v", Body=b"x")
+    s3.create_multipart_upload(Bucket="mp-delete-kept", Key="big")
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket="mp-delete-kept")
+    assert e.value.response["Error"]["Code"] == "BucketNotEmpty"
+    s3.delete_object(Bucket="mp-delete-kept", Key="v")
+    s3.delete_bucket(Bucket="mp-delete-kept")

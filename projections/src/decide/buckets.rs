@@ -1,7 +1,8 @@
 //! Decides the bucket commands: create, delete, and the versioning state.
 
 use rucket_schemas::{
-    BucketCreated, BucketDeleted, BucketName, BucketVersioningSet, Rejection, StorageEvent, VersioningStatus,
+    AbortedUpload, BucketCreated, BucketDeleted, BucketName, BucketVersioningSet, Rejection, StorageEvent,
+    VersioningStatus,
 };
 
 use super::{event, Caller, Decision};
@@ -39,8 +40,17 @@ impl Projections {
     ) -> Result<Decision, ProjectionError> {
         Ok(match self.owned_bucket(caller, bucket)? {
             Err(r) => Decision::Rejected(r),
-            Ok(_) if !self.bucket_is_empty(bucket)? => Decision::Rejected(Rejection::BucketNotEmpty),
-            Ok(_) => event(StorageEvent::BucketDeleted(BucketDeleted { bucket: bucket.clone() })),
+            // Versions and delete markers keep a bucket; uploads in progress do not: S3
+            // deletes them with the bucket, and the event names them so their parts go.
+            Ok(_) if self.bucket_has_versions(bucket)? => Decision::Rejected(Rejection::BucketNotEmpty),
+            Ok(_) => {
+                let aborted_uploads = self
+                    .uploads_in(bucket)?
+                    .into_iter()
+                    .map(|u| AbortedUpload { key: u.key, upload_id: u.upload_id })
+                    .collect();
+                event(StorageEvent::BucketDeleted(BucketDeleted { bucket: bucket.clone(), aborted_uploads }))
+            }
         })
     }
 

@@ -337,6 +337,21 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .abort("alice", "uploads", "abandoned.bin", &second); // rejected: NoSuchUpload
     out.push(("multipart", s));
 
+    // Deleting a bucket aborts its uploads in progress (BucketDeleted v2 names them, and
+    // their parts are released); versions still keep a bucket.
+    let mut s = Script::default();
+    let open = UploadId::from_bytes([5; 16]);
+    let kept = UploadId::from_bytes([6; 16]);
+    s.create("alice", "scratch", false)
+        .create_upload("alice", "scratch", "big.iso", &open)
+        .upload_part("alice", "scratch", "big.iso", &open, 1, 10)
+        .delete_bucket("alice", "scratch")
+        .create("alice", "keeper", false)
+        .put("alice", "keeper", "file", 3, WriteCondition::Always)
+        .create_upload("alice", "keeper", "more", &kept)
+        .delete_bucket("alice", "keeper"); // rejected: BucketNotEmpty (a version)
+    out.push(("delete_bucket_with_uploads", s));
+
     let mut s = Script::default();
     s.create("alice", "history", true) // Object Lock turns versioning on
         .put("alice", "history", "doc", 10, WriteCondition::Always) // seq 2

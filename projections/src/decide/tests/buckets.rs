@@ -64,10 +64,27 @@ fn delete_bucket_counts_delete_markers_and_old_versions() {
 }
 
 #[test]
-fn delete_bucket_counts_uploads_in_progress() {
+fn delete_bucket_aborts_uploads_in_progress_and_releases_their_parts() {
     let mut h = with_buckets(&["bkt"]);
     given(&mut h, ALICE, super::multipart::create_upload("bkt", "k", 1));
-    check(&mut h, ALICE, delete_bucket("bkt"), "Rejected(BucketNotEmpty)");
+    given(&mut h, ALICE, super::multipart::create_upload("bkt", "other", 2));
+    given(&mut h, ALICE, super::multipart::upload_part("bkt", "k", 1, 1, 10));
+    given(&mut h, ALICE, super::multipart::upload_part("bkt", "k", 1, 2, 10));
+    check(&mut h, BOB, delete_bucket("bkt"), "Rejected(AccessDenied)");
+    check(&mut h, ALICE, delete_bucket("bkt"), "BucketDeleted bkt aborted=k,other");
+    let (_, released) = h.run_as("alice", false, delete_bucket("bkt"));
+    let mut released: Vec<String> = released.iter().map(|b| b.to_string()).collect();
+    released.sort();
+    let mut parts: Vec<String> =
+        [1u8, 2].iter().map(|n| rucket_schemas::BlobId::from_bytes([*n; 16]).to_string()).collect();
+    parts.sort();
+    assert_eq!(released, parts, "the aborted upload's parts are released");
+    assert!(h.projections.uploads_in(&b("bkt")).unwrap().is_empty());
+    // A version still keeps a bucket.
+    let mut h = with_buckets(&["kept"]);
+    write(&mut h, ALICE, "kept", "a", "null");
+    given(&mut h, ALICE, super::multipart::create_upload("kept", "k", 1));
+    check(&mut h, ALICE, delete_bucket("kept"), "Rejected(BucketNotEmpty)");
 }
 
 #[test]

@@ -107,7 +107,11 @@ fn summary(event: &StorageEvent) -> String {
             let lock = if e.object_lock_enabled { " object-lock" } else { "" };
             format!("BucketCreated {} owner={}{lock}", e.bucket, e.owner)
         }
-        E::BucketDeleted(e) => format!("BucketDeleted {}", e.bucket),
+        E::BucketDeleted(e) if e.aborted_uploads.is_empty() => format!("BucketDeleted {}", e.bucket),
+        E::BucketDeleted(e) => {
+            let keys: Vec<&str> = e.aborted_uploads.iter().map(|u| u.key.as_str()).collect();
+            format!("BucketDeleted {} aborted={}", e.bucket, keys.join(","))
+        }
         E::BucketVersioningSet(e) => format!("BucketVersioningSet {} {:?}", e.bucket, e.status),
         E::ObjectCreated(e) => format!(
             "ObjectCreated {}/{}@{} {:?} size={}{}{}",

@@ -30,7 +30,7 @@ fn etag(n: u32) -> String {
     format!("{n:032x}")
 }
 
-fn upload_part(bucket: &str, key: &str, id: u8, n: u32, size: u64) -> CommandBody {
+pub(super) fn upload_part(bucket: &str, key: &str, id: u8, n: u32, size: u64) -> CommandBody {
     CommandBody::UploadPart {
         bucket: b(bucket),
         key: k(key),
