@@ -445,7 +445,6 @@ impl Projections {
         Ok(None)
     }
 
-    /// Whether a bucket holds no version of any key and no upload in progress.
     /// Whether any version or delete marker is in the bucket (what keeps it from deletion).
     pub fn bucket_has_versions(&self, bucket: &BucketName) -> Result<bool, ProjectionError> {
         Ok(self.versions.prefix(keys::bucket_prefix(bucket)).next().is_some())

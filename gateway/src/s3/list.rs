@@ -101,8 +101,9 @@ impl Rucket {
             max_keys: max,
         };
         let page = self.projections().list_objects(&bucket, &query).map_err(errors::projection)?;
-        let next_marker =
-            (page.is_truncated && input.delimiter.is_some()).then(|| page.last.clone()).flatten();
+        let next_marker = (page.is_truncated && input.delimiter.as_deref().is_some_and(|d| !d.is_empty()))
+            .then(|| page.last.clone())
+            .flatten();
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(bucket.to_string()),
             prefix: Some(render.s(&prefix)),

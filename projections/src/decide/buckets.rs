@@ -8,6 +8,11 @@ use rucket_schemas::{
 use super::{event, Caller, Decision};
 use crate::{ProjectionError, Projections};
 
+/// The most uploads in progress a DeleteBucket aborts with the bucket (each named in the
+/// event, about 1 KiB at most): past it the bucket is BucketNotEmpty until they are
+/// aborted.
+pub const MAX_ABORTED_WITH_BUCKET: usize = 1000;
+
 impl Projections {
     /// CreateBucket: a name nobody holds becomes the requester's.
     pub(super) fn create_bucket(
@@ -31,8 +36,8 @@ impl Projections {
         })
     }
 
-    /// DeleteBucket: the owner's (or an operator's), once no version, delete marker or
-    /// upload in progress is left in it.
+    /// DeleteBucket: the owner's (or an operator's), once no version or delete marker is
+    /// left in it; its uploads in progress (up to [`MAX_ABORTED_WITH_BUCKET`]) go with it.
     pub(super) fn delete_bucket(
         &self,
         caller: &Caller<'_>,
@@ -44,8 +49,13 @@ impl Projections {
             // deletes them with the bucket, and the event names them so their parts go.
             Ok(_) if self.bucket_has_versions(bucket)? => Decision::Rejected(Rejection::BucketNotEmpty),
             Ok(_) => {
-                let aborted_uploads = self
-                    .uploads_in(bucket)?
+                let uploads = self.uploads_in(bucket)?;
+                if uploads.len() > MAX_ABORTED_WITH_BUCKET {
+                    // One event names them all: past this many it would grow without bound,
+                    // so the uploads must be aborted first (as before S3's behaviour).
+                    return Ok(Decision::Rejected(Rejection::BucketNotEmpty));
+                }
+                let aborted_uploads = uploads
                     .into_iter()
                     .map(|u| AbortedUpload { key: u.key, upload_id: u.upload_id })
                     .collect();

@@ -5,7 +5,7 @@
 //! family: [`buckets`], [`objects`], [`multipart`], [`configs`], [`locks`], [`keys`]. The
 //! checks more than one family makes live here.
 
-mod buckets;
+pub(crate) mod buckets;
 mod configs;
 mod keys;
 mod locks;

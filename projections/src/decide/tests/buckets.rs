@@ -80,6 +80,12 @@ fn delete_bucket_aborts_uploads_in_progress_and_releases_their_parts() {
     parts.sort();
     assert_eq!(released, parts, "the aborted upload's parts are released");
     assert!(h.projections.uploads_in(&b("bkt")).unwrap().is_empty());
+    // Past the cap (one event names every aborted upload), they must be aborted first.
+    let mut h = with_buckets(&["many"]);
+    for n in 0..=crate::decide::buckets::MAX_ABORTED_WITH_BUCKET {
+        given(&mut h, ALICE, super::multipart::create_upload("many", &format!("k{n}"), 1));
+    }
+    check(&mut h, ALICE, delete_bucket("many"), "Rejected(BucketNotEmpty)");
     // A version still keeps a bucket.
     let mut h = with_buckets(&["kept"]);
     write(&mut h, ALICE, "kept", "a", "null");
