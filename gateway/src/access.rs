@@ -40,7 +40,7 @@ pub struct PolicyAllows {
 /// Who asked and the condition keys of the request, for judging a copy's source against
 /// its bucket's policy.
 #[derive(Clone, Debug, Default)]
-pub struct RequestFacts {
+pub struct CopySourceFacts {
     pub user: Option<String>,
     pub keys: BTreeMap<String, Vec<String>>,
 }
@@ -206,7 +206,7 @@ impl S3Access for Access {
         if copies {
             // The source bucket's policy is judged by the handler, which knows the source.
             cx.extensions_mut()
-                .insert(RequestFacts { user: request.user.clone(), keys: request.keys.clone() });
+                .insert(CopySourceFacts { user: request.user.clone(), keys: request.keys.clone() });
         }
         let Some(policy) = policy else { return Ok(()) };
         let restricted = restricted(&self.projections, &policy, &bucket_name, user.as_ref())?;

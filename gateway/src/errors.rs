@@ -204,12 +204,11 @@ pub fn blob(e: BlobError) -> S3Error {
 pub const CORRUPT_DATA: &str = "RucketDataCorrupt";
 
 pub fn corrupt_data() -> S3Error {
-    let mut err = S3Error::with_message(
-        S3ErrorCode::Custom(CORRUPT_DATA.into()),
+    with_status(
+        CORRUPT_DATA,
         "The object's stored bytes failed their checksum on this node; retrying will not help. The operator is told through rucket_blob_corruptions_total and the log.",
-    );
-    err.set_status_code(http::StatusCode::INTERNAL_SERVER_ERROR);
-    err
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+    )
 }
 
 pub fn internal(context: &str, e: impl std::fmt::Display) -> S3Error {

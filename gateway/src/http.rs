@@ -160,6 +160,14 @@ async fn post_policy_errors(request: Request, next: Next) -> Response {
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
+/// An S3 error answered before s3s sees the request: `extra` is more XML inside `<Error>`.
+pub fn xml_error(status: StatusCode, code: &str, message: &str, extra: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message>{extra}</Error>"
+    );
+    (status, [(http::header::CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
 /// A presigned URL may live at most a week, as in S3 (s3s checks only that it has not
 /// expired).
 async fn presigned_expiry_limit(request: Request, next: Next) -> Response {
@@ -174,11 +182,7 @@ async fn presigned_expiry_limit(request: Request, next: Next) -> Response {
             Err(_) => Some("X-Amz-Expires should be a number"),
         };
         if let Some(message) = message {
-            let body = format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AuthorizationQueryParametersError</Code><Message>{message}</Message></Error>"
-            );
-            return (StatusCode::BAD_REQUEST, [(http::header::CONTENT_TYPE, "application/xml")], body)
-                .into_response();
+            return xml_error(StatusCode::BAD_REQUEST, "AuthorizationQueryParametersError", message, "");
         }
     }
     next.run(request).await
@@ -238,10 +242,8 @@ async fn configuration_body_limit(request: Request, next: Next) -> Response {
     };
     let too_big = || {
         metrics::counter!(crate::metrics::REJECTIONS, "reason" => "body_too_large").increment(1);
-        let body = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>MaxMessageLengthExceeded</Code><Message>Your request was too big: this request's body may be at most {limit} bytes.</Message></Error>"
-        );
-        (StatusCode::BAD_REQUEST, [(http::header::CONTENT_TYPE, "application/xml")], body).into_response()
+        let message = format!("Your request was too big: this request's body may be at most {limit} bytes.");
+        xml_error(StatusCode::BAD_REQUEST, "MaxMessageLengthExceeded", &message, "")
     };
     let declared = request
         .headers()

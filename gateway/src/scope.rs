@@ -11,7 +11,7 @@
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::StatusCode;
 
 /// What the scope check compares with.
@@ -76,11 +76,7 @@ pub async fn layer(State(check): State<ScopeCheck>, request: Request, next: Next
         }
     };
     let region_element = if region { format!("<Region>{}</Region>", check.region) } else { String::new() };
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message>{region_element}</Error>"
-    );
-    let mut response =
-        (StatusCode::BAD_REQUEST, [(http::header::CONTENT_TYPE, "application/xml")], body).into_response();
+    let mut response = crate::http::xml_error(StatusCode::BAD_REQUEST, code, &message, &region_element);
     if let Ok(value) = http::HeaderValue::from_str(&check.region) {
         response.headers_mut().insert("x-amz-bucket-region", value);
     }

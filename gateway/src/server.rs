@@ -294,8 +294,7 @@ async fn serve_connections(
                 let acceptor = tls.as_ref().map(crate::tls::Tls::acceptor);
                 let open = Arc::clone(&slots);
                 tokio::spawn(async move {
-                    metrics::gauge!(crate::metrics::CONNECTIONS_OPEN)
-                        .set((limits.max_connections - open.available_permits()) as f64);
+                    count_open(&open, limits.max_connections);
                     let served = match acceptor {
                         None => {
                             // Protocol detection reads the first bytes with no deadline of
@@ -305,8 +304,7 @@ async fn serve_connections(
                             if !matches!(tokio::time::timeout(limits.header_timeout, tcp.peek(&mut first)).await, Ok(Ok(n)) if n > 0) {
                                 metrics::counter!(crate::metrics::REJECTIONS, "reason" => "silent_connection").increment(1);
                                 drop(slot);
-                                metrics::gauge!(crate::metrics::CONNECTIONS_OPEN)
-                                    .set((limits.max_connections - open.available_permits()) as f64);
+                                count_open(&open, limits.max_connections);
                                 return;
                             }
                             let connection = builder
@@ -320,15 +318,13 @@ async fn serve_connections(
                                 Ok(Err(e)) => {
                                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
                                     drop(slot);
-                                    metrics::gauge!(crate::metrics::CONNECTIONS_OPEN)
-                                        .set((limits.max_connections - open.available_permits()) as f64);
+                                    count_open(&open, limits.max_connections);
                                     return;
                                 }
                                 Err(_) => {
                                     tracing::debug!(%peer, "TLS handshake timed out");
                                     drop(slot);
-                                    metrics::gauge!(crate::metrics::CONNECTIONS_OPEN)
-                                        .set((limits.max_connections - open.available_permits()) as f64);
+                                    count_open(&open, limits.max_connections);
                                     return;
                                 }
                             };
@@ -342,8 +338,7 @@ async fn serve_connections(
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                     drop(slot);
-                    metrics::gauge!(crate::metrics::CONNECTIONS_OPEN)
-                        .set((limits.max_connections - open.available_permits()) as f64);
+                    count_open(&open, limits.max_connections);
                 });
             }
             _ = &mut stopping => break,
@@ -353,6 +348,11 @@ async fn serve_connections(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Publishes how many connections hold a slot.
+fn count_open(slots: &tokio::sync::Semaphore, max: usize) {
+    metrics::gauge!(crate::metrics::CONNECTIONS_OPEN).set((max - slots.available_permits()) as f64);
 }
 
 /// Raises the soft limit on open files to the hard limit: every connection, blob file

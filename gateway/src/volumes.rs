@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use s3s::{S3Error, S3ErrorCode};
+use s3s::S3Error;
 
 #[derive(Clone, Debug)]
 pub struct Volumes {
@@ -63,10 +63,7 @@ impl Volumes {
 
 /// 507 InsufficientStorage with `message`.
 pub fn insufficient_storage(message: &str) -> S3Error {
-    let mut err =
-        S3Error::with_message(S3ErrorCode::Custom("InsufficientStorage".into()), message.to_owned());
-    err.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
-    err
+    crate::errors::with_status("InsufficientStorage", message, http::StatusCode::INSUFFICIENT_STORAGE)
 }
 
 /// Bytes available to this process on the filesystem holding `path`.

@@ -17,15 +17,9 @@ use crate::support::{self, Server, ALICE_KEY, ALICE_SECRET, BOB_KEY, BOB_SECRET}
 async fn stalled_upload(server: &Server, bucket: &str, n: usize) -> TcpStream {
     let path = format!("/{bucket}/stalled-{n}");
     let signer = Signer::new(BOB_KEY, BOB_SECRET, "us-east-1").with_payload(Payload::Unsigned);
-    let signed =
-        signer.request("PUT", &format!("{}{path}", server.endpoint), Bytes::from_static(b"x")).unwrap();
-    let mut head = format!("PUT {path} HTTP/1.1\r\n");
-    for (name, value) in signed.headers() {
-        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    head.push_str(&format!("content-length: {}\r\n\r\n", 16 << 20));
-    let mut socket = TcpStream::connect(&server.address).await.unwrap();
-    socket.write_all(head.as_bytes()).await.unwrap();
+    let extra = format!("content-length: {}\r\n", 16 << 20);
+    let mut socket =
+        support::send_signed_head(server, &signer, ("PUT", &path), Bytes::from_static(b"x"), &extra).await;
     socket.write_all(&vec![1u8; 64 << 10]).await.unwrap();
     socket
 }
@@ -171,14 +165,9 @@ async fn limits_s3_enforces_are_enforced() {
     {
         // Sent by hand: the answer comes before the body is read, so only the head goes.
         let path = format!("/{bucket}?{query}");
-        let signed = signer.request("PUT", &format!("{}{path}", server.endpoint), Bytes::from(body)).unwrap();
-        let mut head = format!("PUT {path} HTTP/1.1\r\n");
-        for (name, value) in signed.headers() {
-            head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-        }
-        head.push_str(&format!("content-length: {}\r\n\r\n", padding.len() + 200));
-        let mut socket = TcpStream::connect(&server.address).await.unwrap();
-        socket.write_all(head.as_bytes()).await.unwrap();
+        let extra = format!("content-length: {}\r\n", padding.len() + 200);
+        let socket =
+            support::send_signed_head(&server, &signer, ("PUT", &path), Bytes::from(body), &extra).await;
         let text = answer(socket, Duration::from_secs(10)).await;
         assert!(text.starts_with("HTTP/1.1 400"), "{query}: {text}");
         assert!(
@@ -188,15 +177,9 @@ async fn limits_s3_enforces_are_enforced() {
     }
     // The same without a declared length (chunked): read up to the limit, then refused.
     let path = format!("/{bucket}?tagging");
-    let signed =
-        signer.request("PUT", &format!("{}{path}", server.endpoint), Bytes::from_static(b"x")).unwrap();
-    let mut head = format!("PUT {path} HTTP/1.1\r\n");
-    for (name, value) in signed.headers() {
-        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    head.push_str("transfer-encoding: chunked\r\n\r\n");
-    let mut socket = TcpStream::connect(&server.address).await.unwrap();
-    socket.write_all(head.as_bytes()).await.unwrap();
+    let chunked = "transfer-encoding: chunked\r\n";
+    let mut socket =
+        support::send_signed_head(&server, &signer, ("PUT", &path), Bytes::from_static(b"x"), chunked).await;
     let chunk = vec![b'x'; 64 << 10];
     for _ in 0..20 {
         let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();

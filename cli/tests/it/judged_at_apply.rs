@@ -33,15 +33,9 @@ async fn a_deny_committed_while_a_body_uploads_refuses_the_write_at_apply() {
     let total: usize = 64 << 20;
     let path = format!("/{name}/alice/big");
     let signer = Signer::new(ALICE_KEY, ALICE_SECRET, "us-east-1").with_payload(Payload::Unsigned);
-    let signed =
-        signer.request("PUT", &format!("{}{path}", server.endpoint), Bytes::from_static(b"x")).unwrap();
-    let mut head = format!("PUT {path} HTTP/1.1\r\n");
-    for (name, value) in signed.headers() {
-        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    head.push_str(&format!("content-length: {total}\r\nconnection: close\r\n\r\n"));
-    let mut socket = tokio::net::TcpStream::connect(&server.address).await.unwrap();
-    socket.write_all(head.as_bytes()).await.unwrap();
+    let extra = format!("content-length: {total}\r\nconnection: close\r\n");
+    let mut socket =
+        support::send_signed_head(&server, &signer, ("PUT", &path), Bytes::from_static(b"x"), &extra).await;
     let chunk = vec![7u8; 1 << 20];
     for _ in 0..32 {
         socket.write_all(&chunk).await.unwrap();

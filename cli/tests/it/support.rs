@@ -280,3 +280,26 @@ pub async fn metric(server: &Server, name: &str) -> Option<f64> {
         reqwest::get(format!("{}/_rucket/metrics", server.endpoint)).await.unwrap().text().await.unwrap();
     text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
 }
+
+/// Opens a connection and sends the head of a `method` request for `path`, signed by
+/// `signer` as if its body were `signed_body`, followed by `extra` header lines (each
+/// ending in CRLF); the caller sends (or withholds) the body.
+pub async fn send_signed_head(
+    server: &Server,
+    signer: &rucket_cli::sigv4::Signer,
+    (method, path): (&str, &str),
+    signed_body: bytes::Bytes,
+    extra: &str,
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let signed = signer.request(method, &format!("{}{path}", server.endpoint), signed_body).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for (name, value) in signed.headers() {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+    }
+    head.push_str(extra);
+    head.push_str("\r\n");
+    let mut socket = tokio::net::TcpStream::connect(&server.address).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket
+}

@@ -49,7 +49,7 @@ impl Rucket {
     pub(super) fn resolve_copy_source(
         &self,
         user: &crate::credentials::User,
-        facts: Option<&crate::access::RequestFacts>,
+        facts: Option<&crate::access::CopySourceFacts>,
         (bucket, key, version_id): (&str, &str, Option<&str>),
     ) -> S3Result<super::object::Resolved> {
         if let (Some(text), Some(key_id)) = (&user.identity_policy, &user.managed_key) {
@@ -138,7 +138,7 @@ impl Rucket {
         };
         let source = self.resolve_copy_source(
             &user,
-            req.extensions.get::<crate::access::RequestFacts>(),
+            req.extensions.get::<crate::access::CopySourceFacts>(),
             (src_bucket, src_key, src_version.as_deref()),
         )?;
         let (dest_bucket, dest_record) = self.bucket_for(&user, &input.bucket)?;

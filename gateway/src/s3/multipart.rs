@@ -276,7 +276,7 @@ impl Rucket {
         };
         let source = self.resolve_copy_source(
             &user,
-            req.extensions.get::<crate::access::RequestFacts>(),
+            req.extensions.get::<crate::access::CopySourceFacts>(),
             (src_bucket, src_key, src_version.as_deref()),
         )?;
         super::copy::check_copy_source(
