@@ -18,6 +18,7 @@ mod master_key;
 mod seal;
 mod sink;
 mod store;
+mod transfer;
 
 pub use checksum::{composite_checksum, full_object_checksum, ChecksumAlgorithm, Checksums};
 pub use chunks::{BlobReader, BlockRead, CHUNK, CORRUPTIONS_METRIC};

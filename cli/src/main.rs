@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use rucket_cli::{bench, key, replay, tail};
+use rucket_cli::{bench, cluster, key, replay, tail};
 
 use replay::ReplayCommand;
 use rucket_gateway::config::ServeArgs;
@@ -39,6 +39,8 @@ enum Command {
     Events(tail::EventsCommand),
     /// Manage access keys on a running server: create, list, delete, allow (policy).
     Key(key::KeyArgs),
+    /// A cluster's status, and adding and removing nodes.
+    Cluster(cluster::ClusterArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(command)) => return bench::run(*command),
         Some(Command::Events(command)) => return tail::run(command),
         Some(Command::Key(args)) => return key::run(args),
+        Some(Command::Cluster(args)) => return cluster::run(args),
         Some(Command::Serve(args)) => *args,
         None => cli.serve,
     };

@@ -64,7 +64,15 @@ pub struct Worker<D> {
     /// Where this target's cursor is kept.
     pub cursor_path: PathBuf,
     pub shutdown: watch::Receiver<bool>,
+    /// Whether this node delivers now (in a cluster, only the leader does).
+    pub active: Active,
 }
+
+/// Whether a worker should deliver now.
+pub type Active = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How often an inactive worker looks again.
+const INACTIVE_PAUSE: Duration = Duration::from_millis(250);
 
 /// The cursor file of `target` under the data dir.
 pub fn cursor_path(data_dir: &Path, target: &str) -> PathBuf {
@@ -78,6 +86,7 @@ pub fn start<D: Deliver>(
     archive: &EventArchive,
     projections: &Projections,
     shutdown: watch::Receiver<bool>,
+    active: Active,
 ) -> Result<(), FeedError> {
     let dir = data_dir.join("notify");
     std::fs::create_dir_all(&dir).map_err(|source| FeedError::Cursor { path: dir, source })?;
@@ -89,6 +98,7 @@ pub fn start<D: Deliver>(
             archive: archive.clone(),
             projections: projections.clone(),
             shutdown: shutdown.clone(),
+            active: std::sync::Arc::clone(&active),
         };
         tokio::spawn(async move {
             let id = worker.target.clone();
@@ -113,6 +123,12 @@ impl<D: Deliver> Worker<D> {
         loop {
             metrics::gauge!(WEBHOOK_LAG_EVENTS, &labels)
                 .set(self.archive.head().0.saturating_sub(done.0) as f64);
+            if !(self.active)() {
+                tokio::select! {
+                    _ = tokio::time::sleep(INACTIVE_PAUSE) => continue,
+                    _ = stopped(&mut self.shutdown) => return Ok(()),
+                }
+            }
             let batch = tokio::select! {
                 batch = follower.next(READ_BATCH) => batch,
                 _ = stopped(&mut self.shutdown) => return Ok(()),

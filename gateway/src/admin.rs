@@ -3,6 +3,10 @@
 //!
 //! `GET /?rucket-admin=replay-verify`: verify the live projections against the archive at
 //! a consistent snapshot; answers a JSON report.
+//! `GET /?rucket-admin=cluster-status`: every member's id, address, role, liveness and
+//! applied position, and the leader (JSON).
+//! `POST /?rucket-admin=cluster-add-node&id=N&address=ADDR`: adds a learner, waits until it
+//! has caught up, then makes it a voter. `POST /?rucket-admin=cluster-remove-node&id=N`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +20,20 @@ use s3s::{s3_error, Body, S3Request, S3Response, S3Result};
 use crate::credentials::Users;
 
 pub const VERIFY_QUERY: &str = "rucket-admin=replay-verify";
+const CLUSTER_STATUS: &str = "cluster-status";
+const ADD_NODE: &str = "cluster-add-node";
+const REMOVE_NODE: &str = "cluster-remove-node";
+
+/// The `rucket-admin` operation a request names.
+fn admin_operation(uri: &Uri) -> Option<String> {
+    form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == "rucket-admin")
+        .map(|(_, v)| v.into_owned())
+}
+
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    form_urlencoded::parse(uri.query()?.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
 
 pub struct AdminRoute {
     pub users: Arc<Users>,
@@ -23,6 +41,8 @@ pub struct AdminRoute {
     pub archive: EventArchive,
     /// Where scratch folds are made (inside the data dir, same filesystem).
     pub scratch_parent: PathBuf,
+    /// The log node, for cluster requests (`None` on a read-only server).
+    pub node: Option<Arc<rucket_log::Node>>,
 }
 
 #[async_trait::async_trait]
@@ -34,9 +54,14 @@ impl S3Route for AdminRoute {
         _headers: &HeaderMap,
         _extensions: &mut Extensions,
     ) -> bool {
-        method == Method::GET
-            && uri.path() == "/"
-            && uri.query().is_some_and(|q| q.split('&').any(|p| p == VERIFY_QUERY))
+        if uri.path() != "/" {
+            return false;
+        }
+        match admin_operation(uri).as_deref() {
+            Some("replay-verify" | CLUSTER_STATUS) => method == Method::GET,
+            Some(ADD_NODE | REMOVE_NODE) => method == Method::POST,
+            _ => false,
+        }
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
@@ -48,7 +73,12 @@ impl S3Route for AdminRoute {
         }
     }
 
-    async fn call(&self, _req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        match admin_operation(&req.uri).as_deref() {
+            Some(CLUSTER_STATUS) => return self.cluster_status().await,
+            Some(ADD_NODE | REMOVE_NODE) => return self.change_membership(&req.uri).await,
+            _ => {}
+        }
         let projections = self.projections.clone();
         let archive = self.archive.clone();
         let parent = self.scratch_parent.clone();
@@ -81,8 +111,77 @@ impl S3Route for AdminRoute {
             }),
             Err(error) => serde_json::json!({ "ok": false, "error": error }),
         };
-        let mut response = S3Response::with_status(Body::from(body.to_string()), StatusCode::OK);
-        response.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Ok(response)
+        Ok(json(&body))
+    }
+}
+
+fn json(body: &serde_json::Value) -> S3Response<Body> {
+    let mut response = S3Response::with_status(Body::from(body.to_string()), StatusCode::OK);
+    response.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+impl AdminRoute {
+    fn node(&self) -> S3Result<&Arc<rucket_log::Node>> {
+        self.node.as_ref().ok_or_else(|| s3_error!(InvalidRequest, "This server serves a read-only data dir"))
+    }
+
+    async fn cluster_status(&self) -> S3Result<S3Response<Body>> {
+        let node = self.node()?;
+        let own = node.status();
+        let members = node.cluster_status().await;
+        let nodes: Vec<serde_json::Value> = members
+            .into_iter()
+            .map(|(id, address, voter, status)| {
+                let state = match &status {
+                    Some(s) if s.role != rucket_log::Role::Shutdown => "up",
+                    _ => "down",
+                };
+                serde_json::json!({
+                    "id": id,
+                    "address": address,
+                    "voter": voter,
+                    "state": state,
+                    "role": status.as_ref().map(|s| s.role.as_str()),
+                    "term": status.as_ref().map(|s| s.term),
+                    "applied": status.as_ref().map(|s| s.applied.0),
+                    "last_log_index": status.as_ref().map(|s| s.last_log_index),
+                })
+            })
+            .collect();
+        Ok(json(&serde_json::json!({
+            "node": own.id,
+            "leader": own.leader,
+            "term": own.term,
+            "nodes": nodes,
+            "degraded_groups": 0,
+        })))
+    }
+
+    async fn change_membership(&self, uri: &Uri) -> S3Result<S3Response<Body>> {
+        let node = self.node()?;
+        let id: u64 = query_param(uri, "id")
+            .and_then(|v| v.parse().ok())
+            .filter(|id| *id > 0)
+            .ok_or_else(|| s3_error!(InvalidArgument, "id must be a node id (a number from 1)"))?;
+        let change = match admin_operation(uri).as_deref() {
+            Some(ADD_NODE) => {
+                let address = query_param(uri, "address")
+                    .filter(|a| a.parse::<std::net::SocketAddr>().is_ok())
+                    .ok_or_else(|| {
+                        s3_error!(InvalidArgument, "address must be the node's cluster-listen IP:port")
+                    })?;
+                rucket_log::MembershipChange::Add { id, address }
+            }
+            _ => rucket_log::MembershipChange::Remove { id },
+        };
+        tracing::info!(?change, "changing the cluster's membership");
+        node.change_membership(change).await.map_err(|e| match e {
+            rucket_log::ProposeError::Raft(text) => {
+                s3_error!(InvalidRequest, "The membership change was refused: {text}")
+            }
+            other => crate::errors::propose(other),
+        })?;
+        self.cluster_status().await
     }
 }

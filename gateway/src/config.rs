@@ -118,6 +118,25 @@ pub struct ServeArgs {
     /// InsufficientStorage (deletes still work). Default 268435456 (256 MiB).
     #[arg(long, env = "RUCKET_DISK_RESERVE_BYTES")]
     pub disk_reserve_bytes: Option<u64>,
+    /// Cluster: this node's id (default 1). Stamped into every HLC this node makes.
+    #[arg(long, env = "RUCKET_NODE_ID")]
+    pub node_id: Option<u64>,
+    /// Cluster: the voters of a new cluster as `ID=ADDR,...` (their cluster-listen
+    /// addresses), the same on every node. A node not in the list waits to be added with
+    /// `rucket cluster add-node`.
+    #[arg(long, env = "RUCKET_PEERS")]
+    pub peers: Option<String>,
+    /// Cluster: the address peers reach this node at (node-to-node traffic).
+    #[arg(long, env = "RUCKET_CLUSTER_LISTEN")]
+    pub cluster_listen: Option<SocketAddr>,
+    /// Cluster: a file holding the shared secret every node-to-node call is signed with.
+    #[arg(long, env = "RUCKET_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// Cluster: `linearizable` (default; a read on any node sees every acknowledged
+    /// write) or `local` (a follower answers from what it has applied, faster and
+    /// possibly stale).
+    #[arg(long, env = "RUCKET_READ_CONSISTENCY")]
+    pub read_consistency: Option<String>,
 }
 
 /// The config file. Every field is optional; `[[keys]]` adds users.
@@ -155,6 +174,11 @@ struct FileConfig {
     max_uploads: Option<usize>,
     max_uploads_per_key: Option<usize>,
     disk_reserve_bytes: Option<u64>,
+    node_id: Option<u64>,
+    peers: Option<String>,
+    cluster_listen: Option<SocketAddr>,
+    cluster_secret_file: Option<PathBuf>,
+    read_consistency: Option<String>,
     #[serde(default)]
     keys: Vec<KeyConfig>,
     #[serde(default)]
@@ -205,6 +229,10 @@ pub struct Settings {
     pub accept_any_signing_region: bool,
     /// Timeouts and caps on what clients may hold.
     pub limits: crate::limits::Limits,
+    /// This node's id (1 on a single node).
+    pub node_id: u64,
+    /// Set when this node is part of a cluster.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -281,7 +309,20 @@ impl Settings {
             args.master_key.as_deref(),
             &previous,
         )?;
+        let node_id = args.node_id.or(file.node_id).unwrap_or(1);
+        if node_id == 0 {
+            anyhow::bail!("node_id must be at least 1");
+        }
+        let cluster = crate::cluster::ClusterSettings::resolve(
+            node_id,
+            args.peers.or(file.peers).as_deref(),
+            args.cluster_listen.or(file.cluster_listen),
+            args.cluster_secret_file.or(file.cluster_secret_file).as_deref(),
+            args.read_consistency.or(file.read_consistency).as_deref(),
+        )?;
         let settings = Self {
+            node_id,
+            cluster,
             keyring: std::sync::Arc::new(keyring),
             allow_insecure_sse_c: args.allow_insecure_sse_c || file.allow_insecure_sse_c,
             accept_any_signing_region: args.accept_any_signing_region || file.accept_any_signing_region,

@@ -74,7 +74,7 @@ pub fn with_status(code: &str, message: &str, status: http::StatusCode) -> S3Err
 
 pub fn propose(e: ProposeError) -> S3Error {
     match e {
-        ProposeError::NotLeader { .. } | ProposeError::Stopped => {
+        ProposeError::NotLeader { .. } | ProposeError::Stopped | ProposeError::Unavailable(_) => {
             s3_error!(ServiceUnavailable, "The node cannot accept writes right now: {e}")
         }
         // Not retryable on this node until it is restarted; another node may take it.

@@ -24,10 +24,65 @@ pub struct AppState {
     pub uploads: Arc<crate::limits::Uploads>,
 }
 
+/// Makes every S3 request on a node of a cluster see every write acknowledged before it
+/// (read index); `node` is `None` on a single node or with `read_consistency=local`.
+#[derive(Clone)]
+pub struct ReadBarrier {
+    pub node: Option<Arc<Node>>,
+}
+
+async fn read_barrier(State(barrier): State<ReadBarrier>, request: Request, next: Next) -> Response {
+    if let Some(node) = &barrier.node {
+        // Before authentication too: a key created on another node signs requests here.
+        if let Err(e) = node.read_barrier().await {
+            tracing::warn!(error = %e, "a read could not be made linearizable");
+            let message = format!("The node cannot serve requests right now: {e}");
+            return xml_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", &message, "");
+        }
+    }
+    next.run(request).await
+}
+
+/// Publishes this node's part in its cluster, and each follower's lag on the leader.
+fn cluster_metrics(node: &Node) {
+    let raft = node.raft().metrics().borrow().clone();
+    let leads = raft.current_leader == Some(node.id());
+    metrics::gauge!(crate::metrics::CLUSTER_ROLE).set(if leads { 1.0 } else { 0.0 });
+    metrics::gauge!(crate::metrics::CLUSTER_TERM).set(raft.current_term as f64);
+    metrics::gauge!(crate::metrics::CLUSTER_LEADER).set(raft.current_leader.unwrap_or_default() as f64);
+    if let Some(replication) = &raft.replication {
+        let last = raft.last_log_index.unwrap_or_default();
+        for (follower, matched) in replication {
+            let lag = last.saturating_sub(matched.map(|l| l.index).unwrap_or_default());
+            metrics::gauge!(crate::metrics::CLUSTER_REPLICATION_LAG, "follower" => follower.to_string())
+                .set(lag as f64);
+        }
+    }
+}
+
+/// Counts the changes of leader this node sees.
+pub fn count_leader_changes(node: &Arc<Node>) {
+    let mut watch = node.raft().metrics();
+    tokio::spawn(async move {
+        let mut leader = watch.borrow().current_leader;
+        while watch.changed().await.is_ok() {
+            let now = watch.borrow().current_leader;
+            if now != leader {
+                if now.is_some() {
+                    metrics::counter!(crate::metrics::CLUSTER_LEADER_CHANGES).increment(1);
+                }
+                tracing::info!(from = ?leader, to = ?now, "the cluster's leader changed");
+                leader = now;
+            }
+        }
+    });
+}
+
 pub fn router(
     state: AppState,
     cors: crate::cors::CorsLayer,
     scope: crate::scope::ScopeCheck,
+    barrier: ReadBarrier,
     s3: s3s::service::S3Service,
 ) -> Router {
     let s3 = axum::error_handling::HandleError::new(s3, on_http_error);
@@ -38,6 +93,7 @@ pub fn router(
         .layer(middleware::from_fn(presigned_expiry_limit))
         .layer(middleware::from_fn(configuration_body_limit))
         .layer(middleware::from_fn_with_state(scope, crate::scope::layer))
+        .layer(middleware::from_fn_with_state(barrier, read_barrier))
         .layer(middleware::from_fn_with_state(cors, crate::cors::layer));
     Router::new()
         .route("/_rucket/health/live", get(live))
@@ -108,6 +164,7 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
             0.0
         });
         metrics::gauge!(crate::metrics::LOG_FSYNC_FAILURES).set(durability.failures() as f64);
+        cluster_metrics(node);
     }
     metrics::gauge!(crate::metrics::APPLIED_POSITION).set(state.archive.head().0 as f64);
     let mut response = state.metrics.render().into_response();

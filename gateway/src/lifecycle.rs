@@ -296,6 +296,10 @@ impl Worker {
                 _ = tick.tick() => {}
                 _ = rucket_feed::stopped(&mut self.shutdown) => return,
             }
+            // One cluster, one worker: the leader's (it moves with leadership).
+            if !self.node.is_leader() {
+                continue;
+            }
             let projections = self.projections.clone();
             let day_secs = self.settings.day.as_secs().max(1);
             let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -23,6 +23,14 @@ pub const BLOBS_COLLECTED: &str = "rucket_blobs_collected_total";
 pub const BLOBS_COLLECT_FAILURES: &str = "rucket_blobs_collect_failures_total";
 pub const LIFECYCLE_ACTIONS: &str = "rucket_lifecycle_actions_total";
 pub const KEYS_REWRAPPED: &str = "rucket_data_keys_rewrapped_total";
+pub const CLUSTER_ROLE: &str = "rucket_cluster_is_leader";
+pub const CLUSTER_TERM: &str = "rucket_cluster_term";
+pub const CLUSTER_LEADER: &str = "rucket_cluster_leader_id";
+pub const CLUSTER_LEADER_CHANGES: &str = "rucket_cluster_leader_changes_total";
+pub const CLUSTER_FORWARD_SECONDS: &str = "rucket_cluster_forward_seconds";
+pub const CLUSTER_REPLICATION_LAG: &str = "rucket_cluster_replication_lag_entries";
+pub const CLUSTER_COPY_FAILURES: &str = "rucket_cluster_copy_failures_total";
+pub const CLUSTER_BLOBS_FETCHED: &str = "rucket_cluster_blobs_fetched_total";
 pub const KEYS_UNDER_PREVIOUS: &str = "rucket_data_keys_under_previous_master_keys";
 
 /// Installs the process-wide recorder and returns the handle that renders it.
@@ -52,6 +60,24 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "blob chunks refused because their CRC32C did not match"
     );
     rucket_feed::metrics::describe();
+    metrics::describe_gauge!(CLUSTER_ROLE, "1 when this node leads its cluster");
+    metrics::describe_gauge!(CLUSTER_TERM, "the Raft term this node is in");
+    metrics::describe_gauge!(CLUSTER_LEADER, "the id of the leader this node knows (0: none)");
+    metrics::describe_counter!(CLUSTER_LEADER_CHANGES, "changes of leader this node has seen");
+    metrics::describe_histogram!(
+        CLUSTER_FORWARD_SECONDS,
+        metrics::Unit::Seconds,
+        "writes forwarded to the leader, until applied here"
+    );
+    metrics::describe_gauge!(
+        CLUSTER_REPLICATION_LAG,
+        "Raft entries a follower lags behind the leader (on the leader)"
+    );
+    metrics::describe_counter!(
+        CLUSTER_COPY_FAILURES,
+        "writes refused because their body reached too few nodes"
+    );
+    metrics::describe_counter!(CLUSTER_BLOBS_FETCHED, "missing blobs fetched from peers");
     metrics::describe_counter!(LIFECYCLE_ACTIONS, "expirations and aborts the lifecycle worker applied");
     Ok(handle)
 }

@@ -40,6 +40,10 @@ impl Rotation {
     async fn run(self) {
         let mut rewrapped = 0u64;
         for _ in 0..MAX_PASSES {
+            // One cluster, one rotation: the leader's (it moves with leadership).
+            while !self.node.is_leader() {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
             let planned = {
                 let projections = self.projections.clone();
                 let keyring = Arc::clone(&self.keyring);

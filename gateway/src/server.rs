@@ -43,6 +43,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Blob files are fsynced in both modes: relaxed mode relaxes the log's fsync, and an
     // event that became durable must never name bytes that were not.
     let blobs = BlobStore::open(settings.data_dir.join("blobs"), BlobDurability::Strict)?;
+    let mut copies = None;
     let (writer, projections, archive) = if settings.read_only {
         // A point-in-time data dir: no Raft, no writes, nothing deleted.
         let db = rucket_log::replay::open_existing(&settings.data_dir.join("log"))?;
@@ -59,6 +60,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (None, projections, archive)
     } else {
         let node_config = NodeConfig {
+            node_id: settings.node_id,
             durability: match settings.durability {
                 DurabilityMode::Strict => Durability::Strict,
                 DurabilityMode::Relaxed => Durability::Relaxed,
@@ -66,15 +68,37 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             relaxed_interval: settings.relaxed_interval,
             ..NodeConfig::single(settings.data_dir.join("log"))
         };
-        let node = Arc::new(Node::open(node_config, NoPeers).await.context("opening the log")?);
-        node.wait_ready(READY_TIMEOUT).await.context("waiting for the log to become ready")?;
-        sweep_orphans(node.projections(), &blobs)?;
+        let node = match &settings.cluster {
+            None => {
+                let node = Arc::new(Node::open(node_config, NoPeers).await.context("opening the log")?);
+                node.wait_ready(READY_TIMEOUT).await.context("waiting for the log to become ready")?;
+                node
+            }
+            Some(cluster) => {
+                let fingerprint = crate::cluster::key_fingerprint(
+                    &root.access_key_id,
+                    &root.secret_access_key,
+                    &settings.keyring.current_id().into_iter().collect::<Vec<_>>(),
+                );
+                let (node, cluster_copies) =
+                    crate::cluster::start_node(node_config, cluster, fingerprint, &blobs).await?;
+                copies = Some(cluster_copies);
+                node
+            }
+        };
+        // A single node has nothing in flight before its listener opens; a cluster node
+        // may hold copies of writes still on their way through the log.
+        let grace = if settings.cluster.is_some() { ORPHAN_GRACE } else { Duration::ZERO };
+        sweep_orphans(node.projections(), &blobs, grace)?;
         let (projections, archive) = (node.projections().clone(), node.archive().clone());
         (Some(node), projections, archive)
     };
     users.attach(projections.clone(), Arc::clone(&settings.keyring));
+    if let Some(node) = &writer {
+        crate::http::count_leader_changes(node);
+    }
 
-    let clock = Arc::new(Clock::new(1));
+    let clock = Arc::new(Clock::new(settings.node_id));
     if let Some(last) = archive.get(archive.head())? {
         clock.set_floor(last.hlc);
         if let Err(e) = clock.observe(last.hlc) {
@@ -87,6 +111,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         projections: projections.clone(),
         archive: archive.clone(),
         scratch_parent: settings.data_dir.clone(),
+        node: writer.clone(),
     };
     // The one shutdown token of the runtime: set once on SIGTERM or SIGINT; the feed (hub
     // and subscriptions), the lifecycle worker and webhook delivery all watch it.
@@ -129,6 +154,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         keyring: Arc::clone(&settings.keyring),
         allow_insecure_sse_c: settings.allow_insecure_sse_c,
         accept_any_signing_region: settings.accept_any_signing_region,
+        copies: copies.clone(),
     };
     if let Some(node) = &writer {
         crate::rotate::Rotation {
@@ -156,6 +182,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &archive,
             &rucket.projections,
             shutdown_watch.clone(),
+            {
+                let node = Arc::clone(node);
+                Arc::new(move || node.is_leader())
+            },
         )?;
     }
     let cors = crate::cors::CorsLayer { projections: rucket.projections.clone(), hosts };
@@ -189,8 +219,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         region: settings.region.clone(),
         accept_any_region: settings.accept_any_signing_region,
     };
-    let app =
-        router(AppState { node: writer.clone(), archive, metrics, uploads }, cors, scope, builder.build());
+    let barrier = crate::http::ReadBarrier {
+        node: writer.clone().filter(|_| {
+            settings
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.read_consistency == crate::cluster::ReadConsistency::Linearizable)
+        }),
+    };
+    let app = router(
+        AppState { node: writer.clone(), archive, metrics, uploads },
+        cors,
+        scope,
+        barrier,
+        builder.build(),
+    );
 
     let tls = settings.tls.clone().map(crate::tls::Tls::load).transpose().context("loading TLS files")?;
     if let Some(tls) = &tls {
@@ -393,14 +436,28 @@ async fn refuse_connection(mut tcp: tokio::net::TcpStream, tls: bool) {
     .await;
 }
 
-/// Removes blobs that no version refers to: bodies whose PUT never committed, and
-/// versions overwritten or deleted before their release was carried out. Runs before
-/// the listener opens, so no PUT is in flight.
-fn sweep_orphans(projections: &Projections, blobs: &BlobStore) -> anyhow::Result<()> {
+/// How old an unreferenced blob must be before the start-up sweep removes it. In a
+/// cluster a node holds copies of bodies whose events it has not applied yet (a write in
+/// flight, a node catching up); they must outlive that lag.
+const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
+
+/// Removes blobs that no version refers to and that are older than `grace`: bodies whose
+/// PUT never committed, and versions overwritten or deleted before their release was
+/// carried out.
+fn sweep_orphans(projections: &Projections, blobs: &BlobStore, grace: Duration) -> anyhow::Result<()> {
     let referenced = projections.referenced_blobs()?;
     let mut removed = 0u64;
+    let now = std::time::SystemTime::now();
     for id in blobs.list()? {
-        if !referenced.contains(&id) {
+        if referenced.contains(&id) {
+            continue;
+        }
+        let modified = std::fs::metadata(blobs.path_of(&id)).and_then(|m| m.modified());
+        let old_enough = match modified {
+            Ok(at) => now.duration_since(at).unwrap_or_default() >= grace,
+            Err(_) => false,
+        };
+        if old_enough {
             blobs.remove(&id)?;
             removed += 1;
         }

@@ -53,7 +53,7 @@ impl From<InitializeError> for LogError {
     }
 }
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ProposeError {
     #[error("this node is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
@@ -68,6 +68,10 @@ pub enum ProposeError {
     /// Raft stopped on a storage error (the log or the state machine failed).
     #[error("the log's storage failed: {0}")]
     Storage(String),
+    /// No leader could be reached in time (an election, a partition, a peer down); the
+    /// write may be retried.
+    #[error("the cluster cannot take the write now: {0}")]
+    Unavailable(String),
     /// Any other error Raft reported (its text; openraft's error is not comparable).
     #[error("raft: {0}")]
     Raft(String),

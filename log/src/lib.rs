@@ -12,6 +12,7 @@
 
 mod archive;
 mod clock;
+mod cluster;
 mod codec;
 mod error;
 mod follower;
@@ -25,11 +26,12 @@ mod types;
 
 pub use archive::EventArchive;
 pub use clock::{Clock, MAX_DRIFT};
+pub use cluster::{MembershipChange, NodeStatus, Role};
 pub use error::{LogError, ProposeError};
 pub use follower::{ArchiveClosed, ArchiveFollower, FollowError};
 pub use health::Durability as DurabilityHealth;
 pub use log_store::LogStore;
-pub use network::NoPeers;
+pub use network::{NoPeers, Rpc, Wire, WireError, WireFuture};
 pub use node::{Durability, Node, NodeConfig, NotReady};
 pub use state_machine::StateMachine;
 pub use types::{BatchOutcome, CommandBatch, NodeId, TypeConfig};

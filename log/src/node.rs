@@ -15,7 +15,9 @@ use rucket_schemas::{Command, Outcome};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::health::Durability as DurabilityHealth;
-use crate::{CommandBatch, EventArchive, LogError, LogStore, NodeId, ProposeError, StateMachine, TypeConfig};
+use crate::{
+    CommandBatch, EventArchive, LogError, LogStore, NodeId, ProposeError, StateMachine, TypeConfig, Wire,
+};
 
 /// What an acknowledged write promises about the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -37,6 +39,10 @@ pub struct NodeConfig {
     pub relaxed_interval: Duration,
     /// Bootstrap a one-voter cluster on first start.
     pub bootstrap_single: bool,
+    /// The voters of a cluster formed on first start: node id → cluster address. Every
+    /// node starts with the same list; an empty list is a single node (or a node that
+    /// joins an existing cluster as a learner).
+    pub members: BTreeMap<NodeId, String>,
     /// The most commands one Raft entry carries.
     pub max_batch: usize,
     pub heartbeat_ms: u64,
@@ -51,6 +57,7 @@ impl NodeConfig {
             durability: Durability::Strict,
             relaxed_interval: Duration::from_millis(50),
             bootstrap_single: true,
+            members: BTreeMap::new(),
             max_batch: 512,
             heartbeat_ms: 50,
             election_timeout_ms: (150, 300),
@@ -62,7 +69,12 @@ type Proposal = (Command, oneshot::Sender<Result<Outcome, ProposeError>>);
 
 /// A running log node.
 pub struct Node {
+    id: NodeId,
     raft: Raft<TypeConfig>,
+    /// How this node reaches its peers (forwarding, read index); `None` on a single node.
+    wire: Option<Arc<dyn Wire>>,
+    /// One read-index request in flight, shared by every read that waits for it.
+    read_index: crate::cluster::ReadIndex,
     db: Database,
     state_machine: StateMachine,
     proposals: mpsc::Sender<Proposal>,
@@ -89,7 +101,25 @@ const IN_FLIGHT: usize = 4;
 
 impl Node {
     /// Opens a node with the given network (use [`crate::NoPeers`] for a single node).
+    /// Proposals on a follower are refused with [`ProposeError::NotLeader`].
     pub async fn open<N>(config: NodeConfig, network: N) -> Result<Self, LogError>
+    where
+        N: RaftNetworkFactory<TypeConfig>,
+    {
+        Self::open_with(config, network, None).await
+    }
+
+    /// Opens a node of a cluster whose peers are reached over `wire`: a follower forwards
+    /// proposals to the leader and asks it for read indexes.
+    pub async fn open_cluster(config: NodeConfig, wire: Arc<dyn Wire>) -> Result<Self, LogError> {
+        Self::open_with(config, crate::network::Peers::new(Arc::clone(&wire)), Some(wire)).await
+    }
+
+    async fn open_with<N>(
+        config: NodeConfig,
+        network: N,
+        wire: Option<Arc<dyn Wire>>,
+    ) -> Result<Self, LogError>
     where
         N: RaftNetworkFactory<TypeConfig>,
     {
@@ -128,9 +158,23 @@ impl Node {
             Raft::new(config.node_id, Arc::new(raft_config), network, log_store, state_machine.clone())
                 .await?;
 
-        if config.bootstrap_single && !raft.is_initialized().await? {
-            let members = BTreeMap::from([(config.node_id, BasicNode::new("local"))]);
-            raft.initialize(members).await?;
+        if !raft.is_initialized().await? {
+            let members: BTreeMap<NodeId, BasicNode> = if !config.members.is_empty() {
+                config.members.iter().map(|(id, addr)| (*id, BasicNode::new(addr))).collect()
+            } else if config.bootstrap_single {
+                BTreeMap::from([(config.node_id, BasicNode::new("local"))])
+            } else {
+                BTreeMap::new()
+            };
+            if !members.is_empty() {
+                // Every node of a new cluster initializes with the same voters; a node
+                // that already heard from a leader is told NotAllowed, which is fine.
+                match raft.initialize(members).await {
+                    Ok(()) => {}
+                    Err(RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
 
         let (tx, rx) = mpsc::channel(config.max_batch * IN_FLIGHT);
@@ -140,11 +184,36 @@ impl Node {
             let fsync = move || db.persist(PersistMode::SyncData);
             tasks.push(tokio::spawn(run_relaxed_fsync(fsync, config.relaxed_interval, Arc::clone(&health))));
         }
-        Ok(Self { raft, db, state_machine, proposals: tx, tasks, committed, health })
+        Ok(Self {
+            id: config.node_id,
+            raft,
+            wire,
+            read_index: Default::default(),
+            db,
+            state_machine,
+            proposals: tx,
+            tasks,
+            committed,
+            health,
+        })
     }
 
     pub fn raft(&self) -> &Raft<TypeConfig> {
         &self.raft
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The peers' wire, on a node of a cluster.
+    pub(crate) fn wire(&self) -> Option<&Arc<dyn Wire>> {
+        self.wire.as_ref()
+    }
+
+    pub(crate) fn read_index_state(&self) -> &crate::cluster::ReadIndex {
+        &self.read_index
     }
 
     /// The last Raft index known to be committed.
@@ -206,11 +275,20 @@ impl Node {
     }
 
     /// Proposes a command and waits for its outcome in log order. Refused at once when
-    /// an earlier fsync failed.
+    /// an earlier fsync failed. On a follower of a cluster the command is forwarded to
+    /// the leader, and the answer comes once this node has applied it too.
     pub async fn propose(&self, command: Command) -> Result<Outcome, ProposeError> {
         if let Some(reason) = self.health.failure() {
             return Err(ProposeError::NotDurable { reason: reason.to_owned() });
         }
+        if self.wire.is_some() {
+            return self.propose_anywhere(command).await;
+        }
+        self.propose_here(command).await
+    }
+
+    /// Proposes through this node's own Raft instance (it must be the leader).
+    pub(crate) async fn propose_here(&self, command: Command) -> Result<Outcome, ProposeError> {
         let (tx, rx) = oneshot::channel();
         self.proposals.send((command, tx)).await.map_err(|_| ProposeError::Stopped)?;
         rx.await.map_err(|_| ProposeError::Stopped)?

@@ -65,6 +65,10 @@ struct Inner {
     projections: Projections,
     archive: EventArchive,
     meta: Keyspace,
+    /// Event id → archive position of every command applied as an event since this
+    /// index exists: a retried command (a forward whose answer was lost) is found here
+    /// and answered with its first outcome instead of being applied again.
+    event_ids: Keyspace,
 }
 
 fn sm_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -82,7 +86,8 @@ impl StateMachine {
         archive: EventArchive,
     ) -> std::result::Result<Self, fjall::Error> {
         let meta = db.keyspace("raft.sm", KeyspaceCreateOptions::default)?;
-        Ok(Self { inner: Arc::new(Inner { db: db.clone(), projections, archive, meta }) })
+        let event_ids = db.keyspace("raft.event_ids", KeyspaceCreateOptions::default)?;
+        Ok(Self { inner: Arc::new(Inner { db: db.clone(), projections, archive, meta, event_ids }) })
     }
 
     pub fn projections(&self) -> &Projections {
@@ -110,10 +115,19 @@ impl StateMachine {
         last_of_entry: Option<&LogId<NodeId>>,
     ) -> Result<Outcome> {
         let inner = &self.inner;
-        let decision = inner.projections.decide(command).map_err(sm_err)?;
+        let earlier = inner.event_ids.get(command.event_id.0).map_err(read_err)?;
+        let decision = match &earlier {
+            // Applied before: decided once, never again.
+            Some(_) => Decision::Unchanged,
+            None => inner.projections.decide(command).map_err(sm_err)?,
+        };
         let mut batch = inner.db.batch();
         let mut advanced = None;
         let outcome = match decision {
+            Decision::Unchanged if earlier.is_some() => {
+                let position = earlier.as_deref().and_then(LogPosition::from_key).unwrap_or_default();
+                Outcome::Applied { position, released_blobs: Vec::new() }
+            }
             Decision::Rejected(r) => Outcome::Rejected(r),
             Decision::Unchanged => Outcome::Unchanged,
             Decision::Event(event) => {
@@ -122,6 +136,7 @@ impl StateMachine {
                     Envelope::seal(&event, command.hlc, command.origin_region.clone(), command.event_id)
                         .map_err(sm_err)?;
                 batch.insert(&inner.archive.events, position.to_key(), envelope.to_bytes());
+                batch.insert(&inner.event_ids, command.event_id.0, position.to_key());
                 let released = inner.projections.fold(&mut batch, command.hlc, &event).map_err(sm_err)?;
                 inner.projections.set_applied(&mut batch, position);
                 advanced = Some(position);
@@ -288,6 +303,7 @@ impl StateMachine {
         let inner = &self.inner;
         inner.projections.clear().map_err(sm_err)?;
         inner.archive.events.clear().map_err(sm_err)?;
+        inner.event_ids.clear().map_err(sm_err)?;
         let mut rest = data.as_slice();
         let mut position = LogPosition(0);
         while !rest.is_empty() {
@@ -303,6 +319,7 @@ impl StateMachine {
             let event = envelope.open().map_err(sm_err)?;
             let mut batch = inner.db.batch();
             batch.insert(&inner.archive.events, position.to_key(), bytes.to_vec());
+            batch.insert(&inner.event_ids, envelope.event_id.0, position.to_key());
             inner.projections.fold(&mut batch, envelope.hlc, &event).map_err(sm_err)?;
             inner.projections.set_applied(&mut batch, position);
             batch.commit().map_err(sm_err)?;
@@ -390,5 +407,24 @@ mod tests {
         assert_eq!(snapshot.meta.snapshot_id, "2-5");
         let current = sm.get_current_snapshot().await.unwrap().unwrap();
         assert!(!current.snapshot.into_inner().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retried_command_is_answered_with_its_first_outcome_not_applied_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let archive = EventArchive::open(&db).unwrap();
+        let mut sm = StateMachine::open(&db, Projections::open(&db).unwrap(), archive.clone()).unwrap();
+
+        let first = sm.apply(vec![entry(1, vec![create(1, "aaa"), create(2, "bbb")])]).await.unwrap();
+        assert!(matches!(first[0].0[1], Outcome::Applied { position: LogPosition(2), .. }));
+        // The forward of "bbb" is retried after its answer was lost: it arrives again in
+        // a later entry, beside a new command.
+        let again = sm.apply(vec![entry(2, vec![create(2, "bbb"), create(3, "ccc")])]).await.unwrap();
+        assert_eq!(again[0].0[0], Outcome::Applied { position: LogPosition(2), released_blobs: vec![] });
+        assert!(matches!(again[0].0[1], Outcome::Applied { position: LogPosition(3), .. }));
+        assert_eq!(archive.head(), LogPosition(3), "nothing was archived twice");
+        let events = archive.read_after(LogPosition(0), 10).unwrap();
+        assert_eq!(events.len(), 3);
     }
 }

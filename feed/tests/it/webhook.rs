@@ -59,6 +59,7 @@ fn worker(store: &Store, delivery: &Arc<Recorder>, shutdown: watch::Receiver<boo
         projections: store.projections.clone(),
         cursor_path: rucket_feed::webhook::cursor_path(store.path(), "hook"),
         shutdown,
+        active: Arc::new(|| true),
     }
 }
 

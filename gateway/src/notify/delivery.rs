@@ -49,12 +49,13 @@ pub fn start(
     archive: &rucket_log::EventArchive,
     projections: &rucket_projections::Projections,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    active: rucket_feed::webhook::Active,
 ) -> Result<(), rucket_feed::FeedError> {
     let targets = targets
         .iter()
         .map(|t| (t.id.clone(), Arc::new(HttpDelivery { target: t.clone(), client: client.clone() })))
         .collect();
-    rucket_feed::webhook::start(targets, data_dir, archive, projections, shutdown)
+    rucket_feed::webhook::start(targets, data_dir, archive, projections, shutdown, active)
 }
 
 /// Sends S3's test event to a target after a configuration names it (best effort).

@@ -55,6 +55,8 @@ pub struct Rucket {
     pub allow_insecure_sse_c: bool,
     /// Serve requests signed for any region (see `scope.rs`).
     pub accept_any_signing_region: bool,
+    /// Copies of bodies on the other nodes of a cluster (`None` on a single node).
+    pub copies: Option<crate::cluster::copies::Copies>,
 }
 
 impl Rucket {
@@ -187,6 +189,17 @@ impl Rucket {
         let writer = self.writer.as_ref().ok_or_else(|| {
             s3_error!(AccessDenied, "This server serves a read-only, point-in-time data dir")
         })?;
+        if let (Some(copies), false) = (&self.copies, blobs.is_empty()) {
+            // Bytes first, on a majority of the voters: an acknowledged write survives
+            // the loss of any minority of nodes.
+            if let Err(e) = copies.replicate(&blobs).await {
+                tracing::warn!(error = %e, "a write's body did not reach enough nodes");
+                remove_unreferenced(self.blobs.clone(), blobs).await;
+                return Err(s3_error!(ServiceUnavailable, "The cluster cannot store the body now: {e}"));
+            }
+        }
+        let started = std::time::Instant::now();
+        let leader_here = writer.is_leader();
         let outcome = if blobs.is_empty() {
             writer.propose(command).await
         } else {
@@ -201,6 +214,10 @@ impl Rucket {
             .await
             .map_err(|e| errors::internal("a proposal task failed", e))?
         };
+        if self.copies.is_some() && !leader_here {
+            metrics::histogram!(crate::metrics::CLUSTER_FORWARD_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+        }
         match outcome.map_err(errors::propose)? {
             Outcome::Rejected(r) => Err(errors::rejection(r)),
             outcome => {

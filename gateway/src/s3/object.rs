@@ -464,6 +464,17 @@ impl Rucket {
     /// block is read and checked too, so a corrupt start fails with an error status
     /// rather than a cut-off body.
     async fn blob_stream(&self, segments: Vec<Segment>) -> S3Result<StreamingBlob> {
+        if let Some(copies) = &self.copies {
+            // A node of a cluster may lack a body (a copy that failed, a node that was
+            // down or joined later): it fetches it from a peer before reading.
+            for segment in &segments {
+                if !self.blobs.contains(&segment.id) {
+                    if let Err(e) = copies.fetch(&segment.id).await {
+                        tracing::warn!(blob = %segment.id, error = %e, "could not fetch a missing blob");
+                    }
+                }
+            }
+        }
         let store = self.blobs.clone();
         let (first, readers) = tokio::task::spawn_blocking(move || {
             let mut readers = segments

@@ -1,0 +1,109 @@
+//! `rucket cluster`: a cluster's status and membership, asked of any node through its
+//! operator requests (`/?rucket-admin=cluster-...`), signed with the root key.
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use crate::sigv4::{self, Signer};
+
+/// `rucket cluster ...`: status and membership of a running cluster.
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+    /// Any node's S3 address, such as http://127.0.0.1:9000.
+    #[arg(long, env = "RUCKET_ENDPOINT", default_value = "http://127.0.0.1:9000", global = true)]
+    pub endpoint: String,
+    /// The root key.
+    #[arg(long, env = "RUCKET_ACCESS_KEY_ID", global = true)]
+    pub access_key_id: Option<String>,
+    #[arg(long, env = "RUCKET_SECRET_ACCESS_KEY", hide_env_values = true, global = true)]
+    pub secret_access_key: Option<String>,
+    /// The region to sign for.
+    #[arg(long, env = "RUCKET_REGION", default_value = "us-east-1", global = true)]
+    pub region: String,
+    /// Print the server's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// Every node's id, address, role, liveness and applied position, and the leader.
+    Status,
+    /// Add a node (started with `--cluster-listen ADDR` and the cluster's secret and
+    /// keys): it joins as a learner, catches up, then becomes a voter.
+    AddNode {
+        #[arg(long)]
+        id: u64,
+        /// The node's cluster-listen address (IP:port).
+        #[arg(long)]
+        address: String,
+    },
+    /// Remove a node from the cluster.
+    RemoveNode {
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+pub fn run(args: ClusterArgs) -> std::process::ExitCode {
+    match run_inner(&args) {
+        Ok(answer) => {
+            if args.json {
+                println!("{answer}");
+            } else {
+                print!("{}", table(&answer));
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rucket cluster: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_inner(args: &ClusterArgs) -> anyhow::Result<Value> {
+    let (Some(key), Some(secret)) = (&args.access_key_id, &args.secret_access_key) else {
+        anyhow::bail!("set RUCKET_ACCESS_KEY_ID and RUCKET_SECRET_ACCESS_KEY (the root key)");
+    };
+    let base = args.endpoint.trim_end_matches('/');
+    let (method, query) = match &args.command {
+        ClusterCommand::Status => ("GET", "rucket-admin=cluster-status".to_owned()),
+        ClusterCommand::AddNode { id, address } => {
+            let address: std::net::SocketAddr =
+                address.parse().map_err(|_| anyhow::anyhow!("--address must be IP:port, not {address:?}"))?;
+            ("POST", format!("rucket-admin=cluster-add-node&id={id}&address={address}"))
+        }
+        ClusterCommand::RemoveNode { id } => ("POST", format!("rucket-admin=cluster-remove-node&id={id}")),
+    };
+    let signer = Signer::new(key, secret, &args.region);
+    let (status, text) =
+        sigv4::send(signer.request(method, &format!("{base}/?{query}"), Default::default())?)?;
+    if !status.is_success() {
+        anyhow::bail!("the server answered {status}: {text}");
+    }
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// The status as a table for people.
+fn table(status: &Value) -> String {
+    let mut out = format!(
+        "leader: {}  term: {}\n{:<4} {:<22} {:<6} {:<10} {:<6} {:>10}\n",
+        status["leader"], status["term"], "id", "address", "voter", "role", "state", "applied"
+    );
+    for node in status["nodes"].as_array().into_iter().flatten() {
+        let text = |v: &Value| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+        out.push_str(&format!(
+            "{:<4} {:<22} {:<6} {:<10} {:<6} {:>10}\n",
+            node["id"],
+            text(&node["address"]),
+            node["voter"],
+            text(&node["role"]),
+            text(&node["state"]),
+            node["applied"]
+        ));
+    }
+    out
+}

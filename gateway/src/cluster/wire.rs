@@ -1,0 +1,290 @@
+//! The HTTP/2 wire between nodes: a client with two connection pools per peer (control:
+//! Raft, forwarding, read index, status; bulk: blob copies), so a large copy never
+//! delays a heartbeat, and the signing both sides share.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use bytes::Bytes;
+use hmac::{KeyInit, Mac};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rucket_log::{NodeId, Rpc, Wire, WireError, WireFuture};
+use sha2::Digest;
+
+use super::Secret;
+
+/// The protocol version every call names; a node refuses calls of another version.
+pub const PROTOCOL_VERSION: &str = "1";
+/// How far a call's timestamp may be from the receiver's clock.
+const MAX_SKEW: Duration = Duration::from_secs(60);
+/// How long opening a connection to a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub const NODE: &str = "x-rucket-node";
+pub const TIME: &str = "x-rucket-time";
+pub const VERSION: &str = "x-rucket-version";
+pub const KEYS: &str = "x-rucket-keys";
+pub const BODY_SHA256: &str = "x-rucket-body-sha256";
+pub const AUTH: &str = "x-rucket-auth";
+/// A blob body's declared length (the whole file).
+pub const BLOB_LEN: &str = "x-rucket-blob-len";
+/// What a blob copy's body hash says: the bytes carry their own CRCs.
+pub const UNSIGNED: &str = "UNSIGNED";
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The signing of node-to-node calls, shared by the client and the listener.
+pub struct Signer {
+    node: NodeId,
+    secret: Secret,
+    fingerprint: String,
+}
+
+/// Why a call was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Missing or malformed headers, a bad signature, a stale timestamp.
+    Unauthenticated(String),
+    /// The caller's root credentials or master keys differ from this node's.
+    KeysDiffer { theirs: String, ours: String },
+}
+
+impl Signer {
+    pub fn new(node: NodeId, secret: Secret, fingerprint: String) -> Self {
+        Self { node, secret, fingerprint }
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn mac(
+        &self,
+        method: &str,
+        path: &str,
+        node: &str,
+        time: &str,
+        keys: &str,
+        body_sha: &str,
+    ) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.secret.0).expect("HMAC takes a key of any length");
+        for part in ["rucket-cluster-v1", method, path, node, time, keys, body_sha] {
+            mac.update(part.as_bytes());
+            mac.update(b"\n");
+        }
+        mac
+    }
+
+    /// The headers that authenticate a call; `body` is `None` for a body that carries its
+    /// own checksums (a blob copy).
+    pub fn sign(&self, method: &Method, path: &str, body: Option<&[u8]>) -> HeaderMap {
+        let time = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis().to_string();
+        let node = self.node.to_string();
+        let body_sha = body.map_or_else(|| UNSIGNED.to_owned(), |b| hex::encode(sha2::Sha256::digest(b)));
+        let mac = self.mac(method.as_str(), path, &node, &time, &self.fingerprint, &body_sha);
+        let mut headers = HeaderMap::new();
+        let mut put = |name: &'static str, value: &str| {
+            headers.insert(name, HeaderValue::from_str(value).expect("ASCII header value"));
+        };
+        put(NODE, &node);
+        put(TIME, &time);
+        put(VERSION, PROTOCOL_VERSION);
+        put(KEYS, &self.fingerprint);
+        put(BODY_SHA256, &body_sha);
+        put(AUTH, &hex::encode(mac.finalize().into_bytes()));
+        headers
+    }
+
+    /// Checks a call's headers; returns the sender and whether the body hash was signed
+    /// (`Some(hash)`) or the body carries its own checksums (`None`).
+    pub fn verify(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<(NodeId, Option<String>), Refusal> {
+        let get = |name: &str| -> Result<&str, Refusal> {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| Refusal::Unauthenticated(format!("the {name} header is missing")))
+        };
+        let version = get(VERSION)?;
+        if version != PROTOCOL_VERSION {
+            return Err(Refusal::Unauthenticated(format!(
+                "protocol version {version} is not this node's {PROTOCOL_VERSION}"
+            )));
+        }
+        let (node, time, keys, body_sha, auth) =
+            (get(NODE)?, get(TIME)?, get(KEYS)?, get(BODY_SHA256)?, get(AUTH)?);
+        let mac = self.mac(method.as_str(), path, node, time, keys, body_sha);
+        let given =
+            hex::decode(auth).map_err(|_| Refusal::Unauthenticated("the signature is not hex".into()))?;
+        mac.verify_slice(&given).map_err(|_| {
+            Refusal::Unauthenticated("the signature does not match the cluster secret".into())
+        })?;
+        let sent: u128 =
+            time.parse().map_err(|_| Refusal::Unauthenticated("the timestamp is not a number".into()))?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+        if now.abs_diff(sent) > MAX_SKEW.as_millis() {
+            return Err(Refusal::Unauthenticated(format!(
+                "the call's timestamp is {} ms from this node's clock (at most {} ms)",
+                now.abs_diff(sent),
+                MAX_SKEW.as_millis()
+            )));
+        }
+        if keys != self.fingerprint {
+            return Err(Refusal::KeysDiffer { theirs: keys.to_owned(), ours: self.fingerprint.clone() });
+        }
+        let node: NodeId =
+            node.parse().map_err(|_| Refusal::Unauthenticated("the node id is not a number".into()))?;
+        Ok((node, (body_sha != UNSIGNED).then(|| body_sha.to_owned())))
+    }
+}
+
+/// The client side of the wire.
+#[derive(Clone)]
+pub struct HttpWire {
+    signer: Arc<Signer>,
+    control: Client<HttpConnector, Body>,
+    bulk: Client<HttpConnector, Body>,
+}
+
+fn client() -> Client<HttpConnector, Body> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .http2_keep_alive_interval(Duration::from_secs(5))
+        .http2_keep_alive_timeout(Duration::from_secs(10))
+        .http2_keep_alive_while_idle(true)
+        .build(connector)
+}
+
+impl HttpWire {
+    pub fn new(signer: Arc<Signer>) -> Self {
+        Self { signer, control: client(), bulk: client() }
+    }
+
+    pub fn signer(&self) -> &Arc<Signer> {
+        &self.signer
+    }
+
+    /// Sends a signed request on the bulk pool (blob copies); the caller reads the answer.
+    pub async fn bulk(
+        &self,
+        target: NodeId,
+        address: &str,
+        method: Method,
+        path: &str,
+        extra: &[(&'static str, String)],
+        body: Body,
+    ) -> Result<http::Response<hyper::body::Incoming>, WireError> {
+        let mut request = Request::builder().method(method.clone()).uri(format!("http://{address}{path}"));
+        for (name, value) in self.signer.sign(&method, path, None).iter() {
+            request = request.header(name, value);
+        }
+        for (name, value) in extra {
+            request = request.header(*name, value);
+        }
+        let request = request
+            .body(body)
+            .map_err(|e| WireError::Refused { node: target, reason: format!("building the request: {e}") })?;
+        self.bulk.request(request).await.map_err(|e| connect_error(target, &e))
+    }
+}
+
+fn connect_error(node: NodeId, e: &hyper_util::client::legacy::Error) -> WireError {
+    let reason = match std::error::Error::source(e) {
+        Some(source) => format!("{e}: {source}"),
+        None => e.to_string(),
+    };
+    WireError::Unreachable { node, reason }
+}
+
+/// Reads an error answer's text (bounded) for the refusal it explains.
+pub async fn refusal_text(response: http::Response<hyper::body::Incoming>) -> String {
+    let status = response.status();
+    let text = axum::body::to_bytes(Body::new(response.into_body()), 64 << 10).await.unwrap_or_default();
+    format!("{status}: {}", String::from_utf8_lossy(&text))
+}
+
+impl Wire for HttpWire {
+    fn call(&self, target: NodeId, address: &str, rpc: Rpc, body: Vec<u8>, deadline: Duration) -> WireFuture {
+        let path = format!("/_cluster/v1/rpc/{}", rpc.name());
+        let headers = self.signer.sign(&Method::POST, &path, Some(&body));
+        let uri = format!("http://{address}{path}");
+        let client = self.control.clone();
+        Box::pin(async move {
+            let mut request = Request::builder().method(Method::POST).uri(uri);
+            for (name, value) in headers.iter() {
+                request = request.header(name, value);
+            }
+            let request = request.body(Body::from(Bytes::from(body))).map_err(|e| WireError::Refused {
+                node: target,
+                reason: format!("building the request: {e}"),
+            })?;
+            let exchange = async {
+                let response = client.request(request).await.map_err(|e| connect_error(target, &e))?;
+                if response.status() != StatusCode::OK {
+                    return Err(WireError::Refused { node: target, reason: refusal_text(response).await });
+                }
+                let bytes =
+                    axum::body::to_bytes(Body::new(response.into_body()), usize::MAX).await.map_err(|e| {
+                        WireError::Unreachable { node: target, reason: format!("reading the answer: {e}") }
+                    })?;
+                Ok(bytes.to_vec())
+            };
+            tokio::time::timeout(deadline, exchange)
+                .await
+                .unwrap_or(Err(WireError::Timeout { node: target, after: deadline }))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer(secret: &str, keys: &str) -> Signer {
+        Signer::new(2, Secret(secret.as_bytes().to_vec()), keys.to_owned())
+    }
+
+    #[test]
+    fn a_signed_call_verifies_and_any_change_is_refused() {
+        let ours = signer("0123456789abcdef", "keys-a");
+        let headers = ours.sign(&Method::POST, "/_cluster/v1/rpc/vote", Some(b"body"));
+        let (node, body_sha) = ours.verify(&Method::POST, "/_cluster/v1/rpc/vote", &headers).unwrap();
+        assert_eq!(node, 2);
+        assert_eq!(body_sha.unwrap(), hex::encode(sha2::Sha256::digest(b"body")));
+
+        // Another route, another secret, other keys, a tampered header.
+        assert!(ours.verify(&Method::POST, "/_cluster/v1/rpc/propose", &headers).is_err());
+        let stranger = signer("fedcba9876543210", "keys-a");
+        assert!(matches!(
+            stranger.verify(&Method::POST, "/_cluster/v1/rpc/vote", &headers),
+            Err(Refusal::Unauthenticated(_))
+        ));
+        let other_keys = signer("0123456789abcdef", "keys-b");
+        assert!(matches!(
+            other_keys.verify(&Method::POST, "/_cluster/v1/rpc/vote", &headers),
+            Err(Refusal::KeysDiffer { .. })
+        ));
+        let mut tampered = headers.clone();
+        tampered.insert(NODE, HeaderValue::from_static("3"));
+        assert!(ours.verify(&Method::POST, "/_cluster/v1/rpc/vote", &tampered).is_err());
+        let mut stale = headers.clone();
+        stale.insert(TIME, HeaderValue::from_static("1000"));
+        assert!(ours.verify(&Method::POST, "/_cluster/v1/rpc/vote", &stale).is_err());
+
+        let unsigned = ours.sign(&Method::PUT, "/_cluster/v1/blob/x", None);
+        assert_eq!(ours.verify(&Method::PUT, "/_cluster/v1/blob/x", &unsigned).unwrap().1, None);
+    }
+}

@@ -1,0 +1,397 @@
+//! What a node of a cluster does beyond its own Raft instance: forwarding a follower's
+//! proposals to the leader, linearizable reads on any node (read index), membership
+//! changes asked of any node, and answering its peers' calls.
+//!
+//! A forwarded command keeps its event id; the state machine drops a command whose id was
+//! already applied and answers with the first outcome's position, so a forward retried
+//! after a lost answer is never applied twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use openraft::{BasicNode, ChangeMembers, ServerState};
+use rucket_schemas::{Command, LogPosition, Outcome};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::network::{call, Rpc};
+use crate::{codec, Node, NodeId, ProposeError};
+
+/// How long a proposal may wait for a leader (an election, a partition healing) before
+/// the client is told to retry.
+const PROPOSE_DEADLINE: Duration = Duration::from_secs(15);
+/// The deadline of one forwarded call.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The pause before a proposal tries again after finding no leader.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// How long a status call may take before the peer counts as down.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long adding a node may take (its catch-up included).
+const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A node's part in the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    Leader,
+    Follower,
+    Candidate,
+    Learner,
+    Shutdown,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Leader => "leader",
+            Self::Follower => "follower",
+            Self::Candidate => "candidate",
+            Self::Learner => "learner",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// A node's view of itself, as it answers a status call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub role: Role,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    /// The newest archived position (events applied).
+    pub applied: LogPosition,
+    /// The newest Raft index in the node's log.
+    pub last_log_index: u64,
+    /// The voters and learners with their cluster addresses, as this node knows them.
+    pub voters: BTreeMap<NodeId, String>,
+    pub learners: BTreeMap<NodeId, String>,
+}
+
+/// A change of the cluster's membership.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembershipChange {
+    /// Adds a learner, waits until it has caught up, then makes it a voter.
+    Add { id: NodeId, address: String },
+    /// Removes a voter or learner.
+    Remove { id: NodeId },
+}
+
+/// The shared read-index request of a node: readers that arrive while one request is in
+/// flight wait for the next one, since the index it brings may predate them.
+#[derive(Default)]
+pub(crate) struct ReadIndex {
+    arrivals: AtomicU64,
+    /// (the last arrival the cached index covers, the index)
+    cached: tokio::sync::Mutex<(u64, u64)>,
+}
+
+impl Node {
+    /// The answer of every peer call. An undecodable request is the caller's error.
+    pub async fn serve_rpc(&self, rpc: Rpc, body: &[u8]) -> Result<Vec<u8>, String> {
+        fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+            codec::encode(value).map_err(|e| format!("encoding the answer: {e}"))
+        }
+        fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+            codec::decode(body).map_err(|e| format!("decoding the request: {e}"))
+        }
+        let raft = self.raft();
+        match rpc {
+            Rpc::AppendEntries => encode(&raft.append_entries(decode(body)?).await),
+            Rpc::Vote => encode(&raft.vote(decode(body)?).await),
+            Rpc::InstallSnapshot => encode(&raft.install_snapshot(decode(body)?).await),
+            Rpc::Propose => {
+                let command: Command = decode(body)?;
+                // Never forwarded again: a node that is no longer the leader says so and
+                // the follower asks the new one.
+                let answer = match self.propose_here(command).await {
+                    Err(ProposeError::Stopped) => {
+                        Err(ProposeError::Unavailable("the leader is stopping".into()))
+                    }
+                    other => other,
+                };
+                encode(&answer)
+            }
+            Rpc::ReadIndex => {
+                let answer: Result<u64, ProposeError> = match raft.get_read_log_id().await {
+                    Ok((read, _applied)) => Ok(read.map(|l| l.index).unwrap_or_default()),
+                    Err(e) => Err(not_leader_or(e.forward_to_leader().map(|f| f.leader_id), e.to_string())),
+                };
+                encode(&answer)
+            }
+            Rpc::ChangeMembership => encode(&self.change_membership_here(decode(body)?).await),
+            Rpc::Status => encode(&self.status()),
+        }
+    }
+
+    /// This node's view of itself.
+    pub fn status(&self) -> NodeStatus {
+        let m = self.raft().metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let address = |id: NodeId| membership.get_node(&id).map(|n| n.addr.clone()).unwrap_or_default();
+        let voters: BTreeMap<NodeId, String> = membership.voter_ids().map(|id| (id, address(id))).collect();
+        let learners: BTreeMap<NodeId, String> =
+            membership.learner_ids().map(|id| (id, address(id))).collect();
+        let role = match m.state {
+            ServerState::Leader => Role::Leader,
+            ServerState::Follower => Role::Follower,
+            ServerState::Candidate => Role::Candidate,
+            ServerState::Learner => Role::Learner,
+            ServerState::Shutdown => Role::Shutdown,
+        };
+        NodeStatus {
+            id: self.id(),
+            role,
+            term: m.current_term,
+            leader: m.current_leader,
+            applied: self.archive().head(),
+            last_log_index: m.last_log_index.unwrap_or_default(),
+            voters,
+            learners,
+        }
+    }
+
+    /// The status of every member, asked of each (this node answers for itself); `None`
+    /// for a member that did not answer in time.
+    pub async fn cluster_status(&self) -> Vec<(NodeId, String, bool, Option<NodeStatus>)> {
+        let own = self.status();
+        let members = own
+            .voters
+            .iter()
+            .map(|(id, addr)| (*id, addr.clone(), true))
+            .chain(own.learners.iter().map(|(id, addr)| (*id, addr.clone(), false)))
+            .collect::<Vec<_>>();
+        let asks = members.into_iter().map(|(id, address, voter)| {
+            let own = own.clone();
+            async move {
+                if id == own.id {
+                    return (id, address, voter, Some(own));
+                }
+                let status = match self.wire() {
+                    Some(wire) => {
+                        call::<_, NodeStatus>(&**wire, id, &address, Rpc::Status, &(), STATUS_TIMEOUT)
+                            .await
+                            .ok()
+                    }
+                    None => None,
+                };
+                (id, address, voter, status)
+            }
+        });
+        futures::future::join_all(asks).await
+    }
+
+    /// The cluster address of `node`, from the membership this node knows.
+    fn address_of(&self, node: NodeId) -> Option<String> {
+        let m = self.raft().metrics().borrow().clone();
+        m.membership_config.membership().get_node(&node).map(|n| n.addr.clone())
+    }
+
+    /// Proposes on whichever node leads: here, or forwarded. Waits for a leader during an
+    /// election, and until this node has applied an applied outcome.
+    pub(crate) async fn propose_anywhere(&self, command: Command) -> Result<Outcome, ProposeError> {
+        let give_up = Instant::now() + PROPOSE_DEADLINE;
+        loop {
+            let leader = self.raft().metrics().borrow().current_leader;
+            let attempt = match leader {
+                Some(l) if l == self.id() => self.propose_here(command.clone()).await,
+                Some(l) => self.forward(l, &command).await,
+                None => Err(ProposeError::NotLeader { leader: None }),
+            };
+            match attempt {
+                Ok(outcome) => {
+                    self.wait_applied(&outcome, give_up).await;
+                    return Ok(outcome);
+                }
+                Err(ProposeError::NotLeader { .. } | ProposeError::Unavailable(_))
+                    if Instant::now() < give_up =>
+                {
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(ProposeError::NotLeader { .. }) => {
+                    return Err(ProposeError::Unavailable(format!(
+                        "no leader could take the write within {PROPOSE_DEADLINE:?}"
+                    )))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn forward(&self, leader: NodeId, command: &Command) -> Result<Outcome, ProposeError> {
+        let wire = self.wire().ok_or(ProposeError::NotLeader { leader: Some(leader) })?;
+        let address = self
+            .address_of(leader)
+            .ok_or_else(|| ProposeError::Unavailable(format!("the leader {leader} has no known address")))?;
+        let started = std::time::Instant::now();
+        let answer = call::<_, Result<Outcome, ProposeError>>(
+            &**wire,
+            leader,
+            &address,
+            Rpc::Propose,
+            command,
+            FORWARD_TIMEOUT,
+        )
+        .await
+        .map_err(|e| ProposeError::Unavailable(e.to_string()))?;
+        tracing::trace!(leader, elapsed = ?started.elapsed(), "forwarded a proposal");
+        answer
+    }
+
+    /// Waits until this node has applied `outcome`'s event, so the caller reads its own
+    /// write here. A node too slow to apply in time still answers: the write is committed.
+    async fn wait_applied(&self, outcome: &Outcome, give_up: Instant) {
+        let Outcome::Applied { position, .. } = outcome else { return };
+        let mut head = self.archive().subscribe();
+        let waited = tokio::time::timeout_at(give_up.max(Instant::now() + FORWARD_TIMEOUT), async {
+            head.wait_for(|h| h >= position).await.is_ok()
+        })
+        .await;
+        if !matches!(waited, Ok(true)) {
+            tracing::warn!(%position, "a committed write was not applied here in time");
+        }
+    }
+
+    /// Waits until a read on this node sees every write acknowledged anywhere before the
+    /// call: the leader confirms its leadership and names its commit index, and this node
+    /// applies up to it. Immediate on a single node.
+    pub async fn read_barrier(&self) -> Result<(), ProposeError> {
+        if self.wire().is_none() {
+            return Ok(());
+        }
+        let give_up = Instant::now() + PROPOSE_DEADLINE;
+        let index = self.read_index(give_up).await?;
+        let left = give_up.saturating_duration_since(Instant::now());
+        self.raft()
+            .wait(Some(left))
+            .applied_index_at_least(Some(index), "read index applied")
+            .await
+            .map_err(|e| ProposeError::Unavailable(format!("waiting to apply the read index: {e}")))?;
+        Ok(())
+    }
+
+    async fn read_index(&self, give_up: Instant) -> Result<u64, ProposeError> {
+        let shared = self.read_index_state();
+        let ticket = shared.arrivals.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut cached = shared.cached.lock().await;
+        if cached.0 >= ticket {
+            return Ok(cached.1);
+        }
+        // Every reader that arrived so far is covered by an index asked for from now on.
+        let covers = shared.arrivals.load(Ordering::SeqCst);
+        loop {
+            let leader = self.raft().metrics().borrow().current_leader;
+            let attempt = match leader {
+                Some(l) if l == self.id() => match self.raft().get_read_log_id().await {
+                    Ok((read, _)) => Ok(read.map(|l| l.index).unwrap_or_default()),
+                    Err(e) => Err(not_leader_or(e.forward_to_leader().map(|f| f.leader_id), e.to_string())),
+                },
+                Some(l) => match (self.wire(), self.address_of(l)) {
+                    (Some(wire), Some(address)) => call::<_, Result<u64, ProposeError>>(
+                        &**wire,
+                        l,
+                        &address,
+                        Rpc::ReadIndex,
+                        &(),
+                        FORWARD_TIMEOUT,
+                    )
+                    .await
+                    .unwrap_or_else(|e| Err(ProposeError::Unavailable(e.to_string()))),
+                    _ => Err(ProposeError::Unavailable(format!("the leader {l} has no known address"))),
+                },
+                None => Err(ProposeError::NotLeader { leader: None }),
+            };
+            match attempt {
+                Ok(index) => {
+                    *cached = (covers, index);
+                    return Ok(index);
+                }
+                Err(ProposeError::NotLeader { .. } | ProposeError::Unavailable(_))
+                    if Instant::now() < give_up =>
+                {
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Changes the membership on the leader, wherever it is asked.
+    pub async fn change_membership(&self, change: MembershipChange) -> Result<(), ProposeError> {
+        let give_up = Instant::now() + PROPOSE_DEADLINE;
+        loop {
+            let leader = self.raft().metrics().borrow().current_leader;
+            let attempt = match leader {
+                Some(l) if l == self.id() => self.change_membership_here(change.clone()).await,
+                Some(l) => match (self.wire(), self.address_of(l)) {
+                    (Some(wire), Some(address)) => call::<_, Result<(), ProposeError>>(
+                        &**wire,
+                        l,
+                        &address,
+                        Rpc::ChangeMembership,
+                        &change,
+                        MEMBERSHIP_TIMEOUT,
+                    )
+                    .await
+                    .unwrap_or_else(|e| Err(ProposeError::Unavailable(e.to_string()))),
+                    _ => Err(ProposeError::Unavailable(format!("the leader {l} has no known address"))),
+                },
+                None => Err(ProposeError::NotLeader { leader: None }),
+            };
+            match attempt {
+                Err(ProposeError::NotLeader { .. }) if Instant::now() < give_up => {
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn change_membership_here(&self, change: MembershipChange) -> Result<(), ProposeError> {
+        let raft = self.raft();
+        let failed =
+            |e: openraft::error::RaftError<NodeId, openraft::error::ClientWriteError<NodeId, BasicNode>>| {
+                match e.forward_to_leader() {
+                    Some(f) => ProposeError::NotLeader { leader: f.leader_id },
+                    None => ProposeError::Raft(e.to_string()),
+                }
+            };
+        match change {
+            MembershipChange::Add { id, address } => {
+                // Blocks until the learner has caught up with the leader's log.
+                raft.add_learner(id, BasicNode::new(address), true).await.map_err(failed)?;
+                raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                    .await
+                    .map_err(failed)?;
+            }
+            MembershipChange::Remove { id } => {
+                let voters: BTreeSet<NodeId> =
+                    raft.metrics().borrow().membership_config.membership().voter_ids().collect();
+                if voters.contains(&id) {
+                    raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                        .await
+                        .map_err(failed)?;
+                } else {
+                    raft.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+                        .await
+                        .map_err(failed)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this node leads the cluster now (work that must run once per cluster runs
+    /// on the leader only).
+    pub fn is_leader(&self) -> bool {
+        self.raft().metrics().borrow().current_leader == Some(self.id())
+    }
+}
+
+/// NotLeader when the error names a leader to ask, otherwise Unavailable.
+fn not_leader_or(leader: Option<Option<NodeId>>, text: String) -> ProposeError {
+    match leader {
+        Some(leader) => ProposeError::NotLeader { leader },
+        None => ProposeError::Unavailable(text),
+    }
+}
