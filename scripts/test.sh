@@ -5,16 +5,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The gateway's integration tests build target/debug/rucket, which the smoke tests use.
-cargo test --locked --workspace
-
-# Client tools the smoke tests drive: rclone from Debian (there is no PyPI package).
-if ! command -v rclone >/dev/null; then
+# Machine tools the tests drive: rclone (client smoke tests; there is no PyPI package)
+# and iproute2 (`ip`, for the cluster's partition test) from Debian.
+missing=()
+command -v rclone >/dev/null || missing+=(rclone)
+command -v ip >/dev/null || missing+=(iproute2)
+if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends rclone
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# The gateway's integration tests build target/debug/rucket, which the smoke tests use.
+cargo test --locked --workspace
+
 
 # boto3, awscli, s3cmd, minio: a venv, refreshed whenever requirements.txt changes.
 venv="${RUCKET_VENV:-target/venv}"

@@ -56,6 +56,9 @@ impl BlobStore {
         let final_path = self.path_of(id);
         let temp = final_path.with_extension(format!("incoming-{:016x}", rand::random::<u64>()));
         let mut file = std::fs::File::options().write(true).create_new(true).open(&temp)?;
+        // Removes the partial file however the copy ends (an error, or the caller
+        // dropping this future on a timeout or a reset stream) unless it was named.
+        let mut guard = Incoming { path: Some(temp.clone()) };
         let result = async {
             let mut sums = ChunkSums::new();
             let mut tail = Vec::with_capacity((len - size) as usize);
@@ -96,10 +99,45 @@ impl BlobStore {
             .map_err(std::io::Error::other)?
         }
         .await;
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
+        if result.is_ok() {
+            guard.path = None;
         }
         result
+    }
+
+    /// Removes partial copies (`*.incoming-*`) older than `age` that a crash left.
+    pub fn remove_stale_incoming(&self, age: std::time::Duration) -> Result<usize, BlobError> {
+        let mut removed = 0;
+        let now = std::time::SystemTime::now();
+        for i in 0..=255u8 {
+            for entry in std::fs::read_dir(
+                self.path_of(&BlobId::from_bytes([i; 16])).parent().expect("a fan-out dir"),
+            )? {
+                let entry = entry?;
+                if !entry.file_name().to_string_lossy().contains(".incoming-") {
+                    continue;
+                }
+                let old = entry.metadata()?.modified().ok().and_then(|m| now.duration_since(m).ok());
+                if old.is_some_and(|old| old >= age) {
+                    std::fs::remove_file(entry.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// A partial copy's file, removed when dropped while still set.
+struct Incoming {
+    path: Option<std::path::PathBuf>,
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// possibly stale).
     #[arg(long, env = "RUCKET_READ_CONSISTENCY")]
     pub read_consistency: Option<String>,
+    /// Raft: take a snapshot after this many log entries (default 10000); a node further
+    /// behind than a tenth of that catches up from a snapshot.
+    #[arg(long, env = "RUCKET_RAFT_SNAPSHOT_EVERY")]
+    pub raft_snapshot_every: Option<u64>,
 }
 
 /// The config file. Every field is optional; `[[keys]]` adds users.
@@ -179,6 +183,7 @@ struct FileConfig {
     cluster_listen: Option<SocketAddr>,
     cluster_secret_file: Option<PathBuf>,
     read_consistency: Option<String>,
+    raft_snapshot_every: Option<u64>,
     #[serde(default)]
     keys: Vec<KeyConfig>,
     #[serde(default)]
@@ -233,6 +238,8 @@ pub struct Settings {
     pub node_id: u64,
     /// Set when this node is part of a cluster.
     pub cluster: Option<crate::cluster::ClusterSettings>,
+    /// Raft entries between snapshots.
+    pub raft_snapshot_every: u64,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -320,7 +327,12 @@ impl Settings {
             args.cluster_secret_file.or(file.cluster_secret_file).as_deref(),
             args.read_consistency.or(file.read_consistency).as_deref(),
         )?;
+        let raft_snapshot_every = args.raft_snapshot_every.or(file.raft_snapshot_every).unwrap_or(10_000);
+        if raft_snapshot_every < 10 {
+            anyhow::bail!("raft_snapshot_every must be at least 10");
+        }
         let settings = Self {
+            raft_snapshot_every,
             node_id,
             cluster,
             keyring: std::sync::Arc::new(keyring),

@@ -61,6 +61,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         let node_config = NodeConfig {
             node_id: settings.node_id,
+            snapshot_every: settings.raft_snapshot_every,
             durability: match settings.durability {
                 DurabilityMode::Strict => Durability::Strict,
                 DurabilityMode::Relaxed => Durability::Relaxed,
@@ -86,10 +87,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 node
             }
         };
-        // A single node has nothing in flight before its listener opens; a cluster node
-        // may hold copies of writes still on their way through the log.
-        let grace = if settings.cluster.is_some() { ORPHAN_GRACE } else { Duration::ZERO };
-        sweep_orphans(node.projections(), &blobs, grace)?;
+        if settings.cluster.is_none() {
+            // A single node has nothing in flight before its listener opens.
+            sweep_orphans(node.projections(), &blobs, Duration::ZERO)?;
+        } else {
+            // A cluster node may hold copies of writes still on their way through the
+            // log, and may itself be behind: it sweeps only once it has applied
+            // everything the leader had committed, and only old files.
+            let (node, blobs) = (Arc::clone(&node), blobs.clone());
+            tokio::spawn(async move {
+                while let Err(e) = node.read_barrier().await {
+                    tracing::debug!(error = %e, "the orphan sweep waits until this node has caught up");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                let swept = tokio::task::spawn_blocking(move || {
+                    blobs.remove_stale_incoming(ORPHAN_GRACE)?;
+                    sweep_orphans(node.projections(), &blobs, ORPHAN_GRACE)
+                })
+                .await;
+                if let Ok(Err(e)) | Err(e) = swept.map_err(anyhow::Error::from) {
+                    tracing::error!(error = %e, "the orphan sweep failed");
+                }
+            });
+        }
         let (projections, archive) = (node.projections().clone(), node.archive().clone());
         (Some(node), projections, archive)
     };

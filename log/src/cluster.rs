@@ -102,6 +102,12 @@ impl Node {
             Rpc::InstallSnapshot => encode(&raft.install_snapshot(decode(body)?).await),
             Rpc::Propose => {
                 let command: Command = decode(body)?;
+                // A leader that cannot make writes durable takes none, forwarded or not.
+                if let Some(reason) = self.durability().failure() {
+                    return encode(&Err::<Outcome, _>(ProposeError::NotDurable {
+                        reason: reason.to_owned(),
+                    }));
+                }
                 // Never forwarded again: a node that is no longer the leader says so and
                 // the follower asks the new one.
                 let answer = match self.propose_here(command).await {
@@ -224,18 +230,42 @@ impl Node {
             .address_of(leader)
             .ok_or_else(|| ProposeError::Unavailable(format!("the leader {leader} has no known address")))?;
         let started = std::time::Instant::now();
-        let answer = call::<_, Result<Outcome, ProposeError>>(
+        let call = call::<_, Result<Outcome, ProposeError>>(
             &**wire,
             leader,
             &address,
             Rpc::Propose,
             command,
             FORWARD_TIMEOUT,
-        )
-        .await
-        .map_err(|e| ProposeError::Unavailable(e.to_string()))?;
+        );
+        let answer =
+            self.while_leader(leader, call).await?.map_err(|e| ProposeError::Unavailable(e.to_string()))?;
         tracing::trace!(leader, elapsed = ?started.elapsed(), "forwarded a proposal");
         answer
+    }
+
+    /// Runs a call to `leader`, given up as soon as this node learns of another leader (or
+    /// of none): a call to a cut-off leader would otherwise stall until its deadline.
+    async fn while_leader<T>(
+        &self,
+        leader: NodeId,
+        call: impl std::future::Future<Output = T>,
+    ) -> Result<T, ProposeError> {
+        let mut metrics = self.raft().metrics();
+        let changed = async move {
+            loop {
+                if metrics.borrow_and_update().current_leader != Some(leader) {
+                    return;
+                }
+                if metrics.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        };
+        tokio::select! {
+            answer = call => Ok(answer),
+            () = changed => Err(ProposeError::NotLeader { leader: None }),
+        }
     }
 
     /// Waits until this node has applied `outcome`'s event, so the caller reads its own
@@ -273,7 +303,9 @@ impl Node {
     async fn read_index(&self, give_up: Instant) -> Result<u64, ProposeError> {
         let shared = self.read_index_state();
         let ticket = shared.arrivals.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut cached = shared.cached.lock().await;
+        let unavailable = || ProposeError::Unavailable(format!("no read index within {PROPOSE_DEADLINE:?}"));
+        let mut cached =
+            tokio::time::timeout_at(give_up, shared.cached.lock()).await.map_err(|_| unavailable())?;
         if cached.0 >= ticket {
             return Ok(cached.1);
         }
@@ -281,22 +313,39 @@ impl Node {
         let covers = shared.arrivals.load(Ordering::SeqCst);
         loop {
             let leader = self.raft().metrics().borrow().current_leader;
+            // Every attempt ends by the reader's deadline, so queued readers never wait
+            // behind calls that outlive theirs.
+            let left = give_up.saturating_duration_since(Instant::now()).min(FORWARD_TIMEOUT);
+            if left.is_zero() {
+                return Err(unavailable());
+            }
             let attempt = match leader {
-                Some(l) if l == self.id() => match self.raft().get_read_log_id().await {
-                    Ok((read, _)) => Ok(read.map(|l| l.index).unwrap_or_default()),
-                    Err(e) => Err(not_leader_or(e.forward_to_leader().map(|f| f.leader_id), e.to_string())),
-                },
+                Some(l) if l == self.id() => {
+                    match tokio::time::timeout(left, self.raft().get_read_log_id()).await {
+                        Ok(Ok((read, _))) => Ok(read.map(|l| l.index).unwrap_or_default()),
+                        Ok(Err(e)) => {
+                            Err(not_leader_or(e.forward_to_leader().map(|f| f.leader_id), e.to_string()))
+                        }
+                        Err(_) => Err(unavailable()),
+                    }
+                }
                 Some(l) => match (self.wire(), self.address_of(l)) {
-                    (Some(wire), Some(address)) => call::<_, Result<u64, ProposeError>>(
-                        &**wire,
-                        l,
-                        &address,
-                        Rpc::ReadIndex,
-                        &(),
-                        FORWARD_TIMEOUT,
-                    )
-                    .await
-                    .unwrap_or_else(|e| Err(ProposeError::Unavailable(e.to_string()))),
+                    (Some(wire), Some(address)) => {
+                        let call = call::<_, Result<u64, ProposeError>>(
+                            &**wire,
+                            l,
+                            &address,
+                            Rpc::ReadIndex,
+                            &(),
+                            left,
+                        );
+                        match self.while_leader(l, call).await {
+                            Ok(answer) => {
+                                answer.unwrap_or_else(|e| Err(ProposeError::Unavailable(e.to_string())))
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
                     _ => Err(ProposeError::Unavailable(format!("the leader {l} has no known address"))),
                 },
                 None => Err(ProposeError::NotLeader { leader: None }),
@@ -378,6 +427,31 @@ impl Node {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Makes the membership name `address` for this node: a data dir that began as a
+    /// single node knows itself as "local", which its new peers cannot reach. Only the
+    /// leader can change it; a node that is not the leader within `wait` leaves it.
+    pub async fn set_own_address(&self, address: &str, wait: Duration) -> Result<(), ProposeError> {
+        let leads = self
+            .raft()
+            .wait(Some(wait))
+            .metrics(|m| m.current_leader.is_some(), "a leader is known")
+            .await
+            .is_ok_and(|m| m.current_leader == Some(self.id()));
+        let known = self.address_of(self.id());
+        if !leads || known.as_deref() == Some(address) || known.is_none() {
+            return Ok(());
+        }
+        tracing::info!(from = ?known, to = address, "this node's cluster address changed; updating the membership");
+        self.raft()
+            .change_membership(
+                ChangeMembers::SetNodes(BTreeMap::from([(self.id(), BasicNode::new(address))])),
+                true,
+            )
+            .await
+            .map_err(|e| ProposeError::Raft(e.to_string()))?;
         Ok(())
     }
 

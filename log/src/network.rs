@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Timeout, Unreachable};
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, Timeout, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -166,7 +166,10 @@ impl PeerConnection {
                         target: self.target,
                         timeout: deadline,
                     }),
-                    WireError::Refused { .. } => RPCError::Network(NetworkError::new(&e)),
+                    // A refusal (a bad signature, other keys, a clock far off) does not pass
+                    // by itself: openraft backs off from an unreachable peer, not from a
+                    // network error.
+                    WireError::Refused { .. } => RPCError::Unreachable(Unreachable::new(&e)),
                 },
             )?;
         answer.map_err(|e| RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e)))

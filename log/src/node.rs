@@ -47,6 +47,9 @@ pub struct NodeConfig {
     pub max_batch: usize,
     pub heartbeat_ms: u64,
     pub election_timeout_ms: (u64, u64),
+    /// A snapshot is taken after this many Raft entries; the log keeps a tenth of that
+    /// behind it, and a follower further behind catches up from the snapshot.
+    pub snapshot_every: u64,
 }
 
 impl NodeConfig {
@@ -61,6 +64,7 @@ impl NodeConfig {
             max_batch: 512,
             heartbeat_ms: 50,
             election_timeout_ms: (150, 300),
+            snapshot_every: 10_000,
         }
     }
 }
@@ -149,8 +153,11 @@ impl Node {
             heartbeat_interval: config.heartbeat_ms,
             election_timeout_min: config.election_timeout_ms.0,
             election_timeout_max: config.election_timeout_ms.1,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(10_000),
-            max_in_snapshot_log_to_keep: 1_000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every.max(1)),
+            max_in_snapshot_log_to_keep: config.snapshot_every / 10,
+            // openraft gives each AppendEntries the heartbeat interval as its deadline:
+            // keep catch-up payloads small enough to land within it.
+            max_payload_entries: 64,
             ..Config::default()
         }
         .validate()?;

@@ -325,6 +325,7 @@ impl StateMachine {
             batch.commit().map_err(sm_err)?;
         }
         inner.archive.reset_head(position);
+        tracing::info!(events = position.0, "installed a snapshot from the leader");
         let mut batch = inner.db.batch();
         match meta.last_log_id {
             Some(log_id) => {

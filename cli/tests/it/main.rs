@@ -5,6 +5,7 @@ mod auth;
 mod bench;
 mod bodies;
 mod buckets;
+mod cluster;
 mod copy;
 mod cors;
 mod crash;

@@ -40,6 +40,18 @@ impl Server {
 
     /// As [`Self::start_in`], with more TOML appended to the config file.
     pub fn start_with(dir: &Path, extra_config: &str, extra: &[&str]) -> Self {
+        Self::start_on(dir, "127.0.0.1:0", extra_config, extra, &[])
+    }
+
+    /// As [`Self::start_with`], listening on `listen` (a loopback address) and with
+    /// extra environment variables.
+    pub fn start_on(
+        dir: &Path,
+        listen: &str,
+        extra_config: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let config = dir.join("rucket.toml");
         std::fs::write(
             &config,
@@ -53,7 +65,7 @@ impl Server {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rucket"))
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--config"])
+            .args(["--listen", listen, "--config"])
             .arg(&config)
             .arg("--data-dir")
             .arg(dir.join("data"))
@@ -61,6 +73,7 @@ impl Server {
             .env("RUCKET_ACCESS_KEY_ID", ROOT_KEY)
             .env("RUCKET_SECRET_ACCESS_KEY", ROOT_SECRET)
             .env("RUCKET_LOG", "info,openraft=warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

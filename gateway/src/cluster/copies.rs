@@ -122,20 +122,12 @@ impl Copies {
         let (file, len) = self.blobs.open_for_copy(blob).map_err(local)?;
         let stream = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 256 << 10)
             .map_err(std::io::Error::other);
-        let path = format!("/_cluster/v1/blob/{blob}");
+        // The length travels in the signed path.
+        let path = format!("/_cluster/v1/blob/{blob}?len={len}");
         let deadline = COPY_TIMEOUT + Duration::from_secs(len / MIN_RATE);
         let exchange = async {
-            let response = self
-                .wire
-                .bulk(
-                    target,
-                    address,
-                    Method::PUT,
-                    &path,
-                    &[(BLOB_LEN, len.to_string())],
-                    Body::from_stream(stream),
-                )
-                .await?;
+            let response =
+                self.wire.bulk(target, address, Method::PUT, &path, &[], Body::from_stream(stream)).await?;
             if response.status() != StatusCode::OK {
                 return Err(WireError::Refused { node: target, reason: refusal_text(response).await });
             }

@@ -4,7 +4,8 @@
 //! ```text
 //! POST /_cluster/v1/rpc/{name}   a log message (Raft, forwarded proposal, read index, status)
 //! GET  /_cluster/v1/hello        who answers (checks the caller's keys like every call)
-//! PUT  /_cluster/v1/blob/{id}    a copy of a blob file, checked against its CRCs
+//! PUT  /_cluster/v1/blob/{id}?len=N  a copy of a blob file (N bytes, signed), checked
+//!                                against its CRCs
 //! GET  /_cluster/v1/blob/{id}    a blob file, for a node that lacks it
 //! ```
 
@@ -90,26 +91,33 @@ async fn hello(State(peers): State<Peers>, headers: HeaderMap) -> Response {
 }
 
 fn blob_id(id: &str) -> Result<BlobId, Box<Response>> {
-    BlobId::from_file_name(id)
-        .ok_or_else(|| Box::new((StatusCode::BAD_REQUEST, format!("`{id}` is not a blob id")).into_response()))
+    BlobId::from_file_name(id).ok_or_else(|| {
+        Box::new((StatusCode::BAD_REQUEST, format!("`{id}` is not a blob id")).into_response())
+    })
 }
 
 async fn put_blob(
     State(peers): State<Peers>,
     Path(id): Path<String>,
+    uri: http::Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(refusal) = peers.signer.verify(&Method::PUT, &format!("/_cluster/v1/blob/{id}"), &headers) {
+    // The length travels in the signed path, so a copy cannot be cut or grown on the way.
+    let signed_path = uri.path_and_query().map(|p| p.as_str()).unwrap_or_default();
+    if let Err(refusal) = peers.signer.verify(&Method::PUT, signed_path, &headers) {
         return refuse(refusal);
     }
     let id = match blob_id(&id) {
         Ok(id) => id,
         Err(response) => return *response,
     };
-    let Some(len) = headers.get(BLOB_LEN).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
-    else {
-        return (StatusCode::BAD_REQUEST, "the blob length header is missing").into_response();
+    let len = uri
+        .query()
+        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "len"))
+        .and_then(|(_, v)| v.parse::<u64>().ok());
+    let Some(len) = len else {
+        return (StatusCode::BAD_REQUEST, "the blob length is missing").into_response();
     };
     match peers.blobs.receive(&id, len, body.into_data_stream()).await {
         Ok(()) => StatusCode::OK.into_response(),
@@ -147,6 +155,39 @@ async fn get_blob(State(peers): State<Peers>, Path(id): Path<String>, headers: H
     }
 }
 
+/// Signs every answer for the caller: over the call's signature, the status and either
+/// the body's SHA-256 (log messages, held in memory anyway) or the blob length (blob
+/// bodies carry their CRCs and stream).
+async fn sign_answers(
+    State(peers): State<Peers>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let call_auth = request.headers().get(super::wire::AUTH).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let is_message = request.uri().path().starts_with("/_cluster/v1/rpc/");
+    let response = next.run(request).await;
+    let Some(call_auth) = call_auth else { return response };
+    let status = response.status().as_u16();
+    let (mut parts, body) = response.into_parts();
+    let (body, body_sha) = if is_message {
+        match axum::body::to_bytes(body, MAX_MESSAGE).await {
+            Ok(bytes) => {
+                let sha = hex::encode(sha2::Sha256::digest(&bytes));
+                (Body::from(bytes), sha)
+            }
+            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    } else {
+        let len = parts.headers.get(BLOB_LEN).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        (body, len)
+    };
+    let signature = peers.signer.answer_auth(&call_auth, status, &body_sha);
+    if let Ok(value) = http::HeaderValue::from_str(&signature) {
+        parts.headers.insert(super::wire::ANSWER_AUTH, value);
+    }
+    Response::from_parts(parts, body)
+}
+
 /// Binds the cluster listener and serves peers in the background.
 pub async fn start(
     address: SocketAddr,
@@ -162,6 +203,10 @@ pub async fn start(
         .route("/_cluster/v1/rpc/{name}", post(rpc))
         .route("/_cluster/v1/hello", get(hello))
         .route("/_cluster/v1/blob/{id}", get(get_blob).put(put_blob))
+        .layer(axum::middleware::from_fn_with_state(
+            Peers { node: Arc::clone(&node), blobs: blobs.clone(), signer: Arc::clone(&signer) },
+            sign_answers,
+        ))
         .with_state(Peers { node, blobs, signer });
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {

@@ -169,13 +169,22 @@ pub async fn start_node(
     config.heartbeat_ms = HEARTBEAT_MS;
     config.election_timeout_ms = ELECTION_TIMEOUT_MS;
     let signer = Arc::new(wire::Signer::new(settings.node_id, settings.secret.clone(), fingerprint));
-    let http = wire::HttpWire::new(Arc::clone(&signer));
+    let local = Some(settings.listen.ip()).filter(|ip| !ip.is_unspecified());
+    let http = wire::HttpWire::new(Arc::clone(&signer), local);
     let node = Arc::new(
         rucket_log::Node::open_cluster(config, Arc::new(http.clone())).await.context("opening the log")?,
     );
     let bound = listener::start(settings.listen, Arc::clone(&node), blobs.clone(), signer).await?;
     println!("rucket node {} listening for peers on {bound}", settings.node_id);
     check_peer_keys(&http, settings).await?;
+    {
+        let (node, address) = (Arc::clone(&node), settings.listen.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = node.set_own_address(&address, Duration::from_secs(30)).await {
+                tracing::warn!(error = %e, "could not record this node's cluster address");
+            }
+        });
+    }
     Ok((Arc::clone(&node), copies::Copies::new(http, node, blobs.clone())))
 }
 

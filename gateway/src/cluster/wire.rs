@@ -42,6 +42,16 @@ pub struct Signer {
     node: NodeId,
     secret: Secret,
     fingerprint: String,
+    /// Signatures of calls taken within the skew window: a call is taken once.
+    seen: std::sync::Mutex<std::collections::HashMap<Vec<u8>, u128>>,
+}
+
+/// The header carrying the answer's signature (over the call's signature, the status and
+/// the answer's hash), so a peer's answer cannot be forged on the way either.
+pub const ANSWER_AUTH: &str = "x-rucket-answer-auth";
+
+fn now_millis() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()
 }
 
 /// Why a call was refused.
@@ -55,7 +65,41 @@ pub enum Refusal {
 
 impl Signer {
     pub fn new(node: NodeId, secret: Secret, fingerprint: String) -> Self {
-        Self { node, secret, fingerprint }
+        Self { node, secret, fingerprint, seen: Default::default() }
+    }
+
+    /// The signature of an answer to the call signed `call_auth`.
+    pub fn answer_auth(&self, call_auth: &str, status: u16, body_sha: &str) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.secret.0).expect("HMAC takes a key of any length");
+        for part in ["rucket-cluster-answer-v1", call_auth, &status.to_string(), body_sha] {
+            mac.update(part.as_bytes());
+            mac.update(b"\n");
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Checks an answer's signature.
+    pub fn verify_answer(&self, call: &HeaderMap, answer: &HeaderMap, status: u16, body_sha: &str) -> bool {
+        let (Some(call_auth), Some(given)) = (
+            call.get(AUTH).and_then(|v| v.to_str().ok()),
+            answer.get(ANSWER_AUTH).and_then(|v| v.to_str().ok()),
+        ) else {
+            return false;
+        };
+        let expected = self.answer_auth(call_auth, status, body_sha);
+        // Both are hex of one length; compare without an early exit.
+        expected.len() == given.len()
+            && expected.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
+    /// Remembers a call's signature; false when it was already taken (a replay).
+    fn first_time(&self, auth: &[u8], sent: u128) -> bool {
+        let Ok(mut seen) = self.seen.lock() else { return false };
+        let now = now_millis();
+        if seen.len() > 4096 {
+            seen.retain(|_, at| now.abs_diff(*at) <= MAX_SKEW.as_millis());
+        }
+        seen.insert(auth.to_vec(), sent).is_none()
     }
 
     pub fn fingerprint(&self) -> &str {
@@ -129,7 +173,7 @@ impl Signer {
         })?;
         let sent: u128 =
             time.parse().map_err(|_| Refusal::Unauthenticated("the timestamp is not a number".into()))?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+        let now = now_millis();
         if now.abs_diff(sent) > MAX_SKEW.as_millis() {
             return Err(Refusal::Unauthenticated(format!(
                 "the call's timestamp is {} ms from this node's clock (at most {} ms)",
@@ -139,6 +183,9 @@ impl Signer {
         }
         if keys != self.fingerprint {
             return Err(Refusal::KeysDiffer { theirs: keys.to_owned(), ours: self.fingerprint.clone() });
+        }
+        if !self.first_time(&given, sent) {
+            return Err(Refusal::Unauthenticated("the call was already taken (a replay)".into()));
         }
         let node: NodeId =
             node.parse().map_err(|_| Refusal::Unauthenticated("the node id is not a number".into()))?;
@@ -154,9 +201,11 @@ pub struct HttpWire {
     bulk: Client<HttpConnector, Body>,
 }
 
-fn client() -> Client<HttpConnector, Body> {
+fn client(local: Option<std::net::IpAddr>) -> Client<HttpConnector, Body> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
+    // Calls leave from this node's own address, so peers (and firewalls) see who calls.
+    connector.set_local_address(local);
     connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
     Client::builder(TokioExecutor::new())
         .http2_only(true)
@@ -169,8 +218,9 @@ fn client() -> Client<HttpConnector, Body> {
 }
 
 impl HttpWire {
-    pub fn new(signer: Arc<Signer>) -> Self {
-        Self { signer, control: client(), bulk: client() }
+    /// A wire whose calls leave from `local` (this node's cluster address), if set.
+    pub fn new(signer: Arc<Signer>, local: Option<std::net::IpAddr>) -> Self {
+        Self { signer, control: client(local), bulk: client(local) }
     }
 
     pub fn signer(&self) -> &Arc<Signer> {
@@ -197,7 +247,17 @@ impl HttpWire {
         let request = request
             .body(body)
             .map_err(|e| WireError::Refused { node: target, reason: format!("building the request: {e}") })?;
-        self.bulk.request(request).await.map_err(|e| connect_error(target, &e))
+        let call = request.headers().clone();
+        let response = self.bulk.request(request).await.map_err(|e| connect_error(target, &e))?;
+        let status = response.status().as_u16();
+        let len = response.headers().get(BLOB_LEN).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        if !self.signer.verify_answer(&call, response.headers(), status, &len) {
+            return Err(WireError::Refused {
+                node: target,
+                reason: format!("an unsigned or forged answer ({status})"),
+            });
+        }
+        Ok(response)
     }
 }
 
@@ -222,6 +282,7 @@ impl Wire for HttpWire {
         let headers = self.signer.sign(&Method::POST, &path, Some(&body));
         let uri = format!("http://{address}{path}");
         let client = self.control.clone();
+        let signer = Arc::clone(&self.signer);
         Box::pin(async move {
             let mut request = Request::builder().method(Method::POST).uri(uri);
             for (name, value) in headers.iter() {
@@ -236,10 +297,18 @@ impl Wire for HttpWire {
                 if response.status() != StatusCode::OK {
                     return Err(WireError::Refused { node: target, reason: refusal_text(response).await });
                 }
+                let answer_headers = response.headers().clone();
                 let bytes =
                     axum::body::to_bytes(Body::new(response.into_body()), usize::MAX).await.map_err(|e| {
                         WireError::Unreachable { node: target, reason: format!("reading the answer: {e}") }
                     })?;
+                let body_sha = hex::encode(sha2::Sha256::digest(&bytes));
+                if !signer.verify_answer(&headers, &answer_headers, 200, &body_sha) {
+                    return Err(WireError::Refused {
+                        node: target,
+                        reason: "an unsigned or forged answer".into(),
+                    });
+                }
                 Ok(bytes.to_vec())
             };
             tokio::time::timeout(deadline, exchange)
@@ -284,7 +353,20 @@ mod tests {
         stale.insert(TIME, HeaderValue::from_static("1000"));
         assert!(ours.verify(&Method::POST, "/_cluster/v1/rpc/vote", &stale).is_err());
 
-        let unsigned = ours.sign(&Method::PUT, "/_cluster/v1/blob/x", None);
-        assert_eq!(ours.verify(&Method::PUT, "/_cluster/v1/blob/x", &unsigned).unwrap().1, None);
+        let unsigned = ours.sign(&Method::PUT, "/_cluster/v1/blob/x?len=10", None);
+        assert_eq!(ours.verify(&Method::PUT, "/_cluster/v1/blob/x?len=10", &unsigned).unwrap().1, None);
+        // A call is taken once: the same signed headers again are a replay.
+        let again = ours.verify(&Method::PUT, "/_cluster/v1/blob/x?len=10", &unsigned).unwrap_err();
+        assert!(matches!(again, Refusal::Unauthenticated(ref r) if r.contains("replay")), "{again:?}");
+
+        // Answers are signed over the call's signature, the status and the body.
+        let mut answer = HeaderMap::new();
+        let call_auth = headers[AUTH].to_str().unwrap();
+        answer.insert(ANSWER_AUTH, HeaderValue::from_str(&ours.answer_auth(call_auth, 200, "abc")).unwrap());
+        assert!(ours.verify_answer(&headers, &answer, 200, "abc"));
+        assert!(!ours.verify_answer(&headers, &answer, 200, "abd"));
+        assert!(!ours.verify_answer(&headers, &answer, 500, "abc"));
+        assert!(!stranger.verify_answer(&headers, &answer, 200, "abc"));
+        assert!(!ours.verify_answer(&unsigned, &answer, 200, "abc"));
     }
 }
