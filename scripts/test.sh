@@ -20,7 +20,6 @@ fi
 # The gateway's integration tests build target/debug/rucket, which the smoke tests use.
 cargo test --locked --workspace
 
-
 # boto3, awscli, s3cmd, minio: a venv, refreshed whenever requirements.txt changes.
 venv="${RUCKET_VENV:-target/venv}"
 requirements=gateway/tests/clients/requirements.txt

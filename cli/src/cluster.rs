@@ -93,16 +93,17 @@ fn table(status: &Value) -> String {
         "leader: {}  term: {}\n{:<4} {:<22} {:<6} {:<10} {:<6} {:>10}\n",
         status["leader"], status["term"], "id", "address", "voter", "role", "state", "applied"
     );
+    // `Value`'s Display ignores widths: format each cell as a string first.
+    let text = |v: &Value| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
     for node in status["nodes"].as_array().into_iter().flatten() {
-        let text = |v: &Value| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
         out.push_str(&format!(
             "{:<4} {:<22} {:<6} {:<10} {:<6} {:>10}\n",
-            node["id"],
+            text(&node["id"]),
             text(&node["address"]),
-            node["voter"],
+            text(&node["voter"]),
             text(&node["role"]),
             text(&node["state"]),
-            node["applied"]
+            text(&node["applied"])
         ));
     }
     out

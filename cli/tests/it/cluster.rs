@@ -482,8 +482,9 @@ async fn a_node_far_behind_catches_up_from_a_snapshot_and_serves_the_same_bytes(
     let c1 = client(cluster.node(1));
     c1.create_bucket().bucket("behind").send().await.unwrap();
     cluster.kill(3);
-    let body =
-        |i: usize| -> Vec<u8> { (0..if i.is_multiple_of(5) { 20_000 } else { 50 }).map(|b| (b + i) as u8).collect() };
+    let body = |i: usize| -> Vec<u8> {
+        (0..if i.is_multiple_of(5) { 20_000 } else { 50 }).map(|b| (b + i) as u8).collect()
+    };
     for i in 0..400 {
         c1.put_object().bucket("behind").key(format!("k{i:03}")).body(body(i).into()).send().await.unwrap();
     }
