@@ -49,6 +49,7 @@ pub(crate) fn target(body: &CommandBody) -> Option<(&BucketName, Option<&ObjectK
         | C::Locked { inner, .. }
         | C::BypassGovernance { inner }
         | C::PolicyAllowed { inner }
+        | C::IfMatched { inner, .. }
         | C::Requested { inner, .. } => return target(inner),
         other => (other.bucket()?, None, None),
     })

@@ -249,6 +249,13 @@ pub enum CommandBody {
         facts: Box<RequestFacts>,
         inner: Box<CommandBody>,
     },
+    /// A delete sent with a precondition on the key's current version (`If-Match` on
+    /// DeleteObject, an ETag in a DeleteObjects entry), decided in log order before what
+    /// it wraps.
+    IfMatched {
+        condition: WriteCondition,
+        inner: Box<CommandBody>,
+    },
 }
 
 /// Who signed a request, as authenticated at the gateway (SigV4 is checked there): a
@@ -327,6 +334,7 @@ impl CommandBody {
             | Self::Locked { inner, .. }
             | Self::BypassGovernance { inner }
             | Self::PolicyAllowed { inner }
+            | Self::IfMatched { inner, .. }
             | Self::Requested { inner, .. } => return inner.bucket(),
             Self::CreateAccessKey { .. }
             | Self::SetAccessKeyStatus { .. }
@@ -346,6 +354,10 @@ pub enum WriteCondition {
     IfNoneMatch,
     /// `If-Match: <etag>`: the current version must have this ETag (no quotes).
     IfMatch(String),
+    /// `If-Match: *`: the key must have a current version.
+    IfExists,
+    /// `If-None-Match: <etag>`: the current version, if any, must not have this ETag.
+    IfNoneMatchETag(String),
 }
 
 /// Why a command was refused at apply time. The gateway maps each to its S3 error.

@@ -125,3 +125,25 @@ async fn a_refused_delivery_is_retried_with_backoff_and_nothing_after_it_skips_a
     let cursor = std::fs::read_to_string(rucket_feed::webhook::cursor_path(store.path(), "hook")).unwrap();
     assert_eq!(cursor.trim(), "3");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_inactive_worker_delivers_nothing_until_it_becomes_active() {
+    let mut store = Store::new();
+    std::fs::create_dir_all(store.path().join("notify")).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let (_stop, shutdown) = watch::channel(false);
+    // A follower of a cluster: not the leader, so not the one that delivers.
+    let leads = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut idle = worker(&store, &recorder, shutdown);
+    let flag = Arc::clone(&leads);
+    idle.active = Arc::new(move || flag.load(std::sync::atomic::Ordering::Relaxed));
+    tokio::spawn(idle.run());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.append(&[rules("alpha", ""), deleted("alpha", "one")]);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(positions(&recorder).is_empty(), "an inactive worker delivered");
+    // It becomes the leader: what happened meanwhile is delivered, in order.
+    leads.store(true, std::sync::atomic::Ordering::Relaxed);
+    store.append(&[deleted("alpha", "two")]);
+    assert_eq!(until(&recorder, 2).await, vec![2, 3]);
+}

@@ -163,8 +163,13 @@ impl Rucket {
             s3_error!(InternalError, "We encountered an internal error. Please try again.")
         })?;
         // Below the disk reserve only what frees space goes through.
+        // (Through the wrappers a delete may carry: a condition, a bypass.)
+        let mut unwrapped = &body;
+        while let CommandBody::IfMatched { inner, .. } | CommandBody::BypassGovernance { inner } = unwrapped {
+            unwrapped = inner;
+        }
         let frees_space = matches!(
-            &body,
+            unwrapped,
             CommandBody::DeleteObject { .. }
                 | CommandBody::DeleteBucket { .. }
                 | CommandBody::AbortMultipartUpload { .. }
@@ -172,7 +177,7 @@ impl Rucket {
                 // configuration is how space gets freed.
                 | CommandBody::CompleteMultipartUpload { .. }
                 | CommandBody::SetBucketLifecycle { .. }
-        ) || matches!(&body, CommandBody::BypassGovernance { inner } if matches!(**inner, CommandBody::DeleteObject { .. }));
+        );
         if !frees_space && blobs.is_empty() {
             // (A blob-backed write checked before it stored its body.)
             self.volumes.room_for_writes(0)?;

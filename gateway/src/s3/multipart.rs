@@ -354,13 +354,12 @@ impl Rucket {
         let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         let id = upload_id(&input.upload_id)?;
-        let upload = self
-            .projections()
-            .upload(&bucket, &key, &id)
-            .map_err(errors::projection)?
-            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchUpload))?;
-        let seal = self.projections().upload_seal(&bucket, &key, &id).map_err(errors::projection)?;
         let completed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        let Some(upload) = self.projections().upload(&bucket, &key, &id).map_err(errors::projection)? else {
+            // A retried Complete (an SDK retries after a timeout) gets the first one's answer.
+            return self.completed_before(&bucket, &key, &completed);
+        };
+        let seal = self.projections().upload_seal(&bucket, &key, &id).map_err(errors::projection)?;
         let declared = DeclaredObjectChecksum {
             values: [
                 ("CRC32", input.checksum_crc32.clone()),
@@ -380,6 +379,7 @@ impl Rucket {
             &declared,
         )?;
         let named: Vec<(u32, String)> = completed
+            .clone()
             .into_iter()
             .map(|p| {
                 let number =
@@ -411,7 +411,7 @@ impl Rucket {
             replication_status: ReplicationStatus::None,
             checksums: checksums.clone(),
         };
-        let outcome = self
+        let proposed = self
             .propose_at(
                 &user,
                 hlc,
@@ -424,7 +424,14 @@ impl Rucket {
                     condition,
                 },
             )
-            .await?;
+            .await;
+        let outcome = match proposed {
+            // Two Completes of one upload raced and the other won: the same answer.
+            Err(e) if e.code() == &s3s::S3ErrorCode::NoSuchUpload => {
+                return self.completed_before(&bucket, &key, &completed)
+            }
+            other => other?,
+        };
         let mut output = CompleteMultipartUploadOutput {
             version_id: self.created_version(&bucket, &outcome),
             bucket: Some(bucket.to_string()),
@@ -445,6 +452,63 @@ impl Rucket {
             let kind = if value.contains('-') { ChecksumType::COMPOSITE } else { ChecksumType::FULL_OBJECT };
             output.checksum_type = Some(ChecksumType::from_static(kind));
         }
+        Ok(S3Response::new(output))
+    }
+
+    /// The answer to a Complete of an upload that is no longer in progress: the same 200
+    /// as the first Complete gave when the key's current version is what these parts
+    /// made (its ETag is the MD5 of their MD5s); NoSuchUpload otherwise.
+    fn completed_before(
+        &self,
+        bucket: &rucket_schemas::BucketName,
+        key: &ObjectKey,
+        completed: &[CompletedPart],
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let no_such_upload = || errors::rejection(rucket_schemas::Rejection::NoSuchUpload);
+        let named: Vec<(u32, String)> = completed
+            .iter()
+            .map(|p| {
+                (
+                    p.part_number.unwrap_or_default() as u32,
+                    p.e_tag.as_ref().map(|e| e.value().to_owned()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let Ok(etag) = multipart_etag(&named) else { return Err(no_such_upload()) };
+        let Some(record) = self.projections().current_object(bucket, key).map_err(errors::projection)? else {
+            return Err(no_such_upload());
+        };
+        let numbers: Vec<u32> = match record.data.unsealed() {
+            ObjectData::Parts(parts) => parts.iter().map(|p| p.part_number).collect(),
+            _ => return Err(no_such_upload()),
+        };
+        if named.is_empty()
+            || record.etag != etag
+            || numbers != named.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+        {
+            return Err(no_such_upload());
+        }
+        let versioned = self
+            .projections()
+            .bucket(bucket)
+            .map_err(errors::projection)?
+            .is_some_and(|b| b.versioning != rucket_projections::Versioning::Unversioned);
+        let mut output = CompleteMultipartUploadOutput {
+            version_id: versioned.then(|| record.version_id.to_string()),
+            bucket: Some(bucket.to_string()),
+            key: Some(key.to_string()),
+            e_tag: Some(ETag::Strong(etag)),
+            location: Some(format!("/{bucket}/{key}")),
+            ..Default::default()
+        };
+        output.server_side_encryption = crate::sse::echo(record.data.seal(), None).server_side_encryption;
+        [
+            output.checksum_crc32,
+            output.checksum_crc32c,
+            output.checksum_crc64nvme,
+            output.checksum_sha1,
+            output.checksum_sha256,
+        ] = super::put::checksum_fields(&record.checksums);
         Ok(S3Response::new(output))
     }
 

@@ -5,6 +5,7 @@ use futures::stream::StreamExt;
 use rucket_projections::VersionEntry;
 use rucket_schemas::{
     BlobId, BucketName, CommandBody, ObjectData, ObjectKey, ObjectRecord, StorageClass, VersionId,
+    WriteCondition,
 };
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
@@ -506,16 +507,15 @@ impl Rucket {
         let user = self.principal(&req)?;
         let input = req.input;
         self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
-        if input.if_match.is_some()
-            || input.if_match_last_modified_time.is_some()
-            || input.if_match_size.is_some()
-        {
-            return Err(errors::not_implemented("Conditional deletes"));
+        if input.if_match_last_modified_time.is_some() || input.if_match_size.is_some() {
+            return Err(errors::not_implemented("Deletes conditional on a time or size"));
         }
+        let condition = input.if_match.as_ref().map(super::put::if_match_condition);
         let bucket = Self::bucket_name(&input.bucket)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
-        let (delete_marker, version_id) =
-            self.delete_one(&user, bucket, key, input.version_id, input.bypass_governance_retention).await?;
+        let (delete_marker, version_id) = self
+            .delete_one(&user, bucket, key, input.version_id, input.bypass_governance_retention, condition)
+            .await?;
         Ok(S3Response::new(DeleteObjectOutput { delete_marker, version_id, ..Default::default() }))
     }
 
@@ -528,6 +528,7 @@ impl Rucket {
         key: ObjectKey,
         version_id: Option<String>,
         bypass_governance: Option<bool>,
+        condition: Option<WriteCondition>,
     ) -> S3Result<(Option<bool>, Option<String>)> {
         let removes_marker = match &version_id {
             Some(v) => matches!(
@@ -542,7 +543,12 @@ impl Rucket {
             version_id: version_id.clone().map(VersionId::new),
             marker_version_id: VersionId::new(hex::encode(rand::random::<[u8; 16]>())),
         };
-        let outcome = self.propose(user, super::lock::with_bypass(bypass_governance, body)).await?;
+        let body = super::lock::with_bypass(bypass_governance, body);
+        let body = match condition {
+            Some(condition) => CommandBody::IfMatched { condition, inner: Box::new(body) },
+            None => body,
+        };
+        let outcome = self.propose(user, body).await?;
         match self.archived(&outcome) {
             Some(rucket_schemas::StorageEvent::ObjectDeleted(d)) if d.delete_marker => {
                 Ok((Some(true), Some(d.version_id.to_string())))
@@ -601,13 +607,18 @@ impl Rucket {
                 if refused {
                     return (object, Err(errors::rejection(rucket_schemas::Rejection::AccessDenied)));
                 }
-                let conditional =
-                    object.e_tag.is_some() || object.last_modified_time.is_some() || object.size.is_some();
+                let unsupported = object.last_modified_time.is_some() || object.size.is_some();
+                let condition = object.e_tag.as_ref().map(|e| WriteCondition::IfMatch(e.value().to_owned()));
                 let outcome = match ObjectKey::parse(&object.key) {
                     Err(e) => Err(errors::key_name(e)),
-                    // Per-key conditions are not checked yet: refuse rather than ignore them.
-                    Ok(_) if conditional => Err(errors::not_implemented("Conditional deletes")),
-                    Ok(key) => self.delete_one(&user, bucket, key, object.version_id.clone(), bypass).await,
+                    // Refused rather than ignored.
+                    Ok(_) if unsupported => {
+                        Err(errors::not_implemented("Deletes conditional on a time or size"))
+                    }
+                    Ok(key) => {
+                        self.delete_one(&user, bucket, key, object.version_id.clone(), bypass, condition)
+                            .await
+                    }
                 };
                 (object, outcome)
             }

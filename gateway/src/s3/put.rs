@@ -176,7 +176,7 @@ fn condition(input: &PutObjectInput) -> S3Result<WriteCondition> {
     write_condition(input.if_none_match.as_ref(), input.if_match.as_ref())
 }
 
-/// `If-None-Match: *` and `If-Match: <etag>` on a write.
+/// `If-None-Match` and `If-Match` on a write (an ETag or `*`), decided in log order.
 pub(super) fn write_condition(
     if_none_match: Option<&ETagCondition>,
     if_match: Option<&ETagCondition>,
@@ -185,13 +185,20 @@ pub(super) fn write_condition(
         (Some(_), Some(_)) => {
             Err(s3_error!(NotImplemented, "If-Match and If-None-Match together are not supported"))
         }
-        (Some(cond), None) if cond.is_any() => Ok(WriteCondition::IfNoneMatch),
-        (Some(_), None) => Err(s3_error!(NotImplemented, "If-None-Match on a write supports only *")),
-        (None, Some(cond)) => match cond.as_etag() {
-            Some(etag) => Ok(WriteCondition::IfMatch(etag.value().to_owned())),
-            None => Err(s3_error!(NotImplemented, "If-Match: * is not supported on writes")),
-        },
+        (Some(cond), None) => Ok(match cond.as_etag() {
+            None => WriteCondition::IfNoneMatch,
+            Some(etag) => WriteCondition::IfNoneMatchETag(etag.value().to_owned()),
+        }),
+        (None, Some(cond)) => Ok(if_match_condition(cond)),
         (None, None) => Ok(WriteCondition::Always),
+    }
+}
+
+/// `If-Match: <etag>` or `If-Match: *`.
+pub(super) fn if_match_condition(cond: &ETagCondition) -> WriteCondition {
+    match cond.as_etag() {
+        Some(etag) => WriteCondition::IfMatch(etag.value().to_owned()),
+        None => WriteCondition::IfExists,
     }
 }
 

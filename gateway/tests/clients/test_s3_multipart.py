@@ -317,6 +317,48 @@ def test_complete_with_conditions(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"exists"
 
 
+def test_a_retried_complete_gets_the_same_answer(s3, bucket, big_part):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    upload_id, parts = upload(s3, bucket, "k", big_part, b"tail")
+    first = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                         MultipartUpload={"Parts": parts})
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                         MultipartUpload={"Parts": parts})
+    assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert (again["ETag"], again["VersionId"]) == (first["ETag"], first["VersionId"])
+    assert len(s3.list_object_versions(Bucket=bucket)["Versions"]) == 1, "completed once"
+    # Other parts are not that upload's completion.
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                     MultipartUpload={"Parts": parts[:1]})
+    assert fails(e) == (404, "NoSuchUpload")
+
+
+def test_a_part_uploaded_twice_is_the_last_one(s3, bucket, big_part):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    old = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=b"first")["ETag"]
+    new = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=b"second")["ETag"]
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": old}]})
+    assert fails(e) == (400, "InvalidPart")
+    s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": new}]})
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"second"
+
+
+def test_complete_if_match(s3, bucket):
+    upload_id, parts = upload(s3, bucket, "k", b"new")
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                     MultipartUpload={"Parts": parts}, IfMatch="*")
+    assert fails(e) == (404, "NoSuchKey")
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"exists")["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                 MultipartUpload={"Parts": parts}, IfMatch=etag)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"new"
+
+
 def test_upload_part_copy_with_ranges(s3, bucket, big_part):
     source = big_part + b"0123456789"
     s3.put_object(Bucket=bucket, Key="source", Body=source)

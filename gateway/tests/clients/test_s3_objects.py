@@ -205,6 +205,59 @@ def test_put_if_match(s3, bucket):
     assert fails(e) == (412, "PreconditionFailed")
 
 
+def test_put_if_match_any_and_if_none_match_an_etag(s3, bucket):
+    # If-Match: * needs a current version.
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"v1", IfMatch="*")
+    assert fails(e) == (404, "NoSuchKey")
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"v1")["ETag"]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v2", IfMatch="*")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v2"
+    # If-None-Match: <etag> holds unless the current version has that ETag.
+    current = s3.head_object(Bucket=bucket, Key="k")["ETag"]
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"v3", IfNoneMatch=current)
+    assert fails(e) == (412, "PreconditionFailed")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v3", IfNoneMatch=etag)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v3"
+    s3.put_object(Bucket=bucket, Key="fresh", Body=b"new", IfNoneMatch=etag)
+    assert s3.get_object(Bucket=bucket, Key="fresh")["Body"].read() == b"new"
+
+
+def test_delete_if_match(s3, bucket):
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"v1")["ETag"]
+    with pytest.raises(ClientError) as e:
+        s3.delete_object(Bucket=bucket, Key="k", IfMatch='"0123456789abcdef0123456789abcdef"')
+    assert fails(e) == (412, "PreconditionFailed")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v1"
+    with pytest.raises(ClientError) as e:
+        s3.delete_object(Bucket=bucket, Key="absent", IfMatch="*")
+    assert fails(e) == (404, "NoSuchKey")
+    s3.delete_object(Bucket=bucket, Key="k", IfMatch=etag)
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert fails(e)[0] == 404
+    # A time or size condition is refused, not ignored.
+    s3.put_object(Bucket=bucket, Key="k2", Body=b"v")
+    with pytest.raises(ClientError) as e:
+        s3.delete_object(Bucket=bucket, Key="k2", IfMatchSize=1)
+    assert fails(e)[0] == 501
+
+
+def test_delete_objects_checks_each_etag(s3, bucket):
+    a = s3.put_object(Bucket=bucket, Key="a", Body=b"a")["ETag"]
+    s3.put_object(Bucket=bucket, Key="b", Body=b"b")
+    done = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "a", "ETag": a},
+        {"Key": "b", "ETag": '"0123456789abcdef0123456789abcdef"'},
+        {"Key": "c", "ETag": a},
+    ]})
+    assert [d["Key"] for d in done.get("Deleted", [])] == ["a"]
+    errors = {e["Key"]: e["Code"] for e in done.get("Errors", [])}
+    assert errors == {"b": "PreconditionFailed", "c": "NoSuchKey"}
+    assert s3.get_object(Bucket=bucket, Key="b")["Body"].read() == b"b"
+
+
 def test_put_if_match_on_missing_key(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.put_object(Bucket=bucket, Key="absent", Body=b"x", IfMatch='"0123456789abcdef0123456789abcdef"')

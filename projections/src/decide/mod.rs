@@ -122,6 +122,22 @@ impl Projections {
                 }
             },
             C::Locked { lock, inner } => self.decide_locked(&unwrapped(inner), grants, lock),
+            C::IfMatched { condition, inner } => {
+                // The bucket and the right to write first, then the condition on the
+                // key's current version (404 NoSuchKey or 412), then the write itself.
+                // (A condition names a key's version: on anything else it cannot hold.)
+                let Some((bucket, Some(key), _)) = crate::access::target(inner) else {
+                    return Ok(Decision::Rejected(Rejection::PreconditionFailed));
+                };
+                // Who may write comes before what the condition would reveal.
+                if let Err(r) = self.writable_bucket(caller, bucket)? {
+                    return Ok(Decision::Rejected(r));
+                }
+                if let Err(r) = self.condition_holds(bucket, key, condition)? {
+                    return Ok(Decision::Rejected(r));
+                }
+                self.decide_as(&unwrapped(inner), grants)
+            }
             C::Sealed { seal, inner } => {
                 // Decided as the upload it wraps; the seal rides on its event.
                 let decision = self.decide_as(&unwrapped(inner), grants)?;
@@ -337,6 +353,14 @@ impl Projections {
                 None => Err(Rejection::NoSuchKey),
                 Some(c) if &c.etag == etag => Ok(()),
                 Some(_) => Err(Rejection::PreconditionFailed),
+            },
+            WriteCondition::IfExists => match current {
+                None => Err(Rejection::NoSuchKey),
+                Some(_) => Ok(()),
+            },
+            WriteCondition::IfNoneMatchETag(etag) => match current {
+                Some(c) if &c.etag == etag => Err(Rejection::PreconditionFailed),
+                _ => Ok(()),
             },
         })
     }

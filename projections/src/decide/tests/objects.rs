@@ -253,3 +253,53 @@ fn lifecycle_expiry_is_the_owners_or_an_operators() {
     check(&mut h, BOB, expire("bkt", "a", "null", at, current("m1")), "Rejected(AccessDenied)");
     check(&mut h, ROOT, expire("nope", "a", "null", at, current("m1")), "Rejected(NoSuchBucket)");
 }
+
+#[test]
+fn put_object_if_match_any_and_if_none_match_an_etag() {
+    let mut h = with_buckets(&["bkt"]);
+    write(&mut h, ALICE, "bkt", "a", "null");
+    let with = |h: &Harness, key: &str, condition: WriteCondition| {
+        put_with(h, "alice", "bkt", key, "null", inline(b"yy"), condition)
+    };
+    let body = with(&h, "missing", WriteCondition::IfExists);
+    check(&mut h, ALICE, body, "Rejected(NoSuchKey)");
+    let body = with(&h, "a", WriteCondition::IfExists);
+    check(&mut h, ALICE, body, "ObjectCreated bkt/a@null Put size=2");
+    let current = h.projections.current_object(&b("bkt"), &k("a")).unwrap().unwrap().etag;
+    let body = with(&h, "a", WriteCondition::IfNoneMatchETag(current));
+    check(&mut h, ALICE, body, "Rejected(PreconditionFailed)");
+    let body = with(&h, "a", WriteCondition::IfNoneMatchETag("etag-other".into()));
+    check(&mut h, ALICE, body, "ObjectCreated bkt/a@null Put size=2");
+    let body = with(&h, "missing", WriteCondition::IfNoneMatchETag("etag-other".into()));
+    check(&mut h, ALICE, body, "ObjectCreated bkt/missing@null Put size=2");
+}
+
+#[test]
+fn a_conditional_delete_is_decided_on_the_current_version_after_the_access_check() {
+    let mut h = with_buckets(&["bkt"]);
+    write(&mut h, ALICE, "bkt", "a", "null");
+    let cond = |key: &str, condition: WriteCondition| CommandBody::IfMatched {
+        condition,
+        inner: Box::new(delete("bkt", key, None, "m1")),
+    };
+    check(&mut h, BOB, cond("missing", WriteCondition::IfExists), "Rejected(AccessDenied)");
+    check(&mut h, ALICE, cond("missing", WriteCondition::IfExists), "Rejected(NoSuchKey)");
+    check(&mut h, ALICE, cond("missing", WriteCondition::IfMatch("etag-a-1".into())), "Rejected(NoSuchKey)");
+    check(
+        &mut h,
+        ALICE,
+        cond("a", WriteCondition::IfMatch("etag-other".into())),
+        "Rejected(PreconditionFailed)",
+    );
+    let on_nope = CommandBody::IfMatched {
+        condition: WriteCondition::IfExists,
+        inner: Box::new(delete("nope", "a", None, "m1")),
+    };
+    check(&mut h, ALICE, on_nope, "Rejected(NoSuchBucket)");
+    check(
+        &mut h,
+        ALICE,
+        cond("a", WriteCondition::IfMatch("etag-a-1".into())),
+        "ObjectDeleted bkt/a@null by=alice",
+    );
+}
