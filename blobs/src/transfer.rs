@@ -117,10 +117,18 @@ impl BlobStore {
                 if !entry.file_name().to_string_lossy().contains(".incoming-") {
                     continue;
                 }
-                let old = entry.metadata()?.modified().ok().and_then(|m| now.duration_since(m).ok());
+                // A copy that finishes or goes meanwhile is not an error.
+                let old = entry
+                    .metadata()
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|m| now.duration_since(m).ok());
                 if old.is_some_and(|old| old >= age) {
-                    std::fs::remove_file(entry.path())?;
-                    removed += 1;
+                    match std::fs::remove_file(entry.path()) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             }
         }

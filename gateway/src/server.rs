@@ -101,7 +101,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 let swept = tokio::task::spawn_blocking(move || {
-                    blobs.remove_stale_incoming(ORPHAN_GRACE)?;
+                    if let Err(e) = blobs.remove_stale_incoming(ORPHAN_GRACE) {
+                        tracing::warn!(error = %e, "could not remove stale partial copies");
+                    }
                     sweep_orphans(node.projections(), &blobs, ORPHAN_GRACE)
                 })
                 .await;

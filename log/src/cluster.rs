@@ -200,7 +200,15 @@ impl Node {
         loop {
             let leader = self.raft().metrics().borrow().current_leader;
             let attempt = match leader {
-                Some(l) if l == self.id() => self.propose_here(command.clone()).await,
+                // Bounded here too: a leader cut off from its majority never commits.
+                Some(l) if l == self.id() => {
+                    match tokio::time::timeout_at(give_up, self.propose_here(command.clone())).await {
+                        Ok(answer) => answer,
+                        Err(_) => return Err(ProposeError::Unavailable(format!(
+                            "the write was not committed within {PROPOSE_DEADLINE:?}; its outcome is unknown"
+                        ))),
+                    }
+                }
                 Some(l) => self.forward(l, &command).await,
                 None => Err(ProposeError::NotLeader { leader: None }),
             };
@@ -440,8 +448,11 @@ impl Node {
             .metrics(|m| m.current_leader.is_some(), "a leader is known")
             .await
             .is_ok_and(|m| m.current_leader == Some(self.id()));
+        // Only the placeholder of a former single node is replaced, and never by an
+        // address peers cannot call (0.0.0.0).
         let known = self.address_of(self.id());
-        if !leads || known.as_deref() == Some(address) || known.is_none() {
+        let unspecified = address.parse::<std::net::SocketAddr>().map_or(true, |a| a.ip().is_unspecified());
+        if !leads || known.as_deref() != Some("local") || unspecified {
             return Ok(());
         }
         tracing::info!(from = ?known, to = address, "this node's cluster address changed; updating the membership");

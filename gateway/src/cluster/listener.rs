@@ -168,6 +168,10 @@ async fn sign_answers(
     let response = next.run(request).await;
     let Some(call_auth) = call_auth else { return response };
     let status = response.status().as_u16();
+    // A refused call gets no signature: whoever sent it may not hold the secret.
+    if status == StatusCode::UNAUTHORIZED.as_u16() {
+        return response;
+    }
     let (mut parts, body) = response.into_parts();
     let (body, body_sha) = if is_message {
         match axum::body::to_bytes(body, MAX_MESSAGE).await {

@@ -18,7 +18,7 @@ use sha2::Digest;
 use super::Secret;
 
 /// The protocol version every call names; a node refuses calls of another version.
-pub const PROTOCOL_VERSION: &str = "1";
+pub const PROTOCOL_VERSION: &str = "2";
 /// How far a call's timestamp may be from the receiver's clock.
 const MAX_SKEW: Duration = Duration::from_secs(60);
 /// How long opening a connection to a peer may take.
@@ -26,6 +26,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub const NODE: &str = "x-rucket-node";
 pub const TIME: &str = "x-rucket-time";
+pub const TARGET: &str = "x-rucket-target";
+pub const NONCE: &str = "x-rucket-nonce";
 pub const VERSION: &str = "x-rucket-version";
 pub const KEYS: &str = "x-rucket-keys";
 pub const BODY_SHA256: &str = "x-rucket-body-sha256";
@@ -43,7 +45,14 @@ pub struct Signer {
     secret: Secret,
     fingerprint: String,
     /// Signatures of calls taken within the skew window: a call is taken once.
-    seen: std::sync::Mutex<std::collections::HashMap<Vec<u8>, u128>>,
+    seen: std::sync::Mutex<Seen>,
+}
+
+/// The nonces of calls taken within the skew window, and when they were last pruned.
+#[derive(Default)]
+struct Seen {
+    nonces: std::collections::HashMap<String, u128>,
+    pruned: u128,
 }
 
 /// The header carrying the answer's signature (over the call's signature, the status and
@@ -92,50 +101,60 @@ impl Signer {
             && expected.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
 
-    /// Remembers a call's signature; false when it was already taken (a replay).
-    fn first_time(&self, auth: &[u8], sent: u128) -> bool {
+    /// Remembers a call's nonce; false when it was already taken (a replay).
+    fn first_time(&self, nonce: &str, sent: u128) -> bool {
         let Ok(mut seen) = self.seen.lock() else { return false };
         let now = now_millis();
-        if seen.len() > 4096 {
-            seen.retain(|_, at| now.abs_diff(*at) <= MAX_SKEW.as_millis());
+        // Forget nonces older than the window, at most once a second.
+        if now.saturating_sub(seen.pruned) >= 1000 {
+            let window = MAX_SKEW.as_millis();
+            seen.nonces.retain(|_, at| now.abs_diff(*at) <= window);
+            seen.pruned = now;
         }
-        seen.insert(auth.to_vec(), sent).is_none()
+        seen.nonces.insert(nonce.to_owned(), sent).is_none()
     }
 
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn mac(
         &self,
         method: &str,
         path: &str,
-        node: &str,
+        from: &str,
+        to: &str,
         time: &str,
+        nonce: &str,
         keys: &str,
         body_sha: &str,
     ) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.secret.0).expect("HMAC takes a key of any length");
-        for part in ["rucket-cluster-v1", method, path, node, time, keys, body_sha] {
+        for part in ["rucket-cluster-v2", method, path, from, to, time, nonce, keys, body_sha] {
             mac.update(part.as_bytes());
             mac.update(b"\n");
         }
         mac
     }
 
-    /// The headers that authenticate a call; `body` is `None` for a body that carries its
-    /// own checksums (a blob copy).
-    pub fn sign(&self, method: &Method, path: &str, body: Option<&[u8]>) -> HeaderMap {
-        let time = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis().to_string();
-        let node = self.node.to_string();
+    /// The headers that authenticate a call to node `target`; `body` is `None` for a body
+    /// that carries its own checksums (a blob copy). Each call has a fresh nonce.
+    pub fn sign(&self, method: &Method, path: &str, target: NodeId, body: Option<&[u8]>) -> HeaderMap {
+        let time = now_millis().to_string();
+        let from = self.node.to_string();
+        let to = target.to_string();
+        let nonce = hex::encode(rand::random::<[u8; 16]>());
         let body_sha = body.map_or_else(|| UNSIGNED.to_owned(), |b| hex::encode(sha2::Sha256::digest(b)));
-        let mac = self.mac(method.as_str(), path, &node, &time, &self.fingerprint, &body_sha);
+        let mac = self.mac(method.as_str(), path, &from, &to, &time, &nonce, &self.fingerprint, &body_sha);
         let mut headers = HeaderMap::new();
         let mut put = |name: &'static str, value: &str| {
             headers.insert(name, HeaderValue::from_str(value).expect("ASCII header value"));
         };
-        put(NODE, &node);
+        put(NODE, &from);
+        put(TARGET, &to);
         put(TIME, &time);
+        put(NONCE, &nonce);
         put(VERSION, PROTOCOL_VERSION);
         put(KEYS, &self.fingerprint);
         put(BODY_SHA256, &body_sha);
@@ -143,8 +162,9 @@ impl Signer {
         headers
     }
 
-    /// Checks a call's headers; returns the sender and whether the body hash was signed
-    /// (`Some(hash)`) or the body carries its own checksums (`None`).
+    /// Checks a call's headers: signed with the cluster secret, meant for this node, recent,
+    /// not seen before, from a node with the same keys. Returns the sender and whether
+    /// the body hash was signed (`Some(hash)`) or the body carries its own checksums.
     pub fn verify(
         &self,
         method: &Method,
@@ -163,14 +183,17 @@ impl Signer {
                 "protocol version {version} is not this node's {PROTOCOL_VERSION}"
             )));
         }
-        let (node, time, keys, body_sha, auth) =
-            (get(NODE)?, get(TIME)?, get(KEYS)?, get(BODY_SHA256)?, get(AUTH)?);
-        let mac = self.mac(method.as_str(), path, node, time, keys, body_sha);
+        let (from, to, time, nonce, keys, body_sha, auth) =
+            (get(NODE)?, get(TARGET)?, get(TIME)?, get(NONCE)?, get(KEYS)?, get(BODY_SHA256)?, get(AUTH)?);
+        let mac = self.mac(method.as_str(), path, from, to, time, nonce, keys, body_sha);
         let given =
             hex::decode(auth).map_err(|_| Refusal::Unauthenticated("the signature is not hex".into()))?;
         mac.verify_slice(&given).map_err(|_| {
             Refusal::Unauthenticated("the signature does not match the cluster secret".into())
         })?;
+        if to != self.node.to_string() {
+            return Err(Refusal::Unauthenticated(format!("the call is for node {to}, not this node")));
+        }
         let sent: u128 =
             time.parse().map_err(|_| Refusal::Unauthenticated("the timestamp is not a number".into()))?;
         let now = now_millis();
@@ -184,11 +207,11 @@ impl Signer {
         if keys != self.fingerprint {
             return Err(Refusal::KeysDiffer { theirs: keys.to_owned(), ours: self.fingerprint.clone() });
         }
-        if !self.first_time(&given, sent) {
+        if !self.first_time(nonce, sent) {
             return Err(Refusal::Unauthenticated("the call was already taken (a replay)".into()));
         }
         let node: NodeId =
-            node.parse().map_err(|_| Refusal::Unauthenticated("the node id is not a number".into()))?;
+            from.parse().map_err(|_| Refusal::Unauthenticated("the node id is not a number".into()))?;
         Ok((node, (body_sha != UNSIGNED).then(|| body_sha.to_owned())))
     }
 }
@@ -238,7 +261,7 @@ impl HttpWire {
         body: Body,
     ) -> Result<http::Response<hyper::body::Incoming>, WireError> {
         let mut request = Request::builder().method(method.clone()).uri(format!("http://{address}{path}"));
-        for (name, value) in self.signer.sign(&method, path, None).iter() {
+        for (name, value) in self.signer.sign(&method, path, target, None).iter() {
             request = request.header(name, value);
         }
         for (name, value) in extra {
@@ -279,7 +302,7 @@ pub async fn refusal_text(response: http::Response<hyper::body::Incoming>) -> St
 impl Wire for HttpWire {
     fn call(&self, target: NodeId, address: &str, rpc: Rpc, body: Vec<u8>, deadline: Duration) -> WireFuture {
         let path = format!("/_cluster/v1/rpc/{}", rpc.name());
-        let headers = self.signer.sign(&Method::POST, &path, Some(&body));
+        let headers = self.signer.sign(&Method::POST, &path, target, Some(&body));
         let uri = format!("http://{address}{path}");
         let client = self.control.clone();
         let signer = Arc::clone(&self.signer);
@@ -329,7 +352,7 @@ mod tests {
     #[test]
     fn a_signed_call_verifies_and_any_change_is_refused() {
         let ours = signer("0123456789abcdef", "keys-a");
-        let headers = ours.sign(&Method::POST, "/_cluster/v1/rpc/vote", Some(b"body"));
+        let headers = ours.sign(&Method::POST, "/_cluster/v1/rpc/vote", 2, Some(b"body"));
         let (node, body_sha) = ours.verify(&Method::POST, "/_cluster/v1/rpc/vote", &headers).unwrap();
         assert_eq!(node, 2);
         assert_eq!(body_sha.unwrap(), hex::encode(sha2::Sha256::digest(b"body")));
@@ -353,7 +376,13 @@ mod tests {
         stale.insert(TIME, HeaderValue::from_static("1000"));
         assert!(ours.verify(&Method::POST, "/_cluster/v1/rpc/vote", &stale).is_err());
 
-        let unsigned = ours.sign(&Method::PUT, "/_cluster/v1/blob/x?len=10", None);
+        // Two calls alike in every byte but their nonce are both taken.
+        let twin = ours.sign(&Method::POST, "/_cluster/v1/rpc/vote", 2, Some(b"body"));
+        assert!(ours.verify(&Method::POST, "/_cluster/v1/rpc/vote", &twin).is_ok());
+        // A call for another node is refused (an answer could not vouch for the target).
+        let elsewhere = ours.sign(&Method::POST, "/_cluster/v1/rpc/vote", 3, Some(b"body"));
+        assert!(ours.verify(&Method::POST, "/_cluster/v1/rpc/vote", &elsewhere).is_err());
+        let unsigned = ours.sign(&Method::PUT, "/_cluster/v1/blob/x?len=10", 2, None);
         assert_eq!(ours.verify(&Method::PUT, "/_cluster/v1/blob/x?len=10", &unsigned).unwrap().1, None);
         // A call is taken once: the same signed headers again are a replay.
         let again = ours.verify(&Method::PUT, "/_cluster/v1/blob/x?len=10", &unsigned).unwrap_err();
