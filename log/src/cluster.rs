@@ -25,6 +25,8 @@ const PROPOSE_DEADLINE: Duration = Duration::from_secs(15);
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// The pause before a proposal tries again after finding no leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// The answer to a proposal the leader could not commit in time.
+const UNCOMMITTED: &str = "the write was not committed within 15 s; its outcome is unknown";
 /// How long a status call may take before the peer counts as down.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long adding a node may take (its catch-up included).
@@ -202,12 +204,8 @@ impl Node {
             let attempt = match leader {
                 // Bounded here too: a leader cut off from its majority never commits.
                 Some(l) if l == self.id() => {
-                    match tokio::time::timeout_at(give_up, self.propose_here(command.clone())).await {
-                        Ok(answer) => answer,
-                        Err(_) => return Err(ProposeError::Unavailable(format!(
-                            "the write was not committed within {PROPOSE_DEADLINE:?}; its outcome is unknown"
-                        ))),
-                    }
+                    let proposed = tokio::time::timeout_at(give_up, self.propose_here(command.clone())).await;
+                    proposed.unwrap_or_else(|_| Err(ProposeError::Unavailable(UNCOMMITTED.into())))
                 }
                 Some(l) => self.forward(l, &command).await,
                 None => Err(ProposeError::NotLeader { leader: None }),

@@ -69,13 +69,12 @@ impl ObjectLock {
     }
 
     /// Whether the retention may become `new` at `now_ms`: an expired or absent one may
-    /// change freely; one in force may only be tightened (a later or equal date, the same
-    /// mode or GOVERNANCE to COMPLIANCE) unless it is GOVERNANCE and bypassed.
+    /// change freely; one in force may only be extended (a later or equal date in the same
+    /// mode) unless it is GOVERNANCE and bypassed. As in S3, turning GOVERNANCE into
+    /// COMPLIANCE is a change of mode that needs the bypass too.
     pub fn allows_retention(&self, new: Option<&Retention>, now_ms: i64, bypass: bool) -> bool {
         let Some(old) = self.active_retention(now_ms) else { return true };
-        let tightens = new.is_some_and(|n| {
-            n.retain_until_ms >= old.retain_until_ms && (n.mode == old.mode || n.mode == LockMode::Compliance)
-        });
+        let tightens = new.is_some_and(|n| n.retain_until_ms >= old.retain_until_ms && n.mode == old.mode);
         tightens || (old.mode == LockMode::Governance && bypass)
     }
 
@@ -141,7 +140,12 @@ mod tests {
         assert!(!comp.allows_retention(None, 10, true), "no removal");
         assert!(comp.allows_retention(None, 1_000, false), "anything once expired");
         let gov = lock(LockMode::Governance, 1_000, false);
-        assert!(gov.allows_retention(Some(&r(LockMode::Compliance, 1_000)), 10, false), "may tighten");
+        assert!(gov.allows_retention(Some(&r(LockMode::Governance, 2_000)), 10, false), "may extend");
+        assert!(
+            !gov.allows_retention(Some(&r(LockMode::Compliance, 2_000)), 10, false),
+            "a mode change needs the bypass"
+        );
+        assert!(gov.allows_retention(Some(&r(LockMode::Compliance, 2_000)), 10, true));
         assert!(!gov.allows_retention(Some(&r(LockMode::Governance, 500)), 10, false));
         assert!(gov.allows_retention(Some(&r(LockMode::Governance, 500)), 10, true));
         assert!(gov.allows_retention(None, 10, true));

@@ -1,5 +1,5 @@
 """boto3 against a real rucket server: Object Lock configuration, retention (GOVERNANCE
-with bypass, COMPLIANCE without), legal holds, and every refusal of the semantics guide."""
+with bypass, COMPLIANCE without; GOVERNANCE to COMPLIANCE with bypass), legal holds, and every refusal of the semantics guide."""
 
 import datetime
 import uuid
@@ -140,9 +140,15 @@ def test_compliance_yields_to_nobody(s3, locked):
     assert abs((got["RetainUntilDate"] - longer).total_seconds()) < 1
 
 
-def test_governance_may_become_compliance(s3, locked):
+def test_governance_becomes_compliance_only_with_the_bypass(s3, locked):
     version = put(s3, locked, "g", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=later(1))
-    s3.put_object_retention(Bucket=locked, Key="g", VersionId=version,
+    # A change of mode is no extension: without the bypass it is refused, as in S3.
+    with pytest.raises(ClientError) as e:
+        s3.put_object_retention(Bucket=locked, Key="g", VersionId=version,
+                                Retention={"Mode": "COMPLIANCE", "RetainUntilDate": later(1.5)})
+    assert fails(e) == (403, "AccessDenied")
+    assert s3.get_object_retention(Bucket=locked, Key="g", VersionId=version)["Retention"]["Mode"] == "GOVERNANCE"
+    s3.put_object_retention(Bucket=locked, Key="g", VersionId=version, BypassGovernanceRetention=True,
                             Retention={"Mode": "COMPLIANCE", "RetainUntilDate": later(1.5)})
     with pytest.raises(ClientError) as e:
         s3.delete_object(Bucket=locked, Key="g", VersionId=version, BypassGovernanceRetention=True)

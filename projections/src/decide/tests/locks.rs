@@ -104,12 +104,8 @@ fn governance_in_force_may_only_be_tightened_unless_bypassed() {
         set(Some(governance(2_000_000))),
         "ObjectRetentionSet lck/a@v1 retention=Governance<2000000",
     );
-    check(
-        &mut h,
-        ALICE,
-        set(Some(compliance(1_000_000))),
-        "ObjectRetentionSet lck/a@v1 retention=Compliance<1000000",
-    );
+    // A change of mode is no extension: GOVERNANCE becomes COMPLIANCE only with the bypass.
+    check(&mut h, ALICE, set(Some(compliance(3_000_000))), "Rejected(ObjectLocked)");
     check(
         &mut h,
         ALICE,
