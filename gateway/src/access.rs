@@ -158,6 +158,16 @@ impl S3Access for Access {
         let Some(bucket) = cx.s3_path().get_bucket_name().map(str::to_owned) else { return Ok(()) };
         // A bad name is refused by the handler with InvalidBucketName; nothing to judge.
         let Ok(bucket_name) = BucketName::parse(&bucket) else { return Ok(()) };
+        // `x-amz-expected-bucket-owner`: a request meant for another owner's bucket of this
+        // name is refused (403), whoever sends it.
+        if let Some(expected) = cx.headers().get("x-amz-expected-bucket-owner") {
+            let record = self.projections.bucket(&bucket_name).map_err(crate::errors::projection)?;
+            if let Some(record) = record {
+                if expected.as_bytes() != record.owner.as_str().as_bytes() {
+                    return Err(s3_error!(AccessDenied, "The bucket is owned by another account"));
+                }
+            }
+        }
         let text = self
             .projections
             .bucket_policy(&bucket_name)

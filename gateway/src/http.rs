@@ -233,13 +233,18 @@ async fn presigned_expiry_limit(request: Request, next: Next) -> Response {
         form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "X-Amz-Expires").map(|(_, v)| v.into_owned())
     });
     if let Some(value) = expires {
-        let message = match value.parse::<u64>() {
-            Ok(s) if s <= MAX_EXPIRES => None,
-            Ok(_) => Some("X-Amz-Expires must be less than a week (in seconds) that is 604800"),
-            Err(_) => Some("X-Amz-Expires should be a number"),
-        };
-        if let Some(message) = message {
-            return xml_error(StatusCode::BAD_REQUEST, "AuthorizationQueryParametersError", message, "");
+        // A lifetime out of range refuses access, as S3 does (403); one that is not a
+        // number is a malformed request.
+        match value.parse::<i64>() {
+            Ok(s) if (1..=MAX_EXPIRES as i64).contains(&s) => {}
+            Ok(_) => {
+                let message = "Request has expired: X-Amz-Expires must be 1 to 604800 seconds (a week)";
+                return xml_error(StatusCode::FORBIDDEN, "AccessDenied", message, "");
+            }
+            Err(_) => {
+                let message = "X-Amz-Expires should be a number";
+                return xml_error(StatusCode::BAD_REQUEST, "AuthorizationQueryParametersError", message, "");
+            }
         }
     }
     next.run(request).await

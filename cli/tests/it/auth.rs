@@ -134,7 +134,23 @@ async fn presigned_urls_serve_every_method_for_at_most_a_week() {
     let (instructions, _) = sign(signable, &params).unwrap().into_parts();
     let mut request = http::Request::builder().method("GET").uri(&url).body(()).unwrap();
     instructions.apply_to_request_http1x(&mut request);
-    let response = reqwest::get(request.uri().to_string()).await.unwrap();
-    assert_eq!(response.status(), 400);
-    assert!(response.text().await.unwrap().contains("AuthorizationQueryParametersError"));
+    let eight_days = request.uri().to_string();
+    let response = reqwest::get(&eight_days).await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("<Code>AccessDenied</Code>"));
+    // A lifetime of zero or less is refused the same way; one that is no number is malformed.
+    let expires = format!("X-Amz-Expires={}", 8 * 24 * 3600);
+    for (value, status, code) in [
+        ("0", 403, "AccessDenied"),
+        ("-7", 403, "AccessDenied"),
+        ("soon", 400, "AuthorizationQueryParametersError"),
+    ] {
+        let url = eight_days.replace(&expires, &format!("X-Amz-Expires={value}"));
+        let response = reqwest::get(&url).await.unwrap();
+        assert_eq!(response.status(), status, "X-Amz-Expires={value}");
+        assert!(
+            response.text().await.unwrap().contains(&format!("<Code>{code}</Code>")),
+            "X-Amz-Expires={value}"
+        );
+    }
 }

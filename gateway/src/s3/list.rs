@@ -83,12 +83,25 @@ fn decode_token(token: &str) -> S3Result<String> {
         .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
 }
 
+/// `allow-unordered=true` (an extension Ceph's gateway offers; listings here are always
+/// in order, which it permits) cannot go with a delimiter: 400 InvalidArgument, as there.
+fn unordered_with_delimiter(uri: &http::Uri, delimiter: Option<&str>) -> S3Result<()> {
+    let unordered = uri.query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "allow-unordered" && v == "true")
+    });
+    if unordered && delimiter.is_some_and(|d| !d.is_empty()) {
+        return Err(s3_error!(InvalidArgument, "allow-unordered cannot be used with a delimiter"));
+    }
+    Ok(())
+}
+
 impl Rucket {
     pub(super) async fn do_list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         let user = self.principal(&req)?;
+        unordered_with_delimiter(&req.uri, req.input.delimiter.as_deref())?;
         let input = req.input;
         let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Read)?;
         let render = Render(url_encoding(input.encoding_type.as_ref())?);
@@ -124,6 +137,7 @@ impl Rucket {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let user = self.principal(&req)?;
+        unordered_with_delimiter(&req.uri, req.input.delimiter.as_deref())?;
         let input = req.input;
         let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Read)?;
         let render = Render(url_encoding(input.encoding_type.as_ref())?);
@@ -161,6 +175,7 @@ impl Rucket {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         let user = self.principal(&req)?;
+        unordered_with_delimiter(&req.uri, req.input.delimiter.as_deref())?;
         let input = req.input;
         let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Read)?;
         let render = Render(url_encoding(input.encoding_type.as_ref())?);

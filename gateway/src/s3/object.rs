@@ -658,12 +658,14 @@ impl Rucket {
 /// The byte range a `partNumber` names: part 1 of a single-part object is all of it.
 fn part_range(record: &ObjectRecord, part_number: Option<i32>) -> S3Result<Option<(u64, u64)>> {
     let Some(n) = part_number else { return Ok(None) };
+    // 400 InvalidPart, as Ceph's suite expects of S3 (test_multipart_get_part,
+    // test_non_multipart_get_part); AWS's documentation names 416 InvalidPartNumber.
     let invalid = || {
         let mut e = S3Error::with_message(
-            s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
+            s3s::S3ErrorCode::InvalidPart,
             "The requested partnumber is not satisfiable",
         );
-        e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        e.set_status_code(http::StatusCode::BAD_REQUEST);
         e
     };
     match record.data.unsealed() {

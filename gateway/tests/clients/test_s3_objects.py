@@ -675,7 +675,7 @@ def test_part_number_of_a_simple_object(s3, bucket):
     assert whole["ContentLength"] == 6
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="k", PartNumber=2)
-    assert fails(e) == (416, "InvalidPartNumber")
+    assert fails(e) == (400, "InvalidPart")
 
 
 def test_delete_missing_key_is_204(s3, bucket):
@@ -736,3 +736,35 @@ def test_an_empty_delimiter_is_not_echoed(s3):
         assert [o["Key"] for o in listed["Contents"]] == ["a/b"]
     s3.delete_object(Bucket="empty-delimiter", Key="a/b")
     s3.delete_bucket(Bucket="empty-delimiter")
+
+
+def test_expected_bucket_owner_is_checked(s3, bucket):
+    owner = s3.list_objects_v2(Bucket=bucket)  # the owner's own listing works
+    assert owner["ResponseMetadata"]["HTTPStatusCode"] == 200
+    me = s3.list_buckets()["Owner"]["ID"]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v", ExpectedBucketOwner=me)
+    assert s3.list_objects(Bucket=bucket, ExpectedBucketOwner=me)["Contents"][0]["Key"] == "k"
+    for call in (lambda: s3.list_objects(Bucket=bucket, ExpectedBucketOwner=me + "foo"),
+                 lambda: s3.put_object(Bucket=bucket, Key="k2", Body=b"v", ExpectedBucketOwner=me + "foo")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert fails(e) == (403, "AccessDenied")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k"]
+
+
+def test_unordered_listing_refuses_a_delimiter(s3, bucket):
+    for key in ["a/1", "a/2", "b"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+
+    def unordered(params, **_):
+        params["url"] += ("&" if "?" in params["url"] else "?") + "allow-unordered=true"
+
+    s3.meta.events.register("before-call.s3.ListObjects", unordered)
+    try:
+        listed = s3.list_objects(Bucket=bucket)
+        assert sorted(o["Key"] for o in listed["Contents"]) == ["a/1", "a/2", "b"]
+        with pytest.raises(ClientError) as e:
+            s3.list_objects(Bucket=bucket, Delimiter="/")
+        assert fails(e) == (400, "InvalidArgument")
+    finally:
+        s3.meta.events.unregister("before-call.s3.ListObjects", unordered)
