@@ -90,6 +90,7 @@ pub fn router(
         .fallback_service(s3)
         .layer(middleware::from_fn(observe_s3))
         .layer(middleware::from_fn(post_policy_errors))
+        .layer(middleware::from_fn(unquoted_attributes_etag))
         .layer(middleware::from_fn(presigned_expiry_limit))
         .layer(middleware::from_fn(configuration_body_limit))
         .layer(middleware::from_fn_with_state(scope, crate::scope::layer))
@@ -184,6 +185,27 @@ async fn observe_s3(mut request: Request, next: Next) -> Response {
     let operation = slot.0.lock().ok().and_then(|g| g.clone()).unwrap_or_else(|| "Unknown".to_owned());
     crate::metrics::record_request(&operation, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// GetObjectAttributes sends the ETag without quotes (unlike every other S3 answer);
+/// s3s always quotes it, so the small XML answer is unquoted here.
+async fn unquoted_attributes_etag(request: Request, next: Next) -> Response {
+    let attributes = request.method() == http::Method::GET
+        && request
+            .uri()
+            .query()
+            .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "attributes"));
+    let response = next.run(request).await;
+    if !attributes || response.status() != StatusCode::OK {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes).replace("<ETag>\"", "<ETag>").replace("\"</ETag>", "</ETag>");
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(text))
 }
 
 /// s3s answers a POST upload whose policy condition fails with 400

@@ -448,10 +448,7 @@ impl Rucket {
             output.checksum_sha1,
             output.checksum_sha256,
         ] = super::put::checksum_fields(&checksums);
-        if let Some(value) = checksums.values().next() {
-            let kind = if value.contains('-') { ChecksumType::COMPOSITE } else { ChecksumType::FULL_OBJECT };
-            output.checksum_type = Some(ChecksumType::from_static(kind));
-        }
+        output.checksum_type = super::put::checksum_type(&checksums);
         Ok(S3Response::new(output))
     }
 
@@ -509,6 +506,7 @@ impl Rucket {
             output.checksum_sha1,
             output.checksum_sha256,
         ] = super::put::checksum_fields(&record.checksums);
+        output.checksum_type = super::put::checksum_type(&record.checksums);
         Ok(S3Response::new(output))
     }
 

@@ -265,6 +265,7 @@ impl Rucket {
                 &mut output.checksum_sha1,
                 &mut output.checksum_sha256,
             );
+            output.checksum_type = super::put::checksum_type(&record.checksums);
         }
         Ok(S3Response::new(output))
     }
@@ -310,6 +311,7 @@ impl Rucket {
                 &mut checksum.checksum_sha1,
                 &mut checksum.checksum_sha256,
             );
+            checksum.checksum_type = super::put::checksum_type(&record.checksums);
             output.checksum = Some(checksum);
         }
         if let (true, ObjectData::Parts(parts)) =
@@ -404,6 +406,7 @@ impl Rucket {
                 &mut output.checksum_sha1,
                 &mut output.checksum_sha256,
             );
+            output.checksum_type = super::put::checksum_type(&record.checksums);
         }
         // HeadObjectOutput has no field for it, but S3 sends the tag count on HEAD too.
         let tag_count = self.tag_count(&input.bucket, &input.key, &record)?;

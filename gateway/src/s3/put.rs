@@ -246,6 +246,14 @@ pub(super) fn checksum_fields(checksums: &BTreeMap<String, String>) -> [Option<S
     ChecksumAlgorithm::ALL.map(|a| checksums.get(a.s3_name()).cloned())
 }
 
+/// The `x-amz-checksum-type` of stored checksums: COMPOSITE for a checksum of part
+/// checksums (`<base64>-<parts>`), FULL_OBJECT for one over all the bytes.
+pub(super) fn checksum_type(checksums: &BTreeMap<String, String>) -> Option<ChecksumType> {
+    let value = checksums.values().next()?;
+    let kind = if value.contains('-') { ChecksumType::COMPOSITE } else { ChecksumType::FULL_OBJECT };
+    Some(ChecksumType::from_static(kind))
+}
+
 pub(super) fn http_date(ts: &Timestamp) -> Option<String> {
     let mut out = Vec::new();
     ts.format(TimestampFormat::HttpDate, &mut out).ok()?;
@@ -435,6 +443,7 @@ impl Rucket {
             output.checksum_sha1,
             output.checksum_sha256,
         ] = checksum_fields(&checksums);
+        output.checksum_type = checksum_type(&checksums);
         Ok(S3Response::new(output))
     }
 

@@ -432,6 +432,26 @@ def test_upload_part_checksums(s3, bucket):
     s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id)
 
 
+def test_multipart_checksum_type_and_a_wrong_object_checksum(s3, bucket):
+    import base64
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm="SHA256")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=b"only part",
+                          ChecksumAlgorithm="SHA256")
+    parts = [{"PartNumber": 1, "ETag": part["ETag"], "ChecksumSHA256": part["ChecksumSHA256"]}]
+    wrong = base64.b64encode(hashlib.sha256(b"something else").digest()).decode() + "-1"
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                     MultipartUpload={"Parts": parts}, ChecksumSHA256=wrong)
+    assert fails(e) == (400, "BadDigest")
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": parts})
+    assert done["ChecksumType"] == "COMPOSITE" and done["ChecksumSHA256"].endswith("-1")
+    head = s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert head["ChecksumType"] == "COMPOSITE"
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["Checksum", "ETag"])
+    assert attrs["Checksum"] == {"ChecksumSHA256": done["ChecksumSHA256"], "ChecksumType": "COMPOSITE"}
+    assert attrs["ETag"] == done["ETag"].strip('"')
+
+
 def test_delete_bucket_aborts_uploads_in_progress(s3):
     s3.create_bucket(Bucket="mp-delete-bucket")
     upload = s3.create_multipart_upload(Bucket="mp-delete-bucket", Key="big")["UploadId"]

@@ -420,9 +420,11 @@ def test_get_object_attributes(s3, bucket):
     def attribute(name):
         return s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=[name])
 
-    assert attribute("ETag")["ETag"].strip('"') == hashlib.md5(body).hexdigest()
+    # GetObjectAttributes is the one S3 answer whose ETag has no quotes.
+    assert attribute("ETag")["ETag"] == hashlib.md5(body).hexdigest()
     assert attribute("ObjectSize")["ObjectSize"] == len(body)
     assert attribute("Checksum")["Checksum"]["ChecksumSHA256"] == sha
+    assert attribute("Checksum")["Checksum"]["ChecksumType"] == "FULL_OBJECT"
     assert attribute("StorageClass")["StorageClass"] == "STANDARD_IA"
     assert "ObjectParts" not in attribute("ObjectParts")  # not a multipart object
     only_size = attribute("ObjectSize")
@@ -736,6 +738,15 @@ def test_an_empty_delimiter_is_not_echoed(s3):
         assert [o["Key"] for o in listed["Contents"]] == ["a/b"]
     s3.delete_object(Bucket="empty-delimiter", Key="a/b")
     s3.delete_bucket(Bucket="empty-delimiter")
+
+
+def test_checksum_type_on_put_and_head(s3, bucket):
+    put = s3.put_object(Bucket=bucket, Key="k", Body=b"typed", ChecksumAlgorithm="CRC32")
+    assert put["ChecksumType"] == "FULL_OBJECT"
+    head = s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert head["ChecksumType"] == "FULL_OBJECT" and head["ChecksumCRC32"] == put["ChecksumCRC32"]
+    got = s3.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert got["ChecksumType"] == "FULL_OBJECT"
 
 
 def test_expected_bucket_owner_is_checked(s3, bucket):
