@@ -62,6 +62,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let node_config = NodeConfig {
             node_id: settings.node_id,
             snapshot_every: settings.raft_snapshot_every,
+            region: RegionId::new(settings.region.clone()),
             durability: match settings.durability {
                 DurabilityMode::Strict => Durability::Strict,
                 DurabilityMode::Relaxed => Durability::Relaxed,

@@ -43,6 +43,8 @@ pub struct NodeConfig {
     /// node starts with the same list; an empty list is a single node (or a node that
     /// joins an existing cluster as a learner).
     pub members: BTreeMap<NodeId, String>,
+    /// The region stamped on the events the log writes by itself.
+    pub region: rucket_schemas::RegionId,
     /// The most commands one Raft entry carries.
     pub max_batch: usize,
     pub heartbeat_ms: u64,
@@ -61,6 +63,7 @@ impl NodeConfig {
             relaxed_interval: Duration::from_millis(50),
             bootstrap_single: true,
             members: BTreeMap::new(),
+            region: rucket_schemas::RegionId::new("us-east-1"),
             max_batch: 512,
             heartbeat_ms: 50,
             election_timeout_ms: (150, 300),
@@ -146,7 +149,7 @@ impl Node {
         let health = Arc::new(DurabilityHealth::default());
         let log_store = LogStore::open(&db, config.durability)?.with_health(Arc::clone(&health));
         let committed = log_store.committed_index();
-        let state_machine = StateMachine::open(&db, projections, archive)?;
+        let state_machine = StateMachine::open_in(&db, projections, archive, config.region.clone())?;
 
         let raft_config = Config {
             cluster_name: "rucket".into(),

@@ -19,7 +19,10 @@ use openraft::{
     StorageError, StorageIOError, StoredMembership,
 };
 use rucket_projections::{Decision, Projections};
-use rucket_schemas::{Command, Envelope, LogPosition, Outcome};
+use rucket_schemas::{
+    ClusterMember, Command, Envelope, EventId, LogPosition, MembershipChanged, Outcome, RegionId,
+    StorageEvent,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
@@ -65,6 +68,8 @@ struct Inner {
     projections: Projections,
     archive: EventArchive,
     meta: Keyspace,
+    /// The region stamped on events the log writes by itself (membership changes).
+    region: RegionId,
     /// Event id → archive position of every command applied as an event since this
     /// index exists: a retried command (a forward whose answer was lost) is found here
     /// and answered with its first outcome instead of being applied again.
@@ -85,9 +90,20 @@ impl StateMachine {
         projections: Projections,
         archive: EventArchive,
     ) -> std::result::Result<Self, fjall::Error> {
+        Self::open_in(db, projections, archive, RegionId::new("us-east-1"))
+    }
+
+    /// As [`Self::open`], for a node of `region`.
+    pub fn open_in(
+        db: &Database,
+        projections: Projections,
+        archive: EventArchive,
+        region: RegionId,
+    ) -> std::result::Result<Self, fjall::Error> {
         let meta = db.keyspace("raft.sm", KeyspaceCreateOptions::default)?;
         let event_ids = db.keyspace("raft.event_ids", KeyspaceCreateOptions::default)?;
-        Ok(Self { inner: Arc::new(Inner { db: db.clone(), projections, archive, meta, event_ids }) })
+        let inner = Inner { db: db.clone(), projections, archive, meta, region, event_ids };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     pub fn projections(&self) -> &Projections {
@@ -185,13 +201,38 @@ impl StateMachine {
             }
             payload => {
                 let mut batch = inner.db.batch();
-                let mark = AppliedMark { log_id: entry.log_id, position: inner.archive.head() };
+                let mut position = inner.archive.head();
+                let mut advanced = None;
+                if let EntryPayload::Membership(m) = &payload {
+                    if let Some(event) = membership_event(m) {
+                        // Archived like any event, so an audit sees the cluster change;
+                        // stamped with the newest event's HLC (the log reads no clock),
+                        // its id derived from the entry, so every replica writes the
+                        // same bytes.
+                        let last = inner.archive.get(position).map_err(read_err)?;
+                        let hlc = last.map(|e| e.hlc).unwrap_or_default();
+                        let mut id = [0u8; 16];
+                        id[..8].copy_from_slice(&entry.log_id.leader_id.term.to_be_bytes());
+                        id[8..].copy_from_slice(&entry.log_id.index.to_be_bytes());
+                        let envelope =
+                            Envelope::seal(&event, hlc, inner.region.clone(), EventId(id)).map_err(sm_err)?;
+                        position = LogPosition(position.0 + 1);
+                        batch.insert(&inner.archive.events, position.to_key(), envelope.to_bytes());
+                        inner.projections.fold(&mut batch, hlc, &event).map_err(sm_err)?;
+                        inner.projections.set_applied(&mut batch, position);
+                        advanced = Some(position);
+                    }
+                }
+                let mark = AppliedMark { log_id: entry.log_id, position };
                 batch.insert(&inner.meta, LAST_APPLIED, codec::encode(&mark).map_err(sm_err)?);
                 if let EntryPayload::Membership(m) = payload {
                     let stored = StoredMembership::new(Some(entry.log_id), m);
                     batch.insert(&inner.meta, MEMBERSHIP, codec::encode(&stored).map_err(sm_err)?);
                 }
                 batch.commit().map_err(sm_err)?;
+                if let Some(position) = advanced {
+                    inner.archive.advance(position);
+                }
                 Ok(BatchOutcome::default())
             }
         }
@@ -209,6 +250,21 @@ impl StateMachine {
         }
         Ok(data)
     }
+}
+
+/// The archived record of a committed membership, or `None` for a single node's own
+/// bootstrap (one voter known as "local"), which is no cluster change.
+fn membership_event(m: &openraft::Membership<NodeId, BasicNode>) -> Option<StorageEvent> {
+    let member = |id: NodeId| ClusterMember {
+        id,
+        address: m.get_node(&id).map(|n| n.addr.clone()).unwrap_or_default(),
+    };
+    let voters: Vec<ClusterMember> = m.voter_ids().map(member).collect();
+    let learners: Vec<ClusterMember> = m.learner_ids().map(member).collect();
+    if learners.is_empty() && voters.len() == 1 && voters[0].address == "local" {
+        return None;
+    }
+    Some(StorageEvent::MembershipChanged(MembershipChanged { voters, learners }))
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {

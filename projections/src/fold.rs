@@ -127,6 +127,8 @@ impl Projections {
             StorageEvent::AccessKeyDeleted(e) => {
                 batch.remove(&self.access_keys, e.access_key_id.as_str());
             }
+            // The log's own record: no S3 view changes (the membership lives in Raft).
+            StorageEvent::MembershipChanged(_) => {}
         }
         for id in &released {
             batch.insert(&self.garbage, id.as_str(), []);

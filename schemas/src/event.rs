@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::access_key::{
     AccessKeyCreated, AccessKeyDeleted, AccessKeyPolicySet, AccessKeyRewrapped, AccessKeyStatusSet,
 };
+use crate::cluster::MembershipChanged;
 use crate::lock::{ObjectLock, ObjectLockConfig, Retention};
 use crate::seal::{BucketEncryptionSet, DataKeyRewrapped, Seal};
 use crate::{codec, BlobId, BucketName, CodecError, Hlc, ObjectKey, RegionId, UploadId, UserId, VersionId};
@@ -49,6 +50,7 @@ pub enum EventType {
     AccessKeyDeleted = 27,
     AccessKeyPolicySet = 28,
     AccessKeyRewrapped = 29,
+    MembershipChanged = 30,
 }
 
 impl EventType {
@@ -63,6 +65,7 @@ impl EventType {
             Self::BucketEncryptionSet | Self::DataKeyRewrapped => 1,
             Self::AccessKeyCreated | Self::AccessKeyStatusSet | Self::AccessKeyDeleted => 1,
             Self::AccessKeyPolicySet | Self::AccessKeyRewrapped => 1,
+            Self::MembershipChanged => 1,
             Self::BucketObjectLockSet | Self::ObjectRetentionSet | Self::ObjectLegalHoldSet => 1,
             Self::BucketPublicAccessBlockSet | Self::BucketPolicySet => 1,
             Self::PartUploaded | Self::UploadAborted => 1,
@@ -103,6 +106,7 @@ impl EventType {
             Self::AccessKeyDeleted => "AccessKeyDeleted",
             Self::AccessKeyPolicySet => "AccessKeyPolicySet",
             Self::AccessKeyRewrapped => "AccessKeyRewrapped",
+            Self::MembershipChanged => "MembershipChanged",
         }
     }
 }
@@ -139,6 +143,7 @@ pub enum StorageEvent {
     AccessKeyDeleted(AccessKeyDeleted),
     AccessKeyPolicySet(AccessKeyPolicySet),
     AccessKeyRewrapped(AccessKeyRewrapped),
+    MembershipChanged(MembershipChanged),
 }
 
 /// Schema version 1 of `BucketObjectLockSet`: the bucket's Object Lock configuration was
@@ -973,6 +978,7 @@ impl StorageEvent {
             Self::AccessKeyDeleted(_) => EventType::AccessKeyDeleted,
             Self::AccessKeyPolicySet(_) => EventType::AccessKeyPolicySet,
             Self::AccessKeyRewrapped(_) => EventType::AccessKeyRewrapped,
+            Self::MembershipChanged(_) => EventType::MembershipChanged,
         }
     }
 
@@ -1007,7 +1013,8 @@ impl StorageEvent {
             | Self::AccessKeyStatusSet(_)
             | Self::AccessKeyDeleted(_)
             | Self::AccessKeyPolicySet(_)
-            | Self::AccessKeyRewrapped(_) => None,
+            | Self::AccessKeyRewrapped(_)
+            | Self::MembershipChanged(_) => None,
         }
     }
 
@@ -1033,7 +1040,8 @@ impl StorageEvent {
             | Self::AccessKeyStatusSet(_)
             | Self::AccessKeyDeleted(_)
             | Self::AccessKeyPolicySet(_)
-            | Self::AccessKeyRewrapped(_) => None,
+            | Self::AccessKeyRewrapped(_)
+            | Self::MembershipChanged(_) => None,
             Self::ObjectRetentionSet(e) => Some(&e.key),
             Self::ObjectLegalHoldSet(e) => Some(&e.key),
             Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
@@ -1080,6 +1088,7 @@ impl StorageEvent {
             Self::AccessKeyDeleted(_) => "rucket:AccessKeyDeleted",
             Self::AccessKeyPolicySet(_) => "rucket:AccessKeyPolicySet",
             Self::AccessKeyRewrapped(_) => "rucket:AccessKeyRewrapped",
+            Self::MembershipChanged(_) => "rucket:MembershipChanged",
         }
     }
 
@@ -1116,6 +1125,7 @@ impl StorageEvent {
             Self::AccessKeyDeleted(p) => codec::encode_payload(p)?,
             Self::AccessKeyPolicySet(p) => codec::encode_payload(p)?,
             Self::AccessKeyRewrapped(p) => codec::encode_payload(p)?,
+            Self::MembershipChanged(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -1166,6 +1176,7 @@ impl StorageEvent {
             (27, 1) => Ok(Self::AccessKeyDeleted(codec::decode_payload(bytes)?)),
             (28, 1) => Ok(Self::AccessKeyPolicySet(codec::decode_payload(bytes)?)),
             (29, 1) => Ok(Self::AccessKeyRewrapped(codec::decode_payload(bytes)?)),
+            (30, 1) => Ok(Self::MembershipChanged(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

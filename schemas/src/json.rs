@@ -126,6 +126,13 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
         StorageEvent::AccessKeyDeleted(e) => {
             out.insert("access_key_id".into(), json!(e.access_key_id));
         }
+        StorageEvent::MembershipChanged(e) => {
+            let members = |m: &[crate::ClusterMember]| -> Vec<serde_json::Value> {
+                m.iter().map(|m| json!({ "id": m.id, "address": m.address })).collect()
+            };
+            out.insert("voters".into(), json!(members(&e.voters)));
+            out.insert("learners".into(), json!(members(&e.learners)));
+        }
         StorageEvent::AccessKeyPolicySet(e) => {
             out.insert("access_key_id".into(), json!(e.access_key_id));
             out.insert("policy".into(), json!(e.policy));

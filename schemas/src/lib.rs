@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate does no IO, reads no clock and spawns nothing.
 
 mod access_key;
+mod cluster;
 mod codec;
 mod command;
 mod envelope;
@@ -19,6 +20,7 @@ pub use access_key::{
     AccessKeyCreated, AccessKeyDeleted, AccessKeyPolicySet, AccessKeyRewrapped, AccessKeyStatusSet,
     SealedSecret,
 };
+pub use cluster::{ClusterMember, MembershipChanged};
 pub use codec::{decode_payload, encode_payload};
 pub use command::{
     Command, CommandBody, ExpireAction, Outcome, Principal, Rejection, RequestFacts, WriteCondition,

@@ -450,6 +450,24 @@ async fn a_node_is_added_then_another_removed() {
     let (status, answer) =
         admin(cluster.node(1), "POST", "rucket-admin=cluster-add-node&id=5&address=nowhere").await;
     assert_eq!(status, 400, "{answer}");
+
+    // Each change is in the archive: formed with 1-3, 4 a learner, 4 a voter, 3 gone.
+    cluster.stop_all();
+    let voters = |line: &String| -> Option<(Vec<u64>, Vec<u64>)> {
+        let record: serde_json::Value = serde_json::from_str(line).ok()?;
+        (record["event"]["type"] == "MembershipChanged").then(|| {
+            let ids = |field: &str| {
+                record["event"][field].as_array().unwrap().iter().map(|m| m["id"].as_u64().unwrap()).collect()
+            };
+            (ids("voters"), ids("learners"))
+        })
+    };
+    let changes: Vec<_> =
+        archive_of(&cluster.data_dir(1), cluster.root.path()).iter().filter_map(voters).collect();
+    assert_eq!(changes.first(), Some(&(vec![1, 2, 3], vec![])), "{changes:?}");
+    assert!(changes.contains(&(vec![1, 2, 3], vec![4])), "{changes:?}");
+    assert!(changes.contains(&(vec![1, 2, 3, 4], vec![])), "{changes:?}");
+    assert_eq!(changes.last(), Some(&(vec![1, 2, 4], vec![])), "{changes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

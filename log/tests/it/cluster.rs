@@ -69,7 +69,16 @@ async fn cluster_survives_the_loss_of_its_leader() {
         assert!(matches!(outcome, Ok(Outcome::Applied { .. })), "{outcome:?}");
     }
     let head = nodes[&leader].archive().head();
-    assert_eq!(head, LogPosition(21));
+    // The cluster's formation is archived first: three voters.
+    assert_eq!(head, LogPosition(22));
+    let formed = nodes[&leader].archive().get(LogPosition(1)).unwrap().unwrap().open().unwrap();
+    match formed {
+        rucket_schemas::StorageEvent::MembershipChanged(m) => {
+            assert_eq!(m.voters.iter().map(|v| v.id).collect::<Vec<_>>(), [1, 2, 3]);
+            assert_eq!(m.voters[1].address, "n2");
+        }
+        other => panic!("position 1 is {other:?}"),
+    }
     for node in nodes.values() {
         wait_head(node, head).await;
     }
@@ -92,7 +101,7 @@ async fn cluster_survives_the_loss_of_its_leader() {
         assert!(matches!(outcome, Ok(Outcome::Applied { .. })), "{outcome:?}");
     }
     let head = nodes[&new_leader].archive().head();
-    assert_eq!(head, LogPosition(41), "no committed event was lost or repeated");
+    assert_eq!(head, LogPosition(42), "no committed event was lost or repeated");
 
     // The old leader restarts from its disk and catches up to the same archive.
     nodes.insert(leader, start(&router, root.path(), leader).await);
@@ -100,7 +109,7 @@ async fn cluster_survives_the_loss_of_its_leader() {
         wait_head(node, head).await;
     }
     let reference = archive_dump(&nodes[&new_leader]);
-    assert_eq!(reference.len(), 41);
+    assert_eq!(reference.len(), 42);
     for (id, node) in &nodes {
         assert_eq!(archive_dump(node), reference, "node {id} diverged");
     }

@@ -807,6 +807,25 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .as_admin(); // seq 10
     out.push(("access_keys", s));
 
+    // A cluster's membership changes are archived by the log itself among the S3 events:
+    // formed with three voters, a fourth added as a learner then promoted, one removed.
+    let member = |id: u64| rucket_schemas::ClusterMember { id, address: format!("127.0.0.{id}:7000") };
+    let members = |voters: &[u64], learners: &[u64]| {
+        StorageEvent::MembershipChanged(rucket_schemas::MembershipChanged {
+            voters: voters.iter().map(|id| member(*id)).collect(),
+            learners: learners.iter().map(|id| member(*id)).collect(),
+        })
+    };
+    let mut s = Script::default();
+    s.raw(members(&[1, 2, 3], &[]))
+        .create("alice", "shared", false)
+        .put("alice", "shared", "a", 4, WriteCondition::Always)
+        .raw(members(&[1, 2, 3], &[4]))
+        .raw(members(&[1, 2, 3, 4], &[]))
+        .put("alice", "shared", "b", 4, WriteCondition::Always)
+        .raw(members(&[1, 2, 4], &[]));
+    out.push(("cluster_membership", s));
+
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
 }
