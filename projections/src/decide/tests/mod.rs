@@ -227,6 +227,7 @@ fn summary(event: &StorageEvent) -> String {
         E::AccessKeyRewrapped(e) => {
             format!("AccessKeyRewrapped {} from={} to={}", e.access_key_id, e.from_key_id, e.secret.key_id)
         }
+        E::MembershipChanged(e) => format!("MembershipChanged voters={}", e.voters.len()),
     }
 }
 
