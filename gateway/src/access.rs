@@ -164,7 +164,8 @@ impl S3Access for Access {
             let record = self.projections.bucket(&bucket_name).map_err(crate::errors::projection)?;
             if let Some(record) = record {
                 if expected.as_bytes() != record.owner.as_str().as_bytes() {
-                    return Err(s3_error!(AccessDenied, "The bucket is owned by another account"));
+                    // The same words as any refusal: a guess at the owner learns nothing.
+                    return Err(s3_error!(AccessDenied, "Access Denied"));
                 }
             }
         }

@@ -196,14 +196,22 @@ async fn unquoted_attributes_etag(request: Request, next: Next) -> Response {
             .query()
             .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "attributes"));
     let response = next.run(request).await;
-    if !attributes || response.status() != StatusCode::OK {
+    // Its answer is small; anything large (or of unknown size) is some other answer.
+    let small = axum::body::HttpBody::size_hint(response.body()).upper().is_some_and(|len| len <= 64 << 10);
+    if !attributes || response.status() != StatusCode::OK || !small {
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 10).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let text = String::from_utf8_lossy(&bytes).replace("<ETag>\"", "<ETag>").replace("\"</ETag>", "</ETag>");
+    let text = String::from_utf8_lossy(&bytes);
+    // Only GetObjectAttributes's own answer (not a listing that carried a stray
+    // `?attributes`).
+    if !text.contains("<GetObjectAttributesResponse") {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    let text = text.replace("<ETag>\"", "<ETag>").replace("\"</ETag>", "</ETag>");
     parts.headers.remove(http::header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(text))
 }

@@ -77,11 +77,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 node
             }
             Some(cluster) => {
-                let fingerprint = crate::cluster::key_fingerprint(
-                    &root.access_key_id,
-                    &root.secret_access_key,
-                    &settings.keyring.current_id().into_iter().collect::<Vec<_>>(),
-                );
+                // The region too: a cluster is one region, and the log stamps its own
+                // events (membership changes) with it on every replica.
+                let mut shared = settings.keyring.current_id().into_iter().collect::<Vec<_>>();
+                let region = format!("region={}", settings.region);
+                shared.push(&region);
+                let fingerprint =
+                    crate::cluster::key_fingerprint(&root.access_key_id, &root.secret_access_key, &shared);
                 let (node, cluster_copies) =
                     crate::cluster::start_node(node_config, cluster, fingerprint, &blobs).await?;
                 copies = Some(cluster_copies);

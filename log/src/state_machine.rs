@@ -20,7 +20,7 @@ use openraft::{
 };
 use rucket_projections::{Decision, Projections};
 use rucket_schemas::{
-    ClusterMember, Command, Envelope, EventId, LogPosition, MembershipChanged, Outcome, RegionId,
+    ClusterMember, Command, Envelope, EventId, EventType, LogPosition, MembershipChanged, Outcome, RegionId,
     StorageEvent,
 };
 use serde::{Deserialize, Serialize};
@@ -375,7 +375,10 @@ impl StateMachine {
             let event = envelope.open().map_err(sm_err)?;
             let mut batch = inner.db.batch();
             batch.insert(&inner.archive.events, position.to_key(), bytes.to_vec());
-            batch.insert(&inner.event_ids, envelope.event_id.0, position.to_key());
+            // As apply does: command ids only (the log's own membership records have none).
+            if envelope.event_type != EventType::MembershipChanged as u16 {
+                batch.insert(&inner.event_ids, envelope.event_id.0, position.to_key());
+            }
             inner.projections.fold(&mut batch, envelope.hlc, &event).map_err(sm_err)?;
             inner.projections.set_applied(&mut batch, position);
             batch.commit().map_err(sm_err)?;

@@ -45,7 +45,7 @@ fn refuse(refusal: Refusal) -> Response {
         }
         Refusal::KeysDiffer { theirs, ours } => {
             let text = format!(
-                "the caller's root credentials or master keys differ from this node's (key fingerprint {theirs} there, {ours} here): every node of a cluster needs the same RUCKET_ACCESS_KEY_ID, RUCKET_SECRET_ACCESS_KEY and master key"
+                "the caller's root credentials, master keys or region differ from this node's (key fingerprint {theirs} there, {ours} here): every node of a cluster needs the same RUCKET_ACCESS_KEY_ID, RUCKET_SECRET_ACCESS_KEY, master key and region"
             );
             tracing::error!("{text}");
             (StatusCode::CONFLICT, text).into_response()

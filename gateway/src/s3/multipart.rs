@@ -357,7 +357,7 @@ impl Rucket {
         let completed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
         let Some(upload) = self.projections().upload(&bucket, &key, &id).map_err(errors::projection)? else {
             // A retried Complete (an SDK retries after a timeout) gets the first one's answer.
-            return self.completed_before(&bucket, &key, &completed);
+            return self.completed_before(&user, &bucket, &key, &completed);
         };
         let seal = self.projections().upload_seal(&bucket, &key, &id).map_err(errors::projection)?;
         let declared = DeclaredObjectChecksum {
@@ -428,7 +428,7 @@ impl Rucket {
         let outcome = match proposed {
             // Two Completes of one upload raced and the other won: the same answer.
             Err(e) if e.code() == &s3s::S3ErrorCode::NoSuchUpload => {
-                return self.completed_before(&bucket, &key, &completed)
+                return self.completed_before(&user, &bucket, &key, &completed)
             }
             other => other?,
         };
@@ -457,6 +457,7 @@ impl Rucket {
     /// made (its ETag is the MD5 of their MD5s); NoSuchUpload otherwise.
     fn completed_before(
         &self,
+        user: &crate::credentials::User,
         bucket: &rucket_schemas::BucketName,
         key: &ObjectKey,
         completed: &[CompletedPart],
@@ -479,8 +480,11 @@ impl Rucket {
             ObjectData::Parts(parts) => parts.iter().map(|p| p.part_number).collect(),
             _ => return Err(no_such_upload()),
         };
+        // Only the writer of that version hears it again (the version does not name the
+        // upload that made it, so the parts and the writer stand for it).
         if named.is_empty()
             || record.etag != etag
+            || record.owner != user.id
             || numbers != named.iter().map(|(n, _)| *n).collect::<Vec<_>>()
         {
             return Err(no_such_upload());

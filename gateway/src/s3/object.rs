@@ -611,7 +611,10 @@ impl Rucket {
                     return (object, Err(errors::rejection(rucket_schemas::Rejection::AccessDenied)));
                 }
                 let unsupported = object.last_modified_time.is_some() || object.size.is_some();
-                let condition = object.e_tag.as_ref().map(|e| WriteCondition::IfMatch(e.value().to_owned()));
+                let condition = object.e_tag.as_ref().map(|e| match e.value() {
+                    "*" => WriteCondition::IfExists,
+                    etag => WriteCondition::IfMatch(etag.to_owned()),
+                });
                 let outcome = match ObjectKey::parse(&object.key) {
                     Err(e) => Err(errors::key_name(e)),
                     // Refused rather than ignored.

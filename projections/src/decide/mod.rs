@@ -126,14 +126,19 @@ impl Projections {
                 // The bucket and the right to write first, then the condition on the
                 // key's current version (404 NoSuchKey or 412), then the write itself.
                 // (A condition names a key's version: on anything else it cannot hold.)
-                let Some((bucket, Some(key), _)) = crate::access::target(inner) else {
+                let Some((bucket, Some(key), version)) = crate::access::target(inner) else {
                     return Ok(Decision::Rejected(Rejection::PreconditionFailed));
                 };
                 // Who may write comes before what the condition would reveal.
                 if let Err(r) = self.writable_bucket(caller, bucket)? {
                     return Ok(Decision::Rejected(r));
                 }
-                if let Err(r) = self.condition_holds(bucket, key, condition)? {
+                let holds = match version {
+                    // A named version is compared, not the current one.
+                    Some(version) => self.condition_holds_on_version(bucket, key, version, condition)?,
+                    None => self.condition_holds(bucket, key, condition)?,
+                };
+                if let Err(r) = holds {
                     return Ok(Decision::Rejected(r));
                 }
                 self.decide_as(&unwrapped(inner), grants)
@@ -336,6 +341,33 @@ impl Projections {
     }
 
     /// Decides a write precondition against the key's current version.
+    /// A condition on one named version: its ETag (a delete marker has none, so only
+    /// `If-Match: *` holds on it); a version that does not exist is 404 NoSuchKey.
+    fn condition_holds_on_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: &VersionId,
+        condition: &WriteCondition,
+    ) -> Result<Result<(), Rejection>, ProjectionError> {
+        let entry = self.version(bucket, key, version)?;
+        Ok(match (entry, condition) {
+            (None, WriteCondition::IfMatch(_) | WriteCondition::IfExists) => Err(Rejection::NoSuchKey),
+            (Some(_), WriteCondition::IfExists) => Ok(()),
+            (Some(crate::VersionEntry::Object(r)), WriteCondition::IfMatch(etag)) if &r.etag == etag => {
+                Ok(())
+            }
+            (Some(_), WriteCondition::IfMatch(_)) => Err(Rejection::PreconditionFailed),
+            (entry, WriteCondition::IfNoneMatchETag(etag)) => match entry {
+                Some(crate::VersionEntry::Object(r)) if &r.etag == etag => Err(Rejection::PreconditionFailed),
+                _ => Ok(()),
+            },
+            (None, _) => Ok(()),
+            (Some(_), WriteCondition::IfNoneMatch) => Err(Rejection::PreconditionFailed),
+            (Some(_), WriteCondition::Always) => Ok(()),
+        })
+    }
+
     fn condition_holds(
         &self,
         bucket: &BucketName,

@@ -303,3 +303,26 @@ fn a_conditional_delete_is_decided_on_the_current_version_after_the_access_check
         "ObjectDeleted bkt/a@null by=alice",
     );
 }
+
+#[test]
+fn a_conditional_delete_of_a_named_version_compares_that_version() {
+    let mut h = with_buckets(&["von"]);
+    given(&mut h, ALICE, set_versioning("von", VersioningStatus::Enabled));
+    write(&mut h, ALICE, "von", "a", "v1");
+    let second = put_with(&h, "alice", "von", "a", "v2", inline(b"yy"), WriteCondition::Always);
+    given(&mut h, ALICE, second);
+    let etag = |h: &Harness, v: &str| match h.projections.version(&b("von"), &k("a"), &super::v(v)).unwrap() {
+        Some(crate::VersionEntry::Object(r)) => r.etag,
+        Some(other) => panic!("{other:?}"),
+        None => panic!("no version {v}"),
+    };
+    let (first, current) = (etag(&h, "v1"), etag(&h, "v2"));
+    assert_ne!(first, current);
+    let cond = |version: &str, condition: WriteCondition| CommandBody::IfMatched {
+        condition,
+        inner: Box::new(delete("von", "a", Some(version), "m1")),
+    };
+    check(&mut h, ALICE, cond("v1", WriteCondition::IfMatch(current)), "Rejected(PreconditionFailed)");
+    check(&mut h, ALICE, cond("v9", WriteCondition::IfExists), "Rejected(NoSuchKey)");
+    check(&mut h, ALICE, cond("v1", WriteCondition::IfMatch(first)), "ObjectDeleted von/a@v1 by=alice");
+}
