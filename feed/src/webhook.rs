@@ -66,7 +66,33 @@ pub struct Worker<D> {
     pub shutdown: watch::Receiver<bool>,
     /// Whether this node delivers now (in a cluster, only the leader does).
     pub active: Active,
+    /// In a cluster, the cursor every node can read (kept in the log): the worker that
+    /// becomes active resumes from it, and the active one records its progress in it.
+    pub shared: Option<Arc<dyn SharedCursor>>,
+    /// Whether records were delivered since the shared cursor was last told.
+    pub delivered_since_shared: bool,
 }
+
+/// A delivery cursor kept where every node of a cluster reads it (the log).
+pub trait SharedCursor: Send + Sync + 'static {
+    /// The position up to which `target` was last recorded as delivered.
+    fn load(&self, target: &str) -> Option<LogPosition>;
+    /// Records that `target` was delivered every event up to `position` (best effort:
+    /// a failure is logged and the next record covers it).
+    fn save(&self, target: &str, position: LogPosition)
+        -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// Who delivers in a cluster: whether this node is active (the leader) and the cursor
+/// the nodes share. A single node is always active and shares nothing.
+#[derive(Clone)]
+pub struct Gate {
+    pub active: Active,
+    pub shared: Option<Arc<dyn SharedCursor>>,
+}
+
+/// How often the active worker records its progress in the shared cursor (at most).
+const SHARE_EVERY: Duration = Duration::from_secs(1);
 
 /// Whether a worker should deliver now.
 pub type Active = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
@@ -86,7 +112,7 @@ pub fn start<D: Deliver>(
     archive: &EventArchive,
     projections: &Projections,
     shutdown: watch::Receiver<bool>,
-    active: Active,
+    gate: Gate,
 ) -> Result<(), FeedError> {
     let dir = data_dir.join("notify");
     std::fs::create_dir_all(&dir).map_err(|source| FeedError::Cursor { path: dir, source })?;
@@ -98,7 +124,9 @@ pub fn start<D: Deliver>(
             archive: archive.clone(),
             projections: projections.clone(),
             shutdown: shutdown.clone(),
-            active: std::sync::Arc::clone(&active),
+            active: Arc::clone(&gate.active),
+            shared: gate.shared.clone(),
+            delivered_since_shared: false,
         };
         tokio::spawn(async move {
             let id = worker.target.clone();
@@ -120,17 +148,48 @@ impl<D: Deliver> Worker<D> {
         // the notification rules as of here: a retry resumes here, never elsewhere.
         let mut done = start;
         let mut backoff = Duration::from_millis(100);
+        let mut was_active = false;
+        // What the shared cursor was last told, and when.
+        let mut shared_at = (done, tokio::time::Instant::now());
         loop {
             metrics::gauge!(WEBHOOK_LAG_EVENTS, &labels)
                 .set(self.archive.head().0.saturating_sub(done.0) as f64);
             if !(self.active)() {
+                was_active = false;
                 tokio::select! {
                     _ = tokio::time::sleep(INACTIVE_PAUSE) => continue,
                     _ = stopped(&mut self.shutdown) => return Ok(()),
                 }
             }
+            if !was_active {
+                was_active = true;
+                // Becoming active (a new leader): what another node delivered meanwhile
+                // is not delivered again.
+                if let Some(recorded) = self.shared.as_ref().and_then(|s| s.load(&self.target)) {
+                    if recorded > done && recorded <= self.archive.head() {
+                        tracing::info!(target = %self.target, from = %done, to = %recorded, "resuming webhook delivery where the cluster recorded it");
+                        done = recorded;
+                        follower.seek(done);
+                        configs.clear();
+                        write_cursor(&self.cursor_path, done)?;
+                    }
+                }
+                shared_at = (done, tokio::time::Instant::now());
+            }
+            // Progress is recorded at most once a SHARE_EVERY, and only after deliveries
+            // (the record is itself an event, which delivers nothing).
+            let due = shared_at.1 + SHARE_EVERY;
+            if let (Some(shared), true) = (&self.shared, self.delivered_since_shared) {
+                if tokio::time::Instant::now() >= due {
+                    tokio::spawn(shared.save(&self.target, done));
+                    shared_at = (done, tokio::time::Instant::now());
+                    self.delivered_since_shared = false;
+                }
+            }
+            let pending = self.shared.is_some() && self.delivered_since_shared;
             let batch = tokio::select! {
                 batch = follower.next(READ_BATCH) => batch,
+                _ = tokio::time::sleep_until(due), if pending => continue,
                 _ = stopped(&mut self.shutdown) => return Ok(()),
             };
             let delivered = match batch.map_err(FeedError::from).and_then(decode) {
@@ -157,10 +216,17 @@ impl<D: Deliver> Worker<D> {
 
     /// The stored cursor, or the head for a new target (it is told about what happens
     /// from now on). A cursor past the head (a relaxed-mode crash lost the archive's
-    /// tail) is brought back to the head.
+    /// tail) is brought back to the head. In a cluster, the later of this node's file
+    /// and the cluster's record.
     fn start_cursor(&self) -> Result<LogPosition, FeedError> {
         let head = self.archive.head();
-        match read_cursor(&self.cursor_path)? {
+        let file = read_cursor(&self.cursor_path)?;
+        let shared = self.shared.as_ref().and_then(|s| s.load(&self.target));
+        let stored = match (file, shared) {
+            (Some(f), Some(s)) => Some(f.max(s)),
+            (f, s) => f.or(s),
+        };
+        match stored {
             Some(c) if c <= head => Ok(c),
             Some(c) => {
                 tracing::warn!(target = %self.target, cursor = %c, %head, "webhook cursor is past the archive head; resuming at the head");
@@ -252,6 +318,7 @@ impl<D: Deliver> Worker<D> {
             };
             let failure = match delivered {
                 Ok(()) => {
+                    self.delivered_since_shared = true;
                     metrics::counter!(WEBHOOK_DELIVERED, &labels).increment(1);
                     let age = time::OffsetDateTime::now_utc() - event.envelope.hlc.to_datetime();
                     metrics::gauge!(WEBHOOK_LAG_SECONDS, &labels).set(age.as_seconds_f64().max(0.0));

@@ -207,9 +207,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &archive,
             &rucket.projections,
             shutdown_watch.clone(),
-            {
-                let node = Arc::clone(node);
-                Arc::new(move || node.is_leader())
+            rucket_feed::webhook::Gate {
+                active: {
+                    let node = Arc::clone(node);
+                    Arc::new(move || node.is_leader())
+                },
+                // In a cluster the cursor lives in the log, so a new leader resumes there.
+                shared: settings.cluster.as_ref().map(|_| {
+                    Arc::new(crate::notify::delivery::LogCursor {
+                        node: Arc::clone(node),
+                        clock: Arc::clone(&rucket.clock),
+                        region: rucket.region.clone(),
+                    }) as Arc<dyn rucket_feed::webhook::SharedCursor>
+                }),
             },
         )?;
     }

@@ -129,6 +129,7 @@ impl Projections {
             }
             // The log's own record: no S3 view changes (the membership lives in Raft).
             StorageEvent::MembershipChanged(_) => {}
+            StorageEvent::WebhookCursorSet(e) => self.set_webhook_cursor(batch, &e.target, e.position),
         }
         for id in &released {
             batch.insert(&self.garbage, id.as_str(), []);

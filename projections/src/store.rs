@@ -163,6 +163,21 @@ impl Projections {
         Ok(self.meta.get(keys::APPLIED)?.and_then(|v| LogPosition::from_key(&v)).unwrap_or_default())
     }
 
+    /// Where webhook target `target` was last recorded as delivered (in the log, by a
+    /// cluster's leader); `None` before the first record.
+    pub fn webhook_cursor(&self, target: &str) -> Result<Option<u64>, ProjectionError> {
+        let key = format!("webhook-cursor/{target}");
+        Ok(self.meta.get(key.as_bytes())?.and_then(|v| LogPosition::from_key(&v)).map(|p| p.0))
+    }
+
+    pub(crate) fn set_webhook_cursor(&self, batch: &mut OwnedWriteBatch, target: &str, position: u64) {
+        batch.insert(
+            &self.meta,
+            format!("webhook-cursor/{target}").as_bytes(),
+            LogPosition(position).to_key(),
+        );
+    }
+
     /// Records the applied position in the same batch as the change it belongs to.
     pub fn set_applied(&self, batch: &mut OwnedWriteBatch, position: LogPosition) {
         batch.insert(&self.meta, keys::APPLIED, position.to_key());

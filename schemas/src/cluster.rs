@@ -20,3 +20,12 @@ pub struct MembershipChanged {
     pub voters: Vec<ClusterMember>,
     pub learners: Vec<ClusterMember>,
 }
+
+/// Schema version 1 of `WebhookCursorSet`: webhook target `target` has been delivered every
+/// event up to `position`. The delivering node (a cluster's leader) records it now and
+/// then, so a new leader resumes there instead of from its own older cursor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct WebhookCursorSet {
+    pub target: String,
+    pub position: u64,
+}

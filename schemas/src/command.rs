@@ -256,6 +256,12 @@ pub enum CommandBody {
         condition: WriteCondition,
         inner: Box<CommandBody>,
     },
+    /// Webhook target `target` was delivered every event up to `position` (the leader's
+    /// webhook worker, as an operator); ignored unless it moves the cursor forward.
+    SetWebhookCursor {
+        target: String,
+        position: u64,
+    },
 }
 
 /// Who signed a request, as authenticated at the gateway (SigV4 is checked there): a
@@ -340,7 +346,8 @@ impl CommandBody {
             | Self::SetAccessKeyStatus { .. }
             | Self::DeleteAccessKey { .. }
             | Self::SetAccessKeyPolicy { .. }
-            | Self::RewrapAccessKey { .. } => return None,
+            | Self::RewrapAccessKey { .. }
+            | Self::SetWebhookCursor { .. } => return None,
         })
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::access_key::{
     AccessKeyCreated, AccessKeyDeleted, AccessKeyPolicySet, AccessKeyRewrapped, AccessKeyStatusSet,
 };
-use crate::cluster::MembershipChanged;
+use crate::cluster::{MembershipChanged, WebhookCursorSet};
 use crate::lock::{ObjectLock, ObjectLockConfig, Retention};
 use crate::seal::{BucketEncryptionSet, DataKeyRewrapped, Seal};
 use crate::{codec, BlobId, BucketName, CodecError, Hlc, ObjectKey, RegionId, UploadId, UserId, VersionId};
@@ -51,6 +51,7 @@ pub enum EventType {
     AccessKeyPolicySet = 28,
     AccessKeyRewrapped = 29,
     MembershipChanged = 30,
+    WebhookCursorSet = 31,
 }
 
 impl EventType {
@@ -65,7 +66,7 @@ impl EventType {
             Self::BucketEncryptionSet | Self::DataKeyRewrapped => 1,
             Self::AccessKeyCreated | Self::AccessKeyStatusSet | Self::AccessKeyDeleted => 1,
             Self::AccessKeyPolicySet | Self::AccessKeyRewrapped => 1,
-            Self::MembershipChanged => 1,
+            Self::MembershipChanged | Self::WebhookCursorSet => 1,
             Self::BucketObjectLockSet | Self::ObjectRetentionSet | Self::ObjectLegalHoldSet => 1,
             Self::BucketPublicAccessBlockSet | Self::BucketPolicySet => 1,
             Self::PartUploaded | Self::UploadAborted => 1,
@@ -107,6 +108,7 @@ impl EventType {
             Self::AccessKeyPolicySet => "AccessKeyPolicySet",
             Self::AccessKeyRewrapped => "AccessKeyRewrapped",
             Self::MembershipChanged => "MembershipChanged",
+            Self::WebhookCursorSet => "WebhookCursorSet",
         }
     }
 }
@@ -144,6 +146,7 @@ pub enum StorageEvent {
     AccessKeyPolicySet(AccessKeyPolicySet),
     AccessKeyRewrapped(AccessKeyRewrapped),
     MembershipChanged(MembershipChanged),
+    WebhookCursorSet(WebhookCursorSet),
 }
 
 /// Schema version 1 of `BucketObjectLockSet`: the bucket's Object Lock configuration was
@@ -979,6 +982,7 @@ impl StorageEvent {
             Self::AccessKeyPolicySet(_) => EventType::AccessKeyPolicySet,
             Self::AccessKeyRewrapped(_) => EventType::AccessKeyRewrapped,
             Self::MembershipChanged(_) => EventType::MembershipChanged,
+            Self::WebhookCursorSet(_) => EventType::WebhookCursorSet,
         }
     }
 
@@ -1014,7 +1018,8 @@ impl StorageEvent {
             | Self::AccessKeyDeleted(_)
             | Self::AccessKeyPolicySet(_)
             | Self::AccessKeyRewrapped(_)
-            | Self::MembershipChanged(_) => None,
+            | Self::MembershipChanged(_)
+            | Self::WebhookCursorSet(_) => None,
         }
     }
 
@@ -1041,7 +1046,8 @@ impl StorageEvent {
             | Self::AccessKeyDeleted(_)
             | Self::AccessKeyPolicySet(_)
             | Self::AccessKeyRewrapped(_)
-            | Self::MembershipChanged(_) => None,
+            | Self::MembershipChanged(_)
+            | Self::WebhookCursorSet(_) => None,
             Self::ObjectRetentionSet(e) => Some(&e.key),
             Self::ObjectLegalHoldSet(e) => Some(&e.key),
             Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
@@ -1089,6 +1095,7 @@ impl StorageEvent {
             Self::AccessKeyPolicySet(_) => "rucket:AccessKeyPolicySet",
             Self::AccessKeyRewrapped(_) => "rucket:AccessKeyRewrapped",
             Self::MembershipChanged(_) => "rucket:MembershipChanged",
+            Self::WebhookCursorSet(_) => "rucket:WebhookCursorSet",
         }
     }
 
@@ -1126,6 +1133,7 @@ impl StorageEvent {
             Self::AccessKeyPolicySet(p) => codec::encode_payload(p)?,
             Self::AccessKeyRewrapped(p) => codec::encode_payload(p)?,
             Self::MembershipChanged(p) => codec::encode_payload(p)?,
+            Self::WebhookCursorSet(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -1177,6 +1185,7 @@ impl StorageEvent {
             (28, 1) => Ok(Self::AccessKeyPolicySet(codec::decode_payload(bytes)?)),
             (29, 1) => Ok(Self::AccessKeyRewrapped(codec::decode_payload(bytes)?)),
             (30, 1) => Ok(Self::MembershipChanged(codec::decode_payload(bytes)?)),
+            (31, 1) => Ok(Self::WebhookCursorSet(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

@@ -133,6 +133,10 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("voters".into(), json!(members(&e.voters)));
             out.insert("learners".into(), json!(members(&e.learners)));
         }
+        StorageEvent::WebhookCursorSet(e) => {
+            out.insert("target".into(), json!(e.target));
+            out.insert("delivered_up_to".into(), json!(e.position));
+        }
         StorageEvent::AccessKeyPolicySet(e) => {
             out.insert("access_key_id".into(), json!(e.access_key_id));
             out.insert("policy".into(), json!(e.policy));

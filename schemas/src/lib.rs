@@ -20,7 +20,7 @@ pub use access_key::{
     AccessKeyCreated, AccessKeyDeleted, AccessKeyPolicySet, AccessKeyRewrapped, AccessKeyStatusSet,
     SealedSecret,
 };
-pub use cluster::{ClusterMember, MembershipChanged};
+pub use cluster::{ClusterMember, MembershipChanged, WebhookCursorSet};
 pub use codec::{decode_payload, encode_payload};
 pub use command::{
     Command, CommandBody, ExpireAction, Outcome, Principal, Rejection, RequestFacts, WriteCondition,

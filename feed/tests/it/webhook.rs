@@ -60,6 +60,8 @@ fn worker(store: &Store, delivery: &Arc<Recorder>, shutdown: watch::Receiver<boo
         cursor_path: rucket_feed::webhook::cursor_path(store.path(), "hook"),
         shutdown,
         active: Arc::new(|| true),
+        shared: None,
+        delivered_since_shared: false,
     }
 }
 
@@ -146,4 +148,56 @@ async fn an_inactive_worker_delivers_nothing_until_it_becomes_active() {
     leads.store(true, std::sync::atomic::Ordering::Relaxed);
     store.append(&[deleted("alpha", "two")]);
     assert_eq!(until(&recorder, 2).await, vec![2, 3]);
+}
+
+/// A cluster's shared cursor, in memory: what `load` answers and what `save` was told.
+#[derive(Default)]
+struct SharedMemory {
+    position: Mutex<Option<LogPosition>>,
+    saved: Mutex<Vec<u64>>,
+}
+
+impl rucket_feed::webhook::SharedCursor for SharedMemory {
+    fn load(&self, _target: &str) -> Option<LogPosition> {
+        *self.position.lock().unwrap()
+    }
+
+    fn save(
+        &self,
+        _target: &str,
+        position: LogPosition,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        self.saved.lock().unwrap().push(position.0);
+        *self.position.lock().unwrap() = Some(position);
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_leader_resumes_from_the_shared_cursor_and_records_its_progress() {
+    let mut store = Store::new();
+    std::fs::create_dir_all(store.path().join("notify")).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let (_stop, shutdown) = watch::channel(false);
+    let leads = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shared = Arc::new(SharedMemory::default());
+    let mut follower = worker(&store, &recorder, shutdown);
+    let flag = Arc::clone(&leads);
+    follower.active = Arc::new(move || flag.load(std::sync::atomic::Ordering::Relaxed));
+    follower.shared = Some(Arc::clone(&shared) as Arc<dyn rucket_feed::webhook::SharedCursor>);
+    tokio::spawn(follower.run());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.append(&[rules("alpha", ""), deleted("alpha", "one"), deleted("alpha", "two")]);
+    // Another node (the old leader) delivered up to position 2 and recorded it.
+    *shared.position.lock().unwrap() = Some(LogPosition(2));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(positions(&recorder).is_empty());
+    // This node becomes the leader: it delivers what follows 2, not 2 again.
+    leads.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(until(&recorder, 1).await, vec![3]);
+    // And records its progress for the next leader, within a second or so.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(shared.saved.lock().unwrap().last(), Some(&3));
+    let cursor = std::fs::read_to_string(rucket_feed::webhook::cursor_path(store.path(), "hook")).unwrap();
+    assert_eq!(cursor.trim(), "3");
 }

@@ -49,13 +49,60 @@ pub fn start(
     archive: &rucket_log::EventArchive,
     projections: &rucket_projections::Projections,
     shutdown: tokio::sync::watch::Receiver<bool>,
-    active: rucket_feed::webhook::Active,
+    gate: rucket_feed::webhook::Gate,
 ) -> Result<(), rucket_feed::FeedError> {
     let targets = targets
         .iter()
         .map(|t| (t.id.clone(), Arc::new(HttpDelivery { target: t.clone(), client: client.clone() })))
         .collect();
-    rucket_feed::webhook::start(targets, data_dir, archive, projections, shutdown, active)
+    rucket_feed::webhook::start(targets, data_dir, archive, projections, shutdown, gate)
+}
+
+/// The webhook cursors of a cluster, kept in the log: read from the projections, moved
+/// by a `SetWebhookCursor` command the (leader's) worker proposes as an operator.
+pub struct LogCursor {
+    pub node: Arc<rucket_log::Node>,
+    pub clock: Arc<rucket_log::Clock>,
+    pub region: rucket_schemas::RegionId,
+}
+
+/// The user the webhook workers' cursor commands run as.
+const WEBHOOK_USER: &str = "rucket-webhooks";
+
+impl rucket_feed::webhook::SharedCursor for LogCursor {
+    fn load(&self, target: &str) -> Option<rucket_schemas::LogPosition> {
+        match self.node.projections().webhook_cursor(target) {
+            Ok(position) => position.map(rucket_schemas::LogPosition),
+            Err(e) => {
+                tracing::warn!(target, error = %e, "could not read the cluster's webhook cursor");
+                None
+            }
+        }
+    }
+
+    fn save(
+        &self,
+        target: &str,
+        position: rucket_schemas::LogPosition,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        let command = rucket_schemas::Command {
+            hlc: self.clock.now(),
+            event_id: rucket_schemas::EventId(rand::random()),
+            origin_region: self.region.clone(),
+            requester: rucket_schemas::UserId::new(WEBHOOK_USER),
+            requester_is_admin: true,
+            body: rucket_schemas::CommandBody::SetWebhookCursor {
+                target: target.to_owned(),
+                position: position.0,
+            },
+        };
+        let (node, target) = (Arc::clone(&self.node), target.to_owned());
+        Box::pin(async move {
+            if let Err(e) = node.propose(command).await {
+                tracing::warn!(target, error = %e, "could not record the webhook cursor in the log");
+            }
+        })
+    }
 }
 
 /// Sends S3's test event to a target after a configuration names it (best effort).

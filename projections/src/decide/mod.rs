@@ -243,6 +243,19 @@ impl Projections {
             C::RewrapAccessKey { access_key_id, from, secret } => {
                 self.rewrap_access_key(caller, access_key_id, from, secret)
             }
+            // The node's own webhook worker, as an operator; the cursor only moves forward.
+            C::SetWebhookCursor { target, position } => {
+                if !caller.is_admin() {
+                    return Ok(Decision::Rejected(Rejection::AccessDenied));
+                }
+                if self.webhook_cursor(target)?.is_some_and(|c| c >= *position) {
+                    return Ok(Decision::Unchanged);
+                }
+                Ok(event(StorageEvent::WebhookCursorSet(rucket_schemas::WebhookCursorSet {
+                    target: target.clone(),
+                    position: *position,
+                })))
+            }
             C::RewrapDataKey { bucket, key, target, from, seal } => {
                 self.rewrap_data_key(caller, bucket, key, target, from, seal)
             }

@@ -826,6 +826,22 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .raw(members(&[1, 2, 4], &[]));
     out.push(("cluster_membership", s));
 
+    // A cluster's webhook cursors live in the log: recorded by the leader's worker as an
+    // operator, only ever forward.
+    let cursor = |position| CommandBody::SetWebhookCursor { target: "audit".into(), position };
+    let mut s = Script::default();
+    s.create("alice", "watched", false)
+        .put("alice", "watched", "a", 4, WriteCondition::Always)
+        .command("root", cursor(2))
+        .as_admin() // seq 3
+        .command("root", cursor(1))
+        .as_admin() // unchanged: backwards
+        .command("alice", cursor(9)) // rejected: not an operator
+        .put("alice", "watched", "b", 4, WriteCondition::Always)
+        .command("root", cursor(4))
+        .as_admin();
+    out.push(("webhook_cursors", s));
+
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
 }

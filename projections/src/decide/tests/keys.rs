@@ -167,3 +167,17 @@ fn rewrap_data_key_of_an_upload_needs_it_in_progress_and_sealed() {
     given(&mut h, ALICE, abort);
     check(&mut h, ROOT, rewrap_data("bkt", "k", upload(1), from(), "mk2"), "Unchanged");
 }
+
+#[test]
+fn a_webhook_cursor_moves_only_forward_and_only_for_an_operator() {
+    let mut h = with_buckets(&[]);
+    let set = |position| CommandBody::SetWebhookCursor { target: "hook".into(), position };
+    check(&mut h, ALICE, set(5), "Rejected(AccessDenied)");
+    check(&mut h, ROOT, set(5), "WebhookCursorSet hook=5");
+    given(&mut h, ROOT, set(5));
+    assert_eq!(h.projections.webhook_cursor("hook").unwrap(), Some(5));
+    check(&mut h, ROOT, set(5), "Unchanged");
+    check(&mut h, ROOT, set(3), "Unchanged");
+    check(&mut h, ROOT, set(9), "WebhookCursorSet hook=9");
+    assert_eq!(h.projections.webhook_cursor("other").unwrap(), None);
+}

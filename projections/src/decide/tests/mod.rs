@@ -228,6 +228,7 @@ fn summary(event: &StorageEvent) -> String {
             format!("AccessKeyRewrapped {} from={} to={}", e.access_key_id, e.from_key_id, e.secret.key_id)
         }
         E::MembershipChanged(e) => format!("MembershipChanged voters={}", e.voters.len()),
+        E::WebhookCursorSet(e) => format!("WebhookCursorSet {}={}", e.target, e.position),
     }
 }
 
