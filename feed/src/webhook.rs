@@ -71,6 +71,8 @@ pub struct Worker<D> {
     pub shared: Option<Arc<dyn SharedCursor>>,
     /// Whether records were delivered since the shared cursor was last told.
     pub delivered_since_shared: bool,
+    /// When the shared cursor was last told.
+    pub shared_at: Option<tokio::time::Instant>,
 }
 
 /// A delivery cursor kept where every node of a cluster reads it (the log).
@@ -92,7 +94,7 @@ pub struct Gate {
 }
 
 /// How often the active worker records its progress in the shared cursor (at most).
-const SHARE_EVERY: Duration = Duration::from_secs(1);
+const SHARE_EVERY: Duration = Duration::from_secs(5);
 
 /// Whether a worker should deliver now.
 pub type Active = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
@@ -127,6 +129,7 @@ pub fn start<D: Deliver>(
             active: Arc::clone(&gate.active),
             shared: gate.shared.clone(),
             delivered_since_shared: false,
+            shared_at: None,
         };
         tokio::spawn(async move {
             let id = worker.target.clone();
@@ -149,12 +152,15 @@ impl<D: Deliver> Worker<D> {
         let mut done = start;
         let mut backoff = Duration::from_millis(100);
         let mut was_active = false;
-        // What the shared cursor was last told, and when.
-        let mut shared_at = (done, tokio::time::Instant::now());
         loop {
             metrics::gauge!(WEBHOOK_LAG_EVENTS, &labels)
                 .set(self.archive.head().0.saturating_sub(done.0) as f64);
             if !(self.active)() {
+                if was_active {
+                    // Stepping down: what this node delivered last is recorded for the
+                    // next leader (the proposal is forwarded to it).
+                    self.share(done, true);
+                }
                 was_active = false;
                 tokio::select! {
                     _ = tokio::time::sleep(INACTIVE_PAUSE) => continue,
@@ -163,33 +169,29 @@ impl<D: Deliver> Worker<D> {
             }
             if !was_active {
                 was_active = true;
-                // Becoming active (a new leader): what another node delivered meanwhile
-                // is not delivered again.
-                if let Some(recorded) = self.shared.as_ref().and_then(|s| s.load(&self.target)) {
-                    if recorded > done && recorded <= self.archive.head() {
-                        tracing::info!(target = %self.target, from = %done, to = %recorded, "resuming webhook delivery where the cluster recorded it");
-                        done = recorded;
-                        follower.seek(done);
-                        configs.clear();
-                        write_cursor(&self.cursor_path, done)?;
+                self.shared_at = Some(tokio::time::Instant::now());
+            }
+            // What another node delivered (an old leader, whose last records may apply
+            // here after this node took over) is not delivered again. Any recorded value
+            // was really delivered, so moving forward to it is safe.
+            if let Some(recorded) = self.shared.as_ref().and_then(|s| s.load(&self.target)) {
+                if recorded > done && recorded <= self.archive.head() {
+                    tracing::info!(target = %self.target, from = %done, to = %recorded, "resuming webhook delivery where the cluster recorded it");
+                    done = recorded;
+                    follower.seek(done);
+                    configs.clear();
+                    if let Err(e) = write_cursor(&self.cursor_path, done) {
+                        tracing::warn!(target = %self.target, error = %e, "could not write the webhook cursor file");
                     }
                 }
-                shared_at = (done, tokio::time::Instant::now());
             }
-            // Progress is recorded at most once a SHARE_EVERY, and only after deliveries
-            // (the record is itself an event, which delivers nothing).
-            let due = shared_at.1 + SHARE_EVERY;
-            if let (Some(shared), true) = (&self.shared, self.delivered_since_shared) {
-                if tokio::time::Instant::now() >= due {
-                    tokio::spawn(shared.save(&self.target, done));
-                    shared_at = (done, tokio::time::Instant::now());
-                    self.delivered_since_shared = false;
-                }
-            }
+            self.share(done, false);
+            let due = self.shared_at.unwrap_or_else(tokio::time::Instant::now) + SHARE_EVERY;
             let pending = self.shared.is_some() && self.delivered_since_shared;
             let batch = tokio::select! {
                 batch = follower.next(READ_BATCH) => batch,
-                _ = tokio::time::sleep_until(due), if pending => continue,
+                // While a record is owed, wake often enough to notice losing leadership.
+                _ = tokio::time::sleep_until(due.min(tokio::time::Instant::now() + INACTIVE_PAUSE)), if pending => continue,
                 _ = stopped(&mut self.shutdown) => return Ok(()),
             };
             let delivered = match batch.map_err(FeedError::from).and_then(decode) {
@@ -221,7 +223,8 @@ impl<D: Deliver> Worker<D> {
     fn start_cursor(&self) -> Result<LogPosition, FeedError> {
         let head = self.archive.head();
         let file = read_cursor(&self.cursor_path)?;
-        let shared = self.shared.as_ref().and_then(|s| s.load(&self.target));
+        // (A recorded position past this archive's head is no position here.)
+        let shared = self.shared.as_ref().and_then(|s| s.load(&self.target)).filter(|s| *s <= head);
         let stored = match (file, shared) {
             (Some(f), Some(s)) => Some(f.max(s)),
             (f, s) => f.or(s),
@@ -263,10 +266,28 @@ impl<D: Deliver> Worker<D> {
             *done = event.position;
             if !records.is_empty() {
                 write_cursor(&self.cursor_path, event.position)?;
+                // A long batch (a slow target) records its progress as it goes.
+                self.share(*done, false);
             }
         }
         write_cursor(&self.cursor_path, *done)?;
         Ok(true)
+    }
+
+    /// Records `done` in the shared cursor when records were delivered since the last
+    /// record and `SHARE_EVERY` has passed (or `now`). The record is itself an event,
+    /// which delivers nothing, so it never calls for another.
+    fn share(&mut self, done: LogPosition, now: bool) {
+        let Some(shared) = &self.shared else { return };
+        if !self.delivered_since_shared {
+            return;
+        }
+        let due = self.shared_at.is_none_or(|at| at + SHARE_EVERY <= tokio::time::Instant::now());
+        if now || due {
+            tokio::spawn(shared.save(&self.target, done));
+            self.shared_at = Some(tokio::time::Instant::now());
+            self.delivered_since_shared = false;
+        }
     }
 
     /// The records this target gets for `event`: one per matching rule.

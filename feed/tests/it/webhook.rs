@@ -62,6 +62,7 @@ fn worker(store: &Store, delivery: &Arc<Recorder>, shutdown: watch::Receiver<boo
         active: Arc::new(|| true),
         shared: None,
         delivered_since_shared: false,
+        shared_at: None,
     }
 }
 
@@ -195,9 +196,15 @@ async fn a_new_leader_resumes_from_the_shared_cursor_and_records_its_progress() 
     // This node becomes the leader: it delivers what follows 2, not 2 again.
     leads.store(true, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(until(&recorder, 1).await, vec![3]);
-    // And records its progress for the next leader, within a second or so.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // And records its progress for the next leader, within a few seconds.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(shared.saved.lock().unwrap().last(), Some(&3));
     let cursor = std::fs::read_to_string(rucket_feed::webhook::cursor_path(store.path(), "hook")).unwrap();
     assert_eq!(cursor.trim(), "3");
+    // Stepping down records what it delivered last at once, not a period later.
+    store.append(&[deleted("alpha", "three")]);
+    assert_eq!(until(&recorder, 2).await, vec![3, 4]);
+    leads.store(false, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(shared.saved.lock().unwrap().last(), Some(&4));
 }

@@ -18,7 +18,7 @@ use sha2::Digest;
 use super::Secret;
 
 /// The protocol version every call names; a node refuses calls of another version.
-pub const PROTOCOL_VERSION: &str = "3";
+pub const PROTOCOL_VERSION: &str = "4";
 /// How far a call's timestamp may be from the receiver's clock.
 const MAX_SKEW: Duration = Duration::from_secs(60);
 /// How long opening a connection to a peer may take.
