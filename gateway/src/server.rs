@@ -97,21 +97,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             // A cluster node may hold copies of writes still on their way through the
             // log, and may itself be behind: it sweeps only once it has applied
             // everything the leader had committed, and only old files.
+            // It runs again every ORPHAN_GRACE: copies of writes that never committed (a
+            // failed or refused write elsewhere) are collected without a restart.
             let (node, blobs) = (Arc::clone(&node), blobs.clone());
             tokio::spawn(async move {
-                while let Err(e) = node.read_barrier().await {
-                    tracing::debug!(error = %e, "the orphan sweep waits until this node has caught up");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                let swept = tokio::task::spawn_blocking(move || {
-                    if let Err(e) = blobs.remove_stale_incoming(ORPHAN_GRACE) {
-                        tracing::warn!(error = %e, "could not remove stale partial copies");
+                loop {
+                    while let Err(e) = node.read_barrier().await {
+                        tracing::debug!(error = %e, "the orphan sweep waits until this node has caught up");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                     }
-                    sweep_orphans(node.projections(), &blobs, ORPHAN_GRACE)
-                })
-                .await;
-                if let Ok(Err(e)) | Err(e) = swept.map_err(anyhow::Error::from) {
-                    tracing::error!(error = %e, "the orphan sweep failed");
+                    let (swept_node, swept_blobs) = (Arc::clone(&node), blobs.clone());
+                    let swept = tokio::task::spawn_blocking(move || {
+                        if let Err(e) = swept_blobs.remove_stale_incoming(ORPHAN_GRACE) {
+                            tracing::warn!(error = %e, "could not remove stale partial copies");
+                        }
+                        sweep_orphans(swept_node.projections(), &swept_blobs, ORPHAN_GRACE)
+                    })
+                    .await;
+                    if let Ok(Err(e)) | Err(e) = swept.map_err(anyhow::Error::from) {
+                        tracing::error!(error = %e, "the orphan sweep failed");
+                    }
+                    tokio::time::sleep(ORPHAN_GRACE).await;
                 }
             });
         }

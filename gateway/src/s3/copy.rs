@@ -23,11 +23,6 @@ fn refuse_unsupported(input: &CopyObjectInput) -> S3Result<()> {
     if input.website_redirect_location.is_some() {
         return Err(errors::not_implemented("Website redirects"));
     }
-    if input.acl.as_ref().is_some_and(|a| a.as_str() != ObjectCannedACL::PRIVATE)
-        || input.grant_read.is_some()
-    {
-        return Err(errors::not_implemented("Object ACLs other than private"));
-    }
     Ok(())
 }
 
@@ -143,6 +138,19 @@ impl Rucket {
         )?;
         let (dest_bucket, dest_record) = self.bucket_for(&user, &input.bucket)?;
         let dest_key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
+        // The copy's ACL comes from its own headers (private by default), as on PutObject.
+        let acl = {
+            let headers = super::acl::GrantHeaders {
+                full_control: input.grant_full_control.as_deref(),
+                read: input.grant_read.as_deref(),
+                read_acp: input.grant_read_acp.as_deref(),
+                write: None,
+                write_acp: input.grant_write_acp.as_deref(),
+            };
+            super::acl::requested(input.acl.as_ref().map(|a| a.as_str()), headers, &dest_record.owner)?
+        }
+        .filter(|acl| !acl.grants.is_empty());
+        self.check_acls_enabled(&dest_bucket, acl.as_ref(), &dest_record.owner)?;
         // The copy's lock comes from its own headers (or the destination's default),
         // never from the source.
         let lock = super::lock::requested(
@@ -249,7 +257,7 @@ impl Rucket {
                 lock,
                 CommandBody::PutObject {
                     bucket: dest_bucket.clone(),
-                    key: dest_key,
+                    key: dest_key.clone(),
                     operation: CreateOperation::Copy,
                     record: Box::new(record),
                     condition: WriteCondition::Always,
@@ -272,6 +280,10 @@ impl Rucket {
             _ => None,
         };
         super::encryption::echo_sse!(output, crate::sse::echo(seal.as_ref(), customer));
+        if let Some(acl) = acl {
+            // The copy exists, private, from here; its grants follow in their own event.
+            self.apply_object_acl(&user, &dest_bucket, &dest_key, output.version_id.clone(), acl).await?;
+        }
         Ok(S3Response::new(output))
     }
 }

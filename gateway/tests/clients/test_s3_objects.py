@@ -779,3 +779,15 @@ def test_unordered_listing_refuses_a_delimiter(s3, bucket):
         assert fails(e) == (400, "InvalidArgument")
     finally:
         s3.meta.events.unregister("before-call.s3.ListObjects", unordered)
+
+
+def test_copy_object_applies_its_canned_acl(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"copied")
+    s3.copy_object(Bucket=bucket, Key="public", CopySource={"Bucket": bucket, "Key": "src"}, ACL="public-read")
+    grants = s3.get_object_acl(Bucket=bucket, Key="public")["Grants"]
+    readers = [g for g in grants if g["Grantee"].get("URI", "").endswith("/global/AllUsers")]
+    assert [g["Permission"] for g in readers] == ["READ"], grants
+    # The source's ACL is not copied, and a plain copy stays private.
+    s3.copy_object(Bucket=bucket, Key="private", CopySource={"Bucket": bucket, "Key": "public"})
+    grants = s3.get_object_acl(Bucket=bucket, Key="private")["Grants"]
+    assert not [g for g in grants if "URI" in g["Grantee"]], grants
