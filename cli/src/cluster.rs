@@ -4,24 +4,15 @@
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::sigv4::{self, Signer};
+use crate::sigv4;
 
 /// `rucket cluster ...`: status and membership of a running cluster.
 #[derive(Args, Debug)]
 pub struct ClusterArgs {
     #[command(subcommand)]
     pub command: ClusterCommand,
-    /// Any node's S3 address, such as http://127.0.0.1:9000.
-    #[arg(long, env = "RUCKET_ENDPOINT", default_value = "http://127.0.0.1:9000", global = true)]
-    pub endpoint: String,
-    /// The root key.
-    #[arg(long, env = "RUCKET_ACCESS_KEY_ID", global = true)]
-    pub access_key_id: Option<String>,
-    #[arg(long, env = "RUCKET_SECRET_ACCESS_KEY", hide_env_values = true, global = true)]
-    pub secret_access_key: Option<String>,
-    /// The region to sign for.
-    #[arg(long, env = "RUCKET_REGION", default_value = "us-east-1", global = true)]
-    pub region: String,
+    #[command(flatten)]
+    pub server: crate::sigv4::Endpoint,
     /// Print the server's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -65,10 +56,7 @@ pub fn run(args: ClusterArgs) -> std::process::ExitCode {
 }
 
 fn run_inner(args: &ClusterArgs) -> anyhow::Result<Value> {
-    let (Some(key), Some(secret)) = (&args.access_key_id, &args.secret_access_key) else {
-        anyhow::bail!("set RUCKET_ACCESS_KEY_ID and RUCKET_SECRET_ACCESS_KEY (the root key)");
-    };
-    let base = args.endpoint.trim_end_matches('/');
+    let signer = args.server.signer()?;
     let (method, query) = match &args.command {
         ClusterCommand::Status => ("GET", "rucket-admin=cluster-status".to_owned()),
         ClusterCommand::AddNode { id, address } => {
@@ -78,9 +66,8 @@ fn run_inner(args: &ClusterArgs) -> anyhow::Result<Value> {
         }
         ClusterCommand::RemoveNode { id } => ("POST", format!("rucket-admin=cluster-remove-node&id={id}")),
     };
-    let signer = Signer::new(key, secret, &args.region);
-    let (status, text) =
-        sigv4::send(signer.request(method, &format!("{base}/?{query}"), Default::default())?)?;
+    let url = args.server.url(&format!("/?{query}"));
+    let (status, text) = sigv4::send(signer.request(method, &url, Default::default())?)?;
     if !status.is_success() {
         anyhow::bail!("the server answered {status}: {text}");
     }

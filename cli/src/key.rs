@@ -5,24 +5,15 @@ use clap::{Args, Subcommand};
 use rucket_gateway::admin_keys::KEYS_PATH;
 use serde_json::{json, Value};
 
-use crate::sigv4::{self, Signer};
+use crate::sigv4;
 
 /// `rucket key ...`: manage access keys on a running server.
 #[derive(Args, Debug)]
 pub struct KeyArgs {
     #[command(subcommand)]
     pub command: KeyCommand,
-    /// The server, such as http://127.0.0.1:9000.
-    #[arg(long, env = "RUCKET_ENDPOINT", default_value = "http://127.0.0.1:9000", global = true)]
-    pub endpoint: String,
-    /// The root key, or an admin token's.
-    #[arg(long, env = "RUCKET_ACCESS_KEY_ID", global = true)]
-    pub access_key_id: Option<String>,
-    #[arg(long, env = "RUCKET_SECRET_ACCESS_KEY", hide_env_values = true, global = true)]
-    pub secret_access_key: Option<String>,
-    /// The region to sign for.
-    #[arg(long, env = "RUCKET_REGION", default_value = "us-east-1", global = true)]
-    pub region: String,
+    #[command(flatten)]
+    pub server: crate::sigv4::Endpoint,
 }
 
 #[derive(Subcommand, Debug)]
@@ -73,12 +64,8 @@ pub fn run(args: KeyArgs) -> std::process::ExitCode {
 
 fn run_inner(args: KeyArgs) -> anyhow::Result<String> {
     use anyhow::Context as _;
-    let (Some(key), Some(secret)) = (&args.access_key_id, &args.secret_access_key) else {
-        anyhow::bail!(
-            "set RUCKET_ACCESS_KEY_ID and RUCKET_SECRET_ACCESS_KEY (the root key or an admin token)"
-        );
-    };
-    let base = format!("{}{}", args.endpoint.trim_end_matches('/'), KEYS_PATH);
+    let signer = args.server.signer()?;
+    let base = args.server.url(KEYS_PATH);
     let named = match &args.command {
         KeyCommand::Delete { id }
         | KeyCommand::Allow { id, .. }
@@ -113,7 +100,6 @@ fn run_inner(args: KeyArgs) -> anyhow::Result<String> {
         }
         KeyCommand::Enable { id } => ("PUT", format!("{base}/{id}/status"), br#"{"enabled":true}"#.to_vec()),
     };
-    let signer = Signer::new(key, secret, &args.region);
     let (status, text) = sigv4::send(signer.request(method, &url, body.into())?)?;
     if !status.is_success() {
         anyhow::bail!("the server answered {status}: {text}");

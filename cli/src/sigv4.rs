@@ -86,6 +86,40 @@ pub fn send(request: reqwest::Request) -> anyhow::Result<(reqwest::StatusCode, S
     })
 }
 
+/// The server and root (or admin token) keys an operator command signs with, shared by
+/// `rucket key` and `rucket cluster`.
+#[derive(clap::Args, Debug)]
+pub struct Endpoint {
+    /// The server (any node of a cluster), such as http://127.0.0.1:9000.
+    #[arg(long, env = "RUCKET_ENDPOINT", default_value = "http://127.0.0.1:9000", global = true)]
+    pub endpoint: String,
+    /// The root key, or an admin token's.
+    #[arg(long, env = "RUCKET_ACCESS_KEY_ID", global = true)]
+    pub access_key_id: Option<String>,
+    #[arg(long, env = "RUCKET_SECRET_ACCESS_KEY", hide_env_values = true, global = true)]
+    pub secret_access_key: Option<String>,
+    /// The region to sign for.
+    #[arg(long, env = "RUCKET_REGION", default_value = "us-east-1", global = true)]
+    pub region: String,
+}
+
+impl Endpoint {
+    /// The signer for these keys; an error naming the variables when they are unset.
+    pub fn signer(&self) -> anyhow::Result<Signer> {
+        let (Some(key), Some(secret)) = (&self.access_key_id, &self.secret_access_key) else {
+            anyhow::bail!(
+                "set RUCKET_ACCESS_KEY_ID and RUCKET_SECRET_ACCESS_KEY (the root key; `rucket key` also takes an admin token)"
+            );
+        };
+        Ok(Signer::new(key, secret, &self.region))
+    }
+
+    /// `path` (with its query) on the server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoint.trim_end_matches('/'))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

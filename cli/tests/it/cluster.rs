@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 
-use crate::support::{Server, ROOT_KEY, ROOT_SECRET};
+use crate::support::{rucket, Server, ROOT_KEY, ROOT_SECRET};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -199,15 +199,6 @@ async fn get(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
         .await
         .unwrap_or_else(|e| panic!("GET {key}: {e:?}"));
     object.body.collect().await.unwrap().into_bytes().to_vec()
-}
-
-fn rucket(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rucket")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// The archive of a stopped node, as `rucket replay export` writes it; checks that

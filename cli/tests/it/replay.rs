@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::support::{bucket, Server};
+use crate::support::{bucket, rucket, Server};
 
 fn verify(data_dir: &std::path::Path) -> (i32, String, String) {
     rucket(&["replay", "verify", "--data-dir", data_dir.to_str().unwrap()])
@@ -125,15 +125,6 @@ async fn rebuild_repairs_damaged_projections() {
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), vec![7u8; 100].as_slice());
     // The rebuilt node keeps accepting writes at the next position.
     server.client().put_object().bucket(&name).key("after").body(b"x".to_vec().into()).send().await.unwrap();
-}
-
-fn rucket(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rucket")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[tokio::test]

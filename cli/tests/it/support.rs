@@ -316,3 +316,13 @@ pub async fn send_signed_head(
     socket.write_all(head.as_bytes()).await.unwrap();
     socket
 }
+
+/// Runs the `rucket` binary with `args`: exit code, stdout, stderr.
+pub fn rucket(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rucket")).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

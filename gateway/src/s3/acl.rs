@@ -93,6 +93,24 @@ impl GrantHeaders<'_> {
 }
 
 /// The ACL a write asks for: a canned ACL or grant headers (not both), if any.
+/// The ACL an object write's input asks for (a canned ACL or grant headers; PutObject's
+/// and CopyObject's inputs name the fields alike), `None` for a private object.
+macro_rules! object_acl {
+    ($input:expr, $bucket_owner:expr) => {{
+        let input = &$input;
+        let headers = super::acl::GrantHeaders {
+            full_control: input.grant_full_control.as_deref(),
+            read: input.grant_read.as_deref(),
+            read_acp: input.grant_read_acp.as_deref(),
+            write: None,
+            write_acp: input.grant_write_acp.as_deref(),
+        };
+        super::acl::requested(input.acl.as_ref().map(|a| a.as_str()), headers, $bucket_owner)
+            .map(|acl| acl.filter(|acl| !acl.grants.is_empty()))
+    }};
+}
+pub(super) use object_acl;
+
 pub(super) fn requested(
     canned_acl: Option<&str>,
     headers: GrantHeaders<'_>,

@@ -139,17 +139,7 @@ impl Rucket {
         let (dest_bucket, dest_record) = self.bucket_for(&user, &input.bucket)?;
         let dest_key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         // The copy's ACL comes from its own headers (private by default), as on PutObject.
-        let acl = {
-            let headers = super::acl::GrantHeaders {
-                full_control: input.grant_full_control.as_deref(),
-                read: input.grant_read.as_deref(),
-                read_acp: input.grant_read_acp.as_deref(),
-                write: None,
-                write_acp: input.grant_write_acp.as_deref(),
-            };
-            super::acl::requested(input.acl.as_ref().map(|a| a.as_str()), headers, &dest_record.owner)?
-        }
-        .filter(|acl| !acl.grants.is_empty());
+        let acl = super::acl::object_acl!(input, &dest_record.owner)?;
         self.check_acls_enabled(&dest_bucket, acl.as_ref(), &dest_record.owner)?;
         // The copy's lock comes from its own headers (or the destination's default),
         // never from the source.

@@ -327,18 +327,7 @@ impl Rucket {
             self.bucket_access(&user, &req.input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&req.input.key).map_err(errors::key_name)?;
         refuse_unsupported(&req.input)?;
-        let acl = {
-            let i = &req.input;
-            let headers = super::acl::GrantHeaders {
-                full_control: i.grant_full_control.as_deref(),
-                read: i.grant_read.as_deref(),
-                read_acp: i.grant_read_acp.as_deref(),
-                write: None,
-                write_acp: i.grant_write_acp.as_deref(),
-            };
-            super::acl::requested(i.acl.as_ref().map(|a| a.as_str()), headers, &bucket_record.owner)?
-        }
-        .filter(|acl| !acl.grants.is_empty());
+        let acl = super::acl::object_acl!(req.input, &bucket_record.owner)?;
         self.check_acls_enabled(&bucket, acl.as_ref(), &bucket_record.owner)?;
         let condition = condition(&req.input)?;
         let lock = super::lock::requested(
