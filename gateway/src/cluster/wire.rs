@@ -114,10 +114,6 @@ impl Signer {
         seen.nonces.insert(nonce.to_owned(), sent).is_none()
     }
 
-    pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn mac(
         &self,
@@ -244,10 +240,6 @@ impl HttpWire {
     /// A wire whose calls leave from `local` (this node's cluster address), if set.
     pub fn new(signer: Arc<Signer>, local: Option<std::net::IpAddr>) -> Self {
         Self { signer, control: client(local), bulk: client(local) }
-    }
-
-    pub fn signer(&self) -> &Arc<Signer> {
-        &self.signer
     }
 
     /// Sends a signed request on the bulk pool (blob copies); the caller reads the answer.
