@@ -31,6 +31,7 @@ pub const CLUSTER_FORWARD_SECONDS: &str = "rucket_cluster_forward_seconds";
 pub const CLUSTER_REPLICATION_LAG: &str = "rucket_cluster_replication_lag_entries";
 pub const CLUSTER_COPY_FAILURES: &str = "rucket_cluster_copy_failures_total";
 pub const CLUSTER_BLOBS_FETCHED: &str = "rucket_cluster_blobs_fetched_total";
+pub const CLUSTER_BLOBS_MISSING: &str = "rucket_cluster_blobs_missing";
 pub const KEYS_UNDER_PREVIOUS: &str = "rucket_data_keys_under_previous_master_keys";
 
 /// Installs the process-wide recorder and returns the handle that renders it.
@@ -78,6 +79,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "writes refused because their body reached too few nodes"
     );
     metrics::describe_counter!(CLUSTER_BLOBS_FETCHED, "missing blobs fetched from peers");
+    metrics::describe_gauge!(
+        CLUSTER_BLOBS_MISSING,
+        "bodies that applied events name and this node lacks, after the last resync pass"
+    );
     metrics::describe_counter!(LIFECYCLE_ACTIONS, "expirations and aborts the lifecycle worker applied");
     Ok(handle)
 }

@@ -90,36 +90,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 node
             }
         };
-        if settings.cluster.is_none() {
+        match &copies {
             // A single node has nothing in flight before its listener opens.
-            sweep_orphans(node.projections(), &blobs, Duration::ZERO)?;
-        } else {
+            None => sweep_orphans(node.projections(), &blobs, Duration::ZERO)?,
             // A cluster node may hold copies of writes still on their way through the
-            // log, and may itself be behind: it sweeps only once it has applied
-            // everything the leader had committed, and only old files.
-            // It runs again every ORPHAN_GRACE: copies of writes that never committed (a
-            // failed or refused write elsewhere) are collected without a restart.
-            let (node, blobs) = (Arc::clone(&node), blobs.clone());
-            tokio::spawn(async move {
-                loop {
-                    while let Err(e) = node.read_barrier().await {
-                        tracing::debug!(error = %e, "the orphan sweep waits until this node has caught up");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    let (swept_node, swept_blobs) = (Arc::clone(&node), blobs.clone());
-                    let swept = tokio::task::spawn_blocking(move || {
-                        if let Err(e) = swept_blobs.remove_stale_incoming(ORPHAN_GRACE) {
-                            tracing::warn!(error = %e, "could not remove stale partial copies");
-                        }
-                        sweep_orphans(swept_node.projections(), &swept_blobs, ORPHAN_GRACE)
-                    })
-                    .await;
-                    if let Ok(Err(e)) | Err(e) = swept.map_err(anyhow::Error::from) {
-                        tracing::error!(error = %e, "the orphan sweep failed");
-                    }
-                    tokio::time::sleep(ORPHAN_GRACE).await;
-                }
-            });
+            // log, may itself be behind, and may lack bodies it never received: its
+            // upkeep fetches those and collects only old unreferenced files.
+            Some(copies) => crate::cluster::upkeep::spawn(Arc::clone(&node), copies.clone(), blobs.clone()),
         }
         let (projections, archive) = (node.projections().clone(), node.archive().clone());
         (Some(node), projections, archive)
@@ -477,15 +454,14 @@ async fn refuse_connection(mut tcp: tokio::net::TcpStream, tls: bool) {
     .await;
 }
 
-/// How old an unreferenced blob must be before the start-up sweep removes it. In a
-/// cluster a node holds copies of bodies whose events it has not applied yet (a write in
-/// flight, a node catching up); they must outlive that lag.
-const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
-
 /// Removes blobs that no version refers to and that are older than `grace`: bodies whose
 /// PUT never committed, and versions overwritten or deleted before their release was
 /// carried out.
-fn sweep_orphans(projections: &Projections, blobs: &BlobStore, grace: Duration) -> anyhow::Result<()> {
+pub(crate) fn sweep_orphans(
+    projections: &Projections,
+    blobs: &BlobStore,
+    grace: Duration,
+) -> anyhow::Result<()> {
     let referenced = projections.referenced_blobs()?;
     let mut removed = 0u64;
     let now = std::time::SystemTime::now();
@@ -531,5 +507,11 @@ async fn shutdown_signal() {
 fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colours only on a terminal: a log file or a supervisor's journal gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -129,6 +129,16 @@ impl Node {
             }
             Rpc::ChangeMembership => encode(&self.change_membership_here(decode(body)?).await),
             Rpc::Status => encode(&self.status()),
+            Rpc::ArchiveRange => {
+                let request: crate::snapshot::RangeRequest = decode(body)?;
+                let archive = self.archive().clone();
+                let page = tokio::task::spawn_blocking(move || {
+                    crate::snapshot::read_page(archive.events_keyspace(), archive.head(), &request)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                encode(&page)
+            }
         }
     }
 
@@ -420,8 +430,18 @@ impl Node {
                     .map_err(failed)?;
             }
             MembershipChange::Remove { id } => {
-                let voters: BTreeSet<NodeId> =
-                    raft.metrics().borrow().membership_config.membership().voter_ids().collect();
+                let (voters, learners): (BTreeSet<NodeId>, BTreeSet<NodeId>) = {
+                    let metrics = raft.metrics().borrow().clone();
+                    let membership = metrics.membership_config.membership();
+                    (membership.voter_ids().collect(), membership.learner_ids().collect())
+                };
+                if !voters.contains(&id) && !learners.contains(&id) {
+                    let members: Vec<String> = voters.union(&learners).map(|m| m.to_string()).collect();
+                    return Err(ProposeError::Raft(format!(
+                        "node {id} is not a member of the cluster (members: {})",
+                        members.join(", ")
+                    )));
+                }
                 if voters.contains(&id) {
                     raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
                         .await

@@ -21,6 +21,7 @@ mod log_store;
 mod network;
 mod node;
 pub mod replay;
+mod snapshot;
 mod state_machine;
 mod types;
 

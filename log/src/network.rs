@@ -38,6 +38,8 @@ pub enum Rpc {
     ChangeMembership,
     /// A node's view of itself (role, term, applied position).
     Status,
+    /// A page of the archive, for a node installing a snapshot.
+    ArchiveRange,
 }
 
 impl Rpc {
@@ -51,7 +53,14 @@ impl Rpc {
             Self::ReadIndex => "read-index",
             Self::ChangeMembership => "change-membership",
             Self::Status => "status",
+            Self::ArchiveRange => "archive-range",
         }
+    }
+
+    /// Whether the call carries bulk bytes, which travel apart from Raft's own traffic so
+    /// that they never delay a heartbeat.
+    pub fn is_bulk(self) -> bool {
+        matches!(self, Self::ArchiveRange)
     }
 
     fn openraft_type(self) -> openraft::network::RPCTypes {
@@ -71,6 +80,7 @@ impl Rpc {
             Self::ReadIndex,
             Self::ChangeMembership,
             Self::Status,
+            Self::ArchiveRange,
         ]
         .into_iter()
         .find(|rpc| rpc.name() == name)

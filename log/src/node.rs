@@ -150,6 +150,9 @@ impl Node {
         let log_store = LogStore::open(&db, config.durability)?.with_health(Arc::clone(&health));
         let committed = log_store.committed_index();
         let state_machine = StateMachine::open_in(&db, projections, archive, config.region.clone())?;
+        if let Some(wire) = &wire {
+            state_machine.connect(config.node_id, Arc::clone(wire));
+        }
 
         let raft_config = Config {
             cluster_name: "rucket".into(),
@@ -161,6 +164,10 @@ impl Node {
             // openraft gives each AppendEntries the heartbeat interval as its deadline:
             // keep catch-up payloads small enough to land within it.
             max_payload_entries: 64,
+            // The snapshot is a manifest; installing it pulls the missing archive suffix,
+            // which takes as long as the follower is behind. The leader waits this long
+            // for the answer before it offers the snapshot again.
+            install_snapshot_timeout: 30_000,
             ..Config::default()
         }
         .validate()?;
@@ -237,6 +244,12 @@ impl Node {
 
     pub fn archive(&self) -> &EventArchive {
         self.state_machine.archive()
+    }
+
+    /// A receiver that changes each time this node installs a snapshot: its archive
+    /// then names bodies that it never received.
+    pub fn snapshot_installs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.state_machine.snapshot_installs()
     }
 
     /// Waits until this node knows a leader and has applied everything in its log.

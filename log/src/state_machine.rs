@@ -7,10 +7,11 @@
 //! instead of applying it twice or skipping the rest.
 //!
 //! Snapshots are the archive itself: the events up to the snapshot's position. A node
-//! that installs one refolds them, which is exactly what replay does.
+//! that installs one pulls the events after its own head from a peer and folds them,
+//! which is exactly what replay does (see [`crate::snapshot`]).
 
 use std::io::Cursor;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use openraft::storage::RaftStateMachine;
@@ -25,8 +26,9 @@ use rucket_schemas::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::codec;
-use crate::{BatchOutcome, EventArchive, NodeId, TypeConfig};
+use crate::network::{call, Rpc, Wire};
+use crate::snapshot::{self, Manifest, RangePage, RangeRequest};
+use crate::{codec, BatchOutcome, EventArchive, NodeId, TypeConfig};
 
 type Result<T> = std::result::Result<T, StorageError<NodeId>>;
 
@@ -34,6 +36,7 @@ const LAST_APPLIED: &[u8] = b"last_applied";
 const MEMBERSHIP: &[u8] = b"membership";
 const PARTIAL: &[u8] = b"partial";
 const SNAPSHOT: &[u8] = b"snapshot";
+const INSTALLING: &[u8] = b"installing";
 
 /// The last fully applied Raft entry and the archive position reached at its end, written
 /// in the batch that finishes the entry; a snapshot cuts the archive exactly there.
@@ -48,6 +51,15 @@ struct AppliedMark {
 struct Partial {
     index: u64,
     done: u32,
+}
+
+/// A snapshot whose install began and has not finished. openraft purges the log the
+/// snapshot covers and records later commits before the install is done, so a node that
+/// stops meanwhile cannot catch up from its log: it finishes the install first.
+#[derive(Serialize, Deserialize)]
+struct Installing {
+    meta: SnapshotMeta<NodeId, BasicNode>,
+    manifest: Manifest,
 }
 
 /// The stored description of the current snapshot: its Raft meta and the archive
@@ -74,6 +86,11 @@ struct Inner {
     /// index exists: a retried command (a forward whose answer was lost) is found here
     /// and answered with its first outcome instead of being applied again.
     event_ids: Keyspace,
+    /// This node's id and how it reaches its peers, on a node of a cluster: installing a
+    /// snapshot pulls the archive's missing suffix over it.
+    peers: OnceLock<(NodeId, Arc<dyn Wire>)>,
+    /// Counts installed snapshots, so that the server can fetch the bodies they name.
+    installs: tokio::sync::watch::Sender<u64>,
 }
 
 fn sm_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -102,8 +119,27 @@ impl StateMachine {
     ) -> std::result::Result<Self, fjall::Error> {
         let meta = db.keyspace("raft.sm", KeyspaceCreateOptions::default)?;
         let event_ids = db.keyspace("raft.event_ids", KeyspaceCreateOptions::default)?;
-        let inner = Inner { db: db.clone(), projections, archive, meta, region, event_ids };
+        let inner = Inner {
+            db: db.clone(),
+            projections,
+            archive,
+            meta,
+            region,
+            event_ids,
+            peers: OnceLock::new(),
+            installs: tokio::sync::watch::Sender::new(0),
+        };
         Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Lets this node, `id` of a cluster, install snapshots by pulling from its peers.
+    pub(crate) fn connect(&self, id: NodeId, wire: Arc<dyn Wire>) {
+        let _ = self.inner.peers.set((id, wire));
+    }
+
+    /// A receiver that changes each time a snapshot is installed.
+    pub fn snapshot_installs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.installs.subscribe()
     }
 
     pub fn projections(&self) -> &Projections {
@@ -237,19 +273,6 @@ impl StateMachine {
             }
         }
     }
-
-    /// The archive up to `position`, framed as `[u64 position][u32 len][envelope]`.
-    fn snapshot_data(&self, snapshot: &fjall::Snapshot, position: LogPosition) -> Result<Vec<u8>> {
-        use fjall::Readable;
-        let mut data = Vec::new();
-        for g in snapshot.range(&self.inner.archive.events, ..=position.to_key()) {
-            let (k, v) = g.into_inner().map_err(read_err)?;
-            data.extend_from_slice(&k);
-            data.extend_from_slice(&(v.len() as u32).to_le_bytes());
-            data.extend_from_slice(&v);
-        }
-        Ok(data)
-    }
 }
 
 /// The archived record of a committed membership, or `None` for a single node's own
@@ -310,6 +333,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+        if let Some(Installing { meta, manifest }) = self.get(INSTALLING)? {
+            tracing::info!(position = %manifest.position, "finishing a snapshot install that a stop interrupted");
+            self.install(meta, manifest).await?;
+        }
         let mark: Option<AppliedMark> = self.get(LAST_APPLIED)?;
         Ok((mark.map(|m| m.log_id), self.get(MEMBERSHIP)?.unwrap_or_default()))
     }
@@ -339,42 +366,134 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta<NodeId, BasicNode>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<()> {
-        let this = self.clone();
-        let meta = meta.clone();
-        let data = snapshot.into_inner();
-        tokio::task::spawn_blocking(move || this.install(meta, data)).await.map_err(sm_err)?
+        let manifest: Manifest = codec::decode(snapshot.get_ref()).map_err(sm_err)?;
+        self.install(meta.clone(), manifest).await
     }
 
+    /// The snapshot's manifest: its position and this node as the source to pull from.
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>> {
         let Some(stored) = self.get::<StoredSnapshot>(SNAPSHOT)? else { return Ok(None) };
-        let snap = self.inner.db.snapshot();
-        let data = self.snapshot_data(&snap, stored.position)?;
+        let source = self.inner.peers.get().map(|(id, _)| *id).unwrap_or_default();
+        let manifest = Manifest { position: stored.position, source };
+        let data = codec::encode(&manifest).map_err(read_err)?;
         Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(data)) }))
     }
 }
 
 impl StateMachine {
-    /// Replaces the state with the archive carried by a snapshot, refolding each event.
-    fn install(&self, meta: SnapshotMeta<NodeId, BasicNode>, data: Vec<u8>) -> Result<()> {
+    /// Brings the archive up to the snapshot's position and takes the snapshot's place in
+    /// the log: pulls the events after this node's head from the snapshot's source (or
+    /// any other member) and folds each, as apply does.
+    ///
+    /// A pull that no peer can serve is retried with a growing pause rather than failing:
+    /// openraft stops a node whose state machine returns an error, and a node that needs a
+    /// snapshot cannot do anything else meanwhile.
+    async fn install(&self, meta: SnapshotMeta<NodeId, BasicNode>, manifest: Manifest) -> Result<()> {
+        let Some((me, wire)) = self.inner.peers.get().cloned() else {
+            return Err(sm_err(std::io::Error::other("a snapshot arrived at a node that has no peers")));
+        };
+        let membership = meta.last_membership.membership();
+        let mut sources: Vec<(NodeId, String)> = membership
+            .nodes()
+            .filter(|(id, _)| **id != me)
+            .map(|(id, node)| (*id, node.addr.clone()))
+            .collect();
+        // The node that cut the snapshot first: it holds every event up to its position.
+        sources.sort_by_key(|(id, _)| *id != manifest.source);
+        let installing = Installing { meta: meta.clone(), manifest: manifest.clone() };
+        let installing = codec::encode(&installing).map_err(sm_err)?;
+        self.blocking(move |sm| {
+            sm.inner.meta.insert(INSTALLING, installing).map_err(sm_err)?;
+            sm.inner.db.persist(PersistMode::SyncData).map_err(sm_err)
+        })
+        .await?;
+        let upto = manifest.position;
+        let mut after = self.inner.archive.head();
+        if after > upto {
+            tracing::warn!(head = %after, snapshot = %upto, "this archive is longer than the snapshot; refolding from the start");
+            after = self.blocking(|sm| sm.reset()).await?;
+        }
+        let started = after;
+        tracing::info!(after = %after, upto = %upto, source = manifest.source, "installing a snapshot: pulling the archive events this node lacks");
+        let mut failures = 0u32;
+        while after < upto {
+            let mut progressed = false;
+            for (id, address) in &sources {
+                let request = RangeRequest { after, upto, max_bytes: snapshot::PAGE_BYTES };
+                let answer: std::result::Result<std::result::Result<RangePage, String>, _> =
+                    call(&*wire, *id, address, Rpc::ArchiveRange, &request, snapshot::PAGE_DEADLINE).await;
+                let page = match answer {
+                    Ok(Ok(page)) => page,
+                    Ok(Err(reason)) => {
+                        tracing::warn!(node = id, %reason, "a peer could not give archive events");
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(node = id, error = %e, "a peer could not give archive events");
+                        continue;
+                    }
+                };
+                if after.0 > 0 && page.head >= after {
+                    let ours = self.inner.archive.events.get(after.to_key()).map_err(read_err)?;
+                    if page.base.as_deref() != ours.as_deref() {
+                        tracing::warn!(node = id, position = %after, "this archive differs from the cluster's; refolding from the start");
+                        after = self.blocking(|sm| sm.reset()).await?;
+                        progressed = true;
+                        break;
+                    }
+                }
+                let events = match snapshot::check_page(page.events, after, upto) {
+                    Ok(events) if !events.is_empty() => events,
+                    Ok(_) => continue,
+                    Err(reason) => {
+                        tracing::warn!(node = id, %reason, "a peer sent a bad page of archive events");
+                        continue;
+                    }
+                };
+                after = self.blocking(move |sm| sm.fold_page(events)).await?;
+                progressed = true;
+                break;
+            }
+            if progressed {
+                failures = 0;
+            } else {
+                failures += 1;
+                tokio::time::sleep(snapshot::backoff(failures)).await;
+            }
+        }
+        self.blocking(move |sm| sm.finish_install(meta, upto)).await?;
+        tracing::info!(from = %started, events = upto.0 - started.0, position = %upto, "installed a snapshot from the leader");
+        self.inner.installs.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Self) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this)).await.map_err(sm_err)?
+    }
+
+    /// Empties the archive and the state folded from it, for a refold from position 0.
+    fn reset(&self) -> Result<LogPosition> {
         let inner = &self.inner;
         inner.projections.clear().map_err(sm_err)?;
         inner.archive.events.clear().map_err(sm_err)?;
         inner.event_ids.clear().map_err(sm_err)?;
-        let mut rest = data.as_slice();
-        let mut position = LogPosition(0);
-        while !rest.is_empty() {
-            let corrupt = || sm_err(std::io::Error::other("snapshot framing is truncated"));
-            if rest.len() < 12 {
-                return Err(corrupt());
-            }
-            position = LogPosition::from_key(&rest[..8]).ok_or_else(corrupt)?;
-            let len = u32::from_le_bytes(rest[8..12].try_into().map_err(|_| corrupt())?) as usize;
-            let bytes = rest.get(12..12 + len).ok_or_else(corrupt)?;
-            rest = &rest[12 + len..];
-            let envelope = Envelope::from_bytes(bytes).map_err(sm_err)?;
+        inner.archive.reset_head(LogPosition(0));
+        Ok(LogPosition(0))
+    }
+
+    /// Archives and folds a checked page, one batch per event as apply does; returns the
+    /// new head.
+    fn fold_page(&self, events: Vec<(LogPosition, Vec<u8>, Envelope)>) -> Result<LogPosition> {
+        let inner = &self.inner;
+        let mut head = inner.archive.head();
+        for (position, bytes, envelope) in events {
             let event = envelope.open().map_err(sm_err)?;
             let mut batch = inner.db.batch();
-            batch.insert(&inner.archive.events, position.to_key(), bytes.to_vec());
+            batch.insert(&inner.archive.events, position.to_key(), bytes);
             // As apply does: command ids only (the log's own membership records have none).
             if envelope.event_type != EventType::MembershipChanged as u16 {
                 batch.insert(&inner.event_ids, envelope.event_id.0, position.to_key());
@@ -382,9 +501,15 @@ impl StateMachine {
             inner.projections.fold(&mut batch, envelope.hlc, &event).map_err(sm_err)?;
             inner.projections.set_applied(&mut batch, position);
             batch.commit().map_err(sm_err)?;
+            inner.archive.advance(position);
+            head = position;
         }
-        inner.archive.reset_head(position);
-        tracing::info!(events = position.0, "installed a snapshot from the leader");
+        Ok(head)
+    }
+
+    /// Records the snapshot as applied and current, durably.
+    fn finish_install(&self, meta: SnapshotMeta<NodeId, BasicNode>, position: LogPosition) -> Result<()> {
+        let inner = &self.inner;
         let mut batch = inner.db.batch();
         match meta.last_log_id {
             Some(log_id) => {
@@ -395,6 +520,7 @@ impl StateMachine {
         }
         batch.insert(&inner.meta, MEMBERSHIP, codec::encode(&meta.last_membership).map_err(sm_err)?);
         batch.remove(&inner.meta, PARTIAL);
+        batch.remove(&inner.meta, INSTALLING);
         let stored = StoredSnapshot { meta, position };
         batch.insert(&inner.meta, SNAPSHOT, codec::encode(&stored).map_err(sm_err)?);
         batch.commit().map_err(sm_err)?;
@@ -466,7 +592,8 @@ mod tests {
         let snapshot = sm.build_snapshot().await.unwrap();
         assert_eq!(snapshot.meta.snapshot_id, "2-5");
         let current = sm.get_current_snapshot().await.unwrap().unwrap();
-        assert!(!current.snapshot.into_inner().is_empty());
+        let manifest: Manifest = codec::decode(current.snapshot.get_ref()).unwrap();
+        assert_eq!(manifest.position, LogPosition(5), "the manifest names the archive prefix");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

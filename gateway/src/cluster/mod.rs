@@ -1,6 +1,6 @@
 //! The node-to-node side of a cluster: its settings, the HTTP/2 wire the log's Raft
 //! messages travel over ([`wire`]), the listener that answers peers ([`listener`]), and
-//! the copies of blob bytes on other nodes ([`copies`]).
+//! the copies of blob bytes on other nodes ([`copies`]) and their upkeep ([`upkeep`]).
 //!
 //! Every call between nodes is signed with the cluster secret (HMAC-SHA256 over the
 //! route, the sender, a timestamp and the body's SHA-256; blob copies, which carry their
@@ -9,6 +9,7 @@
 
 pub mod copies;
 pub mod listener;
+pub mod upkeep;
 pub mod wire;
 
 use std::collections::BTreeMap;

@@ -1,5 +1,6 @@
 //! The HTTP/2 wire between nodes: a client with two connection pools per peer (control:
-//! Raft, forwarding, read index, status; bulk: blob copies), so a large copy never
+//! Raft, forwarding, read index, status; bulk: blob copies and archive pages for a
+//! snapshot install), so a large transfer never
 //! delays a heartbeat, and the signing both sides share.
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use sha2::Digest;
 use super::Secret;
 
 /// The protocol version every call names; a node refuses calls of another version.
-pub const PROTOCOL_VERSION: &str = "4";
+pub const PROTOCOL_VERSION: &str = "5";
 /// How far a call's timestamp may be from the receiver's clock.
 const MAX_SKEW: Duration = Duration::from_secs(60);
 /// How long opening a connection to a peer may take.
@@ -296,7 +297,7 @@ impl Wire for HttpWire {
         let path = format!("/_cluster/v1/rpc/{}", rpc.name());
         let headers = self.signer.sign(&Method::POST, &path, target, Some(&body));
         let uri = format!("http://{address}{path}");
-        let client = self.control.clone();
+        let client = if rpc.is_bulk() { self.bulk.clone() } else { self.control.clone() };
         let signer = Arc::clone(&self.signer);
         Box::pin(async move {
             let mut request = Request::builder().method(Method::POST).uri(uri);
