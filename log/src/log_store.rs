@@ -208,9 +208,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<()> {
+        // From the last purge on: the range before it is tombstones that every purge
+        // would otherwise walk again until compaction drops them.
+        let from = self.get_meta::<LogId<NodeId>>(LAST_PURGED)?.map_or(0, |l| l.index + 1);
         let mut batch = self.db.batch();
         batch.insert(&self.meta, LAST_PURGED, codec::encode(&log_id).map_err(write_err)?);
-        for g in self.log.range::<[u8; 8], _>(..=log_id.index.to_be_bytes()) {
+        for g in self.log.range::<[u8; 8], _>(from.to_be_bytes()..=log_id.index.to_be_bytes()) {
             batch.remove(&self.log, g.key().map_err(write_err)?);
         }
         batch.commit().map_err(write_err)

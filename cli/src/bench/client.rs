@@ -89,12 +89,31 @@ impl S3Client {
         prefix: &str,
         token: Option<&str>,
     ) -> anyhow::Result<(u64, Option<String>)> {
+        self.list(bucket, prefix, token.map(|t| ("continuation-token", t))).await
+    }
+
+    /// Lists the page of up to 1,000 keys after `start_after`.
+    pub async fn list_page_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+    ) -> anyhow::Result<u64> {
+        Ok(self.list(bucket, prefix, Some(("start-after", start_after))).await?.0)
+    }
+
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        from: Option<(&str, &str)>,
+    ) -> anyhow::Result<(u64, Option<String>)> {
         let encode = |v: &str| {
             percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
         };
         let mut query = format!("/{bucket}?list-type=2&max-keys=1000&prefix={}", encode(prefix));
-        if let Some(t) = token {
-            query.push_str(&format!("&continuation-token={}", encode(t)));
+        if let Some((name, value)) = from {
+            query.push_str(&format!("&{name}={}", encode(value)));
         }
         let text = self.send(self.signed("GET", &query, Bytes::new())?).await?.text().await?;
         let keys = text.matches("<Key>").count() as u64;

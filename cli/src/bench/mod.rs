@@ -3,6 +3,7 @@
 
 mod baseline;
 mod client;
+mod fill;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,6 +40,9 @@ pub enum Op {
     List,
     /// 45 % get, 30 % stat, 15 % put, 10 % delete over a prepared set.
     Mixed,
+    /// PUT `--count` objects reporting the rate every `--every`, then the data dir's size
+    /// (`--data-dir`), then GET and LIST rates on the filled store (`--duration` each).
+    Fill,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -75,6 +79,13 @@ pub struct BenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Fill runs: report the PUT rate over each this many objects.
+    #[arg(long, default_value_t = 100_000)]
+    pub every: u64,
+    /// Fill runs: the server's data directory, to report its size against the bytes
+    /// stored (the server must run on this machine).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
     /// Hold this many event-feed subscriptions (SSE) open during the run, to measure
     /// what subscribers cost the write path.
     #[arg(long, default_value_t = 0)]
@@ -285,13 +296,16 @@ async fn run_load(args: BenchArgs) -> anyhow::Result<()> {
     let run_id = format!("{:08x}", rand::random::<u32>());
     client.create_bucket(&args.bucket).await?;
 
+    let prefix = format!("bench-{run_id}/");
+    if args.op == Op::Fill {
+        return fill::run(&args, client, payloads, &prefix).await;
+    }
     // Prepare objects for the ops that read or delete them.
     let prepared = match args.op {
         Op::Put => 0,
         Op::Delete => args.count.unwrap_or(args.objects).max(args.objects),
         _ => args.objects,
     };
-    let prefix = format!("bench-{run_id}/");
     if prepared > 0 {
         eprintln!("preparing {prepared} objects of {} ...", args.size);
         let next = Arc::new(AtomicU64::new(0));
@@ -435,6 +449,7 @@ async fn run_load(args: BenchArgs) -> anyhow::Result<()> {
                         }
                     }
                     Op::Mixed => unreachable!("mixed picks a concrete operation"),
+                    Op::Fill => unreachable!("fill runs on its own"),
                 };
                 latencies.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                 if let (Some(i), true) = (chosen, result.is_ok()) {

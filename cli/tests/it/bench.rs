@@ -23,6 +23,40 @@ fn bench(server: &Server, args: &[&str]) -> serde_json::Value {
 }
 
 #[tokio::test]
+async fn a_fill_run_reports_rates_per_interval_space_and_reads() {
+    let server = Server::start();
+    let data = server.data_dir();
+    let fill = bench(
+        &server,
+        &[
+            "--op",
+            "fill",
+            "--count",
+            "250",
+            "--every",
+            "100",
+            "--concurrency",
+            "4",
+            "--duration",
+            "300ms",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
+    assert_eq!((fill["objects"].as_u64(), fill["errors"].as_u64()), (Some(250), Some(0)), "{fill}");
+    assert_eq!(fill["object_bytes"].as_u64(), Some(250 * 4096), "{fill}");
+    let rates = fill["put_rates"].as_array().unwrap();
+    assert_eq!(rates.len(), 3, "intervals 0-100, 100-200, 200-250: {fill}");
+    assert!(rates.iter().all(|r| r.as_f64().unwrap() > 0.0), "{fill}");
+    // The data dir holds at least the bytes stored.
+    assert!(fill["space_ratio"].as_f64().unwrap() >= 1.0, "{fill}");
+    assert!(fill["get_ops_per_second"].as_f64().unwrap() > 0.0, "{fill}");
+    assert!(fill["list_pages_per_second"].as_f64().unwrap() > 0.0, "{fill}");
+    let stored = server.client().list_objects_v2().bucket("bench-it").send().await.unwrap();
+    assert_eq!(stored.key_count(), Some(250));
+}
+
+#[tokio::test]
 async fn every_operation_runs_against_a_real_server() {
     let server = Server::start();
     let put = bench(&server, &["--op", "put", "--count", "40", "--concurrency", "4", "--size", "1KiB-8KiB"]);
