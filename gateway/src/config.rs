@@ -137,7 +137,7 @@ pub struct ServeArgs {
     /// possibly stale).
     #[arg(long, env = "RUCKET_READ_CONSISTENCY")]
     pub read_consistency: Option<String>,
-    /// Raft: take a snapshot after this many log entries (default 10000); a node further
+    /// Raft: take a snapshot after this many log entries (default 1000); a node further
     /// behind than a tenth of that catches up from a snapshot.
     #[arg(long, env = "RUCKET_RAFT_SNAPSHOT_EVERY")]
     pub raft_snapshot_every: Option<u64>,
@@ -327,7 +327,7 @@ impl Settings {
             args.cluster_secret_file.or(file.cluster_secret_file).as_deref(),
             args.read_consistency.or(file.read_consistency).as_deref(),
         )?;
-        let raft_snapshot_every = args.raft_snapshot_every.or(file.raft_snapshot_every).unwrap_or(10_000);
+        let raft_snapshot_every = args.raft_snapshot_every.or(file.raft_snapshot_every).unwrap_or(1_000);
         if raft_snapshot_every < 10 {
             anyhow::bail!("raft_snapshot_every must be at least 10");
         }

@@ -129,16 +129,7 @@ impl Node {
             }
             Rpc::ChangeMembership => encode(&self.change_membership_here(decode(body)?).await),
             Rpc::Status => encode(&self.status()),
-            Rpc::ArchiveRange => {
-                let request: crate::snapshot::RangeRequest = decode(body)?;
-                let archive = self.archive().clone();
-                let page = tokio::task::spawn_blocking(move || {
-                    crate::snapshot::read_page(archive.events_keyspace(), archive.head(), &request)
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-                encode(&page)
-            }
+            Rpc::ArchiveRange => crate::snapshot::serve_range(self.archive(), body).await,
         }
     }
 
@@ -430,6 +421,12 @@ impl Node {
                     .map_err(failed)?;
             }
             MembershipChange::Remove { id } => {
+                // The membership read below is current only on a confirmed leader that
+                // has applied everything it committed.
+                raft.ensure_linearizable().await.map_err(|e| match e.forward_to_leader() {
+                    Some(f) => ProposeError::NotLeader { leader: f.leader_id },
+                    None => ProposeError::Raft(e.to_string()),
+                })?;
                 let (voters, learners): (BTreeSet<NodeId>, BTreeSet<NodeId>) = {
                     let metrics = raft.metrics().borrow().clone();
                     let membership = metrics.membership_config.membership();

@@ -34,5 +34,6 @@ pub use health::Durability as DurabilityHealth;
 pub use log_store::LogStore;
 pub use network::{NoPeers, Rpc, Wire, WireError, WireFuture};
 pub use node::{Durability, Node, NodeConfig, NotReady};
+pub use snapshot::serve_range;
 pub use state_machine::StateMachine;
 pub use types::{BatchOutcome, CommandBatch, NodeId, TypeConfig};

@@ -36,7 +36,13 @@ pub struct LogStore {
     /// Where a failed append (its write or fsync) is recorded, so the node stops
     /// acknowledging writes and says why.
     health: Arc<crate::health::Durability>,
+    /// The highest Raft index the state machine has recorded as applied or as covered by
+    /// a snapshot install it began; the log is never purged past it (see [`Self::purge`]).
+    purge_gate: Option<tokio::sync::watch::Receiver<u64>>,
 }
+
+/// How long a purge waits for the state machine to record what it covers.
+const PURGE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
     StorageIOError::read_logs(&e).into()
@@ -55,10 +61,17 @@ impl LogStore {
             durability,
             committed: Arc::default(),
             health: Arc::default(),
+            purge_gate: None,
         })
     }
 
     /// Records append failures in `health` (the node's).
+    /// Bounds purges by what the state machine has recorded (see [`Self::purge`]).
+    pub fn with_purge_gate(mut self, gate: tokio::sync::watch::Receiver<u64>) -> Self {
+        self.purge_gate = Some(gate);
+        self
+    }
+
     pub fn with_health(mut self, health: Arc<crate::health::Durability>) -> Self {
         self.health = health;
         self
@@ -207,7 +220,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         batch.commit().map_err(write_err)
     }
 
+    /// Removes entries up to `log_id`. openraft asks for it as soon as it accepts a
+    /// snapshot, before the state machine has begun to install it: a node stopped in
+    /// between would have neither the entries nor a record of the install. So a purge
+    /// first waits until the state machine has recorded an applied entry or a begun
+    /// install at `log_id`; if that does not come in time, this purge is skipped (the
+    /// entries stay, and the next purge removes them).
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<()> {
+        if let Some(gate) = &mut self.purge_gate {
+            let recorded = tokio::time::timeout(PURGE_WAIT, gate.wait_for(|i| *i >= log_id.index)).await;
+            if !matches!(recorded, Ok(Ok(_))) {
+                tracing::warn!(
+                    index = log_id.index,
+                    "the log is not purged: the state machine has not recorded what the purge covers"
+                );
+                return Ok(());
+            }
+        }
         // From the last purge on: the range before it is tombstones that every purge
         // would otherwise walk again until compaction drops them.
         let from = self.get_meta::<LogId<NodeId>>(LAST_PURGED)?.map_or(0, |l| l.index + 1);

@@ -67,7 +67,7 @@ impl NodeConfig {
             max_batch: 512,
             heartbeat_ms: 50,
             election_timeout_ms: (150, 300),
-            snapshot_every: 10_000,
+            snapshot_every: 1_000,
         }
     }
 }
@@ -147,9 +147,11 @@ impl Node {
         }
         tracing::info!(events = n_events, applied = %applied, "event archive verified");
         let health = Arc::new(DurabilityHealth::default());
-        let log_store = LogStore::open(&db, config.durability)?.with_health(Arc::clone(&health));
-        let committed = log_store.committed_index();
         let state_machine = StateMachine::open_in(&db, projections, archive, config.region.clone())?;
+        let log_store = LogStore::open(&db, config.durability)?
+            .with_health(Arc::clone(&health))
+            .with_purge_gate(state_machine.purge_gate());
+        let committed = log_store.committed_index();
         if let Some(wire) = &wire {
             state_machine.connect(config.node_id, Arc::clone(wire));
         }
@@ -165,8 +167,9 @@ impl Node {
             // keep catch-up payloads small enough to land within it.
             max_payload_entries: 64,
             // The snapshot is a manifest; installing it pulls the missing archive suffix,
-            // which takes as long as the follower is behind. The leader waits this long
-            // for the answer before it offers the snapshot again.
+            // which takes as long as the follower is behind and may outlast this. The
+            // leader then offers the snapshot again; the follower's handler waits for the
+            // running install and finds nothing left to do.
             install_snapshot_timeout: 30_000,
             ..Config::default()
         }
@@ -250,6 +253,11 @@ impl Node {
     /// then names bodies that it never received.
     pub fn snapshot_installs(&self) -> tokio::sync::watch::Receiver<u64> {
         self.state_machine.snapshot_installs()
+    }
+
+    /// Whether this node is installing a snapshot (its archive may be emptied meanwhile).
+    pub fn snapshot_installing(&self) -> bool {
+        self.state_machine.snapshot_installing()
     }
 
     /// Waits until this node knows a leader and has applied everything in its log.

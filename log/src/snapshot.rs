@@ -51,6 +51,18 @@ pub(crate) const PAGE_BYTES: u64 = 4 << 20;
 /// How long one page may take.
 pub(crate) const PAGE_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Answers an encoded [`crate::Rpc::ArchiveRange`] call from `archive`: what a node does
+/// when a peer installing a snapshot asks it for events.
+pub async fn serve_range(archive: &crate::EventArchive, body: &[u8]) -> Result<Vec<u8>, String> {
+    let request: RangeRequest =
+        crate::codec::decode(body).map_err(|e| format!("decoding the request: {e}"))?;
+    let archive = archive.clone();
+    let page = tokio::task::spawn_blocking(move || read_page(&archive.events, archive.head(), &request))
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::codec::encode(&page).map_err(|e| format!("encoding the answer: {e}"))
+}
+
 /// Reads a page of `events` (an archive keyspace) for `request`.
 pub(crate) fn read_page(
     events: &Keyspace,

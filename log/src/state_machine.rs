@@ -60,6 +60,9 @@ struct Partial {
 struct Installing {
     meta: SnapshotMeta<NodeId, BasicNode>,
     manifest: Manifest,
+    /// The archive and the state folded from it are being emptied for a refold from 0:
+    /// a node that stopped meanwhile empties them again before it resumes.
+    refold: bool,
 }
 
 /// The stored description of the current snapshot: its Raft meta and the archive
@@ -91,6 +94,14 @@ struct Inner {
     peers: OnceLock<(NodeId, Arc<dyn Wire>)>,
     /// Counts installed snapshots, so that the server can fetch the bodies they name.
     installs: tokio::sync::watch::Sender<u64>,
+    /// Whether a snapshot install is running (the archive may be emptied meanwhile).
+    installing: std::sync::atomic::AtomicBool,
+    /// The highest Raft index recorded as applied, or as covered by an install that has
+    /// begun: the log store purges no further (see `LogStore::purge`).
+    recorded: tokio::sync::watch::Sender<u64>,
+    /// Serializes writes of the current snapshot's record (a build and an install may
+    /// race; the newer one wins).
+    snapshot_record: std::sync::Mutex<()>,
 }
 
 fn sm_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -119,6 +130,13 @@ impl StateMachine {
     ) -> std::result::Result<Self, fjall::Error> {
         let meta = db.keyspace("raft.sm", KeyspaceCreateOptions::default)?;
         let event_ids = db.keyspace("raft.event_ids", KeyspaceCreateOptions::default)?;
+        let stored = |key: &[u8]| meta.get(key).ok().flatten();
+        let applied = stored(LAST_APPLIED).and_then(|v| codec::decode::<AppliedMark>(&v).ok());
+        let installing = stored(INSTALLING).and_then(|v| codec::decode::<Installing>(&v).ok());
+        let recorded = applied
+            .map(|m| m.log_id.index)
+            .max(installing.and_then(|i| i.meta.last_log_id).map(|l| l.index))
+            .unwrap_or_default();
         let inner = Inner {
             db: db.clone(),
             projections,
@@ -128,18 +146,42 @@ impl StateMachine {
             event_ids,
             peers: OnceLock::new(),
             installs: tokio::sync::watch::Sender::new(0),
+            installing: Default::default(),
+            recorded: tokio::sync::watch::Sender::new(recorded),
+            snapshot_record: Default::default(),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
 
-    /// Lets this node, `id` of a cluster, install snapshots by pulling from its peers.
-    pub(crate) fn connect(&self, id: NodeId, wire: Arc<dyn Wire>) {
+    /// Lets this node, `id` of a cluster, install snapshots by pulling from its peers
+    /// (a [`crate::Node`] of a cluster does this itself).
+    pub fn connect(&self, id: NodeId, wire: Arc<dyn Wire>) {
         let _ = self.inner.peers.set((id, wire));
     }
 
     /// A receiver that changes each time a snapshot is installed.
     pub fn snapshot_installs(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.installs.subscribe()
+    }
+
+    /// Whether a snapshot install is running.
+    pub fn snapshot_installing(&self) -> bool {
+        self.inner.installing.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The highest Raft index recorded as applied or as covered by a begun install.
+    pub(crate) fn purge_gate(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.recorded.subscribe()
+    }
+
+    fn record(&self, index: u64) {
+        self.inner.recorded.send_if_modified(|r| {
+            let moved = index > *r;
+            if moved {
+                *r = index;
+            }
+            moved
+        });
     }
 
     pub fn projections(&self) -> &Projections {
@@ -211,6 +253,9 @@ impl StateMachine {
         if let Some(position) = advanced {
             inner.archive.advance(position);
         }
+        if let Some(log_id) = last_of_entry {
+            self.record(log_id.index);
+        }
         Ok(outcome)
     }
 
@@ -269,6 +314,7 @@ impl StateMachine {
                 if let Some(position) = advanced {
                     inner.archive.advance(position);
                 }
+                self.record(entry.log_id.index);
                 Ok(BatchOutcome::default())
             }
         }
@@ -318,6 +364,13 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let position = mark.as_ref().map(|m| m.position).unwrap_or_default();
             let snapshot_id = format!("{}-{}", last_log_id.map(|l| l.index).unwrap_or_default(), position);
             let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
+            let _record = inner.snapshot_record.lock().unwrap_or_else(|e| e.into_inner());
+            // An install may have recorded a newer snapshot meanwhile; it stays current.
+            if let Some(current) = this.get::<StoredSnapshot>(SNAPSHOT)? {
+                if current.meta.last_log_id >= last_log_id {
+                    return Ok(Snapshot { meta: current.meta, snapshot: Box::new(Cursor::new(Vec::new())) });
+                }
+            }
             let stored = StoredSnapshot { meta: meta.clone(), position };
             inner.meta.insert(SNAPSHOT, codec::encode(&stored).map_err(sm_err)?).map_err(sm_err)?;
             Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(Vec::new())) })
@@ -333,8 +386,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
-        if let Some(Installing { meta, manifest }) = self.get(INSTALLING)? {
+        if let Some(Installing { meta, manifest, refold }) = self.get(INSTALLING)? {
             tracing::info!(position = %manifest.position, "finishing a snapshot install that a stop interrupted");
+            if refold {
+                self.blocking(|sm| sm.reset()).await?;
+            }
             self.install(meta, manifest).await?;
         }
         let mark: Option<AppliedMark> = self.get(LAST_APPLIED)?;
@@ -389,8 +445,9 @@ impl StateMachine {
     /// openraft stops a node whose state machine returns an error, and a node that needs a
     /// snapshot cannot do anything else meanwhile.
     async fn install(&self, meta: SnapshotMeta<NodeId, BasicNode>, manifest: Manifest) -> Result<()> {
-        let Some((me, wire)) = self.inner.peers.get().cloned() else {
-            return Err(sm_err(std::io::Error::other("a snapshot arrived at a node that has no peers")));
+        let (me, wire) = match self.inner.peers.get().cloned() {
+            Some((me, wire)) => (me, Some(wire)),
+            None => (0, None),
         };
         let membership = meta.last_membership.membership();
         let mut sources: Vec<(NodeId, String)> = membership
@@ -400,28 +457,55 @@ impl StateMachine {
             .collect();
         // The node that cut the snapshot first: it holds every event up to its position.
         sources.sort_by_key(|(id, _)| *id != manifest.source);
-        let installing = Installing { meta: meta.clone(), manifest: manifest.clone() };
-        let installing = codec::encode(&installing).map_err(sm_err)?;
-        self.blocking(move |sm| {
-            sm.inner.meta.insert(INSTALLING, installing).map_err(sm_err)?;
-            sm.inner.db.persist(PersistMode::SyncData).map_err(sm_err)
-        })
-        .await?;
+        self.inner.installing.store(true, std::sync::atomic::Ordering::Release);
+        let result = self.pull(&meta, &manifest, &sources, wire.as_ref()).await;
+        self.inner.installing.store(false, std::sync::atomic::Ordering::Release);
+        let started = result?;
+        let upto = manifest.position;
+        self.blocking(move |sm| sm.finish_install(meta, upto)).await?;
+        tracing::info!(from = %started, events = upto.0 - started.0, position = %upto, "installed a snapshot from the leader");
+        self.inner.installs.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Records the install (durably, before anything changes), then pulls and folds the
+    /// archive up to the manifest's position. Returns the head it started from.
+    async fn pull(
+        &self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        manifest: &Manifest,
+        sources: &[(NodeId, String)],
+        wire: Option<&Arc<dyn Wire>>,
+    ) -> Result<LogPosition> {
+        self.record_installing(meta, manifest, false).await?;
+        if let Some(l) = meta.last_log_id {
+            self.record(l.index);
+        }
         let upto = manifest.position;
         let mut after = self.inner.archive.head();
-        if after > upto {
-            tracing::warn!(head = %after, snapshot = %upto, "this archive is longer than the snapshot; refolding from the start");
-            after = self.blocking(|sm| sm.reset()).await?;
+        let applied = self.inner.projections.applied_position().map_err(read_err)?;
+        if after > upto || applied != after {
+            tracing::warn!(head = %after, applied = %applied, snapshot = %upto, "this archive is longer than the snapshot or not folded to its head; refolding from the start");
+            after = self.refold(meta, manifest).await?;
         }
         let started = after;
         tracing::info!(after = %after, upto = %upto, source = manifest.source, "installing a snapshot: pulling the archive events this node lacks");
         let mut failures = 0u32;
+        let wire = match wire {
+            Some(wire) => wire,
+            None if after >= upto => return Ok(started),
+            None => {
+                let e =
+                    std::io::Error::other("the snapshot names events this node lacks and it has no peers");
+                return Err(sm_err(e));
+            }
+        };
         while after < upto {
             let mut progressed = false;
-            for (id, address) in &sources {
+            for (id, address) in sources {
                 let request = RangeRequest { after, upto, max_bytes: snapshot::PAGE_BYTES };
                 let answer: std::result::Result<std::result::Result<RangePage, String>, _> =
-                    call(&*wire, *id, address, Rpc::ArchiveRange, &request, snapshot::PAGE_DEADLINE).await;
+                    call(&**wire, *id, address, Rpc::ArchiveRange, &request, snapshot::PAGE_DEADLINE).await;
                 let page = match answer {
                     Ok(Ok(page)) => page,
                     Ok(Err(reason)) => {
@@ -433,11 +517,19 @@ impl StateMachine {
                         continue;
                     }
                 };
-                if after.0 > 0 && page.head >= after {
+                if after.0 > 0 {
+                    // A peer that has no record at our head (it is behind, or itself
+                    // refolding) cannot serve us; only the snapshot's own source, which
+                    // holds the whole prefix, is believed when its record differs.
+                    let Some(base) = page.base.as_deref() else { continue };
                     let ours = self.inner.archive.events.get(after.to_key()).map_err(read_err)?;
-                    if page.base.as_deref() != ours.as_deref() {
+                    if ours.as_deref() != Some(base) {
+                        if *id != manifest.source {
+                            tracing::warn!(node = id, position = %after, "a peer's archive differs from this one; asking another");
+                            continue;
+                        }
                         tracing::warn!(node = id, position = %after, "this archive differs from the cluster's; refolding from the start");
-                        after = self.blocking(|sm| sm.reset()).await?;
+                        after = self.refold(meta, manifest).await?;
                         progressed = true;
                         break;
                     }
@@ -461,10 +553,36 @@ impl StateMachine {
                 tokio::time::sleep(snapshot::backoff(failures)).await;
             }
         }
-        self.blocking(move |sm| sm.finish_install(meta, upto)).await?;
-        tracing::info!(from = %started, events = upto.0 - started.0, position = %upto, "installed a snapshot from the leader");
-        self.inner.installs.send_modify(|n| *n += 1);
-        Ok(())
+        Ok(started)
+    }
+
+    /// Records a begun install durably; `refold` while the archive is being emptied.
+    async fn record_installing(
+        &self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        manifest: &Manifest,
+        refold: bool,
+    ) -> Result<()> {
+        let installing = Installing { meta: meta.clone(), manifest: manifest.clone(), refold };
+        let installing = codec::encode(&installing).map_err(sm_err)?;
+        self.blocking(move |sm| {
+            sm.inner.meta.insert(INSTALLING, installing).map_err(sm_err)?;
+            sm.inner.db.persist(PersistMode::SyncData).map_err(sm_err)
+        })
+        .await
+    }
+
+    /// Empties the archive and its state for a refold from position 0, so that a stop
+    /// in the middle empties them again on resuming.
+    async fn refold(
+        &self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        manifest: &Manifest,
+    ) -> Result<LogPosition> {
+        self.record_installing(meta, manifest, true).await?;
+        let head = self.blocking(|sm| sm.reset()).await?;
+        self.record_installing(meta, manifest, false).await?;
+        Ok(head)
     }
 
     async fn blocking<T: Send + 'static>(
@@ -521,8 +639,15 @@ impl StateMachine {
         batch.insert(&inner.meta, MEMBERSHIP, codec::encode(&meta.last_membership).map_err(sm_err)?);
         batch.remove(&inner.meta, PARTIAL);
         batch.remove(&inner.meta, INSTALLING);
-        let stored = StoredSnapshot { meta, position };
-        batch.insert(&inner.meta, SNAPSHOT, codec::encode(&stored).map_err(sm_err)?);
+        let _record = inner.snapshot_record.lock().unwrap_or_else(|e| e.into_inner());
+        let newer = match self.get::<StoredSnapshot>(SNAPSHOT)? {
+            Some(current) => current.meta.last_log_id < meta.last_log_id,
+            None => true,
+        };
+        if newer {
+            let stored = StoredSnapshot { meta, position };
+            batch.insert(&inner.meta, SNAPSHOT, codec::encode(&stored).map_err(sm_err)?);
+        }
         batch.commit().map_err(sm_err)?;
         inner.db.persist(PersistMode::SyncData).map_err(sm_err)
     }

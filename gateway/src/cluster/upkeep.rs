@@ -56,8 +56,10 @@ pub fn spawn(node: Arc<Node>, copies: Copies, blobs: BlobStore) {
                     tracing::error!(error = %e, "the orphan sweep failed");
                 }
             }
-            let next_sweep =
-                ORPHAN_GRACE.saturating_sub(last_sweep.map(|at| at.elapsed()).unwrap_or_default());
+            let next_sweep = match last_sweep {
+                Some(at) => ORPHAN_GRACE.saturating_sub(at.elapsed()),
+                None => Duration::from_secs(30),
+            };
             tokio::select! {
                 changed = installs.changed() => {
                     if changed.is_err() {
