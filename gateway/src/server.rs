@@ -91,8 +91,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         };
         match &copies {
-            // A single node has nothing in flight before its listener opens.
-            None => sweep_orphans(node.projections(), &blobs, Duration::ZERO)?,
+            // A single node has nothing in flight from before this start: every file
+            // older than the start that no version names is an orphan. The sweep reads
+            // every version, so it runs beside the listener instead of delaying it;
+            // files written since the start are younger than its grace.
+            None => {
+                let started = std::time::Instant::now();
+                let (projections, blobs) = (node.projections().clone(), blobs.clone());
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = sweep_orphans(&projections, &blobs, started.elapsed()) {
+                        tracing::error!(error = %e, "the orphan sweep failed");
+                    }
+                });
+            }
             // A cluster node may hold copies of writes still on their way through the
             // log, may itself be behind, and may lack bodies it never received: its
             // upkeep fetches those and collects only old unreferenced files.

@@ -106,6 +106,41 @@ impl EventArchive {
         Ok(out)
     }
 
+    /// The start-up check: the newest `n` records' CRC and framing, that they are dense
+    /// and end at the head, and that the archive starts at position 1. Older records are
+    /// checked whenever they are read (every read decodes and checks its CRC) and all at
+    /// once by [`Self::verify`] (`rucket replay verify`); reading them all at every start
+    /// would make a restart take as long as the archive is large. Returns the records
+    /// checked.
+    pub fn verify_tail(&self, n: usize) -> Result<u64, LogError> {
+        let head = self.head();
+        if let Some(first) = self.first()? {
+            if first.0 != 1 {
+                return Err(LogError::CorruptEvent {
+                    position: LogPosition(1),
+                    reason: format!("missing; the archive starts at position {first}"),
+                });
+            }
+        }
+        let mut expected = head.0;
+        for g in self.events.iter().rev().take(n) {
+            let (k, v) = g.into_inner()?;
+            let position = LogPosition::from_key(&k).ok_or_else(|| LogError::CorruptEvent {
+                position: LogPosition(expected),
+                reason: format!("archive key of {} bytes", k.len()),
+            })?;
+            if position.0 != expected {
+                return Err(LogError::CorruptEvent {
+                    position: LogPosition(expected),
+                    reason: format!("missing; the next older archived position is {position}"),
+                });
+            }
+            decode_at(position, &v)?;
+            expected -= 1;
+        }
+        Ok(head.0 - expected)
+    }
+
     /// Checks every archived record's CRC and framing, and that positions are dense.
     /// Returns the number of events checked.
     pub fn verify(&self) -> Result<u64, LogError> {
@@ -134,4 +169,56 @@ fn decode_at(position: LogPosition, bytes: &[u8]) -> Result<Envelope, LogError> 
         .map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
     envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
     Ok(envelope)
+}
+
+#[cfg(test)]
+mod tests {
+    use rucket_schemas::{BucketCreated, BucketName, EventId, Hlc, RegionId, StorageEvent, UserId};
+
+    use super::*;
+
+    fn envelope(i: u64) -> Envelope {
+        let event = StorageEvent::BucketCreated(BucketCreated {
+            bucket: BucketName::parse(&format!("bucket{i}")).unwrap(),
+            owner: UserId::new("root"),
+            location: String::new(),
+            object_lock_enabled: false,
+        });
+        Envelope::seal(&event, Hlc::new(i << 20, 1), RegionId::new("us-east-1"), EventId([i as u8; 16]))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_start_up_check_reads_the_newest_records_and_the_first_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let archive = EventArchive::open(&db).unwrap();
+        archive.append_offline(&db, &(1..=5).map(envelope).collect::<Vec<_>>()).unwrap();
+        assert_eq!(archive.verify_tail(3).unwrap(), 3);
+        assert_eq!(archive.verify_tail(100).unwrap(), 5);
+
+        // A damaged old record: outside the newest three, found by the full check.
+        let mut bytes = archive.events.get(LogPosition(1).to_key()).unwrap().unwrap().to_vec();
+        bytes[10] ^= 1;
+        archive.events.insert(LogPosition(1).to_key(), bytes).unwrap();
+        assert_eq!(archive.verify_tail(3).unwrap(), 3);
+        assert!(matches!(
+            archive.verify_tail(5),
+            Err(LogError::CorruptEvent { position: LogPosition(1), .. })
+        ));
+        assert!(archive.verify().is_err());
+
+        // A gap in the tail, and an archive that does not start at 1.
+        archive.events.remove(LogPosition(4).to_key()).unwrap();
+        assert!(matches!(
+            archive.verify_tail(3),
+            Err(LogError::CorruptEvent { position: LogPosition(4), .. })
+        ));
+        archive.events.insert(LogPosition(4).to_key(), envelope(4).to_bytes()).unwrap();
+        archive.events.remove(LogPosition(1).to_key()).unwrap();
+        assert!(matches!(
+            archive.verify_tail(3),
+            Err(LogError::CorruptEvent { position: LogPosition(1), .. })
+        ));
+    }
 }

@@ -106,8 +106,8 @@ async fn sigkill_during_writes_loses_no_acknowledged_object() {
         token = page.next_continuation_token().map(str::to_owned);
     }
     assert!(listed >= acked.len());
-    // Every blob file left on disk belongs to a listed object: orphans were swept.
-    let blobs = crate::support::files_under(&server.data_dir().join("blobs"));
+    // Every blob file left on disk belongs to a listed object: orphans were swept (by a
+    // sweep that runs beside the listener, so it is waited for).
     let large_listed = {
         let mut n = 0;
         let mut token = None;
@@ -121,6 +121,12 @@ async fn sigkill_during_writes_loses_no_acknowledged_object() {
         }
         n
     };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut blobs = crate::support::files_under(&server.data_dir().join("blobs"));
+    while blobs != large_listed && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        blobs = crate::support::files_under(&server.data_dir().join("blobs"));
+    }
     assert_eq!(blobs, large_listed, "no orphaned blob survives a restart");
     println!(
         "crash test: {} acknowledged, {} attempted, {} unacknowledged but committed, {} listed after restart, {} blobs",
