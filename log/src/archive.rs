@@ -124,18 +124,7 @@ impl EventArchive {
         }
         let mut expected = head.0;
         for g in self.events.iter().rev().take(n) {
-            let (k, v) = g.into_inner()?;
-            let position = LogPosition::from_key(&k).ok_or_else(|| LogError::CorruptEvent {
-                position: LogPosition(expected),
-                reason: format!("archive key of {} bytes", k.len()),
-            })?;
-            if position.0 != expected {
-                return Err(LogError::CorruptEvent {
-                    position: LogPosition(expected),
-                    reason: format!("missing; the next older archived position is {position}"),
-                });
-            }
-            decode_at(position, &v)?;
+            check_record(g, expected, "older")?;
             expected -= 1;
         }
         Ok(head.0 - expected)
@@ -146,22 +135,28 @@ impl EventArchive {
     pub fn verify(&self) -> Result<u64, LogError> {
         let mut expected = 1u64;
         for g in self.events.iter() {
-            let (k, v) = g.into_inner()?;
-            let position = LogPosition::from_key(&k).ok_or_else(|| LogError::CorruptEvent {
-                position: LogPosition(expected),
-                reason: format!("archive key of {} bytes", k.len()),
-            })?;
-            if position.0 != expected {
-                return Err(LogError::CorruptEvent {
-                    position: LogPosition(expected),
-                    reason: format!("missing; the next archived position is {position}"),
-                });
-            }
-            decode_at(position, &v)?;
+            check_record(g, expected, "next")?;
             expected += 1;
         }
         Ok(expected - 1)
     }
+}
+
+/// Checks that an archive record sits at `expected` and decodes; `direction` names the
+/// way the scan runs, for the message when a position is missing.
+fn check_record(g: fjall::Guard, expected: u64, direction: &str) -> Result<(), LogError> {
+    let (k, v) = g.into_inner()?;
+    let position = LogPosition::from_key(&k).ok_or_else(|| LogError::CorruptEvent {
+        position: LogPosition(expected),
+        reason: format!("archive key of {} bytes", k.len()),
+    })?;
+    if position.0 != expected {
+        return Err(LogError::CorruptEvent {
+            position: LogPosition(expected),
+            reason: format!("missing; the {direction} archived position is {position}"),
+        });
+    }
+    decode_at(position, &v).map(|_| ())
 }
 
 fn decode_at(position: LogPosition, bytes: &[u8]) -> Result<Envelope, LogError> {

@@ -42,7 +42,13 @@ pub fn spawn(node: Arc<Node>, copies: Copies, blobs: BlobStore) {
             if let Err(e) = resync(&node, &copies, &blobs).await {
                 tracing::error!(error = %e, "the blob resync pass failed");
             }
-            if last_sweep.is_none_or(|at| at.elapsed() >= ORPHAN_GRACE) {
+            // A resync pass may be long: the sweep checks again that the node is caught
+            // up and that no install began (one that refolds empties the archive, and
+            // every file would look unreferenced).
+            let settled = node.read_barrier().await.is_ok()
+                && !node.snapshot_installing()
+                && !installs.has_changed().unwrap_or(true);
+            if settled && last_sweep.is_none_or(|at| at.elapsed() >= ORPHAN_GRACE) {
                 last_sweep = Some(Instant::now());
                 let (swept_node, swept_blobs) = (Arc::clone(&node), blobs.clone());
                 let swept = tokio::task::spawn_blocking(move || {
