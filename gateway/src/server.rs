@@ -156,6 +156,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let rucket = Rucket {
         projections,
         writer: writer.clone(),
+        archive: archive.clone(),
         blobs,
         clock,
         users: Arc::new(users.clone()),

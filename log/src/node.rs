@@ -149,6 +149,21 @@ impl Node {
             return Err(LogError::ProjectionsAhead { applied, head: archive.head() });
         }
         tracing::info!(checked = n_events, head = %archive.head(), applied = %applied, "event archive checked (the newest events; `rucket replay verify` checks all)");
+        let projections = if projections.format_is_current()? {
+            projections.mark_format()?;
+            projections
+        } else {
+            // Views an older release wrote hold copies of small bodies; a fresh fold would
+            // differ from them, so they are folded again from the archive, once.
+            tracing::info!(events = %archive.head(), "the views are in an older format; folding them again from the archive");
+            let started = std::time::Instant::now();
+            let source = archive.clone();
+            let projections =
+                tokio::task::spawn_blocking(move || crate::replay::refold(&source, projections, |_, _| {}))
+                    .await??;
+            tracing::info!(seconds = started.elapsed().as_secs_f64(), "views folded again");
+            projections
+        };
         let health = Arc::new(DurabilityHealth::default());
         let state_machine = StateMachine::open_in(&db, projections, archive, config.region.clone())?;
         let log_store = LogStore::open(&db, config.durability)?

@@ -42,7 +42,7 @@ pub fn fold_archive(
             let event =
                 envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
             let mut batch = db.batch();
-            into.fold(&mut batch, envelope.hlc, &event)?;
+            into.fold(&mut batch, position, envelope.hlc, &event)?;
             into.set_applied(&mut batch, position);
             batch.commit()?;
             after = position;
@@ -129,19 +129,28 @@ pub fn rebuild(log_dir: &Path, progress: impl FnMut(LogPosition, u64)) -> Result
     let archive = EventArchive::open(&db)?;
     archive.verify()?;
     let head = archive.head();
-    let next = live.next_generation()?;
-    let mut progress = progress;
     let started = Instant::now();
-    let folded = fold_archive(&archive, &next, head, |p| progress(p, head.0))?;
-    let fold_time = started.elapsed();
+    let promoted = refold(&archive, live, progress)?;
+    Ok(RebuildReport { events: head.0, generation: promoted.generation(), fold_time: started.elapsed() })
+}
+
+/// Folds the whole archive into a new generation of `live`'s views and makes it live
+/// (see [`rebuild`]). Returns the new live views.
+pub fn refold(
+    archive: &EventArchive,
+    live: Projections,
+    mut progress: impl FnMut(LogPosition, u64),
+) -> Result<Projections, LogError> {
+    let head = archive.head();
+    let next = live.next_generation()?;
+    let folded = fold_archive(archive, &next, head, |p| progress(p, head.0))?;
     if folded != head {
         return Err(LogError::CorruptEvent {
             position: LogPosition(folded.0 + 1),
             reason: "the archive ended early".into(),
         });
     }
-    let promoted = next.promote(live)?;
-    Ok(RebuildReport { events: head.0, generation: promoted.generation(), fold_time })
+    Ok(next.promote(live)?)
 }
 
 /// Which archived events an export writes.
@@ -226,11 +235,12 @@ pub fn import(input: impl std::io::BufRead, log_dir: &Path) -> Result<u64, LogEr
         position = LogPosition(position.0 + 1);
         let mut batch = db.batch();
         batch.insert(&archive.events, position.to_key(), bytes);
-        projections.fold(&mut batch, envelope.hlc, &event)?;
+        projections.fold(&mut batch, position, envelope.hlc, &event)?;
         projections.set_applied(&mut batch, position);
         batch.commit()?;
     }
     db.persist(fjall::PersistMode::SyncAll)?;
+    projections.mark_format()?;
     Ok(position.0)
 }
 
@@ -287,13 +297,14 @@ pub fn materialize(
                 envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
             let mut batch = db.batch();
             batch.insert(&archive.events, position.to_key(), envelope.to_bytes());
-            projections.fold(&mut batch, envelope.hlc, &event)?;
+            projections.fold(&mut batch, position, envelope.hlc, &event)?;
             projections.set_applied(&mut batch, position);
             batch.commit()?;
             after = position;
         }
     }
     db.persist(fjall::PersistMode::SyncAll)?;
+    projections.mark_format()?;
     Ok(PointInTimeReport { position: after, referenced_blobs: projections.referenced_blobs()? })
 }
 

@@ -231,7 +231,8 @@ impl StateMachine {
                         .map_err(sm_err)?;
                 batch.insert(&inner.archive.events, position.to_key(), envelope.to_bytes());
                 batch.insert(&inner.event_ids, command.event_id.0, position.to_key());
-                let released = inner.projections.fold(&mut batch, command.hlc, &event).map_err(sm_err)?;
+                let released =
+                    inner.projections.fold(&mut batch, position, command.hlc, &event).map_err(sm_err)?;
                 inner.projections.set_applied(&mut batch, position);
                 advanced = Some(position);
                 Outcome::Applied { position, released_blobs: released }
@@ -299,7 +300,7 @@ impl StateMachine {
                             Envelope::seal(&event, hlc, inner.region.clone(), EventId(id)).map_err(sm_err)?;
                         position = LogPosition(position.0 + 1);
                         batch.insert(&inner.archive.events, position.to_key(), envelope.to_bytes());
-                        inner.projections.fold(&mut batch, hlc, &event).map_err(sm_err)?;
+                        inner.projections.fold(&mut batch, position, hlc, &event).map_err(sm_err)?;
                         inner.projections.set_applied(&mut batch, position);
                         advanced = Some(position);
                     }
@@ -616,7 +617,7 @@ impl StateMachine {
             if envelope.event_type != EventType::MembershipChanged as u16 {
                 batch.insert(&inner.event_ids, envelope.event_id.0, position.to_key());
             }
-            inner.projections.fold(&mut batch, envelope.hlc, &event).map_err(sm_err)?;
+            inner.projections.fold(&mut batch, position, envelope.hlc, &event).map_err(sm_err)?;
             inner.projections.set_applied(&mut batch, position);
             batch.commit().map_err(sm_err)?;
             inner.archive.advance(position);

@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 
 use fjall::Keyspace;
+use rucket_schemas::LogPosition;
 use sha2::Digest as _;
 
 use crate::{ProjectionError, Projections};
@@ -168,7 +169,13 @@ fn describe(view: &str, key: &[u8]) -> String {
 /// replay tests compare it as text, so it names fields explicitly instead of relying on
 /// `Debug`.
 impl Projections {
-    pub fn dump_text(&self) -> Result<String, ProjectionError> {
+    ///
+    /// `body` finds the inline body archived at a position, so a version whose body stays
+    /// in the archive renders as the bytes it stands for.
+    pub fn dump_text(
+        &self,
+        body: &dyn Fn(LogPosition) -> Option<Vec<u8>>,
+    ) -> Result<String, ProjectionError> {
         use std::fmt::Write as _;
         let mut out = String::new();
         for (view, keyspace) in self.views() {
@@ -180,12 +187,12 @@ impl Projections {
                     "objects" => format!(
                         "{} {}",
                         describe(view, &k),
-                        render_record(&crate::store::decode(&v, "objects")?)
+                        render_record(&crate::store::decode(&v, "objects")?, body)
                     ),
                     "versions" => format!(
                         "{} {}",
                         describe(view, &k),
-                        render_entry(&crate::store::decode(&v, "versions")?)
+                        render_entry(&crate::store::decode(&v, "versions")?, body)
                     ),
                     "uploads" => format!(
                         "{} {}",
@@ -295,15 +302,15 @@ fn render_bucket(b: &crate::BucketRecord) -> String {
     )
 }
 
-fn render_data(data: &rucket_schemas::ObjectData) -> String {
+type BodyAt<'a> = &'a dyn Fn(LogPosition) -> Option<Vec<u8>>;
+
+fn render_data(data: &rucket_schemas::ObjectData, body: BodyAt) -> String {
     match data {
-        rucket_schemas::ObjectData::Inline(bytes) => {
-            format!(
-                "inline({} bytes, sha256:{})",
-                bytes.len(),
-                hex::encode(&sha2::Sha256::digest(bytes)[..8])
-            )
-        }
+        rucket_schemas::ObjectData::Inline(bytes) => render_inline(bytes),
+        rucket_schemas::ObjectData::InArchive(position) => match body(*position) {
+            Some(bytes) => render_inline(&bytes),
+            None => format!("in-archive({position}, not found)"),
+        },
         rucket_schemas::ObjectData::Blob(id) => format!("blob({id})"),
         rucket_schemas::ObjectData::Parts(parts) => {
             let parts: Vec<String> =
@@ -311,7 +318,7 @@ fn render_data(data: &rucket_schemas::ObjectData) -> String {
             format!("parts({})", parts.join(" "))
         }
         rucket_schemas::ObjectData::Sealed { seal, data } => {
-            format!("sealed({} {})", render_seal(seal), render_data(data))
+            format!("sealed({} {})", render_seal(seal), render_data(data, body))
         }
     }
 }
@@ -326,7 +333,11 @@ fn render_seal(seal: &rucket_schemas::Seal) -> String {
     format!("{kind} context={} wrapped=sha256:{wrapped}", seal.context_id)
 }
 
-fn render_record(r: &rucket_schemas::ObjectRecord) -> String {
+fn render_inline(bytes: &[u8]) -> String {
+    format!("inline({} bytes, sha256:{})", bytes.len(), hex::encode(&sha2::Sha256::digest(bytes)[..8]))
+}
+
+fn render_record(r: &rucket_schemas::ObjectRecord, body: BodyAt) -> String {
     let h = &r.headers;
     format!(
         "version={} size={} etag={} data={} owner={} created={} group={} home={} class={} replication={:?} \
@@ -334,7 +345,7 @@ fn render_record(r: &rucket_schemas::ObjectRecord) -> String {
         r.version_id,
         r.size,
         r.etag,
-        render_data(&r.data),
+        render_data(&r.data, body),
         r.owner,
         r.hlc_timestamp,
         r.placement_group,
@@ -352,9 +363,9 @@ fn render_record(r: &rucket_schemas::ObjectRecord) -> String {
     )
 }
 
-fn render_entry(e: &crate::VersionEntry) -> String {
+fn render_entry(e: &crate::VersionEntry, body: BodyAt) -> String {
     match e {
-        crate::VersionEntry::Object(r) => render_record(r),
+        crate::VersionEntry::Object(r) => render_record(r, body),
         crate::VersionEntry::DeleteMarker { version_id, owner, hlc_timestamp } => {
             format!("delete-marker version={version_id} owner={owner} created={hlc_timestamp}")
         }

@@ -3,8 +3,8 @@
 
 use fjall::OwnedWriteBatch;
 use rucket_schemas::{
-    BlobId, BucketCreated, BucketName, DataKeyRewrapped, Hlc, ObjectAclSet, ObjectDeleted, ObjectKey,
-    ObjectRecord, PartRecord, PartUploaded, StorageEvent, UploadCreated, UploadId,
+    BlobId, BucketCreated, BucketName, DataKeyRewrapped, Hlc, LogPosition, ObjectAclSet, ObjectData,
+    ObjectDeleted, ObjectKey, ObjectRecord, PartRecord, PartUploaded, StorageEvent, UploadCreated, UploadId,
 };
 
 use crate::store::{decode, encode};
@@ -18,12 +18,17 @@ struct NewVersion<'a> {
 }
 
 impl Projections {
-    /// Writes the effect of `event` (stamped `hlc`) into `batch` and returns the blobs
-    /// that no version refers to any more. They are also recorded, in the same batch, in
-    /// the garbage list the collector drains, so a crash cannot forget them.
+    /// Writes the effect of `event` (archived at `position`, stamped `hlc`) into `batch`
+    /// and returns the blobs that no version refers to any more. They are also recorded,
+    /// in the same batch, in the garbage list the collector drains, so a crash cannot
+    /// forget them.
+    ///
+    /// An inline body is not copied into the views: the version names `position`, where
+    /// the event (and so the body) stays in the archive (see [`ObjectData::InArchive`]).
     pub fn fold(
         &self,
         batch: &mut OwnedWriteBatch,
+        position: LogPosition,
         hlc: Hlc,
         event: &StorageEvent,
     ) -> Result<Vec<BlobId>, ProjectionError> {
@@ -48,7 +53,15 @@ impl Projections {
                 })?;
             }
             StorageEvent::ObjectCreated(e) => {
-                let new = NewVersion { record: &e.record, tags: &e.tags, lock: &e.lock };
+                let in_archive;
+                let record = match &e.record.data {
+                    ObjectData::Inline(_) => {
+                        in_archive = in_archive_at(&e.record, position);
+                        &in_archive
+                    }
+                    _ => &e.record,
+                };
+                let new = NewVersion { record, tags: &e.tags, lock: &e.lock };
                 self.fold_new_version(batch, &e.bucket, &e.key, new, &mut released)?;
             }
             StorageEvent::ObjectDeleted(e) => self.fold_object_deleted(batch, hlc, e, &mut released)?,
@@ -495,5 +508,25 @@ impl Projections {
             }
         }
         Ok(())
+    }
+}
+
+/// `record` as the views keep it when its body is inline: everything but the body, which
+/// stays in the archived event at `position`.
+fn in_archive_at(record: &ObjectRecord, position: LogPosition) -> ObjectRecord {
+    ObjectRecord {
+        version_id: record.version_id.clone(),
+        size: record.size,
+        etag: record.etag.clone(),
+        headers: record.headers.clone(),
+        user_metadata: record.user_metadata.clone(),
+        data: ObjectData::InArchive(position),
+        owner: record.owner.clone(),
+        hlc_timestamp: record.hlc_timestamp,
+        placement_group: record.placement_group,
+        home_region: record.home_region.clone(),
+        storage_class: record.storage_class,
+        replication_status: record.replication_status.clone(),
+        checksums: record.checksums.clone(),
     }
 }

@@ -13,6 +13,15 @@ use crate::{keys, BucketRecord, ProjectionError, UploadRecord, VersionEntry};
 /// The key in `proj.current` that holds the live generation number.
 const CURRENT: &[u8] = b"generation";
 
+/// The key in `proj.current` that holds the format the live generation is written in.
+const FORMAT: &[u8] = b"format";
+
+/// The format [`Projections::fold`] writes. Format 2 leaves inline bodies in the archive
+/// (the views name their position). Format 1, never marked, copied them into the objects
+/// and versions views; its views are correct but a fresh fold differs from them, so a
+/// node refolds them once (see [`Projections::format_is_current`]).
+pub const VIEW_FORMAT: u32 = 2;
+
 /// Handles to the projection keyspaces inside the node's fjall database.
 ///
 /// Projections come in generations (`proj.g<N>.<view>`); the pointer keyspace
@@ -103,12 +112,36 @@ impl Projections {
         let pointer = Self::pointer(&self.db)?;
         let mut batch = self.db.batch().durability(Some(fjall::PersistMode::SyncAll));
         batch.insert(&pointer, CURRENT, self.generation.to_be_bytes());
+        batch.insert(&pointer, FORMAT, VIEW_FORMAT.to_be_bytes());
         batch.commit()?;
         let db = self.db.clone();
         for keyspace in previous.keyspaces() {
             db.delete_keyspace(keyspace)?;
         }
         Ok(self)
+    }
+
+    /// Whether the live views are in the format today's fold writes: marked so, or empty
+    /// (nothing folded yet, so nothing to convert).
+    pub fn format_is_current(&self) -> Result<bool, ProjectionError> {
+        Ok(self.format()? == Some(VIEW_FORMAT) || self.applied_position()? == LogPosition(0))
+    }
+
+    /// Marks the views as written in today's format, durably, unless they already are.
+    /// Only for views that [`Self::format_is_current`] accepts.
+    pub fn mark_format(&self) -> Result<(), ProjectionError> {
+        if self.format()? != Some(VIEW_FORMAT) {
+            let pointer = Self::pointer(&self.db)?;
+            let mut batch = self.db.batch().durability(Some(fjall::PersistMode::SyncAll));
+            batch.insert(&pointer, FORMAT, VIEW_FORMAT.to_be_bytes());
+            batch.commit()?;
+        }
+        Ok(())
+    }
+
+    fn format(&self) -> Result<Option<u32>, ProjectionError> {
+        let pointer = Self::pointer(&self.db)?;
+        Ok(pointer.get(FORMAT)?.and_then(|v| v.as_ref().try_into().ok()).map(u32::from_be_bytes))
     }
 
     /// The generation number of these views.

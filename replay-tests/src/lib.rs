@@ -70,11 +70,20 @@ pub fn fold_events(projections: &Projections, events: &[(LogPosition, Envelope)]
     for (position, envelope) in events {
         let event = envelope.open().map_err(|source| ReplayError::Event { position: *position, source })?;
         let mut batch = projections.database().batch();
-        projections.fold(&mut batch, envelope.hlc, &event)?;
+        projections.fold(&mut batch, *position, envelope.hlc, &event)?;
         projections.set_applied(&mut batch, *position);
         batch.commit()?;
     }
     Ok(())
+}
+
+/// Finds the inline body archived at a position among `events`, for
+/// [`Projections::dump_text`]: the views name that position instead of holding the body.
+pub fn body_in(events: &[(LogPosition, Envelope)]) -> impl Fn(LogPosition) -> Option<Vec<u8>> + '_ {
+    move |position| {
+        let i = events.binary_search_by_key(&position, |(p, _)| *p).ok()?;
+        events[i].1.open().ok()?.inline_body().map(<[u8]>::to_vec)
+    }
 }
 
 /// Runs commands the way the state machine does (decide, then seal and fold what they
@@ -94,7 +103,7 @@ pub fn record(
                 position = LogPosition(position.0 + 1);
                 let envelope = seal(&event, command)?;
                 let mut batch = projections.database().batch();
-                let released = projections.fold(&mut batch, command.hlc, &event)?;
+                let released = projections.fold(&mut batch, position, command.hlc, &event)?;
                 projections.set_applied(&mut batch, position);
                 batch.commit()?;
                 events.push((position, envelope));

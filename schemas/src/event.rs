@@ -15,7 +15,9 @@ use crate::access_key::{
 use crate::cluster::{MembershipChanged, WebhookCursorSet};
 use crate::lock::{ObjectLock, ObjectLockConfig, Retention};
 use crate::seal::{BucketEncryptionSet, DataKeyRewrapped, Seal};
-use crate::{codec, BlobId, BucketName, CodecError, Hlc, ObjectKey, RegionId, UploadId, UserId, VersionId};
+use crate::{
+    codec, BlobId, BucketName, CodecError, Hlc, LogPosition, ObjectKey, RegionId, UploadId, UserId, VersionId,
+};
 
 /// The event type numbers written into the envelope. Never reused or renumbered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -849,6 +851,8 @@ pub struct StandardHeaders {
     pub expires: Option<String>,
 }
 
+const IN_ARCHIVE_IN_EVENT: &str = "an event cannot name an archive position as its data (only views do)";
+
 /// Where an object's bytes live.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub enum ObjectData {
@@ -863,6 +867,10 @@ pub enum ObjectData {
     /// chunks sealed with the data key `seal` wraps. Added with `ObjectCreated` and
     /// `MultipartCompleted` version 4.
     Sealed { seal: Seal, data: Box<ObjectData> },
+    /// Only in the views, never in an event: an inline body left where it already is,
+    /// in the event archive, inside the `ObjectCreated` at this position. The views
+    /// name it instead of holding a second copy; a GET reads it from the archive.
+    InArchive(LogPosition),
 }
 
 /// One part of a multipart object.
@@ -877,7 +885,7 @@ impl ObjectData {
     /// Every blob the data refers to.
     pub fn blob_ids(&self) -> Vec<&BlobId> {
         match self {
-            Self::Inline(_) => Vec::new(),
+            Self::Inline(_) | Self::InArchive(_) => Vec::new(),
             Self::Blob(id) => vec![id],
             Self::Parts(parts) => parts.iter().map(|p| &p.blob_id).collect(),
             Self::Sealed { data, .. } => data.blob_ids(),
@@ -890,6 +898,11 @@ impl ObjectData {
             Self::Sealed { seal, .. } => Some(seal),
             _ => None,
         }
+    }
+
+    /// Whether the data names an archive position (views only; see [`Self::InArchive`]).
+    pub fn in_archive(&self) -> bool {
+        matches!(self.unsealed(), Self::InArchive(_))
     }
 
     /// The data under any seal.
@@ -1101,6 +1114,9 @@ impl StorageEvent {
 
     /// Encodes the payload at the current schema version.
     pub fn encode(&self) -> Result<(EventType, u16, Vec<u8>), CodecError> {
+        if self.refers_to_archive() {
+            return Err(CodecError::Encode(IN_ARCHIVE_IN_EVENT.into()));
+        }
         let event_type = self.event_type();
         let bytes = match self {
             Self::BucketCreated(p) => codec::encode_payload(p)?,
@@ -1141,6 +1157,34 @@ impl StorageEvent {
     /// Decodes a payload of any released schema version, upgrading it to the current
     /// in-memory form.
     pub fn decode(event_type: u16, schema_version: u16, bytes: &[u8]) -> Result<Self, CodecError> {
+        let event = Self::decode_any(event_type, schema_version, bytes)?;
+        if event.refers_to_archive() {
+            return Err(CodecError::Payload(IN_ARCHIVE_IN_EVENT.into()));
+        }
+        Ok(event)
+    }
+
+    /// The body an `ObjectCreated` carries inline; `None` for any other event.
+    pub fn inline_body(&self) -> Option<&[u8]> {
+        match self {
+            Self::ObjectCreated(e) => match &e.record.data {
+                ObjectData::Inline(bytes) => Some(bytes),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Whether the event's data names an archive position, which only the views may do.
+    fn refers_to_archive(&self) -> bool {
+        match self {
+            Self::ObjectCreated(e) => e.record.data.in_archive(),
+            Self::MultipartCompleted(e) => e.record.data.in_archive(),
+            _ => false,
+        }
+    }
+
+    fn decode_any(event_type: u16, schema_version: u16, bytes: &[u8]) -> Result<Self, CodecError> {
         match (event_type, schema_version) {
             (1, 1) => Ok(Self::BucketCreated(codec::decode_payload(bytes)?)),
             (2, 1) => Ok(Self::BucketDeleted(codec::decode_payload::<BucketDeletedV1>(bytes)?.into())),

@@ -40,8 +40,10 @@ impl Store {
             })
             .collect();
         let mut batch = self.db.batch();
+        let mut position = self.archive.head();
         for (event, envelope) in events.iter().zip(&envelopes) {
-            self.projections.fold(&mut batch, envelope.hlc, event).unwrap();
+            position = LogPosition(position.0 + 1);
+            self.projections.fold(&mut batch, position, envelope.hlc, event).unwrap();
         }
         batch.commit().unwrap();
         self.archive.append_offline(&self.db, &envelopes).unwrap()

@@ -32,6 +32,8 @@ pub struct Rucket {
     pub projections: Projections,
     /// The log writes go to; `None` when serving a read-only data dir.
     pub writer: Option<Arc<Node>>,
+    /// The event archive, where small objects' bodies stay (the views name positions).
+    pub archive: rucket_log::EventArchive,
     pub blobs: BlobStore,
     pub clock: Arc<Clock>,
     pub users: Arc<Users>,

@@ -437,9 +437,19 @@ impl Rucket {
             len: n,
         };
         match record.data.unsealed() {
-            ObjectData::Inline(bytes) => {
-                let slice = Bytes::copy_from_slice(&bytes[start as usize..(start + len) as usize]);
-                Ok(StreamingBlob::wrap(futures::stream::iter([Ok::<_, std::io::Error>(slice)])))
+            ObjectData::Inline(bytes) => Ok(inline_stream(bytes, start, len)),
+            ObjectData::InArchive(position) => {
+                let bytes = self
+                    .archive
+                    .inline_body(*position)
+                    .map_err(|e| errors::internal("reading an object", e))?;
+                if bytes.len() as u64 != record.size {
+                    return Err(errors::internal(
+                        "reading an object",
+                        format!("its archived body holds {} bytes, not {}", bytes.len(), record.size),
+                    ));
+                }
+                Ok(inline_stream(&bytes, start, len))
             }
             ObjectData::Blob(id) => self.blob_stream(vec![segment(id, 0, record.size, start, len)]).await,
             ObjectData::Parts(parts) => {
@@ -741,4 +751,10 @@ fn fill_checksums(
         };
         *slot = Some(value.clone());
     }
+}
+
+/// `len` bytes of a small body from `start`, as a one-chunk stream.
+fn inline_stream(bytes: &[u8], start: u64, len: u64) -> StreamingBlob {
+    let slice = Bytes::copy_from_slice(&bytes[start as usize..(start + len) as usize]);
+    StreamingBlob::wrap(futures::stream::iter([Ok::<_, std::io::Error>(slice)]))
 }

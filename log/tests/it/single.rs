@@ -38,7 +38,11 @@ async fn commands_become_archived_events_and_survive_restart() {
     let bucket = BucketName::parse("photos").unwrap();
     let key = ObjectKey::parse("cat.png").unwrap();
     let object = node.projections().current_object(&bucket, &key).unwrap().expect("object survives");
-    assert_eq!(object.data, ObjectData::Inline(b"meow".to_vec()));
+    // The body is stored once, in the archive; the view names its position.
+    assert_eq!(object.data, ObjectData::InArchive(LogPosition(2)));
+    assert_eq!(node.archive().inline_body(LogPosition(2)).unwrap(), b"meow");
+    let not_an_object = node.archive().inline_body(LogPosition(1)).unwrap_err().to_string();
+    assert!(not_an_object.contains("created no object"), "{not_an_object}");
     let events = node.archive().read_after(LogPosition(0), 10).unwrap();
     let types: Vec<_> = events.iter().map(|(p, e)| (p.0, e.open().unwrap().event_type().name())).collect();
     assert_eq!(types, [(1, "BucketCreated"), (2, "ObjectCreated")]);
@@ -47,6 +51,36 @@ async fn commands_become_archived_events_and_survive_restart() {
         node.propose(put(4, "photos", "dog.png", b"woof")).await.unwrap(),
         Outcome::Applied { position: LogPosition(3), .. }
     ));
+    close(node).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_of_an_older_format_are_folded_again_once_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.propose(create_bucket(1, "photos")).await.unwrap();
+    node.propose(put(2, "photos", "cat.png", b"meow")).await.unwrap();
+    assert_eq!(node.projections().generation(), 0);
+    close(node).await;
+
+    // Views written before the format marker existed (an older release) carry none.
+    {
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let pointer = db.keyspace("proj.current", fjall::KeyspaceCreateOptions::default).unwrap();
+        assert!(pointer.get("format").unwrap().is_some(), "a node marks the format it writes");
+        pointer.remove("format").unwrap();
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    let node = open(dir.path()).await;
+    assert_eq!(node.projections().generation(), 1, "the views were folded into a new generation");
+    let bucket = BucketName::parse("photos").unwrap();
+    let key = ObjectKey::parse("cat.png").unwrap();
+    let object = node.projections().current_object(&bucket, &key).unwrap().expect("object survives");
+    assert_eq!(object.data, ObjectData::InArchive(LogPosition(2)));
+    close(node).await;
+
+    let node = open(dir.path()).await;
+    assert_eq!(node.projections().generation(), 1, "folded once, not at every start");
     close(node).await;
 }
 

@@ -97,7 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let position = LogPosition(n);
         let mut batch = db.batch();
         batch.insert(archive.events_keyspace(), position.to_key(), envelope.to_bytes());
-        projections.fold(&mut batch, hlc, &event)?;
+        projections.fold(&mut batch, position, hlc, &event)?;
         projections.set_applied(&mut batch, position);
         batch.commit()?;
         if n.is_multiple_of(100_000) {
@@ -105,6 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     db.persist(fjall::PersistMode::SyncAll)?;
+    projections.mark_format()?;
     println!("wrote {events} events to {} in {:.1} s", log_dir.display(), started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use rucket_projections::Projections;
-use rucket_replay_tests::{fold_events, fresh_projections, read_log, record, write_log};
+use rucket_replay_tests::{body_in, fold_events, fresh_projections, read_log, record, write_log};
 use rucket_schemas::{Envelope, EventId, LogPosition, RegionId};
 
 use crate::scenarios::{self, Script, Step};
@@ -45,7 +45,7 @@ fn dump_of(events: &[(LogPosition, Envelope)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let projections = fresh_projections(dir.path()).unwrap();
     fold_events(&projections, events).unwrap();
-    projections.dump_text().unwrap()
+    projections.dump_text(&body_in(events)).unwrap()
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn every_scripted_scenario_is_recorded_and_still_agrees() {
         // Today's code, run from the script, reaches what folding the frozen log reaches.
         let frozen = read_log(&std::fs::read(&log_path).unwrap()).unwrap();
         assert_eq!(
-            live.dump_text().unwrap(),
+            live.dump_text(&body_in(&events)).unwrap(),
             dump_of(&frozen),
             "scenario {name}: live decide+fold differs from replay"
         );
