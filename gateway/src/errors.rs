@@ -62,6 +62,9 @@ pub fn rejection(r: Rejection) -> S3Error {
         Rejection::NoSuchAccessKey => {
             with_status("NoSuchEntity", "The access key does not exist", http::StatusCode::NOT_FOUND)
         }
+        Rejection::InvalidData => {
+            s3_error!(InvalidRequest, "The object's data names an archive position, which no request may do")
+        }
     }
 }
 

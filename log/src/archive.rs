@@ -91,20 +91,28 @@ impl EventArchive {
         }
     }
 
-    /// The inline body of the `ObjectCreated` archived at `position`: where the views
-    /// send a read of a small object (they name the position instead of keeping a copy).
-    pub fn inline_body(&self, position: LogPosition) -> Result<Vec<u8>, LogError> {
-        let corrupt = |reason: &str| LogError::CorruptEvent { position, reason: reason.to_owned() };
-        let envelope =
-            self.get(position)?.ok_or_else(|| corrupt("a view names it but it is not archived"))?;
-        let event = envelope.open().map_err(|e| corrupt(&e.to_string()))?;
-        match event {
-            rucket_schemas::StorageEvent::ObjectCreated(e) => match e.record.data {
-                rucket_schemas::ObjectData::Inline(bytes) => Ok(bytes),
-                _ => Err(corrupt("a view names its inline body but the object it created has none")),
-            },
-            _ => Err(corrupt("a view names its inline body but it created no object")),
-        }
+    /// The inline body of the version stamped `version` that the `ObjectCreated` archived
+    /// at `position` created: where the views send a read of a small object (they name
+    /// the position instead of keeping a copy). `None` when that position holds no such
+    /// version: the record was read before a snapshot install began refilling the archive
+    /// (or the archive is damaged), and the reader should try again.
+    pub fn inline_body(
+        &self,
+        position: LogPosition,
+        version: rucket_schemas::Hlc,
+    ) -> Result<Option<Vec<u8>>, LogError> {
+        let Some(envelope) = self.get(position)? else { return Ok(None) };
+        let event =
+            envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
+        Ok(match event {
+            rucket_schemas::StorageEvent::ObjectCreated(e) if e.record.hlc_timestamp == version => {
+                match e.record.data {
+                    rucket_schemas::ObjectData::Inline(bytes) => Some(bytes),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
     }
 
     /// Up to `limit` events after `after` (exclusive), in position order.

@@ -18,6 +18,11 @@ pub enum LogError {
          run `rucket replay rebuild` to rebuild them from the archive"
     )]
     ProjectionsAhead { applied: LogPosition, head: LogPosition },
+    #[error(
+        "the views were written by an older release (small bodies copied into them), so a fresh \
+         fold differs from them: start the node once (it folds them again) or run `rucket replay rebuild`"
+    )]
+    OlderViews,
     #[error("raft configuration: {0}")]
     RaftConfig(#[from] openraft::ConfigError),
     #[error("raft stopped: {0}")]

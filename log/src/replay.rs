@@ -88,6 +88,9 @@ pub fn verify(
 ) -> Result<VerifyReport, LogError> {
     let live_db = open_existing(log_dir)?;
     let live = Projections::open(&live_db)?;
+    if !live.format_is_current()? {
+        return Err(LogError::OlderViews);
+    }
     let archive = EventArchive::open(&live_db)?;
     let head = archive.head();
     let fresh_db = Database::builder(scratch).temporary(true).open()?;
@@ -316,6 +319,9 @@ pub fn verify_live(
     archive: &EventArchive,
     scratch: &Path,
 ) -> Result<VerifyReport, LogError> {
+    if !live.format_is_current()? {
+        return Err(LogError::OlderViews);
+    }
     let snapshot = live.snapshot();
     let position = live.applied_position_at(&snapshot)?;
     let fresh_db = Database::builder(scratch).temporary(true).open()?;

@@ -395,8 +395,14 @@ impl Projections {
         let entry = VersionEntry::Object(Box::new(record.clone()));
         let new_key = keys::version(bucket, key, record.hlc_timestamp);
         batch.insert(&self.versions, new_key.clone(), encode(&entry)?);
-        self.put_tags(batch, keys::version_tags(&new_key), tags)?;
-        self.put_lock(batch, keys::version_tags(&new_key), lock)?;
+        // A new version's key is new (its stamp is), so nothing is there to remove: empty
+        // tags and locks write nothing rather than a tombstone per PUT.
+        if !tags.is_empty() {
+            self.put_tags(batch, keys::version_tags(&new_key), tags)?;
+        }
+        if !lock.is_empty() {
+            self.put_lock(batch, keys::version_tags(&new_key), lock)?;
+        }
         self.refresh_current(batch, bucket, key, &removed, Some((new_key, entry)))
     }
 

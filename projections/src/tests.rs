@@ -382,6 +382,30 @@ mod multipart {
 }
 
 #[test]
+fn only_views_name_archive_positions() {
+    let mut h = Harness::new();
+    h.run("alice", create("bk1"));
+    let hlc = h.next_hlc();
+    let named = ObjectData::InArchive(LogPosition(1));
+    let body = put_body("bk1", "k", named.clone(), hlc, WriteCondition::Always);
+    assert_eq!(h.rejected("alice", body), Rejection::InvalidData);
+    // Nor can such an event be sealed or read back.
+    let event = rucket_schemas::StorageEvent::ObjectCreated(rucket_schemas::ObjectCreated {
+        bucket: bucket_name("bk1"),
+        key: ObjectKey::parse("k").unwrap(),
+        operation: CreateOperation::Put,
+        record: match put_body("bk1", "k", named, hlc, WriteCondition::Always) {
+            CommandBody::PutObject { record, .. } => record,
+            _ => unreachable!(),
+        },
+        tags: Default::default(),
+        lock: Default::default(),
+    });
+    let refused = rucket_schemas::Envelope::seal(&event, hlc, RegionId::new("us-east-1"), EventId([1; 16]));
+    assert!(refused.unwrap_err().to_string().contains("archive position"));
+}
+
+#[test]
 fn an_unpromoted_generation_never_becomes_live() {
     let mut h = Harness::new();
     h.run("alice", create("bkt"));

@@ -397,6 +397,9 @@ pub enum Rejection {
     AccessKeyExists,
     /// An access key command naming a key that does not exist.
     NoSuchAccessKey,
+    /// A command whose object data names an archive position, which only the views may
+    /// do (no gateway builds one; a peer's malformed command must not stop apply).
+    InvalidData,
 }
 
 /// The result of applying one command.

@@ -439,10 +439,14 @@ impl Rucket {
         match record.data.unsealed() {
             ObjectData::Inline(bytes) => Ok(inline_stream(bytes, start, len)),
             ObjectData::InArchive(position) => {
-                let bytes = self
+                let found = self
                     .archive
-                    .inline_body(*position)
+                    .inline_body(*position, record.hlc_timestamp)
                     .map_err(|e| errors::internal("reading an object", e))?;
+                let Some(bytes) = found else {
+                    tracing::warn!(%position, "the archive does not hold the body a view names there (a snapshot install refilling it?)");
+                    return Err(s3_error!(ServiceUnavailable, "The body is being refilled; please retry"));
+                };
                 if bytes.len() as u64 != record.size {
                     return Err(errors::internal(
                         "reading an object",

@@ -28,6 +28,9 @@ impl Projections {
         if let Err(r) = self.condition_holds(bucket, key, condition)? {
             return Ok(Decision::Rejected(r));
         }
+        if record.data.in_archive() {
+            return Ok(Decision::Rejected(Rejection::InvalidData));
+        }
         let mut record = Box::new(record.clone());
         if b.versioning != Versioning::Enabled {
             record.version_id = VersionId::null();
