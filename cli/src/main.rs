@@ -11,6 +11,11 @@ use rucket_cli::{bench, cluster, key, replay, tail};
 use replay::ReplayCommand;
 use rucket_gateway::config::ServeArgs;
 
+/// mimalloc rather than glibc's allocator: a replay of small PUTs spent a third of its
+/// time in glibc's malloc and free (docs/benchmarks/results.md, "Filling the store").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "rucket",

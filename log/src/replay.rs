@@ -2,54 +2,104 @@
 //! `verify` folds into a scratch database and compares the result with the live views.
 
 use std::path::Path;
+use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use fjall::Database;
-use rucket_projections::{Projections, ViewDiff, ViewDigest};
-use rucket_schemas::LogPosition;
+use rucket_projections::{GroupedFold, Projections, ViewDiff, ViewDigest};
+use rucket_schemas::{Hlc, LogPosition, StorageEvent};
 
 use crate::{EventArchive, LogError};
 
 /// Events read from the archive per step.
 const READ_BATCH: usize = 1024;
 
+/// Events decoded ahead of the fold, in pages of [`READ_BATCH`].
+const PAGES_AHEAD: usize = 4;
+
+/// A page of decoded events, or why reading stopped.
+type Page = Result<Vec<(LogPosition, Hlc, StorageEvent)>, LogError>;
+
 /// Folds archived events after `into`'s applied position, up to `until`, calling
 /// `progress` with the last folded position after every step. Stops at the first event
-/// that does not decode, naming its position.
+/// that does not decode, naming its position. A second thread reads and decodes the
+/// archive ahead of the fold (the two take about the same time).
 pub fn fold_archive(
     archive: &EventArchive,
     into: &Projections,
     until: LogPosition,
     mut progress: impl FnMut(LogPosition),
 ) -> Result<LogPosition, LogError> {
-    let db = into.database();
     let mut after = into.applied_position()?;
-    while after < until {
-        let events = archive.read_after(after, READ_BATCH)?;
-        if events.is_empty() {
-            break;
+    let (pages, decoded) = std::sync::mpsc::sync_channel::<Page>(PAGES_AHEAD);
+    let from = after;
+    std::thread::scope(|scope| {
+        scope.spawn(move || read_ahead(archive, from, until, pages));
+        let mut group = GroupedFold::new(into);
+        for page in decoded {
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    group.commit()?;
+                    return Err(e);
+                }
+            };
+            for (position, hlc, event) in page {
+                if position.0 != after.0 + 1 {
+                    group.commit()?;
+                    return Err(LogError::CorruptEvent {
+                        position: LogPosition(after.0 + 1),
+                        reason: format!("missing from the archive; the next event is at {position}"),
+                    });
+                }
+                group.fold(position, hlc, &event, |_| {})?;
+                after = position;
+            }
+            group.commit()?;
+            progress(after);
         }
+        Ok(after)
+    })
+}
+
+/// Reads and decodes the archive after `after`, up to `until`, into `pages`; stops at
+/// the first error (sent as the last page) or when the fold stops listening.
+fn read_ahead(archive: &EventArchive, mut after: LogPosition, until: LogPosition, pages: SyncSender<Page>) {
+    while after < until {
+        let events = match archive.read_after(after, READ_BATCH) {
+            Ok(events) if events.is_empty() => return,
+            Ok(events) => events,
+            Err(e) => {
+                let _ = pages.send(Err(e));
+                return;
+            }
+        };
+        let mut page = Vec::with_capacity(events.len());
+        let mut failed = None;
         for (position, envelope) in events {
             if position > until {
-                return Ok(after);
+                break;
             }
-            if position.0 != after.0 + 1 {
-                return Err(LogError::CorruptEvent {
-                    position: LogPosition(after.0 + 1),
-                    reason: format!("missing from the archive; the next event is at {position}"),
-                });
+            match envelope.open() {
+                Ok(event) => page.push((position, envelope.hlc, event)),
+                Err(e) => {
+                    failed = Some(LogError::CorruptEvent { position, reason: e.to_string() });
+                    break;
+                }
             }
-            let event =
-                envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
-            let mut batch = db.batch();
-            into.fold(&mut batch, position, envelope.hlc, &event)?;
-            into.set_applied(&mut batch, position);
-            batch.commit()?;
             after = position;
         }
-        progress(after);
+        let stop = failed.is_some() || after >= until;
+        if pages.send(Ok(page)).is_err() {
+            return;
+        }
+        if let Some(e) = failed {
+            let _ = pages.send(Err(e));
+        }
+        if stop {
+            return;
+        }
     }
-    Ok(after)
 }
 
 /// What `verify` found.
@@ -221,6 +271,7 @@ pub fn import(input: impl std::io::BufRead, log_dir: &Path) -> Result<u64, LogEr
     let db = Database::builder(log_dir).open()?;
     let projections = Projections::open(&db)?;
     let archive = EventArchive::open(&db)?;
+    let mut group = GroupedFold::new(&projections);
     let mut position = LogPosition(0);
     for (n, line) in input.lines().enumerate() {
         let line = line.map_err(|e| LogError::Import(format!("line {}: {e}", n + 1)))?;
@@ -236,12 +287,11 @@ pub fn import(input: impl std::io::BufRead, log_dir: &Path) -> Result<u64, LogEr
         let envelope = rucket_schemas::Envelope::from_bytes(&bytes).map_err(|e| bad(&e.to_string()))?;
         let event = envelope.open().map_err(|e| bad(&e.to_string()))?;
         position = LogPosition(position.0 + 1);
-        let mut batch = db.batch();
-        batch.insert(&archive.events, position.to_key(), bytes);
-        projections.fold(&mut batch, position, envelope.hlc, &event)?;
-        projections.set_applied(&mut batch, position);
-        batch.commit()?;
+        group.fold(position, envelope.hlc, &event, |batch| {
+            batch.insert(&archive.events, position.to_key(), bytes)
+        })?;
     }
+    group.commit()?;
     db.persist(fjall::PersistMode::SyncAll)?;
     projections.mark_format()?;
     Ok(position.0)
@@ -282,6 +332,7 @@ pub fn materialize(
     let db = Database::builder(out_log_dir).open()?;
     let projections = Projections::open(&db)?;
     let archive = EventArchive::open(&db)?;
+    let mut group = GroupedFold::new(&projections);
     let mut after = LogPosition(0);
     'copy: loop {
         let events = source.read_after(after, READ_BATCH)?;
@@ -298,14 +349,14 @@ pub fn materialize(
             }
             let event =
                 envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
-            let mut batch = db.batch();
-            batch.insert(&archive.events, position.to_key(), envelope.to_bytes());
-            projections.fold(&mut batch, position, envelope.hlc, &event)?;
-            projections.set_applied(&mut batch, position);
-            batch.commit()?;
+            let bytes = envelope.to_bytes();
+            group.fold(position, envelope.hlc, &event, |batch| {
+                batch.insert(&archive.events, position.to_key(), bytes)
+            })?;
             after = position;
         }
     }
+    group.commit()?;
     db.persist(fjall::PersistMode::SyncAll)?;
     projections.mark_format()?;
     Ok(PointInTimeReport { position: after, referenced_blobs: projections.referenced_blobs()? })

@@ -19,7 +19,7 @@ use openraft::{
     BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
     StorageError, StorageIOError, StoredMembership,
 };
-use rucket_projections::{Decision, Projections};
+use rucket_projections::{Decision, GroupedFold, Projections};
 use rucket_schemas::{
     ClusterMember, Command, Envelope, EventId, EventType, LogPosition, MembershipChanged, Outcome, RegionId,
     StorageEvent,
@@ -604,26 +604,36 @@ impl StateMachine {
         Ok(LogPosition(0))
     }
 
-    /// Archives and folds a checked page, one batch per event as apply does; returns the
-    /// new head.
+    /// Archives and folds a checked page, each event in one batch with its archive record
+    /// (PUTs and DELETEs of distinct keys share batches; see [`GroupedFold`]); returns
+    /// the new head.
     fn fold_page(&self, events: Vec<(LogPosition, Vec<u8>, Envelope)>) -> Result<LogPosition> {
         let inner = &self.inner;
-        let mut head = inner.archive.head();
-        for (position, bytes, envelope) in events {
-            let event = envelope.open().map_err(sm_err)?;
-            let mut batch = inner.db.batch();
-            batch.insert(&inner.archive.events, position.to_key(), bytes);
-            // As apply does: command ids only (the log's own membership records have none).
-            if envelope.event_type != EventType::MembershipChanged as u16 {
-                batch.insert(&inner.event_ids, envelope.event_id.0, position.to_key());
+        let mut group = GroupedFold::new(&inner.projections);
+        let fold_all = || -> Result<()> {
+            for (position, bytes, envelope) in events {
+                let event = envelope.open().map_err(sm_err)?;
+                // As apply does: command ids only (the log's own membership records have
+                // none).
+                let command = envelope.event_type != EventType::MembershipChanged as u16;
+                group
+                    .fold(position, envelope.hlc, &event, |batch| {
+                        batch.insert(&inner.archive.events, position.to_key(), bytes);
+                        if command {
+                            batch.insert(&inner.event_ids, envelope.event_id.0, position.to_key());
+                        }
+                    })
+                    .map_err(sm_err)?;
             }
-            inner.projections.fold(&mut batch, position, envelope.hlc, &event).map_err(sm_err)?;
-            inner.projections.set_applied(&mut batch, position);
-            batch.commit().map_err(sm_err)?;
+            group.commit().map_err(sm_err)?;
+            Ok(())
+        };
+        let folded = fold_all();
+        // What was committed is archived, even when a later event failed.
+        if let Some(position) = group.committed() {
             inner.archive.advance(position);
-            head = position;
         }
-        Ok(head)
+        folded.map(|()| inner.archive.head())
     }
 
     /// Records the snapshot as applied and current, durably.

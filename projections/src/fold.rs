@@ -382,15 +382,28 @@ impl Projections {
         NewVersion { record, tags, lock }: NewVersion<'_>,
         released: &mut Vec<BlobId>,
     ) -> Result<(), ProjectionError> {
-        let mut removed = Vec::new();
-        if record.version_id.is_null() {
-            if let Some((k, old)) = self.find_version(bucket, key, &record.version_id)? {
-                if let VersionEntry::Object(r) = &old {
-                    released.extend(r.data.blob_ids().into_iter().cloned());
-                }
-                self.remove_version(batch, &k);
-                removed.push(k);
+        // One pass over the key's history, newest first: the version a null version
+        // replaces (the key's null version) and the newest version that stays.
+        let replaces_null = record.version_id.is_null();
+        let mut replaced = None;
+        let mut newest_kept: Option<(Vec<u8>, VersionEntry)> = None;
+        for g in self.versions.prefix(keys::versions_of(bucket, key)) {
+            let (k, v) = g.into_inner()?;
+            let old: VersionEntry = decode(&v, "versions")?;
+            if replaces_null && replaced.is_none() && old.version_id().is_null() {
+                replaced = Some((k.to_vec(), old));
+            } else if newest_kept.is_none() {
+                newest_kept = Some((k.to_vec(), old));
             }
+            if newest_kept.is_some() && (!replaces_null || replaced.is_some()) {
+                break;
+            }
+        }
+        if let Some((k, old)) = replaced {
+            if let VersionEntry::Object(r) = &old {
+                released.extend(r.data.blob_ids().into_iter().cloned());
+            }
+            self.remove_version(batch, &k);
         }
         let entry = VersionEntry::Object(Box::new(record.clone()));
         let new_key = keys::version(bucket, key, record.hlc_timestamp);
@@ -403,7 +416,12 @@ impl Projections {
         if !lock.is_empty() {
             self.put_lock(batch, keys::version_tags(&new_key), lock)?;
         }
-        self.refresh_current(batch, bucket, key, &removed, Some((new_key, entry)))
+        // Version keys sort newest first.
+        let newest = match newest_kept {
+            Some((kept, kept_entry)) if kept < new_key => (kept, kept_entry),
+            _ => (new_key, entry),
+        };
+        self.set_current(batch, bucket, key, Some(newest.1))
     }
 
     /// Sets a bucket configuration of one kind, or removes it (`None`).
@@ -504,12 +522,24 @@ impl Projections {
                 newest = Some((k, entry));
             }
         }
+        self.set_current(batch, bucket, key, newest.map(|(_, entry)| entry))
+    }
+
+    /// Points `objects` at `newest`, the newest version of a key (none, or a delete
+    /// marker: the key has no current object).
+    fn set_current(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        newest: Option<VersionEntry>,
+    ) -> Result<(), ProjectionError> {
         let object_key = keys::object(bucket, key);
         match newest {
-            Some((_, VersionEntry::Object(record))) => {
+            Some(VersionEntry::Object(record)) => {
                 batch.insert(&self.objects, object_key, encode(&record)?);
             }
-            Some((_, VersionEntry::DeleteMarker { .. })) | None => {
+            Some(VersionEntry::DeleteMarker { .. }) | None => {
                 batch.remove(&self.objects, object_key);
             }
         }
