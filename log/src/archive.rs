@@ -4,10 +4,13 @@
 
 use fjall::config::BlockSizePolicy;
 use fjall::{Keyspace, KeyspaceCreateOptions};
-use rucket_schemas::{Envelope, LogPosition};
+use rucket_schemas::{Envelope, LogPosition, StorageEvent};
 use tokio::sync::watch;
 
 use crate::LogError;
+
+/// An archived event: its position, its record and the event it holds.
+pub type ArchivedEvent = (LogPosition, Envelope, StorageEvent);
 
 /// A handle for reading archived events and following the head.
 #[derive(Clone)]
@@ -107,9 +110,8 @@ impl EventArchive {
         position: LogPosition,
         version: rucket_schemas::Hlc,
     ) -> Result<Option<Vec<u8>>, LogError> {
-        let Some(envelope) = self.get(position)? else { return Ok(None) };
-        let event =
-            envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
+        let Some(bytes) = self.events.get(position.to_key())? else { return Ok(None) };
+        let (_, event) = open_at(position, &bytes)?;
         Ok(match event {
             rucket_schemas::StorageEvent::ObjectCreated(e) if e.record.hlc_timestamp == version => {
                 match e.record.data {
@@ -134,6 +136,27 @@ impl EventArchive {
             out.push((position, decode_at(position, &v)?));
         }
         Ok(out)
+    }
+
+    /// As [`Self::read_after`], with each event decoded (once). A record that does not
+    /// decode ends the page: the events before it come back with its error.
+    pub fn read_events_after(
+        &self,
+        after: LogPosition,
+        limit: usize,
+    ) -> (Vec<ArchivedEvent>, Option<LogError>) {
+        let mut out = Vec::new();
+        for g in self.events.range(LogPosition(after.0.saturating_add(1)).to_key()..).take(limit) {
+            let read = g.into_inner().map_err(LogError::from).and_then(|(k, v)| {
+                let position = LogPosition::from_key(&k).unwrap_or_default();
+                open_at(position, &v).map(|(envelope, event)| (position, envelope, event))
+            });
+            match read {
+                Ok(archived) => out.push(archived),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+        (out, None)
     }
 
     /// The start-up check: the newest `n` records' CRC and framing, that they are dense
@@ -190,10 +213,15 @@ fn check_record(g: fjall::Guard, expected: u64, direction: &str) -> Result<(), L
 }
 
 fn decode_at(position: LogPosition, bytes: &[u8]) -> Result<Envelope, LogError> {
-    let envelope = Envelope::from_bytes(bytes)
-        .map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
-    envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
-    Ok(envelope)
+    open_at(position, bytes).map(|(envelope, _)| envelope)
+}
+
+/// Decodes a record and its event, checking both; a failure names the position.
+fn open_at(position: LogPosition, bytes: &[u8]) -> Result<(Envelope, StorageEvent), LogError> {
+    let corrupt = |e: rucket_schemas::CodecError| LogError::CorruptEvent { position, reason: e.to_string() };
+    let envelope = Envelope::from_bytes(bytes).map_err(corrupt)?;
+    let event = envelope.open().map_err(corrupt)?;
+    Ok((envelope, event))
 }
 
 #[cfg(test)]

@@ -66,34 +66,25 @@ pub fn fold_archive(
 /// the first error (sent as the last page) or when the fold stops listening.
 fn read_ahead(archive: &EventArchive, mut after: LogPosition, until: LogPosition, pages: SyncSender<Page>) {
     while after < until {
-        let events = match archive.read_after(after, READ_BATCH) {
-            Ok(events) if events.is_empty() => return,
-            Ok(events) => events,
-            Err(e) => {
-                let _ = pages.send(Err(e));
-                return;
-            }
-        };
+        let (events, failed) = archive.read_events_after(after, READ_BATCH);
+        let mut stop = failed.is_some() || events.is_empty();
+        let mut past_until = false;
         let mut page = Vec::with_capacity(events.len());
-        let mut failed = None;
-        for (position, envelope) in events {
+        for (position, envelope, event) in events {
             if position > until {
+                // Past the end (or a gap reaches past it): nothing more to fold, and
+                // damage further on is not this fold's concern.
+                past_until = true;
+                stop = true;
                 break;
             }
-            match envelope.open() {
-                Ok(event) => page.push((position, envelope.hlc, event)),
-                Err(e) => {
-                    failed = Some(LogError::CorruptEvent { position, reason: e.to_string() });
-                    break;
-                }
-            }
+            page.push((position, envelope.hlc, event));
             after = position;
         }
-        let stop = failed.is_some() || after >= until;
-        if pages.send(Ok(page)).is_err() {
+        if !page.is_empty() && pages.send(Ok(page)).is_err() {
             return;
         }
-        if let Some(e) = failed {
+        if let Some(e) = failed.filter(|_| !past_until) {
             let _ = pages.send(Err(e));
         }
         if stop {

@@ -416,9 +416,10 @@ impl Projections {
         if !lock.is_empty() {
             self.put_lock(batch, keys::version_tags(&new_key), lock)?;
         }
-        // Version keys sort newest first.
+        // Version keys sort newest first (a tie, which distinct stamps never make, keeps
+        // the stored entry, as before).
         let newest = match newest_kept {
-            Some((kept, kept_entry)) if kept < new_key => (kept, kept_entry),
+            Some((kept, kept_entry)) if kept <= new_key => (kept, kept_entry),
             _ => (new_key, entry),
         };
         self.set_current(batch, bucket, key, Some(newest.1))

@@ -14,7 +14,7 @@ use crate::{keys, ProjectionError, Projections};
 
 /// The most events one batch holds: bounds the batch's memory (a few hundred KiB of view
 /// records) and the work a crash throws away.
-const MAX_GROUP: usize = 512;
+const MAX_GROUP: usize = 256;
 
 /// Folds events in position order, committing a batch whenever the next event cannot
 /// join it. Each commit records the last folded position as applied, so a crash leaves
@@ -62,7 +62,13 @@ impl<'a> GroupedFold<'a> {
             self.commit()?;
         }
         with(&mut self.batch);
-        self.projections.fold(&mut self.batch, position, hlc, event)?;
+        if let Err(e) = self.projections.fold(&mut self.batch, position, hlc, event) {
+            // Half an event must never be committed: drop the whole uncommitted batch.
+            self.batch = self.projections.database().batch();
+            self.scopes.clear();
+            self.last = None;
+            return Err(e);
+        }
         self.last = Some(position);
         match scope {
             Some(s) => {
