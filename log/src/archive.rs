@@ -2,8 +2,8 @@
 //! forever (Raft's own log may be purged; this never is). Readers follow the head
 //! through a watch channel, so the feed and replay never touch the Raft log.
 
-use fjall::config::BlockSizePolicy;
-use fjall::{Keyspace, KeyspaceCreateOptions};
+use fjall::config::{BlockSizePolicy, CompressionPolicy};
+use fjall::{CompressionType, Keyspace, KeyspaceCreateOptions};
 use rucket_schemas::{Envelope, LogPosition, StorageEvent};
 use tokio::sync::watch;
 
@@ -23,9 +23,14 @@ impl EventArchive {
     pub fn open(db: &fjall::Database) -> Result<Self, LogError> {
         let events = db.keyspace("archive.events", || {
             // Events are read in position order (replay, the feed, installs): blocks of
-            // 64 KiB hold many small-object events each, where the 4 KiB default held one
-            // (docs/benchmarks/results.md). Applies to archives created from now on.
-            KeyspaceCreateOptions::default().data_block_size_policy(BlockSizePolicy::all(64 * 1024))
+            // 64 KiB hold many small-object events each, where the 4 KiB default held one.
+            // Object bodies rarely compress (media, archives, encrypted data), so blocks
+            // are stored as they are rather than LZ4-compressed at the deeper levels,
+            // which cost CPU at every compaction and every read. Both apply to archives
+            // created from now on (docs/benchmarks/results.md).
+            KeyspaceCreateOptions::default()
+                .data_block_size_policy(BlockSizePolicy::all(64 * 1024))
+                .data_block_compression_policy(CompressionPolicy::all(CompressionType::None))
         })?;
         let head = match events.last_key_value() {
             None => LogPosition(0),
