@@ -578,8 +578,12 @@ async fn a_node_far_behind_catches_up_from_a_snapshot_and_serves_the_same_bytes(
     let blobs = crate::support::files_under(&cluster.data_dir(1).join("blobs"));
     assert_eq!(blobs, N / 100);
     wait_for_blob_files(&cluster, blobs).await;
-    let log = std::fs::read_to_string(cluster.dir(3).join("server.log")).unwrap();
-    assert!(log.contains("blob resync pass done"), "the bodies arrived another way");
+    // The pass logs its end just after its last fetch lands.
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read_to_string(&server_log).unwrap_or_default().contains("blob resync pass done") {
+        assert!(Instant::now() < deadline, "the bodies arrived another way");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // Node 3 serves the same bytes: every blob object and a sample of the others.
     let c3 = client(cluster.node(3));
