@@ -117,15 +117,9 @@ impl EventArchive {
     ) -> Result<Option<Vec<u8>>, LogError> {
         let Some(bytes) = self.events.get(position.to_key())? else { return Ok(None) };
         let (_, event) = open_at(position, &bytes)?;
-        Ok(match event {
-            rucket_schemas::StorageEvent::ObjectCreated(e) if e.record.hlc_timestamp == version => {
-                match e.record.data {
-                    rucket_schemas::ObjectData::Inline(bytes) => Some(bytes),
-                    _ => None,
-                }
-            }
-            _ => None,
-        })
+        let that_version =
+            matches!(&event, StorageEvent::ObjectCreated(e) if e.record.hlc_timestamp == version);
+        Ok(event.inline_body().filter(|_| that_version).map(<[u8]>::to_vec))
     }
 
     /// Up to `limit` events after `after` (exclusive), in position order.
@@ -134,17 +128,17 @@ impl EventArchive {
         after: LogPosition,
         limit: usize,
     ) -> Result<Vec<(LogPosition, Envelope)>, LogError> {
-        let mut out = Vec::new();
-        for g in self.events.range(LogPosition(after.0.saturating_add(1)).to_key()..).take(limit) {
-            let (k, v) = g.into_inner()?;
-            let position = LogPosition::from_key(&k).unwrap_or_default();
-            out.push((position, decode_at(position, &v)?));
+        match self.read_events_after(after, limit) {
+            (_, Some(e)) => Err(e),
+            (events, None) => {
+                Ok(events.into_iter().map(|(position, envelope, _)| (position, envelope)).collect())
+            }
         }
-        Ok(out)
     }
 
-    /// As [`Self::read_after`], with each event decoded (once). A record that does not
-    /// decode ends the page: the events before it come back with its error.
+    /// Up to `limit` events after `after` (exclusive), in position order, each decoded
+    /// once. A record that does not decode ends the page: the events before it come back
+    /// with its error.
     pub fn read_events_after(
         &self,
         after: LogPosition,
