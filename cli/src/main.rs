@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use rucket_cli::{bench, cluster, key, replay, tail};
+use rucket_cli::{bench, cluster, key, repair, replay, tail};
 
 use replay::ReplayCommand;
 use rucket_gateway::config::ServeArgs;
@@ -37,6 +37,9 @@ enum Command {
     /// Verify, rebuild and export from the event archive.
     #[command(subcommand)]
     Replay(ReplayCommand),
+    /// Recover what can be recovered from a stopped node's damaged data dir: report
+    /// damage, cut it away with `--truncate`, fold the projections again.
+    Repair(repair::RepairArgs),
     /// Drive any S3 endpoint with a closed-loop load and report throughput and latency.
     Bench(Box<bench::BenchCommand>),
     /// Follow the event feed of a server.
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Replay(command)) => return replay::run(command),
+        Some(Command::Repair(args)) => return repair::run(args),
         Some(Command::Bench(command)) => return bench::run(*command),
         Some(Command::Events(command)) => return tail::run(command),
         Some(Command::Key(args)) => return key::run(args),

@@ -17,6 +17,9 @@ pub type ArchivedEvent = (LogPosition, Envelope, StorageEvent);
 pub struct EventArchive {
     pub(crate) events: Keyspace,
     head: watch::Sender<LogPosition>,
+    /// Set when the newest record could not be read at open: the head is then the
+    /// newest position a forward read reached, and the start-up check refuses it.
+    pub(crate) unreadable_tail: Option<String>,
 }
 
 impl EventArchive {
@@ -32,11 +35,15 @@ impl EventArchive {
                 .data_block_size_policy(BlockSizePolicy::all(64 * 1024))
                 .data_block_compression_policy(CompressionPolicy::all(CompressionType::None))
         })?;
-        let head = match events.last_key_value() {
-            None => LogPosition(0),
-            Some(g) => LogPosition::from_key(&g.key()?).unwrap_or_default(),
+        let (head, unreadable_tail) = match events.last_key_value().map(|g| g.key()) {
+            None => (LogPosition(0), None),
+            Some(Ok(key)) => (LogPosition::from_key(&key).unwrap_or_default(), None),
+            Some(Err(e)) => {
+                let reached = events.iter().map_while(|g| g.key().ok()).last();
+                (reached.and_then(|k| LogPosition::from_key(&k)).unwrap_or_default(), Some(e.to_string()))
+            }
         };
-        Ok(Self { events, head: watch::Sender::new(head) })
+        Ok(Self { events, head: watch::Sender::new(head), unreadable_tail })
     }
 
     /// The keyspace events live in, for tools that build archives offline (importers,
@@ -144,9 +151,10 @@ impl EventArchive {
         after: LogPosition,
         limit: usize,
     ) -> (Vec<ArchivedEvent>, Option<LogError>) {
-        let mut out = Vec::new();
+        let mut out: Vec<ArchivedEvent> = Vec::new();
         for g in self.events.range(LogPosition(after.0.saturating_add(1)).to_key()..).take(limit) {
-            let read = g.into_inner().map_err(LogError::from).and_then(|(k, v)| {
+            let next = LogPosition(out.last().map_or(after.0, |(p, _, _)| p.0) + 1);
+            let read = g.into_inner().map_err(|e| unreadable(next, e)).and_then(|(k, v)| {
                 let position = LogPosition::from_key(&k).unwrap_or_default();
                 open_at(position, &v).map(|(envelope, event)| (position, envelope, event))
             });
@@ -166,6 +174,12 @@ impl EventArchive {
     /// checked.
     pub fn verify_tail(&self, n: usize) -> Result<u64, LogError> {
         let head = self.head();
+        if let Some(e) = &self.unreadable_tail {
+            return Err(LogError::CorruptEvent {
+                position: LogPosition(head.0 + 1),
+                reason: format!("the archive's newest records cannot be read ({e})"),
+            });
+        }
         if let Some(first) = self.first()? {
             if first.0 != 1 {
                 return Err(LogError::CorruptEvent {
@@ -197,7 +211,7 @@ impl EventArchive {
 /// Checks that an archive record sits at `expected` and decodes; `direction` names the
 /// way the scan runs, for the message when a position is missing.
 fn check_record(g: fjall::Guard, expected: u64, direction: &str) -> Result<(), LogError> {
-    let (k, v) = g.into_inner()?;
+    let (k, v) = g.into_inner().map_err(|e| unreadable(LogPosition(expected), e))?;
     let position = LogPosition::from_key(&k).ok_or_else(|| LogError::CorruptEvent {
         position: LogPosition(expected),
         reason: format!("archive key of {} bytes", k.len()),
@@ -209,6 +223,12 @@ fn check_record(g: fjall::Guard, expected: u64, direction: &str) -> Result<(), L
         });
     }
     decode_at(position, &v).map(|_| ())
+}
+
+/// A record the storage engine could not read (a table block failing its checksum):
+/// `position` is the first one the read could not reach.
+fn unreadable(position: LogPosition, e: fjall::Error) -> LogError {
+    LogError::CorruptEvent { position, reason: format!("the archive's table block cannot be read ({e})") }
 }
 
 fn decode_at(position: LogPosition, bytes: &[u8]) -> Result<Envelope, LogError> {

@@ -23,6 +23,14 @@ pub enum LogError {
          fold differs from them: start the node once (it folds them again) or run `rucket replay rebuild`"
     )]
     OlderViews,
+    /// The journal holds a damaged batch (checked before fjall opens it).
+    #[error("{0}. The node does not start on it: `rucket repair --data-dir <this data dir>` shows what it can recover (docs/operations.md, \"Damaged data\")")]
+    DamagedJournal(Box<crate::damage::JournalDamage>),
+    #[error("{0}. The node does not start on it: `rucket repair --data-dir <this data dir>` shows what it can recover (docs/operations.md, \"Damaged data\")")]
+    DamagedArchive(Box<crate::damage::ArchiveDamage>),
+    /// fjall could not open the database for a reason other than a journal batch.
+    #[error("the log database in {} cannot be opened: {source}. `rucket repair --data-dir <this data dir>` shows what it can recover; otherwise restore the data dir from a backup (docs/operations.md, \"Damaged data\")", dir.display())]
+    Unopenable { dir: std::path::PathBuf, source: fjall::Error },
     #[error("raft configuration: {0}")]
     RaftConfig(#[from] openraft::ConfigError),
     #[error("raft stopped: {0}")]

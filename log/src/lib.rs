@@ -14,6 +14,7 @@ mod archive;
 mod clock;
 mod cluster;
 mod codec;
+pub mod damage;
 mod error;
 mod follower;
 mod health;

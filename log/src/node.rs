@@ -138,12 +138,21 @@ impl Node {
         // Object bodies reach the journal inline; they are rarely compressible, so the
         // journal does not spend CPU compressing them.
         let db = tokio::task::spawn_blocking(move || {
-            Database::builder(dir).journal_compression(fjall::CompressionType::None).open()
+            crate::damage::open_checked(&dir, |b| b.journal_compression(fjall::CompressionType::None))
         })
         .await??;
         let projections = Projections::open(&db)?;
         let archive = EventArchive::open(&db)?;
-        let n_events = archive.verify_tail(START_CHECK)?;
+        let n_events = match archive.verify_tail(START_CHECK) {
+            Ok(n) => n,
+            // The tail check reads backwards; a forward read finds the last good position.
+            Err(e) => {
+                let source = archive.clone();
+                let damage =
+                    tokio::task::spawn_blocking(move || crate::damage::scan_archive(&source)).await?;
+                return Err(damage.map_or(e, |d| LogError::DamagedArchive(Box::new(d))));
+            }
+        };
         let applied = projections.applied_position()?;
         if applied > archive.head() {
             return Err(LogError::ProjectionsAhead { applied, head: archive.head() });
@@ -169,6 +178,8 @@ impl Node {
         let log_store = LogStore::open(&db, config.durability)?
             .with_health(Arc::clone(&health))
             .with_purge_gate(state_machine.purge_gate());
+        // A damaged journal names keyspaces by id; this keeps their names beside it.
+        crate::damage::KeyspaceNames::record(&db, &config.dir)?;
         let committed = log_store.committed_index();
         if let Some(wire) = &wire {
             state_machine.connect(config.node_id, Arc::clone(wire));

@@ -117,7 +117,7 @@ pub fn open_existing(log_dir: &Path) -> Result<Database, LogError> {
     if !log_dir.is_dir() {
         return Err(LogError::NoLog(log_dir.to_path_buf()));
     }
-    Ok(Database::builder(log_dir).open()?)
+    crate::damage::open_checked(log_dir, |b| b)
 }
 
 /// Folds the archive of `log_dir` into a fresh database under `scratch` and compares it

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::network::{call, Rpc, Wire};
 use crate::snapshot::{self, Manifest, RangePage, RangeRequest};
-use crate::{codec, BatchOutcome, EventArchive, NodeId, TypeConfig};
+use crate::{codec, BatchOutcome, EventArchive, LogError, NodeId, TypeConfig};
 
 type Result<T> = std::result::Result<T, StorageError<NodeId>>;
 
@@ -324,6 +324,41 @@ impl StateMachine {
 
 /// The archived record of a committed membership, or `None` for a single node's own
 /// bootstrap (one voter known as "local"), which is no cluster change.
+/// Makes the state machine's records agree with an archive cut after `last_good` (see
+/// `damage::cut_archive`): command ids of events past it are forgotten (a retry of one is
+/// decided again) and the applied and snapshot marks point no further than it.
+pub(crate) fn forget_after(db: &Database, last_good: LogPosition) -> std::result::Result<(), LogError> {
+    let meta = db.keyspace("raft.sm", KeyspaceCreateOptions::default)?;
+    let event_ids = db.keyspace("raft.event_ids", KeyspaceCreateOptions::default)?;
+    let corrupt = |what: &str, e: &dyn std::fmt::Display| LogError::CorruptEvent {
+        position: last_good,
+        reason: format!("the state machine's {what} record does not decode: {e}"),
+    };
+    let mut batch = db.batch();
+    for g in event_ids.iter() {
+        let (id, position) = g.into_inner()?;
+        if LogPosition::from_key(&position).is_none_or(|p| p > last_good) {
+            batch.remove(&event_ids, id);
+        }
+    }
+    if let Some(v) = meta.get(LAST_APPLIED)? {
+        let mut mark: AppliedMark = codec::decode(&v).map_err(|e| corrupt("last_applied", &e))?;
+        if mark.position > last_good {
+            mark.position = last_good;
+            batch.insert(&meta, LAST_APPLIED, codec::encode(&mark).map_err(|e| corrupt("last_applied", &e))?);
+        }
+    }
+    if let Some(v) = meta.get(SNAPSHOT)? {
+        let mut stored: StoredSnapshot = codec::decode(&v).map_err(|e| corrupt("snapshot", &e))?;
+        if stored.position > last_good {
+            stored.position = last_good;
+            batch.insert(&meta, SNAPSHOT, codec::encode(&stored).map_err(|e| corrupt("snapshot", &e))?);
+        }
+    }
+    batch.commit()?;
+    Ok(())
+}
+
 fn membership_event(m: &openraft::Membership<NodeId, BasicNode>) -> Option<StorageEvent> {
     let member = |id: NodeId| ClusterMember {
         id,

@@ -23,6 +23,7 @@ mod multipart;
 mod notifications;
 mod objects;
 mod policy;
+mod repair;
 mod replay;
 mod signing_scope;
 mod support;
