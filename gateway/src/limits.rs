@@ -26,6 +26,25 @@ pub struct Limits {
     pub disk_reserve: u64,
 }
 
+/// Descriptors kept aside from connections: the log's tables and journals, blob files
+/// being read, the cluster's connections, the process's own.
+const FILES_KEPT: u64 = 256;
+
+impl Limits {
+    /// Lowers the connection and upload caps to fit in `open_files` descriptors: each
+    /// connection is one, and an upload holds a blob file besides its connection. Past
+    /// the cap a client gets 503 SlowDown at once; past the descriptors it would get
+    /// nothing, and the log could not open a file.
+    pub fn fit_file_limit(mut self, open_files: u64) -> Self {
+        let usable = open_files.saturating_sub(FILES_KEPT).max(64);
+        let connections = usize::try_from(usable / 2).unwrap_or(usize::MAX);
+        self.max_connections = self.max_connections.min(connections);
+        self.max_uploads = self.max_uploads.min(connections);
+        self.max_uploads_per_key = self.max_uploads_per_key.min(self.max_uploads);
+        self
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -119,6 +138,17 @@ impl Uploads {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caps_fit_the_open_file_limit() {
+        let fitted = Limits::default().fit_file_limit(1024);
+        assert_eq!((fitted.max_connections, fitted.max_uploads, fitted.max_uploads_per_key), (384, 384, 256));
+        let roomy = Limits::default().fit_file_limit(1 << 20);
+        assert_eq!((roomy.max_connections, roomy.max_uploads), (4096, 1024));
+        let tiny = Limits::default().fit_file_limit(100);
+        assert_eq!((tiny.max_connections, tiny.max_uploads, tiny.max_uploads_per_key), (32, 32, 32));
+        assert_eq!(Limits::default().fit_file_limit(u64::MAX).max_connections, 4096);
+    }
 
     #[test]
     fn uploads_are_capped_in_all_and_per_key_and_given_back() {

@@ -24,9 +24,22 @@ pub const POST_MAX_FILE_SIZE: u64 = 64 << 20;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = Settings::resolve(args)?;
+    let mut settings = Settings::resolve(args)?;
     init_tracing(&settings.log);
-    raise_file_limit();
+    if let Some(open_files) = raise_file_limit() {
+        let fitted = settings.limits.fit_file_limit(open_files);
+        if fitted.max_connections < settings.limits.max_connections
+            || fitted.max_uploads < settings.limits.max_uploads
+        {
+            tracing::warn!(
+                open_files,
+                max_connections = fitted.max_connections,
+                max_uploads = fitted.max_uploads,
+                "the open file limit is low: connection and upload caps lowered to fit it (raise the hard limit, `ulimit -Hn`, to allow more)"
+            );
+        }
+        settings.limits = fitted;
+    }
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
     let (mut users, root) = Users::load(&settings)?;
@@ -309,6 +322,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// How long a TLS client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Refusals being answered at once: each holds its connection's descriptor for up to
+/// `REFUSAL_DRAIN`, so past this many a connection over the cap is closed without an
+/// answer (taken from the descriptors `Limits::fit_file_limit` keeps aside).
+const REFUSALS_ANSWERED: usize = 128;
+/// How long a refused connection is drained after its answer.
+const REFUSAL_DRAIN: Duration = Duration::from_millis(200);
 /// The pause after a failed accept (out of file descriptors, say).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -328,6 +347,7 @@ async fn serve_connections(
     builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout);
     builder.http2().timer(hyper_util::rt::TokioTimer::new());
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let refusals = Arc::new(tokio::sync::Semaphore::new(REFUSALS_ANSWERED));
     tokio::pin!(stopping);
     loop {
         tokio::select! {
@@ -351,7 +371,13 @@ async fn serve_connections(
                 }
                 let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
                     metrics::counter!(crate::metrics::REJECTIONS, "reason" => "connections").increment(1);
-                    tokio::spawn(refuse_connection(tcp, tls.is_some()));
+                    if let Ok(answering) = Arc::clone(&refusals).try_acquire_owned() {
+                        let tls = tls.is_some();
+                        tokio::spawn(async move {
+                            refuse_connection(tcp, tls).await;
+                            drop(answering);
+                        });
+                    }
                     continue;
                 };
                 // What a plain listener's connect info gives, plus the transport's name,
@@ -430,15 +456,28 @@ fn count_open(slots: &tokio::sync::Semaphore, max: usize) {
 
 /// Raises the soft limit on open files to the hard limit: every connection, blob file
 /// and log segment is a descriptor, and the common soft limit of 1,024 runs out first.
-fn raise_file_limit() {
+/// Returns the limit now in force, if it could be read.
+fn raise_file_limit() -> Option<u64> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     match getrlimit(Resource::RLIMIT_NOFILE) {
         Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-            Ok(()) => tracing::info!(from = soft, to = hard, "raised the open file limit to its hard limit"),
-            Err(e) => tracing::warn!(soft, hard, error = %e, "could not raise the open file limit"),
+            Ok(()) => {
+                tracing::info!(from = soft, to = hard, "raised the open file limit to its hard limit");
+                Some(hard)
+            }
+            Err(e) => {
+                tracing::warn!(soft, hard, error = %e, "could not raise the open file limit");
+                Some(soft)
+            }
         },
-        Ok((soft, _)) => tracing::info!(limit = soft, "open file limit"),
-        Err(e) => tracing::warn!(error = %e, "could not read the open file limit"),
+        Ok((soft, _)) => {
+            tracing::info!(limit = soft, "open file limit");
+            Some(soft)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the open file limit");
+            None
+        }
     }
 }
 
@@ -456,7 +495,7 @@ async fn refuse_connection(mut tcp: tokio::net::TcpStream, tls: bool) {
     );
     // Answer, close our side, and drain briefly, so the client reads the 503 rather
     // than a reset from the bytes it was still sending.
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+    let _ = tokio::time::timeout(REFUSAL_DRAIN, async {
         tcp.write_all(response.as_bytes()).await?;
         tcp.shutdown().await?;
         let mut sink = [0u8; 4096];

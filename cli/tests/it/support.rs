@@ -52,6 +52,33 @@ impl Server {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start_via(&[], dir, listen, extra_config, extra, env)
+    }
+
+    /// A server on `dir` whose open file limit (soft and hard) is `limit`, set with
+    /// util-linux's `prlimit`; `None` (saying so) where `prlimit` cannot run.
+    pub fn start_file_limited(dir: &Path, limit: u64, extra: &[&str]) -> Option<Self> {
+        let nofile = format!("--nofile={limit}:{limit}");
+        match Command::new("prlimit").args([nofile.as_str(), "true"]).status() {
+            Ok(s) if s.success() => {}
+            other => {
+                eprintln!("SKIPPED: cannot lower the open file limit with prlimit here: {other:?}");
+                return None;
+            }
+        }
+        Some(Self::start_via(&["prlimit", &nofile, "--"], dir, "127.0.0.1:0", "", extra, &[]))
+    }
+
+    /// As [`Self::start_on`], the binary run through `wrapper` (a command and its
+    /// arguments) when that is not empty.
+    fn start_via(
+        wrapper: &[&str],
+        dir: &Path,
+        listen: &str,
+        extra_config: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let config = dir.join("rucket.toml");
         std::fs::write(
             &config,
@@ -63,7 +90,15 @@ impl Server {
         )
         .unwrap();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rucket"))
+        let mut command = match wrapper.split_first() {
+            None => Command::new(env!("CARGO_BIN_EXE_rucket")),
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_rucket"));
+                c
+            }
+        };
+        let mut child = command
             .arg("serve")
             .args(["--listen", listen, "--config"])
             .arg(&config)
