@@ -1,5 +1,7 @@
 //! A full volume: below the disk reserve new writes get 507 InsufficientStorage naming
 //! the volume, deletes still work, and once space is freed writes resume with no restart.
+//! A log volume filled past the reserve (none set) makes `/live` fail, and the
+//! restarted node has every acknowledged write.
 //! The data dir lives on a small tmpfs the test mounts (skipped, saying so, where this
 //! machine does not allow mounting).
 
@@ -92,4 +94,129 @@ async fn a_full_volume_refuses_writes_with_507_keeps_deletes_and_recovers_withou
     let ready = reqwest::get(format!("{}/_rucket/health/ready", server.endpoint)).await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
     server.stop();
+}
+
+/// Free bytes on the filesystem holding `path`.
+fn free_bytes(path: &Path) -> u64 {
+    let stat = nix::sys::statvfs::statvfs(path).unwrap();
+    stat.blocks_available() * stat.fragment_size()
+}
+
+/// PUTs 4 KiB objects (inline: they go to the log) from 8 clients until one is refused;
+/// returns the keys acknowledged and the first refusal.
+async fn fill_log(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> (
+    Vec<String>,
+    aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::put_object::PutObjectError, support::HttpResponse>,
+) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tasks: Vec<_> = (0..8)
+        .map(|w| {
+            let (s3, bucket, prefix, stop) = (s3.clone(), bucket.to_owned(), prefix.to_owned(), stop.clone());
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0..20_000 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return (acked, None);
+                    }
+                    let key = format!("{prefix}-{w}-{i:05}");
+                    let put =
+                        s3.put_object().bucket(&bucket).key(&key).body(ByteStream::from(vec![w as u8; 4096]));
+                    match put.send().await {
+                        Ok(_) => acked.push(key),
+                        Err(e) => {
+                            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                            return (acked, Some(e));
+                        }
+                    }
+                }
+                (acked, None)
+            })
+        })
+        .collect();
+    let (mut acked, mut refusal) = (Vec::new(), None);
+    for task in tasks {
+        let (keys, error) = task.await.unwrap();
+        acked.extend(keys);
+        refusal = refusal.or(error);
+    }
+    (acked, refusal.expect("the log volume never filled"))
+}
+
+async fn all_readable(s3: &aws_sdk_s3::Client, bucket: &str, keys: &[String]) {
+    for key in keys {
+        let got = s3.get_object().bucket(bucket).key(key).send().await.unwrap();
+        assert_eq!(got.body.collect().await.unwrap().into_bytes().len(), 4096, "{key}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_log_volume_refuses_writes_then_resumes_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("data/log");
+    let Some(_volume) = Tmpfs::mount(&log_dir, "64m") else { return };
+    let reserve = 16u64 << 20;
+    let mut server = Server::start_in(dir.path(), &["--disk-reserve-bytes", &reserve.to_string()]);
+    let s3 = server.client();
+    let bucket = support::bucket("log-full");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+
+    // Leave 3 MiB above the reserve, so a few hundred small PUTs reach it.
+    let ballast = log_dir.join("ballast");
+    std::fs::write(&ballast, vec![1u8; (free_bytes(&log_dir) - reserve - (3 << 20)) as usize]).unwrap();
+    let (acked, refusal) = fill_log(&s3, &bucket, "a").await;
+    assert_eq!(support::status(&refusal), 507, "{refusal:?}");
+    let message = refusal.as_service_error().and_then(|e| e.meta().message()).unwrap_or_default().to_owned();
+    assert!(message.contains("The log volume"), "{message}");
+    assert!(!acked.is_empty());
+    s3.delete_object().bucket(&bucket).key(&acked[0]).send().await.unwrap();
+
+    // Space returns: writes resume with no restart.
+    std::fs::remove_file(&ballast).unwrap();
+    let freed = std::time::Instant::now();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("resumed")
+        .body(ByteStream::from(vec![9u8; 4096]))
+        .send()
+        .await
+        .unwrap();
+    eprintln!("log volume: the first write after space returned took {:?}", freed.elapsed());
+    all_readable(&s3, &bucket, &acked[1..]).await;
+
+    // With no reserve the storage engine itself runs out of space: writes fail, `/live`
+    // fails so a supervisor restarts the node, and the restarted node has every
+    // acknowledged write once space is freed.
+    server.stop();
+    let mut server = Server::start_in(dir.path(), &["--disk-reserve-bytes", "0"]);
+    let s3 = server.client();
+    std::fs::write(&ballast, vec![1u8; (free_bytes(&log_dir) - (3 << 20)) as usize]).unwrap();
+    let (more, failure) = fill_log(&s3, &bucket, "b").await;
+    eprintln!(
+        "log volume: {} PUTs before the reserve, {} before the disk filled ({})",
+        acked.len(),
+        more.len(),
+        support::code(&failure)
+    );
+    assert!(support::status(&failure) >= 500, "{failure:?}");
+    let live = reqwest::get(format!("{}/_rucket/health/live", server.endpoint)).await.unwrap();
+    assert_eq!(live.status().as_u16(), 503, "a node that cannot write its log is not live");
+    server.kill();
+    std::fs::remove_file(&ballast).unwrap();
+    let restarted = std::time::Instant::now();
+    let server = Server::start_in(dir.path(), &["--disk-reserve-bytes", "0"]);
+    eprintln!("log volume: restart after the disk filled took {:?}", restarted.elapsed());
+    let s3 = server.client();
+    all_readable(&s3, &bucket, &acked[1..]).await;
+    all_readable(&s3, &bucket, &more).await;
+    s3.put_object()
+        .bucket(&bucket)
+        .key("after-restart")
+        .body(ByteStream::from(vec![9u8; 4096]))
+        .send()
+        .await
+        .unwrap();
 }
