@@ -10,6 +10,9 @@ pub enum BlobError {
     Body(Box<dyn std::error::Error + Send + Sync>),
     #[error("the body sent nothing for {idle:?}")]
     BodyTimeout { idle: std::time::Duration },
+    /// The disk has no room for more of the body (below its reserve).
+    #[error("no room for the body: {0}")]
+    NoRoom(String),
     #[error("body ended after {received} of {expected} bytes")]
     IncompleteBody { expected: u64, received: u64 },
     #[error("body is longer than the declared {expected} bytes")]

@@ -33,7 +33,15 @@ pub struct IngestOptions<'a> {
     pub seal: Option<&'a SealKey>,
     /// A body that sends nothing for this long is aborted ([`BlobError::BodyTimeout`]).
     pub idle_timeout: Option<std::time::Duration>,
+    /// Asked every [`ROOM_CHECK_EVERY`] bytes whether the disk still has room for more:
+    /// an upload whose length was not declared (or other writes since it began) can
+    /// take the volume below its reserve. An `Err` aborts the body with
+    /// [`BlobError::NoRoom`] and its message.
+    pub room: Option<&'a (dyn Fn() -> Result<(), String> + Send + Sync)>,
 }
+
+/// How often a streaming body asks whether there is room for more.
+pub const ROOM_CHECK_EVERY: u64 = 32 << 20;
 
 /// A body that has been stored (durably, for blobs in strict mode) and hashed.
 #[derive(Debug)]
@@ -77,6 +85,7 @@ impl BlobStore {
         let inline_threshold = if options.seal.is_some() { 0 } else { options.inline_threshold };
         let mut writer: Option<Writer> = None;
         let mut size: u64 = 0;
+        let mut room_checked: u64 = 0;
         loop {
             let next = match options.idle_timeout {
                 Some(idle) => tokio::time::timeout(idle, body.next())
@@ -87,6 +96,12 @@ impl BlobStore {
             let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| BlobError::Body(e.into()))?;
             size += chunk.len() as u64;
+            if let Some(room) = options.room {
+                if size - room_checked >= ROOM_CHECK_EVERY {
+                    room_checked = size;
+                    room().map_err(BlobError::NoRoom)?;
+                }
+            }
             if let Some(expected) = options.expected_len {
                 if size > expected {
                     return Err(BlobError::BodyTooLong { expected });
@@ -339,7 +354,14 @@ mod tests {
     }
 
     fn options(expected_len: Option<u64>) -> IngestOptions<'static> {
-        IngestOptions { inline_threshold: 8, expected_len, checksums: &[], seal: None, idle_timeout: None }
+        IngestOptions {
+            inline_threshold: 8,
+            expected_len,
+            checksums: &[],
+            seal: None,
+            idle_timeout: None,
+            room: None,
+        }
     }
 
     #[tokio::test]
@@ -383,6 +405,7 @@ mod tests {
             checksums: &[],
             seal: Some(&key),
             idle_timeout: None,
+            room: None,
         };
         let got = store.ingest(stream::iter(pieces), options).await.unwrap();
         assert_eq!(got.size, data.len() as u64);
@@ -428,6 +451,7 @@ mod tests {
             checksums: &[],
             seal: Some(&key),
             idle_timeout: None,
+            room: None,
         };
         let got = store.ingest(body(vec![]), empty).await.unwrap();
         let ObjectData::Blob(id) = &got.data else { panic!("a sealed body is always a blob") };
@@ -444,6 +468,7 @@ mod tests {
             checksums: &[],
             seal: None,
             idle_timeout: None,
+            room: None,
         };
         let got = store.ingest(body(vec![]), options).await.unwrap();
         let ObjectData::Blob(id) = &got.data else { panic!("expected a blob, got {:?}", got.data) };
@@ -464,6 +489,25 @@ mod tests {
             store.list().unwrap().is_empty(),
             "the unfinished blob was removed when the request went away"
         );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_outgrows_the_room_left_is_aborted_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path(), Durability::Strict).unwrap();
+        let asked = std::sync::atomic::AtomicU64::new(0);
+        // Room for the first check, none at the second: the volume filled meanwhile.
+        let room = || match asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+            0 => Ok(()),
+            _ => Err("the blobs volume is below its reserve".to_owned()),
+        };
+        let chunks =
+            (0..3 * ROOM_CHECK_EVERY / (1 << 20)).map(|_| Ok::<_, String>(Bytes::from(vec![7u8; 1 << 20])));
+        let options = IngestOptions { room: Some(&room), ..options(None) };
+        let got = store.ingest(stream::iter(chunks), options).await;
+        assert!(matches!(got, Err(BlobError::NoRoom(ref m)) if m.contains("reserve")), "{got:?}");
+        assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert!(store.list().unwrap().is_empty(), "the partial blob was removed");
     }
 
     #[tokio::test]

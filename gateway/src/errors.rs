@@ -174,6 +174,11 @@ pub fn blob(e: BlobError) -> S3Error {
                 idle.as_secs()
             )
         }
+        BlobError::NoRoom(message) => {
+            tracing::warn!(%message, "a body under way was aborted: its volume fell below the reserve");
+            metrics::counter!(crate::metrics::REJECTIONS, "reason" => "disk_reserve").increment(1);
+            crate::volumes::insufficient_storage(&message)
+        }
         BlobError::IncompleteBody { expected, received } => s3_error!(
             IncompleteBody,
             "You did not provide the number of bytes specified by the Content-Length HTTP header ({received} of {expected})"

@@ -51,13 +51,25 @@ impl Volumes {
     pub fn room_for_writes(&self, needed: u64) -> Result<(), S3Error> {
         let Some(short) = self.short(needed) else { return Ok(()) };
         metrics::counter!(crate::metrics::REJECTIONS, "reason" => "disk_reserve").increment(1);
-        Err(insufficient_storage(&format!(
+        Err(insufficient_storage(&short.message()))
+    }
+
+    /// Whether a write under way may go on: the message of the volume below its reserve,
+    /// if one is (the caller aborts the write with 507).
+    pub fn room_left(&self) -> Result<(), String> {
+        self.short(0).map_or(Ok(()), |short| Err(short.message()))
+    }
+}
+
+impl Short {
+    fn message(&self) -> String {
+        format!(
             "The {} volume ({}) has {} bytes free, below its reserve of {} bytes: new writes are refused until space is freed (deletes still work).",
-            short.volume,
-            short.path.display(),
-            short.free,
-            short.reserve
-        )))
+            self.volume,
+            self.path.display(),
+            self.free,
+            self.reserve
+        )
     }
 }
 

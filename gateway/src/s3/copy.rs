@@ -214,6 +214,7 @@ impl Rucket {
                     checksums: &algorithms,
                     seal: seal_key.as_ref(),
                     idle_timeout: None,
+                    room: Some(&|| self.volumes.room_left()),
                 },
             )
             .await
