@@ -45,6 +45,7 @@ fn repair(args: &RepairArgs) -> anyhow::Result<ExitCode> {
         damage::record_repair(&log_dir, line).context("writing repair.log")
     };
 
+    let lock = damage::lock_stopped(&log_dir)?;
     if let Some(found) = damage::scan_journal(&log_dir).context("reading the journal")? {
         println!("repair: {found}");
         if !args.truncate {
@@ -69,7 +70,8 @@ fn repair(args: &RepairArgs) -> anyhow::Result<ExitCode> {
         ))?;
     }
 
-    let db = damage::open_checked(&log_dir, |b| b)
+    drop(lock);
+    let db = damage::open_for_repair(&log_dir, |b| b)
         .context("the log database still cannot be opened: restore the data dir from a backup")?;
     let mut archive = match damage::finish_cut(&db, &log_dir)? {
         Some(archive) => {
@@ -119,9 +121,6 @@ fn lost(found: &damage::ArchiveDamage) -> String {
 
 /// A fresh folder in the data dir for what a repair replaces.
 fn backup_dir(data_dir: &Path) -> PathBuf {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    data_dir.join(format!("repair-{now}"))
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    data_dir.join(format!("repair-{}.{:09}", now.as_secs(), now.subsec_nanos()))
 }

@@ -78,26 +78,30 @@ impl std::fmt::Display for JournalDamage {
 /// What damage the journal holds, if any. Read before fjall opens the database.
 pub fn scan_journal(log_dir: &Path) -> Result<Option<JournalDamage>, std::io::Error> {
     let names = KeyspaceNames::read(log_dir);
+    let archive_id = names.archive_id();
     let files = journal_files(log_dir)?;
-    let mut last_archived = None;
+    let mut seen = Seen::default();
     for (i, file) in files.iter().enumerate() {
-        let outcome = scan_file(file, &names, &mut last_archived)?;
+        let outcome = scan_file(file, archive_id, &mut seen)?;
         let Some(bad) = outcome.bad else { continue };
-        let mut batches_after = intact_batches_after(file, bad.offset)?;
+        let mut batches_after = intact_batches_after(file, bad.failed_at, seen.seqno)?;
         for later in &files[i + 1..] {
-            batches_after += scan_file(later, &names, &mut None)?.batches;
+            batches_after += scan_file(later, archive_id, &mut Seen::default())?.batches;
         }
         // fjall itself drops a torn tail that does not parse; only a batch that parses
-        // but fails its checksum, or damage with intact batches after it, is reported.
-        if batches_after == 0 && !bad.refused_by_fjall {
+        // but fails its checks, damage with intact batches after it, or damage in a
+        // journal file that is not the newest (fjall fsyncs a file before it starts the
+        // next, so only the newest can end in a write a crash cut short) is reported.
+        let newest = i + 1 == files.len();
+        if batches_after == 0 && !bad.refused_by_fjall && newest {
             return Ok(None);
         }
         return Ok(Some(JournalDamage {
             file: file.clone(),
             offset: bad.offset,
             reason: bad.reason,
-            keyspaces: bad.keyspaces,
-            archive_last_good: last_archived,
+            keyspaces: bad.keyspaces.iter().map(|id| names.name(*id)).collect(),
+            archive_last_good: seen.archived,
             batches_after,
             later_files: files[i + 1..].to_vec(),
         }));
@@ -109,21 +113,23 @@ pub fn scan_journal(log_dir: &Path) -> Result<Option<JournalDamage>, std::io::Er
 /// copied into `backup`, then the file is truncated at the batch and the later files are
 /// removed. What the cut loses is what `damage` says follows the batch.
 pub fn cut_journal(damage: &JournalDamage, backup: &Path) -> Result<(), std::io::Error> {
-    std::fs::create_dir_all(backup)?;
+    std::fs::create_dir(backup)?;
     for file in std::iter::once(&damage.file).chain(&damage.later_files) {
         let name = file.file_name().ok_or_else(|| std::io::Error::other("journal path without a name"))?;
         std::fs::copy(file, backup.join(name))?;
+        File::open(backup.join(name))?.sync_all()?;
     }
     sync_dir(backup)?;
+    // Later files go first, newest first: a stop midway must never leave a shortened
+    // file followed by intact later ones (fjall would replay them over the gap).
+    let dir = damage.file.parent().unwrap_or(Path::new("."));
+    for later in damage.later_files.iter().rev() {
+        std::fs::remove_file(later)?;
+        sync_dir(dir)?;
+    }
     let journal = std::fs::OpenOptions::new().write(true).open(&damage.file)?;
     journal.set_len(damage.offset)?;
     journal.sync_all()?;
-    for later in &damage.later_files {
-        std::fs::remove_file(later)?;
-    }
-    if let Some(dir) = damage.file.parent() {
-        sync_dir(dir)?;
-    }
     Ok(())
 }
 
@@ -229,8 +235,8 @@ impl KeyspaceNames {
         }
     }
 
-    fn is_archive(&self, id: u64) -> bool {
-        self.0.iter().any(|(i, name)| *i == id && name == ARCHIVE)
+    fn archive_id(&self) -> Option<u64> {
+        self.0.iter().find(|(_, name)| name == ARCHIVE).map(|(id, _)| *id)
     }
 }
 
@@ -255,8 +261,10 @@ fn journal_files(log_dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
 /// A batch that failed its checks.
 struct BadBatch {
     offset: u64,
+    /// Where reading failed: intact batches are looked for after it.
+    failed_at: u64,
     reason: String,
-    keyspaces: Vec<String>,
+    keyspaces: Vec<u64>,
     /// Whether fjall refuses to open on it (rather than dropping it as a torn tail).
     refused_by_fjall: bool,
 }
@@ -267,62 +275,61 @@ struct FileScan {
     bad: Option<BadBatch>,
 }
 
-/// Reads one journal file batch by batch until its end or the first bad batch, noting
-/// the newest archive position an intact batch wrote.
-fn scan_file(
-    file: &Path,
-    names: &KeyspaceNames,
-    last_archived: &mut Option<LogPosition>,
-) -> Result<FileScan, std::io::Error> {
+/// What the intact batches read so far wrote last.
+#[derive(Default)]
+struct Seen {
+    /// The newest archive position.
+    archived: Option<LogPosition>,
+    /// The newest batch sequence number.
+    seqno: u64,
+}
+
+/// Reads one journal file batch by batch until its end or the first bad batch.
+fn scan_file(file: &Path, archive_id: Option<u64>, seen: &mut Seen) -> Result<FileScan, std::io::Error> {
     let journal = File::open(file)?;
     let len = journal.metadata()?.len();
     let mut reader = Entries::new(BufReader::with_capacity(1 << 20, journal), len);
     let mut batches = 0;
     loop {
         let offset = reader.offset;
-        match read_batch(&mut reader, names)? {
+        let bad = match read_batch(&mut reader, archive_id)? {
             Batch::End => return Ok(FileScan { batches, bad: None }),
-            Batch::Intact { archived } => {
+            Batch::Intact { archived, seqno } => {
                 batches += 1;
-                if archived.is_some() {
-                    *last_archived = archived;
-                }
+                seen.archived = archived.or(seen.archived);
+                seen.seqno = seen.seqno.max(seqno);
+                continue;
             }
-            Batch::Torn => {
-                // Zeros or the file's end after a cut-short batch: fjall drops it.
-                return Ok(FileScan {
-                    batches,
-                    bad: Some(BadBatch {
-                        offset,
-                        reason: "a batch that was cut short".into(),
-                        keyspaces: Vec::new(),
-                        refused_by_fjall: false,
-                    }),
-                });
-            }
+            // Zeros or the file's end after a cut-short batch: fjall drops it.
+            Batch::Torn => BadBatch {
+                offset,
+                failed_at: reader.offset,
+                reason: "a batch that was cut short".into(),
+                keyspaces: Vec::new(),
+                refused_by_fjall: false,
+            },
             Batch::Bad { reason, keyspaces, refused_by_fjall } => {
-                return Ok(FileScan {
-                    batches,
-                    bad: Some(BadBatch { offset, reason, keyspaces, refused_by_fjall }),
-                })
+                BadBatch { offset, failed_at: reader.offset, reason, keyspaces, refused_by_fjall }
             }
-        }
+        };
+        return Ok(FileScan { batches, bad: Some(bad) });
     }
 }
 
-/// Intact batches that start after `offset` in `file`: found by trying each later byte
-/// that could start a batch, then reading on from the first intact one.
-fn intact_batches_after(file: &Path, offset: u64) -> Result<u64, std::io::Error> {
+/// Intact batches in `file` after the byte `from`, newer than sequence number `seqno`:
+/// found by trying each later byte that could start a batch, then reading on from the
+/// first intact one. Only newer batches count, so bytes inside an object's body that
+/// happen to look like a batch are not taken for one.
+fn intact_batches_after(file: &Path, from: u64, seqno: u64) -> Result<u64, std::io::Error> {
     let bytes = std::fs::read(file)?;
-    let names = KeyspaceNames::default();
-    let from = usize::try_from(offset).unwrap_or(usize::MAX).saturating_add(1);
+    let from = usize::try_from(from).unwrap_or(usize::MAX);
     for start in (from..bytes.len()).filter(|&i| bytes[i] == TAG_START) {
         let mut reader = Entries::new(&bytes[start..], (bytes.len() - start) as u64);
-        if !matches!(read_batch(&mut reader, &names)?, Batch::Intact { .. }) {
+        if !matches!(read_batch(&mut reader, None)?, Batch::Intact { seqno: found, .. } if found > seqno) {
             continue;
         }
         let mut count = 1;
-        while let Batch::Intact { .. } = read_batch(&mut reader, &names)? {
+        while let Batch::Intact { .. } = read_batch(&mut reader, None)? {
             count += 1;
         }
         return Ok(count);
@@ -335,12 +342,13 @@ enum Batch {
     End,
     Intact {
         archived: Option<LogPosition>,
+        seqno: u64,
     },
     /// The file ends inside this batch.
     Torn,
     Bad {
         reason: String,
-        keyspaces: Vec<String>,
+        keyspaces: Vec<u64>,
         refused_by_fjall: bool,
     },
 }
@@ -404,7 +412,8 @@ fn le_u64(b: &[u8]) -> u64 {
 }
 
 /// Reads one batch: `Start`, its items and clears, `End`.
-fn read_batch<R: Read>(r: &mut Entries<R>, names: &KeyspaceNames) -> Result<Batch, std::io::Error> {
+/// `archive_id` is the archive keyspace's id, if known.
+fn read_batch<R: Read>(r: &mut Entries<R>, archive_id: Option<u64>) -> Result<Batch, std::io::Error> {
     let mut buf = Vec::with_capacity(64);
     if !r.take(1, &mut buf)? {
         return Ok(Batch::End);
@@ -424,10 +433,11 @@ fn read_batch<R: Read>(r: &mut Entries<R>, names: &KeyspaceNames) -> Result<Batc
         return Ok(Batch::Torn);
     }
     let mut remaining = le_u32(&buf[1..5]);
+    let seqno = le_u64(&buf[5..13]);
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    let mut keyspaces: Vec<String> = Vec::new();
+    let mut keyspaces: Vec<u64> = Vec::new();
     let mut archived = None;
-    let bad = |reason: String, keyspaces: Vec<String>, refused_by_fjall| {
+    let bad = |reason: String, keyspaces: Vec<u64>, refused_by_fjall| {
         Ok(Batch::Bad { reason, keyspaces, refused_by_fjall })
     };
     loop {
@@ -444,9 +454,8 @@ fn read_batch<R: Read>(r: &mut Entries<R>, names: &KeyspaceNames) -> Result<Batc
                 let keyspace = le_u64(&buf[3..11]);
                 let key_len = usize::from(le_u16(&buf[11..13]));
                 let stored_len = le_u32(&buf[17..21]) as usize;
-                let name = names.name(keyspace);
-                if !keyspaces.contains(&name) {
-                    keyspaces.push(name);
+                if !keyspaces.contains(&keyspace) {
+                    keyspaces.push(keyspace);
                 }
                 if !matches!(buf[1], 0 | 1 | 2 | 4) || buf[2] > 1 {
                     return bad(
@@ -459,7 +468,8 @@ fn read_batch<R: Read>(r: &mut Entries<R>, names: &KeyspaceNames) -> Result<Batc
                 if !r.take(key_len + stored_len, &mut buf)? {
                     return Ok(Batch::Torn);
                 }
-                if names.is_archive(keyspace) && key_len == 8 {
+                // Only a value (type 0) is an archived event.
+                if archive_id == Some(keyspace) && key_len == 8 && buf[1] == 0 {
                     archived = LogPosition::from_key(&buf[key_at..key_at + 8]);
                 }
                 hasher.update(&buf);
@@ -483,7 +493,8 @@ fn read_batch<R: Read>(r: &mut Entries<R>, names: &KeyspaceNames) -> Result<Batc
                     return Ok(Batch::Torn);
                 }
                 if &buf[9..] != TRAILER {
-                    return bad("a batch end without its trailer".into(), keyspaces, true);
+                    // fjall takes this for a torn write and drops it.
+                    return bad("a batch end without its trailer".into(), keyspaces, false);
                 }
                 if remaining != 0 {
                     return bad(
@@ -495,7 +506,7 @@ fn read_batch<R: Read>(r: &mut Entries<R>, names: &KeyspaceNames) -> Result<Batc
                 if hasher.digest() != le_u64(&buf[1..9]) {
                     return bad("the batch fails its checksum".into(), keyspaces, true);
                 }
-                return Ok(Batch::Intact { archived });
+                return Ok(Batch::Intact { archived, seqno });
             }
             TAG_START => return bad("a batch starts inside another".into(), keyspaces, false),
             tag => return bad(format!("an entry of unknown kind {tag} inside a batch"), keyspaces, false),
@@ -544,9 +555,10 @@ pub fn cut_archive(
         let archive = EventArchive::open(db)?;
         copy_records(db, &archive.events, &copy, last_good)?;
         db.persist(fjall::PersistMode::SyncAll)?;
-        let marker = log_dir.join(CUT_MARKER);
-        std::fs::write(&marker, last_good.0.to_string()).map_err(io)?;
-        File::open(&marker).and_then(|f| f.sync_all()).map_err(io)?;
+        let temp = log_dir.join(format!("{CUT_MARKER}.new"));
+        std::fs::write(&temp, last_good.0.to_string()).map_err(io)?;
+        File::open(&temp).and_then(|f| f.sync_all()).map_err(io)?;
+        std::fs::rename(&temp, log_dir.join(CUT_MARKER)).map_err(io)?;
         sync_dir(log_dir).map_err(io)?;
     }
     finish_cut(db, log_dir)?.map_or_else(|| EventArchive::open(db), Ok)
@@ -563,15 +575,28 @@ pub fn finish_cut(db: &fjall::Database, log_dir: &Path) -> Result<Option<EventAr
         )
     })?);
     let copy = db.keyspace(CUT_KEYSPACE, fjall::KeyspaceCreateOptions::default)?;
+    // The copy must hold the whole good prefix before the archive is dropped.
+    let copied = copy.last_key_value().map(|g| g.key()).transpose()?.and_then(|k| LogPosition::from_key(&k));
+    if copied.unwrap_or_default() != last_good {
+        return Err(LogError::CorruptEvent {
+            position: last_good,
+            reason: format!(
+                "an unfinished archive cut's copy ({CUT_KEYSPACE}) ends at {} instead of {last_good}; \
+                 restore the data dir from a backup",
+                copied.unwrap_or_default()
+            ),
+        });
+    }
     let damaged = EventArchive::open(db)?;
     db.delete_keyspace(damaged.events)?;
     let archive = EventArchive::open(db)?;
     copy_records(db, &copy, &archive.events, last_good)?;
     crate::state_machine::forget_after(db, last_good)?;
     db.persist(fjall::PersistMode::SyncAll)?;
-    db.delete_keyspace(copy)?;
+    // The marker goes before the copy: a marker with no copy would drop the archive.
     std::fs::remove_file(&marker).map_err(io)?;
     sync_dir(log_dir).map_err(io)?;
+    db.delete_keyspace(copy)?;
     Ok(Some(EventArchive::open(db)?))
 }
 
@@ -598,10 +623,37 @@ fn copy_records(
     Ok(())
 }
 
+/// Holds the log directory's lock (the one fjall takes) while a repair reads and cuts
+/// files before fjall opens them: a running node holds it, and a repair must not cut a
+/// journal under it.
+pub fn lock_stopped(log_dir: &Path) -> Result<Option<File>, LogError> {
+    let io = |e: std::io::Error| LogError::Storage(e.into());
+    let Ok(lock) = std::fs::OpenOptions::new().read(true).write(true).open(log_dir.join("lock")) else {
+        return Ok(None);
+    };
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(lock)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Running(log_dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
 /// Opens the log database after checking its journal: a damaged journal is a
 /// [`LogError::DamagedJournal`] naming the batch, and any other failure to open is a
 /// [`LogError::Unopenable`] naming the directory. `configure` adjusts the builder.
 pub fn open_checked(
+    log_dir: &Path,
+    configure: impl FnOnce(fjall::DatabaseBuilder<fjall::Database>) -> fjall::DatabaseBuilder<fjall::Database>,
+) -> Result<fjall::Database, LogError> {
+    if log_dir.join(CUT_MARKER).exists() {
+        return Err(LogError::UnfinishedRepair(log_dir.to_path_buf()));
+    }
+    open_for_repair(log_dir, configure)
+}
+
+/// As [`open_checked`], but opens a database whose archive cut is unfinished, for
+/// `rucket repair` to finish it ([`finish_cut`]).
+pub fn open_for_repair(
     log_dir: &Path,
     configure: impl FnOnce(fjall::DatabaseBuilder<fjall::Database>) -> fjall::DatabaseBuilder<fjall::Database>,
 ) -> Result<fjall::Database, LogError> {
@@ -705,7 +757,7 @@ mod tests {
         std::fs::write(&journal, damaged).unwrap();
         let damage = scan_journal(dir.path()).unwrap().expect("damage found");
         assert!(damage.reason.contains("unknown kind 9"), "{}", damage.reason);
-        assert!(damage.batches_after >= 4, "{damage}");
+        assert_eq!(damage.batches_after, 4, "{damage}");
         // Without the check, fjall opens and the events after the damage are gone.
         let db = fjall::Database::builder(dir.path()).open().unwrap();
         assert_eq!(EventArchive::open(&db).unwrap().head(), LogPosition(5));
@@ -722,6 +774,111 @@ mod tests {
         assert_eq!(scan_journal(dir.path()).unwrap(), None);
         let db = open(dir.path());
         assert_eq!(EventArchive::open(&db).unwrap().head(), LogPosition(9));
+    }
+
+    #[test]
+    fn every_kind_of_entry_fjall_writes_reads_as_intact() {
+        // fjall's default journal compresses large values (LZ4); clears, tombstones and
+        // weak tombstones are entries of their own.
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = fjall::Database::builder(dir.path()).open().unwrap();
+            let ks = db.keyspace("things", fjall::KeyspaceCreateOptions::default).unwrap();
+            for i in 0..20u32 {
+                ks.insert(i.to_be_bytes(), format!("value {i} ").repeat(2000)).unwrap();
+            }
+            ks.remove(1u32.to_be_bytes()).unwrap();
+            ks.remove_weak(2u32.to_be_bytes()).unwrap();
+            let mut batch = db.batch();
+            for i in 100..110u32 {
+                batch.insert(&ks, i.to_be_bytes(), b"small");
+            }
+            batch.commit().unwrap();
+            ks.clear().unwrap();
+            ks.insert(b"after", b"the clear").unwrap();
+            db.persist(fjall::PersistMode::SyncAll).unwrap();
+        }
+        assert_eq!(scan_journal(dir.path()).unwrap(), None);
+        // A flipped byte inside a compressed value is found.
+        let journal = dir.path().join("0.jnl");
+        let len = std::fs::metadata(&journal).unwrap().len() as usize;
+        let bytes = std::fs::read(&journal).unwrap();
+        let used = bytes.iter().rposition(|b| *b != 0).unwrap();
+        assert!(used < len);
+        flip(&journal, used / 3);
+        let damage = scan_journal(dir.path()).unwrap().expect("damage found");
+        assert!(damage.batches_after > 0, "{damage}");
+    }
+
+    #[test]
+    fn a_torn_end_in_a_zero_filled_journal_is_not_damage() {
+        // Power lost while the last batch's end was written: its tag and part of its
+        // checksum reached the disk, the rest of the preallocated file is zeros.
+        let dir = tempfile::tempdir().unwrap();
+        archive_of(dir.path(), 10);
+        let journal = dir.path().join("0.jnl");
+        let mut bytes = std::fs::read(&journal).unwrap();
+        let last_end = bytes.windows(TRAILER.len()).rposition(|w| w == TRAILER).unwrap() - 8;
+        for b in &mut bytes[last_end + 4..] {
+            *b = 0;
+        }
+        bytes.resize(bytes.len() + 4096, 0);
+        std::fs::write(&journal, bytes).unwrap();
+        assert_eq!(scan_journal(dir.path()).unwrap(), None);
+        let db = open(dir.path());
+        assert_eq!(EventArchive::open(&db).unwrap().head(), LogPosition(9));
+    }
+
+    #[test]
+    fn an_unfinished_cut_blocks_opening_and_is_finished_by_the_next_repair() {
+        let dir = tempfile::tempdir().unwrap();
+        archive_of(dir.path(), 100);
+        {
+            let db = open(dir.path());
+            let ids = db.keyspace("raft.event_ids", fjall::KeyspaceCreateOptions::default).unwrap();
+            for i in 1..=100u64 {
+                ids.insert(i.to_be_bytes(), LogPosition(i).to_key()).unwrap();
+            }
+            // A cut that stopped right after its marker was written.
+            let archive = EventArchive::open(&db).unwrap();
+            let copy = db.keyspace(CUT_KEYSPACE, fjall::KeyspaceCreateOptions::default).unwrap();
+            copy_records(&db, &archive.events, &copy, LogPosition(60)).unwrap();
+            db.persist(fjall::PersistMode::SyncAll).unwrap();
+            std::fs::write(dir.path().join(CUT_MARKER), "60").unwrap();
+        }
+        assert!(matches!(open_checked(dir.path(), |b| b), Err(LogError::UnfinishedRepair(_))));
+        let db = open_for_repair(dir.path(), |b| b).unwrap();
+        let archive = finish_cut(&db, dir.path()).unwrap().expect("the cut was finished");
+        assert_eq!(archive.head(), LogPosition(60));
+        assert_eq!(archive.verify().unwrap(), 60);
+        let ids = db.keyspace("raft.event_ids", fjall::KeyspaceCreateOptions::default).unwrap();
+        assert_eq!(ids.len().unwrap(), 60, "ids of events past the cut are forgotten");
+        assert!(
+            ids.get(60u64.to_be_bytes()).unwrap().is_some()
+                && ids.get(61u64.to_be_bytes()).unwrap().is_none()
+        );
+        assert!(!dir.path().join(CUT_MARKER).exists());
+        assert!(finish_cut(&db, dir.path()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_cut_whose_copy_is_short_drops_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        archive_of(dir.path(), 10);
+        std::fs::write(dir.path().join(CUT_MARKER), "8").unwrap();
+        let db = open_for_repair(dir.path(), |b| b).unwrap();
+        assert!(finish_cut(&db, dir.path()).is_err(), "no copy: the archive must stay");
+        assert_eq!(EventArchive::open(&db).unwrap().verify().unwrap(), 10);
+    }
+
+    #[test]
+    fn a_repair_does_not_cut_under_a_running_node() {
+        let dir = tempfile::tempdir().unwrap();
+        archive_of(dir.path(), 3);
+        let db = open(dir.path());
+        assert!(matches!(lock_stopped(dir.path()), Err(LogError::Running(_))));
+        drop(db);
+        assert!(lock_stopped(dir.path()).unwrap().is_some());
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub enum LogError {
     DamagedJournal(Box<crate::damage::JournalDamage>),
     #[error("{0}. The node does not start on it: `rucket repair --data-dir <this data dir>` shows what it can recover (docs/operations.md, \"Damaged data\")")]
     DamagedArchive(Box<crate::damage::ArchiveDamage>),
+    #[error("an archive cut that `rucket repair --truncate` began in {} is unfinished: run `rucket repair --data-dir <this data dir>` again to finish it", .0.display())]
+    UnfinishedRepair(std::path::PathBuf),
+    #[error("the log in {} is in use: stop the node first", .0.display())]
+    Running(std::path::PathBuf),
     /// fjall could not open the database for a reason other than a journal batch.
     #[error("the log database in {} cannot be opened: {source}. `rucket repair --data-dir <this data dir>` shows what it can recover; otherwise restore the data dir from a backup (docs/operations.md, \"Damaged data\")", dir.display())]
     Unopenable { dir: std::path::PathBuf, source: fjall::Error },

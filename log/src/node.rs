@@ -179,7 +179,9 @@ impl Node {
             .with_health(Arc::clone(&health))
             .with_purge_gate(state_machine.purge_gate());
         // A damaged journal names keyspaces by id; this keeps their names beside it.
-        crate::damage::KeyspaceNames::record(&db, &config.dir)?;
+        if let Err(e) = crate::damage::KeyspaceNames::record(&db, &config.dir) {
+            tracing::warn!(error = %e, "could not record the keyspaces' names (a damaged journal would name them by id)");
+        }
         let committed = log_store.committed_index();
         if let Some(wire) = &wire {
             state_machine.connect(config.node_id, Arc::clone(wire));

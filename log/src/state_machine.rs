@@ -322,11 +322,10 @@ impl StateMachine {
     }
 }
 
-/// The archived record of a committed membership, or `None` for a single node's own
-/// bootstrap (one voter known as "local"), which is no cluster change.
 /// Makes the state machine's records agree with an archive cut after `last_good` (see
 /// `damage::cut_archive`): command ids of events past it are forgotten (a retry of one is
-/// decided again) and the applied and snapshot marks point no further than it.
+/// decided again), the applied mark points no further than it and a snapshot past it is
+/// dropped.
 pub(crate) fn forget_after(db: &Database, last_good: LogPosition) -> std::result::Result<(), LogError> {
     let meta = db.keyspace("raft.sm", KeyspaceCreateOptions::default)?;
     let event_ids = db.keyspace("raft.event_ids", KeyspaceCreateOptions::default)?;
@@ -348,17 +347,20 @@ pub(crate) fn forget_after(db: &Database, last_good: LogPosition) -> std::result
             batch.insert(&meta, LAST_APPLIED, codec::encode(&mark).map_err(|e| corrupt("last_applied", &e))?);
         }
     }
+    // A snapshot past the cut would claim Raft entries whose events are gone: openraft
+    // cuts a new one when it needs one.
     if let Some(v) = meta.get(SNAPSHOT)? {
-        let mut stored: StoredSnapshot = codec::decode(&v).map_err(|e| corrupt("snapshot", &e))?;
+        let stored: StoredSnapshot = codec::decode(&v).map_err(|e| corrupt("snapshot", &e))?;
         if stored.position > last_good {
-            stored.position = last_good;
-            batch.insert(&meta, SNAPSHOT, codec::encode(&stored).map_err(|e| corrupt("snapshot", &e))?);
+            batch.remove(&meta, SNAPSHOT);
         }
     }
     batch.commit()?;
     Ok(())
 }
 
+/// The archived record of a committed membership, or `None` for a single node's own
+/// bootstrap (one voter known as "local"), which is no cluster change.
 fn membership_event(m: &openraft::Membership<NodeId, BasicNode>) -> Option<StorageEvent> {
     let member = |id: NodeId| ClusterMember {
         id,
