@@ -182,6 +182,11 @@ impl AdminRoute {
             }
             other => crate::errors::propose(other),
         })?;
+        // A change forwarded to the leader is committed there before this node applies
+        // it: the status this node answers with must already show it.
+        if let Err(e) = node.read_barrier().await {
+            tracing::warn!(error = %e, "the membership changed, but this node could not catch up to show it");
+        }
         self.cluster_status().await
     }
 }

@@ -84,6 +84,7 @@ pub fn router(
     scope: crate::scope::ScopeCheck,
     barrier: ReadBarrier,
     s3: s3s::service::S3Service,
+    body_timeout: Option<std::time::Duration>,
 ) -> Router {
     let s3 = axum::error_handling::HandleError::new(s3, on_http_error);
     let s3_routes = Router::new()
@@ -93,6 +94,7 @@ pub fn router(
         .layer(middleware::from_fn(unquoted_attributes_etag))
         .layer(middleware::from_fn(presigned_expiry_limit))
         .layer(middleware::from_fn(configuration_body_limit))
+        .layer(middleware::from_fn_with_state(body_timeout, crate::idle_body::layer))
         .layer(middleware::from_fn_with_state(scope, crate::scope::layer))
         .layer(middleware::from_fn_with_state(barrier, read_barrier))
         .layer(middleware::from_fn_with_state(cors, crate::cors::layer));

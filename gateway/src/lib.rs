@@ -14,6 +14,7 @@ pub mod feed;
 mod gc;
 mod host;
 mod http;
+mod idle_body;
 pub mod lifecycle;
 mod limits;
 mod metrics;

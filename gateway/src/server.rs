@@ -276,6 +276,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         scope,
         barrier,
         builder.build(),
+        settings.limits.body_timeout,
     );
 
     let tls = settings.tls.clone().map(crate::tls::Tls::load).transpose().context("loading TLS files")?;

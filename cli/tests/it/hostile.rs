@@ -182,6 +182,43 @@ async fn two_thousand_half_sent_requests_under_a_low_file_limit_leave_the_node_s
     assert!(answers.iter().any(|a| a.contains("SlowDown")), "no refusal was answered 503 SlowDown");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_the_server_reads_whole_time_out_too() {
+    // Configuration bodies are read by the S3 layer, not streamed into the blob store:
+    // with a declared length or chunked, a client that stalls is cut off all the same.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &["--body-timeout-secs", "2"]);
+    let bob = server.client_as(BOB_KEY, BOB_SECRET);
+    let bucket = support::bucket("stalled-xml");
+    bob.create_bucket().bucket(&bucket).send().await.unwrap();
+    let signer = Signer::new(BOB_KEY, BOB_SECRET, "us-east-1").with_payload(Payload::Unsigned);
+    let path = format!("/{bucket}?tagging");
+    let started = Instant::now();
+    let mut declared =
+        support::send_signed_head(&server, &signer, ("PUT", &path), Bytes::new(), "content-length: 1000\r\n")
+            .await;
+    declared.write_all(b"<Tagging><TagSet>").await.unwrap();
+    let mut chunked = support::send_signed_head(
+        &server,
+        &signer,
+        ("PUT", &path),
+        Bytes::new(),
+        "transfer-encoding: chunked\r\n",
+    )
+    .await;
+    chunked.write_all(b"11\r\n<Tagging><TagSet>\r\n").await.unwrap();
+    for socket in [declared, chunked] {
+        let said = answer(socket, Duration::from_secs(20)).await;
+        assert!(said.starts_with("HTTP/1.1 400") && said.contains("RequestTimeout"), "{said}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(15), "the stalled bodies were cut off");
+    let timeouts = support::metric(&server, "rucket_rejections_total{reason=\"body_timeout\"}").await;
+    assert_eq!(timeouts, Some(2.0));
+    // Nothing was applied.
+    let tags = bob.get_bucket_tagging().bucket(&bucket).send().await.unwrap_err();
+    assert_eq!(support::code(&tags), "NoSuchTagSet");
+}
+
 #[tokio::test]
 async fn limits_s3_enforces_are_enforced() {
     let server = Server::start();
