@@ -4,8 +4,10 @@
 //! must not act here (with geo regions it would act on the wrong one). A wrong region is
 //! answered as S3 does, with the expected region in the error body and in
 //! `x-amz-bucket-region`, so boto3 and s3cmd re-sign for the right region by themselves.
-//! `US`, the legacy name of us-east-1, passes this check, but s3s 0.14.1 then refuses any
-//! region that is not lowercase (400 InvalidRequest), so it is not served yet.
+//! `US`, the legacy name of us-east-1, cannot be served as it is: s3s 0.14.1 verifies
+//! signatures only for lowercase region names. A request signed for it (or for any name
+//! that is not lowercase) gets the same answer as a wrong region, naming the region to
+//! sign for, so a client configured with `US` re-signs for us-east-1 by itself.
 //! `accept_any_signing_region` turns the region check off for clients that cannot be
 //! configured (it gives up the protection).
 
@@ -37,8 +39,8 @@ impl ScopeCheck {
         if *service != "s3" {
             return Err(ScopeFault::Service { given: (*service).to_owned() });
         }
-        let legacy_us = *region == "US" && self.region == "us-east-1";
-        if !self.accept_any_region && *region != self.region && !legacy_us {
+        let verifiable = region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !verifiable || (!self.accept_any_region && *region != self.region) {
             return Err(ScopeFault::Region { given: (*region).to_owned() });
         }
         Ok(())
@@ -91,7 +93,17 @@ mod tests {
     fn the_scope_names_this_region_and_s3() {
         let check = ScopeCheck { region: "us-east-1".into(), accept_any_region: false };
         assert_eq!(check.check("AK/20261202/us-east-1/s3/aws4_request"), Ok(()));
-        assert_eq!(check.check("AK/20261202/US/s3/aws4_request"), Ok(()), "the legacy name");
+        assert_eq!(
+            check.check("AK/20261202/US/s3/aws4_request"),
+            Err(ScopeFault::Region { given: "US".into() }),
+            "the legacy name is answered with the region to sign for"
+        );
+        let any = ScopeCheck { region: "us-east-1".into(), accept_any_region: true };
+        assert_eq!(any.check("AK/20261202/eu-west-1/s3/aws4_request"), Ok(()));
+        assert_eq!(
+            any.check("AK/20261202/US/s3/aws4_request"),
+            Err(ScopeFault::Region { given: "US".into() })
+        );
         assert_eq!(
             check.check("AK/20261202/eu-west-1/s3/aws4_request"),
             Err(ScopeFault::Region { given: "eu-west-1".into() })

@@ -24,12 +24,9 @@ async fn a_request_signed_for_another_region_or_service_is_refused_as_s3_does() 
     let server = Server::start();
     let (status, _, _) = list_buckets_signed_for(&server, "us-east-1").await;
     assert_eq!(status, 200);
-    // `US` (the legacy name of us-east-1) passes the scope check, but s3s 0.14.1 refuses a
-    // region that is not lowercase before any handler runs: a documented gap.
-    let (status, body, _) = list_buckets_signed_for(&server, "US").await;
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("invalid credential region"), "{body}");
-    for region in ["eu-west-1", "bogus-region-zz"] {
+    // `US` (the legacy name of us-east-1) is told to sign for us-east-1, like a wrong
+    // region: s3s 0.14.1 cannot verify a signature made for a name that is not lowercase.
+    for region in ["eu-west-1", "bogus-region-zz", "US"] {
         let (status, body, header) = list_buckets_signed_for(&server, region).await;
         assert_eq!(status, 400, "{body}");
         assert!(body.contains("<Code>AuthorizationHeaderMalformed</Code>"), "{body}");

@@ -140,6 +140,13 @@ def test_a_client_signing_for_another_region_is_told_the_right_one_and_re_signs(
     eu.put_object(Bucket="wrong-region", Key="k", Body=b"hello")
     assert eu.get_object(Bucket="wrong-region", Key="k")["Body"].read() == b"hello"
     eu.delete_object(Bucket="wrong-region", Key="k")
+    # `US`, the legacy name of us-east-1: told to sign for us-east-1, boto3 does.
+    us = boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
+                      aws_secret_access_key=ROOT_SECRET, region_name="US",
+                      config=Config(s3={"addressing_style": "path"}))
+    us.put_object(Bucket="wrong-region", Key="legacy", Body=b"us")
+    assert us.get_object(Bucket="wrong-region", Key="legacy")["Body"].read() == b"us"
+    us.delete_object(Bucket="wrong-region", Key="legacy")
     root.delete_bucket(Bucket="wrong-region")
 
 
