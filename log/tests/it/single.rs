@@ -138,11 +138,11 @@ async fn a_corrupt_archived_event_stops_the_node_naming_its_position() {
         db.persist(fjall::PersistMode::SyncAll).unwrap();
     }
     match Node::open(NodeConfig::single(dir.path()), NoPeers).await {
-        Err(LogError::CorruptEvent { position, reason }) => {
-            assert_eq!(position, LogPosition(2));
-            assert!(reason.contains("crc"), "reason: {reason}");
+        Err(LogError::DamagedArchive(damage)) => {
+            assert_eq!(damage.last_good, LogPosition(1));
+            assert!(damage.reason.contains("log position 2") && damage.reason.contains("crc"), "{damage}");
         }
-        Err(other) => panic!("expected a corrupt-event error, got {other}"),
+        Err(other) => panic!("expected a damaged-archive error, got {other}"),
         Ok(_) => panic!("a node opened on a corrupt archive"),
     }
 }
