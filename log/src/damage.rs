@@ -657,9 +657,17 @@ pub fn open_for_repair(
     log_dir: &Path,
     configure: impl FnOnce(fjall::DatabaseBuilder<fjall::Database>) -> fjall::DatabaseBuilder<fjall::Database>,
 ) -> Result<fjall::Database, LogError> {
+    let started = std::time::Instant::now();
     if let Some(damage) = scan_journal(log_dir).map_err(|e| LogError::Storage(e.into()))? {
         return Err(LogError::DamagedJournal(Box::new(damage)));
     }
+    let journal_bytes: u64 = journal_files(log_dir)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    tracing::info!(bytes = journal_bytes, seconds = started.elapsed().as_secs_f64(), "journal checked");
     let db = configure(fjall::Database::builder(log_dir))
         .open()
         .map_err(|source| LogError::Unopenable { dir: log_dir.to_path_buf(), source })?;
