@@ -333,11 +333,20 @@ pub(crate) fn forget_after(db: &Database, last_good: LogPosition) -> std::result
         position: last_good,
         reason: format!("the state machine's {what} record does not decode: {e}"),
     };
+    // Ids go in pages (an archive cut may forget millions); the marks go last, with the
+    // final page, and a repair stopped midway removes the rest when run again.
     let mut batch = db.batch();
+    let mut in_batch = 0;
     for g in event_ids.iter() {
         let (id, position) = g.into_inner()?;
         if LogPosition::from_key(&position).is_none_or(|p| p > last_good) {
             batch.remove(&event_ids, id);
+            in_batch += 1;
+            if in_batch == 10_000 {
+                batch.commit()?;
+                batch = db.batch();
+                in_batch = 0;
+            }
         }
     }
     if let Some(v) = meta.get(LAST_APPLIED)? {
