@@ -33,15 +33,21 @@ pub struct IngestOptions<'a> {
     pub seal: Option<&'a SealKey>,
     /// A body that sends nothing for this long is aborted ([`BlobError::BodyTimeout`]).
     pub idle_timeout: Option<std::time::Duration>,
-    /// Asked every [`ROOM_CHECK_EVERY`] bytes whether the disk still has room for more:
-    /// an upload whose length was not declared (or other writes since it began) can
-    /// take the volume below its reserve. An `Err` aborts the body with
+    /// Asked every [`Room::every`] bytes whether the disk still has room for more: an
+    /// upload whose length was not declared (or other writes since it began) can take
+    /// the volume below its reserve. An `Err` aborts the body with
     /// [`BlobError::NoRoom`] and its message.
-    pub room: Option<&'a (dyn Fn() -> Result<(), String> + Send + Sync)>,
+    pub room: Option<&'a dyn Room>,
 }
 
-/// How often a streaming body asks whether there is room for more.
-pub const ROOM_CHECK_EVERY: u64 = 32 << 20;
+/// Whether a write under way may go on.
+pub trait Room: Send + Sync {
+    /// `Err` with a message naming the volume when there is no room left.
+    fn room_left(&self) -> Result<(), String>;
+    /// Bytes received between two checks: all uploads at once may write this much each
+    /// past the last check, so it is small enough to keep that within the reserve.
+    fn every(&self) -> u64;
+}
 
 /// A body that has been stored (durably, for blobs in strict mode) and hashed.
 #[derive(Debug)]
@@ -97,9 +103,9 @@ impl BlobStore {
             let chunk = chunk.map_err(|e| BlobError::Body(e.into()))?;
             size += chunk.len() as u64;
             if let Some(room) = options.room {
-                if size - room_checked >= ROOM_CHECK_EVERY {
+                if size - room_checked >= room.every() {
                     room_checked = size;
-                    room().map_err(BlobError::NoRoom)?;
+                    room.room_left().map_err(BlobError::NoRoom)?;
                 }
             }
             if let Some(expected) = options.expected_len {
@@ -495,14 +501,22 @@ mod tests {
     async fn a_body_that_outgrows_the_room_left_is_aborted_and_removed() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path(), Durability::Strict).unwrap();
-        let asked = std::sync::atomic::AtomicU64::new(0);
-        // Room for the first check, none at the second: the volume filled meanwhile.
-        let room = || match asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
-            0 => Ok(()),
-            _ => Err("the blobs volume is below its reserve".to_owned()),
-        };
-        let chunks =
-            (0..3 * ROOM_CHECK_EVERY / (1 << 20)).map(|_| Ok::<_, String>(Bytes::from(vec![7u8; 1 << 20])));
+        struct FillsUp(std::sync::atomic::AtomicU64);
+        impl Room for FillsUp {
+            // Room for the first check, none at the second: the volume filled meanwhile.
+            fn room_left(&self) -> Result<(), String> {
+                match self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+                    0 => Ok(()),
+                    _ => Err("the blobs volume is below its reserve".to_owned()),
+                }
+            }
+            fn every(&self) -> u64 {
+                4 << 20
+            }
+        }
+        let room = FillsUp(std::sync::atomic::AtomicU64::new(0));
+        let asked = &room.0;
+        let chunks = (0..12).map(|_| Ok::<_, String>(Bytes::from(vec![7u8; 1 << 20])));
         let options = IngestOptions { room: Some(&room), ..options(None) };
         let got = store.ingest(stream::iter(chunks), options).await;
         assert!(matches!(got, Err(BlobError::NoRoom(ref m)) if m.contains("reserve")), "{got:?}");

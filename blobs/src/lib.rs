@@ -23,7 +23,7 @@ mod transfer;
 pub use checksum::{composite_checksum, full_object_checksum, ChecksumAlgorithm, Checksums};
 pub use chunks::{BlobReader, BlockRead, CHUNK, CORRUPTIONS_METRIC};
 pub use error::{BlobError, KeyError};
-pub use ingest::{IngestOptions, Ingested};
+pub use ingest::{IngestOptions, Ingested, Room};
 pub use keyring::{customer_etag, CustomerKey, DataKey, Keyring, Requested, MASTER_KEY_SETTINGS};
 pub use master_key::MasterKey;
 pub use seal::{ObjectCipher, ObjectContext, SealKey, SealedReader, PLAIN_CHUNK, TAG};

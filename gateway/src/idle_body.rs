@@ -20,6 +20,8 @@ use http_body::{Frame, SizeHint};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
 pin_project_lite::pin_project! {
     /// `inner`, failing once it has been waited on for `idle` with nothing received.
     pub struct IdleTimeout<B> {
@@ -91,7 +93,11 @@ where
 /// When it fires, whatever the handler answered becomes 400 RequestTimeout and the
 /// connection closes.
 pub async fn layer(State(body_timeout): State<Option<Duration>>, request: Request, next: Next) -> Response {
-    let Some(idle) = body_timeout.map(|t| t + Duration::from_secs(1)) else { return next.run(request).await };
+    // At most a year: a larger setting means "never" and must not overflow a deadline.
+    let Some(idle) = body_timeout.map(|t| t.saturating_add(Duration::from_secs(1)).min(YEAR)) else {
+        return next.run(request).await;
+    };
+    let http1 = request.version() < http::Version::HTTP_2;
     let fired = Arc::new(AtomicBool::new(false));
     let request = request.map(|body| Body::new(IdleTimeout::new(body, idle, Arc::clone(&fired))));
     let response = next.run(request).await;
@@ -105,7 +111,9 @@ pub async fn layer(State(body_timeout): State<Option<Duration>>, request: Reques
         idle.as_secs()
     );
     let mut response = crate::http::xml_error(http::StatusCode::BAD_REQUEST, "RequestTimeout", &message, "");
-    response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    if http1 {
+        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
     response
 }
 

@@ -26,9 +26,10 @@ pub struct Limits {
     pub disk_reserve: u64,
 }
 
-/// Descriptors kept aside from connections: the log's tables and journals, blob files
-/// being read, the cluster's connections, the process's own.
-const FILES_KEPT: u64 = 256;
+/// Descriptors kept aside from connections: the log's tables (at most
+/// `rucket_log::LOG_OPEN_FILES`) and journals, refusals being answered, blob files being
+/// read, the cluster's connections, the process's own.
+const FILES_KEPT: u64 = rucket_log::LOG_OPEN_FILES as u64 + 256;
 
 impl Limits {
     /// Lowers the connection and upload caps to fit in `open_files` descriptors: each
@@ -142,7 +143,7 @@ mod tests {
     #[test]
     fn caps_fit_the_open_file_limit() {
         let fitted = Limits::default().fit_file_limit(1024);
-        assert_eq!((fitted.max_connections, fitted.max_uploads, fitted.max_uploads_per_key), (384, 384, 256));
+        assert_eq!((fitted.max_connections, fitted.max_uploads, fitted.max_uploads_per_key), (256, 256, 256));
         let roomy = Limits::default().fit_file_limit(1 << 20);
         assert_eq!((roomy.max_connections, roomy.max_uploads), (4096, 1024));
         let tiny = Limits::default().fit_file_limit(100);

@@ -177,7 +177,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         inline_threshold: settings.inline_threshold,
         body_timeout: settings.limits.body_timeout,
         uploads: Arc::clone(&uploads),
-        volumes: crate::volumes::Volumes::new(&settings.data_dir, settings.limits.disk_reserve),
+        volumes: crate::volumes::Volumes::new(&settings.data_dir, settings.limits.disk_reserve)
+            .for_uploads(settings.limits.max_uploads),
         collector,
         policies: Arc::default(),
         notifier: crate::notify::delivery::Notifier {

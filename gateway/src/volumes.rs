@@ -13,6 +13,8 @@ pub struct Volumes {
     /// What is checked, by name: `log` and `blobs`.
     volumes: Vec<(&'static str, PathBuf)>,
     reserve: u64,
+    /// Bytes a body under way receives between two checks (see [`rucket_blobs::Room`]).
+    every: u64,
 }
 
 /// A volume below its reserve.
@@ -26,7 +28,20 @@ pub struct Short {
 
 impl Volumes {
     pub fn new(data_dir: &Path, reserve: u64) -> Self {
-        Self { volumes: vec![("log", data_dir.join("log")), ("blobs", data_dir.join("blobs"))], reserve }
+        Self {
+            volumes: vec![("log", data_dir.join("log")), ("blobs", data_dir.join("blobs"))],
+            reserve,
+            every: 32 << 20,
+        }
+    }
+
+    /// Checks a body under way often enough that `uploads` bodies at once, each writing
+    /// up to a check's worth past its last one, use at most half the reserve: every
+    /// 128 KiB with the default reserve and upload cap, at most every 32 MiB.
+    pub fn for_uploads(mut self, uploads: usize) -> Self {
+        let share = self.reserve / (2 * uploads.max(1) as u64);
+        self.every = share.clamp(64 << 10, 32 << 20);
+        self
     }
 
     /// The first volume that would be below its reserve after `needed` more bytes, if
@@ -53,11 +68,17 @@ impl Volumes {
         metrics::counter!(crate::metrics::REJECTIONS, "reason" => "disk_reserve").increment(1);
         Err(insufficient_storage(&short.message()))
     }
+}
 
-    /// Whether a write under way may go on: the message of the volume below its reserve,
-    /// if one is (the caller aborts the write with 507).
-    pub fn room_left(&self) -> Result<(), String> {
+impl rucket_blobs::Room for Volumes {
+    /// The message of the volume below its reserve, if one is (the write is aborted
+    /// with 507).
+    fn room_left(&self) -> Result<(), String> {
         self.short(0).map_or(Ok(()), |short| Err(short.message()))
+    }
+
+    fn every(&self) -> u64 {
+        self.every
     }
 }
 
@@ -87,6 +108,16 @@ fn free_bytes(path: &Path) -> std::io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_under_way_check_often_enough_for_every_upload_at_once() {
+        use rucket_blobs::Room as _;
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Volumes::new(dir.path(), 256 << 20).for_uploads(1024).every(), 128 << 10);
+        assert_eq!(Volumes::new(dir.path(), 1 << 20).for_uploads(1024).every(), 64 << 10);
+        assert_eq!(Volumes::new(dir.path(), 1 << 40).for_uploads(4).every(), 32 << 20);
+        assert_eq!(Volumes::new(dir.path(), 256 << 20).every(), 32 << 20);
+    }
 
     #[test]
     fn a_volume_below_its_reserve_refuses_writes_with_507() {

@@ -34,7 +34,7 @@ pub use follower::{ArchiveClosed, ArchiveFollower, FollowError};
 pub use health::Durability as DurabilityHealth;
 pub use log_store::LogStore;
 pub use network::{NoPeers, Rpc, Wire, WireError, WireFuture};
-pub use node::{Durability, Node, NodeConfig, NotReady};
+pub use node::{Durability, Node, NodeConfig, NotReady, LOG_OPEN_FILES};
 pub use snapshot::serve_range;
 pub use state_machine::StateMachine;
 pub use types::{BatchOutcome, CommandBatch, NodeId, TypeConfig};

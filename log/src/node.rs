@@ -105,6 +105,9 @@ pub enum NotReady {
 
 /// The newest archived events checked at every start (see `EventArchive::verify_tail`).
 const START_CHECK: usize = 10_000;
+/// Table files the log keeps open at most (fjall's default is 900): the gateway keeps
+/// this many descriptors aside when it fits its connection caps to the open file limit.
+pub const LOG_OPEN_FILES: usize = 256;
 
 /// Proposals in flight at once; while they wait, new commands gather into the next batch.
 const IN_FLIGHT: usize = 4;
@@ -138,7 +141,9 @@ impl Node {
         // Object bodies reach the journal inline; they are rarely compressible, so the
         // journal does not spend CPU compressing them.
         let db = tokio::task::spawn_blocking(move || {
-            crate::damage::open_checked(&dir, |b| b.journal_compression(fjall::CompressionType::None))
+            crate::damage::open_checked(&dir, |b| {
+                b.journal_compression(fjall::CompressionType::None).max_cached_files(Some(LOG_OPEN_FILES))
+            })
         })
         .await??;
         let projections = Projections::open(&db)?;

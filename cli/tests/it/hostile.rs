@@ -174,7 +174,7 @@ async fn two_thousand_half_sent_requests_under_a_low_file_limit_leave_the_node_s
     assert_eq!(ready.status().as_u16(), 200);
     let failed_accepts = support::metric(&server, "rucket_rejections_total{reason=\"accept_failed\"}").await;
     assert_eq!(failed_accepts.unwrap_or(0.0), 0.0, "an accept failed (out of descriptors?)");
-    // 1,024 descriptors leave room for 384 connections at once; the rest are refused at
+    // 1,024 descriptors leave room for 256 connections at once; the rest are refused at
     // once (answered 503 while few refusals are in flight, else closed); a few more get
     // a slot as the first ones time out while the 2,000 connect.
     let refusals = support::metric(&server, "rucket_rejections_total{reason=\"connections\"}").await;

@@ -214,7 +214,7 @@ impl Rucket {
                     checksums: &algorithms,
                     seal: seal_key.as_ref(),
                     idle_timeout: None,
-                    room: Some(&|| self.volumes.room_left()),
+                    room: Some(&self.volumes),
                 },
             )
             .await

@@ -364,7 +364,7 @@ impl Rucket {
                     checksums: &algorithms,
                     seal: seal_key.as_ref(),
                     idle_timeout: self.body_timeout,
-                    room: Some(&|| self.volumes.room_left()),
+                    room: Some(&self.volumes),
                 },
             )
             .await
