@@ -244,14 +244,16 @@ fn open_at(position: LogPosition, bytes: &[u8]) -> Result<(Envelope, StorageEven
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use rucket_schemas::{BucketCreated, BucketName, EventId, Hlc, RegionId, StorageEvent, UserId};
 
     use super::*;
 
-    fn envelope(i: u64) -> Envelope {
+    /// The sealed record of the `i`th test event; its bucket name (`bucket-000042`) can be
+    /// found in the files it is written to.
+    pub(crate) fn envelope(i: u64) -> Envelope {
         let event = StorageEvent::BucketCreated(BucketCreated {
-            bucket: BucketName::parse(&format!("bucket{i}")).unwrap(),
+            bucket: BucketName::parse(&format!("bucket-{i:06}")).unwrap(),
             owner: UserId::new("root"),
             location: String::new(),
             object_lock_enabled: false,

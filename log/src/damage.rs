@@ -676,20 +676,8 @@ pub fn open_for_repair(
 
 #[cfg(test)]
 mod tests {
-    use rucket_schemas::{BucketCreated, BucketName, Envelope, EventId, Hlc, RegionId, StorageEvent, UserId};
-
     use super::*;
-
-    fn envelope(i: u64) -> Envelope {
-        let event = StorageEvent::BucketCreated(BucketCreated {
-            bucket: BucketName::parse(&format!("bucket-{i:06}")).unwrap(),
-            owner: UserId::new("root"),
-            location: String::new(),
-            object_lock_enabled: false,
-        });
-        Envelope::seal(&event, Hlc::new(i << 20, 1), RegionId::new("us-east-1"), EventId([i as u8; 16]))
-            .unwrap()
-    }
+    use crate::archive::tests::envelope;
 
     fn open(dir: &Path) -> fjall::Database {
         open_checked(dir, |b| b.journal_compression(fjall::CompressionType::None)).unwrap()
@@ -704,6 +692,21 @@ mod tests {
             archive.append_offline(&db, &[envelope(i)]).unwrap();
         }
         db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+
+    /// A database whose archive holds `n` events written into one table (not only the
+    /// journal); returns the table's file.
+    fn archive_in_a_table(dir: &Path, n: u64) -> PathBuf {
+        let db = open(dir);
+        let archive = EventArchive::open(&db).unwrap();
+        let envelopes: Vec<_> = (1..=n).map(envelope).collect();
+        for chunk in envelopes.chunks(500) {
+            archive.append_offline(&db, chunk).unwrap();
+        }
+        archive.events_keyspace().rotate_memtable_and_wait().unwrap();
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+        let tables = archive.events.path().join("tables");
+        std::fs::read_dir(&tables).unwrap().next().unwrap().unwrap().path()
     }
 
     fn flip(file: &Path, at: usize) {
@@ -892,21 +895,7 @@ mod tests {
     #[test]
     fn a_damaged_archive_table_is_found_and_cut() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let db = open(dir.path());
-            let archive = EventArchive::open(&db).unwrap();
-            let envelopes: Vec<_> = (1..=3000).map(envelope).collect();
-            for chunk in envelopes.chunks(500) {
-                archive.append_offline(&db, chunk).unwrap();
-            }
-            archive.events_keyspace().rotate_memtable_and_wait().unwrap();
-            db.persist(fjall::PersistMode::SyncAll).unwrap();
-        }
-        let tables = {
-            let db = open(dir.path());
-            EventArchive::open(&db).unwrap().events.path().join("tables")
-        };
-        let table = std::fs::read_dir(&tables).unwrap().next().unwrap().unwrap().path();
+        let table = archive_in_a_table(dir.path(), 3000);
         flip(&table, find(&table, b"bucket-002000"));
 
         let db = open(dir.path());
@@ -928,19 +917,7 @@ mod tests {
     #[tokio::test]
     async fn a_node_on_a_damaged_archive_names_its_last_good_position() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let db = open(dir.path());
-            let archive = EventArchive::open(&db).unwrap();
-            let envelopes: Vec<_> = (1..=3000).map(envelope).collect();
-            archive.append_offline(&db, &envelopes).unwrap();
-            archive.events_keyspace().rotate_memtable_and_wait().unwrap();
-            db.persist(fjall::PersistMode::SyncAll).unwrap();
-        }
-        let tables = {
-            let db = open(dir.path());
-            EventArchive::open(&db).unwrap().events.path().join("tables")
-        };
-        let table = std::fs::read_dir(&tables).unwrap().next().unwrap().unwrap().path();
+        let table = archive_in_a_table(dir.path(), 3000);
         flip(&table, find(&table, b"bucket-002900"));
 
         let opened = crate::Node::open(crate::NodeConfig::single(dir.path()), crate::NoPeers).await;

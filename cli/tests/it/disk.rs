@@ -146,6 +146,10 @@ async fn fill_log(
     (acked, refusal.expect("the log volume never filled"))
 }
 
+async fn put_4k(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) {
+    s3.put_object().bucket(bucket).key(key).body(ByteStream::from(vec![9u8; 4096])).send().await.unwrap();
+}
+
 async fn all_readable(s3: &aws_sdk_s3::Client, bucket: &str, keys: &[String]) {
     for key in keys {
         let got = s3.get_object().bucket(bucket).key(key).send().await.unwrap();
@@ -177,13 +181,7 @@ async fn a_full_log_volume_refuses_writes_then_resumes_when_space_returns() {
     // Space returns: writes resume with no restart.
     std::fs::remove_file(&ballast).unwrap();
     let freed = std::time::Instant::now();
-    s3.put_object()
-        .bucket(&bucket)
-        .key("resumed")
-        .body(ByteStream::from(vec![9u8; 4096]))
-        .send()
-        .await
-        .unwrap();
+    put_4k(&s3, &bucket, "resumed").await;
     eprintln!("log volume: the first write after space returned took {:?}", freed.elapsed());
     all_readable(&s3, &bucket, &acked[1..]).await;
 
@@ -212,11 +210,5 @@ async fn a_full_log_volume_refuses_writes_then_resumes_when_space_returns() {
     let s3 = server.client();
     all_readable(&s3, &bucket, &acked[1..]).await;
     all_readable(&s3, &bucket, &more).await;
-    s3.put_object()
-        .bucket(&bucket)
-        .key("after-restart")
-        .body(ByteStream::from(vec![9u8; 4096]))
-        .send()
-        .await
-        .unwrap();
+    put_4k(&s3, &bucket, "after-restart").await;
 }

@@ -31,6 +31,18 @@ async fn answer(mut socket: TcpStream, wait: Duration) -> String {
     String::from_utf8_lossy(&response).into_owned()
 }
 
+/// Opens `n` connections that each send half a request head (`line` then a header cut
+/// short), then waits up to 30 s for what the server answered on each.
+async fn half_sent_heads(server: &Server, n: usize, line: &str) -> Vec<String> {
+    let mut sockets = Vec::new();
+    for _ in 0..n {
+        let mut socket = TcpStream::connect(&server.address).await.unwrap();
+        socket.write_all(format!("{line} HTTP/1.1\r\nhost: x\r\nx-half: ").as_bytes()).await.unwrap();
+        sockets.push(socket);
+    }
+    futures::future::join_all(sockets.into_iter().map(|socket| answer(socket, Duration::from_secs(30)))).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn six_hundred_stalled_uploads_neither_freeze_the_node_nor_leave_bytes_behind() {
     const BODY_TIMEOUT: u64 = 8;
@@ -102,15 +114,7 @@ async fn half_sent_request_heads_are_closed_and_excess_connections_refused_at_on
     for _ in 0..10 {
         silent.push(TcpStream::connect(&server.address).await.unwrap());
     }
-    let mut sockets = Vec::new();
-    for _ in 0..500 {
-        let mut socket = TcpStream::connect(&server.address).await.unwrap();
-        socket.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nx-half: ").await.unwrap();
-        sockets.push(socket);
-    }
-    let answers =
-        futures::future::join_all(sockets.into_iter().map(|socket| answer(socket, Duration::from_secs(30))))
-            .await;
+    let answers = half_sent_heads(&server, 500, "GET /").await;
     let refused = answers.iter().filter(|a| a.starts_with("HTTP/1.1 503") && a.contains("SlowDown")).count();
     assert!(refused >= 100, "past the cap of 300, connections are answered 503 at once ({refused})");
     let odd: Vec<_> = answers.iter().filter(|a| !a.is_empty() && !a.contains("SlowDown")).take(3).collect();
@@ -153,15 +157,7 @@ async fn two_thousand_half_sent_requests_under_a_low_file_limit_leave_the_node_s
     alice.create_bucket().bucket(&bucket).send().await.unwrap();
 
     let started = Instant::now();
-    let mut sockets = Vec::new();
-    for _ in 0..HALF_SENT {
-        let mut socket = TcpStream::connect(&server.address).await.unwrap();
-        socket.write_all(b"PUT /x HTTP/1.1\r\nhost: x\r\nx-half: ").await.unwrap();
-        sockets.push(socket);
-    }
-    let answers =
-        futures::future::join_all(sockets.into_iter().map(|socket| answer(socket, Duration::from_secs(30))))
-            .await;
+    let answers = half_sent_heads(&server, HALF_SENT, "PUT /x").await;
     let odd: Vec<_> = answers.iter().filter(|a| !a.is_empty() && !a.contains("SlowDown")).take(3).collect();
     assert!(odd.is_empty(), "a half-sent request got neither a refusal nor a close: {odd:?}");
     assert!(started.elapsed() < Duration::from_secs(30), "every half-sent request was closed");

@@ -26,16 +26,22 @@ fn body(i: usize) -> Vec<u8> {
     format!("repair-body-{i:04}-").repeat(60).into_bytes()
 }
 
+/// A server on `dir` whose bucket `name` holds `k00`..`k19` with [`body`]s.
+async fn with_twenty_objects(dir: &std::path::Path, name: &str) -> Server {
+    let server = Server::start_in(dir, &[]);
+    let s3 = server.client();
+    s3.create_bucket().bucket(name).send().await.unwrap();
+    for i in 0..20 {
+        s3.put_object().bucket(name).key(format!("k{i:02}")).body(body(i).into()).send().await.unwrap();
+    }
+    server
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipped_journal_byte_is_named_and_repair_keeps_what_came_before() {
     let dir = tempfile::tempdir().unwrap();
     let name = bucket("repair");
-    let mut server = Server::start_in(dir.path(), &[]);
-    let s3 = server.client();
-    s3.create_bucket().bucket(&name).send().await.unwrap();
-    for i in 0..20 {
-        s3.put_object().bucket(&name).key(format!("k{i:02}")).body(body(i).into()).send().await.unwrap();
-    }
+    let mut server = with_twenty_objects(dir.path(), &name).await;
     // A crash keeps everything in the journal (nothing flushed into tables yet).
     server.kill();
     let data = server.data_dir();
@@ -81,12 +87,7 @@ async fn a_flipped_journal_byte_is_named_and_repair_keeps_what_came_before() {
 async fn damaged_views_are_folded_again_without_losing_anything() {
     let dir = tempfile::tempdir().unwrap();
     let name = bucket("repair-views");
-    let mut server = Server::start_in(dir.path(), &[]);
-    let s3 = server.client();
-    s3.create_bucket().bucket(&name).send().await.unwrap();
-    for i in 0..20 {
-        s3.put_object().bucket(&name).key(format!("k{i:02}")).body(body(i).into()).send().await.unwrap();
-    }
+    let mut server = with_twenty_objects(dir.path(), &name).await;
     server.stop();
     let data = server.data_dir();
     // Write the objects view into a table, then flip a byte of that table.

@@ -126,27 +126,23 @@ def test_large_files_use_multipart_with_default_settings(s3, aws, tmp_path):
 
 
 def test_a_client_signing_for_another_region_is_told_the_right_one_and_re_signs(server):
-    """boto3 reads the expected region from AuthorizationHeaderMalformed and re-signs."""
+    """boto3 reads the expected region from AuthorizationHeaderMalformed and re-signs,
+    also when configured with `US`, the legacy name of us-east-1."""
     import boto3
     from botocore.config import Config
     from conftest import ROOT_KEY, ROOT_SECRET
-    root = boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
-                        aws_secret_access_key=ROOT_SECRET, region_name="us-east-1",
-                        config=Config(s3={"addressing_style": "path"}))
+
+    def signing_for(region):
+        return boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
+                            aws_secret_access_key=ROOT_SECRET, region_name=region,
+                            config=Config(s3={"addressing_style": "path"}))
+    root = signing_for("us-east-1")
     root.create_bucket(Bucket="wrong-region")
-    eu = boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
-                      aws_secret_access_key=ROOT_SECRET, region_name="eu-west-1",
-                      config=Config(s3={"addressing_style": "path"}))
-    eu.put_object(Bucket="wrong-region", Key="k", Body=b"hello")
-    assert eu.get_object(Bucket="wrong-region", Key="k")["Body"].read() == b"hello"
-    eu.delete_object(Bucket="wrong-region", Key="k")
-    # `US`, the legacy name of us-east-1: told to sign for us-east-1, boto3 does.
-    us = boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
-                      aws_secret_access_key=ROOT_SECRET, region_name="US",
-                      config=Config(s3={"addressing_style": "path"}))
-    us.put_object(Bucket="wrong-region", Key="legacy", Body=b"us")
-    assert us.get_object(Bucket="wrong-region", Key="legacy")["Body"].read() == b"us"
-    us.delete_object(Bucket="wrong-region", Key="legacy")
+    for region in ["eu-west-1", "US"]:
+        client = signing_for(region)
+        client.put_object(Bucket="wrong-region", Key=region, Body=region.encode())
+        assert client.get_object(Bucket="wrong-region", Key=region)["Body"].read() == region.encode()
+        client.delete_object(Bucket="wrong-region", Key=region)
     root.delete_bucket(Bucket="wrong-region")
 
 
