@@ -37,6 +37,13 @@ pub struct PolicyAllows {
     pub bucket: String,
 }
 
+/// The policy of `bucket` lets the requester list it (`s3:ListBucket`): a missing key is
+/// then NoSuchKey to an object read, not AccessDenied.
+#[derive(Clone, Debug)]
+pub struct PolicyLists {
+    pub bucket: String,
+}
+
 /// Who asked and the condition keys of the request, for judging a copy's source against
 /// its bucket's policy.
 #[derive(Clone, Debug, Default)]
@@ -226,6 +233,16 @@ impl S3Access for Access {
             cx.extensions_mut().insert(PolicyScope { policy, request, restricted });
             return Ok(());
         }
+        if cx.s3_path().get_object_key().is_some() && !restricted {
+            let listing = Request {
+                action: "s3:ListBucket".to_owned(),
+                resource: format!("arn:aws:s3:::{bucket}"),
+                ..request.clone()
+            };
+            if policy.evaluate(&listing) == Verdict::Allow {
+                cx.extensions_mut().insert(PolicyLists { bucket: bucket.clone() });
+            }
+        }
         match policy.evaluate(&request) {
             Verdict::Deny if owner_or_admin && name.ends_with("BucketPolicy") => Ok(()),
             Verdict::Deny => Err(s3_error!(AccessDenied, "Access Denied by the bucket policy")),
@@ -396,11 +413,34 @@ fn condition_keys(
         }
     }
     let header = |name: &str| cx.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(acl) = header("x-amz-acl") {
-        put("s3:x-amz-acl", acl);
+    // Headers whose values a policy may test as they are, under the key `s3:<header>`.
+    for name in [
+        "x-amz-acl",
+        "x-amz-grant-full-control",
+        "x-amz-grant-read",
+        "x-amz-grant-read-acp",
+        "x-amz-grant-write",
+        "x-amz-grant-write-acp",
+        "x-amz-metadata-directive",
+        "x-amz-server-side-encryption",
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "x-amz-server-side-encryption-customer-algorithm",
+        "x-amz-storage-class",
+        "x-amz-object-lock-mode",
+        "x-amz-object-lock-legal-hold",
+    ] {
+        if let Some(value) = header(name) {
+            put(&format!("s3:{name}"), value);
+        }
     }
-    if let Some(sse) = header("x-amz-server-side-encryption") {
-        put("s3:x-amz-server-side-encryption", sse);
+    // `bucket/key` as the request names it, decoded, without a leading `/` or a version.
+    if let Some(source) = header("x-amz-copy-source") {
+        let path = source.split_once("?versionId=").map_or(source.as_str(), |(path, _)| path);
+        let path = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+        put("s3:x-amz-copy-source", path.trim_start_matches('/').to_owned());
+    }
+    if let Some(referer) = header("referer") {
+        put("aws:referer", referer);
     }
     if let Some(tagging) = header("x-amz-tagging") {
         for (k, v) in form_urlencoded::parse(tagging.as_bytes()) {

@@ -29,6 +29,9 @@ pub struct User {
     pub admin: bool,
     /// The bucket whose policy allows the request at hand (set per request, never stored).
     pub policy_allows: Option<String>,
+    /// The bucket whose policy lets the requester list it (`s3:ListBucket`), so that a
+    /// missing key is NoSuchKey to them rather than AccessDenied (set per request).
+    pub policy_lists: Option<String>,
     /// A scoped admin token (a key made with `admin`): it may call the admin API.
     pub key_admin: bool,
     /// The access key the request was signed with, when it was made through the admin
@@ -46,6 +49,7 @@ impl User {
             id,
             admin,
             policy_allows: None,
+            policy_lists: None,
             key_admin: false,
             managed_key: None,
             identity_policy: None,

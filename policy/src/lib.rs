@@ -17,13 +17,24 @@ pub struct Policy {
 struct Statement {
     allow: bool,
     /// `None`: everyone, anonymous included (`"*"`).
-    principals: Option<Vec<String>>,
+    principals: Option<Vec<Principal>>,
+    /// `NotPrincipal` (Deny only): the statement covers everyone but `principals`.
+    not_principal: bool,
     /// Actions, or with `not_action` the actions the statement does not cover.
     actions: Vec<String>,
     not_action: bool,
     resources: Vec<String>,
     not_resource: bool,
     conditions: Vec<Condition>,
+}
+
+/// Who a statement names. Accounts map to users: Rucket's users are its accounts.
+#[derive(Clone, Debug, PartialEq)]
+enum Principal {
+    User(String),
+    /// An AWS service (`logging.s3.amazonaws.com`): accepted, and no request of a user
+    /// is ever one of them.
+    Service(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -291,10 +302,26 @@ pub fn action(operation: &str, version_id: bool) -> String {
         "PutObjectTagging" if version_id => "PutObjectVersionTagging",
         "GetObjectAcl" if version_id => "GetObjectVersionAcl",
         "PutObjectAcl" if version_id => "PutObjectVersionAcl",
+        "DeleteObjectTagging" if version_id => "DeleteObjectVersionTagging",
         "DeleteObjects" => "DeleteObject",
         "PutBucketEncryption" | "DeleteBucketEncryption" => "PutEncryptionConfiguration",
         "GetBucketEncryption" => "GetEncryptionConfiguration",
         "ListBuckets" => "ListAllMyBuckets",
+        // Operations IAM names otherwise; a Delete is the Put of nothing.
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "PutBucketPublicAccessBlock",
+        "GetPublicAccessBlock" => "GetBucketPublicAccessBlock",
+        "PutBucketCors" | "DeleteBucketCors" => "PutBucketCORS",
+        "GetBucketCors" => "GetBucketCORS",
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => "PutLifecycleConfiguration",
+        "GetBucketLifecycleConfiguration" => "GetLifecycleConfiguration",
+        "PutBucketNotificationConfiguration" => "PutBucketNotification",
+        "GetBucketNotificationConfiguration" => "GetBucketNotification",
+        "PutObjectLockConfiguration" => "PutBucketObjectLockConfiguration",
+        "GetObjectLockConfiguration" => "GetBucketObjectLockConfiguration",
+        "DeleteBucketTagging" => "PutBucketTagging",
+        "DeleteBucketOwnershipControls" => "PutBucketOwnershipControls",
+        "PutBucketReplication" | "DeleteBucketReplication" => "PutReplicationConfiguration",
+        "GetBucketReplication" => "GetReplicationConfiguration",
         other => other,
     };
     format!("s3:{name}")
@@ -310,6 +337,7 @@ impl Statement {
                 "Sid"
                     | "Effect"
                     | "Principal"
+                    | "NotPrincipal"
                     | "Action"
                     | "NotAction"
                     | "Resource"
@@ -325,32 +353,24 @@ impl Statement {
             Some("Deny") => false,
             _ => return Err(malformed("Invalid effect: Effect must be Allow or Deny")),
         };
-        let principals = match (s.get("Principal"), bucket) {
+        let (principal, not_principal) = match (s.get("Principal"), s.get("NotPrincipal")) {
+            (Some(p), None) => (Some(p), false),
+            (None, Some(p)) => (Some(p), true),
+            (None, None) => (None, false),
+            (Some(_), Some(_)) => {
+                return Err(malformed("A Statement names one of Principal and NotPrincipal, not both"))
+            }
+        };
+        if not_principal && allow {
+            return Err(malformed("NotPrincipal may only be used with \"Effect\": \"Deny\""));
+        }
+        let principals = match (principal, bucket) {
             (Some(_), None) => {
                 return Err(malformed("An identity policy names no Principal: it is the key's user"))
             }
             (None, None) => None,
-            (principal, Some(_)) => match principal {
-                None => return Err(malformed("Missing required field Principal")),
-                Some(Value::String(star)) if star == "*" => None,
-                Some(Value::Object(p)) => {
-                    let mut out = Vec::new();
-                    for (kind, v) in p {
-                        if kind != "AWS" {
-                            return Err(malformed(format!(
-                                "Invalid principal kind {kind}: only AWS principals exist here"
-                            )));
-                        }
-                        out.extend(strings(v, "Principal")?);
-                    }
-                    if out.iter().any(|p| p == "*") {
-                        None
-                    } else {
-                        Some(out.iter().map(|p| principal_user(p)).collect::<Result<_, _>>()?)
-                    }
-                }
-                Some(_) => return Err(malformed("Invalid principal in policy")),
-            },
+            (None, Some(_)) => return Err(malformed("Missing required field Principal")),
+            (Some(principal), Some(_)) => principals(principal)?,
         };
         let (actions, not_action) = match (s.get("Action"), s.get("NotAction")) {
             (Some(a), None) => (strings(a, "Action")?, false),
@@ -368,10 +388,12 @@ impl Statement {
             _ => return Err(malformed("A Statement needs exactly one of Resource and NotResource")),
         };
         for resource in &resources {
+            // A bucket policy's resources are in its bucket: the part before the first
+            // `/` names it, or is a pattern that matches it (`*`, `*/*`).
             let inside = match bucket {
-                Some(bucket) => resource
-                    .strip_prefix("arn:aws:s3:::")
-                    .is_some_and(|rest| rest == bucket || rest.starts_with(&format!("{bucket}/"))),
+                Some(bucket) => resource.strip_prefix("arn:aws:s3:::").is_some_and(|rest| {
+                    wildcard(rest.split_once('/').map_or(rest, |(name, _)| name), bucket)
+                }),
                 None => resource == "*" || resource.starts_with("arn:aws:s3:::"),
             };
             if !inside {
@@ -406,15 +428,25 @@ impl Statement {
             }
             Some(_) => return Err(malformed("Condition must be a JSON object")),
         }
-        Ok(Self { allow, principals, actions, not_action, resources, not_resource, conditions })
+        Ok(Self {
+            allow,
+            principals,
+            not_principal,
+            actions,
+            not_action,
+            resources,
+            not_resource,
+            conditions,
+        })
     }
 
     fn applies(&self, request: &Request) -> bool {
-        let principal = match (&self.principals, &request.user) {
+        let named = match (&self.principals, &request.user) {
             (None, _) => true,
             (Some(_), None) => false,
-            (Some(list), Some(user)) => list.iter().any(|p| p == user),
+            (Some(list), Some(user)) => list.iter().any(|p| matches!(p, Principal::User(u) if u == user)),
         };
+        let principal = named != self.not_principal;
         let action = self
             .actions
             .iter()
@@ -427,11 +459,51 @@ impl Statement {
     }
 }
 
-/// `arn:aws:iam::<account>:user/<name>` or a bare user name.
+/// A statement's `Principal` (or `NotPrincipal`); `None` for everyone.
+fn principals(value: &Value) -> Result<Option<Vec<Principal>>, String> {
+    let map = match value {
+        Value::String(star) if star == "*" => return Ok(None),
+        Value::Object(map) => map,
+        _ => return Err(malformed("Invalid principal in policy")),
+    };
+    let mut out = Vec::new();
+    for (kind, v) in map {
+        let names = strings(v, "Principal")?;
+        match kind.as_str() {
+            "AWS" if names.iter().any(|n| n == "*") => return Ok(None),
+            "AWS" => {
+                for name in names {
+                    out.push(Principal::User(principal_user(&name)?));
+                }
+            }
+            "CanonicalUser" => {
+                for name in names {
+                    out.push(Principal::User(principal_user(&name)?));
+                }
+            }
+            "Service" => out.extend(names.into_iter().map(Principal::Service)),
+            other => {
+                return Err(malformed(format!(
+                    "Invalid principal kind {other}: AWS, CanonicalUser and Service principals exist here"
+                )))
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The user a principal names: `arn:aws:iam::<account>:user/<name>` is the user
+/// `<name>`, `arn:aws:iam::<account>:root` the user `<account>` (an account that is no
+/// user here names nobody), a bare name that user.
 fn principal_user(principal: &str) -> Result<String, String> {
     if let Some(rest) = principal.strip_prefix("arn:aws:iam::") {
-        let name = rest.split_once(":user/").map(|(_, n)| n).filter(|n| !n.is_empty());
+        let name = match rest.split_once(':') {
+            Some((_, user)) if user.starts_with("user/") => user.rsplit('/').next(),
+            Some((account, "root")) => Some(account),
+            _ => None,
+        };
         return name
+            .filter(|n| !n.is_empty())
             .map(str::to_owned)
             .ok_or_else(|| malformed(format!("Invalid principal in policy: {principal}")));
     }
@@ -663,6 +735,31 @@ mod tests {
     }
 
     #[test]
+    fn principals_name_users_accounts_and_services() {
+        let policy = Policy::parse(
+            r#"{"Statement":[
+                {"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::1:user/team/alice","arn:aws:iam::bob:root"],
+                 "CanonicalUser":"carol","Service":"logging.s3.amazonaws.com"},
+                 "Action":"s3:GetObject","Resource":["arn:aws:s3:::*","arn:aws:s3:::*/*"]},
+                {"Effect":"Deny","NotPrincipal":{"AWS":"alice"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/alice/*"}]}"#,
+            "b",
+        )
+        .unwrap();
+        assert!(!policy.is_public(), "named principals and services are not everyone");
+        let get = |user: Option<&str>, key: &str| {
+            policy.evaluate(&request(user, "s3:GetObject", &format!("arn:aws:s3:::b/{key}"), &[]))
+        };
+        for user in ["alice", "bob", "carol"] {
+            assert_eq!(get(Some(user), "x"), Verdict::Allow, "{user}");
+        }
+        assert_eq!(get(Some("logging.s3.amazonaws.com"), "x"), Verdict::Silent, "a service is no user");
+        assert_eq!(get(None, "x"), Verdict::Silent);
+        assert_eq!(get(Some("alice"), "alice/x"), Verdict::Allow);
+        assert_eq!(get(Some("bob"), "alice/x"), Verdict::Deny, "NotPrincipal denies everyone else");
+        assert_eq!(get(None, "alice/x"), Verdict::Deny);
+    }
+
+    #[test]
     fn conditions() {
         let policy = Policy::parse(
             r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b",
@@ -740,8 +837,20 @@ mod tests {
                 "IP",
             ),
             (
-                r#"{"Statement":{"Effect":"Allow","Principal":{"Service":"x"},"Action":"s3:*","Resource":"arn:aws:s3:::b"}}"#,
+                r#"{"Statement":{"Effect":"Allow","Principal":{"Federated":"x"},"Action":"s3:*","Resource":"arn:aws:s3:::b"}}"#,
                 "principal",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"alice"},"Action":"s3:*","Resource":"arn:aws:s3:::b"}}"#,
+                "NotPrincipal",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:group/g"},"Action":"s3:*","Resource":"arn:aws:s3:::b"}}"#,
+                "principal",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::c*/*"}}"#,
+                "resource",
             ),
             (
                 r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b","Extra":1}}"#,

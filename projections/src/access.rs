@@ -50,6 +50,7 @@ pub(crate) fn target(body: &CommandBody) -> Option<(&BucketName, Option<&ObjectK
         | C::BypassGovernance { inner }
         | C::PolicyAllowed { inner }
         | C::IfMatched { inner, .. }
+        | C::WholeAcl { inner }
         | C::Requested { inner, .. } => return target(inner),
         other => (other.bucket()?, None, None),
     })

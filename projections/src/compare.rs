@@ -234,9 +234,9 @@ impl Projections {
                         crate::store::decode::<rucket_schemas::BucketEncryption>(&v, "configs")?
                     ),
                     "acls" => format!(
-                        "{} {:?}",
+                        "{} {}",
                         describe("versions", &k),
-                        crate::store::decode::<rucket_schemas::Acl>(&v, "acls")?.grants
+                        render_acl(&crate::store::decode_acl(&v, "acls")?)
                     ),
                     "configs" if k.ends_with(crate::keys::POLICY.as_bytes()) => {
                         format!("{} {}", describe(view, &k), crate::store::decode::<String>(&v, "configs")?)
@@ -257,9 +257,9 @@ impl Projections {
                         crate::store::decode::<rucket_schemas::ObjectOwnership>(&v, "configs")?
                     ),
                     "configs" if k.ends_with(crate::keys::ACL.as_bytes()) => format!(
-                        "{} {:?}",
+                        "{} {}",
                         describe(view, &k),
-                        crate::store::decode::<rucket_schemas::Acl>(&v, "configs")?.grants
+                        render_acl(&crate::store::decode_acl(&v, "configs")?)
                     ),
                     "configs" if k.ends_with(crate::keys::LIFECYCLE.as_bytes()) => format!(
                         "{} {:?}",
@@ -288,6 +288,12 @@ impl Projections {
         }
         Ok(out)
     }
+}
+
+/// The grants, and ` whole` for a whole ACL (older dumps had no whole ACLs).
+fn render_acl(listed: &rucket_schemas::ListedAcl) -> String {
+    let whole = if listed.whole { " whole" } else { "" };
+    format!("{:?}{whole}", listed.acl.grants)
 }
 
 fn render_map(map: &std::collections::BTreeMap<String, String>) -> String {

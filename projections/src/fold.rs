@@ -86,8 +86,11 @@ impl Projections {
                 self.put_config(batch, &e.bucket, keys::OWNERSHIP, e.ownership.as_ref())?;
             }
             StorageEvent::BucketAclSet(e) => {
-                let acl = Some(&e.acl).filter(|a| !a.grants.is_empty());
-                self.put_config(batch, &e.bucket, keys::ACL, acl)?;
+                let key = keys::config(&e.bucket, keys::ACL);
+                match crate::store::encode_acl(&e.acl, e.whole)? {
+                    None => batch.remove(&self.configs, key),
+                    Some(value) => batch.insert(&self.configs, key, value),
+                }
             }
             StorageEvent::ObjectAclSet(e) => self.fold_object_acl_set(batch, e)?,
             StorageEvent::BucketLifecycleSet(e) => {
@@ -281,10 +284,9 @@ impl Projections {
         e: &ObjectAclSet,
     ) -> Result<(), ProjectionError> {
         if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
-            if e.acl.grants.is_empty() {
-                batch.remove(&self.acls, k);
-            } else {
-                batch.insert(&self.acls, k, encode(&e.acl)?);
+            match crate::store::encode_acl(&e.acl, e.whole)? {
+                None => batch.remove(&self.acls, k),
+                Some(value) => batch.insert(&self.acls, k, value),
             }
         }
         Ok(())

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
 use rucket_schemas::{
-    decode_payload, encode_payload, BlobId, BucketName, LogPosition, ObjectKey, ObjectRecord, PartRecord,
-    UploadId, VersionId,
+    decode_payload, encode_payload, BlobId, BucketName, ListedAcl, LogPosition, ObjectKey, ObjectRecord,
+    PartRecord, UploadId, VersionId,
 };
 
 use crate::{keys, BucketRecord, ProjectionError, UploadRecord, VersionEntry};
@@ -291,10 +291,15 @@ impl Projections {
         self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
     }
 
-    /// The bucket's grants (beyond its owner's full control).
+    /// The bucket's grants (its owner has full control whatever they say).
     pub fn bucket_acl(&self, bucket: &BucketName) -> Result<rucket_schemas::Acl, ProjectionError> {
+        Ok(self.bucket_acl_listed(bucket)?.acl)
+    }
+
+    /// The bucket's ACL as GetBucketAcl lists it.
+    pub fn bucket_acl_listed(&self, bucket: &BucketName) -> Result<ListedAcl, ProjectionError> {
         let key = keys::config(bucket, keys::ACL);
-        Ok(self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()?.unwrap_or_default())
+        Ok(self.configs.get(key)?.map(|v| decode_acl(&v, "configs")).transpose()?.unwrap_or_default())
     }
 
     /// The bucket's policy (its JSON text), if one is set.
@@ -347,8 +352,18 @@ impl Projections {
         key: &ObjectKey,
         hlc: rucket_schemas::Hlc,
     ) -> Result<rucket_schemas::Acl, ProjectionError> {
+        Ok(self.version_acl_listed(bucket, key, hlc)?.acl)
+    }
+
+    /// The ACL of the version of `key` stamped `hlc`, as GetObjectAcl lists it.
+    pub fn version_acl_listed(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        hlc: rucket_schemas::Hlc,
+    ) -> Result<ListedAcl, ProjectionError> {
         let k = keys::version(bucket, key, hlc);
-        Ok(self.acls.get(k)?.map(|v| decode(&v, "acls")).transpose()?.unwrap_or_default())
+        Ok(self.acls.get(k)?.map(|v| decode_acl(&v, "acls")).transpose()?.unwrap_or_default())
     }
 
     /// The Object Lock state of one version (empty when it has none).
@@ -571,4 +586,26 @@ pub(crate) fn decode<T: bincode::Decode<()>>(
 
 pub(crate) fn encode<T: bincode::Encode>(value: &T) -> Result<Vec<u8>, ProjectionError> {
     encode_payload(value).map_err(ProjectionError::Encode)
+}
+
+/// How the views keep an ACL: nothing for one that lists the owner alone (the default),
+/// the grants for one that follows the owner's implied FULL_CONTROL (the form every view
+/// had before whole ACLs existed, so their folds stay byte for byte the same), and a
+/// [`ListedAcl`] (the grants and one more byte) for a whole ACL.
+pub(crate) fn encode_acl(acl: &rucket_schemas::Acl, whole: bool) -> Result<Option<Vec<u8>>, ProjectionError> {
+    match (whole, acl.grants.is_empty()) {
+        (false, true) => Ok(None),
+        (false, false) => encode(acl).map(Some),
+        (true, _) => encode(&ListedAcl { acl: acl.clone(), whole: true }).map(Some),
+    }
+}
+
+/// Reads what [`encode_acl`] wrote: a grant list alone cannot decode as a [`ListedAcl`]
+/// (its last byte is missing), and a [`ListedAcl`] cannot as a grant list (one byte is
+/// left over).
+pub(crate) fn decode_acl(bytes: &[u8], keyspace: &'static str) -> Result<ListedAcl, ProjectionError> {
+    match decode_payload::<ListedAcl>(bytes) {
+        Ok(listed) => Ok(listed),
+        Err(_) => Ok(ListedAcl { acl: decode(bytes, keyspace)?, whole: false }),
+    }
 }

@@ -262,6 +262,12 @@ pub enum CommandBody {
         target: String,
         position: u64,
     },
+    /// The wrapped SetBucketAcl or SetObjectAcl names the whole ACL (grant headers, an
+    /// AccessControlPolicy body): its owner's FULL_CONTROL is listed only if granted.
+    /// Decided as what it wraps; the mark rides on its event.
+    WholeAcl {
+        inner: Box<CommandBody>,
+    },
 }
 
 /// Who signed a request, as authenticated at the gateway (SigV4 is checked there): a
@@ -341,6 +347,7 @@ impl CommandBody {
             | Self::BypassGovernance { inner }
             | Self::PolicyAllowed { inner }
             | Self::IfMatched { inner, .. }
+            | Self::WholeAcl { inner }
             | Self::Requested { inner, .. } => return inner.bucket(),
             Self::CreateAccessKey { .. }
             | Self::SetAccessKeyStatus { .. }

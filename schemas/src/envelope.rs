@@ -311,6 +311,53 @@ mod tests {
     }
 
     #[test]
+    fn schema_1_acls_upgrade_to_acls_that_follow_the_owner() {
+        let acl = crate::Acl {
+            grants: vec![crate::Grant {
+                grantee: crate::Grantee::AllUsers,
+                permission: crate::Permission::Read,
+            }],
+        };
+        let old = |event_type, payload| Envelope {
+            event_type,
+            schema_version: 1,
+            hlc: Hlc::new(5, 1),
+            origin_region: RegionId::new("us-east-1"),
+            event_id: EventId([3; 16]),
+            payload,
+        };
+        let bucket = BucketName::parse("abc").unwrap();
+        let v1 = crate::BucketAclSetV1 { bucket: bucket.clone(), acl: acl.clone() };
+        let StorageEvent::BucketAclSet(upgraded) =
+            old(15, crate::encode_payload(&v1).unwrap()).open().unwrap()
+        else {
+            panic!("expected BucketAclSet")
+        };
+        assert_eq!(upgraded, crate::BucketAclSet { bucket: bucket.clone(), acl: acl.clone(), whole: false });
+        let v1 = crate::ObjectAclSetV1 {
+            bucket,
+            key: crate::ObjectKey::parse("k").unwrap(),
+            version_id: crate::VersionId::new("null"),
+            acl,
+        };
+        let StorageEvent::ObjectAclSet(upgraded) =
+            old(16, crate::encode_payload(&v1).unwrap()).open().unwrap()
+        else {
+            panic!("expected ObjectAclSet")
+        };
+        assert!(!upgraded.whole && upgraded.acl.grants.len() == 1);
+        // Today's events are schema 2 and keep the mark.
+        let whole = StorageEvent::BucketAclSet(crate::BucketAclSet {
+            bucket: BucketName::parse("abc").unwrap(),
+            acl: crate::Acl::default(),
+            whole: true,
+        });
+        let env = seal(&whole);
+        assert_eq!(env.schema_version, 2);
+        assert_eq!(env.open().unwrap(), whole);
+    }
+
+    #[test]
     fn layout_is_frozen() {
         // The first bytes of an envelope are fixed by docs/event-schema.md.
         let env = seal(&StorageEvent::BucketDeleted(crate::BucketDeleted {

@@ -73,7 +73,8 @@ impl EventType {
             Self::BucketPublicAccessBlockSet | Self::BucketPolicySet => 1,
             Self::PartUploaded | Self::UploadAborted => 1,
             Self::ObjectTaggingSet | Self::BucketTaggingSet | Self::BucketLifecycleSet => 1,
-            Self::BucketAclSet | Self::ObjectAclSet | Self::BucketOwnershipSet => 1,
+            Self::BucketAclSet | Self::ObjectAclSet => 2,
+            Self::BucketOwnershipSet => 1,
             Self::BucketVersioningSet | Self::BucketNotificationSet | Self::BucketCorsSet => 1,
         }
     }
@@ -213,20 +214,63 @@ impl ObjectOwnership {
     }
 }
 
-/// Schema version 1 of `BucketAclSet`: the bucket's grants were replaced.
+/// Schema version 2 of `BucketAclSet`: the bucket's grants were replaced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct BucketAclSet {
     pub bucket: BucketName,
     pub acl: Acl,
+    /// The grants are the whole ACL (grant headers, an AccessControlPolicy body): the
+    /// owner's FULL_CONTROL is listed only when granted. Otherwise (canned ACLs, and
+    /// every schema 1 event) it is implied before them.
+    pub whole: bool,
 }
 
-/// Schema version 1 of `ObjectAclSet`: one version's grants were replaced.
+/// Schema version 1 of `BucketAclSet` (no `whole`: the owner's grant is implied).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketAclSetV1 {
+    pub bucket: BucketName,
+    pub acl: Acl,
+}
+
+impl From<BucketAclSetV1> for BucketAclSet {
+    fn from(v1: BucketAclSetV1) -> Self {
+        Self { bucket: v1.bucket, acl: v1.acl, whole: false }
+    }
+}
+
+/// Schema version 2 of `ObjectAclSet`: one version's grants were replaced (`whole` as
+/// in [`BucketAclSet`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct ObjectAclSet {
     pub bucket: BucketName,
     pub key: ObjectKey,
     pub version_id: VersionId,
     pub acl: Acl,
+    pub whole: bool,
+}
+
+/// Schema version 1 of `ObjectAclSet` (no `whole`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct ObjectAclSetV1 {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub version_id: VersionId,
+    pub acl: Acl,
+}
+
+impl From<ObjectAclSetV1> for ObjectAclSet {
+    fn from(v1: ObjectAclSetV1) -> Self {
+        Self { bucket: v1.bucket, key: v1.key, version_id: v1.version_id, acl: v1.acl, whole: false }
+    }
+}
+
+/// An ACL as the views keep it and GetBucketAcl/GetObjectAcl list it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct ListedAcl {
+    pub acl: Acl,
+    /// As [`BucketAclSet::whole`]; an object or bucket with no ACL set lists the owner's
+    /// FULL_CONTROL alone.
+    pub whole: bool,
 }
 
 /// Grants beyond the owner's, who always has full control.
@@ -1213,8 +1257,10 @@ impl StorageEvent {
             (12, 1) => Ok(Self::ObjectTaggingSet(codec::decode_payload(bytes)?)),
             (13, 1) => Ok(Self::BucketTaggingSet(codec::decode_payload(bytes)?)),
             (14, 1) => Ok(Self::BucketLifecycleSet(codec::decode_payload(bytes)?)),
-            (15, 1) => Ok(Self::BucketAclSet(codec::decode_payload(bytes)?)),
-            (16, 1) => Ok(Self::ObjectAclSet(codec::decode_payload(bytes)?)),
+            (15, 1) => Ok(Self::BucketAclSet(codec::decode_payload::<BucketAclSetV1>(bytes)?.into())),
+            (15, 2) => Ok(Self::BucketAclSet(codec::decode_payload(bytes)?)),
+            (16, 1) => Ok(Self::ObjectAclSet(codec::decode_payload::<ObjectAclSetV1>(bytes)?.into())),
+            (16, 2) => Ok(Self::ObjectAclSet(codec::decode_payload(bytes)?)),
             (17, 1) => Ok(Self::BucketOwnershipSet(codec::decode_payload(bytes)?)),
             (18, 1) => Ok(Self::BucketObjectLockSet(codec::decode_payload(bytes)?)),
             (19, 1) => Ok(Self::ObjectRetentionSet(codec::decode_payload(bytes)?)),

@@ -86,11 +86,13 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
         }
         StorageEvent::BucketAclSet(e) => {
             out.insert("grants".into(), json!(e.acl.grants));
+            out.insert("whole".into(), json!(e.whole));
         }
         StorageEvent::ObjectAclSet(e) => {
             out.insert("key".into(), json!(e.key.as_str()));
             out.insert("version_id".into(), json!(e.version_id.as_str()));
             out.insert("grants".into(), json!(e.acl.grants));
+            out.insert("whole".into(), json!(e.whole));
         }
         StorageEvent::BucketLifecycleSet(e) => {
             out.insert("rules".into(), json!(e.configuration.rules));

@@ -5,7 +5,8 @@
 
 use rucket_projections::BucketRecord;
 use rucket_schemas::{
-    Acl, BucketName, CommandBody, Grant, Grantee, ObjectKey, ObjectRecord, Permission, UserId, VersionId,
+    Acl, BucketName, CommandBody, Grant, Grantee, ListedAcl, ObjectKey, ObjectRecord, Permission, UserId,
+    VersionId,
 };
 use s3s::dto::{self, *};
 use s3s::{s3_error, S3Request, S3Response, S3Result};
@@ -81,66 +82,85 @@ impl GrantHeaders<'_> {
         [self.full_control, self.read, self.read_acp, self.write, self.write_acp].iter().any(Option::is_some)
     }
 
+    /// The grants, in the order S3 lists header grants.
     fn parse(&self) -> S3Result<Acl> {
         let mut grants = Vec::new();
-        header_grants(self.full_control, Permission::FullControl, &mut grants)?;
         header_grants(self.read, Permission::Read, &mut grants)?;
-        header_grants(self.read_acp, Permission::ReadAcp, &mut grants)?;
         header_grants(self.write, Permission::Write, &mut grants)?;
+        header_grants(self.read_acp, Permission::ReadAcp, &mut grants)?;
         header_grants(self.write_acp, Permission::WriteAcp, &mut grants)?;
+        header_grants(self.full_control, Permission::FullControl, &mut grants)?;
         Ok(Acl { grants })
     }
 }
 
-/// The ACL a write asks for: a canned ACL or grant headers (not both), if any.
 /// The ACL an object write's input asks for (a canned ACL or grant headers; PutObject's
 /// and CopyObject's inputs name the fields alike), `None` for a private object.
+/// `x-amz-grant-write` is not in their inputs (S3's model leaves it out of object
+/// writes); it is read from the request's headers.
 macro_rules! object_acl {
-    ($input:expr, $bucket_owner:expr) => {{
+    ($req:expr, $input:expr, $bucket_owner:expr) => {{
         let input = &$input;
+        let write = $req.headers.get("x-amz-grant-write").and_then(|v| v.to_str().ok());
         let headers = super::acl::GrantHeaders {
             full_control: input.grant_full_control.as_deref(),
             read: input.grant_read.as_deref(),
             read_acp: input.grant_read_acp.as_deref(),
-            write: None,
+            write,
             write_acp: input.grant_write_acp.as_deref(),
         };
         super::acl::requested(input.acl.as_ref().map(|a| a.as_str()), headers, $bucket_owner)
-            .map(|acl| acl.filter(|acl| !acl.grants.is_empty()))
+            .map(|acl| acl.filter(super::acl::sets_something))
     }};
 }
 pub(super) use object_acl;
 
+/// Whether an ACL differs from the default (the owner's FULL_CONTROL alone).
+pub(super) fn sets_something(listed: &ListedAcl) -> bool {
+    listed.whole || !listed.acl.grants.is_empty()
+}
+
+/// The ACL a write asks for: a canned ACL (its grants follow the owner's), or grant
+/// headers (the whole ACL), not both; `None` when it names none.
 pub(super) fn requested(
     canned_acl: Option<&str>,
     headers: GrantHeaders<'_>,
     bucket_owner: &UserId,
-) -> S3Result<Option<Acl>> {
+) -> S3Result<Option<ListedAcl>> {
     match (canned_acl, headers.any()) {
         (Some(_), true) => {
             Err(s3_error!(InvalidRequest, "Specifying both Canned ACLs and Header Grants is not allowed"))
         }
-        (Some(name), false) => canned(name, bucket_owner).map(Some),
-        (None, true) => headers.parse().map(Some),
+        (Some(name), false) => Ok(Some(ListedAcl { acl: canned(name, bucket_owner)?, whole: false })),
+        (None, true) => Ok(Some(ListedAcl { acl: headers.parse()?, whole: true })),
         (None, false) => Ok(None),
     }
 }
 
 /// The ACL of a PutBucketAcl or PutObjectAcl: a canned ACL or grant headers, or an
-/// AccessControlPolicy body, exactly one of them.
+/// AccessControlPolicy body (the whole ACL), exactly one of them.
 fn put_acl_body(
     canned_acl: Option<&str>,
     headers: GrantHeaders<'_>,
     policy: Option<AccessControlPolicy>,
     owner: &UserId,
-) -> S3Result<Acl> {
+) -> S3Result<ListedAcl> {
     match (requested(canned_acl, headers, owner)?, policy) {
         (Some(_), Some(_)) => {
             Err(s3_error!(UnexpectedContent, "This request does not support content with headers"))
         }
         (Some(acl), None) => Ok(acl),
-        (None, Some(policy)) => from_policy(policy),
+        (None, Some(policy)) => Ok(ListedAcl { acl: from_policy(policy)?, whole: true }),
         (None, None) => Err(s3_error!(MissingSecurityHeader, "Your request is missing an ACL")),
+    }
+}
+
+/// A SetBucketAcl or SetObjectAcl carrying a whole ACL, marked so.
+pub(super) fn acl_command(listed: &ListedAcl, body: CommandBody) -> CommandBody {
+    if listed.whole {
+        CommandBody::WholeAcl { inner: Box::new(body) }
+    } else {
+        body
     }
 }
 
@@ -180,11 +200,16 @@ fn from_policy(policy: AccessControlPolicy) -> S3Result<Acl> {
     Ok(Acl { grants })
 }
 
-/// The policy S3 returns: the owner's FULL_CONTROL, then the stored grants.
-fn to_policy(owner_id: &UserId, acl: &Acl) -> (Owner, Vec<dto::Grant>) {
-    let mut grants = vec![dto_grant(&Grantee::User(owner_id.clone()), Permission::FullControl)];
-    grants.extend(acl.grants.iter().map(|g| dto_grant(&g.grantee, g.permission)));
-    (owner(owner_id), grants)
+/// The policy S3 returns: a whole ACL as it was given, any other the owner's
+/// FULL_CONTROL and then its grants; group grants first (in their order), then users'.
+fn to_policy(owner_id: &UserId, listed: &ListedAcl) -> (Owner, Vec<dto::Grant>) {
+    let owner_grant = grant(Grantee::User(owner_id.clone()), Permission::FullControl);
+    let mut grants: Vec<&Grant> = match listed.whole {
+        true => listed.acl.grants.iter().collect(),
+        false => std::iter::once(&owner_grant).chain(&listed.acl.grants).collect(),
+    };
+    grants.sort_by_key(|g| matches!(g.grantee, Grantee::User(_)));
+    (owner(owner_id), grants.into_iter().map(|g| dto_grant(&g.grantee, g.permission)).collect())
 }
 
 fn dto_grant(grantee: &Grantee, permission: Permission) -> dto::Grant {
@@ -301,6 +326,7 @@ impl Rucket {
         match &req.credentials {
             None => Ok(User {
                 policy_allows: req.extensions.get::<crate::access::PolicyAllows>().map(|p| p.bucket.clone()),
+                policy_lists: req.extensions.get::<crate::access::PolicyLists>().map(|p| p.bucket.clone()),
                 facts: req.extensions.get::<std::sync::Arc<rucket_schemas::RequestFacts>>().cloned(),
                 ..User::new(UserId::anonymous(), false)
             }),
@@ -360,11 +386,36 @@ impl Rucket {
         bucket: &BucketName,
         key: &ObjectKey,
         version_id: Option<String>,
-        acl: Acl,
+        listed: ListedAcl,
     ) -> S3Result<()> {
         let version_id = Some(VersionId::new(version_id.unwrap_or_else(|| "null".to_owned())));
-        let body = CommandBody::SetObjectAcl { bucket: bucket.clone(), key: key.clone(), version_id, acl };
-        self.propose(user, body).await.map(|_| ())
+        let body = CommandBody::SetObjectAcl {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version_id,
+            acl: listed.acl.clone(),
+        };
+        self.propose(user, acl_command(&listed, body)).await.map(|_| ())
+    }
+
+    /// Refuses grants to users that do not exist here (S3's InvalidArgument): the root
+    /// user, the users of configured keys and of keys made through the admin API.
+    pub(super) fn check_grantees(&self, acl: &Acl) -> S3Result<()> {
+        let mut managed: Option<Vec<UserId>> = None;
+        for g in &acl.grants {
+            let Grantee::User(id) = &g.grantee else { continue };
+            if self.users.static_user_ids().any(|u| u == id) {
+                continue;
+            }
+            if managed.is_none() {
+                let keys = self.projections().access_keys().map_err(errors::projection)?;
+                managed = Some(keys.into_iter().map(|k| k.user).collect());
+            }
+            if !managed.as_ref().is_some_and(|users| users.contains(id)) {
+                return Err(s3_error!(InvalidArgument, "Invalid id: no user {id} exists"));
+            }
+        }
+        Ok(())
     }
 
     pub(super) async fn do_get_bucket_acl(
@@ -373,7 +424,7 @@ impl Rucket {
     ) -> S3Result<S3Response<GetBucketAclOutput>> {
         let user = self.principal(&req)?;
         let (bucket, record) = self.bucket_access(&user, &req.input.bucket, Permission::ReadAcp)?;
-        let acl = self.projections().bucket_acl(&bucket).map_err(errors::projection)?;
+        let acl = self.projections().bucket_acl_listed(&bucket).map_err(errors::projection)?;
         let (owner, grants) = to_policy(&record.owner, &acl);
         Ok(S3Response::new(GetBucketAclOutput { grants: Some(grants), owner: Some(owner) }))
     }
@@ -393,9 +444,11 @@ impl Rucket {
             write_acp: input.grant_write_acp.as_deref(),
         };
         let canned_acl = input.acl.as_ref().map(|a| a.as_str());
-        let acl = put_acl_body(canned_acl, headers, input.access_control_policy, &record.owner)?;
-        self.check_acls_enabled(&bucket, Some(&acl), &record.owner)?;
-        self.propose(&user, CommandBody::SetBucketAcl { bucket, acl }).await?;
+        let listed = put_acl_body(canned_acl, headers, input.access_control_policy, &record.owner)?;
+        self.check_grantees(&listed.acl)?;
+        self.check_acls_enabled(&bucket, Some(&listed.acl), &record.owner)?;
+        let body = CommandBody::SetBucketAcl { bucket, acl: listed.acl.clone() };
+        self.propose(&user, acl_command(&listed, body)).await?;
         Ok(S3Response::new(PutBucketAclOutput {}))
     }
 
@@ -414,7 +467,7 @@ impl Rucket {
         }
         let acl = self
             .projections()
-            .version_acl(&bucket, &key, resolved.record.hlc_timestamp)
+            .version_acl_listed(&bucket, &key, resolved.record.hlc_timestamp)
             .map_err(errors::projection)?;
         let (owner, grants) = to_policy(&resolved.record.owner, &acl);
         Ok(S3Response::new(GetObjectAclOutput {
@@ -451,10 +504,12 @@ impl Rucket {
             write_acp: input.grant_write_acp.as_deref(),
         };
         let canned_acl = input.acl.as_ref().map(|a| a.as_str());
-        let acl = put_acl_body(canned_acl, headers, input.access_control_policy, &bucket_record.owner)?;
-        self.check_acls_enabled(&bucket, Some(&acl), &bucket_record.owner)?;
+        let listed = put_acl_body(canned_acl, headers, input.access_control_policy, &bucket_record.owner)?;
+        self.check_grantees(&listed.acl)?;
+        self.check_acls_enabled(&bucket, Some(&listed.acl), &bucket_record.owner)?;
         let version_id = Some(resolved.record.version_id.clone());
-        self.propose(&user, CommandBody::SetObjectAcl { bucket, key, version_id, acl }).await?;
+        let body = CommandBody::SetObjectAcl { bucket, key, version_id, acl: listed.acl.clone() };
+        self.propose(&user, acl_command(&listed, body)).await?;
         Ok(S3Response::new(PutObjectAclOutput::default()))
     }
 }
@@ -531,7 +586,9 @@ mod tests {
             write: None,
             write_acp: None,
         };
-        let acl = requested(None, headers, &owner).unwrap().unwrap();
+        let listed = requested(None, headers, &owner).unwrap().unwrap();
+        assert!(listed.whole, "grant headers are the whole ACL");
+        let acl = listed.acl;
         assert!(acl.allows(&UserId::new("alice"), Permission::WriteAcp));
         assert!(acl.allows(&UserId::anonymous(), Permission::Read));
         let both = GrantHeaders {

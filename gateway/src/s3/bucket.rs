@@ -88,7 +88,10 @@ impl Rucket {
             },
             &user.id,
         )?
-        .filter(|acl| !acl.grants.is_empty());
+        .filter(super::acl::sets_something);
+        if let Some(listed) = &acl {
+            self.check_grantees(&listed.acl)?;
+        }
         let ownership = match &input.object_ownership {
             None => None,
             Some(o) => Some(rucket_schemas::ObjectOwnership::from_s3_name(o.as_str()).ok_or_else(|| {
@@ -133,9 +136,10 @@ impl Rucket {
             self.propose(&user, CommandBody::SetBucketOwnership { bucket: bucket.clone(), ownership })
                 .await?;
         }
-        if let Some(acl) = acl {
+        if let Some(listed) = acl {
             // The bucket exists, private, from here; its grants follow in their own event.
-            self.propose(&user, CommandBody::SetBucketAcl { bucket: bucket.clone(), acl }).await?;
+            let body = CommandBody::SetBucketAcl { bucket: bucket.clone(), acl: listed.acl.clone() };
+            self.propose(&user, super::acl::acl_command(&listed, body)).await?;
         }
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }

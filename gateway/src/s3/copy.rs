@@ -136,11 +136,16 @@ impl Rucket {
             req.extensions.get::<crate::access::CopySourceFacts>(),
             (src_bucket, src_key, src_version.as_deref()),
         )?;
-        let (dest_bucket, dest_record) = self.bucket_for(&user, &input.bucket)?;
+        // Writing the copy is a write like PutObject: the owner, a WRITE grant, or a policy.
+        let (dest_bucket, dest_record) =
+            self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         let dest_key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         // The copy's ACL comes from its own headers (private by default), as on PutObject.
-        let acl = super::acl::object_acl!(input, &dest_record.owner)?;
-        self.check_acls_enabled(&dest_bucket, acl.as_ref(), &dest_record.owner)?;
+        let acl = super::acl::object_acl!(req, input, &dest_record.owner)?;
+        if let Some(listed) = &acl {
+            self.check_grantees(&listed.acl)?;
+        }
+        self.check_acls_enabled(&dest_bucket, acl.as_ref().map(|l| &l.acl), &dest_record.owner)?;
         // The copy's lock comes from its own headers (or the destination's default),
         // never from the source.
         let lock = super::lock::requested(

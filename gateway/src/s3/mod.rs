@@ -105,6 +105,7 @@ impl Rucket {
             .map_err(errors::projection)?
             .ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
         user.policy_allows = req.extensions.get::<crate::access::PolicyAllows>().map(|p| p.bucket.clone());
+        user.policy_lists = req.extensions.get::<crate::access::PolicyLists>().map(|p| p.bucket.clone());
         user.facts = req.extensions.get::<Arc<rucket_schemas::RequestFacts>>().cloned();
         Ok(user)
     }

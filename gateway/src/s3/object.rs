@@ -66,6 +66,7 @@ impl Rucket {
         // AccessDenied for such a reader, as in S3 without s3:ListBucket.
         let may_list = user.admin
             || record.owner == user.id
+            || user.policy_lists.as_deref() == Some(bucket.as_str())
             || self
                 .projections()
                 .effective_bucket_acl(&bucket)

@@ -327,8 +327,11 @@ impl Rucket {
             self.bucket_access(&user, &req.input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&req.input.key).map_err(errors::key_name)?;
         refuse_unsupported(&req.input)?;
-        let acl = super::acl::object_acl!(req.input, &bucket_record.owner)?;
-        self.check_acls_enabled(&bucket, acl.as_ref(), &bucket_record.owner)?;
+        let acl = super::acl::object_acl!(req, req.input, &bucket_record.owner)?;
+        if let Some(listed) = &acl {
+            self.check_grantees(&listed.acl)?;
+        }
+        self.check_acls_enabled(&bucket, acl.as_ref().map(|l| &l.acl), &bucket_record.owner)?;
         let condition = condition(&req.input)?;
         let lock = super::lock::requested(
             req.input.object_lock_mode.as_ref(),

@@ -141,8 +141,12 @@ impl Rucket {
         version_id: Option<String>,
         tags: Tags,
     ) -> S3Result<Option<String>> {
-        let (bucket, _) = self.bucket_for(user, bucket)?;
+        // The bucket's owner's, or whoever its policy allows (apply decides again).
+        let (bucket, record) = self.existing_bucket(bucket)?;
         let key = ObjectKey::parse(key).map_err(errors::key_name)?;
+        if !(user.admin || record.owner == user.id || user.policy_allows(bucket.as_str())) {
+            return Err(errors::rejection(rucket_schemas::Rejection::AccessDenied));
+        }
         let version_id = version_id.map(VersionId::new);
         let outcome =
             self.propose(user, CommandBody::SetObjectTagging { bucket, key, version_id, tags }).await?;

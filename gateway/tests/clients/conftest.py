@@ -1,6 +1,7 @@
 """Starts the real rucket binary on a free loopback port for client smoke tests."""
 
 import base64
+import json
 import os
 import re
 import subprocess
@@ -65,3 +66,31 @@ def aws(server, tmp_path):
         return result
 
     return run
+
+
+def rucket_key(server, *args):
+    """Runs `rucket key ARGS` (the admin API) as root and returns its JSON answer."""
+    env = dict(os.environ, RUCKET_ACCESS_KEY_ID=ROOT_KEY, RUCKET_SECRET_ACCESS_KEY=ROOT_SECRET,
+               RUCKET_ENDPOINT=server["endpoint"])
+    result = subprocess.run([server["binary"], "key", *args], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def client_for(server, created):
+    """A boto3 client signing with a key made by `rucket key create`."""
+    return boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=created["access_key_id"],
+                        aws_secret_access_key=created["secret_access_key"], region_name="us-east-1",
+                        config=Config(retries={"max_attempts": 1}))
+
+
+@pytest.fixture(scope="session")
+def alt_user(server):
+    """A second user (not an operator), its id and a client signing as it."""
+    user = "alt-" + os.urandom(4).hex()
+    return user, client_for(server, rucket_key(server, "create", "--user", user))
+
+
+@pytest.fixture()
+def alt(alt_user):
+    return alt_user[1]

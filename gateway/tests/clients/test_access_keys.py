@@ -6,26 +6,10 @@ import os
 import subprocess
 import uuid
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ROOT_KEY, ROOT_SECRET
-
-
-def rucket_key(server, *args):
-    env = dict(os.environ, RUCKET_ACCESS_KEY_ID=ROOT_KEY, RUCKET_SECRET_ACCESS_KEY=ROOT_SECRET,
-               RUCKET_ENDPOINT=server["endpoint"])
-    result = subprocess.run([server["binary"], "key", *args], env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def client(server, created):
-    return boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=created["access_key_id"],
-                        aws_secret_access_key=created["secret_access_key"], region_name="us-east-1",
-                        config=Config(retries={"max_attempts": 1}))
+from conftest import client_for as client, rucket_key
 
 
 def test_a_new_key_works_with_boto3_and_awscli_until_limited_or_disabled(server, tmp_path):

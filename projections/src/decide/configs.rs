@@ -56,7 +56,8 @@ impl Projections {
                 Decision::Rejected(Rejection::AccessDenied)
             }
             Some(_) => {
-                event(StorageEvent::BucketAclSet(BucketAclSet { bucket: bucket.clone(), acl: acl.clone() }))
+                let acl = acl.clone();
+                event(StorageEvent::BucketAclSet(BucketAclSet { bucket: bucket.clone(), acl, whole: false }))
             }
         })
     }
@@ -94,6 +95,7 @@ impl Projections {
                 key: key.clone(),
                 version_id: record.version_id.clone(),
                 acl: acl.clone(),
+                whole: false,
             }))
         })
     }
@@ -108,8 +110,14 @@ impl Projections {
         version_id: Option<&VersionId>,
         tags: &Tags,
     ) -> Result<Decision, ProjectionError> {
-        if let Err(r) = self.owned_bucket(caller, bucket)? {
-            return Ok(Decision::Rejected(r));
+        // The bucket's owner's (as in S3: not the object's writer's), or whoever a bucket
+        // policy allows.
+        match self.bucket(bucket)? {
+            None => return Ok(Decision::Rejected(Rejection::NoSuchBucket)),
+            Some(b) if !caller.may_act(&b) && !caller.grants.policy => {
+                return Ok(Decision::Rejected(Rejection::AccessDenied))
+            }
+            Some(_) => {}
         }
         Ok(match self.target_version(bucket, key, version_id)? {
             Err(r) => Decision::Rejected(r),

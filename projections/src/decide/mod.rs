@@ -148,6 +148,14 @@ impl Projections {
                 let decision = self.decide_as(&unwrapped(inner), grants)?;
                 Ok(decision.with_event(|event| multipart::attach_seal(event, seal)))
             }
+            C::WholeAcl { inner } => {
+                // Decided as the ACL change it wraps; the mark rides on its event.
+                Ok(self.decide_as(&unwrapped(inner), grants)?.with_event(|event| match event {
+                    StorageEvent::BucketAclSet(e) => e.whole = true,
+                    StorageEvent::ObjectAclSet(e) => e.whole = true,
+                    _ => {}
+                }))
+            }
             C::Tagged { tags, inner } => {
                 // Decided as the write it wraps; the tags ride on its event.
                 Ok(self.decide_as(&unwrapped(inner), grants)?.with_event(|event| attach_tags(event, tags)))

@@ -542,6 +542,32 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .put("alice", "shared", "too-late", 5, WriteCondition::Always); // rejected: AccessDenied
     out.push(("acls", s));
 
+    // Whole ACLs (BucketAclSet and ObjectAclSet v2): grant headers or a policy body name
+    // every grant, the owner's included or not; an empty one revokes everything.
+    let whole = |body: CommandBody| CommandBody::WholeAcl { inner: Box::new(body) };
+    let mut s = Script::default();
+    s.create("bob", "listed", false)
+        .command(
+            "bob",
+            whole(CommandBody::SetBucketAcl {
+                bucket: bucket("listed"),
+                acl: grants(&[(alice(), Permission::Read), (alice(), Permission::Write)]),
+            }),
+        )
+        .put("alice", "listed", "note", 4, WriteCondition::Always) // by the WRITE grant; seq 3
+        .command(
+            "alice",
+            whole(CommandBody::SetObjectAcl {
+                bucket: bucket("listed"),
+                key: key("note"),
+                version_id: None,
+                acl: grants(&[(Grantee::User(UserId::new("bob")), Permission::FullControl)]),
+            }),
+        )
+        .command("bob", whole(CommandBody::SetBucketAcl { bucket: bucket("listed"), acl: Acl::default() }))
+        .put("alice", "listed", "late", 4, WriteCondition::Always); // rejected: AccessDenied
+    out.push(("whole_acls", s));
+
     let own = |b: &str, o: Option<rucket_schemas::ObjectOwnership>| CommandBody::SetBucketOwnership {
         bucket: bucket(b),
         ownership: o,

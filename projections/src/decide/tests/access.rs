@@ -205,3 +205,17 @@ fn existing_object_tags_come_from_the_views_at_apply() {
     let delete_free = requested(ALICE, "DeleteObject", false, delete("bkt", "free", None, "m1"));
     check(&mut h, ALICE, delete_free, "ObjectDeleted bkt/free@null by=alice");
 }
+
+#[test]
+fn a_bucket_policy_lets_others_tag_objects() {
+    let mut h = with_buckets(&["bkt"]);
+    write(&mut h, ALICE, "bkt", "a", "null");
+    let allow = r#"{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"s3:PutObjectTagging","Resource":"arn:aws:s3:::bkt/*"}"#;
+    given(&mut h, ALICE, set_policy("bkt", allow));
+    let tag = |who: As, key: &str| {
+        requested(who, "PutObjectTagging", false, super::configs::object_tagging("bkt", key, None))
+    };
+    check(&mut h, BOB, tag(BOB, "a"), "ObjectTaggingSet bkt/a@null tags=x=1");
+    check(&mut h, As::User("carol"), tag(As::User("carol"), "a"), "Rejected(AccessDenied)");
+    check(&mut h, BOB, tag(BOB, "b"), "Rejected(NoSuchKey)");
+}

@@ -92,7 +92,7 @@ fn object_acl(
     CommandBody::SetObjectAcl { bucket: b(bucket), key: k(key), version_id: version.map(v), acl: acl(grants) }
 }
 
-fn object_tagging(bucket: &str, key: &str, version: Option<&str>) -> CommandBody {
+pub(super) fn object_tagging(bucket: &str, key: &str, version: Option<&str>) -> CommandBody {
     CommandBody::SetObjectTagging {
         bucket: b(bucket),
         key: k(key),
@@ -272,4 +272,21 @@ fn object_tagging_names_an_object_version() {
     check(&mut h, ALICE, object_tagging("bkt", "a", Some("m1")), "Rejected(MethodNotAllowed)");
     // The owner check comes before the version lookup.
     check(&mut h, BOB, object_tagging("bkt", "b", None), "Rejected(AccessDenied)");
+}
+
+#[test]
+fn a_whole_acl_is_marked_on_its_event_and_decided_as_what_it_wraps() {
+    let mut h = with_buckets(&["bkt"]);
+    write(&mut h, ALICE, "bkt", "a", "null");
+    let whole = |body: CommandBody| CommandBody::WholeAcl { inner: Box::new(body) };
+    check(&mut h, ALICE, whole(bucket_acl("bkt", vec![])), "BucketAclSet bkt grants=0 whole");
+    let object = CommandBody::SetObjectAcl {
+        bucket: b("bkt"),
+        key: k("a"),
+        version_id: None,
+        acl: acl(vec![(user("bob"), Permission::Read)]),
+    };
+    check(&mut h, ALICE, whole(object.clone()), "ObjectAclSet bkt/a@null grants=1 whole");
+    check(&mut h, ALICE, object.clone(), "ObjectAclSet bkt/a@null grants=1");
+    check(&mut h, BOB, whole(object), "Rejected(AccessDenied)");
 }

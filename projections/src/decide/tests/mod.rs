@@ -167,9 +167,19 @@ fn summary(event: &StorageEvent) -> String {
         E::ObjectTaggingSet(e) => {
             format!("ObjectTaggingSet {}/{}@{}{}", e.bucket, e.key, e.version_id, tags(&e.tags))
         }
-        E::BucketAclSet(e) => format!("BucketAclSet {} grants={}", e.bucket, e.acl.grants.len()),
+        E::BucketAclSet(e) => {
+            let whole = if e.whole { " whole" } else { "" };
+            format!("BucketAclSet {} grants={}{whole}", e.bucket, e.acl.grants.len())
+        }
         E::ObjectAclSet(e) => {
-            format!("ObjectAclSet {}/{}@{} grants={}", e.bucket, e.key, e.version_id, e.acl.grants.len())
+            let whole = if e.whole { " whole" } else { "" };
+            format!(
+                "ObjectAclSet {}/{}@{} grants={}{whole}",
+                e.bucket,
+                e.key,
+                e.version_id,
+                e.acl.grants.len()
+            )
         }
         E::BucketOwnershipSet(e) => format!("BucketOwnershipSet {} {:?}", e.bucket, e.ownership),
         E::BucketPublicAccessBlockSet(e) => {

@@ -1,0 +1,129 @@
+"""boto3 against a real rucket server: ACLs as S3 lists them. A canned ACL follows the
+owner's FULL_CONTROL; grant headers and an AccessControlPolicy body are the whole ACL,
+listed as given (group grants first); grants name users that exist."""
+
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTHENTICATED = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+
+
+def fails(call):
+    with pytest.raises(ClientError) as e:
+        call()
+    response = e.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+
+
+def listed(acl):
+    """(who, permission) of each grant, in the order listed: a user's id or a group's URI."""
+    out = []
+    for g in acl["Grants"]:
+        grantee = g["Grantee"]
+        if grantee["Type"] == "CanonicalUser":
+            assert grantee["DisplayName"] and "EmailAddress" not in grantee and "URI" not in grantee
+            out.append((grantee["ID"], g["Permission"]))
+        else:
+            assert grantee["Type"] == "Group" and "ID" not in grantee and "DisplayName" not in grantee
+            out.append((grantee["URI"], g["Permission"]))
+    return out
+
+
+def new_bucket(client, **kw):
+    name = "acl-" + uuid.uuid4().hex[:16]
+    client.create_bucket(Bucket=name, **kw)
+    return name
+
+
+def test_canned_acls_list_groups_first_then_the_owner(s3):
+    assert listed(s3.get_bucket_acl(Bucket=new_bucket(s3))) == [("root", "FULL_CONTROL")]
+    bucket = new_bucket(s3, ACL="public-read-write")
+    assert listed(s3.get_bucket_acl(Bucket=bucket)) == [
+        (ALL_USERS, "READ"), (ALL_USERS, "WRITE"), ("root", "FULL_CONTROL")]
+    s3.put_bucket_acl(Bucket=bucket, ACL="authenticated-read")
+    assert listed(s3.get_bucket_acl(Bucket=bucket)) == [(AUTHENTICATED, "READ"), ("root", "FULL_CONTROL")]
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    assert listed(s3.get_bucket_acl(Bucket=bucket)) == [("root", "FULL_CONTROL")]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v", ACL="public-read")
+    assert listed(s3.get_object_acl(Bucket=bucket, Key="k")) == [(ALL_USERS, "READ"), ("root", "FULL_CONTROL")]
+
+
+def test_a_policy_body_is_the_whole_acl(s3, alt_user):
+    user, alt = alt_user
+    bucket = new_bucket(s3)
+    current = s3.get_bucket_acl(Bucket=bucket)
+    # A body read back and added to keeps one owner grant, not two.
+    grants = current["Grants"] + [{"Grantee": {"ID": user, "Type": "CanonicalUser"}, "Permission": "READ"},
+                                  {"Grantee": {"URI": ALL_USERS, "Type": "Group"}, "Permission": "READ"}]
+    s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": current["Owner"], "Grants": grants})
+    assert listed(s3.get_bucket_acl(Bucket=bucket)) == [
+        (ALL_USERS, "READ"), ("root", "FULL_CONTROL"), (user, "READ")]
+    alt.head_bucket(Bucket=bucket)
+    assert fails(lambda: alt.get_bucket_acl(Bucket=bucket))[0] == 403
+    # Revoking everything lists nothing; the owner still reads and writes its ACL.
+    s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": current["Owner"], "Grants": []})
+    assert s3.get_bucket_acl(Bucket=bucket)["Grants"] == []
+    s3.put_object(Bucket=bucket, Key="still-mine", Body=b"x")
+    s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": current["Owner"], "Grants": current["Grants"]})
+    assert listed(s3.get_bucket_acl(Bucket=bucket)) == [("root", "FULL_CONTROL")]
+
+    # An object's owner may trade its FULL_CONTROL grant for less and still manage it.
+    s3.put_object(Bucket=bucket, Key="doc", Body=b"d")
+    acl = s3.get_object_acl(Bucket=bucket, Key="doc")
+    acl["Grants"][0]["Permission"] = "WRITE_ACP"
+    s3.put_object_acl(Bucket=bucket, Key="doc", AccessControlPolicy={"Owner": acl["Owner"], "Grants": acl["Grants"]})
+    assert listed(s3.get_object_acl(Bucket=bucket, Key="doc")) == [("root", "WRITE_ACP")]
+    assert s3.get_object(Bucket=bucket, Key="doc")["Body"].read() == b"d"
+
+
+def test_grant_headers_are_the_whole_acl_in_s3s_order(s3, alt_user):
+    user, alt = alt_user
+    every = dict(GrantRead=f"id={user}", GrantWrite=f"id={user}", GrantReadACP=f"id={user}",
+                 GrantWriteACP=f"id={user}", GrantFullControl=f"id={user}")
+    bucket = new_bucket(s3, **every)
+    order = ["READ", "WRITE", "READ_ACP", "WRITE_ACP", "FULL_CONTROL"]
+    assert listed(s3.get_bucket_acl(Bucket=bucket)) == [(user, p) for p in order]
+    alt.put_object(Bucket=bucket, Key="by-alt", Body=b"a")
+
+    # PutObject takes x-amz-grant-write too, though S3's model of the call leaves it out.
+    def add_grant_write(params, **_):
+        params["headers"]["x-amz-grant-write"] = f"id={user}"
+    s3.meta.events.register("before-call.s3.PutObject", add_grant_write)
+    try:
+        s3.put_object(Bucket=bucket, Key="granted", Body=b"g", GrantRead=f"id={user}", GrantReadACP=f"id={user}",
+                      GrantWriteACP=f"id={user}", GrantFullControl=f"id={user}")
+    finally:
+        s3.meta.events.unregister("before-call.s3.PutObject", add_grant_write)
+    assert listed(s3.get_object_acl(Bucket=bucket, Key="granted")) == [(user, p) for p in order]
+    assert alt.get_object(Bucket=bucket, Key="granted")["Body"].read() == b"g"
+
+
+def test_grants_name_users_that_exist(s3):
+    bucket = new_bucket(s3)
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]
+    nobody = [{"Grantee": {"ID": "_foo", "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]
+    assert fails(lambda: s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": owner, "Grants": nobody})) \
+        == (400, "InvalidArgument")
+    assert fails(lambda: s3.put_bucket_acl(Bucket=bucket, GrantRead="id=_foo")) == (400, "InvalidArgument")
+    assert fails(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", GrantRead="id=_foo")) \
+        == (400, "InvalidArgument")
+    assert fails(lambda: s3.head_object(Bucket=bucket, Key="k"))[0] == 404, "the refused write stored nothing"
+    assert fails(lambda: new_bucket(s3, GrantRead="id=_foo")) == (400, "InvalidArgument")
+    by_mail = [{"Grantee": {"EmailAddress": "nobody@example.invalid", "Type": "AmazonCustomerByEmail"},
+                "Permission": "READ"}]
+    assert fails(lambda: s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": owner, "Grants": by_mail})) \
+        == (400, "UnresolvableGrantByEmailAddress")
+    assert listed(s3.get_bucket_acl(Bucket=bucket)) == [("root", "FULL_CONTROL")]
+
+
+def test_bucket_owner_canned_acls_name_the_bucket_owner(s3, alt_user):
+    user, alt = alt_user
+    bucket = new_bucket(s3, ACL="public-read-write")
+    alt.put_object(Bucket=bucket, Key="foo", Body=b"bar", ACL="bucket-owner-read")
+    assert listed(alt.get_object_acl(Bucket=bucket, Key="foo")) == [(user, "FULL_CONTROL"), ("root", "READ")]
+    alt.put_object(Bucket=bucket, Key="foo", Body=b"bar", ACL="bucket-owner-full-control")
+    assert listed(alt.get_object_acl(Bucket=bucket, Key="foo")) == [
+        (user, "FULL_CONTROL"), ("root", "FULL_CONTROL")]
