@@ -51,6 +51,7 @@ pub(crate) fn target(body: &CommandBody) -> Option<(&BucketName, Option<&ObjectK
         | C::PolicyAllowed { inner }
         | C::IfMatched { inner, .. }
         | C::WholeAcl { inner }
+        | C::UploadAcl { inner, .. }
         | C::Requested { inner, .. } => return target(inner),
         other => (other.bucket()?, None, None),
     })

@@ -235,7 +235,10 @@ impl Projections {
                     ),
                     "acls" => format!(
                         "{} {}",
-                        describe("versions", &k),
+                        match k.strip_prefix(&[0]) {
+                            Some(upload) => format!("upload {}", describe("uploads", upload)),
+                            None => describe("versions", &k),
+                        },
                         render_acl(&crate::store::decode_acl(&v, "acls")?)
                     ),
                     "configs" if k.ends_with(crate::keys::POLICY.as_bytes()) => {

@@ -233,6 +233,11 @@ impl Projections {
         if let Some(seal) = &e.seal {
             batch.insert(&self.seals, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), encode(seal)?);
         }
+        if let Some(listed) = &e.acl {
+            if let Some(value) = crate::store::encode_acl(&listed.acl, listed.whole)? {
+                batch.insert(&self.acls, keys::upload_acl(&e.bucket, &e.key, &e.upload_id), value);
+            }
+        }
         Ok(())
     }
 
@@ -275,6 +280,7 @@ impl Projections {
         batch.remove(&self.tags, keys::upload_tags(bucket, key, upload_id));
         batch.remove(&self.locks, keys::upload_tags(bucket, key, upload_id));
         batch.remove(&self.seals, keys::upload_tags(bucket, key, upload_id));
+        batch.remove(&self.acls, keys::upload_acl(bucket, key, upload_id));
         Ok(())
     }
 

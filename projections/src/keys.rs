@@ -113,6 +113,14 @@ pub fn version_tags(version_key: &[u8]) -> Vec<u8> {
     k
 }
 
+/// The `acls` key of the ACL a multipart upload in progress asked for. Version keys
+/// there start with a bucket name, which never starts with a zero byte.
+pub fn upload_acl(bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Vec<u8> {
+    let mut k = vec![0];
+    k.extend_from_slice(&upload(bucket, key, upload_id));
+    k
+}
+
 /// The `tags` key of a multipart upload in progress.
 pub fn upload_tags(bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Vec<u8> {
     let mut k = vec![b'u'];

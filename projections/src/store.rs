@@ -366,6 +366,18 @@ impl Projections {
         Ok(self.acls.get(k)?.map(|v| decode_acl(&v, "acls")).transpose()?.unwrap_or_default())
     }
 
+    /// The ACL a multipart upload in progress asked for its completed version (`None`:
+    /// private).
+    pub fn upload_acl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> Result<Option<ListedAcl>, ProjectionError> {
+        let k = keys::upload_acl(bucket, key, upload_id);
+        self.acls.get(k)?.map(|v| decode_acl(&v, "acls")).transpose()
+    }
+
     /// The Object Lock state of one version (empty when it has none).
     pub fn version_lock(
         &self,

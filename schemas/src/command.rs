@@ -268,6 +268,13 @@ pub enum CommandBody {
     WholeAcl {
         inner: Box<CommandBody>,
     },
+    /// The ACL a CreateMultipartUpload asked for, for the version its completion makes.
+    /// Decided as the upload it wraps (a public ACL is refused while the bucket blocks
+    /// public ACLs); the ACL rides on its UploadCreated event.
+    UploadAcl {
+        acl: crate::ListedAcl,
+        inner: Box<CommandBody>,
+    },
 }
 
 /// Who signed a request, as authenticated at the gateway (SigV4 is checked there): a
@@ -348,6 +355,7 @@ impl CommandBody {
             | Self::PolicyAllowed { inner }
             | Self::IfMatched { inner, .. }
             | Self::WholeAcl { inner }
+            | Self::UploadAcl { inner, .. }
             | Self::Requested { inner, .. } => return inner.bucket(),
             Self::CreateAccessKey { .. }
             | Self::SetAccessKeyStatus { .. }

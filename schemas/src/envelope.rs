@@ -308,6 +308,29 @@ mod tests {
             panic!("expected UploadCreated")
         };
         assert_eq!(upgraded.seal, None);
+        // UploadCreated v4 (before upload ACLs) upgrades private, keeping its seal.
+        let v4 = crate::UploadCreatedV4 {
+            bucket: upgraded.bucket.clone(),
+            key: upgraded.key.clone(),
+            upload_id: upgraded.upload_id.clone(),
+            owner: upgraded.owner.clone(),
+            headers: upgraded.headers.clone(),
+            user_metadata: upgraded.user_metadata.clone(),
+            storage_class: upgraded.storage_class,
+            checksum_algorithm: None,
+            tags: Default::default(),
+            lock: Default::default(),
+            seal: Some(Box::new(crate::Seal {
+                kind: crate::SealKind::MasterKey { key_id: "0123abcd".into() },
+                wrapped_key: vec![9; 72],
+                context_id: "v1".into(),
+            })),
+        };
+        let old = Envelope { schema_version: 4, payload: crate::encode_payload(&v4).unwrap(), ..old };
+        let StorageEvent::UploadCreated(upgraded) = old.open().unwrap() else {
+            panic!("expected UploadCreated")
+        };
+        assert_eq!((upgraded.acl, upgraded.seal), (None, v4.seal));
     }
 
     #[test]

@@ -64,7 +64,8 @@ impl EventType {
             Self::BucketDeleted => 2,
             Self::ObjectCreated => 4,
             Self::ObjectDeleted => 2,
-            Self::UploadCreated | Self::MultipartCompleted => 4,
+            Self::UploadCreated => 5,
+            Self::MultipartCompleted => 4,
             Self::BucketEncryptionSet | Self::DataKeyRewrapped => 1,
             Self::AccessKeyCreated | Self::AccessKeyStatusSet | Self::AccessKeyDeleted => 1,
             Self::AccessKeyPolicySet | Self::AccessKeyRewrapped => 1,
@@ -451,6 +452,44 @@ pub struct UploadCreated {
     pub lock: ObjectLock,
     /// How every part (and so the completed version) is encrypted. Added in version 4.
     pub seal: Option<Box<Seal>>,
+    /// The ACL the completed version will carry (a canned ACL or grant headers on
+    /// CreateMultipartUpload; `None`: private). Added in version 5.
+    pub acl: Option<ListedAcl>,
+}
+
+/// Schema version 4 of `UploadCreated`, frozen. Upgraded private.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct UploadCreatedV4 {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+    pub owner: UserId,
+    pub headers: StandardHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub storage_class: StorageClass,
+    pub checksum_algorithm: Option<String>,
+    pub tags: Tags,
+    pub lock: ObjectLock,
+    pub seal: Option<Box<Seal>>,
+}
+
+impl From<UploadCreatedV4> for UploadCreated {
+    fn from(v4: UploadCreatedV4) -> Self {
+        Self {
+            bucket: v4.bucket,
+            key: v4.key,
+            upload_id: v4.upload_id,
+            owner: v4.owner,
+            headers: v4.headers,
+            user_metadata: v4.user_metadata,
+            storage_class: v4.storage_class,
+            checksum_algorithm: v4.checksum_algorithm,
+            tags: v4.tags,
+            lock: v4.lock,
+            seal: v4.seal,
+            acl: None,
+        }
+    }
 }
 
 /// Schema version 3 of `UploadCreated`, frozen. Upgraded unencrypted.
@@ -482,6 +521,7 @@ impl From<UploadCreatedV3> for UploadCreated {
             tags: v3.tags,
             lock: v3.lock,
             seal: None,
+            acl: None,
         }
     }
 }
@@ -514,6 +554,7 @@ impl From<UploadCreatedV2> for UploadCreated {
             tags: v2.tags,
             lock: ObjectLock::default(),
             seal: None,
+            acl: None,
         }
     }
 }
@@ -545,6 +586,7 @@ impl From<UploadCreatedV1> for UploadCreated {
             tags: Tags::new(),
             lock: ObjectLock::default(),
             seal: None,
+            acl: None,
         }
     }
 }
@@ -1241,7 +1283,8 @@ impl StorageEvent {
             (5, 1) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV1>(bytes)?.into())),
             (5, 2) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV2>(bytes)?.into())),
             (5, 3) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV3>(bytes)?.into())),
-            (5, 4) => Ok(Self::UploadCreated(codec::decode_payload(bytes)?)),
+            (5, 4) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV4>(bytes)?.into())),
+            (5, 5) => Ok(Self::UploadCreated(codec::decode_payload(bytes)?)),
             (6, 1) => Ok(Self::PartUploaded(codec::decode_payload(bytes)?)),
             (7, 1) => {
                 Ok(Self::MultipartCompleted(codec::decode_payload::<MultipartCompletedV1>(bytes)?.into()))

@@ -79,12 +79,16 @@ impl Rucket {
             super::encryption::customer_headers!(req.input),
         )?;
         let input = req.input;
-        let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
+        let (bucket, bucket_record) =
+            self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         let tags = super::tagging::from_header(input.tagging.as_deref())?;
-        if input.acl.as_ref().is_some_and(|a| a.as_str() != ObjectCannedACL::PRIVATE) {
-            return Err(errors::not_implemented("Object ACLs other than private"));
+        // The completed version's ACL, kept with the upload until then.
+        let acl = super::acl::object_acl!(req, input, &bucket_record.owner)?;
+        if let Some(listed) = &acl {
+            self.check_grantees(&listed.acl)?;
         }
+        self.check_acls_enabled(&bucket, acl.as_ref().map(|l| &l.acl), &bucket_record.owner)?;
         let storage_class = super::put::storage_class(input.storage_class.as_ref())?.unwrap_or_default();
         if let Some(a) = &input.checksum_algorithm {
             if rucket_blobs::ChecksumAlgorithm::from_s3_name(a.as_str()).is_none() {
@@ -104,9 +108,13 @@ impl Rucket {
             Some(seal) => CommandBody::Sealed { seal: seal.clone(), inner: Box::new(body) },
             None => body,
         };
+        let with_acl = |body: CommandBody| match acl {
+            Some(acl) => CommandBody::UploadAcl { acl, inner: Box::new(body) },
+            None => body,
+        };
         self.propose(
             &user,
-            sealed(super::tagging::tagged(
+            with_acl(sealed(super::tagging::tagged(
                 tags,
                 super::lock::with_lock(
                     lock,
@@ -120,7 +128,7 @@ impl Rucket {
                         checksum_algorithm: input.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
                     },
                 ),
-            )),
+            ))),
         )
         .await?;
         let mut output = CreateMultipartUploadOutput {
@@ -362,6 +370,7 @@ impl Rucket {
             return self.completed_before(&user, &bucket, &key, &completed);
         };
         let seal = self.projections().upload_seal(&bucket, &key, &id).map_err(errors::projection)?;
+        let acl = self.projections().upload_acl(&bucket, &key, &id).map_err(errors::projection)?;
         let declared = DeclaredObjectChecksum {
             values: [
                 ("CRC32", input.checksum_crc32.clone()),
@@ -451,6 +460,11 @@ impl Rucket {
             output.checksum_sha256,
         ] = super::put::checksum_fields(&checksums);
         output.checksum_type = super::put::checksum_type(&checksums);
+        if let Some(acl) = acl {
+            // The version exists, private, from here; the upload's ACL follows in its own
+            // event, as after a PutObject.
+            self.apply_object_acl(&user, &bucket, &key, output.version_id.clone(), acl).await?;
+        }
         Ok(S3Response::new(output))
     }
 

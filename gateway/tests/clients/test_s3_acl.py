@@ -2,6 +2,7 @@
 owner's FULL_CONTROL; grant headers and an AccessControlPolicy body are the whole ACL,
 listed as given (group grants first); grants name users that exist."""
 
+import os
 import uuid
 
 import pytest
@@ -127,3 +128,43 @@ def test_bucket_owner_canned_acls_name_the_bucket_owner(s3, alt_user):
     alt.put_object(Bucket=bucket, Key="foo", Body=b"bar", ACL="bucket-owner-full-control")
     assert listed(alt.get_object_acl(Bucket=bucket, Key="foo")) == [
         (user, "FULL_CONTROL"), ("root", "FULL_CONTROL")]
+
+
+def upload_in_parts(client, bucket, key, **create):
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key, **create)["UploadId"]
+    part = client.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"m" * 1024)
+    return client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+
+
+def test_a_multipart_upload_carries_its_acl_to_the_object(s3, server, alt_user):
+    import requests
+    user, alt = alt_user
+    bucket = new_bucket(s3)
+    upload_in_parts(s3, bucket, "public", ACL="public-read")
+    assert listed(s3.get_object_acl(Bucket=bucket, Key="public")) == [(ALL_USERS, "READ"), ("root", "FULL_CONTROL")]
+    assert requests.get(f"{server['endpoint']}/{bucket}/public", timeout=10).content == b"m" * 1024
+    upload_in_parts(s3, bucket, "granted", GrantRead=f"id={user}", GrantFullControl="id=root")
+    assert listed(s3.get_object_acl(Bucket=bucket, Key="granted")) == [(user, "READ"), ("root", "FULL_CONTROL")]
+    assert alt.get_object(Bucket=bucket, Key="granted")["Body"].read() == b"m" * 1024
+    upload_in_parts(s3, bucket, "private")
+    assert listed(s3.get_object_acl(Bucket=bucket, Key="private")) == [("root", "FULL_CONTROL")]
+    assert requests.get(f"{server['endpoint']}/{bucket}/private", timeout=10).status_code == 403
+    # Refused before the upload exists: a grant to nobody, a public ACL the bucket blocks.
+    assert fails(lambda: s3.create_multipart_upload(Bucket=bucket, Key="x", GrantRead="id=_foo")) \
+        == (400, "InvalidArgument")
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": False})
+    assert fails(lambda: s3.create_multipart_upload(Bucket=bucket, Key="x", ACL="public-read"))[0] == 403
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_awscli_copies_a_large_file_with_an_acl(s3, server, aws, tmp_path):
+    import requests
+    bucket = new_bucket(s3)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(9 << 20))  # above the awscli's 8 MiB multipart threshold
+    aws("s3", "cp", str(big), f"s3://{bucket}/big.bin", "--acl", "public-read")
+    assert s3.head_object(Bucket=bucket, Key="big.bin")["ETag"].endswith('-2"'), "uploaded in parts"
+    assert requests.get(f"{server['endpoint']}/{bucket}/big.bin", timeout=30).content == big.read_bytes()

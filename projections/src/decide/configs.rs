@@ -230,7 +230,7 @@ impl Projections {
     }
 
     /// Whether the bucket's public access block refuses `acl` (it grants publicly).
-    fn blocks_public(&self, bucket: &BucketName, acl: &Acl) -> Result<bool, ProjectionError> {
+    pub(super) fn blocks_public(&self, bucket: &BucketName, acl: &Acl) -> Result<bool, ProjectionError> {
         Ok(acl.is_public() && self.public_access_block(bucket)?.is_some_and(|b| b.block_public_acls))
     }
 }

@@ -156,6 +156,18 @@ impl Projections {
                     _ => {}
                 }))
             }
+            C::UploadAcl { acl, inner } => {
+                if let Some(bucket) = inner.bucket() {
+                    if self.blocks_public(bucket, &acl.acl)? {
+                        return Ok(Decision::Rejected(Rejection::AccessDenied));
+                    }
+                }
+                Ok(self.decide_as(&unwrapped(inner), grants)?.with_event(|event| {
+                    if let StorageEvent::UploadCreated(e) = event {
+                        e.acl = Some(acl.clone());
+                    }
+                }))
+            }
             C::Tagged { tags, inner } => {
                 // Decided as the write it wraps; the tags ride on its event.
                 Ok(self.decide_as(&unwrapped(inner), grants)?.with_event(|event| attach_tags(event, tags)))

@@ -52,6 +52,7 @@ impl Projections {
                 tags: Default::default(),
                 lock: Default::default(),
                 seal: None,
+                acl: None,
             })),
         })
     }

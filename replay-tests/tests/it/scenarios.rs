@@ -568,6 +568,28 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .put("alice", "listed", "late", 4, WriteCondition::Always); // rejected: AccessDenied
     out.push(("whole_acls", s));
 
+    // Uploads carry the ACL their completed version will get (UploadCreated v5); an
+    // aborted upload's goes with it.
+    let with_acl = |grants: Acl, whole: bool, id: &UploadId| CommandBody::UploadAcl {
+        acl: rucket_schemas::ListedAcl { acl: grants, whole },
+        inner: Box::new(CommandBody::CreateMultipartUpload {
+            bucket: bucket("parts"),
+            key: key("report.pdf"),
+            upload_id: id.clone(),
+            headers: StandardHeaders::default(),
+            user_metadata: BTreeMap::new(),
+            storage_class: StorageClass::Standard,
+            checksum_algorithm: None,
+        }),
+    };
+    let (kept, dropped) = (UploadId::from_bytes([7; 16]), UploadId::from_bytes([8; 16]));
+    let mut s = Script::default();
+    s.create("alice", "parts", false)
+        .command("alice", with_acl(grants(&[(Grantee::AllUsers, Permission::Read)]), false, &kept))
+        .command("alice", with_acl(grants(&[(alice(), Permission::FullControl)]), true, &dropped))
+        .abort("alice", "parts", "report.pdf", &dropped);
+    out.push(("multipart_acl", s));
+
     let own = |b: &str, o: Option<rucket_schemas::ObjectOwnership>| CommandBody::SetBucketOwnership {
         bucket: bucket(b),
         ownership: o,

@@ -128,13 +128,18 @@ fn summary(event: &StorageEvent) -> String {
             format!("ObjectDeleted {}/{}@{}{marker} by={}", e.bucket, e.key, e.version_id, e.owner)
         }
         E::UploadCreated(e) => format!(
-            "UploadCreated {}/{} owner={}{}{}{}",
+            "UploadCreated {}/{} owner={}{}{}{}{}",
             e.bucket,
             e.key,
             e.owner,
             tags(&e.tags),
             lock(&e.lock),
-            if e.seal.is_some() { " sealed" } else { "" }
+            if e.seal.is_some() { " sealed" } else { "" },
+            match &e.acl {
+                Some(listed) =>
+                    format!(" acl={}{}", listed.acl.grants.len(), if listed.whole { " whole" } else { "" }),
+                None => String::new(),
+            }
         ),
         E::PartUploaded(e) => format!("PartUploaded {}/{} part={}", e.bucket, e.key, e.part.part_number),
         E::MultipartCompleted(e) => {

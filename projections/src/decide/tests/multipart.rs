@@ -113,6 +113,41 @@ fn sealed_and_tagged_uploads_carry_the_seal_and_tags() {
 }
 
 #[test]
+fn an_upload_carries_the_acl_of_its_version_and_a_blocked_public_one_is_refused() {
+    let mut h = with_buckets(&["bkt"]);
+    let with_acl = |grants, whole, inner: CommandBody| CommandBody::UploadAcl {
+        acl: rucket_schemas::ListedAcl { acl: acl(grants), whole },
+        inner: Box::new(inner),
+    };
+    let public = || vec![(Grantee::AllUsers, Permission::Read)];
+    check(
+        &mut h,
+        ALICE,
+        with_acl(public(), false, create_upload("bkt", "k", 1)),
+        "UploadCreated bkt/k owner=alice acl=1",
+    );
+    check(
+        &mut h,
+        ALICE,
+        with_acl(vec![], true, create_upload("bkt", "k", 2)),
+        "UploadCreated bkt/k owner=alice acl=0 whole",
+    );
+    check(&mut h, BOB, with_acl(public(), false, create_upload("bkt", "k", 3)), "Rejected(AccessDenied)");
+    given(
+        &mut h,
+        ALICE,
+        block_public("bkt", PublicAccessBlock { block_public_acls: true, ..Default::default() }),
+    );
+    check(&mut h, ALICE, with_acl(public(), false, create_upload("bkt", "k", 4)), "Rejected(AccessDenied)");
+    check(
+        &mut h,
+        ALICE,
+        with_acl(vec![(user("bob"), Permission::Read)], true, create_upload("bkt", "k", 5)),
+        "UploadCreated bkt/k owner=alice acl=1 whole",
+    );
+}
+
+#[test]
 fn upload_part_needs_the_upload() {
     let mut h = with_buckets(&["bkt"]);
     check(&mut h, ALICE, upload_part("bkt", "k", 1, 1, 10), "Rejected(NoSuchUpload)");
