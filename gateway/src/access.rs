@@ -67,6 +67,7 @@ impl PolicyScope {
     pub fn on_object(&self, action: &str, bucket: &str, key: &str) -> Verdict {
         let request = Request {
             action: action.to_owned(),
+            former_action: None,
             resource: format!("arn:aws:s3:::{bucket}/{key}"),
             ..self.request.clone()
         };
@@ -90,6 +91,7 @@ impl IdentityScope {
     pub fn allows(&self, action: &str, bucket: &str, key: &str) -> bool {
         let request = Request {
             action: action.to_owned(),
+            former_action: None,
             resource: format!("arn:aws:s3:::{bucket}/{key}"),
             ..self.request.clone()
         };
@@ -199,6 +201,7 @@ impl S3Access for Access {
         let mut request = Request {
             user: user.as_ref().map(|u| u.id.to_string()),
             action,
+            former_action: rucket_policy::former_action(&name),
             resource,
             keys: condition_keys(cx, &connection, &query, user.as_ref()),
         };
@@ -233,10 +236,20 @@ impl S3Access for Access {
             cx.extensions_mut().insert(PolicyScope { policy, request, restricted });
             return Ok(());
         }
-        if cx.s3_path().get_object_key().is_some() && !restricted {
+        if let (Some(key), false) = (cx.s3_path().get_object_key(), restricted) {
+            // Could the requester list this key? Judged as a listing of exactly it: the
+            // listing keys of this request's query (the requester's to choose) are left
+            // out, and its prefix is the key.
+            let mut keys = request.keys.clone();
+            for listing_key in ["s3:prefix", "s3:delimiter", "s3:max-keys"] {
+                keys.remove(listing_key);
+            }
+            keys.insert("s3:prefix".to_owned(), vec![key.to_owned()]);
             let listing = Request {
                 action: "s3:ListBucket".to_owned(),
+                former_action: None,
                 resource: format!("arn:aws:s3:::{bucket}"),
+                keys,
                 ..request.clone()
             };
             if policy.evaluate(&listing) == Verdict::Allow {
@@ -316,6 +329,7 @@ impl Access {
         let mut request = Request {
             user: Some(user.id.to_string()),
             action: rucket_policy::action(operation, version_id),
+            former_action: rucket_policy::former_action(operation),
             resource,
             keys: condition_keys(cx, &connection, &query, Some(user)),
         };

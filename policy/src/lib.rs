@@ -132,6 +132,9 @@ pub struct Request {
     pub user: Option<String>,
     /// `s3:GetObject`, ...
     pub action: String,
+    /// The name this operation had before it took IAM's (`s3:<Operation>`): statements
+    /// written with it still match. See [`former_action`].
+    pub former_action: Option<String>,
     /// `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`.
     pub resource: String,
     /// Condition keys (lowercase) and their values.
@@ -327,6 +330,34 @@ pub fn action(operation: &str, version_id: bool) -> String {
     format!("s3:{name}")
 }
 
+/// `s3:<Operation>` for the operations whose IAM action Rucket named that way before it
+/// took IAM's names (policies stored since keep matching them).
+pub fn former_action(operation: &str) -> Option<String> {
+    let renamed = matches!(
+        operation,
+        "PutPublicAccessBlock"
+            | "DeletePublicAccessBlock"
+            | "GetPublicAccessBlock"
+            | "PutBucketCors"
+            | "DeleteBucketCors"
+            | "GetBucketCors"
+            | "PutBucketLifecycleConfiguration"
+            | "DeleteBucketLifecycle"
+            | "GetBucketLifecycleConfiguration"
+            | "PutBucketNotificationConfiguration"
+            | "GetBucketNotificationConfiguration"
+            | "PutObjectLockConfiguration"
+            | "GetObjectLockConfiguration"
+            | "DeleteBucketTagging"
+            | "DeleteBucketOwnershipControls"
+            | "PutBucketReplication"
+            | "DeleteBucketReplication"
+            | "GetBucketReplication"
+            | "DeleteObjectTagging"
+    );
+    renamed.then(|| format!("s3:{operation}"))
+}
+
 impl Statement {
     /// `bucket`: the bucket of a bucket policy; `None` for an identity policy.
     fn parse(value: &Value, bucket: Option<&str>) -> Result<Self, String> {
@@ -447,10 +478,9 @@ impl Statement {
             (Some(list), Some(user)) => list.iter().any(|p| matches!(p, Principal::User(u) if u == user)),
         };
         let principal = named != self.not_principal;
-        let action = self
-            .actions
-            .iter()
-            .any(|a| wildcard(&a.to_ascii_lowercase(), &request.action.to_ascii_lowercase()));
+        let names = std::iter::once(&request.action).chain(&request.former_action);
+        let names: Vec<String> = names.map(|n| n.to_ascii_lowercase()).collect();
+        let action = self.actions.iter().any(|a| names.iter().any(|n| wildcard(&a.to_ascii_lowercase(), n)));
         let resource = self.resources.iter().any(|r| wildcard(r, &request.resource));
         principal
             && action != self.not_action
@@ -691,6 +721,7 @@ mod tests {
         Request {
             user: user.map(str::to_owned),
             action: action.to_owned(),
+            former_action: None,
             resource: resource.to_owned(),
             keys: keys.iter().map(|(k, v)| (k.to_ascii_lowercase(), vec![(*v).to_owned()])).collect(),
         }
@@ -757,6 +788,37 @@ mod tests {
         assert_eq!(get(Some("alice"), "alice/x"), Verdict::Allow);
         assert_eq!(get(Some("bob"), "alice/x"), Verdict::Deny, "NotPrincipal denies everyone else");
         assert_eq!(get(None, "alice/x"), Verdict::Deny);
+    }
+
+    #[test]
+    fn operations_match_iam_names_and_the_names_they_had_before() {
+        let deny = |action: &str| {
+            let text = format!(
+                r#"{{"Statement":{{"Effect":"Deny","Principal":"*","Action":"{action}","Resource":"arn:aws:s3:::b"}}}}"#
+            );
+            Policy::parse(&text, "b").unwrap()
+        };
+        let request = |operation: &str| Request {
+            action: super::action(operation, false),
+            former_action: former_action(operation),
+            resource: "arn:aws:s3:::b".into(),
+            ..Request::default()
+        };
+        assert_eq!(super::action("DeletePublicAccessBlock", false), "s3:PutBucketPublicAccessBlock");
+        assert_eq!(
+            deny("s3:PutBucketPublicAccessBlock").evaluate(&request("DeletePublicAccessBlock")),
+            Verdict::Deny
+        );
+        assert_eq!(
+            deny("s3:DeletePublicAccessBlock").evaluate(&request("DeletePublicAccessBlock")),
+            Verdict::Deny
+        );
+        assert_eq!(
+            deny("s3:DeletePublicAccessBlock").evaluate(&request("PutPublicAccessBlock")),
+            Verdict::Silent
+        );
+        assert_eq!(deny("s3:GetBucketCORS").evaluate(&request("GetBucketCors")), Verdict::Deny);
+        assert_eq!(former_action("GetObject"), None);
     }
 
     #[test]
@@ -921,6 +983,7 @@ mod tests {
                     let request = Request {
                         user: Some("alice".into()),
                         action: "s3:GetObject".into(),
+                        former_action: None,
                         resource: "arn:aws:s3:::b/k".into(),
                         keys: [("aws:sourceip".to_owned(), vec!["10.0.0.1".to_owned()])].into_iter().collect(),
                     };
@@ -931,6 +994,7 @@ mod tests {
                     let request = Request {
                         user: Some("carol".into()),
                         action: "s3:PutObject".into(),
+                        former_action: None,
                         resource: "arn:aws:s3:::any/k".into(),
                         keys: Default::default(),
                     };

@@ -72,6 +72,7 @@ impl Projections {
         let mut request = Request {
             user,
             action: rucket_policy::action(&facts.operation, facts.version_id),
+            former_action: rucket_policy::former_action(&facts.operation),
             resource: match target {
                 Some((bucket, Some(key), _)) => format!("arn:aws:s3:::{bucket}/{key}"),
                 Some((bucket, None, _)) => format!("arn:aws:s3:::{bucket}"),

@@ -247,16 +247,18 @@ impl Rucket {
     pub(super) fn check_acls_enabled(
         &self,
         bucket: &BucketName,
-        requested: Option<&Acl>,
+        requested: Option<&ListedAcl>,
         bucket_owner: &UserId,
     ) -> S3Result<()> {
         let enforced = self.projections().ownership(bucket).map_err(errors::projection)?
             == Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced);
-        let harmless = requested.is_none_or(|acl| {
-            acl.grants.is_empty()
-                || acl.grants
-                    == canned("bucket-owner-full-control", bucket_owner).map(|a| a.grants).unwrap_or_default()
+        // The default, or the bucket owner's FULL_CONTROL (canned, or as the whole ACL).
+        let owner_full_control = canned("bucket-owner-full-control", bucket_owner).map(|a| a.grants)?;
+        let harmless = requested.is_none_or(|listed| match listed.whole {
+            false => listed.acl.grants.is_empty() || listed.acl.grants == owner_full_control,
+            true => listed.acl.grants == owner_full_control,
         });
+        let requested = requested.map(|listed| &listed.acl);
         if enforced && !harmless {
             return Err(s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs"));
         }
@@ -398,13 +400,16 @@ impl Rucket {
         self.propose(user, acl_command(&listed, body)).await.map(|_| ())
     }
 
-    /// Refuses grants to users that do not exist here (S3's InvalidArgument): the root
-    /// user, the users of configured keys and of keys made through the admin API.
-    pub(super) fn check_grantees(&self, acl: &Acl) -> S3Result<()> {
+    /// Refuses a whole ACL's grants to users that do not exist here (S3's
+    /// InvalidArgument): the root user, the users of configured keys and of keys made
+    /// through the admin API, and `known` (the owners and the requester, who may have no
+    /// key left). Canned ACLs name only owners and groups.
+    pub(super) fn check_grantees(&self, requested: Option<&ListedAcl>, known: &[&UserId]) -> S3Result<()> {
+        let Some(ListedAcl { acl, whole: true }) = requested else { return Ok(()) };
         let mut managed: Option<Vec<UserId>> = None;
         for g in &acl.grants {
             let Grantee::User(id) = &g.grantee else { continue };
-            if self.users.static_user_ids().any(|u| u == id) {
+            if known.contains(&id) || self.users.static_user_ids().any(|u| u == id) {
                 continue;
             }
             if managed.is_none() {
@@ -445,8 +450,8 @@ impl Rucket {
         };
         let canned_acl = input.acl.as_ref().map(|a| a.as_str());
         let listed = put_acl_body(canned_acl, headers, input.access_control_policy, &record.owner)?;
-        self.check_grantees(&listed.acl)?;
-        self.check_acls_enabled(&bucket, Some(&listed.acl), &record.owner)?;
+        self.check_grantees(Some(&listed), &[&record.owner, &user.id])?;
+        self.check_acls_enabled(&bucket, Some(&listed), &record.owner)?;
         let body = CommandBody::SetBucketAcl { bucket, acl: listed.acl.clone() };
         self.propose(&user, acl_command(&listed, body)).await?;
         Ok(S3Response::new(PutBucketAclOutput {}))
@@ -505,8 +510,9 @@ impl Rucket {
         };
         let canned_acl = input.acl.as_ref().map(|a| a.as_str());
         let listed = put_acl_body(canned_acl, headers, input.access_control_policy, &bucket_record.owner)?;
-        self.check_grantees(&listed.acl)?;
-        self.check_acls_enabled(&bucket, Some(&listed.acl), &bucket_record.owner)?;
+        let known = [&bucket_record.owner, &resolved.record.owner, &user.id];
+        self.check_grantees(Some(&listed), &known)?;
+        self.check_acls_enabled(&bucket, Some(&listed), &bucket_record.owner)?;
         let version_id = Some(resolved.record.version_id.clone());
         let body = CommandBody::SetObjectAcl { bucket, key, version_id, acl: listed.acl.clone() };
         self.propose(&user, acl_command(&listed, body)).await?;

@@ -89,9 +89,7 @@ impl Rucket {
             &user.id,
         )?
         .filter(super::acl::sets_something);
-        if let Some(listed) = &acl {
-            self.check_grantees(&listed.acl)?;
-        }
+        self.check_grantees(acl.as_ref(), &[&user.id])?;
         let ownership = match &input.object_ownership {
             None => None,
             Some(o) => Some(rucket_schemas::ObjectOwnership::from_s3_name(o.as_str()).ok_or_else(|| {

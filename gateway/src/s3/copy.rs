@@ -56,6 +56,7 @@ impl Rucket {
             let request = rucket_policy::Request {
                 user: Some(user.id.to_string()),
                 action: rucket_policy::action("GetObject", version_id.is_some()),
+                former_action: None,
                 resource: format!("arn:aws:s3:::{bucket}/{key}"),
                 keys: facts.map(|f| f.keys.clone()).unwrap_or_default(),
             };
@@ -82,6 +83,7 @@ impl Rucket {
                 let request = rucket_policy::Request {
                     user: facts.user,
                     action: rucket_policy::action("GetObject", version_id.is_some()),
+                    former_action: None,
                     resource: format!("arn:aws:s3:::{bucket}/{key}"),
                     keys: facts.keys,
                 };
@@ -142,10 +144,8 @@ impl Rucket {
         let dest_key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         // The copy's ACL comes from its own headers (private by default), as on PutObject.
         let acl = super::acl::object_acl!(req, input, &dest_record.owner)?;
-        if let Some(listed) = &acl {
-            self.check_grantees(&listed.acl)?;
-        }
-        self.check_acls_enabled(&dest_bucket, acl.as_ref().map(|l| &l.acl), &dest_record.owner)?;
+        self.check_grantees(acl.as_ref(), &[&dest_record.owner, &user.id])?;
+        self.check_acls_enabled(&dest_bucket, acl.as_ref(), &dest_record.owner)?;
         // The copy's lock comes from its own headers (or the destination's default),
         // never from the source.
         let lock = super::lock::requested(

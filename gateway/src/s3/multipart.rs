@@ -85,10 +85,8 @@ impl Rucket {
         let tags = super::tagging::from_header(input.tagging.as_deref())?;
         // The completed version's ACL, kept with the upload until then.
         let acl = super::acl::object_acl!(req, input, &bucket_record.owner)?;
-        if let Some(listed) = &acl {
-            self.check_grantees(&listed.acl)?;
-        }
-        self.check_acls_enabled(&bucket, acl.as_ref().map(|l| &l.acl), &bucket_record.owner)?;
+        self.check_grantees(acl.as_ref(), &[&bucket_record.owner, &user.id])?;
+        self.check_acls_enabled(&bucket, acl.as_ref(), &bucket_record.owner)?;
         let storage_class = super::put::storage_class(input.storage_class.as_ref())?.unwrap_or_default();
         if let Some(a) = &input.checksum_algorithm {
             if rucket_blobs::ChecksumAlgorithm::from_s3_name(a.as_str()).is_none() {

@@ -328,10 +328,8 @@ impl Rucket {
         let key = ObjectKey::parse(&req.input.key).map_err(errors::key_name)?;
         refuse_unsupported(&req.input)?;
         let acl = super::acl::object_acl!(req, req.input, &bucket_record.owner)?;
-        if let Some(listed) = &acl {
-            self.check_grantees(&listed.acl)?;
-        }
-        self.check_acls_enabled(&bucket, acl.as_ref().map(|l| &l.acl), &bucket_record.owner)?;
+        self.check_grantees(acl.as_ref(), &[&bucket_record.owner, &user.id])?;
+        self.check_acls_enabled(&bucket, acl.as_ref(), &bucket_record.owner)?;
         let condition = condition(&req.input)?;
         let lock = super::lock::requested(
             req.input.object_lock_mode.as_ref(),

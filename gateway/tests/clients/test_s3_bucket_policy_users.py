@@ -5,6 +5,7 @@ import json
 import uuid
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 
@@ -67,7 +68,7 @@ def test_a_deny_beats_an_acl_grant(s3, alt, bucket):
     assert len(alt.list_objects(Bucket=bucket)["Contents"]) == 1
 
 
-def test_principals_name_users_by_arn_or_id_and_other_kinds_are_kept_apart(s3, alt_user, bucket):
+def test_principals_name_users_by_arn_or_id_and_other_kinds_are_kept_apart(s3, server, alt_user, bucket):
     user, alt = alt_user
     s3.put_object(Bucket=bucket, Key="a", Body=b"a")
     for principal in [{"AWS": f"arn:aws:iam::123456789012:user/{user}"}, {"AWS": [user]},
@@ -82,14 +83,18 @@ def test_principals_name_users_by_arn_or_id_and_other_kinds_are_kept_apart(s3, a
     # Service principals (log delivery) are accepted; they are no user's.
     s3.put_bucket_policy(Bucket=bucket, Policy=policy(
         allow("s3:PutObject", arn(bucket + "/logs/*"), {"Service": "logging.s3.amazonaws.com"})))
-    assert refused(lambda: alt.put_object(Bucket=bucket, Key="logs/x", Body=b"x")) == (403, "AccessDenied")
     assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is False
-    # NotPrincipal: with Deny it shuts out everyone else; with Allow it is refused.
+    # NotPrincipal: with Deny it shuts out everyone else (anonymous readers the Allow
+    # let in, here); with Allow it is refused.
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        allow("s3:GetObject", arn(bucket + "/*"))))
+    assert requests.get(f"{server['endpoint']}/{bucket}/a", timeout=10).status_code == 200
     s3.put_bucket_policy(Bucket=bucket, Policy=policy(
         allow("s3:GetObject", arn(bucket + "/*")),
         {"Effect": "Deny", "NotPrincipal": {"AWS": [user, "root"]}, "Action": "s3:GetObject",
          "Resource": arn(bucket + "/*")}))
     assert alt.get_object(Bucket=bucket, Key="a")["Body"].read() == b"a"
+    assert requests.get(f"{server['endpoint']}/{bucket}/a", timeout=10).status_code == 403
     assert refused(lambda: s3.put_bucket_policy(Bucket=bucket, Policy=policy(
         {"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::s3tenant1:root"}, "Action": "s3:ListBucket",
          "Resource": arn(bucket)})))[0] == 400
@@ -278,3 +283,23 @@ def test_request_tags_in_conditions(s3, alt, bucket):
         "StringEquals": {"s3:RequestObjectTag/security": "public"}})))
     assert refused(lambda: alt.put_object(Bucket=bucket, Key="t", Body=b"t"))[0] == 403
     alt.put_object(Bucket=bucket, Key="t", Body=b"t", Tagging="security=public")
+
+
+def test_listing_a_prefix_does_not_reveal_keys_elsewhere(s3, alt_user, bucket):
+    user, alt = alt_user
+    s3.put_object(Bucket=bucket, Key="home/other/secret", Body=b"s")
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        allow("s3:GetObject", arn(bucket + f"/home/{user}/*"), {"AWS": user}),
+        allow("s3:ListBucket", arn(bucket), {"AWS": user},
+              Condition={"StringLike": {"s3:prefix": f"home/{user}/*"}})))
+    assert refused(lambda: alt.head_object(Bucket=bucket, Key=f"home/{user}/missing"))[0] == 404
+
+    def with_prefix(params, **_):
+        params["url"] += ("&" if "?" in params["url"] else "?") + f"prefix=home/{user}/"
+    alt.meta.events.register("before-call.s3.HeadObject", with_prefix)
+    try:
+        # Existing or not, a key outside the home is 403: the query's prefix is not the key's.
+        assert refused(lambda: alt.head_object(Bucket=bucket, Key="home/other/secret"))[0] == 403
+        assert refused(lambda: alt.head_object(Bucket=bucket, Key="home/other/missing"))[0] == 403
+    finally:
+        alt.meta.events.unregister("before-call.s3.HeadObject", with_prefix)

@@ -100,8 +100,8 @@ impl Projections {
         })
     }
 
-    /// PutObjectTagging on one version (`None`: the current one): the bucket owner's (or
-    /// an operator's).
+    /// PutObjectTagging on one version (`None`: the current one): the bucket owner's, an
+    /// operator's, or a bucket policy's grantee's.
     pub(super) fn set_object_tagging(
         &self,
         caller: &Caller<'_>,
