@@ -93,6 +93,10 @@ pub fn router(
         .layer(middleware::from_fn(post_policy_errors))
         .layer(middleware::from_fn(unquoted_attributes_etag))
         .layer(middleware::from_fn(presigned_expiry_limit))
+        .layer(middleware::from_fn_with_state(
+            crate::unsized_body::Budget::default(),
+            crate::unsized_body::layer,
+        ))
         .layer(middleware::from_fn(configuration_body_limit))
         .layer(middleware::from_fn_with_state(body_timeout, crate::idle_body::layer))
         .layer(middleware::from_fn_with_state(scope, crate::scope::layer))

@@ -25,4 +25,5 @@ mod scope;
 pub mod server;
 mod sse;
 pub mod tls;
+mod unsized_body;
 mod volumes;

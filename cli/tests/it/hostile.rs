@@ -203,16 +203,28 @@ async fn bodies_the_server_reads_whole_time_out_too() {
     )
     .await;
     chunked.write_all(b"11\r\n<Tagging><TagSet>\r\n").await.unwrap();
-    for socket in [declared, chunked] {
+    // An object body without a length is read whole too, to learn its length.
+    let mut unsized_object = support::send_signed_head(
+        &server,
+        &signer,
+        ("PUT", &format!("/{bucket}/unsized")),
+        Bytes::new(),
+        "transfer-encoding: chunked\r\n",
+    )
+    .await;
+    unsized_object.write_all(b"5\r\nhello\r\n").await.unwrap();
+    for socket in [declared, chunked, unsized_object] {
         let said = answer(socket, Duration::from_secs(20)).await;
         assert!(said.starts_with("HTTP/1.1 400") && said.contains("RequestTimeout"), "{said}");
     }
     assert!(started.elapsed() < Duration::from_secs(15), "the stalled bodies were cut off");
     let timeouts = support::metric(&server, "rucket_rejections_total{reason=\"body_timeout\"}").await;
-    assert_eq!(timeouts, Some(2.0));
+    assert_eq!(timeouts, Some(3.0));
     // Nothing was applied.
     let tags = bob.get_bucket_tagging().bucket(&bucket).send().await.unwrap_err();
     assert_eq!(support::code(&tags), "NoSuchTagSet");
+    let object = bob.head_object().bucket(&bucket).key("unsized").send().await.unwrap_err();
+    assert_eq!(support::status(&object), 404);
 }
 
 #[tokio::test]

@@ -38,9 +38,17 @@ pub(super) struct Resolved {
     pub(super) version_id: Option<String>,
 }
 
-fn delete_marker_error(mut err: S3Error, version_id: Option<&VersionId>) -> S3Error {
+fn delete_marker_error(err: S3Error, version_id: Option<&VersionId>) -> S3Error {
+    marked(err, true, version_id)
+}
+
+/// `err` with `x-amz-delete-marker` saying whether the key's newest version is a delete
+/// marker (`false` for a key with no version at all: Ceph's suite reads it on a HEAD after
+/// a DELETE in an unversioned bucket; AWS leaves it out, which clients read as false).
+fn marked(mut err: S3Error, delete_marker: bool, version_id: Option<&VersionId>) -> S3Error {
     let mut headers = http::HeaderMap::new();
-    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+    let value = if delete_marker { "true" } else { "false" };
+    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static(value));
     if let Some(v) = version_id.and_then(|v| http::HeaderValue::from_str(v.as_str()).ok()) {
         headers.insert("x-amz-version-id", v);
     }
@@ -135,7 +143,7 @@ impl Rucket {
                         s3_error!(NoSuchKey, "The specified key does not exist."),
                         Some(&version_id),
                     )),
-                    _ => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+                    _ => Err(marked(s3_error!(NoSuchKey, "The specified key does not exist."), false, None)),
                 },
             },
         }

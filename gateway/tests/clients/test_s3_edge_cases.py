@@ -54,3 +54,52 @@ def test_copy_from_a_delete_marker_version_is_invalid_request(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "k", "VersionId": marker})
     assert fails(e) == (400, "InvalidRequest")
+
+
+def chunked(client, operation):
+    """Makes `client` send `operation`'s body with Transfer-Encoding: chunked and no
+    Content-Length, signed (some HTTP clients stream a body of unknown size this way)."""
+    def drop_length(request, **_):
+        request.headers["Transfer-Encoding"] = "chunked"
+        if "Content-Length" in request.headers:
+            del request.headers["Content-Length"]
+    client.meta.events.register(f"before-sign.s3.{operation}", drop_length)
+
+
+def test_a_body_without_a_length_is_taken(s3, server, bucket):
+    # S3 itself answers 411 here; Ceph's gateway takes it, and so do we, up to 64 MiB.
+    import requests
+    chunked(s3, "PutObject")
+    chunked(s3, "UploadPart")
+    s3.put_object(Bucket=bucket, Key="streamed", Body=b"no length given")
+    assert s3.get_object(Bucket=bucket, Key="streamed")["Body"].read() == b"no length given"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="parts")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="parts", UploadId=upload, PartNumber=1, Body=b"p" * 1000)
+    s3.complete_multipart_upload(Bucket=bucket, Key="parts", UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key="parts")["Body"].read() == b"p" * 1000
+    # Past the limit: 411, and nothing stored.
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read-write")
+    chunk = b"z" * (1 << 20)
+    r = requests.put(f"{server['endpoint']}/{bucket}/too-long", data=(chunk for _ in range(65)), timeout=60)
+    assert r.status_code == 411 and b"MissingContentLength" in r.content, r.text
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="too-long")
+    assert fails(e)[0] == 404
+    r = requests.put(f"{server['endpoint']}/{bucket}/short", data=(chunk for _ in range(2)), timeout=60)
+    assert r.status_code == 200 and s3.head_object(Bucket=bucket, Key="short")["ContentLength"] == 2 << 20
+
+
+def test_a_body_without_a_length_is_still_checked_against_its_signed_hash(s3, bucket):
+    chunked(s3, "PutObject")
+
+    def tamper(request, **_):
+        # After signing: the body no longer matches the hash the signature covers.
+        request.body = b"another body"
+    s3.meta.events.register("before-send.s3.PutObject", tamper)
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"the body")
+    assert fails(e) == (400, "XAmzContentSHA256Mismatch")
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert fails(e)[0] == 404

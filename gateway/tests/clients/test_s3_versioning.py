@@ -71,6 +71,11 @@ def test_unversioned_bucket_has_null_versions_only(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"two"
     deleted = s3.delete_object(Bucket=bucket, Key="k")
     assert "DeleteMarker" not in deleted
+    # A HEAD after the delete says the key is gone and no delete marker stands for it.
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert headers(e)["x-amz-delete-marker"] == "false"
     assert "Versions" not in s3.list_object_versions(Bucket=bucket)
     assert "DeleteMarkers" not in s3.list_object_versions(Bucket=bucket)
 
