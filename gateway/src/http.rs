@@ -91,6 +91,7 @@ pub fn router(
         .fallback_service(s3)
         .layer(middleware::from_fn(observe_s3))
         .layer(middleware::from_fn(post_policy_errors))
+        .layer(middleware::from_fn(crate::post_form::layer))
         .layer(middleware::from_fn(unquoted_attributes_etag))
         .layer(middleware::from_fn(presigned_expiry_limit))
         .layer(middleware::from_fn_with_state(
@@ -236,7 +237,9 @@ async fn post_policy_errors(request: Request, next: Next) -> Response {
         return (StatusCode::INTERNAL_SERVER_ERROR, "could not read an error body\n").into_response();
     };
     let text = String::from_utf8_lossy(&bytes);
-    if text.contains("<Code>InvalidPolicyDocument</Code>") && text.contains("Policy condition") {
+    // (A form naming another bucket than its URL is refused the same way.)
+    let refused = text.contains("Policy condition") || text.contains("does not match bucket in URL");
+    if text.contains("<Code>InvalidPolicyDocument</Code>") && refused {
         let detail = text
             .split("<Message>")
             .nth(1)

@@ -19,6 +19,7 @@ pub mod lifecycle;
 mod limits;
 mod metrics;
 pub mod notify;
+mod post_form;
 mod rotate;
 mod s3;
 mod scope;
