@@ -202,7 +202,6 @@ pub(super) fn if_match_condition(cond: &ETagCondition) -> WriteCondition {
     }
 }
 
-/// `aws-chunked` is a transfer detail, not the object's encoding.
 /// The standard headers a write's input carries (PutObject, CopyObject and
 /// CreateMultipartUpload name the six fields alike); moves them out of `$input`.
 macro_rules! standard_headers {
@@ -219,14 +218,17 @@ macro_rules! standard_headers {
 }
 pub(super) use standard_headers;
 
+/// `aws-chunked` is a transfer detail, not the object's encoding: it is taken out, and
+/// the other encodings are kept as the client wrote them (a value without it verbatim).
 pub(super) fn stored_content_encoding(value: Option<String>) -> Option<String> {
-    let kept: Vec<&str> = value
-        .as_deref()?
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join(","))
+    let value = value?;
+    let tokens: Vec<&str> = value.split(',').map(str::trim).collect();
+    if !tokens.iter().any(|e| e.eq_ignore_ascii_case("aws-chunked")) {
+        return Some(value);
+    }
+    let kept: Vec<&str> =
+        tokens.into_iter().filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked")).collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
 }
 
 /// The storage class a request names (`None` when it names none); an unknown name is
@@ -528,6 +530,13 @@ mod tests {
         assert_eq!(stored_content_encoding(Some("aws-chunked".into())), None);
         assert_eq!(stored_content_encoding(Some("aws-chunked,gzip".into())), Some("gzip".into()));
         assert_eq!(stored_content_encoding(Some("gzip".into())), Some("gzip".into()));
+        assert_eq!(stored_content_encoding(Some("deflate, gzip".into())), Some("deflate, gzip".into()));
+        assert_eq!(stored_content_encoding(Some("gzip, aws-chunked".into())), Some("gzip".into()));
+        assert_eq!(
+            stored_content_encoding(Some("deflate, aws-chunked,gzip".into())),
+            Some("deflate, gzip".into())
+        );
+        assert_eq!(stored_content_encoding(Some("aws-chunked, aws-chunked".into())), None);
         assert_eq!(stored_content_encoding(None), None);
     }
 }

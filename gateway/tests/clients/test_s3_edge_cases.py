@@ -103,3 +103,11 @@ def test_a_body_without_a_length_is_still_checked_against_its_signed_hash(s3, bu
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="k")
     assert fails(e)[0] == 404
+
+
+def test_aws_chunked_is_taken_out_of_the_stored_content_encoding(s3, bucket):
+    # It names how the request's body was framed, not how the object is encoded.
+    for sent, stored in [("gzip", "gzip"), ("deflate, gzip", "deflate, gzip"), ("gzip, aws-chunked", "gzip"),
+                         ("aws-chunked, gzip", "gzip"), ("aws-chunked", None), ("aws-chunked, aws-chunked", None)]:
+        s3.put_object(Bucket=bucket, Key="encoding", ContentEncoding=sent)
+        assert s3.head_object(Bucket=bucket, Key="encoding").get("ContentEncoding") == stored, sent
