@@ -94,6 +94,7 @@ pub fn router(
         .layer(middleware::from_fn(crate::post_form::layer))
         .layer(middleware::from_fn(unquoted_attributes_etag))
         .layer(middleware::from_fn(presigned_expiry_limit))
+        .layer(middleware::from_fn(sigv2_bucket_resource))
         .layer(middleware::from_fn_with_state(
             crate::unsized_body::Budget::default(),
             crate::unsized_body::layer,
@@ -262,6 +263,32 @@ pub fn xml_error(status: StatusCode, code: &str, message: &str, extra: &str) -> 
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message>{extra}</Error>"
     );
     (status, [(http::header::CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
+/// SigV2 signs a bucket-level request's resource as `/bucket/` (S3's CanonicalizedResource;
+/// botocore and s3cmd sign it so), while s3s builds it from the path as sent (`/bucket`):
+/// such requests are taken as addressed to `/bucket/`, which names the same bucket.
+async fn sigv2_bucket_resource(mut request: Request, next: Next) -> Response {
+    let query = request.uri().query().unwrap_or_default();
+    let v2 =
+        request.headers().get(http::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS "))
+            || (query.contains("AWSAccessKeyId=") && query.contains("Signature="));
+    let path = request.uri().path();
+    let bucket_level = path.len() > 1 && path.starts_with('/') && !path[1..].contains('/');
+    if v2 && bucket_level {
+        let target = match request.uri().query() {
+            Some(q) => format!("{path}/?{q}"),
+            None => format!("{path}/"),
+        };
+        if let Ok(uri) = target.parse::<http::uri::PathAndQuery>() {
+            let mut parts = request.uri().clone().into_parts();
+            parts.path_and_query = Some(uri);
+            if let Ok(uri) = http::Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+        }
+    }
+    next.run(request).await
 }
 
 /// A presigned URL may live at most a week, as in S3 (s3s checks only that it has not

@@ -156,3 +156,31 @@ def test_the_request_id_in_an_error_body_is_the_header_one(server, s3):
     body = requests.get(f"{server['endpoint']}/request-ids/missing")
     assert f"<RequestId>{body.headers['x-amz-request-id']}</RequestId>" in body.text, body.text
     s3.delete_bucket(Bucket="request-ids")
+
+
+def test_sigv2_clients_reach_buckets_and_objects(server):
+    """Older SDK and s3cmd configurations sign with SigV2: header auth and presigned URLs,
+    on the bucket (whose resource SigV2 signs as `/bucket/`) and on its objects."""
+    import boto3
+    from botocore.config import Config
+    from conftest import ROOT_KEY, ROOT_SECRET
+
+    v2 = boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
+                      aws_secret_access_key=ROOT_SECRET, region_name="us-east-1",
+                      config=Config(signature_version="s3", retries={"max_attempts": 1}))
+    v2.create_bucket(Bucket="signed-v2")
+    v2.head_bucket(Bucket="signed-v2")
+    v2.put_object(Bucket="signed-v2", Key="a/b", Body=b"v2")
+    assert [o["Key"] for o in v2.list_objects(Bucket="signed-v2", Prefix="a/")["Contents"]] == ["a/b"]
+    assert v2.get_bucket_acl(Bucket="signed-v2")["Owner"]["ID"] == "root"
+    assert v2.get_object(Bucket="signed-v2", Key="a/b")["Body"].read() == b"v2"
+    listing = v2.generate_presigned_url("list_objects", Params={"Bucket": "signed-v2"})
+    assert requests.get(listing, timeout=10).status_code == 200
+    wrong = boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
+                         aws_secret_access_key="not-the-secret", region_name="us-east-1",
+                         config=Config(signature_version="s3", retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as e:
+        wrong.list_objects(Bucket="signed-v2")
+    assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    v2.delete_object(Bucket="signed-v2", Key="a/b")
+    v2.delete_bucket(Bucket="signed-v2")
