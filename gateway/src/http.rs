@@ -87,6 +87,7 @@ pub fn router(
     body_timeout: Option<std::time::Duration>,
 ) -> Router {
     let s3 = axum::error_handling::HandleError::new(s3, on_http_error);
+    let hosts = cors.hosts.clone();
     let s3_routes = Router::new()
         .fallback_service(s3)
         .layer(middleware::from_fn(observe_s3))
@@ -94,7 +95,7 @@ pub fn router(
         .layer(middleware::from_fn(crate::post_form::layer))
         .layer(middleware::from_fn(unquoted_attributes_etag))
         .layer(middleware::from_fn(presigned_expiry_limit))
-        .layer(middleware::from_fn(sigv2_bucket_resource))
+        .layer(middleware::from_fn_with_state(hosts, sigv2_bucket_resource))
         .layer(middleware::from_fn_with_state(
             crate::unsized_body::Budget::default(),
             crate::unsized_body::layer,
@@ -267,8 +268,17 @@ pub fn xml_error(status: StatusCode, code: &str, message: &str, extra: &str) -> 
 
 /// SigV2 signs a bucket-level request's resource as `/bucket/` (S3's CanonicalizedResource;
 /// botocore and s3cmd sign it so), while s3s builds it from the path as sent (`/bucket`):
-/// such requests are taken as addressed to `/bucket/`, which names the same bucket.
-async fn sigv2_bucket_resource(mut request: Request, next: Next) -> Response {
+/// such requests are taken as addressed to `/bucket/`, which names the same bucket. (A
+/// virtual-hosted request names its bucket in the host: its path is a key.)
+async fn sigv2_bucket_resource(
+    State(hosts): State<Option<Arc<crate::host::VirtualHosts>>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let host = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    if hosts.as_ref().is_some_and(|hosts| hosts.bucket_of(host).is_some()) {
+        return next.run(request).await;
+    }
     let query = request.uri().query().unwrap_or_default();
     let v2 =
         request.headers().get(http::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS "))
