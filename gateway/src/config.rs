@@ -197,6 +197,9 @@ pub struct KeyConfig {
     pub name: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// The user's e-mail address: ACL grants may name the user by it.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

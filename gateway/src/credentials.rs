@@ -73,6 +73,8 @@ impl User {
 #[derive(Clone, Default)]
 pub struct Users {
     keys: BTreeMap<String, (String, User)>,
+    /// Configured users' e-mail addresses (lowercase), for grants by e-mail.
+    emails: BTreeMap<String, UserId>,
     directory: Option<(Projections, Arc<Keyring>)>,
 }
 
@@ -106,14 +108,25 @@ impl Users {
             &root.secret_access_key,
             User::new(UserId::new(ROOT_USER), true),
         )?;
-        for KeyConfig { name, access_key_id, secret_access_key } in &settings.keys {
+        for KeyConfig { name, access_key_id, secret_access_key, email } in &settings.keys {
             if name == ROOT_USER {
                 anyhow::bail!("`root` is reserved; choose another name for key {access_key_id}");
             }
             let user = User::new(UserId::new(name), false);
             users.insert(access_key_id, secret_access_key, user)?;
+            if let Some(email) = email {
+                let previous = users.emails.insert(email.to_ascii_lowercase(), UserId::new(name));
+                if previous.is_some_and(|other| other.as_str() != name) {
+                    anyhow::bail!("the e-mail address {email} is given to two users");
+                }
+            }
         }
         Ok((users, root))
+    }
+
+    /// The user a grant by e-mail address names, if some configured user has it.
+    pub fn by_email(&self, email: &str) -> Option<&UserId> {
+        self.emails.get(&email.to_ascii_lowercase())
     }
 
     fn insert(&mut self, access_key_id: &str, secret: &str, user: User) -> anyhow::Result<()> {
@@ -292,6 +305,7 @@ mod tests {
             name: "alice".into(),
             access_key_id: "AKA".into(),
             secret_access_key: "s".into(),
+            email: Some("Alice@Example.com".into()),
         });
         let (users, root) = Users::load(&settings).unwrap();
         assert!(!root.generated);
@@ -299,10 +313,13 @@ mod tests {
         let alice = users.user("AKA").unwrap().unwrap();
         assert_eq!(alice.id.as_str(), "alice");
         assert!(!alice.admin);
+        assert_eq!(users.by_email("alice@example.COM").map(UserId::as_str), Some("alice"));
+        assert_eq!(users.by_email("bob@example.com"), None);
         settings.keys.push(KeyConfig {
             name: "bob".into(),
             access_key_id: "AKA".into(),
             secret_access_key: "t".into(),
+            email: None,
         });
         assert!(Users::load(&settings).is_err(), "a duplicate key id is refused");
     }

@@ -161,6 +161,19 @@ async fn acl_apis_and_grants() {
         .await
         .unwrap_err();
     assert_eq!(support::code(&err), "UnresolvableGrantByEmailAddress");
+    // A grant by a user's e-mail address (set in its `[[keys]]` entry) names the user.
+    bob.put_bucket_acl()
+        .bucket(&bucket)
+        .grant_read("emailAddress=\"Alice@Example.com\"")
+        .send()
+        .await
+        .unwrap();
+    let granted = bob.get_bucket_acl().bucket(&bucket).send().await.unwrap();
+    let [only] = granted.grants() else { panic!("one grant: {:?}", granted.grants()) };
+    let grantee = only.grantee().unwrap();
+    assert_eq!((grantee.id(), grantee.email_address()), (Some("alice"), None), "listed by id");
+    assert_eq!(grantee.r#type(), &Type::CanonicalUser);
+    alice.list_objects_v2().bucket(&bucket).send().await.unwrap();
     let err = bob.get_object_acl().bucket(&bucket).key("missing").send().await.unwrap_err();
     assert_eq!(support::code(&err), "NoSuchKey");
 }

@@ -12,7 +12,7 @@ use s3s::dto::{self, *};
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::{owner, Rucket};
-use crate::credentials::User;
+use crate::credentials::{User, Users};
 use crate::errors;
 
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
@@ -43,8 +43,24 @@ pub(super) fn canned(name: &str, bucket_owner: &UserId) -> S3Result<Acl> {
     Ok(Acl { grants })
 }
 
+/// The user a grant by e-mail address names (S3's UnresolvableGrantByEmailAddress when
+/// no user has it).
+fn by_email(users: &Users, email: &str) -> S3Result<Grantee> {
+    users.by_email(email).map(|id| Grantee::User(id.clone())).ok_or_else(|| {
+        s3_error!(
+            UnresolvableGrantByEmailAddress,
+            "The e-mail address you provided does not match any account on record."
+        )
+    })
+}
+
 /// Parses one `x-amz-grant-*` header: `id="alice", uri="http://acs.../AllUsers"`.
-fn header_grants(value: Option<&str>, permission: Permission, into: &mut Vec<Grant>) -> S3Result<()> {
+fn header_grants(
+    value: Option<&str>,
+    permission: Permission,
+    users: &Users,
+    into: &mut Vec<Grant>,
+) -> S3Result<()> {
     let Some(value) = value else { return Ok(()) };
     for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (kind, who) =
@@ -55,12 +71,7 @@ fn header_grants(value: Option<&str>, permission: Permission, into: &mut Vec<Gra
             "uri" if who == ALL_USERS => Grantee::AllUsers,
             "uri" if who == AUTHENTICATED_USERS => Grantee::AuthenticatedUsers,
             "uri" => return Err(s3_error!(InvalidArgument, "Invalid group uri {who}")),
-            "emailaddress" => {
-                return Err(s3_error!(
-                    UnresolvableGrantByEmailAddress,
-                    "Grants by email address are not supported"
-                ))
-            }
+            "emailaddress" => by_email(users, who)?,
             other => return Err(s3_error!(InvalidArgument, "Invalid grantee type {other}")),
         };
         into.push(grant(grantee, permission));
@@ -83,13 +94,13 @@ impl GrantHeaders<'_> {
     }
 
     /// The grants, in the order S3 lists header grants.
-    fn parse(&self) -> S3Result<Acl> {
+    fn parse(&self, users: &Users) -> S3Result<Acl> {
         let mut grants = Vec::new();
-        header_grants(self.read, Permission::Read, &mut grants)?;
-        header_grants(self.write, Permission::Write, &mut grants)?;
-        header_grants(self.read_acp, Permission::ReadAcp, &mut grants)?;
-        header_grants(self.write_acp, Permission::WriteAcp, &mut grants)?;
-        header_grants(self.full_control, Permission::FullControl, &mut grants)?;
+        header_grants(self.read, Permission::Read, users, &mut grants)?;
+        header_grants(self.write, Permission::Write, users, &mut grants)?;
+        header_grants(self.read_acp, Permission::ReadAcp, users, &mut grants)?;
+        header_grants(self.write_acp, Permission::WriteAcp, users, &mut grants)?;
+        header_grants(self.full_control, Permission::FullControl, users, &mut grants)?;
         Ok(Acl { grants })
     }
 }
@@ -99,7 +110,7 @@ impl GrantHeaders<'_> {
 /// `x-amz-grant-write` is not in their inputs (S3's model leaves it out of object
 /// writes); it is read from the request's headers.
 macro_rules! object_acl {
-    ($req:expr, $input:expr, $bucket_owner:expr) => {{
+    ($req:expr, $input:expr, $bucket_owner:expr, $users:expr) => {{
         let input = &$input;
         let write = $req.headers.get("x-amz-grant-write").and_then(|v| v.to_str().ok());
         let headers = super::acl::GrantHeaders {
@@ -109,7 +120,7 @@ macro_rules! object_acl {
             write,
             write_acp: input.grant_write_acp.as_deref(),
         };
-        super::acl::requested(input.acl.as_ref().map(|a| a.as_str()), headers, $bucket_owner)
+        super::acl::requested(input.acl.as_ref().map(|a| a.as_str()), headers, $bucket_owner, $users)
             .map(|acl| acl.filter(super::acl::sets_something))
     }};
 }
@@ -126,13 +137,14 @@ pub(super) fn requested(
     canned_acl: Option<&str>,
     headers: GrantHeaders<'_>,
     bucket_owner: &UserId,
+    users: &Users,
 ) -> S3Result<Option<ListedAcl>> {
     match (canned_acl, headers.any()) {
         (Some(_), true) => {
             Err(s3_error!(InvalidRequest, "Specifying both Canned ACLs and Header Grants is not allowed"))
         }
         (Some(name), false) => Ok(Some(ListedAcl { acl: canned(name, bucket_owner)?, whole: false })),
-        (None, true) => Ok(Some(ListedAcl { acl: headers.parse()?, whole: true })),
+        (None, true) => Ok(Some(ListedAcl { acl: headers.parse(users)?, whole: true })),
         (None, false) => Ok(None),
     }
 }
@@ -144,13 +156,14 @@ fn put_acl_body(
     headers: GrantHeaders<'_>,
     policy: Option<AccessControlPolicy>,
     owner: &UserId,
+    users: &Users,
 ) -> S3Result<ListedAcl> {
-    match (requested(canned_acl, headers, owner)?, policy) {
+    match (requested(canned_acl, headers, owner, users)?, policy) {
         (Some(_), Some(_)) => {
             Err(s3_error!(UnexpectedContent, "This request does not support content with headers"))
         }
         (Some(acl), None) => Ok(acl),
-        (None, Some(policy)) => Ok(ListedAcl { acl: from_policy(policy)?, whole: true }),
+        (None, Some(policy)) => Ok(ListedAcl { acl: from_policy(policy, users)?, whole: true }),
         (None, None) => Err(s3_error!(MissingSecurityHeader, "Your request is missing an ACL")),
     }
 }
@@ -164,7 +177,7 @@ pub(super) fn acl_command(listed: &ListedAcl, body: CommandBody) -> CommandBody 
     }
 }
 
-fn from_policy(policy: AccessControlPolicy) -> S3Result<Acl> {
+fn from_policy(policy: AccessControlPolicy, users: &Users) -> S3Result<Acl> {
     let mut grants = Vec::new();
     for g in policy.grants.unwrap_or_default() {
         let grantee = g.grantee.ok_or_else(|| s3_error!(MalformedACLError, "A Grant needs a Grantee"))?;
@@ -187,12 +200,12 @@ fn from_policy(policy: AccessControlPolicy) -> S3Result<Acl> {
                 Some(AUTHENTICATED_USERS) => Grantee::AuthenticatedUsers,
                 _ => return Err(s3_error!(InvalidArgument, "Invalid group uri")),
             },
-            Type::AMAZON_CUSTOMER_BY_EMAIL => {
-                return Err(s3_error!(
-                    UnresolvableGrantByEmailAddress,
-                    "Grants by email address are not supported"
-                ))
-            }
+            Type::AMAZON_CUSTOMER_BY_EMAIL => by_email(
+                users,
+                grantee.email_address.as_deref().ok_or_else(|| {
+                    s3_error!(InvalidArgument, "An AmazonCustomerByEmail grantee needs an EmailAddress")
+                })?,
+            )?,
             _ => return Err(s3_error!(MalformedACLError, "Unknown grantee type")),
         };
         grants.push(grant(grantee, permission));
@@ -449,7 +462,8 @@ impl Rucket {
             write_acp: input.grant_write_acp.as_deref(),
         };
         let canned_acl = input.acl.as_ref().map(|a| a.as_str());
-        let listed = put_acl_body(canned_acl, headers, input.access_control_policy, &record.owner)?;
+        let listed =
+            put_acl_body(canned_acl, headers, input.access_control_policy, &record.owner, &self.users)?;
         self.check_grantees(Some(&listed), &[&record.owner, &user.id])?;
         self.check_acls_enabled(&bucket, Some(&listed), &record.owner)?;
         let body = CommandBody::SetBucketAcl { bucket, acl: listed.acl.clone() };
@@ -509,7 +523,13 @@ impl Rucket {
             write_acp: input.grant_write_acp.as_deref(),
         };
         let canned_acl = input.acl.as_ref().map(|a| a.as_str());
-        let listed = put_acl_body(canned_acl, headers, input.access_control_policy, &bucket_record.owner)?;
+        let listed = put_acl_body(
+            canned_acl,
+            headers,
+            input.access_control_policy,
+            &bucket_record.owner,
+            &self.users,
+        )?;
         let known = [&bucket_record.owner, &resolved.record.owner, &user.id];
         self.check_grantees(Some(&listed), &known)?;
         self.check_acls_enabled(&bucket, Some(&listed), &bucket_record.owner)?;
@@ -592,7 +612,7 @@ mod tests {
             write: None,
             write_acp: None,
         };
-        let listed = requested(None, headers, &owner).unwrap().unwrap();
+        let listed = requested(None, headers, &owner, &Users::default()).unwrap().unwrap();
         assert!(listed.whole, "grant headers are the whole ACL");
         let acl = listed.acl;
         assert!(acl.allows(&UserId::new("alice"), Permission::WriteAcp));
@@ -604,6 +624,6 @@ mod tests {
             write: None,
             write_acp: None,
         };
-        assert!(requested(Some("private"), both, &owner).is_err());
+        assert!(requested(Some("private"), both, &owner, &Users::default()).is_err());
     }
 }

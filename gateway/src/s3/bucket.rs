@@ -87,6 +87,7 @@ impl Rucket {
                 write_acp: input.grant_write_acp.as_deref(),
             },
             &user.id,
+            &self.users,
         )?
         .filter(super::acl::sets_something);
         self.check_grantees(acl.as_ref(), &[&user.id])?;

@@ -143,7 +143,7 @@ impl Rucket {
             self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         let dest_key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         // The copy's ACL comes from its own headers (private by default), as on PutObject.
-        let acl = super::acl::object_acl!(req, input, &dest_record.owner)?;
+        let acl = super::acl::object_acl!(req, input, &dest_record.owner, &self.users)?;
         self.check_grantees(acl.as_ref(), &[&dest_record.owner, &user.id])?;
         self.check_acls_enabled(&dest_bucket, acl.as_ref(), &dest_record.owner)?;
         // The copy's lock comes from its own headers (or the destination's default),

@@ -84,7 +84,7 @@ impl Rucket {
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         let tags = super::tagging::from_header(input.tagging.as_deref())?;
         // The completed version's ACL, kept with the upload until then.
-        let acl = super::acl::object_acl!(req, input, &bucket_record.owner)?;
+        let acl = super::acl::object_acl!(req, input, &bucket_record.owner, &self.users)?;
         self.check_grantees(acl.as_ref(), &[&bucket_record.owner, &user.id])?;
         self.check_acls_enabled(&bucket, acl.as_ref(), &bucket_record.owner)?;
         let storage_class = super::put::storage_class(input.storage_class.as_ref())?.unwrap_or_default();

@@ -342,7 +342,7 @@ impl Rucket {
             self.bucket_access(&user, &req.input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&req.input.key).map_err(errors::key_name)?;
         refuse_unsupported(&req.input)?;
-        let acl = super::acl::object_acl!(req, req.input, &bucket_record.owner)?;
+        let acl = super::acl::object_acl!(req, req.input, &bucket_record.owner, &self.users)?;
         self.check_grantees(acl.as_ref(), &[&bucket_record.owner, &user.id])?;
         self.check_acls_enabled(&bucket, acl.as_ref(), &bucket_record.owner)?;
         let condition = condition(&req.input)?;
