@@ -6,7 +6,9 @@
 //!   two numbers from 0), as is a form with a policy but no signature;
 //! - a checksum field (`x-amz-checksum-<algorithm>`) needs no condition of its own in the
 //!   policy (s3s wants one for every field); the handler verifies it;
-//! - `success_action_redirect` keeps its URL as given, and the ETag added to it is quoted.
+//! - the ETag s3s adds to a `success_action_redirect` URL is quoted, as S3's is;
+//! - a form that names a field twice is 400 (s3s would take the last, this layer the
+//!   first: no two readings of one form).
 //!
 //! Only the form's fields (before the file part, as S3 requires) are read here, at most
 //! [`MAX_FIELDS`] bytes of them; the file streams on untouched.
@@ -64,33 +66,53 @@ fn disposition_param(headers: &str, param: &str) -> Option<String> {
     })
 }
 
+/// The next delimiter line at or after `from`: `\r\n--<boundary>` followed by CRLF (or by
+/// `--`, the last one), as the multipart grammar (and s3s) reads it.
+fn next_delimiter(bytes: &[u8], delimiter: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let found = find(bytes, delimiter, at)?;
+        let after = bytes.get(found + delimiter.len()..found + delimiter.len() + 2)?;
+        if after == b"\r\n" || after == b"--" {
+            return Some(found);
+        }
+        at = found + 1;
+    }
+}
+
 /// Parses the fields in `bytes` up to the file part; `None` until the file part's headers
-/// are all there.
+/// are all there (or when the form is not one this layer reads).
 fn parse(bytes: &[u8], boundary: &str) -> Option<Form> {
-    let delimiter = format!("--{boundary}");
-    let mut at = find(bytes, delimiter.as_bytes(), 0)? + delimiter.len();
+    let delimiter = format!("\r\n--{boundary}");
+    // The first delimiter may open the body without the CRLF before it.
+    let first = format!("--{boundary}\r\n");
+    let mut at = if bytes.starts_with(first.as_bytes()) {
+        first.len() - 2
+    } else {
+        next_delimiter(bytes, delimiter.as_bytes(), 0)? + delimiter.len()
+    };
     let mut fields = Vec::new();
     loop {
         // After a delimiter: CRLF, then the part's headers up to a blank line.
         let headers_start = at + 2;
         let headers_end = find(bytes, b"\r\n\r\n", headers_start)?;
-        let headers = String::from_utf8_lossy(&bytes[headers_start..headers_end]).into_owned();
-        let name = disposition_param(&headers, "name").unwrap_or_default();
+        let raw_headers = &bytes[headers_start..headers_end];
+        let headers = std::str::from_utf8(raw_headers).ok()?;
+        let name = disposition_param(headers, "name").unwrap_or_default();
         let body_start = headers_end + 4;
-        if name.eq_ignore_ascii_case("file") || disposition_param(&headers, "filename").is_some() {
-            return Some(Form { fields, filename: disposition_param(&headers, "filename") });
+        if name.eq_ignore_ascii_case("file") || disposition_param(headers, "filename").is_some() {
+            return Some(Form { fields, filename: disposition_param(headers, "filename") });
         }
-        let next = find(bytes, format!("\r\n{delimiter}").as_bytes(), body_start)?;
-        // The name as the Content-Disposition gives it (quoted, or after `=`).
-        let name_offset = find(bytes, format!("\"{name}\"").as_bytes(), headers_start)
-            .or_else(|| find(bytes, format!("={name}").as_bytes(), headers_start))
-            .map_or(headers_start, |at| at + 1);
+        let next = next_delimiter(bytes, delimiter.as_bytes(), body_start)?;
+        // The name as this part's Content-Disposition gives it (quoted, or after `=`).
+        let within = |needle: String| find(raw_headers, needle.as_bytes(), 0).map(|i| headers_start + i + 1);
+        let name_at = within(format!("\"{name}\"")).or_else(|| within(format!("={name}")))?;
         fields.push(Field {
             name: name.to_ascii_lowercase(),
-            name_at: name_offset..name_offset + name.len(),
+            name_at: name_at..name_at + name.len(),
             value_at: body_start..next,
         });
-        at = next + 2 + delimiter.len();
+        at = next + delimiter.len();
     }
 }
 
@@ -185,6 +207,14 @@ pub async fn layer(request: Request, next: Next) -> Response {
         let rest = futures::stream::iter([Ok::<_, axum::Error>(Bytes::from(read))]).chain(body);
         return next.run(Request::from_parts(parts, Body::from_stream(rest))).await;
     };
+    for (i, field) in form.fields.iter().enumerate() {
+        if form.fields[..i].iter().any(|f| f.name == field.name) {
+            return bad(
+                "InvalidArgument",
+                &format!("The form names the field {} more than once.", field.name),
+            );
+        }
+    }
     let value = |name: &str| form.fields.iter().find(|f| f.name == name).map(|f| &read[f.value_at.clone()]);
     if let Some(policy) = value("policy") {
         if let Some(why) = unreadable_policy(policy) {
@@ -194,9 +224,6 @@ pub async fn layer(request: Request, next: Next) -> Response {
             return bad("InvalidArgument", "Bucket POST must contain a field named 'Signature'.");
         }
     }
-    let redirect = value("success_action_redirect")
-        .or_else(|| value("redirect"))
-        .map(|v| String::from_utf8_lossy(v).into_owned());
     // Edits to the bytes read, from the last to the first so that ranges stay valid.
     let mut edits: Vec<(std::ops::Range<usize>, Vec<u8>)> = Vec::new();
     if let (Some(key), Some(filename)) = (form.fields.iter().find(|f| f.name == "key"), &form.filename) {
@@ -205,9 +232,16 @@ pub async fn layer(request: Request, next: Next) -> Response {
             edits.push((key.value_at.clone(), text.replace("${filename}", filename).into_bytes()));
         }
     }
-    for field in &form.fields {
-        let checksum = field.name.starts_with("x-amz-checksum-") && field.name != "x-amz-checksum-algorithm";
-        if checksum && !value("policy").is_some_and(|p| policy_names(p, &field.name)) {
+    let checksums: Vec<&Field> = form
+        .fields
+        .iter()
+        .filter(|f| f.name.starts_with("x-amz-checksum-") && f.name != "x-amz-checksum-algorithm")
+        .collect();
+    if checksums.len() > 1 {
+        return bad("InvalidRequest", "Expecting a single x-amz-checksum- field in the form.");
+    }
+    for field in checksums {
+        if !value("policy").is_some_and(|p| policy_names(p, &field.name)) {
             let sent = String::from_utf8_lossy(&read[field.value_at.clone()]).into_owned();
             parts.extensions.insert(PostChecksum(field.name.clone(), sent));
             edits.push((field.name_at.clone(), format!("x-ignore-rucket-{}", field.name).into_bytes()));
@@ -226,36 +260,23 @@ pub async fn layer(request: Request, next: Next) -> Response {
     }
     let rest = futures::stream::iter([Ok::<_, axum::Error>(Bytes::from(read))]).chain(body);
     let response = next.run(Request::from_parts(parts, Body::from_stream(rest))).await;
-    match redirect {
-        Some(given) if response.status() == http::StatusCode::SEE_OTHER => {
-            redirect_as_given(response, &given)
-        }
-        _ => response,
+    if response.status() == http::StatusCode::SEE_OTHER {
+        return quoted_etag(response);
     }
+    response
 }
 
-/// s3s's 303 names the redirect URL normalised and the ETag unquoted; S3 keeps the URL as
-/// the form gave it and quotes the ETag.
-fn redirect_as_given(mut response: Response, given: &str) -> Response {
+/// s3s's 303 (to the redirect URL the policy allowed) adds the ETag unquoted; S3 quotes it.
+/// s3s appends `bucket`, `key` and `etag` last; only `etag`'s value changes.
+fn quoted_etag(mut response: Response) -> Response {
     let Some(location) = response.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()) else {
         return response;
     };
-    // s3s appends bucket, key and etag to the URL's query.
-    let query = location.split_once('?').map_or("", |(_, q)| q);
-    let mut added = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        match k.as_ref() {
-            "bucket" | "key" => {
-                added.append_pair(&k, &v);
-            }
-            "etag" => {
-                added.append_pair("etag", &format!("\"{v}\""));
-            }
-            _ => {}
-        }
+    let Some((before, etag)) = location.rsplit_once("&etag=") else { return response };
+    if etag.contains('&') || etag.starts_with("%22") {
+        return response;
     }
-    let separator = if given.contains('?') { '&' } else { '?' };
-    if let Ok(value) = http::HeaderValue::from_str(&format!("{given}{separator}{}", added.finish())) {
+    if let Ok(value) = http::HeaderValue::from_str(&format!("{before}&etag=%22{etag}%22")) {
         response.headers_mut().insert(http::header::LOCATION, value);
     }
     response
@@ -278,6 +299,27 @@ Content-Disposition: form-data; name=\"file\"; filename=\"a b.txt\"\r\nContent-T
         assert_eq!(&body[form.fields[1].name_at.clone()], b"Policy");
         // Not all there yet: the file part's headers are cut.
         assert!(parse(&body[..body.len() - 30], "XX").is_none());
+        // A line that starts like the delimiter but goes on is part of the value.
+        let body = b"--XX\r\nContent-Disposition: form-data; name=\"x-amz-meta-a\"\r\n\r\none\r\n--XXZZ\r\nContent-Disposition: form-data; name=\"success_action_redirect\"\r\n\r\nhttp://evil/\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nDATA";
+        let form = parse(body, "XX").unwrap();
+        assert_eq!(form.fields.len(), 1);
+        assert!(body[form.fields[0].value_at.clone()].ends_with(b"http://evil/"));
+        // Headers that are not UTF-8, or a name not found in them, are not a form read here.
+        let body = b"--XX\r\nContent-Disposition: form-data; name=\"x-amz-checksum-\xff\"\r\n\r\nv\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nDATA";
+        assert!(parse(body, "XX").is_none());
+    }
+
+    #[test]
+    fn the_redirect_etag_is_quoted() {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = http::StatusCode::SEE_OTHER;
+        let location = "http://x/done?a=1&bucket=b&key=k&etag=abc";
+        response.headers_mut().insert(http::header::LOCATION, http::HeaderValue::from_static(location));
+        let response = quoted_etag(response);
+        assert_eq!(
+            response.headers()[http::header::LOCATION],
+            "http://x/done?a=1&bucket=b&key=k&etag=%22abc%22"
+        );
     }
 
     #[test]

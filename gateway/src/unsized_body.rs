@@ -2,10 +2,11 @@
 //! HTTP clients stream a body of unknown size this way). s3s checks a signed body's hash
 //! against a length it must know first, and refuses such a request (411). This reads the
 //! body here, up to [`MAX_UNSIZED_BODY`], and hands it on with its length; a longer one is
-//! refused with 411 MissingContentLength, naming the limit. The bytes held this way by all
-//! requests together stay within [`UNSIZED_BUDGET`]: a request waits for room rather than
-//! letting many of them exhaust memory. `aws-chunked` bodies (which declare their decoded
-//! length) go to s3s as they are.
+//! refused with 411 MissingContentLength, naming the limit (after reading on a little, so
+//! that the client has sent its body and reads the answer). Each such request reserves
+//! room for a whole [`MAX_UNSIZED_BODY`] before it reads, out of [`UNSIZED_BUDGET`] for all
+//! of them: a request that finds no room within [`ROOM_WAIT`] is answered 503 SlowDown.
+//! `aws-chunked` bodies (which declare their decoded length) go to s3s as they are.
 
 use std::sync::Arc;
 
@@ -18,18 +19,20 @@ use tokio::sync::Semaphore;
 
 /// The longest body taken without a declared length.
 pub const MAX_UNSIZED_BODY: usize = 64 << 20;
-/// The bytes every such body in flight may hold together.
-pub const UNSIZED_BUDGET: usize = 256 << 20;
-/// Room is counted in KiB.
-const UNIT: usize = 1024;
+/// The bytes every such body in flight may hold together: room for four at once.
+pub const UNSIZED_BUDGET: usize = 4 * MAX_UNSIZED_BODY;
+/// How long a request waits for room.
+pub const ROOM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How much more of a body past the limit is read (and dropped) before it is refused.
+const DRAIN: usize = 8 << 20;
 
-/// The room unsized bodies share.
+/// The room unsized bodies share, in whole bodies.
 #[derive(Clone)]
 pub struct Budget(Arc<Semaphore>);
 
 impl Default for Budget {
     fn default() -> Self {
-        Self(Arc::new(Semaphore::new(UNSIZED_BUDGET / UNIT)))
+        Self(Arc::new(Semaphore::new(UNSIZED_BUDGET / MAX_UNSIZED_BODY)))
     }
 }
 
@@ -56,9 +59,17 @@ pub async fn layer(State(budget): State<Budget>, request: Request, next: Next) -
         );
         crate::http::xml_error(http::StatusCode::LENGTH_REQUIRED, "MissingContentLength", &message, "")
     };
+    let permit = match tokio::time::timeout(ROOM_WAIT, Arc::clone(&budget.0).acquire_owned()).await {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            metrics::counter!(crate::metrics::REJECTIONS, "reason" => "uploads").increment(1);
+            let message =
+                "Too many uploads without a Content-Length are in progress; retry, or send Content-Length.";
+            return crate::http::xml_error(http::StatusCode::SERVICE_UNAVAILABLE, "SlowDown", message, "");
+        }
+    };
     let (mut parts, body) = request.into_parts();
     let mut body = body.into_data_stream();
-    let mut held = Vec::new();
     let mut bytes = Vec::new();
     while let Some(data) = body.next().await {
         let data = match data {
@@ -71,12 +82,15 @@ pub async fn layer(State(budget): State<Budget>, request: Request, next: Next) -
             }
         };
         if bytes.len() + data.len() > MAX_UNSIZED_BODY {
+            drop(bytes);
+            let mut drained = 0;
+            while drained < DRAIN {
+                match body.next().await {
+                    Some(Ok(more)) => drained += more.len(),
+                    _ => break,
+                }
+            }
             return too_long();
-        }
-        let units = u32::try_from(data.len().div_ceil(UNIT)).unwrap_or(u32::MAX);
-        match Arc::clone(&budget.0).acquire_many_owned(units).await {
-            Ok(permit) => held.push(permit),
-            Err(_) => return too_long(),
         }
         bytes.extend_from_slice(&data);
     }
@@ -84,7 +98,7 @@ pub async fn layer(State(budget): State<Budget>, request: Request, next: Next) -
     parts.headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(bytes.len()));
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     // The room is given back once the handler has stored (or refused) the body.
-    drop(held);
+    drop(permit);
     response
 }
 
@@ -98,6 +112,61 @@ mod tests {
             builder = builder.header(*name, *value);
         }
         builder.body(Body::empty()).unwrap()
+    }
+
+    fn unsized_put(body: &'static [u8]) -> Request {
+        http::Request::builder()
+            .method("PUT")
+            .uri("/b/k")
+            .header("transfer-encoding", "chunked")
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    /// Four bodies read at once at most; a fifth waits, then is told to slow down; a body
+    /// past the limit is refused with 411; one within it reaches the handler with its length.
+    #[tokio::test(start_paused = true)]
+    async fn bodies_share_room_and_keep_to_the_limit() {
+        use tower::ServiceExt as _;
+        let release = Arc::new(tokio::sync::Notify::new());
+        let held = Arc::clone(&release);
+        let app = axum::Router::new()
+            .fallback(move |request: Request| {
+                let held = Arc::clone(&held);
+                async move {
+                    let length = request.headers().get("content-length").cloned();
+                    if request.uri().path() == "/hold" {
+                        held.notified().await;
+                    }
+                    format!("{length:?}")
+                }
+            })
+            .layer(axum::middleware::from_fn_with_state(Budget::default(), layer));
+        let hold = |app: axum::Router| {
+            let request = http::Request::builder()
+                .method("PUT")
+                .uri("/hold")
+                .header("transfer-encoding", "chunked")
+                .body(Body::from("x"))
+                .unwrap();
+            tokio::spawn(app.oneshot(request))
+        };
+        let holders: Vec<_> = (0..4).map(|_| hold(app.clone())).collect();
+        tokio::task::yield_now().await;
+        let started = tokio::time::Instant::now();
+        let refused = app.clone().oneshot(unsized_put(b"late")).await.unwrap();
+        assert_eq!(refused.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(started.elapsed(), ROOM_WAIT);
+        release.notify_waiters();
+        for holder in holders {
+            assert_eq!(holder.await.unwrap().unwrap().status(), http::StatusCode::OK);
+        }
+        let fits = app.clone().oneshot(unsized_put(b"hello")).await.unwrap();
+        let said = axum::body::to_bytes(fits.into_body(), 1024).await.unwrap();
+        assert_eq!(&said[..], b"Some(\"5\")");
+        let big: &'static [u8] = Box::leak(vec![0u8; MAX_UNSIZED_BODY + 1].into_boxed_slice());
+        let too_long = app.oneshot(unsized_put(big)).await.unwrap();
+        assert_eq!(too_long.status(), http::StatusCode::LENGTH_REQUIRED);
     }
 
     #[test]

@@ -69,9 +69,15 @@ impl Projections {
             StorageEvent::PartUploaded(e) => self.fold_part_uploaded(batch, e, &mut released)?,
             StorageEvent::MultipartCompleted(e) => {
                 let kept: Vec<&BlobId> = e.record.data.blob_ids();
+                // The ACL the upload asked for becomes the new version's, in this batch.
+                let acl = self.acls.get(keys::upload_acl(&e.bucket, &e.key, &e.upload_id))?;
                 self.remove_upload(batch, &e.bucket, &e.key, &e.upload_id, &kept, &mut released)?;
                 let new = NewVersion { record: &e.record, tags: &e.tags, lock: &e.lock };
                 self.fold_new_version(batch, &e.bucket, &e.key, new, &mut released)?;
+                if let Some(acl) = acl {
+                    let version = keys::version(&e.bucket, &e.key, e.record.hlc_timestamp);
+                    batch.insert(&self.acls, version, acl);
+                }
             }
             StorageEvent::UploadAborted(e) => {
                 self.remove_upload(batch, &e.bucket, &e.key, &e.upload_id, &[], &mut released)?;

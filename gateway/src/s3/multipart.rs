@@ -368,7 +368,6 @@ impl Rucket {
             return self.completed_before(&user, &bucket, &key, &completed);
         };
         let seal = self.projections().upload_seal(&bucket, &key, &id).map_err(errors::projection)?;
-        let acl = self.projections().upload_acl(&bucket, &key, &id).map_err(errors::projection)?;
         let declared = DeclaredObjectChecksum {
             values: [
                 ("CRC32", input.checksum_crc32.clone()),
@@ -458,11 +457,6 @@ impl Rucket {
             output.checksum_sha256,
         ] = super::put::checksum_fields(&checksums);
         output.checksum_type = super::put::checksum_type(&checksums);
-        if let Some(acl) = acl {
-            // The version exists, private, from here; the upload's ACL follows in its own
-            // event, as after a PutObject.
-            self.apply_object_acl(&user, &bucket, &key, output.version_id.clone(), acl).await?;
-        }
         Ok(S3Response::new(output))
     }
 

@@ -143,7 +143,7 @@ impl Rucket {
                         s3_error!(NoSuchKey, "The specified key does not exist."),
                         Some(&version_id),
                     )),
-                    _ => Err(marked(s3_error!(NoSuchKey, "The specified key does not exist."), false, None)),
+                    _ => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
                 },
             },
         }
@@ -165,7 +165,16 @@ impl Rucket {
                 "x-amz-server-side-encryption is only valid on writes; reads of SSE-S3 objects need no header"
             ));
         }
-        let resolved = self.resolve(user, bucket, key, version_id)?;
+        let resolved = self.resolve(user, bucket, key, version_id).map_err(|e| {
+            // A GET or HEAD of a key with no version says no delete marker stands for it.
+            let unmarked = e.code() == &s3s::S3ErrorCode::NoSuchKey
+                && e.headers().is_none_or(|h| !h.contains_key("x-amz-delete-marker"));
+            if unmarked {
+                marked(e, false, None)
+            } else {
+                e
+            }
+        })?;
         let record = &resolved.record;
         let data_key = self.open_record(record, customer, (bucket, key))?;
         conditions.check(&record.etag, record.hlc_timestamp.unix_millis().div_euclid(1000))?;

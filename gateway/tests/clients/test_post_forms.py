@@ -94,6 +94,9 @@ def test_a_checksum_field_is_verified(s3, server, bucket):
     assert s3.head_object(Bucket=bucket, Key="sum-good", ChecksumMode="ENABLED")["ChecksumSHA256"] == good
     r = post(server, bucket, conditions, {"key": "sum-bad", "x-amz-checksum-sha256": "sailorjerry"}, file=("f", body))
     assert r.status_code == 400, r.text
+    r = post(server, bucket, conditions, {"key": "sum-two", "x-amz-checksum-sha256": good, "x-amz-checksum-crc32": "AAAAAA=="},
+             file=("f", body))
+    assert r.status_code == 400, r.text
     wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
     r = post(server, bucket, conditions, {"key": "sum-wrong", "x-amz-checksum-sha256": wrong}, file=("f", body))
     assert r.status_code == 400, r.text
@@ -113,6 +116,13 @@ def test_success_answers(s3, server, bucket):
     assert r.status_code == 303, r.text
     etag = s3.head_object(Bucket=bucket, Key="foo.txt")["ETag"].strip('"')
     assert r.headers["Location"] == f"{target}&bucket={bucket}&key=foo.txt&etag=%22{etag}%22"
+    # A form that names a field twice could be read two ways: it is refused.
+    encoded, signature = signed({"expiration": expiring(), "conditions": conditions})
+    parts = [("key", (None, "foo.txt")), ("AWSAccessKeyId", (None, ROOT_KEY)), ("policy", (None, encoded)),
+             ("signature", (None, signature)), ("success_action_redirect", (None, "http://elsewhere.invalid/")),
+             ("success_action_redirect", (None, target)), ("file", ("foo.txt", b"bar"))]
+    r = requests.post(f"{server['endpoint']}/{bucket}", files=parts, timeout=30, allow_redirects=False)
+    assert r.status_code == 400 and "InvalidArgument" in r.text, r.text
 
 
 def test_conditions_on_fields_the_form_leaves_out(s3, server, bucket):

@@ -98,6 +98,13 @@ impl Projections {
             return Ok(Decision::Rejected(r));
         }
         let UploadAt { bucket, key, upload_id } = at;
+        // The upload's ACL becomes the version's as it completes: a public one is refused
+        // if the bucket has come to block public ACLs since the upload began.
+        if let Some(listed) = self.upload_acl(bucket, key, upload_id)? {
+            if self.blocks_public(bucket, &listed.acl)? {
+                return Ok(Decision::Rejected(Rejection::AccessDenied));
+            }
+        }
         let mut record = Box::new(record.clone());
         record.size = size;
         record.data = match self.upload_seal(bucket, key, upload_id)? {

@@ -590,6 +590,14 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .abort("alice", "parts", "report.pdf", &dropped);
     out.push(("multipart_acl", s));
 
+    // Completing an upload makes its ACL the new version's, in the same batch.
+    let mut s = Script::default();
+    s.create("alice", "parts", false)
+        .command("alice", with_acl(grants(&[(Grantee::AllUsers, Permission::Read)]), false, &kept))
+        .upload_part("alice", "parts", "report.pdf", &kept, 1, 100) // seq 3
+        .complete("alice", "parts", "report.pdf", &kept, vec![(1, part_etag(1, 3))]);
+    out.push(("multipart_acl_completed", s));
+
     let own = |b: &str, o: Option<rucket_schemas::ObjectOwnership>| CommandBody::SetBucketOwnership {
         bucket: bucket(b),
         ownership: o,

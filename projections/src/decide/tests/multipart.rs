@@ -148,6 +148,28 @@ fn an_upload_carries_the_acl_of_its_version_and_a_blocked_public_one_is_refused(
 }
 
 #[test]
+fn a_public_upload_acl_is_refused_at_completion_once_the_bucket_blocks_public_acls() {
+    let mut h = with_buckets(&["bkt"]);
+    let public =
+        rucket_schemas::ListedAcl { acl: acl(vec![(Grantee::AllUsers, Permission::Read)]), whole: false };
+    given(
+        &mut h,
+        ALICE,
+        CommandBody::UploadAcl { acl: public, inner: Box::new(create_upload("bkt", "k", 1)) },
+    );
+    given(&mut h, ALICE, upload_part("bkt", "k", 1, 1, 10));
+    given(
+        &mut h,
+        ALICE,
+        block_public("bkt", PublicAccessBlock { block_public_acls: true, ..Default::default() }),
+    );
+    let done = complete(&h, ("bkt", "k", 1), &named(&[1]), WriteCondition::Always);
+    check(&mut h, ALICE, done.clone(), "Rejected(AccessDenied)");
+    given(&mut h, ALICE, block_public("bkt", PublicAccessBlock::default()));
+    check(&mut h, ALICE, done, "MultipartCompleted bkt/k@null size=10 parts=1");
+}
+
+#[test]
 fn upload_part_needs_the_upload() {
     let mut h = with_buckets(&["bkt"]);
     check(&mut h, ALICE, upload_part("bkt", "k", 1, 1, 10), "Rejected(NoSuchUpload)");
