@@ -219,7 +219,11 @@ fn to_policy(owner_id: &UserId, listed: &ListedAcl) -> (Owner, Vec<dto::Grant>) 
     let owner_grant = grant(Grantee::User(owner_id.clone()), Permission::FullControl);
     let mut grants: Vec<&Grant> = match listed.whole {
         true => listed.acl.grants.iter().collect(),
-        false => std::iter::once(&owner_grant).chain(&listed.acl.grants).collect(),
+        // (A grant that repeats the owner's, as `bucket-owner-full-control` does on the
+        // bucket owner's own object, is listed once.)
+        false => std::iter::once(&owner_grant)
+            .chain(listed.acl.grants.iter().filter(|g| **g != owner_grant))
+            .collect(),
     };
     grants.sort_by_key(|g| matches!(g.grantee, Grantee::User(_)));
     (owner(owner_id), grants.into_iter().map(|g| dto_grant(&g.grantee, g.permission)).collect())
@@ -411,6 +415,23 @@ impl Rucket {
             acl: listed.acl.clone(),
         };
         self.propose(user, acl_command(&listed, body)).await.map(|_| ())
+    }
+
+    /// The owner a write names for the version it makes: the bucket's owner when the
+    /// bucket's ownership controls prefer it (BucketOwnerPreferred, or BucketOwnerEnforced)
+    /// and the write asks for `bucket-owner-full-control`, else the writer. Apply decides
+    /// again from the controls in force when it commits.
+    pub(super) fn asked_owner(
+        &self,
+        user: &User,
+        bucket: &BucketName,
+        bucket_owner: &UserId,
+        acl: Option<&ListedAcl>,
+    ) -> S3Result<UserId> {
+        let owner_full_control = canned("bucket-owner-full-control", bucket_owner)?.grants;
+        let asks = acl.is_some_and(|l| !l.whole && l.acl.grants == owner_full_control);
+        let prefers = self.projections().ownership(bucket).map_err(errors::projection)?.is_some();
+        Ok(if asks && prefers { bucket_owner.clone() } else { user.id.clone() })
     }
 
     /// Refuses a whole ACL's grants to users that do not exist here (S3's

@@ -232,6 +232,7 @@ impl Rucket {
         let etag = super::encryption::etag_of(&requested, &ingested.md5);
         let hlc = self.clock.now();
         let seal = sealed.map(|(seal, _)| seal);
+        let owner = self.asked_owner(&user, &dest_bucket, &dest_record.owner, acl.as_ref())?;
         let record = ObjectRecord {
             version_id,
             size: ingested.size,
@@ -239,7 +240,7 @@ impl Rucket {
             headers,
             user_metadata,
             data: super::encryption::sealed_data(seal.as_ref(), ingested.data.clone()),
-            owner: user.id.clone(),
+            owner: owner.clone(),
             hlc_timestamp: hlc,
             placement_group: 0,
             home_region: self.region.clone(),
@@ -276,7 +277,8 @@ impl Rucket {
             _ => None,
         };
         super::encryption::echo_sse!(output, crate::sse::echo(seal.as_ref(), customer));
-        if let Some(acl) = acl {
+        // (As after a PutObject: a copy handed to the bucket's owner needs no ACL of its own.)
+        if let Some(acl) = acl.filter(|_| owner == user.id) {
             // The copy exists, private, from here; its grants follow in their own event.
             self.apply_object_acl(&user, &dest_bucket, &dest_key, output.version_id.clone(), acl).await?;
         }

@@ -359,7 +359,8 @@ impl Rucket {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let user = self.user(&req)?;
         let input = req.input;
-        let (bucket, _) = self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
+        let (bucket, bucket_record) =
+            self.bucket_access(&user, &input.bucket, rucket_schemas::Permission::Write)?;
         let key = ObjectKey::parse(&input.key).map_err(errors::key_name)?;
         let id = upload_id(&input.upload_id)?;
         let completed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
@@ -368,6 +369,8 @@ impl Rucket {
             return self.completed_before(&user, &bucket, &key, &completed);
         };
         let seal = self.projections().upload_seal(&bucket, &key, &id).map_err(errors::projection)?;
+        let acl = self.projections().upload_acl(&bucket, &key, &id).map_err(errors::projection)?;
+        let owner = self.asked_owner(&user, &bucket, &bucket_record.owner, acl.as_ref())?;
         let declared = DeclaredObjectChecksum {
             values: [
                 ("CRC32", input.checksum_crc32.clone()),
@@ -411,7 +414,7 @@ impl Rucket {
             headers: upload.headers,
             user_metadata: upload.user_metadata,
             data: ObjectData::Parts(Vec::new()),
-            owner: user.id.clone(),
+            owner,
             hlc_timestamp: hlc,
             placement_group: 0,
             home_region: self.region.clone(),

@@ -399,6 +399,7 @@ impl Rucket {
         let etag = super::encryption::etag_of(&requested, &ingested.md5);
         let hlc = self.clock.now();
         let seal = sealed.map(|(seal, _)| seal);
+        let owner = self.asked_owner(&user, &bucket, &bucket_record.owner, acl.as_ref())?;
         let record = ObjectRecord {
             version_id,
             size: ingested.size,
@@ -406,7 +407,7 @@ impl Rucket {
             headers: super::put::standard_headers!(input),
             user_metadata: input.metadata.unwrap_or_default().into_iter().collect(),
             data: super::encryption::sealed_data(seal.as_ref(), ingested.data.clone()),
-            owner: user.id.clone(),
+            owner: owner.clone(),
             hlc_timestamp: hlc,
             placement_group: 0,
             home_region: self.region.clone(),
@@ -438,7 +439,9 @@ impl Rucket {
             _ => None,
         };
         super::encryption::echo_sse!(output, crate::sse::echo(seal.as_ref(), customer));
-        if let Some(acl) = acl {
+        // (A version handed to the bucket's owner by its bucket-owner-full-control has, as
+        // that owner's, all that ACL says.)
+        if let Some(acl) = acl.filter(|_| owner == user.id) {
             // The version exists, private, from here; its grants follow in their own event.
             self.apply_object_acl(&user, &bucket, &key, output.version_id.clone(), acl).await?;
         }

@@ -168,3 +168,28 @@ def test_awscli_copies_a_large_file_with_an_acl(s3, server, aws, tmp_path):
     aws("s3", "cp", str(big), f"s3://{bucket}/big.bin", "--acl", "public-read")
     assert s3.head_object(Bucket=bucket, Key="big.bin")["ETag"].endswith('-2"'), "uploaded in parts"
     assert requests.get(f"{server['endpoint']}/{bucket}/big.bin", timeout=30).content == big.read_bytes()
+
+
+def test_ownership_controls_decide_who_owns_what_others_write(s3, alt_user):
+    user, alt = alt_user
+    preferred = new_bucket(s3, ACL="public-read-write")
+    s3.put_bucket_ownership_controls(Bucket=preferred, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]})
+    alt.put_object(Bucket=preferred, Key="handed-over", Body=b"h", ACL="bucket-owner-full-control")
+    alt.put_object(Bucket=preferred, Key="kept", Body=b"k")
+    owner = lambda key: s3.get_object_acl(Bucket=preferred, Key=key)["Owner"]["ID"]
+    assert (owner("handed-over"), owner("kept")) == ("root", user)
+    assert listed(s3.get_object_acl(Bucket=preferred, Key="handed-over")) == [("root", "FULL_CONTROL")]
+    upload_in_parts(alt, preferred, "parts", ACL="bucket-owner-full-control")
+    assert owner("parts") == "root"
+
+    enforced = new_bucket(s3)
+    s3.put_bucket_ownership_controls(Bucket=enforced, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    s3.put_bucket_policy(Bucket=enforced, Policy=__import__("json").dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": user}, "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{enforced}/*"}]}))
+    alt.put_object(Bucket=enforced, Key="theirs", Body=b"t")
+    assert s3.get_object_acl(Bucket=enforced, Key="theirs")["Owner"]["ID"] == "root"
+    assert fails(lambda: alt.put_object(Bucket=enforced, Key="x", Body=b"x", ACL="public-read")) \
+        == (400, "AccessControlListNotSupported")

@@ -328,6 +328,25 @@ impl Projections {
         })
     }
 
+    /// Who owns a version a write makes, by the bucket's ownership controls: the bucket's
+    /// owner under BucketOwnerEnforced, and under BucketOwnerPreferred when the write asked
+    /// for it (its record names the bucket's owner: it came with `bucket-owner-full-control`);
+    /// otherwise the writer (ObjectWriter, and buckets without controls).
+    fn version_owner(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        b: &BucketRecord,
+        asked: &UserId,
+    ) -> Result<UserId, ProjectionError> {
+        use rucket_schemas::ObjectOwnership as O;
+        Ok(match self.ownership(bucket)? {
+            Some(O::BucketOwnerEnforced) => b.owner.clone(),
+            Some(O::BucketOwnerPreferred) if *asked == b.owner => b.owner.clone(),
+            _ => caller.requester().clone(),
+        })
+    }
+
     /// The bucket, if it exists and the requester may write objects into it: a bucket
     /// policy allows the request, or [`Self::may_write`].
     fn writable_bucket(

@@ -115,6 +115,7 @@ impl Projections {
         if b.versioning != Versioning::Enabled {
             record.version_id = VersionId::null();
         }
+        record.owner = self.version_owner(caller, bucket, &b, &record.owner)?;
         // The upload's lock; without a retention of its own, the bucket default as of
         // completion.
         let mut lock = self.upload_lock(bucket, key, upload_id)?;

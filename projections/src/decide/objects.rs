@@ -35,6 +35,7 @@ impl Projections {
         if b.versioning != Versioning::Enabled {
             record.version_id = VersionId::null();
         }
+        record.owner = self.version_owner(caller, bucket, &b, &record.owner)?;
         let lock = self.default_lock(&b, record.hlc_timestamp)?;
         Ok(event(StorageEvent::ObjectCreated(ObjectCreated {
             bucket: bucket.clone(),

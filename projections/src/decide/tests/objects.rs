@@ -326,3 +326,32 @@ fn a_conditional_delete_of_a_named_version_compares_that_version() {
     check(&mut h, ALICE, cond("v9", WriteCondition::IfExists), "Rejected(NoSuchKey)");
     check(&mut h, ALICE, cond("v1", WriteCondition::IfMatch(first)), "ObjectDeleted von/a@v1 by=alice");
 }
+
+#[test]
+fn ownership_controls_decide_who_owns_a_version_others_write() {
+    use rucket_schemas::ObjectOwnership as O;
+    let mut h = with_buckets(&["bkt"]);
+    given(&mut h, ALICE, bucket_acl("bkt", vec![(user("bob"), Permission::Write)]));
+    // `put(.., owner, ..)` names the owner the write asks for; bob signs every one.
+    let owner_of = |h: &mut Harness, asked: &str| {
+        let body = put(h, asked, "bkt", "k", "null");
+        match h.run_as("bob", false, body).0 {
+            Decision::Event(event) => match *event {
+                StorageEvent::ObjectCreated(e) => e.record.owner.to_string(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    };
+    let controls =
+        |ownership| CommandBody::SetBucketOwnership { bucket: b("bkt"), ownership: Some(ownership) };
+    assert_eq!(owner_of(&mut h, "alice"), "bob", "without controls the writer owns what it writes");
+    given(&mut h, ALICE, controls(O::BucketOwnerPreferred));
+    assert_eq!(owner_of(&mut h, "alice"), "alice", "handed over with bucket-owner-full-control");
+    assert_eq!(owner_of(&mut h, "bob"), "bob");
+    assert_eq!(owner_of(&mut h, "carol"), "bob", "nobody else can be named");
+    given(&mut h, ALICE, controls(O::BucketOwnerEnforced));
+    assert_eq!(owner_of(&mut h, "bob"), "alice", "the bucket's owner owns everything in it");
+    given(&mut h, ALICE, controls(O::ObjectWriter));
+    assert_eq!(owner_of(&mut h, "alice"), "bob");
+}
