@@ -275,14 +275,21 @@ async fn sigv2_bucket_resource(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let host = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    // The host as s3s takes it: the Host header, or HTTP/2's :authority.
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_default();
     if hosts.as_ref().is_some_and(|hosts| hosts.bucket_of(host).is_some()) {
         return next.run(request).await;
     }
     let query = request.uri().query().unwrap_or_default();
+    let names: Vec<String> = form_urlencoded::parse(query.as_bytes()).map(|(k, _)| k.into_owned()).collect();
     let v2 =
         request.headers().get(http::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS "))
-            || (query.contains("AWSAccessKeyId=") && query.contains("Signature="));
+            || (names.iter().any(|n| n == "AWSAccessKeyId") && names.iter().any(|n| n == "Signature"));
     let path = request.uri().path();
     let bucket_level = path.len() > 1 && path.starts_with('/') && !path[1..].contains('/');
     if v2 && bucket_level {

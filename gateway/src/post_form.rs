@@ -57,9 +57,10 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| i + from)
 }
 
-/// A Content-Disposition parameter (`name`, `filename`), unquoted.
+/// A Content-Disposition parameter (`name`, `filename`), unquoted, from the part's last
+/// Content-Disposition (as s3s reads it).
 fn disposition_param(headers: &str, param: &str) -> Option<String> {
-    let line = headers.lines().find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?;
+    let line = headers.lines().rfind(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?;
     line.split(';').skip(1).find_map(|p| {
         let (k, v) = p.trim().split_once('=')?;
         k.trim().eq_ignore_ascii_case(param).then(|| v.trim().trim_matches('"').to_owned())
@@ -100,7 +101,8 @@ fn parse(bytes: &[u8], boundary: &str) -> Option<Form> {
         let headers = std::str::from_utf8(raw_headers).ok()?;
         let name = disposition_param(headers, "name").unwrap_or_default();
         let body_start = headers_end + 4;
-        if name.eq_ignore_ascii_case("file") || disposition_param(headers, "filename").is_some() {
+        // The file is the part named `file` (as s3s finds it).
+        if name.eq_ignore_ascii_case("file") {
             return Some(Form { fields, filename: disposition_param(headers, "filename") });
         }
         let next = next_delimiter(bytes, delimiter.as_bytes(), body_start)?;
@@ -186,9 +188,16 @@ pub async fn layer(request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let mut body = body.into_data_stream();
     let mut read = Vec::new();
+    // A part's headers end with a blank line: the fields are parsed again only when one
+    // may have ended, or every 4 KiB, so a form sent a byte at a time costs little.
+    let mut parsed_at = usize::MAX;
     let form = loop {
-        if let Some(form) = parse(&read, &boundary) {
-            break Some(form);
+        let ends_headers = find(&read, b"\r\n\r\n", parsed_at.min(read.len()).saturating_sub(3)).is_some();
+        if parsed_at == usize::MAX || ends_headers || read.len() >= parsed_at + 4096 {
+            parsed_at = read.len();
+            if let Some(form) = parse(&read, &boundary) {
+                break Some(form);
+            }
         }
         if read.len() > MAX_FIELDS {
             break None;

@@ -6,6 +6,7 @@
 //! that the client has sent its body and reads the answer). Each such request reserves
 //! room for a whole [`MAX_UNSIZED_BODY`] before it reads, out of [`UNSIZED_BUDGET`] for all
 //! of them: a request that finds no room within [`ROOM_WAIT`] is answered 503 SlowDown.
+//! Only signed requests reserve room: an unsigned body without a length is 411 at once.
 //! `aws-chunked` bodies (which declare their decoded length) go to s3s as they are.
 
 use std::sync::Arc;
@@ -51,6 +52,20 @@ fn unsized_write(request: &Request) -> bool {
 pub async fn layer(State(budget): State<Budget>, request: Request, next: Next) -> Response {
     if !unsized_write(&request) {
         return next.run(request).await;
+    }
+    // Room is only reserved for signed requests (header or presigned): an anonymous body
+    // without a length is refused at once, so unsigned clients cannot hold the room.
+    let query = request.uri().query().unwrap_or_default();
+    let signed = request.headers().contains_key(http::header::AUTHORIZATION)
+        || form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "X-Amz-Signature" || k == "Signature");
+    if !signed {
+        let message = "You must provide the Content-Length HTTP header.";
+        return crate::http::xml_error(
+            http::StatusCode::LENGTH_REQUIRED,
+            "MissingContentLength",
+            message,
+            "",
+        );
     }
     let too_long = || {
         metrics::counter!(crate::metrics::REJECTIONS, "reason" => "body_too_large").increment(1);
@@ -119,6 +134,7 @@ mod tests {
             .method("PUT")
             .uri("/b/k")
             .header("transfer-encoding", "chunked")
+            .header("authorization", "AWS4-HMAC-SHA256 (checked by s3s, after this layer)")
             .body(Body::from(body))
             .unwrap()
     }
@@ -147,6 +163,7 @@ mod tests {
                 .method("PUT")
                 .uri("/hold")
                 .header("transfer-encoding", "chunked")
+                .header("authorization", "AWS4-HMAC-SHA256 (checked by s3s, after this layer)")
                 .body(Body::from("x"))
                 .unwrap();
             tokio::spawn(app.oneshot(request))
@@ -165,8 +182,13 @@ mod tests {
         let said = axum::body::to_bytes(fits.into_body(), 1024).await.unwrap();
         assert_eq!(&said[..], b"Some(\"5\")");
         let big: &'static [u8] = Box::leak(vec![0u8; MAX_UNSIZED_BODY + 1].into_boxed_slice());
-        let too_long = app.oneshot(unsized_put(big)).await.unwrap();
+        let too_long = app.clone().oneshot(unsized_put(big)).await.unwrap();
         assert_eq!(too_long.status(), http::StatusCode::LENGTH_REQUIRED);
+        // An unsigned one is refused before it reserves anything.
+        let (mut parts, body) = unsized_put(b"hello").into_parts();
+        parts.headers.remove("authorization");
+        let anonymous = app.oneshot(Request::from_parts(parts, body)).await.unwrap();
+        assert_eq!(anonymous.status(), http::StatusCode::LENGTH_REQUIRED);
     }
 
     #[test]

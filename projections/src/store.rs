@@ -318,7 +318,7 @@ impl Projections {
     }
 
     /// The bucket ACL as access decisions see it: without public grants when the bucket's
-    /// public access block says to ignore them.
+    /// public access block says to ignore them, and empty under BucketOwnerEnforced.
     pub fn effective_bucket_acl(&self, bucket: &BucketName) -> Result<rucket_schemas::Acl, ProjectionError> {
         self.effective(bucket, self.bucket_acl(bucket)?)
     }
@@ -340,6 +340,10 @@ impl Projections {
     ) -> Result<rucket_schemas::Acl, ProjectionError> {
         if acl.grants.is_empty() {
             return Ok(acl);
+        }
+        // BucketOwnerEnforced turns ACLs off: they grant nothing.
+        if self.ownership(bucket)? == Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced) {
+            return Ok(rucket_schemas::Acl::default());
         }
         let ignore = self.public_access_block(bucket)?.is_some_and(|b| b.ignore_public_acls);
         Ok(if ignore { acl.without_public() } else { acl })

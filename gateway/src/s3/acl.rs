@@ -384,11 +384,14 @@ impl Rucket {
         record: &ObjectRecord,
         permission: Permission,
     ) -> S3Result<bool> {
-        if user.admin
-            || bucket_record.owner == user.id
-            || record.owner == user.id
-            || user.policy_allows(bucket.as_str())
-        {
+        if user.admin || bucket_record.owner == user.id || user.policy_allows(bucket.as_str()) {
+            return Ok(true);
+        }
+        // Under BucketOwnerEnforced the bucket's owner owns every object (and ACLs grant
+        // nothing): an object written before the controls no longer lets its writer in.
+        let enforced = self.projections().ownership(bucket).map_err(errors::projection)?
+            == Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced);
+        if record.owner == user.id && !enforced {
             return Ok(true);
         }
         let acl = self
@@ -396,6 +399,14 @@ impl Rucket {
             .effective_version_acl(bucket, key, record.hlc_timestamp)
             .map_err(errors::projection)?;
         Ok(acl.allows(&user.id, permission))
+    }
+
+    /// The owner of the version a write committed (`None` if its event cannot be read).
+    pub(super) fn committed_owner(&self, outcome: &rucket_schemas::Outcome) -> Option<UserId> {
+        match self.archived(outcome) {
+            Some(rucket_schemas::StorageEvent::ObjectCreated(e)) => Some(e.record.owner),
+            _ => None,
+        }
     }
 
     /// Applies the ACL a write asked for to the version it created.
@@ -430,7 +441,11 @@ impl Rucket {
     ) -> S3Result<UserId> {
         let owner_full_control = canned("bucket-owner-full-control", bucket_owner)?.grants;
         let asks = acl.is_some_and(|l| !l.whole && l.acl.grants == owner_full_control);
-        let prefers = self.projections().ownership(bucket).map_err(errors::projection)?.is_some();
+        use rucket_schemas::ObjectOwnership as O;
+        let prefers = matches!(
+            self.projections().ownership(bucket).map_err(errors::projection)?,
+            Some(O::BucketOwnerPreferred | O::BucketOwnerEnforced)
+        );
         Ok(if asks && prefers { bucket_owner.clone() } else { user.id.clone() })
     }
 

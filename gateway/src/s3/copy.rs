@@ -277,7 +277,11 @@ impl Rucket {
             _ => None,
         };
         super::encryption::echo_sse!(output, crate::sse::echo(seal.as_ref(), customer));
-        // (As after a PutObject: a copy handed to the bucket's owner needs no ACL of its own.)
+        // (As after a PutObject: a copy apply gave the bucket's owner needs no ACL of its own.)
+        let owner = match acl {
+            Some(_) => self.committed_owner(&outcome).unwrap_or(owner),
+            None => owner,
+        };
         if let Some(acl) = acl.filter(|_| owner == user.id) {
             // The copy exists, private, from here; its grants follow in their own event.
             self.apply_object_acl(&user, &dest_bucket, &dest_key, output.version_id.clone(), acl).await?;

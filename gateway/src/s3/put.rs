@@ -221,7 +221,7 @@ pub(super) use standard_headers;
 /// `aws-chunked` is a transfer detail, not the object's encoding: it is taken out, and
 /// the other encodings are kept as the client wrote them (a value without it verbatim).
 pub(super) fn stored_content_encoding(value: Option<String>) -> Option<String> {
-    let value = value?;
+    let value = value.filter(|v| !v.trim().is_empty())?;
     let tokens: Vec<&str> = value.split(',').map(str::trim).collect();
     if !tokens.iter().any(|e| e.eq_ignore_ascii_case("aws-chunked")) {
         return Some(value);
@@ -439,8 +439,12 @@ impl Rucket {
             _ => None,
         };
         super::encryption::echo_sse!(output, crate::sse::echo(seal.as_ref(), customer));
-        // (A version handed to the bucket's owner by its bucket-owner-full-control has, as
-        // that owner's, all that ACL says.)
+        // The ACL goes on a version its writer owns; one that apply gave the bucket's owner
+        // (its ownership controls) has, as that owner's, all an ACL could say.
+        let owner = match acl {
+            Some(_) => self.committed_owner(&outcome).unwrap_or(owner),
+            None => owner,
+        };
         if let Some(acl) = acl.filter(|_| owner == user.id) {
             // The version exists, private, from here; its grants follow in their own event.
             self.apply_object_acl(&user, &bucket, &key, output.version_id.clone(), acl).await?;

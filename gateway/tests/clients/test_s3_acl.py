@@ -193,3 +193,32 @@ def test_ownership_controls_decide_who_owns_what_others_write(s3, alt_user):
     assert s3.get_object_acl(Bucket=enforced, Key="theirs")["Owner"]["ID"] == "root"
     assert fails(lambda: alt.put_object(Bucket=enforced, Key="x", Body=b"x", ACL="public-read")) \
         == (400, "AccessControlListNotSupported")
+    # The bucket owner's FULL_CONTROL as grant headers is accepted (it changes nothing).
+    alt.put_object(Bucket=enforced, Key="granted", Body=b"g", GrantFullControl="id=root")
+    assert s3.get_object_acl(Bucket=enforced, Key="granted")["Owner"]["ID"] == "root"
+    # A retried Complete of an upload the controls gave the bucket owner gets the first 200.
+    upload = alt.create_multipart_upload(Bucket=enforced, Key="parts")["UploadId"]
+    part = alt.upload_part(Bucket=enforced, Key="parts", UploadId=upload, PartNumber=1, Body=b"p" * 100)
+    done = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+    first = alt.complete_multipart_upload(Bucket=enforced, Key="parts", UploadId=upload, MultipartUpload=done)
+    again = alt.complete_multipart_upload(Bucket=enforced, Key="parts", UploadId=upload, MultipartUpload=done)
+    assert again["ETag"] == first["ETag"]
+
+    # ObjectWriter: the writer keeps what it writes, with the ACL it asked for.
+    writer = new_bucket(s3, ACL="public-read-write")
+    s3.put_bucket_ownership_controls(Bucket=writer, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    alt.put_object(Bucket=writer, Key="mine", Body=b"m", ACL="bucket-owner-full-control")
+    assert listed(alt.get_object_acl(Bucket=writer, Key="mine")) == [(user, "FULL_CONTROL"), ("root", "FULL_CONTROL")]
+
+
+def test_enforced_ownership_turns_existing_acls_off(s3, server, alt_user):
+    import requests
+    user, alt = alt_user
+    bucket = new_bucket(s3, ACL="public-read-write")
+    alt.put_object(Bucket=bucket, Key="public", Body=b"p", ACL="public-read")
+    assert requests.get(f"{server['endpoint']}/{bucket}/public", timeout=10).status_code == 200
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    assert requests.get(f"{server['endpoint']}/{bucket}/public", timeout=10).status_code == 403
+    assert fails(lambda: alt.get_object(Bucket=bucket, Key="public"))[0] == 403, "its writer no longer owns it"
+    assert s3.get_object(Bucket=bucket, Key="public")["Body"].read() == b"p"

@@ -334,7 +334,7 @@ fn ownership_controls_decide_who_owns_a_version_others_write() {
     given(&mut h, ALICE, bucket_acl("bkt", vec![(user("bob"), Permission::Write)]));
     // `put(.., owner, ..)` names the owner the write asks for; bob signs every one.
     let owner_of = |h: &mut Harness, asked: &str| {
-        let body = put(h, asked, "bkt", "k", "null");
+        let body = requested(BOB, "PutObject", false, put(h, asked, "bkt", "k", "null"));
         match h.run_as("bob", false, body).0 {
             Decision::Event(event) => match *event {
                 StorageEvent::ObjectCreated(e) => e.record.owner.to_string(),
@@ -351,6 +351,10 @@ fn ownership_controls_decide_who_owns_a_version_others_write() {
     assert_eq!(owner_of(&mut h, "bob"), "bob");
     assert_eq!(owner_of(&mut h, "carol"), "bob", "nobody else can be named");
     given(&mut h, ALICE, controls(O::BucketOwnerEnforced));
+    // ACLs grant nothing now: bob's WRITE grant no longer lets him write; a policy does.
+    let by_acl = requested(BOB, "PutObject", false, put(&h, "bob", "bkt", "k", "null"));
+    check(&mut h, BOB, by_acl, "Rejected(AccessDenied)");
+    given(&mut h, ALICE, allow_all("bkt", "bob"));
     assert_eq!(owner_of(&mut h, "bob"), "alice", "the bucket's owner owns everything in it");
     given(&mut h, ALICE, controls(O::ObjectWriter));
     assert_eq!(owner_of(&mut h, "alice"), "bob");
