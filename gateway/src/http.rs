@@ -85,6 +85,7 @@ pub fn router(
     barrier: ReadBarrier,
     s3: s3s::service::S3Service,
     body_timeout: Option<std::time::Duration>,
+    unsized_bodies: crate::unsized_body::Budget,
 ) -> Router {
     let s3 = axum::error_handling::HandleError::new(s3, on_http_error);
     let hosts = cors.hosts.clone();
@@ -96,10 +97,7 @@ pub fn router(
         .layer(middleware::from_fn(unquoted_attributes_etag))
         .layer(middleware::from_fn(presigned_expiry_limit))
         .layer(middleware::from_fn_with_state(hosts, sigv2_bucket_resource))
-        .layer(middleware::from_fn_with_state(
-            crate::unsized_body::Budget::default(),
-            crate::unsized_body::layer,
-        ))
+        .layer(middleware::from_fn_with_state(unsized_bodies, crate::unsized_body::layer))
         .layer(middleware::from_fn(configuration_body_limit))
         .layer(middleware::from_fn_with_state(body_timeout, crate::idle_body::layer))
         .layer(middleware::from_fn_with_state(scope, crate::scope::layer))
@@ -280,7 +278,13 @@ async fn sigv2_bucket_resource(
         .headers()
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .filter(|_| request.version() >= http::Version::HTTP_2)
+                .map(|a| a.as_str())
+        })
         .unwrap_or_default();
     if hosts.as_ref().is_some_and(|hosts| hosts.bucket_of(host).is_some()) {
         return next.run(request).await;

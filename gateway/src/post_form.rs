@@ -22,6 +22,8 @@ use futures::StreamExt as _;
 
 /// The most form bytes read before the file part.
 const MAX_FIELDS: usize = 1 << 20;
+/// The most fields read before the file part (s3s takes at most 1,000 parts).
+const MAX_FORM_FIELDS: usize = 1000;
 
 /// A checksum the form sent, for the handler to verify: (`x-amz-checksum-<algorithm>`,
 /// its value).
@@ -109,6 +111,9 @@ fn parse(bytes: &[u8], boundary: &str) -> Option<Form> {
         // The name as this part's Content-Disposition gives it (quoted, or after `=`).
         let within = |needle: String| find(raw_headers, needle.as_bytes(), 0).map(|i| headers_start + i + 1);
         let name_at = within(format!("\"{name}\"")).or_else(|| within(format!("={name}")))?;
+        if fields.len() == MAX_FORM_FIELDS {
+            return None; // more than s3s takes: it answers for the form
+        }
         fields.push(Field {
             name: name.to_ascii_lowercase(),
             name_at: name_at..name_at + name.len(),
@@ -190,9 +195,11 @@ pub async fn layer(request: Request, next: Next) -> Response {
     let mut read = Vec::new();
     // A part's headers end with a blank line: the fields are parsed again only when one
     // may have ended, or every 4 KiB, so a form sent a byte at a time costs little.
-    let mut parsed_at = usize::MAX;
+    let (mut parsed_at, mut searched) = (usize::MAX, 0usize);
     let form = loop {
-        let ends_headers = find(&read, b"\r\n\r\n", parsed_at.min(read.len()).saturating_sub(3)).is_some();
+        // Only the bytes not searched yet (and the 3 before, for a blank line cut in two).
+        let ends_headers = find(&read, b"\r\n\r\n", searched.saturating_sub(3)).is_some();
+        searched = read.len();
         if parsed_at == usize::MAX || ends_headers || read.len() >= parsed_at + 4096 {
             parsed_at = read.len();
             if let Some(form) = parse(&read, &boundary) {

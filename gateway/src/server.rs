@@ -248,6 +248,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut builder = s3s::service::S3ServiceBuilder::new(rucket);
     builder.set_access(access);
+    let unsized_bodies = crate::unsized_body::Budget::new(Arc::new(users.clone()));
     builder.set_auth(users);
     builder.set_validation(crate::feed::Names);
     // s3s reads a POST upload's file into memory before its policy is checked, so such
@@ -278,6 +279,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         barrier,
         builder.build(),
         settings.limits.body_timeout,
+        unsized_bodies,
     );
 
     let tls = settings.tls.clone().map(crate::tls::Tls::load).transpose().context("loading TLS files")?;

@@ -27,14 +27,35 @@ pub const ROOM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How much more of a body past the limit is read (and dropped) before it is refused.
 const DRAIN: usize = 8 << 20;
 
-/// The room unsized bodies share, in whole bodies.
+/// The room unsized bodies share, in whole bodies, and the users whose keys may take it.
 #[derive(Clone)]
-pub struct Budget(Arc<Semaphore>);
+pub struct Budget {
+    room: Arc<Semaphore>,
+    users: Arc<crate::credentials::Users>,
+}
 
-impl Default for Budget {
-    fn default() -> Self {
-        Self(Arc::new(Semaphore::new(UNSIZED_BUDGET / MAX_UNSIZED_BODY)))
+impl Budget {
+    pub fn new(users: Arc<crate::credentials::Users>) -> Self {
+        Self { room: Arc::new(Semaphore::new(UNSIZED_BUDGET / MAX_UNSIZED_BODY)), users }
     }
+}
+
+/// The access key a request names (SigV4 or SigV2, header or presigned), if any. The
+/// signature itself is checked by s3s after this layer.
+fn access_key(request: &Request) -> Option<String> {
+    if let Some(auth) = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(v2) = auth.strip_prefix("AWS ") {
+            return v2.split_once(':').map(|(key, _)| key.to_owned());
+        }
+        let credential = auth.split([',', ' ']).find_map(|p| p.trim().strip_prefix("Credential="))?;
+        return credential.split('/').next().map(str::to_owned);
+    }
+    let query = request.uri().query().unwrap_or_default();
+    form_urlencoded::parse(query.as_bytes()).find_map(|(k, v)| match k.as_ref() {
+        "X-Amz-Credential" => v.split('/').next().map(str::to_owned),
+        "AWSAccessKeyId" => Some(v.into_owned()),
+        _ => None,
+    })
 }
 
 /// Whether `request` is a write whose body has no declared length and is not aws-chunked.
@@ -53,12 +74,10 @@ pub async fn layer(State(budget): State<Budget>, request: Request, next: Next) -
     if !unsized_write(&request) {
         return next.run(request).await;
     }
-    // Room is only reserved for signed requests (header or presigned): an anonymous body
-    // without a length is refused at once, so unsigned clients cannot hold the room.
-    let query = request.uri().query().unwrap_or_default();
-    let signed = request.headers().contains_key(http::header::AUTHORIZATION)
-        || form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "X-Amz-Signature" || k == "Signature");
-    if !signed {
+    // Room is only reserved for requests signed with a key that exists (the signature is
+    // checked after): an anonymous body without a length is refused at once, so unsigned
+    // clients cannot hold the room.
+    let Some(key) = access_key(&request) else {
         let message = "You must provide the Content-Length HTTP header.";
         return crate::http::xml_error(
             http::StatusCode::LENGTH_REQUIRED,
@@ -66,6 +85,10 @@ pub async fn layer(State(budget): State<Budget>, request: Request, next: Next) -
             message,
             "",
         );
+    };
+    if !matches!(budget.users.user(&key), Ok(Some(_))) {
+        let message = "The AWS Access Key Id you provided does not exist in our records.";
+        return crate::http::xml_error(http::StatusCode::FORBIDDEN, "InvalidAccessKeyId", message, "");
     }
     let too_long = || {
         metrics::counter!(crate::metrics::REJECTIONS, "reason" => "body_too_large").increment(1);
@@ -74,7 +97,7 @@ pub async fn layer(State(budget): State<Budget>, request: Request, next: Next) -
         );
         crate::http::xml_error(http::StatusCode::LENGTH_REQUIRED, "MissingContentLength", &message, "")
     };
-    let permit = match tokio::time::timeout(ROOM_WAIT, Arc::clone(&budget.0).acquire_owned()).await {
+    let permit = match tokio::time::timeout(ROOM_WAIT, Arc::clone(&budget.room).acquire_owned()).await {
         Ok(Ok(permit)) => permit,
         _ => {
             metrics::counter!(crate::metrics::REJECTIONS, "reason" => "uploads").increment(1);
@@ -129,12 +152,27 @@ mod tests {
         builder.body(Body::empty()).unwrap()
     }
 
+    /// A header naming the root key (its signature is s3s's to check, not this layer's).
+    const SIGNED: &str =
+        "AWS4-HMAC-SHA256 Credential=ROOT/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+
+    fn budget() -> Budget {
+        let settings = crate::config::Settings::resolve(crate::config::ServeArgs {
+            data_dir: Some(std::env::temp_dir()),
+            access_key_id: Some("ROOT".into()),
+            secret_access_key: Some("rootsecret".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        Budget::new(Arc::new(crate::credentials::Users::load(&settings).unwrap().0))
+    }
+
     fn unsized_put(body: &'static [u8]) -> Request {
         http::Request::builder()
             .method("PUT")
             .uri("/b/k")
             .header("transfer-encoding", "chunked")
-            .header("authorization", "AWS4-HMAC-SHA256 (checked by s3s, after this layer)")
+            .header("authorization", SIGNED)
             .body(Body::from(body))
             .unwrap()
     }
@@ -157,13 +195,13 @@ mod tests {
                     format!("{length:?}")
                 }
             })
-            .layer(axum::middleware::from_fn_with_state(Budget::default(), layer));
+            .layer(axum::middleware::from_fn_with_state(budget(), layer));
         let hold = |app: axum::Router| {
             let request = http::Request::builder()
                 .method("PUT")
                 .uri("/hold")
                 .header("transfer-encoding", "chunked")
-                .header("authorization", "AWS4-HMAC-SHA256 (checked by s3s, after this layer)")
+                .header("authorization", SIGNED)
                 .body(Body::from("x"))
                 .unwrap();
             tokio::spawn(app.oneshot(request))
@@ -187,8 +225,38 @@ mod tests {
         // An unsigned one is refused before it reserves anything.
         let (mut parts, body) = unsized_put(b"hello").into_parts();
         parts.headers.remove("authorization");
-        let anonymous = app.oneshot(Request::from_parts(parts, body)).await.unwrap();
+        let anonymous = app.clone().oneshot(Request::from_parts(parts, body)).await.unwrap();
         assert_eq!(anonymous.status(), http::StatusCode::LENGTH_REQUIRED);
+        // A key that does not exist takes no room either.
+        let (mut parts, body) = unsized_put(b"hello").into_parts();
+        let unknown = SIGNED.replace("ROOT", "NOBODY");
+        parts.headers.insert("authorization", http::HeaderValue::from_str(&unknown).unwrap());
+        let unknown = app.oneshot(Request::from_parts(parts, body)).await.unwrap();
+        assert_eq!(unknown.status(), http::StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn the_access_key_is_found_in_every_form_of_signature() {
+        let with = |name: &str, value: &str| {
+            let mut request = unsized_put(b"");
+            request.headers_mut().insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(value).unwrap(),
+            );
+            access_key(&request)
+        };
+        assert_eq!(with("authorization", SIGNED).as_deref(), Some("ROOT"));
+        assert_eq!(with("authorization", "AWS AK2:c2ln").as_deref(), Some("AK2"));
+        let presigned = |query: &str| {
+            let request = http::Request::builder().uri(format!("/b/k?{query}")).body(Body::empty()).unwrap();
+            access_key(&request)
+        };
+        assert_eq!(
+            presigned("X-Amz-Credential=AK3%2F20260101%2Fus-east-1%2Fs3%2Faws4_request").as_deref(),
+            Some("AK3")
+        );
+        assert_eq!(presigned("AWSAccessKeyId=AK4&Signature=x").as_deref(), Some("AK4"));
+        assert_eq!(presigned("x=1"), None);
     }
 
     #[test]

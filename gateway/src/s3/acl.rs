@@ -389,9 +389,7 @@ impl Rucket {
         }
         // Under BucketOwnerEnforced the bucket's owner owns every object (and ACLs grant
         // nothing): an object written before the controls no longer lets its writer in.
-        let enforced = self.projections().ownership(bucket).map_err(errors::projection)?
-            == Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced);
-        if record.owner == user.id && !enforced {
+        if record.owner == user.id && !self.enforced(bucket)? {
             return Ok(true);
         }
         let acl = self
@@ -399,6 +397,12 @@ impl Rucket {
             .effective_version_acl(bucket, key, record.hlc_timestamp)
             .map_err(errors::projection)?;
         Ok(acl.allows(&user.id, permission))
+    }
+
+    /// Whether the bucket's ownership controls are BucketOwnerEnforced (ACLs off).
+    pub(super) fn enforced(&self, bucket: &BucketName) -> S3Result<bool> {
+        Ok(self.projections().ownership(bucket).map_err(errors::projection)?
+            == Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced))
     }
 
     /// The owner of the version a write committed (`None` if its event cannot be read).
@@ -478,7 +482,11 @@ impl Rucket {
     ) -> S3Result<S3Response<GetBucketAclOutput>> {
         let user = self.principal(&req)?;
         let (bucket, record) = self.bucket_access(&user, &req.input.bucket, Permission::ReadAcp)?;
-        let acl = self.projections().bucket_acl_listed(&bucket).map_err(errors::projection)?;
+        let acl = match self.enforced(&bucket)? {
+            // ACLs are off: the owner's FULL_CONTROL is all there is.
+            true => ListedAcl::default(),
+            false => self.projections().bucket_acl_listed(&bucket).map_err(errors::projection)?,
+        };
         let (owner, grants) = to_policy(&record.owner, &acl);
         Ok(S3Response::new(GetBucketAclOutput { grants: Some(grants), owner: Some(owner) }))
     }
@@ -524,7 +532,11 @@ impl Rucket {
             .projections()
             .version_acl_listed(&bucket, &key, resolved.record.hlc_timestamp)
             .map_err(errors::projection)?;
-        let (owner, grants) = to_policy(&resolved.record.owner, &acl);
+        // Under BucketOwnerEnforced the bucket's owner owns the object, and ACLs are off.
+        let (owner, grants) = match self.enforced(&bucket)? {
+            true => to_policy(&bucket_record.owner, &ListedAcl::default()),
+            false => to_policy(&resolved.record.owner, &acl),
+        };
         Ok(S3Response::new(GetObjectAclOutput {
             grants: Some(grants),
             owner: Some(owner),

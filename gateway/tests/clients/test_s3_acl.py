@@ -222,3 +222,7 @@ def test_enforced_ownership_turns_existing_acls_off(s3, server, alt_user):
     assert requests.get(f"{server['endpoint']}/{bucket}/public", timeout=10).status_code == 403
     assert fails(lambda: alt.get_object(Bucket=bucket, Key="public"))[0] == 403, "its writer no longer owns it"
     assert s3.get_object(Bucket=bucket, Key="public")["Body"].read() == b"p"
+    # What the ACL APIs show is what counts: the bucket owner's FULL_CONTROL.
+    acl = s3.get_object_acl(Bucket=bucket, Key="public")
+    assert acl["Owner"]["ID"] == "root" and listed(acl) == [("root", "FULL_CONTROL")]
+    assert listed(s3.get_bucket_acl(Bucket=bucket)) == [("root", "FULL_CONTROL")]

@@ -5,12 +5,12 @@
 use rucket_schemas::{
     Acl, BucketAclSet, BucketCorsSet, BucketEncryption, BucketEncryptionSet, BucketLifecycleSet, BucketName,
     BucketNotificationSet, BucketOwnershipSet, BucketPolicySet, BucketPublicAccessBlockSet, BucketTaggingSet,
-    CorsConfig, LifecycleConfig, NotificationConfig, ObjectAclSet, ObjectKey, ObjectOwnership,
+    CorsConfig, Grantee, LifecycleConfig, NotificationConfig, ObjectAclSet, ObjectKey, ObjectOwnership,
     ObjectTaggingSet, Permission, PublicAccessBlock, Rejection, StorageEvent, Tags, VersionId,
 };
 
 use super::{event, Caller, Decision};
-use crate::{ProjectionError, Projections};
+use crate::{BucketRecord, ProjectionError, Projections};
 
 impl Projections {
     /// Put/DeleteBucketPolicy: the owner's (or an operator's); a public policy (judged
@@ -47,6 +47,7 @@ impl Projections {
         Ok(match self.bucket(bucket)? {
             None => Decision::Rejected(Rejection::NoSuchBucket),
             Some(_) if self.blocks_public(bucket, acl)? => Decision::Rejected(Rejection::AccessDenied),
+            Some(b) if self.acls_off(bucket, &b, acl)? => Decision::Rejected(Rejection::AccessDenied),
             Some(b)
                 if !caller.may_act(&b)
                     && !self
@@ -78,8 +79,12 @@ impl Projections {
             Some(_) if self.blocks_public(bucket, acl)? => {
                 return Ok(Decision::Rejected(Rejection::AccessDenied))
             }
+            Some(b) if self.acls_off(bucket, &b, acl)? => {
+                return Ok(Decision::Rejected(Rejection::AccessDenied))
+            }
             Some(b) => b,
         };
+        let enforced = self.ownership(bucket)? == Some(ObjectOwnership::BucketOwnerEnforced);
         let record = match self.target_version(bucket, key, version_id)? {
             Ok(record) => record,
             Err(r) => return Ok(Decision::Rejected(r)),
@@ -87,7 +92,9 @@ impl Projections {
         let granted = self
             .effective_version_acl(bucket, key, record.hlc_timestamp)?
             .allows(caller.requester(), Permission::WriteAcp);
-        Ok(if !caller.may_act(&b) && record.owner != *caller.requester() && !granted {
+        // (Under BucketOwnerEnforced an older object's writer is no longer its owner.)
+        let writer = record.owner == *caller.requester() && !enforced;
+        Ok(if !caller.may_act(&b) && !writer && !granted {
             Decision::Rejected(Rejection::AccessDenied)
         } else {
             event(StorageEvent::ObjectAclSet(ObjectAclSet {
@@ -230,6 +237,17 @@ impl Projections {
     }
 
     /// Whether the bucket's public access block refuses `acl` (it grants publicly).
+    /// Whether the bucket's ownership controls (BucketOwnerEnforced) turn ACLs off and
+    /// `acl` is more than the default or its owner's FULL_CONTROL (the gateway says
+    /// AccessControlListNotSupported first; this holds if the controls changed since).
+    fn acls_off(&self, bucket: &BucketName, b: &BucketRecord, acl: &Acl) -> Result<bool, ProjectionError> {
+        let owner_only = acl
+            .grants
+            .iter()
+            .all(|g| g.permission == Permission::FullControl && g.grantee == Grantee::User(b.owner.clone()));
+        Ok(!owner_only && self.ownership(bucket)? == Some(ObjectOwnership::BucketOwnerEnforced))
+    }
+
     pub(super) fn blocks_public(&self, bucket: &BucketName, acl: &Acl) -> Result<bool, ProjectionError> {
         Ok(acl.is_public() && self.public_access_block(bucket)?.is_some_and(|b| b.block_public_acls))
     }

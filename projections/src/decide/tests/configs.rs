@@ -290,3 +290,33 @@ fn a_whole_acl_is_marked_on_its_event_and_decided_as_what_it_wraps() {
     check(&mut h, ALICE, object.clone(), "ObjectAclSet bkt/a@null grants=1");
     check(&mut h, BOB, whole(object), "Rejected(AccessDenied)");
 }
+
+#[test]
+fn acls_are_refused_in_log_order_once_the_bucket_owner_enforces_ownership() {
+    let mut h = with_buckets(&["bkt"]);
+    given(&mut h, ALICE, bucket_acl("bkt", vec![(user("bob"), Permission::Write)]));
+    write(&mut h, BOB, "bkt", "his", "null");
+    let enforced = CommandBody::SetBucketOwnership {
+        bucket: b("bkt"),
+        ownership: Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced),
+    };
+    given(&mut h, ALICE, enforced);
+    let public = || vec![(Grantee::AllUsers, Permission::Read)];
+    check(&mut h, ALICE, bucket_acl("bkt", public()), "Rejected(AccessDenied)");
+    check(
+        &mut h,
+        ALICE,
+        bucket_acl("bkt", vec![(user("alice"), Permission::FullControl)]),
+        "BucketAclSet bkt grants=1",
+    );
+    let object = |grants| CommandBody::SetObjectAcl {
+        bucket: b("bkt"),
+        key: k("his"),
+        version_id: None,
+        acl: acl(grants),
+    };
+    check(&mut h, ALICE, object(public()), "Rejected(AccessDenied)");
+    // Its writer no longer owns it: not even the harmless ACL is his to set.
+    check(&mut h, BOB, object(vec![]), "Rejected(AccessDenied)");
+    check(&mut h, ALICE, object(vec![]), "ObjectAclSet bkt/his@null grants=0");
+}
