@@ -291,6 +291,19 @@ impl Projections {
         self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
     }
 
+    /// Whether the bucket's ownership controls are BucketOwnerEnforced: ACLs are off and
+    /// its owner owns every object.
+    pub fn acls_off(&self, bucket: &BucketName) -> Result<bool, ProjectionError> {
+        Ok(self.ownership(bucket)? == Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced))
+    }
+
+    /// Whether the bucket's ownership controls let its owner take objects others write
+    /// (BucketOwnerPreferred, with `bucket-owner-full-control`, or BucketOwnerEnforced).
+    pub fn owner_takes_objects(&self, bucket: &BucketName) -> Result<bool, ProjectionError> {
+        use rucket_schemas::ObjectOwnership as O;
+        Ok(matches!(self.ownership(bucket)?, Some(O::BucketOwnerPreferred | O::BucketOwnerEnforced)))
+    }
+
     /// The bucket's grants (its owner has full control whatever they say).
     pub fn bucket_acl(&self, bucket: &BucketName) -> Result<rucket_schemas::Acl, ProjectionError> {
         Ok(self.bucket_acl_listed(bucket)?.acl)
@@ -342,7 +355,7 @@ impl Projections {
             return Ok(acl);
         }
         // BucketOwnerEnforced turns ACLs off: they grant nothing.
-        if self.ownership(bucket)? == Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced) {
+        if self.acls_off(bucket)? {
             return Ok(rucket_schemas::Acl::default());
         }
         let ignore = self.public_access_block(bucket)?.is_some_and(|b| b.ignore_public_acls);

@@ -267,8 +267,7 @@ impl Rucket {
         requested: Option<&ListedAcl>,
         bucket_owner: &UserId,
     ) -> S3Result<()> {
-        let enforced = self.projections().ownership(bucket).map_err(errors::projection)?
-            == Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced);
+        let enforced = self.enforced(bucket)?;
         // The default, or the bucket owner's FULL_CONTROL (canned, or as the whole ACL).
         let owner_full_control = canned("bucket-owner-full-control", bucket_owner).map(|a| a.grants)?;
         let harmless = requested.is_none_or(|listed| match listed.whole {
@@ -401,8 +400,7 @@ impl Rucket {
 
     /// Whether the bucket's ownership controls are BucketOwnerEnforced (ACLs off).
     pub(super) fn enforced(&self, bucket: &BucketName) -> S3Result<bool> {
-        Ok(self.projections().ownership(bucket).map_err(errors::projection)?
-            == Some(rucket_schemas::ObjectOwnership::BucketOwnerEnforced))
+        self.projections().acls_off(bucket).map_err(errors::projection)
     }
 
     /// The owner of the version a write committed (`None` if its event cannot be read).
@@ -445,11 +443,7 @@ impl Rucket {
     ) -> S3Result<UserId> {
         let owner_full_control = canned("bucket-owner-full-control", bucket_owner)?.grants;
         let asks = acl.is_some_and(|l| !l.whole && l.acl.grants == owner_full_control);
-        use rucket_schemas::ObjectOwnership as O;
-        let prefers = matches!(
-            self.projections().ownership(bucket).map_err(errors::projection)?,
-            Some(O::BucketOwnerPreferred | O::BucketOwnerEnforced)
-        );
+        let prefers = self.projections().owner_takes_objects(bucket).map_err(errors::projection)?;
         Ok(if asks && prefers { bucket_owner.clone() } else { user.id.clone() })
     }
 

@@ -494,15 +494,12 @@ impl Rucket {
         // Only the writer of that version hears it again (the version does not name the
         // upload that made it, so the parts and the writer stand for it); under ownership
         // controls that gave it to the bucket's owner, the owner stands for the writer.
-        use rucket_schemas::ObjectOwnership as O;
-        let handed_over = matches!(
-            self.projections().ownership(bucket).map_err(errors::projection)?,
-            Some(O::BucketOwnerPreferred | O::BucketOwnerEnforced)
-        ) && self
-            .projections()
-            .bucket(bucket)
-            .map_err(errors::projection)?
-            .is_some_and(|b| b.owner == record.owner);
+        let handed_over = self.projections().owner_takes_objects(bucket).map_err(errors::projection)?
+            && self
+                .projections()
+                .bucket(bucket)
+                .map_err(errors::projection)?
+                .is_some_and(|b| b.owner == record.owner);
         if named.is_empty()
             || record.etag != etag
             || (record.owner != user.id && !handed_over)

@@ -47,7 +47,9 @@ impl Projections {
         Ok(match self.bucket(bucket)? {
             None => Decision::Rejected(Rejection::NoSuchBucket),
             Some(_) if self.blocks_public(bucket, acl)? => Decision::Rejected(Rejection::AccessDenied),
-            Some(b) if self.acls_off(bucket, &b, acl)? => Decision::Rejected(Rejection::AccessDenied),
+            Some(b) if self.refused_while_acls_off(bucket, &b, acl)? => {
+                Decision::Rejected(Rejection::AccessDenied)
+            }
             Some(b)
                 if !caller.may_act(&b)
                     && !self
@@ -79,12 +81,12 @@ impl Projections {
             Some(_) if self.blocks_public(bucket, acl)? => {
                 return Ok(Decision::Rejected(Rejection::AccessDenied))
             }
-            Some(b) if self.acls_off(bucket, &b, acl)? => {
+            Some(b) if self.refused_while_acls_off(bucket, &b, acl)? => {
                 return Ok(Decision::Rejected(Rejection::AccessDenied))
             }
             Some(b) => b,
         };
-        let enforced = self.ownership(bucket)? == Some(ObjectOwnership::BucketOwnerEnforced);
+        let enforced = self.acls_off(bucket)?;
         let record = match self.target_version(bucket, key, version_id)? {
             Ok(record) => record,
             Err(r) => return Ok(Decision::Rejected(r)),
@@ -236,18 +238,23 @@ impl Projections {
         })
     }
 
-    /// Whether the bucket's public access block refuses `acl` (it grants publicly).
     /// Whether the bucket's ownership controls (BucketOwnerEnforced) turn ACLs off and
     /// `acl` is more than the default or its owner's FULL_CONTROL (the gateway says
     /// AccessControlListNotSupported first; this holds if the controls changed since).
-    fn acls_off(&self, bucket: &BucketName, b: &BucketRecord, acl: &Acl) -> Result<bool, ProjectionError> {
+    fn refused_while_acls_off(
+        &self,
+        bucket: &BucketName,
+        b: &BucketRecord,
+        acl: &Acl,
+    ) -> Result<bool, ProjectionError> {
         let owner_only = acl
             .grants
             .iter()
             .all(|g| g.permission == Permission::FullControl && g.grantee == Grantee::User(b.owner.clone()));
-        Ok(!owner_only && self.ownership(bucket)? == Some(ObjectOwnership::BucketOwnerEnforced))
+        Ok(!owner_only && self.acls_off(bucket)?)
     }
 
+    /// Whether the bucket's public access block refuses `acl` (it grants publicly).
     pub(super) fn blocks_public(&self, bucket: &BucketName, acl: &Acl) -> Result<bool, ProjectionError> {
         Ok(acl.is_public() && self.public_access_block(bucket)?.is_some_and(|b| b.block_public_acls))
     }
