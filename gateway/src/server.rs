@@ -57,6 +57,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // event that became durable must never name bytes that were not.
     let blobs = BlobStore::open(settings.data_dir.join("blobs"), BlobDurability::Strict)?;
     let mut copies = None;
+    let volumes = crate::volumes::Volumes::new(&settings.data_dir, settings.limits.disk_reserve)
+        .for_uploads(settings.limits.max_uploads);
     let (writer, projections, archive) = if settings.read_only {
         // A point-in-time data dir: no Raft, no writes, nothing deleted.
         let db = rucket_log::replay::open_existing(&settings.data_dir.join("log"))?;
@@ -98,7 +100,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 let fingerprint =
                     crate::cluster::key_fingerprint(&root.access_key_id, &root.secret_access_key, &shared);
                 let (node, cluster_copies) =
-                    crate::cluster::start_node(node_config, cluster, fingerprint, &blobs).await?;
+                    crate::cluster::start_node(node_config, cluster, fingerprint, &blobs, volumes.clone())
+                        .await?;
                 copies = Some(cluster_copies);
                 node
             }
@@ -177,8 +180,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         inline_threshold: settings.inline_threshold,
         body_timeout: settings.limits.body_timeout,
         uploads: Arc::clone(&uploads),
-        volumes: crate::volumes::Volumes::new(&settings.data_dir, settings.limits.disk_reserve)
-            .for_uploads(settings.limits.max_uploads),
+        volumes,
         collector,
         policies: Arc::default(),
         notifier: crate::notify::delivery::Notifier {

@@ -83,7 +83,7 @@ impl rucket_blobs::Room for Volumes {
 }
 
 impl Short {
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         format!(
             "The {} volume ({}) has {} bytes free, below its reserve of {} bytes: new writes are refused until space is freed (deletes still work).",
             self.volume,

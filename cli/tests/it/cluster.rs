@@ -630,6 +630,53 @@ async fn a_node_with_local_reads_serves_what_it_holds_without_a_quorum() {
     cluster.stop_all();
 }
 
+/// The reserve no disk here has free: a node started with it takes no new bytes.
+const NO_ROOM: (&str, &str) = ("RUCKET_DISK_RESERVE_BYTES", "1152921504606846976");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_body_that_reaches_too_few_nodes_is_refused_and_nothing_is_written() {
+    let mut cluster = Cluster::start(3);
+    cluster.leader().await;
+    let c1 = client(cluster.node(1));
+    c1.create_bucket().bucket("copies").send().await.unwrap();
+    // Nodes 2 and 3 keep voting and applying, but refuse every blob copy (their volumes
+    // are below the reserve).
+    for id in [2, 3] {
+        cluster.kill(id);
+        cluster.launch(id, &[NO_ROOM]);
+    }
+    cluster.leader().await;
+    let blobs_1 = cluster.data_dir(1).join("blobs");
+    let files_before = crate::support::files_under(&blobs_1);
+
+    let big: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
+    let refused = c1.put_object().bucket("copies").key("big").body(big.clone().into()).send().await;
+    let err = refused.expect_err("a body on one node of three is not acknowledged");
+    assert_eq!(crate::support::status(&err), 503, "{err:?}");
+    let text = format!("{:?}", err.into_service_error());
+    assert!(text.contains("reached 1 of the 2 nodes"), "{text}");
+    assert!(text.contains("below its reserve"), "the refusal names the peers' reason: {text}");
+    // Nothing was proposed, and the receiving node kept no bytes.
+    for id in 1..=3 {
+        let head = client(cluster.node(id)).head_object().bucket("copies").key("big").send().await;
+        assert_eq!(crate::support::status(&head.unwrap_err()), 404, "node {id} knows the refused key");
+    }
+    assert_eq!(crate::support::files_under(&blobs_1), files_before, "the refused body's file is gone");
+    // A small body travels in the log itself and needs no copies.
+    c1.put_object().bucket("copies").key("small").body(b"tiny".to_vec().into()).send().await.unwrap();
+
+    // With room on one more node, the same write reaches a majority.
+    cluster.kill(3);
+    cluster.launch(3, &[]);
+    cluster.leader().await;
+    c1.put_object().bucket("copies").key("big").body(big.clone().into()).send().await.unwrap();
+    assert_eq!(get(&client(cluster.node(3)), "copies", "big").await, big);
+    // Node 2 still has no room for a copy, yet serves the bytes (fetched for the read).
+    assert_eq!(get(&client(cluster.node(2)), "copies", "big").await, big);
+    assert_eq!(get(&client(cluster.node(2)), "copies", "small").await, b"tiny");
+    cluster.stop_all();
+}
+
 /// Waits until node `id` has applied `position`.
 async fn wait_applied(cluster: &Cluster, id: u64, position: u64) {
     let deadline = Instant::now() + WAIT;

@@ -24,6 +24,7 @@ use rucket_schemas::BlobId;
 use sha2::Digest;
 
 use super::wire::{Refusal, Signer, BLOB_LEN};
+use crate::volumes::Volumes;
 
 /// The largest log message a peer may send (a Raft entry of many inline bodies).
 const MAX_MESSAGE: usize = 512 << 20;
@@ -34,6 +35,8 @@ const MAX_CONNECTIONS: usize = 1024;
 struct Peers {
     node: Arc<Node>,
     blobs: BlobStore,
+    /// A copy for a new write is refused below the reserve, as the write itself would be.
+    volumes: Volumes,
     signer: Arc<Signer>,
 }
 
@@ -119,6 +122,11 @@ async fn put_blob(
     let Some(len) = len else {
         return (StatusCode::BAD_REQUEST, "the blob length is missing").into_response();
     };
+    if let Some(short) = peers.volumes.short(len) {
+        metrics::counter!(crate::metrics::REJECTIONS, "reason" => "disk_reserve").increment(1);
+        tracing::warn!(blob = %id, "refused a blob copy: {}", short.message());
+        return (StatusCode::INSUFFICIENT_STORAGE, short.message()).into_response();
+    }
     match peers.blobs.receive(&id, len, body.into_data_stream()).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(BlobError::Corrupt { .. }) => {
@@ -197,6 +205,7 @@ pub async fn start(
     address: SocketAddr,
     node: Arc<Node>,
     blobs: BlobStore,
+    volumes: Volumes,
     signer: Arc<Signer>,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(address)
@@ -208,10 +217,15 @@ pub async fn start(
         .route("/_cluster/v1/hello", get(hello))
         .route("/_cluster/v1/blob/{id}", get(get_blob).put(put_blob))
         .layer(axum::middleware::from_fn_with_state(
-            Peers { node: Arc::clone(&node), blobs: blobs.clone(), signer: Arc::clone(&signer) },
+            Peers {
+                node: Arc::clone(&node),
+                blobs: blobs.clone(),
+                volumes: volumes.clone(),
+                signer: Arc::clone(&signer),
+            },
             sign_answers,
         ))
-        .with_state(Peers { node, blobs, signer });
+        .with_state(Peers { node, blobs, volumes, signer });
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
         let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());

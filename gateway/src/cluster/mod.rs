@@ -160,6 +160,7 @@ pub async fn start_node(
     settings: &ClusterSettings,
     fingerprint: String,
     blobs: &rucket_blobs::BlobStore,
+    volumes: crate::volumes::Volumes,
 ) -> anyhow::Result<(Arc<rucket_log::Node>, copies::Copies)> {
     config.bootstrap_single = false;
     // A node in the peer list forms the cluster with the others; one that is not waits
@@ -175,7 +176,7 @@ pub async fn start_node(
     let node = Arc::new(
         rucket_log::Node::open_cluster(config, Arc::new(http.clone())).await.context("opening the log")?,
     );
-    let bound = listener::start(settings.listen, Arc::clone(&node), blobs.clone(), signer).await?;
+    let bound = listener::start(settings.listen, Arc::clone(&node), blobs.clone(), volumes, signer).await?;
     println!("rucket node {} listening for peers on {bound}", settings.node_id);
     check_peer_keys(&http, settings).await?;
     {

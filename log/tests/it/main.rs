@@ -3,5 +3,6 @@
 mod cluster;
 mod conformance;
 mod replay;
+mod sim;
 mod single;
 mod support;
