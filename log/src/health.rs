@@ -12,6 +12,8 @@ use std::sync::OnceLock;
 pub struct Durability {
     failure: OnceLock<String>,
     failures: AtomicU64,
+    /// Wakes the node's watcher once, at the first failure (see [`Self::failed`]).
+    first_failure: tokio::sync::Notify,
 }
 
 impl Durability {
@@ -21,6 +23,14 @@ impl Durability {
         let reason = format!("{what} failed: {error}");
         if self.failure.set(reason.clone()).is_ok() {
             tracing::error!(reason, "a write could not be made durable; refusing writes until restart");
+            self.first_failure.notify_one();
+        }
+    }
+
+    /// Returns once a failure is recorded (at once if one is). For one waiter: the node.
+    pub async fn failed(&self) {
+        if self.failure.get().is_none() {
+            self.first_failure.notified().await;
         }
     }
 

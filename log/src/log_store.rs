@@ -110,7 +110,30 @@ impl LogStore {
     }
 }
 
+/// The most entry bytes (as stored) one AppendEntries carries. openraft gives each call
+/// the heartbeat interval as its deadline and asks for up to `max_payload_entries` entries
+/// at once: a follower far behind on large entries would get calls that can never finish
+/// in time. Capped here, where openraft asks for them, it catches up in pieces that do.
+pub const MAX_APPEND_BYTES: usize = 4 << 20;
+
 impl RaftLogReader<TypeConfig> for LogStore {
+    /// The entries from `start`, up to `end` (exclusive) or [`MAX_APPEND_BYTES`], whichever
+    /// comes first; at least one.
+    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Entry<TypeConfig>>> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for g in self.log.range::<[u8; 8], _>(start.to_be_bytes()..end.to_be_bytes()) {
+            let (k, v) = g.into_inner().map_err(read_err)?;
+            if !out.is_empty() && bytes + v.len() > MAX_APPEND_BYTES {
+                break;
+            }
+            bytes += v.len();
+            let index = u64::from_be_bytes(k.as_ref().try_into().unwrap_or_default());
+            out.push(Self::decode_entry(index, &v)?);
+        }
+        Ok(out)
+    }
+
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
@@ -246,5 +269,57 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.remove(&self.log, g.key().map_err(write_err)?);
         }
         batch.commit().map_err(write_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, EntryPayload};
+    use rucket_schemas::{BucketName, Command, CommandBody, EventId, Hlc, RegionId, UserId};
+
+    use super::*;
+    use crate::CommandBatch;
+
+    /// An entry of about `len` bytes (one command whose only large field is that long).
+    fn entry(index: u64, len: usize) -> Entry<TypeConfig> {
+        let command = Command {
+            hlc: Hlc::new(index << 32, 1),
+            event_id: EventId([index as u8; 16]),
+            origin_region: RegionId::new("us-east-1"),
+            requester: UserId::new("root"),
+            requester_is_admin: true,
+            body: CommandBody::CreateBucket {
+                bucket: BucketName::parse("capped").unwrap(),
+                location: "x".repeat(len),
+                object_lock_enabled: false,
+            },
+        };
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(CommandBatch(vec![command])),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_payload_for_a_follower_stops_at_the_byte_cap_but_always_has_an_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let mut store = LogStore::open(&db, Durability::Relaxed).unwrap();
+        let mib = 1 << 20;
+        let sizes = [mib, mib, mib, mib, mib, 5 * mib, 10, 10];
+        for (i, len) in sizes.iter().enumerate() {
+            let e = entry(i as u64 + 1, *len);
+            store.log.insert(e.log_id.index.to_be_bytes(), codec::encode(&e).unwrap()).unwrap();
+        }
+        let indexes =
+            |entries: Vec<Entry<TypeConfig>>| entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>();
+        // Three entries of a MiB fit in 4 MiB with their framing; a fourth does not.
+        assert_eq!(indexes(store.limited_get_log_entries(1, 9).await.unwrap()), [1, 2, 3]);
+        assert_eq!(indexes(store.limited_get_log_entries(4, 9).await.unwrap()), [4, 5]);
+        // An entry larger than the cap still goes, alone.
+        assert_eq!(indexes(store.limited_get_log_entries(6, 9).await.unwrap()), [6]);
+        assert_eq!(indexes(store.limited_get_log_entries(7, 9).await.unwrap()), [7, 8]);
+        // The range's end still holds.
+        assert_eq!(indexes(store.limited_get_log_entries(1, 2).await.unwrap()), [1]);
     }
 }

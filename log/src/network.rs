@@ -119,24 +119,8 @@ pub(crate) async fn call<Req: Serialize, Resp: DeserializeOwned>(
     request: &Req,
     deadline: Duration,
 ) -> Result<Resp, WireError> {
-    let body = encode_request(target, request)?;
-    call_encoded(wire, target, address, rpc, body, deadline).await
-}
-
-fn encode_request<Req: Serialize>(target: NodeId, request: &Req) -> Result<Vec<u8>, WireError> {
-    codec::encode(request)
-        .map_err(|e| WireError::Refused { node: target, reason: format!("encoding the request: {e}") })
-}
-
-/// As [`call`], with the request encoded already.
-async fn call_encoded<Resp: DeserializeOwned>(
-    wire: &dyn Wire,
-    target: NodeId,
-    address: &str,
-    rpc: Rpc,
-    body: Vec<u8>,
-    deadline: Duration,
-) -> Result<Resp, WireError> {
+    let body = codec::encode(request)
+        .map_err(|e| WireError::Refused { node: target, reason: format!("encoding the request: {e}") })?;
     let answer = wire.call(target, address, rpc, body, deadline).await?;
     codec::decode(&answer)
         .map_err(|e| WireError::Refused { node: target, reason: format!("decoding the answer: {e}") })
@@ -181,24 +165,9 @@ impl PeerConnection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let body =
-            encode_request(self.target, request).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
-        self.send_encoded(rpc, body, option).await
-    }
-
-    async fn send_encoded<Resp, E>(
-        &self,
-        rpc: Rpc,
-        body: Vec<u8>,
-        option: &RPCOption,
-    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
-    where
-        Resp: DeserializeOwned,
-        E: std::error::Error + DeserializeOwned,
-    {
         let deadline = option.hard_ttl();
         let answer: Result<Resp, RaftError<NodeId, E>> =
-            call_encoded(&*self.wire, self.target, &self.address, rpc, body, deadline).await.map_err(
+            call(&*self.wire, self.target, &self.address, rpc, request, deadline).await.map_err(
                 |e| match e {
                     WireError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
                     WireError::Timeout { .. } => RPCError::Timeout(Timeout {
@@ -217,53 +186,13 @@ impl PeerConnection {
     }
 }
 
-/// The most entry bytes one AppendEntries carries. openraft gives each call the heartbeat
-/// interval as its deadline, and sends up to `max_payload_entries` entries of up to
-/// `max_batch` commands each: a follower far behind on large entries would get calls that
-/// can never finish in time. Capped, it catches up in pieces that do.
-pub const MAX_APPEND_BYTES: usize = 4 << 20;
-
-/// Keeps the longest prefix of `entries` within `cap` encoded bytes (at least one entry);
-/// returns the log id of the last one kept when some were cut.
-fn cap_entries(
-    entries: &mut Vec<openraft::Entry<TypeConfig>>,
-    cap: usize,
-) -> Option<openraft::LogId<NodeId>> {
-    let mut total = 0usize;
-    let keep = entries
-        .iter()
-        .position(|entry| {
-            // An entry that cannot be encoded fails when the request is; count it as large.
-            total = total.saturating_add(codec::encoded_len(entry).unwrap_or(usize::MAX));
-            total > cap
-        })
-        .map(|first_over| first_over.max(1))?;
-    if keep >= entries.len() {
-        return None;
-    }
-    entries.truncate(keep);
-    entries.last().map(|entry| entry.log_id)
-}
-
 impl RaftNetwork<TypeConfig> for PeerConnection {
     async fn append_entries(
         &mut self,
-        mut rpc: AppendEntriesRequest<TypeConfig>,
+        rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        let unencodable = |e: WireError| RPCError::Unreachable(Unreachable::new(&e));
-        let mut body = encode_request(self.target, &rpc).map_err(unencodable)?;
-        let mut cut = None;
-        if body.len() > MAX_APPEND_BYTES {
-            cut = cap_entries(&mut rpc.entries, MAX_APPEND_BYTES);
-            body = encode_request(self.target, &rpc).map_err(unencodable)?;
-        }
-        let answer = self.send_encoded(Rpc::AppendEntries, body, &option).await?;
-        // The follower took what was sent; openraft sends the rest next.
-        Ok(match (answer, cut) {
-            (AppendEntriesResponse::Success, Some(last)) => AppendEntriesResponse::PartialSuccess(Some(last)),
-            (answer, _) => answer,
-        })
+        self.send(Rpc::AppendEntries, &rpc, &option).await
     }
 
     async fn install_snapshot(
@@ -335,85 +264,5 @@ impl RaftNetwork<TypeConfig> for NoConnection {
         _option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         Err(self.unreachable().into())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Vote};
-
-    use super::*;
-    use crate::CommandBatch;
-
-    /// A peer that takes every AppendEntries and records how many entries it carried.
-    #[derive(Default)]
-    struct Recorder {
-        sent: Mutex<Vec<usize>>,
-    }
-
-    impl Wire for Recorder {
-        fn call(&self, _: NodeId, _: &str, _: Rpc, body: Vec<u8>, _: Duration) -> WireFuture {
-            let request: AppendEntriesRequest<TypeConfig> = codec::decode(&body).unwrap();
-            self.sent.lock().unwrap().push(request.entries.len());
-            let answer: Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>> =
-                Ok(AppendEntriesResponse::Success);
-            let answer = codec::encode(&answer).unwrap();
-            Box::pin(async move { Ok(answer) })
-        }
-    }
-
-    /// An entry of about `len` bytes (a command whose only large field is that long).
-    fn entry(index: u64, len: usize) -> Entry<TypeConfig> {
-        use rucket_schemas::{BucketName, Command, CommandBody, EventId, Hlc, RegionId, UserId};
-        let command = Command {
-            hlc: Hlc::new(index << 32, 1),
-            event_id: EventId([index as u8; 16]),
-            origin_region: RegionId::new("us-east-1"),
-            requester: UserId::new("root"),
-            requester_is_admin: true,
-            body: CommandBody::CreateBucket {
-                bucket: BucketName::parse("capped").unwrap(),
-                location: "x".repeat(len),
-                object_lock_enabled: false,
-            },
-        };
-        Entry {
-            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-            payload: EntryPayload::Normal(CommandBatch(vec![command])),
-        }
-    }
-
-    async fn append(recorder: &Arc<Recorder>, sizes: &[usize]) -> AppendEntriesResponse<NodeId> {
-        let wire: Arc<dyn Wire> = Arc::clone(recorder) as Arc<dyn Wire>;
-        let mut peer = PeerConnection { wire, target: 2, address: "n2".into() };
-        let request = AppendEntriesRequest {
-            vote: Vote::new_committed(1, 1),
-            prev_log_id: Some(LogId::new(CommittedLeaderId::new(1, 1), 1)),
-            leader_commit: None,
-            entries: sizes.iter().enumerate().map(|(i, len)| entry(i as u64 + 2, *len)).collect(),
-        };
-        peer.append_entries(request, RPCOption::new(Duration::from_secs(5))).await.unwrap()
-    }
-
-    #[tokio::test]
-    async fn append_entries_carries_at_most_the_byte_cap_and_reports_what_it_sent() {
-        let recorder = Arc::new(Recorder::default());
-        let mib = 1 << 20;
-        // Ten entries of a MiB: the first three fit in 4 MiB with their framing, and the
-        // answer names the last entry sent, so openraft sends the rest next.
-        let answer = append(&recorder, &[mib; 10]).await;
-        let last_sent = LogId::new(CommittedLeaderId::new(1, 1), 4);
-        assert_eq!(answer, AppendEntriesResponse::PartialSuccess(Some(last_sent)));
-        // Within the cap: sent whole, answered as the peer answered.
-        assert_eq!(append(&recorder, &[mib, mib]).await, AppendEntriesResponse::Success);
-        // One entry larger than the cap still goes, alone.
-        let answer = append(&recorder, &[5 * mib, 10]).await;
-        let last_sent = LogId::new(CommittedLeaderId::new(1, 1), 2);
-        assert_eq!(answer, AppendEntriesResponse::PartialSuccess(Some(last_sent)));
-        // A heartbeat (no entries) is untouched.
-        assert_eq!(append(&recorder, &[]).await, AppendEntriesResponse::Success);
-        assert_eq!(*recorder.sent.lock().unwrap(), [3, 2, 1, 0]);
     }
 }

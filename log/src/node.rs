@@ -109,6 +109,10 @@ const START_CHECK: usize = 10_000;
 /// this many descriptors aside when it fits its connection caps to the open file limit.
 pub const LOG_OPEN_FILES: usize = 256;
 
+/// The inline body bytes past which a Raft entry takes no more commands, so that an entry
+/// fits well within one AppendEntries (see [`crate::log_store::MAX_APPEND_BYTES`]).
+const MAX_ENTRY_BYTES: usize = 2 << 20;
+
 /// Proposals in flight at once; while they wait, new commands gather into the next batch.
 const IN_FLIGHT: usize = 4;
 
@@ -234,7 +238,10 @@ impl Node {
         }
 
         let (tx, rx) = mpsc::channel(config.max_batch * IN_FLIGHT);
-        let mut tasks = vec![tokio::spawn(run_proposer(raft.clone(), rx, config.max_batch))];
+        let mut tasks = vec![
+            tokio::spawn(run_proposer(raft.clone(), rx, config.max_batch)),
+            tokio::spawn(leave_raft_when_not_durable(raft.clone(), Arc::clone(&health))),
+        ];
         if config.durability == Durability::Relaxed {
             let db = db.clone();
             let fsync = move || db.persist(PersistMode::SyncData);
@@ -375,7 +382,14 @@ impl Node {
         for task in &self.tasks {
             task.abort();
         }
+        self.state_machine.stop();
         self.raft.shutdown().await?;
+        // openraft's state machine worker outlives the core: an install under way ends at
+        // its next wait on a peer (or its page's fold), releasing the database.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.state_machine.snapshot_installing() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.persist(PersistMode::SyncAll)).await??;
         Ok(())
@@ -388,10 +402,14 @@ async fn run_proposer(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Proposal>, 
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let mut bytes = first.0.body.inline_len();
         let mut proposals = vec![first];
-        while proposals.len() < max_batch {
+        while proposals.len() < max_batch && bytes < MAX_ENTRY_BYTES {
             match rx.try_recv() {
-                Ok(p) => proposals.push(p),
+                Ok(p) => {
+                    bytes += p.0.body.inline_len();
+                    proposals.push(p);
+                }
                 Err(_) => break,
             }
         }
@@ -425,6 +443,19 @@ async fn run_proposer(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Proposal>, 
             }
             drop(permit);
         });
+    }
+}
+
+/// A node that can no longer make writes durable gives up its part in Raft: in a cluster
+/// the others elect a leader that can, instead of following one that refuses every write
+/// (a failed Raft append already stops Raft; a failed relaxed or collector fsync does not
+/// by itself). The node goes on serving reads from what it holds; `/live` fails, and a
+/// restart brings it back from what is durable.
+async fn leave_raft_when_not_durable(raft: Raft<TypeConfig>, health: Arc<DurabilityHealth>) {
+    health.failed().await;
+    tracing::error!("this node cannot make writes durable: it leaves Raft until it is restarted");
+    if let Err(e) = raft.shutdown().await {
+        tracing::warn!(error = %e, "stopping Raft after a durability failure");
     }
 }
 

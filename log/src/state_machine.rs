@@ -94,6 +94,9 @@ struct Inner {
     peers: OnceLock<(NodeId, Arc<dyn Wire>)>,
     /// Counts installed snapshots, so that the server can fetch the bodies they name.
     installs: tokio::sync::watch::Sender<u64>,
+    /// Set when the node stops: an install waiting on its peers gives up (it resumes at
+    /// the next start from its durable record) instead of holding the database open.
+    stopping: tokio::sync::watch::Sender<bool>,
     /// Whether a snapshot install is running (the archive may be emptied meanwhile).
     installing: std::sync::atomic::AtomicBool,
     /// The highest Raft index recorded as applied, or as covered by an install that has
@@ -146,6 +149,7 @@ impl StateMachine {
             event_ids,
             peers: OnceLock::new(),
             installs: tokio::sync::watch::Sender::new(0),
+            stopping: tokio::sync::watch::Sender::new(false),
             installing: Default::default(),
             recorded: tokio::sync::watch::Sender::new(recorded),
             snapshot_record: Default::default(),
@@ -551,8 +555,16 @@ impl StateMachine {
             let mut progressed = false;
             for (id, address) in sources {
                 let request = RangeRequest { after, upto, max_bytes: snapshot::PAGE_BYTES };
-                let answer: std::result::Result<std::result::Result<RangePage, String>, _> =
-                    call(&**wire, *id, address, Rpc::ArchiveRange, &request, snapshot::PAGE_DEADLINE).await;
+                let answer: std::result::Result<std::result::Result<RangePage, String>, _> = self
+                    .unless_stopping(call(
+                        &**wire,
+                        *id,
+                        address,
+                        Rpc::ArchiveRange,
+                        &request,
+                        snapshot::PAGE_DEADLINE,
+                    ))
+                    .await?;
                 let page = match answer {
                     Ok(Ok(page)) => page,
                     Ok(Err(reason)) => {
@@ -597,10 +609,26 @@ impl StateMachine {
                 failures = 0;
             } else {
                 failures += 1;
-                tokio::time::sleep(snapshot::backoff(failures)).await;
+                self.unless_stopping(tokio::time::sleep(snapshot::backoff(failures))).await?;
             }
         }
         Ok(started)
+    }
+
+    /// Stops a running install's waits on peers (see `Inner::stopping`).
+    pub(crate) fn stop(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    /// Runs `wait` unless the node stops first.
+    async fn unless_stopping<T>(&self, wait: impl std::future::Future<Output = T>) -> Result<T> {
+        let mut stopping = self.inner.stopping.subscribe();
+        tokio::select! {
+            done = wait => Ok(done),
+            _ = stopping.wait_for(|stop| *stop) => Err(sm_err(std::io::Error::other(
+                "the node is stopping; the snapshot install resumes at its next start",
+            ))),
+        }
     }
 
     /// Records a begun install durably; `refold` while the archive is being emptied.

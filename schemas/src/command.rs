@@ -320,6 +320,34 @@ pub enum ExpireAction {
 }
 
 impl CommandBody {
+    /// The command a wrapper (tags, a seal, a lock, a condition, request facts) carries.
+    pub fn wrapped(&self) -> Option<&CommandBody> {
+        match self {
+            Self::Tagged { inner, .. }
+            | Self::Sealed { inner, .. }
+            | Self::Locked { inner, .. }
+            | Self::BypassGovernance { inner }
+            | Self::PolicyAllowed { inner }
+            | Self::IfMatched { inner, .. }
+            | Self::WholeAcl { inner }
+            | Self::UploadAcl { inner, .. }
+            | Self::Requested { inner, .. } => Some(inner),
+            _ => None,
+        }
+    }
+
+    /// The body bytes the command carries in itself (an inline object body), the bulk of
+    /// a large command's size.
+    pub fn inline_len(&self) -> usize {
+        match self {
+            Self::PutObject { record, .. } => match &record.data {
+                crate::ObjectData::Inline(body) => body.len(),
+                _ => 0,
+            },
+            other => other.wrapped().map_or(0, Self::inline_len),
+        }
+    }
+
     /// The bucket the command acts on; `None` for access key commands.
     pub fn bucket(&self) -> Option<&BucketName> {
         Some(match self {
@@ -348,15 +376,15 @@ impl CommandBody {
             | Self::SetBucketPolicy { bucket, .. }
             | Self::SetBucketEncryption { bucket, .. }
             | Self::RewrapDataKey { bucket, .. } => bucket,
-            Self::Tagged { inner, .. }
-            | Self::Sealed { inner, .. }
-            | Self::Locked { inner, .. }
-            | Self::BypassGovernance { inner }
-            | Self::PolicyAllowed { inner }
-            | Self::IfMatched { inner, .. }
-            | Self::WholeAcl { inner }
-            | Self::UploadAcl { inner, .. }
-            | Self::Requested { inner, .. } => return inner.bucket(),
+            Self::Tagged { .. }
+            | Self::Sealed { .. }
+            | Self::Locked { .. }
+            | Self::BypassGovernance { .. }
+            | Self::PolicyAllowed { .. }
+            | Self::IfMatched { .. }
+            | Self::WholeAcl { .. }
+            | Self::UploadAcl { .. }
+            | Self::Requested { .. } => return self.wrapped().and_then(Self::bucket),
             Self::CreateAccessKey { .. }
             | Self::SetAccessKeyStatus { .. }
             | Self::DeleteAccessKey { .. }

@@ -117,3 +117,43 @@ async fn cluster_survives_the_loss_of_its_leader() {
         close(node).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_make_writes_durable_leaves_and_the_others_go_on() {
+    let root = tempfile::tempdir().unwrap();
+    let router = Router::default();
+    let mut nodes = BTreeMap::new();
+    for id in 1..=3 {
+        nodes.insert(id, start(&router, root.path(), id).await);
+    }
+    let members: BTreeMap<NodeId, BasicNode> =
+        (1..=3).map(|id| (id, BasicNode::new(format!("n{id}")))).collect();
+    nodes[&1].raft().initialize(members).await.expect("initialize");
+    let leader = leader_of(&nodes).await;
+    nodes[&leader].propose(create_bucket(1, "durable")).await.unwrap();
+
+    // An fsync fails on the leader (as a relaxed-mode or collector fsync would report it).
+    nodes[&leader].durability().record_failure("relaxed fsync", &"injected EIO");
+    let refused = nodes[&leader].propose(put(2, "durable", "refused", b"v")).await;
+    assert!(matches!(refused, Err(rucket_log::ProposeError::NotDurable { .. })), "{refused:?}");
+    // It stops taking part in Raft, so the others elect a leader that can write.
+    nodes[&leader]
+        .raft()
+        .wait(Some(WAIT))
+        .metrics(|m| m.running_state.is_err(), "raft stopped")
+        .await
+        .expect("the failed leader leaves Raft");
+    assert_eq!(
+        nodes[&leader].readiness(),
+        Err(rucket_log::NotReady::NotDurable("relaxed fsync failed: injected EIO".into()))
+    );
+    let failed = nodes.remove(&leader).unwrap();
+    let new_leader = leader_of(&nodes).await;
+    assert_ne!(new_leader, leader);
+    let outcome = nodes[&new_leader].propose(put(3, "durable", "after", b"v")).await;
+    assert!(matches!(outcome, Ok(Outcome::Applied { .. })), "{outcome:?}");
+    close(failed).await;
+    for (_, node) in nodes {
+        close(node).await;
+    }
+}
