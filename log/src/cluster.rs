@@ -104,11 +104,13 @@ impl Node {
             Rpc::InstallSnapshot => encode(&raft.install_snapshot(decode(body)?).await),
             Rpc::Propose => {
                 let command: Command = decode(body)?;
-                // A leader that cannot make writes durable takes none, forwarded or not.
+                // A leader that cannot make writes durable takes none, forwarded or not; it
+                // is leaving Raft, so the follower asks again (a retry of the same command
+                // is recognised by its id) and reaches the next leader.
                 if let Some(reason) = self.durability().failure() {
-                    return encode(&Err::<Outcome, _>(ProposeError::NotDurable {
-                        reason: reason.to_owned(),
-                    }));
+                    return encode(&Err::<Outcome, _>(ProposeError::Unavailable(format!(
+                        "the leader cannot make writes durable: {reason}"
+                    ))));
                 }
                 // Never forwarded again: a node that is no longer the leader says so and
                 // the follower asks the new one.
@@ -201,6 +203,9 @@ impl Node {
     pub(crate) async fn propose_anywhere(&self, command: Command) -> Result<Outcome, ProposeError> {
         let give_up = Instant::now() + PROPOSE_DEADLINE;
         loop {
+            if self.raft_stopped() {
+                return Err(ProposeError::Stopped);
+            }
             let leader = self.raft().metrics().borrow().current_leader;
             let attempt = match leader {
                 // Bounded here too: a leader cut off from its majority never commits.
@@ -319,6 +324,9 @@ impl Node {
         // Every reader that arrived so far is covered by an index asked for from now on.
         let covers = shared.arrivals.load(Ordering::SeqCst);
         loop {
+            if self.raft_stopped() {
+                return Err(ProposeError::Stopped);
+            }
             let leader = self.raft().metrics().borrow().current_leader;
             // Every attempt ends by the reader's deadline, so queued readers never wait
             // behind calls that outlive theirs.
@@ -483,8 +491,17 @@ impl Node {
 
     /// Whether this node leads the cluster now (work that must run once per cluster runs
     /// on the leader only).
+    /// Whether this node leads (a node whose Raft stopped keeps its last metrics, which
+    /// may still name it).
     pub fn is_leader(&self) -> bool {
-        self.raft().metrics().borrow().current_leader == Some(self.id())
+        let m = self.raft().metrics().borrow().clone();
+        m.running_state.is_ok() && m.current_leader == Some(self.id())
+    }
+
+    /// Whether this node's Raft has stopped (shut down, a storage failure, or left after
+    /// losing durability): nothing it could ask of Raft will come.
+    fn raft_stopped(&self) -> bool {
+        self.raft().metrics().borrow().running_state.is_err()
     }
 }
 

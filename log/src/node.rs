@@ -109,8 +109,9 @@ const START_CHECK: usize = 10_000;
 /// this many descriptors aside when it fits its connection caps to the open file limit.
 pub const LOG_OPEN_FILES: usize = 256;
 
-/// The inline body bytes past which a Raft entry takes no more commands, so that an entry
-/// fits well within one AppendEntries (see [`crate::log_store::MAX_APPEND_BYTES`]).
+/// The encoded bytes past which a Raft entry takes no more commands (inline bodies, large
+/// completes and configurations), so that an entry fits well within one AppendEntries
+/// (see [`crate::log_store::MAX_APPEND_BYTES`]).
 const MAX_ENTRY_BYTES: usize = 2 << 20;
 
 /// Proposals in flight at once; while they wait, new commands gather into the next batch.
@@ -396,18 +397,28 @@ impl Node {
     }
 }
 
+impl Drop for Node {
+    /// A node dropped without [`Node::shutdown`] still ends its tasks, which hold Raft
+    /// handles (and through them the database) otherwise.
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
 /// Takes every queued proposal (up to `max_batch`) into one Raft entry, keeps up to
 /// `IN_FLIGHT` entries in flight, and answers each caller with its own outcome.
 async fn run_proposer(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Proposal>, max_batch: usize) {
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = permits.clone().acquire_owned().await else { break };
-        let mut bytes = first.0.body.inline_len();
+        let mut bytes = crate::codec::encoded_len(&first.0);
         let mut proposals = vec![first];
         while proposals.len() < max_batch && bytes < MAX_ENTRY_BYTES {
             match rx.try_recv() {
                 Ok(p) => {
-                    bytes += p.0.body.inline_len();
+                    bytes += crate::codec::encoded_len(&p.0);
                     proposals.push(p);
                 }
                 Err(_) => break,

@@ -509,11 +509,15 @@ impl StateMachine {
         // The node that cut the snapshot first: it holds every event up to its position.
         sources.sort_by_key(|(id, _)| *id != manifest.source);
         self.inner.installing.store(true, std::sync::atomic::Ordering::Release);
-        let result = self.pull(&meta, &manifest, &sources, wire.as_ref()).await;
+        let upto = manifest.position;
+        let result = async {
+            let started = self.pull(&meta, &manifest, &sources, wire.as_ref()).await?;
+            self.blocking(move |sm| sm.finish_install(meta, upto)).await?;
+            Ok::<_, StorageError<NodeId>>(started)
+        }
+        .await;
         self.inner.installing.store(false, std::sync::atomic::Ordering::Release);
         let started = result?;
-        let upto = manifest.position;
-        self.blocking(move |sm| sm.finish_install(meta, upto)).await?;
         tracing::info!(from = %started, events = upto.0 - started.0, position = %upto, "installed a snapshot from the leader");
         self.inner.installs.send_modify(|n| *n += 1);
         Ok(())

@@ -336,18 +336,6 @@ impl CommandBody {
         }
     }
 
-    /// The body bytes the command carries in itself (an inline object body), the bulk of
-    /// a large command's size.
-    pub fn inline_len(&self) -> usize {
-        match self {
-            Self::PutObject { record, .. } => match &record.data {
-                crate::ObjectData::Inline(body) => body.len(),
-                _ => 0,
-            },
-            other => other.wrapped().map_or(0, Self::inline_len),
-        }
-    }
-
     /// The bucket the command acts on; `None` for access key commands.
     pub fn bucket(&self) -> Option<&BucketName> {
         Some(match self {

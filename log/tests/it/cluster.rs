@@ -143,6 +143,7 @@ async fn a_leader_that_cannot_make_writes_durable_leaves_and_the_others_go_on() 
         .metrics(|m| m.running_state.is_err(), "raft stopped")
         .await
         .expect("the failed leader leaves Raft");
+    assert!(!nodes[&leader].is_leader(), "a node that left Raft does not call itself the leader");
     assert_eq!(
         nodes[&leader].readiness(),
         Err(rucket_log::NotReady::NotDurable("relaxed fsync failed: injected EIO".into()))

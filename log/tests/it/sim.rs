@@ -234,7 +234,6 @@ impl Sim {
     async fn stop_node(&mut self, id: NodeId) -> u64 {
         self.alive[&id].store(false, Ordering::Relaxed);
         let node = self.net.nodes.lock().unwrap().remove(&id).expect("stopping a running node");
-        let last_index = node.raft().metrics().borrow().last_log_index.unwrap_or_default();
         self.record.lock().unwrap().installs += *node.snapshot_installs().borrow();
         node.shutdown().await.expect("node stops");
         // Calls and clients still holding the node finish within their deadlines.
@@ -247,6 +246,8 @@ impl Sim {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // Read once nothing can append any more.
+        let last_index = node.raft().metrics().borrow().last_log_index.unwrap_or_default();
         last_index
     }
 
