@@ -186,6 +186,7 @@ struct FileConfig {
     raft_snapshot_every: Option<u64>,
     #[serde(default)]
     keys: Vec<KeyConfig>,
+    root_display_name: Option<String>,
     #[serde(default)]
     webhooks: Vec<crate::notify::WebhookTarget>,
 }
@@ -200,6 +201,10 @@ pub struct KeyConfig {
     /// The user's e-mail address: ACL grants may name the user by it.
     #[serde(default)]
     pub email: Option<String>,
+    /// The name S3 shows beside the user's id as `DisplayName` (owners, ACL grantees);
+    /// the user's name when not given.
+    #[serde(default)]
+    pub display_name: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,6 +229,8 @@ pub struct Settings {
     pub root_secret_access_key: Option<String>,
     pub log: String,
     pub keys: Vec<KeyConfig>,
+    /// The root user's `DisplayName` (default `root`).
+    pub root_display_name: Option<String>,
     pub read_only: bool,
     pub feed: crate::feed::FeedSettings,
     /// Webhook targets that bucket notification configurations may name.
@@ -392,6 +399,7 @@ impl Settings {
             root_secret_access_key: args.secret_access_key.or(file.secret_access_key),
             log: args.log.or(file.log).unwrap_or_else(|| "info,openraft=warn".to_owned()),
             keys: file.keys,
+            root_display_name: file.root_display_name,
             read_only: args.read_only,
             feed,
             webhooks: file.webhooks,

@@ -75,6 +75,8 @@ pub struct Users {
     keys: BTreeMap<String, (String, User)>,
     /// Configured users' e-mail addresses (lowercase), for grants by e-mail.
     emails: BTreeMap<String, UserId>,
+    /// Configured users' display names, where one is given.
+    display_names: BTreeMap<UserId, String>,
     directory: Option<(Projections, Arc<Keyring>)>,
 }
 
@@ -108,9 +110,18 @@ impl Users {
             &root.secret_access_key,
             User::new(UserId::new(ROOT_USER), true),
         )?;
-        for KeyConfig { name, access_key_id, secret_access_key, email } in &settings.keys {
+        if let Some(display_name) = &settings.root_display_name {
+            users.display_names.insert(UserId::new(ROOT_USER), display_name.clone());
+        }
+        for KeyConfig { name, access_key_id, secret_access_key, email, display_name } in &settings.keys {
             if name == ROOT_USER {
                 anyhow::bail!("`root` is reserved; choose another name for key {access_key_id}");
+            }
+            if let Some(display_name) = display_name {
+                let previous = users.display_names.insert(UserId::new(name), display_name.clone());
+                if previous.is_some_and(|other| &other != display_name) {
+                    anyhow::bail!("user {name} is given two display names");
+                }
             }
             let user = User::new(UserId::new(name), false);
             users.insert(access_key_id, secret_access_key, user)?;
@@ -122,6 +133,11 @@ impl Users {
             }
         }
         Ok((users, root))
+    }
+
+    /// The name S3 shows for a user as `DisplayName`: the configured one, else its id.
+    pub fn display_name(&self, id: &UserId) -> String {
+        self.display_names.get(id).cloned().unwrap_or_else(|| id.to_string())
     }
 
     /// The user a grant by e-mail address names, if some configured user has it.
@@ -306,6 +322,7 @@ mod tests {
             access_key_id: "AKA".into(),
             secret_access_key: "s".into(),
             email: Some("Alice@Example.com".into()),
+            display_name: Some("A. Liddell".into()),
         });
         let (users, root) = Users::load(&settings).unwrap();
         assert!(!root.generated);
@@ -315,11 +332,14 @@ mod tests {
         assert!(!alice.admin);
         assert_eq!(users.by_email("alice@example.COM").map(UserId::as_str), Some("alice"));
         assert_eq!(users.by_email("bob@example.com"), None);
+        assert_eq!(users.display_name(&UserId::new("alice")), "A. Liddell");
+        assert_eq!(users.display_name(&UserId::new(ROOT_USER)), ROOT_USER, "the id when none is given");
         settings.keys.push(KeyConfig {
             name: "bob".into(),
             access_key_id: "AKA".into(),
             secret_access_key: "t".into(),
             email: None,
+            display_name: None,
         });
         assert!(Users::load(&settings).is_err(), "a duplicate key id is refused");
     }

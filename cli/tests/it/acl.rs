@@ -173,6 +173,17 @@ async fn acl_apis_and_grants() {
     let grantee = only.grantee().unwrap();
     assert_eq!((grantee.id(), grantee.email_address()), (Some("alice"), None), "listed by id");
     assert_eq!(grantee.r#type(), &Type::CanonicalUser);
+    // Display names: the configured one, else the user's id.
+    assert_eq!(grantee.display_name(), Some("A. Liddell"));
+    assert_eq!(granted.owner().and_then(|o| o.display_name()), Some("bob"));
+    let listed = server.client().list_buckets().send().await.unwrap();
+    assert_eq!(listed.owner().and_then(|o| o.display_name()), Some("The Root"), "root_display_name");
+    let objects = bob.list_objects_v2().bucket(&bucket).fetch_owner(true).send().await.unwrap();
+    assert!(!objects.contents().is_empty() && objects.contents().iter().all(|o| o.owner().is_some()));
+    for owner in objects.contents().iter().filter_map(|o| o.owner()) {
+        let named = if owner.id() == Some("alice") { Some("A. Liddell") } else { owner.id() };
+        assert_eq!(owner.display_name(), named);
+    }
     alice.list_objects_v2().bucket(&bucket).send().await.unwrap();
     let err = bob.get_object_acl().bucket(&bucket).key("missing").send().await.unwrap_err();
     assert_eq!(support::code(&err), "NoSuchKey");

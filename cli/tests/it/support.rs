@@ -83,8 +83,9 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "[[keys]]\nname = \"alice\"\naccess_key_id = \"{ALICE_KEY}\"\nsecret_access_key = \"{ALICE_SECRET}\"\n\
-                 email = \"alice@example.com\"\n\n\
+                "root_display_name = \"The Root\"\n\n\
+                 [[keys]]\nname = \"alice\"\naccess_key_id = \"{ALICE_KEY}\"\nsecret_access_key = \"{ALICE_SECRET}\"\n\
+                 email = \"alice@example.com\"\ndisplay_name = \"A. Liddell\"\n\n\
                  [[keys]]\nname = \"bob\"\naccess_key_id = \"{BOB_KEY}\"\nsecret_access_key = \"{BOB_SECRET}\"\n\n\
                  {extra_config}"
             ),

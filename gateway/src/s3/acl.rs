@@ -215,7 +215,7 @@ fn from_policy(policy: AccessControlPolicy, users: &Users) -> S3Result<Acl> {
 
 /// The policy S3 returns: a whole ACL as it was given, any other the owner's
 /// FULL_CONTROL and then its grants; group grants first (in their order), then users'.
-fn to_policy(owner_id: &UserId, listed: &ListedAcl) -> (Owner, Vec<dto::Grant>) {
+fn to_policy(users: &Users, owner_id: &UserId, listed: &ListedAcl) -> (Owner, Vec<dto::Grant>) {
     let owner_grant = grant(Grantee::User(owner_id.clone()), Permission::FullControl);
     let mut grants: Vec<&Grant> = match listed.whole {
         true => listed.acl.grants.iter().collect(),
@@ -226,13 +226,13 @@ fn to_policy(owner_id: &UserId, listed: &ListedAcl) -> (Owner, Vec<dto::Grant>) 
             .collect(),
     };
     grants.sort_by_key(|g| matches!(g.grantee, Grantee::User(_)));
-    (owner(owner_id), grants.into_iter().map(|g| dto_grant(&g.grantee, g.permission)).collect())
+    (owner(users, owner_id), grants.into_iter().map(|g| dto_grant(users, &g.grantee, g.permission)).collect())
 }
 
-fn dto_grant(grantee: &Grantee, permission: Permission) -> dto::Grant {
+fn dto_grant(users: &Users, grantee: &Grantee, permission: Permission) -> dto::Grant {
     let grantee = match grantee {
         Grantee::User(id) => dto::Grantee {
-            display_name: Some(id.to_string()),
+            display_name: Some(users.display_name(id)),
             email_address: None,
             id: Some(id.to_string()),
             type_: Type::from_static(Type::CANONICAL_USER),
@@ -481,7 +481,7 @@ impl Rucket {
             true => ListedAcl::default(),
             false => self.projections().bucket_acl_listed(&bucket).map_err(errors::projection)?,
         };
-        let (owner, grants) = to_policy(&record.owner, &acl);
+        let (owner, grants) = to_policy(&self.users, &record.owner, &acl);
         Ok(S3Response::new(GetBucketAclOutput { grants: Some(grants), owner: Some(owner) }))
     }
 
@@ -528,8 +528,8 @@ impl Rucket {
             .map_err(errors::projection)?;
         // Under BucketOwnerEnforced the bucket's owner owns the object, and ACLs are off.
         let (owner, grants) = match self.enforced(&bucket)? {
-            true => to_policy(&bucket_record.owner, &ListedAcl::default()),
-            false => to_policy(&resolved.record.owner, &acl),
+            true => to_policy(&self.users, &bucket_record.owner, &ListedAcl::default()),
+            false => to_policy(&self.users, &resolved.record.owner, &acl),
         };
         Ok(S3Response::new(GetObjectAclOutput {
             grants: Some(grants),

@@ -64,7 +64,7 @@ impl Rucket {
         };
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(owner(&user.id)),
+            owner: Some(owner(&self.users, &user.id)),
             prefix: input.prefix,
             continuation_token,
         }))

@@ -54,7 +54,7 @@ fn object_entry(
     key: &str,
     record: &rucket_schemas::ObjectRecord,
     render: &Render,
-    with_owner: bool,
+    owners: Option<&crate::credentials::Users>,
 ) -> Object {
     Object {
         key: Some(render.s(key)),
@@ -62,7 +62,7 @@ fn object_entry(
         last_modified: Some(timestamp(record.hlc_timestamp)),
         size: Some(record.size as i64),
         storage_class: Some(ObjectStorageClass::from(record.storage_class.s3_name().to_owned())),
-        owner: with_owner.then(|| owner(&record.owner)),
+        owner: owners.map(|users| owner(users, &record.owner)),
         ..Default::default()
     }
 }
@@ -125,7 +125,9 @@ impl Rucket {
             delimiter: render.opt(input.delimiter.as_deref()),
             is_truncated: Some(page.is_truncated),
             next_marker: render.opt(next_marker.as_deref()),
-            contents: Some(page.objects.iter().map(|(k, r)| object_entry(k, r, &render, true)).collect()),
+            contents: Some(
+                page.objects.iter().map(|(k, r)| object_entry(k, r, &render, Some(&self.users))).collect(),
+            ),
             common_prefixes: prefixes(page.common_prefixes, &render),
             encoding_type: input.encoding_type,
             ..Default::default()
@@ -162,7 +164,10 @@ impl Rucket {
             next_continuation_token: next,
             start_after: render.opt(input.start_after.as_deref()),
             contents: Some(
-                page.objects.iter().map(|(k, r)| object_entry(k, r, &render, fetch_owner)).collect(),
+                page.objects
+                    .iter()
+                    .map(|(k, r)| object_entry(k, r, &render, fetch_owner.then_some(&*self.users)))
+                    .collect(),
             ),
             common_prefixes: prefixes(page.common_prefixes, &render),
             encoding_type: input.encoding_type,
@@ -209,7 +214,7 @@ impl Rucket {
                     storage_class: Some(ObjectVersionStorageClass::from(
                         r.storage_class.s3_name().to_owned(),
                     )),
-                    owner: Some(owner(&r.owner)),
+                    owner: Some(owner(&self.users, &r.owner)),
                     ..Default::default()
                 }),
                 VersionEntry::DeleteMarker { version_id, owner: who, hlc_timestamp } => {
@@ -218,7 +223,7 @@ impl Rucket {
                         version_id: Some(version_id.to_string()),
                         is_latest: Some(is_latest),
                         last_modified: Some(timestamp(hlc_timestamp)),
-                        owner: Some(owner(&who)),
+                        owner: Some(owner(&self.users, &who)),
                     })
                 }
             }

@@ -280,8 +280,8 @@ pub(crate) fn timestamp(hlc: Hlc) -> Timestamp {
     Timestamp::from(hlc.to_datetime())
 }
 
-pub(crate) fn owner(user: &rucket_schemas::UserId) -> Owner {
-    Owner { display_name: Some(user.to_string()), id: Some(user.to_string()) }
+pub(crate) fn owner(users: &Users, user: &rucket_schemas::UserId) -> Owner {
+    Owner { display_name: Some(users.display_name(user)), id: Some(user.to_string()) }
 }
 
 #[async_trait::async_trait]

@@ -677,9 +677,9 @@ impl Rucket {
             part_number_marker: input.part_number_marker,
             next_part_number_marker: if is_truncated { next } else { None },
             is_truncated: Some(is_truncated),
-            owner: Some(owner(&upload.owner)),
+            owner: Some(owner(&self.users, &upload.owner)),
             initiator: Some(Initiator {
-                display_name: Some(upload.owner.to_string()),
+                display_name: Some(self.users.display_name(&upload.owner)),
                 id: Some(upload.owner.to_string()),
             }),
             storage_class: Some(s3s::dto::StorageClass::from(upload.storage_class.s3_name().to_owned())),
@@ -747,9 +747,9 @@ impl Rucket {
                         key: Some(render.s(u.key.as_str())),
                         upload_id: Some(u.upload_id.to_string()),
                         initiated: Some(timestamp(u.initiated)),
-                        owner: Some(owner(&u.owner)),
+                        owner: Some(owner(&self.users, &u.owner)),
                         initiator: Some(Initiator {
-                            display_name: Some(u.owner.to_string()),
+                            display_name: Some(self.users.display_name(&u.owner)),
                             id: Some(u.owner.to_string()),
                         }),
                         storage_class: Some(s3s::dto::StorageClass::from(
