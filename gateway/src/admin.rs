@@ -132,16 +132,18 @@ impl AdminRoute {
         let members = node.cluster_status().await;
         let nodes: Vec<serde_json::Value> = members
             .into_iter()
-            .map(|(id, address, voter, status)| {
+            .map(|member| {
+                let rucket_log::MemberStatus { id, address, voter, state, phi, status } = member;
                 let state = match &status {
-                    Some(s) if s.role != rucket_log::Role::Shutdown => "up",
-                    _ => "down",
+                    Some(s) if s.role == rucket_log::Role::Shutdown => rucket_log::PeerState::Down,
+                    _ => state,
                 };
                 serde_json::json!({
                     "id": id,
                     "address": address,
                     "voter": voter,
-                    "state": state,
+                    "state": state.as_str(),
+                    "phi": phi.is_finite().then_some((phi * 100.0).round() / 100.0),
                     "role": status.as_ref().map(|s| s.role.as_str()),
                     "term": status.as_ref().map(|s| s.term),
                     "applied": status.as_ref().map(|s| s.applied.0),

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::{BasicNode, ChangeMembers, ServerState};
@@ -15,8 +16,8 @@ use rucket_schemas::{Command, LogPosition, Outcome};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::network::{call, Rpc};
-use crate::{codec, Node, NodeId, ProposeError};
+use crate::network::{call, Rpc, Wire};
+use crate::{codec, Liveness, Node, NodeId, PeerState, ProposeError};
 
 /// How long a proposal may wait for a leader (an election, a partition healing) before
 /// the client is told to retry.
@@ -68,6 +69,51 @@ pub struct NodeStatus {
     /// The voters and learners with their cluster addresses, as this node knows them.
     pub voters: BTreeMap<NodeId, String>,
     pub learners: BTreeMap<NodeId, String>,
+}
+
+/// One member as `rucket cluster status` shows it.
+#[derive(Clone, Debug)]
+pub struct MemberStatus {
+    pub id: NodeId,
+    pub address: String,
+    pub voter: bool,
+    pub state: PeerState,
+    /// The suspicion level of its silence (infinite when never heard from).
+    pub phi: f64,
+    /// Its own view of itself, when it answered just now.
+    pub status: Option<NodeStatus>,
+}
+
+/// Pings every other member once a second (a status call) and records who answered, for
+/// the phi-accrual detector in [`crate::Liveness`].
+pub(crate) async fn run_pinger(
+    raft: openraft::Raft<crate::TypeConfig>,
+    me: NodeId,
+    wire: Arc<dyn Wire>,
+    liveness: Arc<Liveness>,
+) {
+    let mut ticker = tokio::time::interval(crate::PING_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let members: Vec<(NodeId, String)> = {
+            let m = raft.metrics().borrow().clone();
+            let membership = m.membership_config.membership();
+            membership.nodes().filter(|(id, _)| **id != me).map(|(id, n)| (*id, n.addr.clone())).collect()
+        };
+        liveness.retain(|id| members.iter().any(|(m, _)| *m == id));
+        for (id, address) in members {
+            let (wire, liveness) = (Arc::clone(&wire), Arc::clone(&liveness));
+            // Each ping on its own, so a slow peer delays no other's.
+            tokio::spawn(async move {
+                let answer =
+                    call::<_, NodeStatus>(&*wire, id, &address, Rpc::Status, &(), crate::PING_EVERY).await;
+                if answer.is_ok() {
+                    liveness.record(id, std::time::Instant::now());
+                }
+            });
+        }
+    }
 }
 
 /// A change of the cluster's membership.
@@ -162,9 +208,9 @@ impl Node {
         }
     }
 
-    /// The status of every member, asked of each (this node answers for itself); `None`
-    /// for a member that did not answer in time.
-    pub async fn cluster_status(&self) -> Vec<(NodeId, String, bool, Option<NodeStatus>)> {
+    /// The status of every member, asked of each (this node answers for itself), with its
+    /// liveness from the pings; a member that did not answer now is at least suspected.
+    pub async fn cluster_status(&self) -> Vec<MemberStatus> {
         let own = self.status();
         let members = own
             .voters
@@ -176,7 +222,8 @@ impl Node {
             let own = own.clone();
             async move {
                 if id == own.id {
-                    return (id, address, voter, Some(own));
+                    let status = Some(own);
+                    return MemberStatus { id, address, voter, state: PeerState::Up, phi: 0.0, status };
                 }
                 let status = match self.wire() {
                     Some(wire) => {
@@ -186,7 +233,11 @@ impl Node {
                     }
                     None => None,
                 };
-                (id, address, voter, status)
+                let (mut state, phi) = self.liveness().state(id, std::time::Instant::now());
+                if status.is_none() && state == PeerState::Up {
+                    state = PeerState::Suspect;
+                }
+                MemberStatus { id, address, voter, state, phi, status }
             }
         });
         futures::future::join_all(asks).await

@@ -52,6 +52,9 @@ pub struct NodeConfig {
     /// A snapshot is taken after this many Raft entries; the log keeps a tenth of that
     /// behind it, and a follower further behind catches up from the snapshot.
     pub snapshot_every: u64,
+    /// Ping every member once a second for `rucket cluster status`'s liveness (a node of
+    /// a cluster only).
+    pub ping_peers: bool,
 }
 
 impl NodeConfig {
@@ -68,6 +71,7 @@ impl NodeConfig {
             heartbeat_ms: 50,
             election_timeout_ms: (150, 300),
             snapshot_every: 1_000,
+            ping_peers: true,
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct Node {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     committed: Arc<std::sync::atomic::AtomicU64>,
     health: Arc<DurabilityHealth>,
+    /// What this node has heard from each peer (pinged once a second in a cluster).
+    liveness: Arc<crate::Liveness>,
 }
 
 /// Why a node is not ready to serve.
@@ -243,6 +249,15 @@ impl Node {
             tokio::spawn(run_proposer(raft.clone(), rx, config.max_batch)),
             tokio::spawn(leave_raft_when_not_durable(raft.clone(), Arc::clone(&health))),
         ];
+        let liveness = Arc::new(crate::Liveness::default());
+        if let (Some(wire), true) = (&wire, config.ping_peers) {
+            tasks.push(tokio::spawn(crate::cluster::run_pinger(
+                raft.clone(),
+                config.node_id,
+                Arc::clone(wire),
+                Arc::clone(&liveness),
+            )));
+        }
         if config.durability == Durability::Relaxed {
             let db = db.clone();
             let fsync = move || db.persist(PersistMode::SyncData);
@@ -259,6 +274,7 @@ impl Node {
             tasks,
             committed,
             health,
+            liveness,
         })
     }
 
@@ -347,6 +363,11 @@ impl Node {
     /// Whether writes can still be made durable, and how many fsyncs failed.
     pub fn durability(&self) -> &DurabilityHealth {
         &self.health
+    }
+
+    /// What this node has heard from its peers.
+    pub fn liveness(&self) -> &crate::Liveness {
+        &self.liveness
     }
 
     /// Proposes a command and waits for its outcome in log order. Refused at once when

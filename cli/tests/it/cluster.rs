@@ -617,10 +617,25 @@ async fn a_node_with_local_reads_serves_what_it_holds_without_a_quorum() {
     wait_applied(&cluster, 3, head).await;
     wait_for_blob_files(&cluster, 1).await;
 
+    // Every node pings every other once a second: all up.
+    let states = |status: &serde_json::Value| -> Vec<(u64, String)> {
+        let nodes = status["nodes"].as_array().unwrap();
+        nodes.iter().map(|n| (n["id"].as_u64().unwrap(), n["state"].as_str().unwrap().to_owned())).collect()
+    };
+    let up = [1, 2, 3].map(|id| (id, "up".to_owned())).to_vec();
+    wait_for_states(&cluster, 3, &up).await;
+
     // Nodes 1 and 2 gone: node 3 has no leader, yet it answers reads from what it holds
     // (a linearizable node answers 503, see the partition test).
     cluster.kill(1);
     cluster.kill(2);
+    // Its status names them suspect, then down once they have been silent for 5 s.
+    let status = cluster.status(3).await;
+    let seen = states(&status);
+    assert_eq!(seen[2], (3, "up".to_owned()), "{status}");
+    assert!(seen[..2].iter().all(|(_, s)| s == "suspect" || s == "down"), "{status}");
+    let down = vec![(1, "down".to_owned()), (2, "down".to_owned()), (3, "up".to_owned())];
+    wait_for_states(&cluster, 3, &down).await;
     let c3 = client(cluster.node(3));
     assert_eq!(get(&c3, "stale", "big").await, big);
     assert_eq!(get(&c3, "stale", "small").await, b"tiny");
@@ -675,6 +690,24 @@ async fn a_body_that_reaches_too_few_nodes_is_refused_and_nothing_is_written() {
     assert_eq!(get(&client(cluster.node(2)), "copies", "big").await, big);
     assert_eq!(get(&client(cluster.node(2)), "copies", "small").await, b"tiny");
     cluster.stop_all();
+}
+
+/// Waits until node `id`'s status shows these members' states (id, state), in id order.
+async fn wait_for_states(cluster: &Cluster, id: u64, want: &[(u64, String)]) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = cluster.status(id).await;
+        let nodes = status["nodes"].as_array().unwrap();
+        let seen: Vec<(u64, String)> = nodes
+            .iter()
+            .map(|n| (n["id"].as_u64().unwrap(), n["state"].as_str().unwrap().to_owned()))
+            .collect();
+        if seen == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "node {id} shows {seen:?}, not {want:?}: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Waits until node `id` has applied `position`.
