@@ -106,8 +106,10 @@ pub(crate) async fn run_pinger(
             let (wire, liveness) = (Arc::clone(&wire), Arc::clone(&liveness));
             // Each ping on its own, so a slow peer delays no other's.
             tokio::spawn(async move {
+                // A slow answer still counts (its lateness is what phi weighs).
                 let answer =
-                    call::<_, NodeStatus>(&*wire, id, &address, Rpc::Status, &(), crate::PING_EVERY).await;
+                    call::<_, NodeStatus>(&*wire, id, &address, Rpc::Status, &(), 2 * crate::PING_EVERY)
+                        .await;
                 if answer.is_ok() {
                     liveness.record(id, std::time::Instant::now());
                 }
@@ -234,8 +236,11 @@ impl Node {
                     None => None,
                 };
                 let (mut state, phi) = self.liveness().state(id, std::time::Instant::now());
-                if status.is_none() && state == PeerState::Up {
-                    state = PeerState::Suspect;
+                match (&status, state) {
+                    // Silent to the pings, but it answers now (or no ping went out yet).
+                    (Some(_), PeerState::Down) => state = PeerState::Up,
+                    (None, PeerState::Up) => state = PeerState::Suspect,
+                    _ => {}
                 }
                 MemberStatus { id, address, voter, state, phi, status }
             }

@@ -54,10 +54,17 @@ struct Arrivals {
 impl Arrivals {
     fn record(&mut self, at: Instant) {
         if let Some(last) = self.last {
-            if self.intervals.len() == WINDOW {
-                self.intervals.pop_front();
+            let interval = at.saturating_duration_since(last);
+            if interval >= DOWN_AFTER {
+                // Back from down: the outage is not an interval between answers (it would
+                // widen the spread so much that the next failure is never suspected).
+                self.intervals.clear();
+            } else {
+                if self.intervals.len() == WINDOW {
+                    self.intervals.pop_front();
+                }
+                self.intervals.push_back(interval.as_secs_f64());
             }
-            self.intervals.push_back(at.saturating_duration_since(last).as_secs_f64());
         }
         self.last = Some(at);
     }
@@ -143,9 +150,14 @@ mod tests {
         assert_eq!(state, PeerState::Suspect, "three seconds of silence: phi {phi}");
         assert!(phi >= SUSPECT_PHI);
         assert_eq!(liveness.state(7, after(start, last + 5.0)).0, PeerState::Down);
-        // It answers again: up at once.
-        liveness.record(7, after(start, last + 6.0));
-        assert_eq!(liveness.state(7, after(start, last + 6.5)).0, PeerState::Up);
+        // It answers again: up at once, and the outage does not make the next failure any
+        // less suspicious.
+        liveness.record(7, after(start, last + 30.0));
+        assert_eq!(liveness.state(7, after(start, last + 30.5)).0, PeerState::Up);
+        for i in 1..5 {
+            liveness.record(7, after(start, last + 30.0 + i as f64));
+        }
+        assert_eq!(liveness.state(7, after(start, last + 34.0 + 3.0)).0, PeerState::Suspect);
     }
 
     #[test]
