@@ -123,7 +123,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             // A cluster node may hold copies of writes still on their way through the
             // log, may itself be behind, and may lack bodies it never received: its
             // upkeep fetches those and collects only old unreferenced files.
-            Some(copies) => crate::cluster::upkeep::spawn(Arc::clone(&node), copies.clone(), blobs.clone()),
+            Some(copies) => crate::cluster::upkeep::spawn(
+                Arc::clone(&node),
+                copies.clone(),
+                blobs.clone(),
+                volumes.clone(),
+            ),
         }
         let (projections, archive) = (node.projections().clone(), node.archive().clone());
         (Some(node), projections, archive)

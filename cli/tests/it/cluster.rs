@@ -686,7 +686,26 @@ async fn a_body_that_reaches_too_few_nodes_is_refused_and_nothing_is_written() {
     cluster.leader().await;
     c1.put_object().bucket("copies").key("big").body(big.clone().into()).send().await.unwrap();
     assert_eq!(get(&client(cluster.node(3)), "copies", "big").await, big);
-    // Node 2 still has no room for a copy, yet serves the bytes (fetched for the read).
+    // Node 2, below its reserve, restarts: its resync pass finds the body missing and
+    // fetches nothing in the background.
+    cluster.kill(2);
+    cluster.launch(2, &[NO_ROOM]);
+    let log = cluster.dir(2).join("server.log");
+    let deadline = Instant::now() + WAIT;
+    let pass = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("blob resync pass done")) {
+            break line.to_owned();
+        }
+        assert!(Instant::now() < deadline, "node 2 ran no resync pass: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        pass.contains("fetched=0") && pass.contains("left=1") && pass.contains("below its reserve"),
+        "{pass}"
+    );
+    assert_eq!(crate::support::files_under(&cluster.data_dir(2).join("blobs")), 0);
+    // A read still fetches the body it needs.
     assert_eq!(get(&client(cluster.node(2)), "copies", "big").await, big);
     assert_eq!(get(&client(cluster.node(2)), "copies", "small").await, b"tiny");
     cluster.stop_all();

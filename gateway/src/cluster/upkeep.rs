@@ -11,6 +11,7 @@
 //!   on their way through the log and a node that is behind; a pass runs once the node
 //!   has caught up, then every grace period.
 
+use crate::volumes::Volumes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,7 @@ pub const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
 const FETCHES: usize = 4;
 
 /// Starts the upkeep loop of a cluster node.
-pub fn spawn(node: Arc<Node>, copies: Copies, blobs: BlobStore) {
+pub fn spawn(node: Arc<Node>, copies: Copies, blobs: BlobStore, volumes: Volumes) {
     tokio::spawn(async move {
         let mut installs = node.snapshot_installs();
         let mut last_sweep: Option<Instant> = None;
@@ -39,7 +40,7 @@ pub fn spawn(node: Arc<Node>, copies: Copies, blobs: BlobStore) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             installs.mark_unchanged();
-            if let Err(e) = resync(&node, &copies, &blobs).await {
+            if let Err(e) = resync(&node, &copies, &blobs, &volumes).await {
                 tracing::error!(error = %e, "the blob resync pass failed");
             }
             // A resync pass may be long: the sweep checks again that the node is caught
@@ -78,8 +79,9 @@ pub fn spawn(node: Arc<Node>, copies: Copies, blobs: BlobStore) {
     });
 }
 
-/// One resync pass: fetches every referenced body this node lacks.
-async fn resync(node: &Node, copies: &Copies, blobs: &BlobStore) -> anyhow::Result<()> {
+/// One resync pass: fetches every referenced body this node lacks, while its volumes are
+/// above the reserve (a read of a body it lacks still fetches that one).
+async fn resync(node: &Node, copies: &Copies, blobs: &BlobStore, volumes: &Volumes) -> anyhow::Result<()> {
     let (projections, store) = (node.projections().clone(), blobs.clone());
     let missing: Vec<BlobId> = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<BlobId>> {
         Ok(projections.referenced_blobs()?.into_iter().filter(|id| !store.contains(id)).collect())
@@ -92,6 +94,10 @@ async fn resync(node: &Node, copies: &Copies, blobs: &BlobStore) -> anyhow::Resu
     tracing::info!(missing = missing.len(), "fetching bodies this node lacks from its peers");
     let outcomes: Vec<bool> = futures::stream::iter(missing)
         .map(|id| async move {
+            if let Some(short) = volumes.short(0) {
+                tracing::debug!(blob = %id, "not fetched: {}", short.message());
+                return false;
+            }
             match copies.fetch(&id).await {
                 Ok(true) => true,
                 Ok(false) => {
@@ -110,6 +116,9 @@ async fn resync(node: &Node, copies: &Copies, blobs: &BlobStore) -> anyhow::Resu
     let (fetched, left) =
         outcomes.iter().fold((0, 0), |(f, l), ok| if *ok { (f + 1, l) } else { (f, l + 1) });
     metrics::gauge!(crate::metrics::CLUSTER_BLOBS_MISSING).set(left as f64);
-    tracing::info!(fetched, left, "blob resync pass done");
+    match volumes.short(0) {
+        Some(short) => tracing::warn!(fetched, left, "blob resync pass done; {}", short.message()),
+        None => tracing::info!(fetched, left, "blob resync pass done"),
+    }
     Ok(())
 }
