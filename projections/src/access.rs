@@ -44,16 +44,10 @@ pub(crate) fn target(body: &CommandBody) -> Option<(&BucketName, Option<&ObjectK
         | C::SetObjectRetention { bucket, key, version_id, .. }
         | C::SetObjectLegalHold { bucket, key, version_id, .. } => (bucket, Some(key), version_id.as_ref()),
         C::LifecycleExpire { bucket, key, version_id, .. } => (bucket, Some(key), Some(version_id)),
-        C::Tagged { inner, .. }
-        | C::Sealed { inner, .. }
-        | C::Locked { inner, .. }
-        | C::BypassGovernance { inner }
-        | C::PolicyAllowed { inner }
-        | C::IfMatched { inner, .. }
-        | C::WholeAcl { inner }
-        | C::UploadAcl { inner, .. }
-        | C::Requested { inner, .. } => return target(inner),
-        other => (other.bucket()?, None, None),
+        other => match other.wrapped() {
+            Some(inner) => return target(inner),
+            None => (other.bucket()?, None, None),
+        },
     })
 }
 

@@ -25,6 +25,18 @@ async fn start(router: &Router, root: &std::path::Path, id: NodeId) -> Node {
     node
 }
 
+/// Starts nodes 1, 2 and 3 and forms them into one cluster.
+async fn form_three(router: &Router, root: &std::path::Path) -> BTreeMap<NodeId, Node> {
+    let mut nodes = BTreeMap::new();
+    for id in 1..=3 {
+        nodes.insert(id, start(router, root, id).await);
+    }
+    let members: BTreeMap<NodeId, BasicNode> =
+        (1..=3).map(|id| (id, BasicNode::new(format!("n{id}")))).collect();
+    nodes[&1].raft().initialize(members).await.expect("initialize");
+    nodes
+}
+
 async fn leader_of(nodes: &BTreeMap<NodeId, Node>) -> NodeId {
     let any = nodes.values().next().unwrap();
     let metrics = any
@@ -54,13 +66,7 @@ fn archive_dump(node: &Node) -> Vec<(u64, String)> {
 async fn cluster_survives_the_loss_of_its_leader() {
     let root = tempfile::tempdir().unwrap();
     let router = Router::default();
-    let mut nodes = BTreeMap::new();
-    for id in 1..=3 {
-        nodes.insert(id, start(&router, root.path(), id).await);
-    }
-    let members: BTreeMap<NodeId, BasicNode> =
-        (1..=3).map(|id| (id, BasicNode::new(format!("n{id}")))).collect();
-    nodes[&1].raft().initialize(members).await.expect("initialize");
+    let mut nodes = form_three(&router, root.path()).await;
 
     let leader = leader_of(&nodes).await;
     nodes[&leader].propose(create_bucket(1, "replicated")).await.unwrap();
@@ -122,13 +128,7 @@ async fn cluster_survives_the_loss_of_its_leader() {
 async fn a_leader_that_cannot_make_writes_durable_leaves_and_the_others_go_on() {
     let root = tempfile::tempdir().unwrap();
     let router = Router::default();
-    let mut nodes = BTreeMap::new();
-    for id in 1..=3 {
-        nodes.insert(id, start(&router, root.path(), id).await);
-    }
-    let members: BTreeMap<NodeId, BasicNode> =
-        (1..=3).map(|id| (id, BasicNode::new(format!("n{id}")))).collect();
-    nodes[&1].raft().initialize(members).await.expect("initialize");
+    let mut nodes = form_three(&router, root.path()).await;
     let leader = leader_of(&nodes).await;
     nodes[&leader].propose(create_bucket(1, "durable")).await.unwrap();
 
