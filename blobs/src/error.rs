@@ -62,4 +62,7 @@ pub enum KeyError {
     /// The customer key is not the one that sealed the data.
     #[error("the customer key does not match the one that sealed this data")]
     CustomerKeyMismatch,
+    /// Data sealed under a KMS key was opened without that key's material.
+    #[error("the KMS key {key_id} that sealed this data was not provided")]
+    KmsKeyNotProvided { key_id: String },
 }

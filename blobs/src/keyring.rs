@@ -1,7 +1,8 @@
-//! The key hierarchy of encryption at rest: a master key (SSE-S3) or the customer's key
-//! (SSE-C) wraps a random per-object data key; the data key seals the object's 64 KiB
-//! chunks (see [`crate::seal`]). Only wrapped data keys are stored. A customer's key is
-//! never stored: a salted hash of it recognises it when it comes back.
+//! The key hierarchy of encryption at rest: a master key (SSE-S3), the customer's key
+//! (SSE-C) or a KMS key of Rucket's key store (SSE-KMS) wraps a random per-object data
+//! key; the data key seals the object's 64 KiB chunks (see [`crate::seal`]). Only wrapped
+//! data keys are stored. A customer's key is never stored: a salted hash of it recognises
+//! it when it comes back. A KMS key's material is stored sealed by the master key.
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,35 @@ pub enum Requested {
     /// `x-amz-server-side-encryption: AES256`.
     ServerKey,
     Customer(CustomerKey),
+    /// `x-amz-server-side-encryption: aws:kms`, with the key id the request named (`None`:
+    /// the bucket's default KMS key, else the store's default key).
+    Kms(Option<String>),
+}
+
+/// An opened KMS key: its id and material.
+#[derive(Clone)]
+pub struct KmsKey {
+    pub id: String,
+    material: [u8; 32],
+}
+
+impl std::fmt::Debug for KmsKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmsKey").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// What seals a new object.
+#[derive(Clone, Copy, Debug)]
+pub enum SealWith<'a> {
+    MasterKey,
+    Customer(&'a CustomerKey),
+    Kms(&'a KmsKey),
+}
+
+/// The label a KMS key's material is sealed under (distinct from every access key id).
+fn kms_label(key_id: &str) -> String {
+    format!("kms-key:{key_id}")
 }
 
 /// An opened data key and the object it belongs to.
@@ -158,12 +188,10 @@ impl Keyring {
         !self.previous.is_empty()
     }
 
-    /// A new seal (and its data key) for an object or upload, per what the request
-    /// asked for, else the bucket's default; `None` for a plain object.
+    /// A new seal (and its data key) for an object or upload; `None` for a plain object.
     pub fn new_seal(
         &self,
-        requested: &Requested,
-        bucket_default: bool,
+        with: Option<SealWith<'_>>,
         (bucket, key, context_id): (&str, &str, &str),
     ) -> Result<Option<(Seal, DataKey)>, KeyError> {
         let data_key = DataKey {
@@ -173,29 +201,35 @@ impl Keyring {
             context_id: context_id.to_owned(),
         };
         let context = data_key.context(0);
-        let (kind, wrapped_key) = match requested {
-            Requested::None if !bucket_default => return Ok(None),
-            Requested::None | Requested::ServerKey => {
+        let (kind, wrapped_key) = match with {
+            None => return Ok(None),
+            Some(SealWith::MasterKey) => {
                 let master = self.current()?;
                 (SealKind::MasterKey { key_id: master.id().to_owned() }, master.wrap(&data_key.key, &context))
             }
-            Requested::Customer(customer) => {
+            Some(SealWith::Customer(customer)) => {
                 let salt: [u8; 16] = rand::random();
                 let mac = customer_mac(&customer.key, &salt);
                 let wrapped = MasterKey::new(&customer.key).wrap(&data_key.key, &context);
                 (SealKind::CustomerKey { salt: salt.to_vec(), mac }, wrapped)
+            }
+            Some(SealWith::Kms(kms)) => {
+                let wrapped = MasterKey::new(&kms.material).wrap(&data_key.key, &context);
+                (SealKind::KmsKey { key_id: kms.id.clone() }, wrapped)
             }
         };
         Ok(Some((Seal { kind, wrapped_key, context_id: context_id.to_owned() }, data_key)))
     }
 
     /// Opens the data key of sealed data in `bucket`/`key` with the customer key the
-    /// request brought (needed for SSE-C, refused otherwise). `None` for plain data, which
-    /// refuses a customer key too, as S3 does.
+    /// request brought (needed for SSE-C, refused otherwise) or the opened KMS key the
+    /// seal names (SSE-KMS). `None` for plain data, which refuses a customer key too, as
+    /// S3 does.
     pub fn open(
         &self,
         seal: Option<&Seal>,
         customer: Option<&CustomerKey>,
+        kms: Option<&KmsKey>,
         (bucket, key): (&str, &str),
     ) -> Result<Option<DataKey>, KeyError> {
         let Some(seal) = seal else {
@@ -212,7 +246,15 @@ impl Keyring {
         };
         let context = data_key.context(0);
         data_key.key = match (&seal.kind, customer) {
-            (SealKind::MasterKey { .. }, Some(_)) => return Err(KeyError::CustomerKeyNotApplicable),
+            (SealKind::MasterKey { .. } | SealKind::KmsKey { .. }, Some(_)) => {
+                return Err(KeyError::CustomerKeyNotApplicable)
+            }
+            (SealKind::KmsKey { key_id }, None) => match kms {
+                Some(kms) if kms.id == *key_id => {
+                    MasterKey::new(&kms.material).unwrap(&seal.wrapped_key, &context)?
+                }
+                _ => return Err(KeyError::KmsKeyNotProvided { key_id: key_id.clone() }),
+            },
             (SealKind::MasterKey { key_id }, None) => {
                 let master = self.find(key_id).inspect_err(|_| {
                     tracing::error!(key_id, "an object is sealed under a master key this node does not hold");
@@ -253,6 +295,43 @@ impl Keyring {
             kind: SealKind::MasterKey { key_id: current.id().to_owned() },
             wrapped_key: current.wrap(&data_key, &context),
             context_id: seal.context_id.clone(),
+        }))
+    }
+
+    /// New material for KMS key `key_id`, sealed under the current master key.
+    pub fn new_kms_material(&self, key_id: &str) -> Result<SealedSecret, KeyError> {
+        let master = self.current()?;
+        let material: [u8; 32] = rand::random();
+        Ok(SealedSecret {
+            key_id: master.id().to_owned(),
+            sealed: master.seal_secret(&material, &kms_label(key_id)),
+        })
+    }
+
+    /// Opens KMS key `key_id`'s material with whichever configured master key sealed it.
+    pub fn open_kms(&self, key_id: &str, material: &SealedSecret) -> Result<KmsKey, KeyError> {
+        let master = self.find(&material.key_id)?;
+        let bytes = master.open_secret(&material.sealed, &kms_label(key_id))?;
+        let material =
+            <[u8; 32]>::try_from(bytes).map_err(|_| KeyError::Unsealable { what: "KMS key material" })?;
+        Ok(KmsKey { id: key_id.to_owned(), material })
+    }
+
+    /// A KMS key's material re-sealed under the current master key, for a rotation;
+    /// `None` when it already is.
+    pub fn reseal_kms(
+        &self,
+        key_id: &str,
+        material: &SealedSecret,
+    ) -> Result<Option<SealedSecret>, KeyError> {
+        let Some(current) = &self.current else { return Ok(None) };
+        if current.id() == material.key_id {
+            return Ok(None);
+        }
+        let opened = self.open_kms(key_id, material)?;
+        Ok(Some(SealedSecret {
+            key_id: current.id().to_owned(),
+            sealed: current.seal_secret(&opened.material, &kms_label(key_id)),
         }))
     }
 
@@ -299,39 +378,85 @@ mod tests {
     fn seals_open_only_with_their_key_and_rotate_to_the_current_master() {
         let old = Keyring::new(Some(MasterKey::new(&[1; 32])), vec![]);
         let place = ("b", "k");
-        let (seal, data_key) = old.new_seal(&Requested::ServerKey, false, ("b", "k", "v1")).unwrap().unwrap();
-        let opened = old.open(Some(&seal), None, place).unwrap().unwrap();
+        let (seal, data_key) = old.new_seal(Some(SealWith::MasterKey), ("b", "k", "v1")).unwrap().unwrap();
+        let opened = old.open(Some(&seal), None, None, place).unwrap().unwrap();
         assert_eq!(opened.key, data_key.key);
-        assert!(matches!(old.open(Some(&seal), None, ("b", "other")), Err(KeyError::Unsealable { .. })));
+        assert!(matches!(
+            old.open(Some(&seal), None, None, ("b", "other")),
+            Err(KeyError::Unsealable { .. })
+        ));
 
         let rotated = Keyring::new(Some(MasterKey::new(&[2; 32])), vec![MasterKey::new(&[1; 32])]);
-        assert_eq!(rotated.open(Some(&seal), None, place).unwrap().unwrap().key, data_key.key);
+        assert_eq!(rotated.open(Some(&seal), None, None, place).unwrap().unwrap().key, data_key.key);
         let new_seal = rotated.rewrap(&seal, place).unwrap().unwrap();
         assert!(rotated.rewrap(&new_seal, place).unwrap().is_none(), "already current");
         let only_new = Keyring::new(Some(MasterKey::new(&[2; 32])), vec![]);
-        assert_eq!(only_new.open(Some(&new_seal), None, place).unwrap().unwrap().key, data_key.key);
-        assert!(matches!(only_new.open(Some(&seal), None, place), Err(KeyError::MasterKeyMissing { .. })));
+        assert_eq!(only_new.open(Some(&new_seal), None, None, place).unwrap().unwrap().key, data_key.key);
+        assert!(matches!(
+            only_new.open(Some(&seal), None, None, place),
+            Err(KeyError::MasterKeyMissing { .. })
+        ));
 
         let none = Keyring::default();
         assert!(matches!(
-            none.new_seal(&Requested::ServerKey, false, ("b", "k", "v")),
+            none.new_seal(Some(SealWith::MasterKey), ("b", "k", "v")),
             Err(KeyError::NoMasterKey)
         ));
-        assert!(none.new_seal(&Requested::None, false, ("b", "k", "v")).unwrap().is_none());
+        assert!(none.new_seal(None, ("b", "k", "v")).unwrap().is_none());
 
         let (seal, data_key) =
-            none.new_seal(&Requested::Customer(customer(9)), true, ("b", "k", "v2")).unwrap().unwrap();
+            none.new_seal(Some(SealWith::Customer(&customer(9))), ("b", "k", "v2")).unwrap().unwrap();
         assert!(seal.is_customer_key());
-        assert_eq!(none.open(Some(&seal), Some(&customer(9)), place).unwrap().unwrap().key, data_key.key);
-        assert!(matches!(none.open(Some(&seal), None, place), Err(KeyError::CustomerKeyRequired)));
+        assert_eq!(
+            none.open(Some(&seal), Some(&customer(9)), None, place).unwrap().unwrap().key,
+            data_key.key
+        );
+        assert!(matches!(none.open(Some(&seal), None, None, place), Err(KeyError::CustomerKeyRequired)));
         assert!(matches!(
-            none.open(Some(&seal), Some(&customer(10)), place),
+            none.open(Some(&seal), Some(&customer(10)), None, place),
             Err(KeyError::CustomerKeyMismatch)
         ));
         assert!(matches!(
-            none.open(None, Some(&customer(9)), place),
+            none.open(None, Some(&customer(9)), None, place),
             Err(KeyError::CustomerKeyNotApplicable)
         ));
+    }
+
+    #[test]
+    fn kms_keys_seal_under_their_material_and_reseal_with_the_master() {
+        let place = ("b", "k");
+        let old = Keyring::new(Some(MasterKey::new(&[1; 32])), vec![]);
+        let material = old.new_kms_material("app").unwrap();
+        let kms = old.open_kms("app", &material).unwrap();
+        assert!(
+            matches!(old.open_kms("other", &material), Err(KeyError::Unsealable { .. })),
+            "bound to its key id"
+        );
+        let (seal, data_key) = old.new_seal(Some(SealWith::Kms(&kms)), ("b", "k", "v1")).unwrap().unwrap();
+        assert_eq!(seal.kms_key_id(), Some("app"));
+        assert_eq!(old.open(Some(&seal), None, Some(&kms), place).unwrap().unwrap().key, data_key.key);
+        assert!(matches!(old.open(Some(&seal), None, None, place), Err(KeyError::KmsKeyNotProvided { .. })));
+        let other = old.open_kms("other", &old.new_kms_material("other").unwrap()).unwrap();
+        assert!(matches!(
+            old.open(Some(&seal), None, Some(&other), place),
+            Err(KeyError::KmsKeyNotProvided { .. })
+        ));
+        assert!(matches!(
+            old.open(Some(&seal), Some(&customer(9)), Some(&kms), place),
+            Err(KeyError::CustomerKeyNotApplicable)
+        ));
+        assert!(old.rewrap(&seal, place).unwrap().is_none(), "a KMS seal does not name the master key");
+
+        assert!(old.reseal_kms("app", &material).unwrap().is_none(), "already current");
+        let rotated = Keyring::new(Some(MasterKey::new(&[2; 32])), vec![MasterKey::new(&[1; 32])]);
+        let resealed = rotated.reseal_kms("app", &material).unwrap().unwrap();
+        let only_new = Keyring::new(Some(MasterKey::new(&[2; 32])), vec![]);
+        let reopened = only_new.open_kms("app", &resealed).unwrap();
+        assert_eq!(
+            only_new.open(Some(&seal), None, Some(&reopened), place).unwrap().unwrap().key,
+            data_key.key
+        );
+        assert!(matches!(only_new.open_kms("app", &material), Err(KeyError::MasterKeyMissing { .. })));
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub use checksum::{composite_checksum, full_object_checksum, ChecksumAlgorithm, 
 pub use chunks::{BlobReader, BlockRead, CHUNK, CORRUPTIONS_METRIC};
 pub use error::{BlobError, KeyError};
 pub use ingest::{IngestOptions, Ingested, Room};
-pub use keyring::{customer_etag, CustomerKey, DataKey, Keyring, Requested, MASTER_KEY_SETTINGS};
+pub use keyring::{
+    customer_etag, CustomerKey, DataKey, Keyring, KmsKey, Requested, SealWith, MASTER_KEY_SETTINGS,
+};
 pub use master_key::MasterKey;
 pub use seal::{ObjectCipher, ObjectContext, SealKey, SealedReader, PLAIN_CHUNK, TAG};
 pub use store::{BlobStore, Durability};

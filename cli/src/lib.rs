@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod cluster;
 pub mod key;
+pub mod kms;
 pub mod repair;
 pub mod replay;
 pub mod sigv4;

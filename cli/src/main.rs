@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use rucket_cli::{bench, cluster, key, repair, replay, tail};
+use rucket_cli::{bench, cluster, key, kms, repair, replay, tail};
 
 use replay::ReplayCommand;
 use rucket_gateway::config::ServeArgs;
@@ -47,6 +47,8 @@ enum Command {
     Events(tail::EventsCommand),
     /// Manage access keys on a running server: create, list, delete, allow (policy).
     Key(key::KeyArgs),
+    /// Manage the SSE-KMS key store on a running server: create, list, disable, enable.
+    Kms(kms::KmsArgs),
     /// A cluster's status, and adding and removing nodes.
     Cluster(cluster::ClusterArgs),
 }
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(command)) => return bench::run(*command),
         Some(Command::Events(command)) => return tail::run(command),
         Some(Command::Key(args)) => return key::run(args),
+        Some(Command::Kms(args)) => return kms::run(args),
         Some(Command::Cluster(args)) => return cluster::run(args),
         Some(Command::Serve(args)) => *args,
         None => cli.serve,

@@ -41,7 +41,7 @@ pub struct KeysRoute {
     pub region: RegionId,
 }
 
-fn malformed(message: impl Into<String>) -> S3Error {
+pub(crate) fn malformed(message: impl Into<String>) -> S3Error {
     errors::with_status("MalformedRequest", &message.into(), StatusCode::BAD_REQUEST)
 }
 
@@ -85,7 +85,7 @@ fn describe(record: &AccessKeyRecord) -> Value {
     })
 }
 
-fn json_response(value: &Value) -> S3Response<Body> {
+pub(crate) fn json_response(value: &Value) -> S3Response<Body> {
     let mut response = S3Response::with_status(Body::from(value.to_string()), StatusCode::OK);
     response.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
@@ -122,7 +122,7 @@ impl KeysRoute {
 
     /// Proposes a key command with the facts of the caller's request: apply admits only
     /// the root key and admin tokens that are still enabled and unlimited when it applies.
-    async fn propose(&self, caller: &User, body: CommandBody) -> S3Result<()> {
+    pub(crate) async fn propose(&self, caller: &User, body: CommandBody) -> S3Result<()> {
         let node = self
             .node
             .as_ref()
@@ -139,6 +139,8 @@ impl KeysRoute {
             CommandBody::SetAccessKeyStatus { .. } => "SetAccessKeyStatus",
             CommandBody::SetAccessKeyPolicy { .. } => "SetAccessKeyPolicy",
             CommandBody::DeleteAccessKey { .. } => "DeleteAccessKey",
+            CommandBody::CreateKmsKey { .. } => "CreateKmsKey",
+            CommandBody::SetKmsKeyStatus { .. } => "SetKmsKeyStatus",
             _ => "AdminKeys",
         };
         let facts = rucket_schemas::RequestFacts {
@@ -252,7 +254,9 @@ impl S3Route for KeysRoute {
         _headers: &HeaderMap,
         _extensions: &mut Extensions,
     ) -> bool {
-        uri.path() == KEYS_PATH || uri.path().starts_with(&format!("{KEYS_PATH}/"))
+        [KEYS_PATH, crate::admin_kms::KMS_KEYS_PATH]
+            .iter()
+            .any(|base| uri.path() == *base || uri.path().starts_with(&format!("{base}/")))
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
@@ -281,6 +285,9 @@ impl S3Route for KeysRoute {
             )
         })?;
         let path = req.uri.path().to_owned();
+        if let Some(rest) = path.strip_prefix(crate::admin_kms::KMS_KEYS_PATH) {
+            return self.kms(&caller, &req.method, rest, &body).await;
+        }
         let parts = segments(&path);
         match (&req.method, parts.as_slice()) {
             (&Method::POST, []) => self.create(&caller, &body).await,

@@ -62,6 +62,17 @@ pub fn rejection(r: Rejection) -> S3Error {
         Rejection::NoSuchAccessKey => {
             with_status("NoSuchEntity", "The access key does not exist", http::StatusCode::NOT_FOUND)
         }
+        Rejection::KmsKeyExists => {
+            with_status("AlreadyExistsException", "A KMS key with this id already exists", http::StatusCode::CONFLICT)
+        }
+        Rejection::NoSuchKmsKey => with_status(
+            "KMS.NotFoundException",
+            "The KMS key does not exist in the key store",
+            http::StatusCode::BAD_REQUEST,
+        ),
+        Rejection::KmsKeyDisabled => {
+            with_status("KMS.DisabledException", "The KMS key is disabled", http::StatusCode::BAD_REQUEST)
+        }
         Rejection::InvalidData => {
             s3_error!(InvalidRequest, "The object's data names an archive position, which no request may do")
         }

@@ -5,6 +5,7 @@
 mod access;
 pub mod admin;
 pub mod admin_keys;
+pub mod admin_kms;
 pub mod cluster;
 pub mod config;
 mod cors;

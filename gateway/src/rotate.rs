@@ -1,7 +1,8 @@
 //! Master key rotation: with a previous master key configured beside the current one,
 //! a background pass re-wraps every data key the previous key wrapped under the current
 //! key, one `DataKeyRewrapped` event each (and re-seals access key secrets, one
-//! `AccessKeyRewrapped` each). Object bytes are never rewritten. When the
+//! `AccessKeyRewrapped` each, and the KMS keys' material, one `KmsKeyRewrapped` each).
+//! Object bytes are never rewritten. When the
 //! pass finds nothing left under previous keys, the previous key may be removed.
 
 use std::sync::Arc;
@@ -106,7 +107,8 @@ fn plan(projections: &Projections, keyring: &Keyring) -> anyhow::Result<(Vec<Com
         let mut add = |key: &ObjectKey, target: RewrapTarget, seal: &Seal| {
             let under_previous = match &seal.kind {
                 SealKind::MasterKey { key_id } => Some(key_id.as_str()) != keyring.current_id(),
-                SealKind::CustomerKey { .. } => false,
+                // A KMS seal names its KMS key, whose material is re-sealed below.
+                SealKind::CustomerKey { .. } | SealKind::KmsKey { .. } => false,
             };
             if !under_previous {
                 return;
@@ -154,6 +156,21 @@ fn plan(projections: &Projections, keyring: &Keyring) -> anyhow::Result<(Vec<Com
             Err(e) => {
                 failures += 1;
                 tracing::error!(access_key_id = record.access_key_id, error = %e, "master key rotation: cannot re-seal");
+            }
+        }
+    }
+    // So is the material of the KMS keys.
+    for record in projections.kms_keys()? {
+        match keyring.reseal_kms(&record.key_id, &record.material) {
+            Ok(Some(material)) => commands.push(CommandBody::RewrapKmsKey {
+                key_id: record.key_id.clone(),
+                from: record.material.clone(),
+                material,
+            }),
+            Ok(None) => {}
+            Err(e) => {
+                failures += 1;
+                tracing::error!(kms_key = record.key_id, error = %e, "master key rotation: cannot re-seal a KMS key");
             }
         }
     }

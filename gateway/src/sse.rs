@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use base64::Engine as _;
 use md5::Digest as _;
-pub use rucket_blobs::{customer_etag, CustomerKey, DataKey, Keyring, Requested};
+pub use rucket_blobs::{customer_etag, CustomerKey, DataKey, Keyring, KmsKey, Requested, SealWith};
 use rucket_blobs::{KeyError, MASTER_KEY_SETTINGS};
 use rucket_schemas::Seal;
 use s3s::{s3_error, S3Error, S3Result};
@@ -31,6 +31,9 @@ pub fn key_error(e: KeyError) -> S3Error {
         }
         KeyError::MasterKeyMissing { key_id } => {
             s3_error!(InternalError, "The master key {key_id} that encrypted this object is not configured")
+        }
+        KeyError::KmsKeyNotProvided { key_id } => {
+            s3_error!(InternalError, "The KMS key {key_id} that encrypted this object could not be opened")
         }
         other => crate::errors::internal("opening a sealed key", other),
     }
@@ -88,9 +91,33 @@ pub fn customer_key(headers: CustomerHeaders<'_>) -> S3Result<Option<CustomerKey
     Ok(Some(CustomerKey::new(bytes, computed)))
 }
 
-/// Parses what a write asks for: `x-amz-server-side-encryption` and the SSE-C headers.
-pub fn requested(sse: Option<&str>, customer: CustomerHeaders<'_>) -> S3Result<Requested> {
+/// The key store's id for a KMS key as a client names it: the id itself, `alias/<id>`,
+/// or an ARN ending in `:key/<id>` or `:alias/<id>`.
+pub fn kms_key_name(given: &str) -> &str {
+    let given = given.trim();
+    let name = match given.strip_prefix("arn:") {
+        Some(arn) => {
+            arn.split_once(":key/").or_else(|| arn.split_once(":alias/")).map_or(given, |(_, id)| id)
+        }
+        None => given,
+    };
+    name.strip_prefix("alias/").unwrap_or(name)
+}
+
+/// Parses what a write asks for: `x-amz-server-side-encryption`, the KMS key id and the
+/// SSE-C headers.
+pub fn requested(
+    sse: Option<&str>,
+    kms_key_id: Option<&str>,
+    customer: CustomerHeaders<'_>,
+) -> S3Result<Requested> {
     let customer = customer_key(customer)?;
+    if kms_key_id.is_some() && sse != Some("aws:kms") {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Server Side Encryption with KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms"
+        ));
+    }
     match (sse, customer) {
         (Some(_), Some(_)) => Err(s3_error!(
             InvalidArgument,
@@ -99,12 +126,13 @@ pub fn requested(sse: Option<&str>, customer: CustomerHeaders<'_>) -> S3Result<R
         (None, Some(key)) => Ok(Requested::Customer(key)),
         (None, None) => Ok(Requested::None),
         (Some("AES256"), None) => Ok(Requested::ServerKey),
-        (Some("aws:kms" | "aws:kms:dsse"), None) => {
-            Err(crate::errors::not_implemented("Server-side encryption with KMS keys (SSE-KMS)"))
+        (Some("aws:kms"), None) => Ok(Requested::Kms(kms_key_id.map(|id| kms_key_name(id).to_owned()))),
+        (Some("aws:kms:dsse"), None) => {
+            Err(crate::errors::not_implemented("Dual-layer server-side encryption (aws:kms:dsse)"))
         }
         (Some(other), None) => Err(s3_error!(
             InvalidArgument,
-            "The encryption method specified is not supported: {other:?} (use AES256)"
+            "The encryption method specified is not supported: {other:?} (use AES256 or aws:kms)"
         )),
     }
 }
@@ -139,6 +167,7 @@ pub struct Echo {
     pub server_side_encryption: Option<s3s::dto::ServerSideEncryption>,
     pub sse_customer_algorithm: Option<String>,
     pub sse_customer_key_md5: Option<String>,
+    pub ssekms_key_id: Option<String>,
 }
 
 /// What to echo for sealed data opened with `customer` (SSE-C; without it, as on
@@ -148,6 +177,13 @@ pub fn echo(seal: Option<&Seal>, customer: Option<&CustomerKey>) -> Echo {
         (Some(seal), customer) if seal.is_customer_key() => Echo {
             sse_customer_algorithm: Some("AES256".into()),
             sse_customer_key_md5: customer.map(|c| c.md5.clone()),
+            ..Echo::default()
+        },
+        (Some(seal), _) if seal.kms_key_id().is_some() => Echo {
+            server_side_encryption: Some(s3s::dto::ServerSideEncryption::from_static(
+                s3s::dto::ServerSideEncryption::AWS_KMS,
+            )),
+            ssekms_key_id: seal.kms_key_id().map(str::to_owned),
             ..Echo::default()
         },
         (Some(_), _) => Echo {
@@ -192,16 +228,29 @@ mod tests {
         );
         let (_, other_md5) = headers_for(&[8; 32]);
         assert_eq!(code(CustomerHeaders { key_md5: Some(&other_md5), ..ok }), "InvalidArgument");
-        let both = requested(Some("AES256"), ok).unwrap_err();
+        let both = requested(Some("AES256"), None, ok).unwrap_err();
         assert_eq!(both.code().as_str(), "InvalidArgument");
-        assert_eq!(
-            requested(Some("aws:kms"), CustomerHeaders::default()).unwrap_err().code().as_str(),
-            "NotImplemented"
-        );
-        assert_eq!(
-            requested(Some("AES128"), CustomerHeaders::default()).unwrap_err().code().as_str(),
-            "InvalidArgument"
-        );
+        let none = CustomerHeaders::default();
+        assert!(matches!(requested(Some("aws:kms"), None, none), Ok(Requested::Kms(None))));
+        assert!(matches!(
+            requested(Some("aws:kms"), Some("arn:aws:kms:us-east-1:123:key/app-1"), none),
+            Ok(Requested::Kms(Some(id))) if id == "app-1"
+        ));
+        let code = |sse, kms| requested(sse, kms, none).unwrap_err().code().as_str().to_owned();
+        assert_eq!(code(Some("aws:kms:dsse"), None), "NotImplemented");
+        assert_eq!(code(Some("AES256"), Some("app-1")), "InvalidArgument", "a KMS key id needs aws:kms");
+        assert_eq!(code(None, Some("app-1")), "InvalidArgument");
+        assert_eq!(code(Some("AES128"), None), "InvalidArgument");
+        assert_eq!(requested(Some("aws:kms"), None, ok).unwrap_err().code().as_str(), "InvalidArgument");
+    }
+
+    #[test]
+    fn kms_key_names_come_as_ids_aliases_or_arns() {
+        assert_eq!(kms_key_name("app-1"), "app-1");
+        assert_eq!(kms_key_name("alias/app-1"), "app-1");
+        assert_eq!(kms_key_name("arn:aws:kms:us-east-1:123456789012:key/app-1"), "app-1");
+        assert_eq!(kms_key_name("arn:aws:kms:us-east-1:123456789012:alias/aws/s3"), "aws/s3");
+        assert_eq!(kms_key_name("arn:something-else"), "arn:something-else");
     }
 
     #[test]
@@ -224,17 +273,21 @@ mod tests {
         use rucket_blobs::MasterKey;
         let old = Keyring::new(Some(MasterKey::new(&[1; 32])), vec![]);
         let place = ("b", "k");
-        let (seal, _) = old.new_seal(&Requested::ServerKey, false, ("b", "k", "v1")).unwrap().unwrap();
+        let (seal, _) = old.new_seal(Some(SealWith::MasterKey), ("b", "k", "v1")).unwrap().unwrap();
         let code = |r: Result<Option<DataKey>, KeyError>| {
             r.map_err(key_error).unwrap_err().code().as_str().to_owned()
         };
-        assert_eq!(code(old.open(Some(&seal), None, ("b", "other"))), "InternalError", "bound to its object");
+        assert_eq!(
+            code(old.open(Some(&seal), None, None, ("b", "other"))),
+            "InternalError",
+            "bound to its object"
+        );
         let only_new = Keyring::new(Some(MasterKey::new(&[2; 32])), vec![]);
-        assert_eq!(code(only_new.open(Some(&seal), None, place)), "InternalError");
+        assert_eq!(code(only_new.open(Some(&seal), None, None, place)), "InternalError");
 
         let none = Keyring::default();
         let refused =
-            none.new_seal(&Requested::ServerKey, false, ("b", "k", "v")).map_err(key_error).unwrap_err();
+            none.new_seal(Some(SealWith::MasterKey), ("b", "k", "v")).map_err(key_error).unwrap_err();
         assert!(refused.message().unwrap_or_default().contains("RUCKET_MASTER_KEY_FILE"), "{refused:?}");
 
         let (key, md5) = headers_for(&[9; 32]);
@@ -243,9 +296,9 @@ mod tests {
                 .unwrap()
                 .unwrap();
         let (seal, _) =
-            none.new_seal(&Requested::Customer(customer.clone()), true, ("b", "k", "v2")).unwrap().unwrap();
-        assert!(none.open(Some(&seal), Some(&customer), place).is_ok());
-        assert_eq!(code(none.open(Some(&seal), None, place)), "InvalidRequest");
+            none.new_seal(Some(SealWith::Customer(&customer)), ("b", "k", "v2")).unwrap().unwrap();
+        assert!(none.open(Some(&seal), Some(&customer), None, place).is_ok());
+        assert_eq!(code(none.open(Some(&seal), None, None, place)), "InvalidRequest");
         let (other, other_md5) = headers_for(&[10; 32]);
         let wrong = customer_key(CustomerHeaders {
             algorithm: Some("AES256"),
@@ -253,8 +306,8 @@ mod tests {
             key_md5: Some(&other_md5),
         })
         .unwrap();
-        assert_eq!(code(none.open(Some(&seal), wrong.as_ref(), place)), "AccessDenied");
-        assert_eq!(code(none.open(None, Some(&customer), place)), "InvalidRequest");
+        assert_eq!(code(none.open(Some(&seal), wrong.as_ref(), None, place)), "AccessDenied");
+        assert_eq!(code(none.open(None, Some(&customer), None, place)), "InvalidRequest");
     }
 
     proptest! {
@@ -279,7 +332,7 @@ mod tests {
                 (None, None) => (None, None),
             };
             let headers = CustomerHeaders { algorithm: algorithm.as_deref(), key: key.as_deref(), key_md5: md5.as_deref() };
-            let result = requested(sse.as_deref(), headers);
+            let result = requested(sse.as_deref(), None, headers);
             let well_formed_customer = algorithm.as_deref() == Some("AES256")
                 && key_bytes.as_ref().is_some_and(|k| k.len() == 32)
                 && md5_matches;
@@ -287,6 +340,8 @@ mod tests {
                 Ok(Requested::Customer(_)) => prop_assert!(well_formed_customer && sse.is_none()),
                 Ok(Requested::ServerKey) => prop_assert!(sse.as_deref() == Some("AES256") && key.is_none() && algorithm.is_none()),
                 Ok(Requested::None) => prop_assert!(sse.is_none() && key.is_none() && algorithm.is_none()),
+                Ok(Requested::Kms(None)) => prop_assert!(sse.as_deref() == Some("aws:kms") && key.is_none() && algorithm.is_none()),
+                Ok(Requested::Kms(Some(_))) => prop_assert!(false, "no KMS key id was given"),
                 Err(e) => prop_assert!(e.status_code().is_some_and(|s| s.is_client_error() || s.as_u16() == 501)),
             }
         }

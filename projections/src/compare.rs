@@ -241,6 +241,21 @@ impl Projections {
                         },
                         render_acl(&crate::store::decode_acl(&v, "acls")?)
                     ),
+                    "configs" if k.ends_with(crate::keys::ENCRYPTION_KMS.as_bytes()) => {
+                        format!("{} {}", describe(view, &k), crate::store::decode::<String>(&v, "configs")?)
+                    }
+                    "meta" if k.starts_with(crate::keys::KMS_KEY.as_bytes()) => {
+                        let r: crate::KmsKeyRecord = crate::store::decode(&v, "meta")?;
+                        let sealed = hex::encode(&sha2::Sha256::digest(&r.material.sealed)[..8]);
+                        format!(
+                            "{} enabled={} material=master:{}:sha256:{sealed} created={} description={:?}",
+                            describe(view, &k),
+                            r.enabled,
+                            r.material.key_id,
+                            r.created,
+                            r.description
+                        )
+                    }
                     "configs" if k.ends_with(crate::keys::POLICY.as_bytes()) => {
                         format!("{} {}", describe(view, &k), crate::store::decode::<String>(&v, "configs")?)
                     }
@@ -337,6 +352,7 @@ fn render_seal(seal: &rucket_schemas::Seal) -> String {
     let kind = match &seal.kind {
         rucket_schemas::SealKind::MasterKey { key_id } => format!("master:{key_id}"),
         rucket_schemas::SealKind::CustomerKey { .. } => "customer".to_owned(),
+        rucket_schemas::SealKind::KmsKey { key_id } => format!("kms:{key_id}"),
     };
     let wrapped = hex::encode(&sha2::Sha256::digest(&seal.wrapped_key)[..8]);
     format!("{kind} context={} wrapped=sha256:{wrapped}", seal.context_id)

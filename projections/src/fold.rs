@@ -122,6 +122,8 @@ impl Projections {
             }
             StorageEvent::BucketEncryptionSet(e) => {
                 self.put_config(batch, &e.bucket, keys::ENCRYPTION, e.configuration.as_ref())?;
+                let kms_key = e.kms_key_id.as_ref().filter(|_| e.configuration.is_some());
+                self.put_config(batch, &e.bucket, keys::ENCRYPTION_KMS, kms_key)?;
             }
             StorageEvent::DataKeyRewrapped(e) => self.fold_data_key_rewrapped(batch, e)?,
             StorageEvent::BucketObjectLockSet(e) => {
@@ -152,6 +154,22 @@ impl Projections {
             // The log's own record: no S3 view changes (the membership lives in Raft).
             StorageEvent::MembershipChanged(_) => {}
             StorageEvent::WebhookCursorSet(e) => self.set_webhook_cursor(batch, &e.target, e.position),
+            StorageEvent::KmsKeyCreated(e) => {
+                let record = crate::KmsKeyRecord {
+                    key_id: e.key_id.clone(),
+                    description: e.description.clone(),
+                    material: e.material.clone(),
+                    enabled: true,
+                    created: hlc,
+                };
+                batch.insert(&self.meta, keys::kms_key(&e.key_id), encode(&record)?);
+            }
+            StorageEvent::KmsKeyStatusSet(e) => {
+                self.update_kms_key(batch, &e.key_id, |r| r.enabled = e.enabled)?
+            }
+            StorageEvent::KmsKeyRewrapped(e) => {
+                self.update_kms_key(batch, &e.key_id, |r| r.material = e.material.clone())?;
+            }
         }
         for id in &released {
             batch.insert(&self.garbage, id.as_str(), []);
@@ -461,6 +479,20 @@ impl Projections {
         batch.remove(&self.tags, keys::version_tags(version_key));
         batch.remove(&self.acls, version_key.to_vec());
         batch.remove(&self.locks, keys::version_tags(version_key));
+    }
+
+    /// Changes a KMS key's record, if the key exists.
+    fn update_kms_key(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        key_id: &str,
+        change: impl FnOnce(&mut crate::KmsKeyRecord),
+    ) -> Result<(), ProjectionError> {
+        if let Some(mut record) = self.kms_key(key_id)? {
+            change(&mut record);
+            batch.insert(&self.meta, keys::kms_key(key_id), encode(&record)?);
+        }
+        Ok(())
     }
 
     /// Changes an access key's record, if the key exists.

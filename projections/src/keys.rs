@@ -15,6 +15,8 @@
 //! seals:    'u' <upload key>                              encryption of uploads in progress
 //! access_keys: <access key id>                            keys made through the admin API
 //! meta:     "applied"                                   last applied log position
+//!           "webhook-cursor/" <target>                  webhook delivery cursors
+//!           "kms-key/" <key id>                         the SSE-KMS key store
 //! ```
 
 use rucket_schemas::{BucketName, Hlc, ObjectKey, UploadId};
@@ -92,7 +94,16 @@ pub const PUBLIC_ACCESS_BLOCK: &str = "public-access-block";
 pub const POLICY: &str = "policy";
 /// Default encryption kind.
 pub const ENCRYPTION: &str = "encryption";
-pub const CONFIG_KINDS: [&str; 10] = [
+/// The KMS key of an `aws:kms` default encryption (beside [`ENCRYPTION`]).
+pub const ENCRYPTION_KMS: &str = "encryption-kms";
+/// The `meta` prefix of the SSE-KMS key store's records.
+pub const KMS_KEY: &str = "kms-key/";
+
+pub fn kms_key(key_id: &str) -> Vec<u8> {
+    [KMS_KEY.as_bytes(), key_id.as_bytes()].concat()
+}
+
+pub const CONFIG_KINDS: [&str; 11] = [
     NOTIFICATION,
     CORS,
     TAGGING,
@@ -103,6 +114,7 @@ pub const CONFIG_KINDS: [&str; 10] = [
     PUBLIC_ACCESS_BLOCK,
     POLICY,
     ENCRYPTION,
+    ENCRYPTION_KMS,
 ];
 
 /// The `tags` key of an object version, given its `versions` key.

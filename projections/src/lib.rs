@@ -26,7 +26,7 @@ pub use decide::Decision;
 pub use error::ProjectionError;
 pub use group::GroupedFold;
 pub use list::{ListPage, ListQuery, UploadPage, UploadQuery, VersionPage, VersionQuery};
-pub use records::{AccessKeyRecord, BucketRecord, UploadRecord, VersionEntry, Versioning};
+pub use records::{AccessKeyRecord, BucketRecord, KmsKeyRecord, UploadRecord, VersionEntry, Versioning};
 pub use store::Projections;
 
 #[cfg(test)]

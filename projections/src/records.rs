@@ -66,6 +66,17 @@ pub struct UploadRecord {
     pub checksum_algorithm: Option<String>,
 }
 
+/// A key of the SSE-KMS key store, created through the admin API.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct KmsKeyRecord {
+    pub key_id: String,
+    pub description: String,
+    /// The key material, sealed by the master key it names.
+    pub material: rucket_schemas::SealedSecret,
+    pub enabled: bool,
+    pub created: Hlc,
+}
+
 /// An access key created through the admin API.
 #[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct AccessKeyRecord {

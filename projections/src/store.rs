@@ -438,6 +438,22 @@ impl Projections {
         self.access_keys.iter().map(|g| decode(&g.value()?, "access_keys")).collect()
     }
 
+    /// A key of the SSE-KMS key store.
+    pub fn kms_key(&self, key_id: &str) -> Result<Option<crate::KmsKeyRecord>, ProjectionError> {
+        self.meta.get(keys::kms_key(key_id))?.map(|v| decode(&v, "meta")).transpose()
+    }
+
+    /// Every key of the SSE-KMS key store, by id.
+    pub fn kms_keys(&self) -> Result<Vec<crate::KmsKeyRecord>, ProjectionError> {
+        self.meta.prefix(keys::KMS_KEY).map(|g| decode(&g.value()?, "meta")).collect()
+    }
+
+    /// The KMS key of the bucket's default encryption, when that default is `aws:kms`.
+    pub fn bucket_kms_key(&self, bucket: &BucketName) -> Result<Option<String>, ProjectionError> {
+        let key = keys::config(bucket, keys::ENCRYPTION_KMS);
+        self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
+    }
+
     /// The bucket's default encryption (PutBucketEncryption), if set.
     pub fn bucket_encryption(
         &self,

@@ -275,6 +275,30 @@ pub enum CommandBody {
         acl: crate::ListedAcl,
         inner: Box<CommandBody>,
     },
+    /// Admin API: a new KMS key (its material sealed by the master key).
+    CreateKmsKey {
+        key_id: String,
+        description: String,
+        material: SealedSecret,
+    },
+    /// Admin API: disable (or enable again) a KMS key.
+    SetKmsKeyStatus {
+        key_id: String,
+        enabled: bool,
+    },
+    /// A master key rotation's re-seal of one KMS key's material; applied only while the
+    /// key still holds exactly `from`.
+    RewrapKmsKey {
+        key_id: String,
+        from: SealedSecret,
+        material: SealedSecret,
+    },
+    /// PutBucketEncryption with `aws:kms`: the bucket's default is SSE-KMS under `kms_key_id`.
+    SetBucketKmsEncryption {
+        bucket: BucketName,
+        configuration: BucketEncryption,
+        kms_key_id: String,
+    },
 }
 
 /// Who signed a request, as authenticated at the gateway (SigV4 is checked there): a
@@ -363,6 +387,7 @@ impl CommandBody {
             | Self::SetPublicAccessBlock { bucket, .. }
             | Self::SetBucketPolicy { bucket, .. }
             | Self::SetBucketEncryption { bucket, .. }
+            | Self::SetBucketKmsEncryption { bucket, .. }
             | Self::RewrapDataKey { bucket, .. } => bucket,
             Self::Tagged { .. }
             | Self::Sealed { .. }
@@ -378,6 +403,9 @@ impl CommandBody {
             | Self::DeleteAccessKey { .. }
             | Self::SetAccessKeyPolicy { .. }
             | Self::RewrapAccessKey { .. }
+            | Self::CreateKmsKey { .. }
+            | Self::SetKmsKeyStatus { .. }
+            | Self::RewrapKmsKey { .. }
             | Self::SetWebhookCursor { .. } => return None,
         })
     }
@@ -431,6 +459,12 @@ pub enum Rejection {
     /// A command whose object data names an archive position, which only the views may
     /// do (no gateway builds one; a peer's malformed command must not stop apply).
     InvalidData,
+    /// CreateKmsKey with an id that exists.
+    KmsKeyExists,
+    /// A KMS key command (or an SSE-KMS write) naming a key that does not exist.
+    NoSuchKmsKey,
+    /// An SSE-KMS write under a disabled key.
+    KmsKeyDisabled,
 }
 
 /// The result of applying one command.

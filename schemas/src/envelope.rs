@@ -381,6 +381,35 @@ mod tests {
     }
 
     #[test]
+    fn bucket_encryption_v1_upgrades_to_an_sse_s3_default() {
+        let bucket = BucketName::parse("abc").unwrap();
+        let configuration = Some(crate::BucketEncryption { bucket_key_enabled: true });
+        let v1 =
+            crate::BucketEncryptionSetV1 { bucket: bucket.clone(), configuration: configuration.clone() };
+        let env = Envelope {
+            event_type: 23,
+            schema_version: 1,
+            hlc: Hlc::new(5, 1),
+            origin_region: RegionId::new("us-east-1"),
+            event_id: EventId([3; 16]),
+            payload: crate::encode_payload(&v1).unwrap(),
+        };
+        let StorageEvent::BucketEncryptionSet(upgraded) = env.open().unwrap() else {
+            panic!("expected BucketEncryptionSet")
+        };
+        let expected = crate::BucketEncryptionSet { bucket, configuration, kms_key_id: None };
+        assert_eq!(upgraded, expected);
+        // Today's events are schema 2 and keep the KMS key.
+        let kms = StorageEvent::BucketEncryptionSet(crate::BucketEncryptionSet {
+            kms_key_id: Some("app".into()),
+            ..expected
+        });
+        let env = seal(&kms);
+        assert_eq!(env.schema_version, 2);
+        assert_eq!(env.open().unwrap(), kms);
+    }
+
+    #[test]
     fn layout_is_frozen() {
         // The first bytes of an envelope are fixed by docs/event-schema.md.
         let env = seal(&StorageEvent::BucketDeleted(crate::BucketDeleted {

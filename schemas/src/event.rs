@@ -13,8 +13,9 @@ use crate::access_key::{
     AccessKeyCreated, AccessKeyDeleted, AccessKeyPolicySet, AccessKeyRewrapped, AccessKeyStatusSet,
 };
 use crate::cluster::{MembershipChanged, WebhookCursorSet};
+use crate::kms::{KmsKeyCreated, KmsKeyRewrapped, KmsKeyStatusSet};
 use crate::lock::{ObjectLock, ObjectLockConfig, Retention};
-use crate::seal::{BucketEncryptionSet, DataKeyRewrapped, Seal};
+use crate::seal::{BucketEncryptionSet, BucketEncryptionSetV1, DataKeyRewrapped, Seal};
 use crate::{
     codec, BlobId, BucketName, CodecError, Hlc, LogPosition, ObjectKey, RegionId, UploadId, UserId, VersionId,
 };
@@ -54,6 +55,9 @@ pub enum EventType {
     AccessKeyRewrapped = 29,
     MembershipChanged = 30,
     WebhookCursorSet = 31,
+    KmsKeyCreated = 32,
+    KmsKeyStatusSet = 33,
+    KmsKeyRewrapped = 34,
 }
 
 impl EventType {
@@ -66,7 +70,9 @@ impl EventType {
             Self::ObjectDeleted => 2,
             Self::UploadCreated => 5,
             Self::MultipartCompleted => 4,
-            Self::BucketEncryptionSet | Self::DataKeyRewrapped => 1,
+            Self::BucketEncryptionSet => 2,
+            Self::DataKeyRewrapped => 1,
+            Self::KmsKeyCreated | Self::KmsKeyStatusSet | Self::KmsKeyRewrapped => 1,
             Self::AccessKeyCreated | Self::AccessKeyStatusSet | Self::AccessKeyDeleted => 1,
             Self::AccessKeyPolicySet | Self::AccessKeyRewrapped => 1,
             Self::MembershipChanged | Self::WebhookCursorSet => 1,
@@ -113,6 +119,9 @@ impl EventType {
             Self::AccessKeyRewrapped => "AccessKeyRewrapped",
             Self::MembershipChanged => "MembershipChanged",
             Self::WebhookCursorSet => "WebhookCursorSet",
+            Self::KmsKeyCreated => "KmsKeyCreated",
+            Self::KmsKeyStatusSet => "KmsKeyStatusSet",
+            Self::KmsKeyRewrapped => "KmsKeyRewrapped",
         }
     }
 }
@@ -151,6 +160,9 @@ pub enum StorageEvent {
     AccessKeyRewrapped(AccessKeyRewrapped),
     MembershipChanged(MembershipChanged),
     WebhookCursorSet(WebhookCursorSet),
+    KmsKeyCreated(KmsKeyCreated),
+    KmsKeyStatusSet(KmsKeyStatusSet),
+    KmsKeyRewrapped(KmsKeyRewrapped),
 }
 
 /// Schema version 1 of `BucketObjectLockSet`: the bucket's Object Lock configuration was
@@ -1082,6 +1094,9 @@ impl StorageEvent {
             Self::AccessKeyRewrapped(_) => EventType::AccessKeyRewrapped,
             Self::MembershipChanged(_) => EventType::MembershipChanged,
             Self::WebhookCursorSet(_) => EventType::WebhookCursorSet,
+            Self::KmsKeyCreated(_) => EventType::KmsKeyCreated,
+            Self::KmsKeyStatusSet(_) => EventType::KmsKeyStatusSet,
+            Self::KmsKeyRewrapped(_) => EventType::KmsKeyRewrapped,
         }
     }
 
@@ -1118,7 +1133,10 @@ impl StorageEvent {
             | Self::AccessKeyPolicySet(_)
             | Self::AccessKeyRewrapped(_)
             | Self::MembershipChanged(_)
-            | Self::WebhookCursorSet(_) => None,
+            | Self::WebhookCursorSet(_)
+            | Self::KmsKeyCreated(_)
+            | Self::KmsKeyStatusSet(_)
+            | Self::KmsKeyRewrapped(_) => None,
         }
     }
 
@@ -1146,7 +1164,10 @@ impl StorageEvent {
             | Self::AccessKeyPolicySet(_)
             | Self::AccessKeyRewrapped(_)
             | Self::MembershipChanged(_)
-            | Self::WebhookCursorSet(_) => None,
+            | Self::WebhookCursorSet(_)
+            | Self::KmsKeyCreated(_)
+            | Self::KmsKeyStatusSet(_)
+            | Self::KmsKeyRewrapped(_) => None,
             Self::ObjectRetentionSet(e) => Some(&e.key),
             Self::ObjectLegalHoldSet(e) => Some(&e.key),
             Self::BucketVersioningSet(_) | Self::BucketNotificationSet(_) | Self::BucketCorsSet(_) => None,
@@ -1195,6 +1216,9 @@ impl StorageEvent {
             Self::AccessKeyRewrapped(_) => "rucket:AccessKeyRewrapped",
             Self::MembershipChanged(_) => "rucket:MembershipChanged",
             Self::WebhookCursorSet(_) => "rucket:WebhookCursorSet",
+            Self::KmsKeyCreated(_) => "rucket:KmsKeyCreated",
+            Self::KmsKeyStatusSet(_) => "rucket:KmsKeyStatusSet",
+            Self::KmsKeyRewrapped(_) => "rucket:KmsKeyRewrapped",
         }
     }
 
@@ -1236,6 +1260,9 @@ impl StorageEvent {
             Self::AccessKeyRewrapped(p) => codec::encode_payload(p)?,
             Self::MembershipChanged(p) => codec::encode_payload(p)?,
             Self::WebhookCursorSet(p) => codec::encode_payload(p)?,
+            Self::KmsKeyCreated(p) => codec::encode_payload(p)?,
+            Self::KmsKeyStatusSet(p) => codec::encode_payload(p)?,
+            Self::KmsKeyRewrapped(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -1310,7 +1337,10 @@ impl StorageEvent {
             (20, 1) => Ok(Self::ObjectLegalHoldSet(codec::decode_payload(bytes)?)),
             (21, 1) => Ok(Self::BucketPublicAccessBlockSet(codec::decode_payload(bytes)?)),
             (22, 1) => Ok(Self::BucketPolicySet(codec::decode_payload(bytes)?)),
-            (23, 1) => Ok(Self::BucketEncryptionSet(codec::decode_payload(bytes)?)),
+            (23, 1) => {
+                Ok(Self::BucketEncryptionSet(codec::decode_payload::<BucketEncryptionSetV1>(bytes)?.into()))
+            }
+            (23, 2) => Ok(Self::BucketEncryptionSet(codec::decode_payload(bytes)?)),
             (24, 1) => Ok(Self::DataKeyRewrapped(codec::decode_payload(bytes)?)),
             (25, 1) => Ok(Self::AccessKeyCreated(codec::decode_payload(bytes)?)),
             (26, 1) => Ok(Self::AccessKeyStatusSet(codec::decode_payload(bytes)?)),
@@ -1319,6 +1349,9 @@ impl StorageEvent {
             (29, 1) => Ok(Self::AccessKeyRewrapped(codec::decode_payload(bytes)?)),
             (30, 1) => Ok(Self::MembershipChanged(codec::decode_payload(bytes)?)),
             (31, 1) => Ok(Self::WebhookCursorSet(codec::decode_payload(bytes)?)),
+            (32, 1) => Ok(Self::KmsKeyCreated(codec::decode_payload(bytes)?)),
+            (33, 1) => Ok(Self::KmsKeyStatusSet(codec::decode_payload(bytes)?)),
+            (34, 1) => Ok(Self::KmsKeyRewrapped(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

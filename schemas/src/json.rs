@@ -149,7 +149,14 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("master_key".into(), json!(e.secret.key_id));
         }
         StorageEvent::BucketEncryptionSet(e) => {
-            out.insert("encryption".into(), json!(e.configuration.as_ref().map(|_| "AES256")));
+            let algorithm = e.configuration.as_ref().map(|_| match e.kms_key_id {
+                Some(_) => "aws:kms",
+                None => "AES256",
+            });
+            out.insert("encryption".into(), json!(algorithm));
+            if let Some(kms_key) = &e.kms_key_id {
+                out.insert("kms_key".into(), json!(kms_key));
+            }
         }
         StorageEvent::DataKeyRewrapped(e) => {
             out.insert("key".into(), json!(e.key.as_str()));
@@ -193,6 +200,20 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("key".into(), json!(e.key.as_str()));
             out.insert("upload_id".into(), json!(e.upload_id.as_str()));
         }
+        StorageEvent::KmsKeyCreated(e) => {
+            out.insert("kms_key".into(), json!(e.key_id));
+            out.insert("description".into(), json!(e.description));
+            out.insert("master_key".into(), json!(e.material.key_id));
+        }
+        StorageEvent::KmsKeyStatusSet(e) => {
+            out.insert("kms_key".into(), json!(e.key_id));
+            out.insert("enabled".into(), json!(e.enabled));
+        }
+        StorageEvent::KmsKeyRewrapped(e) => {
+            out.insert("kms_key".into(), json!(e.key_id));
+            out.insert("from_master_key".into(), json!(e.from_key_id));
+            out.insert("master_key".into(), json!(e.material.key_id));
+        }
     }
     Value::Object(out)
 }
@@ -203,6 +224,7 @@ fn insert_encryption(out: &mut Map<String, Value>, seal: Option<&Seal>) {
         let rendered = match &seal.kind {
             SealKind::MasterKey { key_id } => json!({ "kind": "SSE-S3", "master_key": key_id }),
             SealKind::CustomerKey { .. } => json!({ "kind": "SSE-C" }),
+            SealKind::KmsKey { key_id } => json!({ "kind": "SSE-KMS", "kms_key": key_id }),
         };
         out.insert("encryption".into(), rendered);
     }

@@ -13,6 +13,7 @@ mod event;
 mod hlc;
 mod ids;
 mod json;
+mod kms;
 mod lock;
 mod seal;
 
@@ -50,5 +51,9 @@ pub use ids::{
     BlobId, BucketName, EventId, LogPosition, ObjectKey, RegionId, UploadId, UserId, VersionId, ANONYMOUS,
 };
 pub use json::render_event_json;
+pub use kms::{KmsKeyCreated, KmsKeyRewrapped, KmsKeyStatusSet};
 pub use lock::{DefaultRetention, LockMode, ObjectLock, ObjectLockConfig, Retention};
-pub use seal::{BucketEncryption, BucketEncryptionSet, DataKeyRewrapped, RewrapTarget, Seal, SealKind};
+pub use seal::{
+    BucketEncryption, BucketEncryptionSet, BucketEncryptionSetV1, DataKeyRewrapped, RewrapTarget, Seal,
+    SealKind,
+};

@@ -28,12 +28,23 @@ pub enum SealKind {
         #[serde(with = "serde_bytes")]
         mac: Vec<u8>,
     },
+    /// SSE-KMS: a key of Rucket's own key store (see `KmsKeyCreated`), named by its id;
+    /// that key's material, itself sealed by the master key, wraps the data key.
+    KmsKey { key_id: String },
 }
 
 impl Seal {
     /// Whether the customer holds the key (SSE-C) rather than the server (SSE-S3).
     pub fn is_customer_key(&self) -> bool {
         matches!(self.kind, SealKind::CustomerKey { .. })
+    }
+
+    /// The KMS key that holds the data key (SSE-KMS), if any.
+    pub fn kms_key_id(&self) -> Option<&str> {
+        match &self.kind {
+            SealKind::KmsKey { key_id } => Some(key_id),
+            _ => None,
+        }
     }
 }
 
@@ -45,11 +56,26 @@ pub struct BucketEncryption {
     pub bucket_key_enabled: bool,
 }
 
-/// Schema version 1 of `BucketEncryptionSet`: Put/DeleteBucketEncryption (`None` deletes).
+/// Schema version 2 of `BucketEncryptionSet`: Put/DeleteBucketEncryption (`None` deletes).
+/// `kms_key_id` names the KMS key of an `aws:kms` default (`None`: SSE-S3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct BucketEncryptionSet {
     pub bucket: crate::BucketName,
     pub configuration: Option<BucketEncryption>,
+    pub kms_key_id: Option<String>,
+}
+
+/// Schema version 1 of `BucketEncryptionSet` (frozen): SSE-S3 defaults only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketEncryptionSetV1 {
+    pub bucket: crate::BucketName,
+    pub configuration: Option<BucketEncryption>,
+}
+
+impl From<BucketEncryptionSetV1> for BucketEncryptionSet {
+    fn from(v1: BucketEncryptionSetV1) -> Self {
+        Self { bucket: v1.bucket, configuration: v1.configuration, kms_key_id: None }
+    }
 }
 
 /// Schema version 1 of `DataKeyRewrapped`: a master key rotation re-wrapped the data key

@@ -1,6 +1,6 @@
 //! Encryption at rest against the real server: SSE refused (naming the setting) without
 //! a master key, SSE-C refused over plain HTTP, and a master key rotation that re-wraps
-//! data keys without rewriting object bytes.
+//! data keys (and re-seals KMS keys) without rewriting object bytes.
 
 use std::time::Duration;
 
@@ -86,6 +86,18 @@ async fn rotation_rewraps_data_keys_without_rewriting_objects() {
         .send()
         .await
         .unwrap();
+    // SSE-KMS under the store's default key, created on this first use and sealed by the
+    // old master key.
+    let put = client
+        .put_object()
+        .bucket(&bucket)
+        .key("kms")
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.ssekms_key_id(), Some("aws/s3"));
     let upload = client
         .create_multipart_upload()
         .bucket(&bucket)
@@ -121,8 +133,8 @@ async fn rotation_rewraps_data_keys_without_rewriting_objects() {
     }
     assert_eq!(
         support::metric(&server, "rucket_data_keys_rewrapped_total").await,
-        Some(2.0),
-        "one object, one upload"
+        Some(3.0),
+        "one object, one upload, one KMS key (its objects' data keys stay under it)"
     );
     server.stop();
     assert_eq!(blob_files(&server), before, "no object byte was rewritten");
@@ -132,6 +144,9 @@ async fn rotation_rewraps_data_keys_without_rewriting_objects() {
     let client = server.client();
     let got = client.get_object().bucket(&bucket).key("object").send().await.unwrap();
     assert_eq!(got.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), body.as_slice());
+    let got = client.get_object().bucket(&bucket).key("kms").send().await.unwrap();
+    assert_eq!(got.server_side_encryption(), Some(&ServerSideEncryption::AwsKms));
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), body.as_slice());
     client
         .complete_multipart_upload()
@@ -153,5 +168,7 @@ async fn rotation_rewraps_data_keys_without_rewriting_objects() {
     // A master key that wrapped nothing here opens nothing.
     let server = Server::start_in(dir.path(), &["--master-key-file", &unrelated]);
     let err = server.client().get_object().bucket(&bucket).key("object").send().await.unwrap_err();
+    assert_eq!(support::code(&err), "InternalError");
+    let err = server.client().get_object().bucket(&bucket).key("kms").send().await.unwrap_err();
     assert_eq!(support::code(&err), "InternalError");
 }

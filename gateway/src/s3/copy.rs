@@ -17,8 +17,8 @@ use crate::sse::Requested;
 
 fn refuse_unsupported(input: &CopyObjectInput) -> S3Result<()> {
     super::put::check_metadata(input.metadata.as_ref())?;
-    if input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some() {
-        return Err(errors::not_implemented("Server-side encryption with KMS keys (SSE-KMS)"));
+    if input.ssekms_encryption_context.is_some() {
+        return Err(errors::not_implemented("SSE-KMS encryption contexts"));
     }
     if input.website_redirect_location.is_some() {
         return Err(errors::not_implemented("Website redirects"));
@@ -125,6 +125,7 @@ impl Rucket {
         let requested = self.requested_sse(
             &req.extensions,
             req.input.server_side_encryption.as_ref(),
+            req.input.ssekms_key_id.as_deref(),
             super::encryption::customer_headers!(req.input),
         )?;
         let input = req.input;
@@ -203,7 +204,8 @@ impl Rucket {
 
         let src = source.record;
         let version_id = VersionId::new(hex::encode(rand::random::<[u8; 16]>()));
-        let sealed = self.new_seal(&requested, (&dest_bucket, dest_key.as_str(), version_id.as_str()))?;
+        let sealed =
+            self.new_seal(&requested, (&dest_bucket, dest_key.as_str(), version_id.as_str())).await?;
         let seal_key = sealed.as_ref().map(|(_, data_key)| data_key.for_part(0));
         self.volumes.room_for_writes(src.size)?;
         let body = self.body(&src, source_data_key.as_ref(), 0, src.size).await?;

@@ -10,7 +10,30 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::Rucket;
 use crate::errors;
-use crate::sse::{CustomerHeaders, CustomerKey, DataKey, Requested};
+use crate::sse::{CustomerHeaders, CustomerKey, DataKey, KmsKey, Requested, SealWith};
+
+/// The KMS key an `aws:kms` write uses when neither the request nor the bucket's default
+/// names one (S3's `aws/s3`); the key store creates it on first use.
+pub const DEFAULT_KMS_KEY: &str = "aws/s3";
+
+/// The requester named on the command that creates [`DEFAULT_KMS_KEY`].
+const KEY_STORE_USER: &str = "rucket-key-store";
+
+fn kms_not_found(key_id: &str) -> s3s::S3Error {
+    errors::with_status(
+        "KMS.NotFoundException",
+        &format!("Invalid keyId {key_id}: no such key in the key store"),
+        http::StatusCode::BAD_REQUEST,
+    )
+}
+
+fn kms_disabled(key_id: &str) -> s3s::S3Error {
+    errors::with_status(
+        "KMS.DisabledException",
+        &format!("The KMS key {key_id} is disabled"),
+        http::StatusCode::BAD_REQUEST,
+    )
+}
 
 /// Sets the encryption response headers (`crate::sse::Echo`) on an S3 output struct.
 macro_rules! echo_sse {
@@ -19,6 +42,7 @@ macro_rules! echo_sse {
         $output.server_side_encryption = echo.server_side_encryption;
         $output.sse_customer_algorithm = echo.sse_customer_algorithm;
         $output.sse_customer_key_md5 = echo.sse_customer_key_md5;
+        $output.ssekms_key_id = echo.ssekms_key_id;
     }};
 }
 pub(super) use echo_sse;
@@ -83,14 +107,16 @@ impl Rucket {
         Ok(key)
     }
 
-    /// What a write asks for: `x-amz-server-side-encryption` or SSE-C headers.
+    /// What a write asks for: `x-amz-server-side-encryption` (with a KMS key id) or
+    /// SSE-C headers.
     pub(super) fn requested_sse(
         &self,
         extensions: &http::Extensions,
         sse: Option<&ServerSideEncryption>,
+        kms_key_id: Option<&str>,
         headers: CustomerHeaders<'_>,
     ) -> S3Result<Requested> {
-        let requested = crate::sse::requested(sse.map(|s| s.as_str()), headers)?;
+        let requested = crate::sse::requested(sse.map(|s| s.as_str()), kms_key_id, headers)?;
         if let Requested::Customer(key) = &requested {
             self.check_transport(extensions, Some(key))?;
         }
@@ -99,27 +125,100 @@ impl Rucket {
 
     /// A seal for a new object or upload in `bucket`: as requested, else the bucket's
     /// default encryption, else none.
-    pub(super) fn new_seal(
+    pub(super) async fn new_seal(
         &self,
         requested: &Requested,
         (bucket, key, context_id): (&BucketName, &str, &str),
     ) -> S3Result<Option<(Seal, DataKey)>> {
-        let default = matches!(requested, Requested::None)
-            && self.projections().bucket_encryption(bucket).map_err(errors::projection)?.is_some();
-        self.keyring
-            .new_seal(requested, default, (bucket.as_str(), key, context_id))
-            .map_err(crate::sse::key_error)
+        let projections = self.projections();
+        let default_kms = || projections.bucket_kms_key(bucket).map_err(errors::projection);
+        let kms_key_id = match requested {
+            Requested::Kms(Some(id)) => Some(id.clone()),
+            Requested::Kms(None) => Some(default_kms()?.unwrap_or_else(|| DEFAULT_KMS_KEY.to_owned())),
+            Requested::None => default_kms()?,
+            Requested::ServerKey | Requested::Customer(_) => None,
+        };
+        let kms = match &kms_key_id {
+            Some(id) => Some(self.kms_for_write(id).await?),
+            None => None,
+        };
+        let with = match (requested, &kms) {
+            (_, Some(kms)) => Some(SealWith::Kms(kms)),
+            (Requested::Customer(customer), None) => Some(SealWith::Customer(customer)),
+            (Requested::ServerKey, None) => Some(SealWith::MasterKey),
+            (Requested::None, None) => projections
+                .bucket_encryption(bucket)
+                .map_err(errors::projection)?
+                .map(|_| SealWith::MasterKey),
+            (Requested::Kms(_), None) => unreachable!("an aws:kms request always names a key"),
+        };
+        self.keyring.new_seal(with, (bucket.as_str(), key, context_id)).map_err(crate::sse::key_error)
+    }
+
+    /// KMS key `key_id`, opened to seal a new object: it must exist and be enabled. The
+    /// store's default key is created on its first use.
+    async fn kms_for_write(&self, key_id: &str) -> S3Result<KmsKey> {
+        let projections = self.projections();
+        let mut record = projections.kms_key(key_id).map_err(errors::projection)?;
+        if record.is_none() && key_id == DEFAULT_KMS_KEY {
+            let material = self.keyring.new_kms_material(key_id).map_err(crate::sse::key_error)?;
+            let command = rucket_schemas::Command {
+                hlc: self.clock.now(),
+                event_id: rucket_schemas::EventId(rand::random()),
+                origin_region: self.region.clone(),
+                requester: rucket_schemas::UserId::new(KEY_STORE_USER),
+                requester_is_admin: true,
+                body: CommandBody::CreateKmsKey {
+                    key_id: key_id.to_owned(),
+                    description: "The default key of aws:kms writes that name none".to_owned(),
+                    material,
+                },
+            };
+            // Another request may create it first: either way it exists afterwards.
+            let writer = self.writer.as_ref().ok_or_else(|| kms_not_found(key_id))?;
+            match writer.propose(command).await.map_err(errors::propose)? {
+                rucket_schemas::Outcome::Rejected(rucket_schemas::Rejection::KmsKeyExists)
+                | rucket_schemas::Outcome::Applied { .. }
+                | rucket_schemas::Outcome::Unchanged => {}
+                rucket_schemas::Outcome::Rejected(r) => return Err(errors::rejection(r)),
+            }
+            record = self.projections().kms_key(key_id).map_err(errors::projection)?;
+        }
+        let record = record.ok_or_else(|| kms_not_found(key_id))?;
+        if !record.enabled {
+            return Err(kms_disabled(key_id));
+        }
+        self.keyring.open_kms(key_id, &record.material).map_err(crate::sse::key_error)
+    }
+
+    /// The opened KMS key that `seal` names, for reading (`None` for other seals).
+    fn kms_for_seal(&self, seal: Option<&Seal>) -> S3Result<Option<KmsKey>> {
+        let Some(key_id) = seal.and_then(Seal::kms_key_id) else { return Ok(None) };
+        let record = self.projections().kms_key(key_id).map_err(errors::projection)?.ok_or_else(|| {
+            tracing::error!(key_id, "an object is sealed under a KMS key the key store does not hold");
+            s3_error!(
+                InternalError,
+                "The KMS key {key_id} that encrypted this object is not in the key store"
+            )
+        })?;
+        if !record.enabled {
+            return Err(kms_disabled(key_id));
+        }
+        self.keyring.open_kms(key_id, &record.material).map(Some).map_err(crate::sse::key_error)
     }
 
     /// Opens the data key of a stored version for reading, with the customer key the
-    /// request brought (SSE-C).
+    /// request brought (SSE-C) or the KMS key it names (SSE-KMS).
     pub(super) fn open_record(
         &self,
         record: &ObjectRecord,
         customer: Option<&CustomerKey>,
         (bucket, key): (&str, &str),
     ) -> S3Result<Option<DataKey>> {
-        self.keyring.open(record.data.seal(), customer, (bucket, key)).map_err(crate::sse::key_error)
+        let kms = self.kms_for_seal(record.data.seal())?;
+        self.keyring
+            .open(record.data.seal(), customer, kms.as_ref(), (bucket, key))
+            .map_err(crate::sse::key_error)
     }
 
     /// The seal of an upload in progress and, when sealed, its opened data key (with the
@@ -132,9 +231,10 @@ impl Rucket {
     ) -> S3Result<(Option<Seal>, Option<CustomerKey>, Option<DataKey>)> {
         let customer = self.customer_key(extensions, headers)?;
         let seal = self.projections().upload_seal(bucket, key, upload_id).map_err(errors::projection)?;
+        let kms = self.kms_for_seal(seal.as_ref())?;
         let data_key = self
             .keyring
-            .open(seal.as_ref(), customer.as_ref(), (bucket.as_str(), key.as_str()))
+            .open(seal.as_ref(), customer.as_ref(), kms.as_ref(), (bucket.as_str(), key.as_str()))
             .map_err(crate::sse::key_error)?;
         Ok((seal, customer, data_key))
     }
@@ -152,23 +252,40 @@ impl Rucket {
         let default = rule.apply_server_side_encryption_by_default.as_ref().ok_or_else(|| {
             s3_error!(MalformedXML, "The rule needs an ApplyServerSideEncryptionByDefault element")
         })?;
-        match default.sse_algorithm.as_str() {
+        let kms_key_id = match default.sse_algorithm.as_str() {
             ServerSideEncryption::AES256 if default.kms_master_key_id.is_some() => {
                 return Err(s3_error!(InvalidArgument, "KMSMasterKeyID is only allowed with aws:kms"))
             }
-            ServerSideEncryption::AES256 => {}
-            "aws:kms" | "aws:kms:dsse" => {
-                return Err(errors::not_implemented("Server-side encryption with KMS keys (SSE-KMS)"))
+            ServerSideEncryption::AES256 => None,
+            ServerSideEncryption::AWS_KMS => Some(
+                default
+                    .kms_master_key_id
+                    .as_deref()
+                    .map_or(DEFAULT_KMS_KEY, crate::sse::kms_key_name)
+                    .to_owned(),
+            ),
+            "aws:kms:dsse" => {
+                return Err(errors::not_implemented("Dual-layer server-side encryption (aws:kms:dsse)"))
             }
             other => {
-                return Err(s3_error!(MalformedXML, "The SSEAlgorithm {other:?} is not valid (use AES256)"))
+                return Err(s3_error!(
+                    MalformedXML,
+                    "The SSEAlgorithm {other:?} is not valid (use AES256 or aws:kms)"
+                ))
             }
-        }
+        };
         // Refused now, not on every later PUT, when the server cannot encrypt.
         self.keyring.current().map_err(crate::sse::key_error)?;
         let configuration = BucketEncryption { bucket_key_enabled: rule.bucket_key_enabled.unwrap_or(false) };
-        self.propose(&user, CommandBody::SetBucketEncryption { bucket, configuration: Some(configuration) })
-            .await?;
+        let body = match kms_key_id {
+            Some(kms_key_id) => {
+                // The key must exist and be enabled now (apply checks it exists again).
+                self.kms_for_write(&kms_key_id).await?;
+                CommandBody::SetBucketKmsEncryption { bucket, configuration, kms_key_id }
+            }
+            None => CommandBody::SetBucketEncryption { bucket, configuration: Some(configuration) },
+        };
+        self.propose(&user, body).await?;
         Ok(S3Response::new(PutBucketEncryptionOutput::default()))
     }
 
@@ -188,10 +305,15 @@ impl Rucket {
             e.set_status_code(http::StatusCode::NOT_FOUND);
             e
         })?;
+        let kms_key_id = self.projections().bucket_kms_key(&bucket).map_err(errors::projection)?;
+        let algorithm = match kms_key_id {
+            Some(_) => ServerSideEncryption::AWS_KMS,
+            None => ServerSideEncryption::AES256,
+        };
         let rule = ServerSideEncryptionRule {
             apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
-                sse_algorithm: ServerSideEncryption::from_static(ServerSideEncryption::AES256),
-                kms_master_key_id: None,
+                sse_algorithm: ServerSideEncryption::from_static(algorithm),
+                kms_master_key_id: kms_key_id,
             }),
             bucket_key_enabled: Some(configuration.bucket_key_enabled),
         };

@@ -70,12 +70,13 @@ impl Rucket {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let user = self.user(&req)?;
-        if req.input.ssekms_key_id.is_some() || req.input.ssekms_encryption_context.is_some() {
-            return Err(errors::not_implemented("Server-side encryption with KMS keys (SSE-KMS)"));
+        if req.input.ssekms_encryption_context.is_some() {
+            return Err(errors::not_implemented("SSE-KMS encryption contexts"));
         }
         let requested = self.requested_sse(
             &req.extensions,
             req.input.server_side_encryption.as_ref(),
+            req.input.ssekms_key_id.as_deref(),
             super::encryption::customer_headers!(req.input),
         )?;
         let input = req.input;
@@ -101,7 +102,8 @@ impl Rucket {
         super::put::check_metadata(input.metadata.as_ref())?;
         let id = UploadId::from_bytes(rand::random());
         // Every part is sealed with one data key, bound to the upload id.
-        let seal = self.new_seal(&requested, (&bucket, key.as_str(), id.as_str()))?.map(|(seal, _)| seal);
+        let seal =
+            self.new_seal(&requested, (&bucket, key.as_str(), id.as_str())).await?.map(|(seal, _)| seal);
         let sealed = |body: CommandBody| match &seal {
             Some(seal) => CommandBody::Sealed { seal: seal.clone(), inner: Box::new(body) },
             None => body,
@@ -451,7 +453,9 @@ impl Rucket {
             location: Some(format!("/{bucket}/{key}")),
             ..Default::default()
         };
-        output.server_side_encryption = crate::sse::echo(seal.as_ref(), None).server_side_encryption;
+        let echo = crate::sse::echo(seal.as_ref(), None);
+        (output.server_side_encryption, output.ssekms_key_id) =
+            (echo.server_side_encryption, echo.ssekms_key_id);
         [
             output.checksum_crc32,
             output.checksum_crc32c,
@@ -520,7 +524,9 @@ impl Rucket {
             location: Some(format!("/{bucket}/{key}")),
             ..Default::default()
         };
-        output.server_side_encryption = crate::sse::echo(record.data.seal(), None).server_side_encryption;
+        let echo = crate::sse::echo(record.data.seal(), None);
+        (output.server_side_encryption, output.ssekms_key_id) =
+            (echo.server_side_encryption, echo.ssekms_key_id);
         [
             output.checksum_crc32,
             output.checksum_crc32c,

@@ -160,8 +160,8 @@ pub(super) fn check_metadata(metadata: Option<&Metadata>) -> S3Result<()> {
 
 fn refuse_unsupported(input: &PutObjectInput) -> S3Result<()> {
     check_metadata(input.metadata.as_ref())?;
-    if input.ssekms_key_id.is_some() || input.ssekms_encryption_context.is_some() {
-        return Err(errors::not_implemented("Server-side encryption with KMS keys (SSE-KMS)"));
+    if input.ssekms_encryption_context.is_some() {
+        return Err(errors::not_implemented("SSE-KMS encryption contexts"));
     }
     if input.website_redirect_location.is_some() {
         return Err(errors::not_implemented("Website redirects"));
@@ -362,10 +362,11 @@ impl Rucket {
         let requested = self.requested_sse(
             &req.extensions,
             req.input.server_side_encryption.as_ref(),
+            req.input.ssekms_key_id.as_deref(),
             super::encryption::customer_headers!(req.input),
         )?;
         let version_id = VersionId::new(hex::encode(rand::random::<[u8; 16]>()));
-        let sealed = self.new_seal(&requested, (&bucket, key.as_str(), version_id.as_str()))?;
+        let sealed = self.new_seal(&requested, (&bucket, key.as_str(), version_id.as_str())).await?;
         let seal_key = sealed.as_ref().map(|(_, data_key)| data_key.for_part(0));
         let body =
             req.input.body.take().ok_or_else(|| s3_error!(IncompleteBody, "The request has no body"))?;

@@ -124,7 +124,8 @@ def test_bucket_encryption_refusals(s3, bucket):
             s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
         return fails(e)
 
-    assert put({"SSEAlgorithm": "aws:kms"}) == (501, "NotImplemented")
+    assert put({"SSEAlgorithm": "aws:kms:dsse"}) == (501, "NotImplemented")
+    assert put({"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "no-such-key"}) == (400, "KMS.NotFoundException")
     assert put({"SSEAlgorithm": "AES256", "KMSMasterKeyID": "k"}) == (400, "InvalidArgument")
     assert put(None, rules=[{"BucketKeyEnabled": True}]) == (400, "MalformedXML")
     aes = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
@@ -136,7 +137,7 @@ def test_bucket_encryption_refusals(s3, bucket):
 
 def test_sse_s3_refusals(s3, bucket):
     with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="aws:kms")
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="aws:kms:dsse")
     assert fails(e) == (501, "NotImplemented")
     with pytest.raises(ClientError) as e:
         s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="AES256", **customer())

@@ -202,13 +202,22 @@ impl Projections {
         caller: &Caller<'_>,
         bucket: &BucketName,
         configuration: Option<&BucketEncryption>,
+        kms_key_id: Option<&String>,
     ) -> Result<Decision, ProjectionError> {
-        self.owner_only(caller, bucket, || {
+        let decision = self.owner_only(caller, bucket, || {
             StorageEvent::BucketEncryptionSet(BucketEncryptionSet {
                 bucket: bucket.clone(),
                 configuration: configuration.cloned(),
+                kms_key_id: kms_key_id.cloned(),
             })
-        })
+        })?;
+        // Checked after the owner's right, so others learn nothing of the key store.
+        match kms_key_id {
+            Some(id) if matches!(decision, Decision::Event(_)) && self.kms_key(id)?.is_none() => {
+                Ok(Decision::Rejected(Rejection::NoSuchKmsKey))
+            }
+            _ => Ok(decision),
+        }
     }
 
     /// Put/DeletePublicAccessBlock: the owner's (or an operator's).

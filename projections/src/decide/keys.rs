@@ -4,8 +4,8 @@
 
 use rucket_schemas::{
     AccessKeyCreated, AccessKeyDeleted, AccessKeyPolicySet, AccessKeyRewrapped, AccessKeyStatusSet,
-    BucketName, DataKeyRewrapped, ObjectKey, Rejection, RewrapTarget, Seal, SealKind, SealedSecret,
-    StorageEvent, UserId,
+    BucketName, DataKeyRewrapped, KmsKeyCreated, KmsKeyRewrapped, KmsKeyStatusSet, ObjectKey, Rejection,
+    RewrapTarget, Seal, SealKind, SealedSecret, StorageEvent, UserId,
 };
 
 use super::{event, Caller, Decision};
@@ -130,9 +130,68 @@ impl Projections {
                 target: target.clone(),
                 from_key_id: match &from.kind {
                     SealKind::MasterKey { key_id } => key_id.clone(),
-                    SealKind::CustomerKey { .. } => String::new(),
+                    SealKind::CustomerKey { .. } | SealKind::KmsKey { .. } => String::new(),
                 },
                 seal: seal.clone(),
+            }))
+        })
+    }
+
+    /// CreateKmsKey: an operator's, under an id no KMS key has.
+    pub(super) fn create_kms_key(
+        &self,
+        caller: &Caller<'_>,
+        key_id: &str,
+        description: &str,
+        material: &SealedSecret,
+    ) -> Result<Decision, ProjectionError> {
+        Ok(if !caller.is_admin() {
+            Decision::Rejected(Rejection::AccessDenied)
+        } else if self.kms_key(key_id)?.is_some() {
+            Decision::Rejected(Rejection::KmsKeyExists)
+        } else {
+            event(StorageEvent::KmsKeyCreated(KmsKeyCreated {
+                key_id: key_id.to_owned(),
+                description: description.to_owned(),
+                material: material.clone(),
+            }))
+        })
+    }
+
+    /// Disables (or enables again) a KMS key: an operator's, on a key that exists.
+    pub(super) fn set_kms_key_status(
+        &self,
+        caller: &Caller<'_>,
+        key_id: &str,
+        enabled: bool,
+    ) -> Result<Decision, ProjectionError> {
+        Ok(if !caller.is_admin() {
+            Decision::Rejected(Rejection::AccessDenied)
+        } else if self.kms_key(key_id)?.is_none() {
+            Decision::Rejected(Rejection::NoSuchKmsKey)
+        } else {
+            event(StorageEvent::KmsKeyStatusSet(KmsKeyStatusSet { key_id: key_id.to_owned(), enabled }))
+        })
+    }
+
+    /// A rotation's re-seal of a KMS key's material: an operator's, applied only while the
+    /// key still holds exactly `from`.
+    pub(super) fn rewrap_kms_key(
+        &self,
+        caller: &Caller<'_>,
+        key_id: &str,
+        from: &SealedSecret,
+        material: &SealedSecret,
+    ) -> Result<Decision, ProjectionError> {
+        Ok(if !caller.is_admin() {
+            Decision::Rejected(Rejection::AccessDenied)
+        } else if self.kms_key(key_id)?.is_none_or(|k| k.material != *from) {
+            Decision::Unchanged
+        } else {
+            event(StorageEvent::KmsKeyRewrapped(KmsKeyRewrapped {
+                key_id: key_id.to_owned(),
+                from_key_id: from.key_id.clone(),
+                material: material.clone(),
             }))
         })
     }

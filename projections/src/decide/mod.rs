@@ -146,6 +146,7 @@ impl Projections {
             C::Sealed { seal, inner } => {
                 // Decided as the upload it wraps; the seal rides on its event.
                 let decision = self.decide_as(&unwrapped(inner), grants)?;
+                let decision = self.unless_kms_key_unusable(decision, Some(seal))?;
                 Ok(decision.with_event(|event| multipart::attach_seal(event, seal)))
             }
             C::WholeAcl { inner } => {
@@ -180,7 +181,8 @@ impl Projections {
             C::SetBucketVersioning { bucket, status } => self.set_versioning(caller, bucket, *status),
             // Objects.
             C::PutObject { bucket, key, operation, record, condition } => {
-                self.put_object(caller, bucket, key, *operation, record, condition)
+                let decision = self.put_object(caller, bucket, key, *operation, record, condition)?;
+                self.unless_kms_key_unusable(decision, record.data.seal())
             }
             C::DeleteObject { bucket, key, version_id, marker_version_id } => {
                 self.delete_object(caller, bucket, key, version_id.as_ref(), marker_version_id)
@@ -231,7 +233,10 @@ impl Projections {
                 self.set_bucket_notification(caller, bucket, configuration)
             }
             C::SetBucketEncryption { bucket, configuration } => {
-                self.set_bucket_encryption(caller, bucket, configuration.as_ref())
+                self.set_bucket_encryption(caller, bucket, configuration.as_ref(), None)
+            }
+            C::SetBucketKmsEncryption { bucket, configuration, kms_key_id } => {
+                self.set_bucket_encryption(caller, bucket, Some(configuration), Some(kms_key_id))
             }
             C::SetPublicAccessBlock { bucket, configuration } => {
                 self.set_public_access_block(caller, bucket, *configuration)
@@ -263,6 +268,11 @@ impl Projections {
             C::RewrapAccessKey { access_key_id, from, secret } => {
                 self.rewrap_access_key(caller, access_key_id, from, secret)
             }
+            C::CreateKmsKey { key_id, description, material } => {
+                self.create_kms_key(caller, key_id, description, material)
+            }
+            C::SetKmsKeyStatus { key_id, enabled } => self.set_kms_key_status(caller, key_id, *enabled),
+            C::RewrapKmsKey { key_id, from, material } => self.rewrap_kms_key(caller, key_id, from, material),
             // The node's own webhook worker, as an operator; the cursor only moves forward.
             C::SetWebhookCursor { target, position } => {
                 if !caller.is_admin() {
@@ -294,6 +304,25 @@ fn attach_tags(event: &mut StorageEvent, tags: &Tags) {
 
 /// The checks more than one family makes.
 impl Projections {
+    /// A write sealed under a KMS key is refused once that key is disabled (or if it does
+    /// not exist), in log order; checked after the write's own rights, so a caller
+    /// without them learns nothing of the key store.
+    fn unless_kms_key_unusable(
+        &self,
+        decision: Decision,
+        seal: Option<&rucket_schemas::Seal>,
+    ) -> Result<Decision, ProjectionError> {
+        let Some(key_id) = seal.and_then(rucket_schemas::Seal::kms_key_id) else { return Ok(decision) };
+        if !matches!(decision, Decision::Event(_)) {
+            return Ok(decision);
+        }
+        Ok(match self.kms_key(key_id)? {
+            None => Decision::Rejected(Rejection::NoSuchKmsKey),
+            Some(k) if !k.enabled => Decision::Rejected(Rejection::KmsKeyDisabled),
+            Some(_) => decision,
+        })
+    }
+
     /// The bucket a wrapped command acts on, if it names one that exists.
     fn bucket_of(&self, inner: &CommandBody) -> Result<Option<BucketRecord>, ProjectionError> {
         match inner.bucket() {

@@ -898,6 +898,80 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .as_admin();
     out.push(("webhook_cursors", s));
 
+    // SSE-KMS: the key store (operators only, no duplicates, disabling, a rotation's
+    // re-seal, one stale), a bucket's KMS default, and writes sealed under a KMS key,
+    // refused in log order while it is disabled.
+    let material = |key_id: &str, fill: u8| rucket_schemas::SealedSecret {
+        key_id: key_id.into(),
+        sealed: vec![fill; 60],
+    };
+    let create = |id: &str, fill: u8| CommandBody::CreateKmsKey {
+        key_id: id.into(),
+        description: format!("key {id}"),
+        material: material("aaaa", fill),
+    };
+    let status = |enabled| CommandBody::SetKmsKeyStatus { key_id: "app".into(), enabled };
+    let under_app = |context: &str| rucket_schemas::Seal {
+        kind: rucket_schemas::SealKind::KmsKey { key_id: "app".into() },
+        wrapped_key: context.bytes().cycle().take(72).collect(),
+        context_id: context.into(),
+    };
+    let upload = UploadId::from_bytes([0x30; 16]);
+    let mut s = Script::default();
+    s.command("root", create("app", 1))
+        .as_admin() // seq 1
+        .command("carol", create("carols", 2)) // rejected: AccessDenied
+        .command("root", create("app", 3))
+        .as_admin() // rejected: KmsKeyExists
+        .create("bob", "kept", false) // seq 2
+        .command(
+            "bob",
+            CommandBody::SetBucketKmsEncryption {
+                bucket: bucket("kept"),
+                configuration: rucket_schemas::BucketEncryption { bucket_key_enabled: false },
+                kms_key_id: "none".into(),
+            },
+        ) // rejected: NoSuchKmsKey
+        .command(
+            "bob",
+            CommandBody::SetBucketKmsEncryption {
+                bucket: bucket("kept"),
+                configuration: rucket_schemas::BucketEncryption { bucket_key_enabled: true },
+                kms_key_id: "app".into(),
+            },
+        ) // seq 3
+        .put("bob", "kept", "doc", 10_000, WriteCondition::Always)
+        .with_seal(under_app(&hex16(4))) // seq 4
+        .command("root", status(false))
+        .as_admin() // seq 5
+        .put("bob", "kept", "late", 10, WriteCondition::Always)
+        .with_seal(under_app(&hex16(6))) // rejected: KmsKeyDisabled
+        .command("root", status(true))
+        .as_admin() // seq 6
+        .create_upload("bob", "kept", "big", &upload)
+        .with_seal(under_app("upload")) // seq 7
+        .command(
+            "rotation",
+            CommandBody::RewrapKmsKey {
+                key_id: "app".into(),
+                from: material("aaaa", 1),
+                material: material("bbbb", 9),
+            },
+        )
+        .as_admin() // seq 8: re-sealed
+        .command(
+            "rotation",
+            CommandBody::RewrapKmsKey {
+                key_id: "app".into(),
+                from: material("aaaa", 1),
+                material: material("cccc", 8),
+            },
+        )
+        .as_admin() // unchanged: no longer under aaaa
+        .command("root", create("other", 4))
+        .as_admin(); // seq 9
+    out.push(("kms_keys", s));
+
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
 }

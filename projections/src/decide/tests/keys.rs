@@ -181,3 +181,83 @@ fn a_webhook_cursor_moves_only_forward_and_only_for_an_operator() {
     check(&mut h, ROOT, set(9), "WebhookCursorSet hook=9");
     assert_eq!(h.projections.webhook_cursor("other").unwrap(), None);
 }
+
+fn create_kms(id: &str) -> CommandBody {
+    CommandBody::CreateKmsKey { key_id: id.to_owned(), description: String::new(), material: secret("mk1") }
+}
+
+fn kms_seal(key_id: &str) -> Seal {
+    Seal {
+        kind: SealKind::KmsKey { key_id: key_id.to_owned() },
+        wrapped_key: vec![3],
+        context_id: "ctx".into(),
+    }
+}
+
+#[test]
+fn kms_keys_are_an_operators_to_create_disable_and_reseal() {
+    let mut h = with_buckets(&[]);
+    check(&mut h, ALICE, create_kms("app"), "Rejected(AccessDenied)");
+    check(&mut h, ROOT, create_kms("app"), "KmsKeyCreated app material=mk1");
+    given(&mut h, ROOT, create_kms("app"));
+    check(&mut h, ROOT, create_kms("app"), "Rejected(KmsKeyExists)");
+    let disable = |id: &str| CommandBody::SetKmsKeyStatus { key_id: id.to_owned(), enabled: false };
+    check(&mut h, ALICE, disable("app"), "Rejected(AccessDenied)");
+    check(&mut h, ROOT, disable("app"), "KmsKeyStatusSet app enabled=false");
+    check(&mut h, ROOT, disable("nope"), "Rejected(NoSuchKmsKey)");
+    let reseal = |from: &str, to: &str| CommandBody::RewrapKmsKey {
+        key_id: "app".into(),
+        from: secret(from),
+        material: secret(to),
+    };
+    check(&mut h, ALICE, reseal("mk1", "mk2"), "Rejected(AccessDenied)");
+    check(&mut h, ROOT, reseal("mk0", "mk2"), "Unchanged");
+    given(&mut h, ROOT, reseal("mk1", "mk2"));
+    check(&mut h, ROOT, reseal("mk1", "mk3"), "Unchanged");
+    check(&mut h, ROOT, reseal("mk2", "mk3"), "KmsKeyRewrapped app from=mk2 to=mk3");
+}
+
+#[test]
+fn a_write_under_a_kms_key_is_refused_once_the_key_is_disabled_in_log_order() {
+    let mut h = with_buckets(&["bkt"]);
+    given(&mut h, ROOT, create_kms("app"));
+    let body = put_with(&h, "alice", "bkt", "a", "null", sealed(kms_seal("app")), WriteCondition::Always);
+    check(&mut h, ALICE, body.clone(), "ObjectCreated bkt/a@null Put size=100");
+    // Without the right to write, the key store's state is not what answers.
+    check(&mut h, BOB, body.clone(), "Rejected(AccessDenied)");
+    given(&mut h, ROOT, CommandBody::SetKmsKeyStatus { key_id: "app".into(), enabled: false });
+    check(&mut h, ALICE, body.clone(), "Rejected(KmsKeyDisabled)");
+    check(&mut h, BOB, body, "Rejected(AccessDenied)");
+    let upload = CommandBody::Sealed {
+        seal: kms_seal("app"),
+        inner: Box::new(super::multipart::create_upload("bkt", "k", 1)),
+    };
+    check(&mut h, ALICE, upload.clone(), "Rejected(KmsKeyDisabled)");
+    given(&mut h, ROOT, CommandBody::SetKmsKeyStatus { key_id: "app".into(), enabled: true });
+    check(&mut h, ALICE, upload, "UploadCreated bkt/k owner=alice sealed");
+    let unknown = put_with(&h, "alice", "bkt", "a", "null", sealed(kms_seal("gone")), WriteCondition::Always);
+    check(&mut h, ALICE, unknown, "Rejected(NoSuchKmsKey)");
+}
+
+#[test]
+fn a_bucket_default_under_a_kms_key_needs_the_key_and_the_owner() {
+    let mut h = with_buckets(&["bkt"]);
+    let set = |kms: &str| CommandBody::SetBucketKmsEncryption {
+        bucket: b("bkt"),
+        configuration: rucket_schemas::BucketEncryption { bucket_key_enabled: false },
+        kms_key_id: kms.to_owned(),
+    };
+    check(&mut h, ALICE, set("app"), "Rejected(NoSuchKmsKey)");
+    check(&mut h, BOB, set("app"), "Rejected(AccessDenied)");
+    given(&mut h, ROOT, create_kms("app"));
+    check(
+        &mut h,
+        ALICE,
+        set("app"),
+        "BucketEncryptionSet bkt Some(BucketEncryption { bucket_key_enabled: false }) kms=app",
+    );
+    given(&mut h, ALICE, set("app"));
+    assert_eq!(h.projections.bucket_kms_key(&b("bkt")).unwrap().as_deref(), Some("app"));
+    given(&mut h, ALICE, CommandBody::SetBucketEncryption { bucket: b("bkt"), configuration: None });
+    assert_eq!(h.projections.bucket_kms_key(&b("bkt")).unwrap(), None, "deleting the default drops its key");
+}

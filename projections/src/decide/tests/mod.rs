@@ -199,7 +199,10 @@ fn summary(event: &StorageEvent) -> String {
                 });
             format!("BucketPolicySet {} {kind:?}", e.bucket).replace('"', "")
         }
-        E::BucketEncryptionSet(e) => format!("BucketEncryptionSet {} {:?}", e.bucket, e.configuration),
+        E::BucketEncryptionSet(e) => match &e.kms_key_id {
+            Some(kms) => format!("BucketEncryptionSet {} {:?} kms={kms}", e.bucket, e.configuration),
+            None => format!("BucketEncryptionSet {} {:?}", e.bucket, e.configuration),
+        },
         E::BucketObjectLockSet(e) => {
             let default = e
                 .configuration
@@ -244,6 +247,11 @@ fn summary(event: &StorageEvent) -> String {
         }
         E::MembershipChanged(e) => format!("MembershipChanged voters={}", e.voters.len()),
         E::WebhookCursorSet(e) => format!("WebhookCursorSet {}={}", e.target, e.position),
+        E::KmsKeyCreated(e) => format!("KmsKeyCreated {} material={}", e.key_id, e.material.key_id),
+        E::KmsKeyStatusSet(e) => format!("KmsKeyStatusSet {} enabled={}", e.key_id, e.enabled),
+        E::KmsKeyRewrapped(e) => {
+            format!("KmsKeyRewrapped {} from={} to={}", e.key_id, e.from_key_id, e.material.key_id)
+        }
     }
 }
 
@@ -275,6 +283,7 @@ fn seal_name(seal: &Seal) -> String {
     match &seal.kind {
         SealKind::MasterKey { key_id } => key_id.clone(),
         SealKind::CustomerKey { .. } => "customer".to_owned(),
+        SealKind::KmsKey { key_id } => format!("kms:{key_id}"),
     }
 }
 
