@@ -150,6 +150,17 @@ impl S3Access for Access {
                 *guard = Some(name.clone());
             }
         }
+        let note = cx.extensions_mut().get::<crate::access_log::LogNote>().cloned();
+        if let (Some(note), Some(bucket)) = (&note, cx.s3_path().get_bucket_name()) {
+            if let Ok(mut guard) = note.0.lock() {
+                *guard = Some(crate::access_log::Noted {
+                    operation: name.clone(),
+                    bucket: bucket.to_owned(),
+                    key: cx.s3_path().get_object_key().map(str::to_owned),
+                    requester: None,
+                });
+            }
+        }
         let user = match cx.credentials() {
             Some(c) => Some(
                 self.users
@@ -159,6 +170,11 @@ impl S3Access for Access {
             ),
             None => None,
         };
+        if let (Some(note), Some(user)) = (&note, &user) {
+            if let Some(noted) = note.0.lock().ok().as_mut().and_then(|g| g.as_mut()) {
+                noted.requester = Some(user.id.to_string());
+            }
+        }
         if let Some(user) = &user {
             self.check_identity_policy(cx, user, &name)?;
         }

@@ -25,11 +25,13 @@ pub const KMS_KEYS_PATH: &str = "/_rucket/v1/admin/kms-keys";
 /// A key id: 1 to 64 letters, digits and `-_/.`, not an ARN or alias form (clients name
 /// keys those ways, see [`crate::sse::kms_key_name`]).
 fn check_key_id(id: &str) -> S3Result<()> {
+    // Every `/`-separated segment is a name: no empty, `.` or `..` segment (URLs would
+    // fold them away), and no `status` (the admin API's suffix).
     let ok = !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_/.".contains(&b))
         && !id.starts_with("alias/")
-        && !id.starts_with('/')
+        && id.split('/').all(|segment| !matches!(segment, "" | "." | ".." | "status"))
         && crate::sse::kms_key_name(id) == id;
     if ok {
         Ok(())
@@ -52,10 +54,9 @@ fn describe(record: &KmsKeyRecord) -> Value {
 
 impl KeysRoute {
     fn existing_kms_key(&self, id: &str) -> S3Result<KmsKeyRecord> {
-        self.projections
-            .kms_key(id)
-            .map_err(errors::projection)?
-            .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchKmsKey))
+        self.projections.kms_key(id).map_err(errors::projection)?.ok_or_else(|| {
+            errors::with_status("NoSuchEntity", "The KMS key does not exist", StatusCode::NOT_FOUND)
+        })
     }
 
     /// Serves a request under [`KMS_KEYS_PATH`]; `rest` is the path after it.
@@ -66,6 +67,11 @@ impl KeysRoute {
         rest: &str,
         body: &[u8],
     ) -> S3Result<S3Response<Body>> {
+        // The keys hold every user's SSE-KMS data: the root user's alone, not a scoped
+        // admin token's (whose power is over access keys).
+        if !caller.admin {
+            return Err(s3_error!(AccessDenied, "Only the root user may manage the KMS key store"));
+        }
         // Key ids may hold slashes (`aws/s3`): a status change is the one suffix.
         let rest = rest.trim_start_matches('/');
         let (id, status) = match rest.strip_suffix("/status") {
@@ -147,7 +153,19 @@ mod tests {
         for good in ["app-1", "aws/s3", "team.a_b", &uuid_like(), &"x".repeat(64)] {
             assert!(check_key_id(good).is_ok(), "{good:?}");
         }
-        for bad in ["", "alias/app", "arn:aws:kms:us-east-1:1:key/app", "/lead", "sp ace", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "alias/app",
+            "arn:aws:kms:us-east-1:1:key/app",
+            "/lead",
+            "trail/",
+            "a//b",
+            "a/../b",
+            "./a",
+            "x/status",
+            "sp ace",
+            &"x".repeat(65),
+        ] {
             assert!(check_key_id(bad).is_err(), "{bad:?}");
         }
     }

@@ -77,6 +77,9 @@ pub struct ServeArgs {
     /// Lifecycle: the length of a day in seconds (86400; smaller for tests).
     #[arg(long, env = "RUCKET_LIFECYCLE_DAY_SECS")]
     pub lifecycle_day_secs: Option<u64>,
+    /// Server access logging: how often (ms) held records are delivered (60000).
+    #[arg(long, env = "RUCKET_ACCESS_LOG_FLUSH_MS")]
+    pub access_log_flush_ms: Option<u64>,
     /// Encryption at rest: a file holding the master key (32 bytes, base64). Keep it
     /// outside the data dir. Without a master key, SSE-S3 requests are refused.
     #[arg(long, env = "RUCKET_MASTER_KEY_FILE")]
@@ -166,6 +169,7 @@ struct FileConfig {
     feed_heartbeat_secs: Option<u64>,
     lifecycle_interval_ms: Option<u64>,
     lifecycle_day_secs: Option<u64>,
+    access_log_flush_ms: Option<u64>,
     master_key_file: Option<PathBuf>,
     previous_master_key_file: Option<PathBuf>,
     #[serde(default)]
@@ -250,6 +254,8 @@ pub struct Settings {
     pub cluster: Option<crate::cluster::ClusterSettings>,
     /// Raft entries between snapshots.
     pub raft_snapshot_every: u64,
+    /// How often server access log records are delivered.
+    pub access_log_flush: Duration,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -341,8 +347,14 @@ impl Settings {
         if raft_snapshot_every < 10 {
             anyhow::bail!("raft_snapshot_every must be at least 10");
         }
+        let access_log_flush =
+            Duration::from_millis(args.access_log_flush_ms.or(file.access_log_flush_ms).unwrap_or(60_000));
+        if access_log_flush.is_zero() {
+            anyhow::bail!("access_log_flush_ms must be at least 1");
+        }
         let settings = Self {
             raft_snapshot_every,
+            access_log_flush,
             node_id,
             cluster,
             keyring: std::sync::Arc::new(keyring),

@@ -73,6 +73,16 @@ pub fn rejection(r: Rejection) -> S3Error {
         Rejection::KmsKeyDisabled => {
             with_status("KMS.DisabledException", "The KMS key is disabled", http::StatusCode::BAD_REQUEST)
         }
+        Rejection::NoSuchLoggingTarget => with_status(
+            "InvalidTargetBucketForLogging",
+            "The target bucket for logging does not exist",
+            http::StatusCode::BAD_REQUEST,
+        ),
+        Rejection::LoggingTargetNotOwned => with_status(
+            "InvalidTargetBucketForLogging",
+            "The owner for the bucket to be logged and the target bucket must be the same.",
+            http::StatusCode::BAD_REQUEST,
+        ),
         Rejection::InvalidData => {
             s3_error!(InvalidRequest, "The object's data names an archive position, which no request may do")
         }

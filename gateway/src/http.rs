@@ -22,6 +22,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The upload slots: a node whose every slot is taken is not ready for more.
     pub uploads: Arc<crate::limits::Uploads>,
+    /// Server access logging's records waiting for delivery.
+    pub access_log: crate::access_log::AccessLog,
 }
 
 /// Makes every S3 request on a node of a cluster see every write acknowledged before it
@@ -87,11 +89,13 @@ pub fn router(
     body_timeout: Option<std::time::Duration>,
     unsized_bodies: crate::unsized_body::Budget,
 ) -> Router {
+    let access_log = state.access_log.clone();
     let s3 = axum::error_handling::HandleError::new(s3, on_http_error);
     let hosts = cors.hosts.clone();
     let s3_routes = Router::new()
         .fallback_service(s3)
         .layer(middleware::from_fn(observe_s3))
+        .layer(middleware::from_fn_with_state(access_log, crate::access_log::layer))
         .layer(middleware::from_fn(post_policy_errors))
         .layer(middleware::from_fn(crate::post_form::layer))
         .layer(middleware::from_fn(unquoted_attributes_etag))
@@ -442,8 +446,9 @@ async fn with_request_id_in_error(response: Response, id: &str) -> Response {
 }
 
 /// Every response carries a request id, as S3's do.
-async fn request_ids(request: Request, next: Next) -> Response {
+async fn request_ids(mut request: Request, next: Next) -> Response {
     let id = hex::encode_upper(rand::random::<[u8; 8]>());
+    request.extensions_mut().insert(crate::access_log::RequestId(id.clone()));
     let mut response = with_request_id_in_error(next.run(request).await, &id).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {

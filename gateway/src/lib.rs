@@ -3,6 +3,7 @@
 //! `rucket` binary. It is the only crate that knows HTTP.
 
 mod access;
+pub mod access_log;
 pub mod admin;
 pub mod admin_keys;
 pub mod admin_kms;

@@ -253,6 +253,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         clock: Arc::clone(&rucket.clock),
         region: rucket.region.clone(),
     };
+    let access_log = crate::access_log::AccessLog::new(rucket.projections.clone());
+    let log_delivery = writer.as_ref().map(|_| crate::access_log::Deliverer {
+        log: access_log.clone(),
+        rucket: rucket.clone(),
+        region: settings.region.clone(),
+        every: settings.access_log_flush,
+    });
+    let log_delivery_task = log_delivery.map(|d| d.start(shutdown_watch.clone()));
     let mut builder = s3s::service::S3ServiceBuilder::new(rucket);
     builder.set_access(access);
     let unsized_bodies = crate::unsized_body::Budget::new(Arc::new(users.clone()));
@@ -280,7 +288,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
     };
     let app = router(
-        AppState { node: writer.clone(), archive, metrics, uploads },
+        AppState { node: writer.clone(), archive, metrics, uploads, access_log },
         cors,
         scope,
         barrier,
@@ -325,6 +333,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     tracing::info!("shutting down");
+    // The access records of the last requests are delivered before the log stops.
+    if let Some(task) = log_delivery_task {
+        if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+            tracing::warn!("access log delivery did not finish before the shutdown deadline");
+        }
+    }
     if let Some(node) = writer {
         node.shutdown().await?;
     }

@@ -112,7 +112,7 @@ pub fn requested(
     customer: CustomerHeaders<'_>,
 ) -> S3Result<Requested> {
     let customer = customer_key(customer)?;
-    if kms_key_id.is_some() && sse != Some("aws:kms") {
+    if kms_key_id.is_some() && !matches!(sse, Some("aws:kms" | "aws:kms:dsse")) {
         return Err(s3_error!(
             InvalidArgument,
             "Server Side Encryption with KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms"

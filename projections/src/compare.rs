@@ -241,6 +241,11 @@ impl Projections {
                         },
                         render_acl(&crate::store::decode_acl(&v, "acls")?)
                     ),
+                    "configs" if k.ends_with(crate::keys::LOGGING.as_bytes()) => format!(
+                        "{} {:?}",
+                        describe(view, &k),
+                        crate::store::decode::<rucket_schemas::BucketLogging>(&v, "configs")?
+                    ),
                     "configs" if k.ends_with(crate::keys::ENCRYPTION_KMS.as_bytes()) => {
                         format!("{} {}", describe(view, &k), crate::store::decode::<String>(&v, "configs")?)
                     }

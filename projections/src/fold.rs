@@ -107,6 +107,9 @@ impl Projections {
                 let tags = Some(&e.tags).filter(|t| !t.is_empty());
                 self.put_config(batch, &e.bucket, keys::TAGGING, tags)?;
             }
+            StorageEvent::BucketLoggingSet(e) => {
+                self.put_config(batch, &e.bucket, keys::LOGGING, e.configuration.as_ref())?;
+            }
             StorageEvent::ObjectTaggingSet(e) => {
                 if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
                     self.put_tags(batch, keys::version_tags(&k), &e.tags)?;

@@ -96,6 +96,8 @@ pub const POLICY: &str = "policy";
 pub const ENCRYPTION: &str = "encryption";
 /// The KMS key of an `aws:kms` default encryption (beside [`ENCRYPTION`]).
 pub const ENCRYPTION_KMS: &str = "encryption-kms";
+/// Server access logging kind (where the bucket's access logs go).
+pub const LOGGING: &str = "logging";
 /// The `meta` prefix of the SSE-KMS key store's records.
 pub const KMS_KEY: &str = "kms-key/";
 
@@ -103,7 +105,7 @@ pub fn kms_key(key_id: &str) -> Vec<u8> {
     [KMS_KEY.as_bytes(), key_id.as_bytes()].concat()
 }
 
-pub const CONFIG_KINDS: [&str; 11] = [
+pub const CONFIG_KINDS: [&str; 12] = [
     NOTIFICATION,
     CORS,
     TAGGING,
@@ -115,6 +117,7 @@ pub const CONFIG_KINDS: [&str; 11] = [
     POLICY,
     ENCRYPTION,
     ENCRYPTION_KMS,
+    LOGGING,
 ];
 
 /// The `tags` key of an object version, given its `versions` key.

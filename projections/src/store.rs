@@ -472,6 +472,15 @@ impl Projections {
         self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
     }
 
+    /// Where the bucket's server access logs go, if logging is on.
+    pub fn bucket_logging(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Option<rucket_schemas::BucketLogging>, ProjectionError> {
+        let key = keys::config(bucket, keys::LOGGING);
+        self.configs.get(key)?.map(|v| decode(&v, "configs")).transpose()
+    }
+
     /// The bucket's tag set, if one is set.
     pub fn bucket_tags(&self, bucket: &BucketName) -> Result<Option<rucket_schemas::Tags>, ProjectionError> {
         let key = keys::config(bucket, keys::TAGGING);

@@ -299,6 +299,11 @@ pub enum CommandBody {
         configuration: BucketEncryption,
         kms_key_id: String,
     },
+    /// Put/DeleteBucketLogging (`None` turns server access logging off).
+    SetBucketLogging {
+        bucket: BucketName,
+        configuration: Option<crate::BucketLogging>,
+    },
 }
 
 /// Who signed a request, as authenticated at the gateway (SigV4 is checked there): a
@@ -388,6 +393,7 @@ impl CommandBody {
             | Self::SetBucketPolicy { bucket, .. }
             | Self::SetBucketEncryption { bucket, .. }
             | Self::SetBucketKmsEncryption { bucket, .. }
+            | Self::SetBucketLogging { bucket, .. }
             | Self::RewrapDataKey { bucket, .. } => bucket,
             Self::Tagged { .. }
             | Self::Sealed { .. }
@@ -465,6 +471,10 @@ pub enum Rejection {
     NoSuchKmsKey,
     /// An SSE-KMS write under a disabled key.
     KmsKeyDisabled,
+    /// PutBucketLogging naming a target bucket that does not exist.
+    NoSuchLoggingTarget,
+    /// PutBucketLogging naming a target bucket another user owns.
+    LoggingTargetNotOwned,
 }
 
 /// The result of applying one command.

@@ -58,6 +58,7 @@ pub enum EventType {
     KmsKeyCreated = 32,
     KmsKeyStatusSet = 33,
     KmsKeyRewrapped = 34,
+    BucketLoggingSet = 35,
 }
 
 impl EventType {
@@ -73,6 +74,7 @@ impl EventType {
             Self::BucketEncryptionSet => 2,
             Self::DataKeyRewrapped => 1,
             Self::KmsKeyCreated | Self::KmsKeyStatusSet | Self::KmsKeyRewrapped => 1,
+            Self::BucketLoggingSet => 1,
             Self::AccessKeyCreated | Self::AccessKeyStatusSet | Self::AccessKeyDeleted => 1,
             Self::AccessKeyPolicySet | Self::AccessKeyRewrapped => 1,
             Self::MembershipChanged | Self::WebhookCursorSet => 1,
@@ -122,6 +124,7 @@ impl EventType {
             Self::KmsKeyCreated => "KmsKeyCreated",
             Self::KmsKeyStatusSet => "KmsKeyStatusSet",
             Self::KmsKeyRewrapped => "KmsKeyRewrapped",
+            Self::BucketLoggingSet => "BucketLoggingSet",
         }
     }
 }
@@ -163,6 +166,7 @@ pub enum StorageEvent {
     KmsKeyCreated(KmsKeyCreated),
     KmsKeyStatusSet(KmsKeyStatusSet),
     KmsKeyRewrapped(KmsKeyRewrapped),
+    BucketLoggingSet(BucketLoggingSet),
 }
 
 /// Schema version 1 of `BucketObjectLockSet`: the bucket's Object Lock configuration was
@@ -435,6 +439,31 @@ pub struct ObjectTaggingSet {
     pub key: ObjectKey,
     pub version_id: VersionId,
     pub tags: Tags,
+}
+
+/// Where a bucket's server access logs go (PutBucketLogging).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketLogging {
+    pub target_bucket: BucketName,
+    pub target_prefix: String,
+    pub key_format: LogKeyFormat,
+}
+
+/// How log objects are named: `<prefix><date-time>-<unique>`, or partitioned by source
+/// and date (`<prefix><account>/<region>/<bucket>/<yyyy>/<mm>/<dd>/<date-time>-<unique>`,
+/// dated by the first record's time or by the delivery's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub enum LogKeyFormat {
+    SimplePrefix,
+    PartitionedPrefix { delivery_time: bool },
+}
+
+/// Schema version 1 of `BucketLoggingSet`: Put/DeleteBucketLogging (`None` turns logging
+/// off).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+pub struct BucketLoggingSet {
+    pub bucket: BucketName,
+    pub configuration: Option<BucketLogging>,
 }
 
 /// Schema version 1 of `BucketTaggingSet` (empty tags: DeleteBucketTagging).
@@ -1097,6 +1126,7 @@ impl StorageEvent {
             Self::KmsKeyCreated(_) => EventType::KmsKeyCreated,
             Self::KmsKeyStatusSet(_) => EventType::KmsKeyStatusSet,
             Self::KmsKeyRewrapped(_) => EventType::KmsKeyRewrapped,
+            Self::BucketLoggingSet(_) => EventType::BucketLoggingSet,
         }
     }
 
@@ -1116,6 +1146,7 @@ impl StorageEvent {
             Self::BucketCorsSet(e) => Some(&e.bucket),
             Self::ObjectTaggingSet(e) => Some(&e.bucket),
             Self::BucketTaggingSet(e) => Some(&e.bucket),
+            Self::BucketLoggingSet(e) => Some(&e.bucket),
             Self::BucketLifecycleSet(e) => Some(&e.bucket),
             Self::BucketAclSet(e) => Some(&e.bucket),
             Self::ObjectAclSet(e) => Some(&e.bucket),
@@ -1151,6 +1182,7 @@ impl StorageEvent {
             Self::UploadAborted(e) => Some(&e.key),
             Self::ObjectTaggingSet(e) => Some(&e.key),
             Self::BucketTaggingSet(_) | Self::BucketLifecycleSet(_) | Self::BucketAclSet(_) => None,
+            Self::BucketLoggingSet(_) => None,
             Self::ObjectAclSet(e) => Some(&e.key),
             Self::BucketOwnershipSet(_)
             | Self::BucketObjectLockSet(_)
@@ -1219,6 +1251,7 @@ impl StorageEvent {
             Self::KmsKeyCreated(_) => "rucket:KmsKeyCreated",
             Self::KmsKeyStatusSet(_) => "rucket:KmsKeyStatusSet",
             Self::KmsKeyRewrapped(_) => "rucket:KmsKeyRewrapped",
+            Self::BucketLoggingSet(_) => "rucket:BucketLoggingSet",
         }
     }
 
@@ -1263,6 +1296,7 @@ impl StorageEvent {
             Self::KmsKeyCreated(p) => codec::encode_payload(p)?,
             Self::KmsKeyStatusSet(p) => codec::encode_payload(p)?,
             Self::KmsKeyRewrapped(p) => codec::encode_payload(p)?,
+            Self::BucketLoggingSet(p) => codec::encode_payload(p)?,
         };
         Ok((event_type, event_type.current_schema_version(), bytes))
     }
@@ -1352,6 +1386,7 @@ impl StorageEvent {
             (32, 1) => Ok(Self::KmsKeyCreated(codec::decode_payload(bytes)?)),
             (33, 1) => Ok(Self::KmsKeyStatusSet(codec::decode_payload(bytes)?)),
             (34, 1) => Ok(Self::KmsKeyRewrapped(codec::decode_payload(bytes)?)),
+            (35, 1) => Ok(Self::BucketLoggingSet(codec::decode_payload(bytes)?)),
             _ => Err(CodecError::UnknownEvent { event_type, schema_version }),
         }
     }

@@ -200,6 +200,16 @@ pub fn render_event_json(position: LogPosition, envelope: &Envelope, event: &Sto
             out.insert("key".into(), json!(e.key.as_str()));
             out.insert("upload_id".into(), json!(e.upload_id.as_str()));
         }
+        StorageEvent::BucketLoggingSet(e) => {
+            let target = e.configuration.as_ref().map(|c| {
+                json!({
+                    "bucket": c.target_bucket.as_str(),
+                    "prefix": c.target_prefix,
+                    "partitioned": matches!(c.key_format, crate::LogKeyFormat::PartitionedPrefix { .. }),
+                })
+            });
+            out.insert("logging_target".into(), json!(target));
+        }
         StorageEvent::KmsKeyCreated(e) => {
             out.insert("kms_key".into(), json!(e.key_id));
             out.insert("description".into(), json!(e.description));

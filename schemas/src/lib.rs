@@ -36,10 +36,10 @@ pub use event::{
     StorageClass, StorageEvent, UploadAborted, UploadCreated, VersioningStatus,
 };
 pub use event::{
-    Acl, BucketAclSet, BucketAclSetV1, BucketLifecycleSet, BucketOwnershipSet, BucketTaggingSet, Grant,
-    Grantee, LifecycleConfig, LifecycleFilterForm, LifecycleRule, ListedAcl, MultipartCompletedV1,
-    ObjectAclSet, ObjectAclSetV1, ObjectCreatedV1, ObjectOwnership, ObjectTaggingSet, Permission, Tags,
-    UploadCreatedV1,
+    Acl, BucketAclSet, BucketAclSetV1, BucketLifecycleSet, BucketLogging, BucketLoggingSet,
+    BucketOwnershipSet, BucketTaggingSet, Grant, Grantee, LifecycleConfig, LifecycleFilterForm,
+    LifecycleRule, ListedAcl, LogKeyFormat, MultipartCompletedV1, ObjectAclSet, ObjectAclSetV1,
+    ObjectCreatedV1, ObjectOwnership, ObjectTaggingSet, Permission, Tags, UploadCreatedV1,
 };
 pub use event::{
     BucketObjectLockSet, BucketPolicySet, BucketPublicAccessBlockSet, MultipartCompletedV2, ObjectCreatedV2,

@@ -158,8 +158,7 @@ impl Rucket {
     /// KMS key `key_id`, opened to seal a new object: it must exist and be enabled. The
     /// store's default key is created on its first use.
     async fn kms_for_write(&self, key_id: &str) -> S3Result<KmsKey> {
-        let projections = self.projections();
-        let mut record = projections.kms_key(key_id).map_err(errors::projection)?;
+        let mut record = self.kms_key_seen_by_all(key_id).await?;
         if record.is_none() && key_id == DEFAULT_KMS_KEY {
             let material = self.keyring.new_kms_material(key_id).map_err(crate::sse::key_error)?;
             let command = rucket_schemas::Command {
@@ -182,13 +181,26 @@ impl Rucket {
                 | rucket_schemas::Outcome::Unchanged => {}
                 rucket_schemas::Outcome::Rejected(r) => return Err(errors::rejection(r)),
             }
-            record = self.projections().kms_key(key_id).map_err(errors::projection)?;
+            record = self.kms_key_seen_by_all(key_id).await?;
         }
         let record = record.ok_or_else(|| kms_not_found(key_id))?;
         if !record.enabled {
             return Err(kms_disabled(key_id));
         }
         self.keyring.open_kms(key_id, &record.material).map_err(crate::sse::key_error)
+    }
+
+    /// KMS key `key_id` as this node's views hold it; when they do not, after a read
+    /// barrier (in a cluster, a key made through another node may not be applied here yet).
+    async fn kms_key_seen_by_all(&self, key_id: &str) -> S3Result<Option<rucket_projections::KmsKeyRecord>> {
+        let record = self.projections().kms_key(key_id).map_err(errors::projection)?;
+        match (&record, &self.writer) {
+            (None, Some(writer)) => {
+                writer.read_barrier().await.map_err(errors::propose)?;
+                self.projections().kms_key(key_id).map_err(errors::projection)
+            }
+            _ => Ok(record),
+        }
     }
 
     /// The opened KMS key that `seal` names, for reading (`None` for other seals).

@@ -9,6 +9,7 @@ mod copy;
 mod encryption;
 mod list;
 mod lock;
+mod logging;
 mod multipart;
 mod object;
 mod put;
@@ -27,6 +28,7 @@ use crate::credentials::{User, Users};
 use crate::errors;
 use rucket_log::Clock;
 
+#[derive(Clone)]
 pub struct Rucket {
     /// The views reads come from.
     pub projections: Projections,
@@ -623,6 +625,20 @@ impl S3 for Rucket {
         req: S3Request<PutBucketTaggingInput>,
     ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
         self.do_put_bucket_tagging(req).await
+    }
+
+    async fn put_bucket_logging(
+        &self,
+        req: S3Request<PutBucketLoggingInput>,
+    ) -> S3Result<S3Response<PutBucketLoggingOutput>> {
+        self.do_put_bucket_logging(req).await
+    }
+
+    async fn get_bucket_logging(
+        &self,
+        req: S3Request<GetBucketLoggingInput>,
+    ) -> S3Result<S3Response<GetBucketLoggingOutput>> {
+        self.do_get_bucket_logging(req).await
     }
 
     async fn get_bucket_tagging(

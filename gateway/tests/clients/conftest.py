@@ -25,7 +25,8 @@ def server():
     with open(master_key, "w") as f:
         f.write(base64.b64encode(os.urandom(32)).decode())
     env = dict(os.environ, RUCKET_ACCESS_KEY_ID=ROOT_KEY, RUCKET_SECRET_ACCESS_KEY=ROOT_SECRET,
-               RUCKET_LOG="warn", RUCKET_MASTER_KEY_FILE=master_key, RUCKET_ALLOW_INSECURE_SSE_C="true")
+               RUCKET_LOG="warn", RUCKET_MASTER_KEY_FILE=master_key, RUCKET_ALLOW_INSECURE_SSE_C="true",
+               RUCKET_ACCESS_LOG_FLUSH_MS="200")
     proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(data, "data")],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
     address = None

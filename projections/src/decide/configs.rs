@@ -151,6 +151,33 @@ impl Projections {
         })
     }
 
+    /// Put/DeleteBucketLogging: the owner's (or an operator's); the target bucket must
+    /// exist and have the same owner (deliveries are then the owner's own writes).
+    pub(super) fn set_bucket_logging(
+        &self,
+        caller: &Caller<'_>,
+        bucket: &BucketName,
+        configuration: Option<&rucket_schemas::BucketLogging>,
+    ) -> Result<Decision, ProjectionError> {
+        let source = match self.owned_bucket(caller, bucket)? {
+            Err(r) => return Ok(Decision::Rejected(r)),
+            Ok(source) => source,
+        };
+        if let Some(c) = configuration {
+            match self.bucket(&c.target_bucket)? {
+                None => return Ok(Decision::Rejected(Rejection::NoSuchLoggingTarget)),
+                Some(target) if target.owner != source.owner => {
+                    return Ok(Decision::Rejected(Rejection::LoggingTargetNotOwned))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(super::event(StorageEvent::BucketLoggingSet(rucket_schemas::BucketLoggingSet {
+            bucket: bucket.clone(),
+            configuration: configuration.cloned(),
+        })))
+    }
+
     /// PutBucketCors: the owner's (or an operator's).
     pub(super) fn set_bucket_cors(
         &self,

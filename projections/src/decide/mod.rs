@@ -114,8 +114,16 @@ impl Projections {
             C::Requested { facts, inner } => match self.judge(command, facts, inner)? {
                 Err(rejection) => Ok(Decision::Rejected(rejection)),
                 Ok(judgement) => {
-                    // An admin token acts as an operator on access keys only.
-                    let admin = judgement.admin || (judgement.key_admin && inner.bucket().is_none());
+                    // An admin token acts as an operator on access keys only (not on the
+                    // KMS key store, whose keys hold other users' data).
+                    let access_key_command = matches!(
+                        **inner,
+                        CommandBody::CreateAccessKey { .. }
+                            | CommandBody::SetAccessKeyStatus { .. }
+                            | CommandBody::DeleteAccessKey { .. }
+                            | CommandBody::SetAccessKeyPolicy { .. }
+                    );
+                    let admin = judgement.admin || (judgement.key_admin && access_key_command);
                     let inner =
                         Command { body: (**inner).clone(), requester_is_admin: admin, ..command.clone() };
                     self.decide_as(&inner, Grants { policy: judgement.policy_allows, ..grants })
@@ -204,11 +212,16 @@ impl Projections {
                 let checksum_algorithm = checksum_algorithm.as_ref();
                 self.create_upload(caller, at, headers, user_metadata, *storage_class, checksum_algorithm)
             }
+            // A part or a completion writes under the upload's seal.
             C::UploadPart { bucket, key, upload_id, part } => {
-                self.upload_part(caller, UploadAt { bucket, key, upload_id }, part)
+                let decision = self.upload_part(caller, UploadAt { bucket, key, upload_id }, part)?;
+                self.unless_kms_key_unusable(decision, self.upload_seal(bucket, key, upload_id)?.as_ref())
             }
             C::CompleteMultipartUpload { bucket, key, upload_id, parts, record, condition } => {
-                self.complete_upload(caller, UploadAt { bucket, key, upload_id }, parts, record, condition)
+                let seal = self.upload_seal(bucket, key, upload_id)?;
+                let at = UploadAt { bucket, key, upload_id };
+                let decision = self.complete_upload(caller, at, parts, record, condition)?;
+                self.unless_kms_key_unusable(decision, seal.as_ref())
             }
             C::AbortMultipartUpload { bucket, key, upload_id } => {
                 self.abort_upload(caller, UploadAt { bucket, key, upload_id })
@@ -222,6 +235,9 @@ impl Projections {
                 self.set_object_acl(caller, bucket, key, version_id.as_ref(), acl)
             }
             C::SetBucketTagging { bucket, tags } => self.set_bucket_tagging(caller, bucket, tags),
+            C::SetBucketLogging { bucket, configuration } => {
+                self.set_bucket_logging(caller, bucket, configuration.as_ref())
+            }
             C::SetObjectTagging { bucket, key, version_id, tags } => {
                 self.set_object_tagging(caller, bucket, key, version_id.as_ref(), tags)
             }

@@ -109,7 +109,7 @@ fn every_event_type_appears_in_some_recorded_log() {
             }
         }
     }
-    assert_eq!(seen.into_iter().collect::<Vec<_>>(), (1..=34).collect::<Vec<u16>>());
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), (1..=35).collect::<Vec<u16>>());
 }
 
 #[test]

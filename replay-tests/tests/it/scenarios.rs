@@ -972,6 +972,61 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .as_admin(); // seq 9
     out.push(("kms_keys", s));
 
+    // Server access logging: the owner's to set, a target that exists and has the same
+    // owner, both key formats, turning it off; a deleted bucket takes its configuration.
+    let logging = |target: &str, prefix: &str, key_format| {
+        Some(rucket_schemas::BucketLogging {
+            target_bucket: bucket(target),
+            target_prefix: prefix.into(),
+            key_format,
+        })
+    };
+    let set_logging =
+        |b: &str, configuration| CommandBody::SetBucketLogging { bucket: bucket(b), configuration };
+    let mut s = Script::default();
+    s.create("alice", "site", false) // seq 1
+        .create("alice", "site-logs", false) // seq 2
+        .create("bob", "bobs-logs", false) // seq 3
+        .create("alice", "scratch", false) // seq 4
+        .command(
+            "alice",
+            set_logging("site", logging("site-logs", "site/", rucket_schemas::LogKeyFormat::SimplePrefix)),
+        ) // seq 5
+        .command("bob", set_logging("site", None)) // rejected: AccessDenied
+        .command(
+            "alice",
+            set_logging("site", logging("nowhere", "x/", rucket_schemas::LogKeyFormat::SimplePrefix)),
+        ) // rejected: NoSuchLoggingTarget
+        .command(
+            "alice",
+            set_logging("site", logging("bobs-logs", "x/", rucket_schemas::LogKeyFormat::SimplePrefix)),
+        ) // rejected: LoggingTargetNotOwned
+        .command(
+            "alice",
+            set_logging(
+                "scratch",
+                logging(
+                    "site-logs",
+                    "scratch/",
+                    rucket_schemas::LogKeyFormat::PartitionedPrefix { delivery_time: true },
+                ),
+            ),
+        ) // seq 6
+        .command("alice", set_logging("scratch", None)) // seq 7
+        .command(
+            "alice",
+            set_logging(
+                "scratch",
+                logging(
+                    "site-logs",
+                    "s/",
+                    rucket_schemas::LogKeyFormat::PartitionedPrefix { delivery_time: false },
+                ),
+            ),
+        ) // seq 8
+        .command("alice", CommandBody::DeleteBucket { bucket: bucket("scratch") }); // seq 9
+    out.push(("bucket_logging", s));
+
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
 }

@@ -61,9 +61,10 @@ fn owner_only(bucket: &str) -> Vec<(CommandBody, String)> {
             "BucketPolicySet {} Some(private)",
         ),
         (
-            CommandBody::SetBucketPolicy { bucket: bkt, policy: None, public: false },
+            CommandBody::SetBucketPolicy { bucket: bkt.clone(), policy: None, public: false },
             "BucketPolicySet {} None",
         ),
+        (CommandBody::SetBucketLogging { bucket: bkt, configuration: None }, "BucketLoggingSet {} off"),
     ]
     .into_iter()
     .map(|(body, expect)| (body, expect.replacen("{}", bucket, 1)))
@@ -319,4 +320,33 @@ fn acls_are_refused_in_log_order_once_the_bucket_owner_enforces_ownership() {
     // Its writer no longer owns it: not even the harmless ACL is his to set.
     check(&mut h, BOB, object(vec![]), "Rejected(AccessDenied)");
     check(&mut h, ALICE, object(vec![]), "ObjectAclSet bkt/his@null grants=0");
+}
+
+fn logging_to(bucket: &str, target: &str) -> CommandBody {
+    CommandBody::SetBucketLogging {
+        bucket: b(bucket),
+        configuration: Some(rucket_schemas::BucketLogging {
+            target_bucket: b(target),
+            target_prefix: "logs/".into(),
+            key_format: rucket_schemas::LogKeyFormat::SimplePrefix,
+        }),
+    }
+}
+
+#[test]
+fn logging_needs_an_existing_target_of_the_same_owner() {
+    let mut h = with_buckets(&["bkt", "logs"]);
+    given(&mut h, BOB, create("bobs"));
+    check(&mut h, ALICE, logging_to("bkt", "logs"), "BucketLoggingSet bkt to=logs/logs/ SimplePrefix");
+    check(&mut h, ALICE, logging_to("bkt", "bkt"), "BucketLoggingSet bkt to=bkt/logs/ SimplePrefix");
+    check(&mut h, ALICE, logging_to("bkt", "nope"), "Rejected(NoSuchLoggingTarget)");
+    check(&mut h, ALICE, logging_to("bkt", "bobs"), "Rejected(LoggingTargetNotOwned)");
+    // An operator may not aim one user's logs at another's bucket either.
+    check(&mut h, ROOT, logging_to("bkt", "bobs"), "Rejected(LoggingTargetNotOwned)");
+    // A stranger learns nothing about targets.
+    check(&mut h, BOB, logging_to("bkt", "nope"), "Rejected(AccessDenied)");
+    given(&mut h, ALICE, logging_to("bkt", "logs"));
+    assert_eq!(h.projections.bucket_logging(&b("bkt")).unwrap().unwrap().target_bucket, b("logs"));
+    given(&mut h, ALICE, CommandBody::SetBucketLogging { bucket: b("bkt"), configuration: None });
+    assert_eq!(h.projections.bucket_logging(&b("bkt")).unwrap(), None);
 }

@@ -247,6 +247,13 @@ fn summary(event: &StorageEvent) -> String {
         }
         E::MembershipChanged(e) => format!("MembershipChanged voters={}", e.voters.len()),
         E::WebhookCursorSet(e) => format!("WebhookCursorSet {}={}", e.target, e.position),
+        E::BucketLoggingSet(e) => match &e.configuration {
+            Some(c) => format!(
+                "BucketLoggingSet {} to={}/{} {:?}",
+                e.bucket, c.target_bucket, c.target_prefix, c.key_format
+            ),
+            None => format!("BucketLoggingSet {} off", e.bucket),
+        },
         E::KmsKeyCreated(e) => format!("KmsKeyCreated {} material={}", e.key_id, e.material.key_id),
         E::KmsKeyStatusSet(e) => format!("KmsKeyStatusSet {} enabled={}", e.key_id, e.enabled),
         E::KmsKeyRewrapped(e) => {

@@ -284,3 +284,29 @@ fn abort_needs_the_bucket_a_writer_and_the_upload() {
     let allowed = requested(BOB, "AbortMultipartUpload", false, abort("bkt", "k", 1));
     check(&mut h, BOB, allowed, "UploadAborted bkt/k");
 }
+
+#[test]
+fn parts_and_completion_under_a_disabled_kms_key_are_refused_in_log_order() {
+    let mut h = with_buckets(&["bkt"]);
+    let material = rucket_schemas::SealedSecret { key_id: "mk1".into(), sealed: vec![1] };
+    let create_key = CommandBody::CreateKmsKey { key_id: "app".into(), description: String::new(), material };
+    given(&mut h, ROOT, create_key);
+    let seal = Seal {
+        kind: rucket_schemas::SealKind::KmsKey { key_id: "app".into() },
+        wrapped_key: vec![3],
+        context_id: "up".into(),
+    };
+    given(&mut h, ALICE, CommandBody::Sealed { seal, inner: Box::new(create_upload("bkt", "k", 1)) });
+    given(&mut h, ALICE, upload_part("bkt", "k", 1, 1, 10));
+    let status = |enabled| CommandBody::SetKmsKeyStatus { key_id: "app".into(), enabled };
+    given(&mut h, ROOT, status(false));
+    check(&mut h, ALICE, upload_part("bkt", "k", 1, 2, 10), "Rejected(KmsKeyDisabled)");
+    let body = complete(&h, ("bkt", "k", 1), &named(&[1]), WriteCondition::Always);
+    check(&mut h, ALICE, body, "Rejected(KmsKeyDisabled)");
+    // Who may not write learns nothing of the key store.
+    check(&mut h, BOB, upload_part("bkt", "k", 1, 2, 10), "Rejected(AccessDenied)");
+    given(&mut h, ROOT, status(true));
+    check(&mut h, ALICE, upload_part("bkt", "k", 1, 2, 10), "PartUploaded bkt/k part=2");
+    let body = complete(&h, ("bkt", "k", 1), &named(&[1]), WriteCondition::Always);
+    check(&mut h, ALICE, body, "MultipartCompleted bkt/k@null size=10 parts=1 sealed");
+}

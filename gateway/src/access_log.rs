@@ -1,0 +1,487 @@
+//! Server access logging: a record of every S3 request to a bucket whose logging is on
+//! (PutBucketLogging), in S3's access log format, delivered now and then as an object in
+//! the target bucket. Records come from the request path, not the event log, since reads
+//! are logged too: the [`layer`] sees the request and its answer, the access hook fills in
+//! what s3s parsed ([`LogNote`]), and the [`Deliverer`] writes each source bucket's
+//! records as one object per flush (every `access_log_flush_ms`, sooner when a bucket's
+//! records pass [`FLUSH_BYTES`], and once more when the server stops). Like S3's, delivery
+//! is best effort: records a node holds when it is killed are lost, and each node of a
+//! cluster delivers the records of the requests it served.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use rucket_projections::Projections;
+use rucket_schemas::{BucketLogging, BucketName, LogKeyFormat};
+use time::OffsetDateTime;
+
+/// What the access hook learned of a request (set only for requests to a bucket).
+#[derive(Clone, Debug, Default)]
+pub struct Noted {
+    pub operation: String,
+    pub bucket: String,
+    pub key: Option<String>,
+    /// The signer's user id; `None` for an anonymous request.
+    pub requester: Option<String>,
+}
+
+/// Put in a request's extensions by [`layer`]; filled by the access hook.
+#[derive(Clone, Default)]
+pub struct LogNote(pub Arc<Mutex<Option<Noted>>>);
+
+/// The request id the outermost layer gave the request (its `x-amz-request-id`).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// A source bucket's records are delivered early once they pass this many bytes.
+pub const FLUSH_BYTES: usize = 1 << 20;
+/// Records held for delivery, in all; past it new records are dropped (and counted).
+const MAX_HELD_BYTES: usize = 64 << 20;
+/// Records dropped because delivery could not keep up or failed.
+pub const DROPPED: &str = "rucket_access_log_records_dropped_total";
+/// Log objects delivered.
+pub const DELIVERED: &str = "rucket_access_log_objects_delivered_total";
+
+/// Records of one source bucket under one logging configuration.
+struct Pending {
+    source: BucketName,
+    config: BucketLogging,
+    /// When the first record was taken (a partitioned key's event time).
+    first: OffsetDateTime,
+    lines: String,
+    count: u64,
+}
+
+/// The records waiting for delivery.
+#[derive(Clone)]
+pub struct AccessLog {
+    projections: Projections,
+    pending: Arc<Mutex<Vec<Pending>>>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl AccessLog {
+    pub fn new(projections: Projections) -> Self {
+        Self { projections, pending: Arc::default(), wake: Arc::default() }
+    }
+
+    fn push(&self, source: BucketName, config: BucketLogging, line: String) {
+        let Ok(mut pending) = self.pending.lock() else { return };
+        let held: usize = pending.iter().map(|p| p.lines.len()).sum();
+        if held + line.len() > MAX_HELD_BYTES {
+            metrics::counter!(DROPPED).increment(1);
+            return;
+        }
+        let index = match pending.iter().position(|p| p.source == source && p.config == config) {
+            Some(i) => i,
+            None => {
+                pending.push(Pending {
+                    source,
+                    config,
+                    first: OffsetDateTime::now_utc(),
+                    lines: String::new(),
+                    count: 0,
+                });
+                pending.len() - 1
+            }
+        };
+        let group = &mut pending[index];
+        group.lines.push_str(&line);
+        group.lines.push('\n');
+        group.count += 1;
+        if group.lines.len() >= FLUSH_BYTES {
+            self.wake.notify_one();
+        }
+    }
+
+    fn take(&self) -> Vec<Pending> {
+        self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default()
+    }
+}
+
+/// Writes held records to their target buckets.
+pub struct Deliverer {
+    pub log: AccessLog,
+    pub rucket: crate::s3::Rucket,
+    pub region: String,
+    pub every: Duration,
+}
+
+impl Deliverer {
+    /// Delivers every `every` (or sooner when woken) until `shutdown`, then once more.
+    pub fn start(self, mut shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.every) => {}
+                    _ = self.log.wake.notified() => {}
+                    _ = rucket_feed::stopped(&mut shutdown) => break,
+                }
+                self.flush().await;
+            }
+            self.flush().await;
+        })
+    }
+
+    /// Delivers what is held now, one object per source bucket and configuration.
+    pub async fn flush(&self) {
+        for group in self.log.take() {
+            let now = OffsetDateTime::now_utc();
+            let key = object_key(&group.config, &self.region, &group.source, group.first, now);
+            let target = group.config.target_bucket.clone();
+            match self.rucket.deliver_access_log(&target, &key, group.lines.into_bytes()).await {
+                Ok(()) => metrics::counter!(DELIVERED).increment(1),
+                Err(e) => {
+                    metrics::counter!(DROPPED).increment(group.count);
+                    tracing::warn!(source = %group.source, target = %target, error = ?e.code(), message = e.message(), records = group.count, "access log records could not be delivered; dropped");
+                }
+            }
+        }
+    }
+}
+
+/// The key of a log object: `<prefix>YYYY-MM-DD-hh-mm-ss-<unique>`, or partitioned as
+/// `<prefix><owner account>/<region>/<bucket>/YYYY/MM/DD/YYYY-MM-DD-hh-mm-ss-<unique>`
+/// (with the event-time date source, dated by the first record, time of day zero).
+fn object_key(
+    config: &BucketLogging,
+    region: &str,
+    source: &BucketName,
+    first: OffsetDateTime,
+    now: OffsetDateTime,
+) -> String {
+    let unique = hex::encode_upper(rand::random::<[u8; 8]>());
+    let stamp = |t: OffsetDateTime| {
+        format!(
+            "{:04}-{:02}-{:02}-{:02}-{:02}-{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    };
+    match config.key_format {
+        LogKeyFormat::SimplePrefix => format!("{}{}-{unique}", config.target_prefix, stamp(now)),
+        LogKeyFormat::PartitionedPrefix { delivery_time } => {
+            let dated = if delivery_time { now } else { first.replace_time(time::Time::MIDNIGHT) };
+            format!(
+                "{}{}/{region}/{source}/{:04}/{:02}/{:02}/{}-{unique}",
+                config.target_prefix,
+                ACCOUNT,
+                dated.year(),
+                u8::from(dated.month()),
+                dated.day(),
+                stamp(dated)
+            )
+        }
+    }
+}
+
+/// The account id in partitioned keys (Rucket has one account).
+const ACCOUNT: &str = "000000000000";
+
+/// Records each request to a bucket whose logging is on (see the module docs).
+pub async fn layer(State(log): State<AccessLog>, mut request: Request, next: Next) -> Response {
+    let note = LogNote::default();
+    request.extensions_mut().insert(note.clone());
+    let started = Instant::now();
+    let seen = Seen::of(&request);
+    let response = next.run(request).await;
+    let noted = note.0.lock().ok().and_then(|mut n| n.take());
+    let Some(noted) = noted else { return response };
+    let Ok(source) = BucketName::parse(&noted.bucket) else { return response };
+    let config = match log.projections.bucket_logging(&source) {
+        Ok(Some(config)) => config,
+        _ => return response,
+    };
+    let owner = match log.projections.bucket(&source) {
+        Ok(Some(record)) => record.owner.to_string(),
+        _ => "-".to_owned(),
+    };
+    let (response, error_code) = error_code(response).await;
+    let line = seen.line(&noted, &owner, &response, error_code.as_deref(), started.elapsed());
+    log.push(source, config, line);
+    response
+}
+
+/// What the layer reads from the request before passing it on.
+struct Seen {
+    time: OffsetDateTime,
+    remote: Option<String>,
+    request_id: Option<String>,
+    request_line: String,
+    method: String,
+    query: String,
+    referer: Option<String>,
+    user_agent: Option<String>,
+    host: Option<String>,
+    request_length: Option<String>,
+    copy: bool,
+    signature: &'static str,
+    auth_type: &'static str,
+}
+
+impl Seen {
+    fn of(request: &Request) -> Self {
+        let header =
+            |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let authorization = header("authorization").unwrap_or_default();
+        let query = request.uri().query().unwrap_or_default().to_owned();
+        let (signature, auth_type) = if authorization.starts_with("AWS4-") {
+            ("SigV4", "AuthHeader")
+        } else if authorization.starts_with("AWS ") {
+            ("SigV2", "AuthHeader")
+        } else if query.contains("X-Amz-Algorithm=") {
+            ("SigV4", "QueryString")
+        } else if query.contains("Signature=") {
+            ("SigV2", "QueryString")
+        } else {
+            ("-", "-")
+        };
+        let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        Self {
+            time: OffsetDateTime::now_utc(),
+            remote: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+            request_id: request.extensions().get::<RequestId>().map(|r| r.0.clone()),
+            request_line: format!("{} {target} {:?}", request.method(), request.version()),
+            method: request.method().to_string(),
+            query,
+            referer: header("referer"),
+            user_agent: header("user-agent"),
+            host: header("host"),
+            request_length: header("content-length"),
+            copy: request.headers().contains_key("x-amz-copy-source"),
+            signature,
+            auth_type,
+        }
+    }
+
+    /// The record in S3's access log format (fields S3 would fill and Rucket cannot are
+    /// `-`).
+    fn line(
+        &self,
+        noted: &Noted,
+        owner: &str,
+        response: &Response,
+        error_code: Option<&str>,
+        elapsed: Duration,
+    ) -> String {
+        let dash = |v: Option<&str>| v.filter(|s| !s.is_empty()).unwrap_or("-").to_owned();
+        let quoted = |v: Option<&str>| format!("\"{}\"", v.unwrap_or("-").replace('"', "%22"));
+        let response_header =
+            |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bytes_sent = match response.status().as_u16() {
+            204 | 304 => None,
+            _ if self.method == "HEAD" => None,
+            _ => response_header("content-length").filter(|n| n != "0"),
+        };
+        let object_size = match (response_header("content-range"), self.method.as_str()) {
+            (Some(range), _) => range.rsplit('/').next().map(str::to_owned),
+            (None, "GET" | "HEAD") if noted.key.is_some() => response_header("content-length"),
+            (None, "PUT" | "POST") if noted.key.is_some() && !self.copy => self.request_length.clone(),
+            _ => None,
+        };
+        let version_id = form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == "versionId")
+            .map(|(_, v)| v.into_owned())
+            .or_else(|| response_header("x-amz-version-id"));
+        let key = noted.key.as_deref().map(|k| {
+            percent_encoding::utf8_percent_encode(k, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+                .replace("%2F", "/")
+                .replace("%2E", ".")
+                .replace("%2D", "-")
+                .replace("%5F", "_")
+        });
+        let millis = elapsed.as_millis().to_string();
+        let fields = [
+            dash(Some(owner)),
+            noted.bucket.clone(),
+            timestamp(self.time),
+            dash(self.remote.as_deref()),
+            dash(noted.requester.as_deref()),
+            dash(self.request_id.as_deref()),
+            rest_operation(&self.method, noted.key.is_some(), &self.query, self.copy, &noted.operation),
+            dash(key.as_deref()),
+            quoted(Some(&self.request_line)),
+            response.status().as_u16().to_string(),
+            dash(error_code),
+            dash(bytes_sent.as_deref()),
+            dash(object_size.as_deref()),
+            millis.clone(),
+            millis,
+            quoted(self.referer.as_deref()),
+            quoted(self.user_agent.as_deref()),
+            dash(version_id.as_deref()),
+            dash(self.request_id.as_deref()),
+            self.signature.to_owned(),
+            "-".to_owned(),
+            self.auth_type.to_owned(),
+            dash(self.host.as_deref()),
+            "-".to_owned(),
+            "-".to_owned(),
+            "-".to_owned(),
+        ];
+        fields.join(" ")
+    }
+}
+
+/// `[06/Feb/2019:00:00:38 +0000]`
+fn timestamp(t: OffsetDateTime) -> String {
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!(
+        "[{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000]",
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month())) - 1],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// S3's name of the operation in access logs: `REST.<method>.<resource>`, the resource
+/// named by the request's subresource (`REST.GET.ACL`, `REST.PUT.PART`, ...), else
+/// `OBJECT` or `BUCKET`; copies are `REST.COPY.OBJECT` and `REST.COPY.PART`.
+fn rest_operation(method: &str, has_key: bool, query: &str, copy: bool, operation: &str) -> String {
+    let params: Vec<String> = form_urlencoded::parse(query.as_bytes()).map(|(k, _)| k.into_owned()).collect();
+    let has = |name: &str| params.iter().any(|p| p == name);
+    let resource = if has("uploadId") && has("partNumber") {
+        "PART"
+    } else if has("uploadId") {
+        "UPLOAD"
+    } else if has("uploads") {
+        "UPLOADS"
+    } else if let Some(sub) = [
+        "acl",
+        "tagging",
+        "versioning",
+        "policy",
+        "lifecycle",
+        "cors",
+        "encryption",
+        "logging",
+        "notification",
+        "object-lock",
+        "retention",
+        "legal-hold",
+        "ownershipControls",
+        "publicAccessBlock",
+        "location",
+        "attributes",
+        "versions",
+        "delete",
+        "restore",
+        "torrent",
+        "website",
+        "replication",
+    ]
+    .iter()
+    .find(|s| has(s))
+    {
+        return format!("REST.{method}.{}", sub.replace('-', "_").to_uppercase());
+    } else if has_key {
+        "OBJECT"
+    } else {
+        "BUCKET"
+    };
+    let method = if copy && matches!(operation, "CopyObject" | "UploadPartCopy") { "COPY" } else { method };
+    format!("REST.{method}.{resource}")
+}
+
+/// The S3 error code of an error answer (its XML body's `Code`), with the answer rebuilt.
+async fn error_code(response: Response) -> (Response, Option<String>) {
+    if !response.status().is_client_error() && !response.status().is_server_error() {
+        return (response, None);
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 10).await else {
+        return (Response::from_parts(parts, axum::body::Body::empty()), None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let code = text
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.to_owned());
+    (Response::from_parts(parts, axum::body::Body::from(bytes)), code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_are_named_as_s3_names_them() {
+        assert_eq!(rest_operation("GET", true, "", false, "GetObject"), "REST.GET.OBJECT");
+        assert_eq!(rest_operation("GET", false, "list-type=2", false, "ListObjectsV2"), "REST.GET.BUCKET");
+        assert_eq!(
+            rest_operation("PUT", true, "partNumber=2&uploadId=x", false, "UploadPart"),
+            "REST.PUT.PART"
+        );
+        assert_eq!(
+            rest_operation("POST", true, "uploads", false, "CreateMultipartUpload"),
+            "REST.POST.UPLOADS"
+        );
+        assert_eq!(
+            rest_operation("POST", true, "uploadId=x", false, "CompleteMultipartUpload"),
+            "REST.POST.UPLOAD"
+        );
+        assert_eq!(rest_operation("GET", false, "acl", false, "GetBucketAcl"), "REST.GET.ACL");
+        assert_eq!(
+            rest_operation("PUT", true, "legal-hold", false, "PutObjectLegalHold"),
+            "REST.PUT.LEGAL_HOLD"
+        );
+        assert_eq!(rest_operation("PUT", true, "", true, "CopyObject"), "REST.COPY.OBJECT");
+        assert_eq!(
+            rest_operation("PUT", true, "partNumber=1&uploadId=x", true, "UploadPartCopy"),
+            "REST.COPY.PART"
+        );
+    }
+
+    #[test]
+    fn keys_name_the_prefix_and_the_time() {
+        let t = time::macros::datetime!(2026-03-04 05:06:07 UTC);
+        let config = |key_format| BucketLogging {
+            target_bucket: BucketName::parse("logs").unwrap(),
+            target_prefix: "src/".into(),
+            key_format,
+        };
+        let source = BucketName::parse("data").unwrap();
+        let later = time::macros::datetime!(2026-03-05 01:02:03 UTC);
+        let simple = object_key(&config(LogKeyFormat::SimplePrefix), "us-east-1", &source, t, later);
+        assert!(
+            simple.starts_with("src/2026-03-05-01-02-03-")
+                && simple.len() == "src/2026-03-05-01-02-03-".len() + 16
+        );
+        let by_event = object_key(
+            &config(LogKeyFormat::PartitionedPrefix { delivery_time: false }),
+            "us-east-1",
+            &source,
+            t,
+            later,
+        );
+        assert!(
+            by_event.starts_with("src/000000000000/us-east-1/data/2026/03/04/2026-03-04-00-00-00-"),
+            "{by_event}"
+        );
+        let by_delivery = object_key(
+            &config(LogKeyFormat::PartitionedPrefix { delivery_time: true }),
+            "us-east-1",
+            &source,
+            t,
+            later,
+        );
+        assert!(
+            by_delivery.starts_with("src/000000000000/us-east-1/data/2026/03/05/2026-03-05-01-02-03-"),
+            "{by_delivery}"
+        );
+        assert_eq!(timestamp(t), "[04/Mar/2026:05:06:07 +0000]");
+    }
+}
