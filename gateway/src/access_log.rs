@@ -4,11 +4,14 @@
 //! are logged too: the [`layer`] sees the request and its answer, the access hook fills in
 //! what s3s parsed ([`LogNote`]), and the [`Deliverer`] writes each source bucket's
 //! records as one object per flush (every `access_log_flush_ms`, sooner when a bucket's
-//! records pass [`FLUSH_BYTES`], and once more when the server stops). Like S3's, delivery
-//! is best effort: records a node holds when it is killed are lost, and each node of a
-//! cluster delivers the records of the requests it served.
+//! records pass [`FLUSH_BYTES`], and once more when the server stops, after its last
+//! connection). Like S3's, delivery is best effort: records a node holds when it is killed
+//! are lost, and each node of a cluster delivers the records of the requests it served.
+//! A store where no bucket ever had logging on skips all of it (see
+//! `Projections::may_have_logging`), as does a read-only server, which cannot deliver.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,22 +63,26 @@ struct Pending {
 #[derive(Clone)]
 pub struct AccessLog {
     projections: Projections,
+    /// `false` on a read-only server, which records nothing (it cannot deliver).
+    enabled: bool,
     pending: Arc<Mutex<Vec<Pending>>>,
+    /// Bytes of records held, until their delivery ends (waiting or being delivered).
+    held: Arc<AtomicUsize>,
     wake: Arc<tokio::sync::Notify>,
 }
 
 impl AccessLog {
-    pub fn new(projections: Projections) -> Self {
-        Self { projections, pending: Arc::default(), wake: Arc::default() }
+    pub fn new(projections: Projections, enabled: bool) -> Self {
+        Self { projections, enabled, pending: Arc::default(), held: Arc::default(), wake: Arc::default() }
     }
 
     fn push(&self, source: BucketName, config: BucketLogging, line: String) {
         let Ok(mut pending) = self.pending.lock() else { return };
-        let held: usize = pending.iter().map(|p| p.lines.len()).sum();
-        if held + line.len() > MAX_HELD_BYTES {
+        if self.held.load(Ordering::Relaxed) + line.len() + 1 > MAX_HELD_BYTES {
             metrics::counter!(DROPPED).increment(1);
             return;
         }
+        self.held.fetch_add(line.len() + 1, Ordering::Relaxed);
         let index = match pending.iter().position(|p| p.source == source && p.config == config) {
             Some(i) => i,
             None => {
@@ -112,14 +119,15 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// Delivers every `every` (or sooner when woken) until `shutdown`, then once more.
-    pub fn start(self, mut shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    /// Delivers every `every` (or sooner when woken) until `stop` says so, then once more:
+    /// the server stops it after its last connection ended, so no record comes later.
+    pub fn start(self, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(self.every) => {}
                     _ = self.log.wake.notified() => {}
-                    _ = rucket_feed::stopped(&mut shutdown) => break,
+                    _ = rucket_feed::stopped(&mut stop) => break,
                 }
                 self.flush().await;
             }
@@ -133,7 +141,11 @@ impl Deliverer {
             let now = OffsetDateTime::now_utc();
             let key = object_key(&group.config, &self.region, &group.source, group.first, now);
             let target = group.config.target_bucket.clone();
-            match self.rucket.deliver_access_log(&target, &key, group.lines.into_bytes()).await {
+            let bytes = group.lines.len();
+            let delivered =
+                self.rucket.deliver_access_log(&group.source, &target, &key, group.lines.into_bytes()).await;
+            self.log.held.fetch_sub(bytes, Ordering::Relaxed);
+            match delivered {
                 Ok(()) => metrics::counter!(DELIVERED).increment(1),
                 Err(e) => {
                     metrics::counter!(DROPPED).increment(group.count);
@@ -188,6 +200,9 @@ const ACCOUNT: &str = "000000000000";
 
 /// Records each request to a bucket whose logging is on (see the module docs).
 pub async fn layer(State(log): State<AccessLog>, mut request: Request, next: Next) -> Response {
+    if !log.enabled || !log.projections.may_have_logging() {
+        return next.run(request).await;
+    }
     let note = LogNote::default();
     request.extensions_mut().insert(note.clone());
     let started = Instant::now();
@@ -255,7 +270,8 @@ impl Seen {
             referer: header("referer"),
             user_agent: header("user-agent"),
             host: header("host"),
-            request_length: header("content-length"),
+            // A streamed (aws-chunked) body's length without its framing.
+            request_length: header("x-amz-decoded-content-length").or_else(|| header("content-length")),
             copy: request.headers().contains_key("x-amz-copy-source"),
             signature,
             auth_type,
@@ -349,8 +365,26 @@ fn timestamp(t: OffsetDateTime) -> String {
 
 /// S3's name of the operation in access logs: `REST.<method>.<resource>`, the resource
 /// named by the request's subresource (`REST.GET.ACL`, `REST.PUT.PART`, ...), else
-/// `OBJECT` or `BUCKET`; copies are `REST.COPY.OBJECT` and `REST.COPY.PART`.
+/// `OBJECT` or `BUCKET`; copies are `REST.COPY.OBJECT` and `REST.COPY.PART`, and a few
+/// operations have names of their own.
 fn rest_operation(method: &str, has_key: bool, query: &str, copy: bool, operation: &str) -> String {
+    let special = match operation {
+        "DeleteObjects" => Some("REST.POST.MULTI_OBJECT_DELETE"),
+        "ListObjectVersions" => Some("REST.GET.BUCKETVERSIONS"),
+        "GetBucketPolicy" => Some("REST.GET.BUCKETPOLICY"),
+        "PutBucketPolicy" => Some("REST.PUT.BUCKETPOLICY"),
+        "DeleteBucketPolicy" => Some("REST.DELETE.BUCKETPOLICY"),
+        "GetObjectLockConfiguration" => Some("REST.GET.OBJECT_LOCK_CONFIGURATION"),
+        "PutObjectLockConfiguration" => Some("REST.PUT.OBJECT_LOCK_CONFIGURATION"),
+        "GetObjectTagging" => Some("REST.GET.OBJECT_TAGGING"),
+        "PutObjectTagging" => Some("REST.PUT.OBJECT_TAGGING"),
+        "DeleteObjectTagging" => Some("REST.DELETE.OBJECT_TAGGING"),
+        "PostObject" => Some("REST.POST.OBJECT"),
+        _ => None,
+    };
+    if let Some(name) = special {
+        return name.to_owned();
+    }
     let params: Vec<String> = form_urlencoded::parse(query.as_bytes()).map(|(k, _)| k.into_owned()).collect();
     let has = |name: &str| params.iter().any(|p| p == name);
     let resource = if has("uploadId") && has("partNumber") {
@@ -396,9 +430,12 @@ fn rest_operation(method: &str, has_key: bool, query: &str, copy: bool, operatio
     format!("REST.{method}.{resource}")
 }
 
-/// The S3 error code of an error answer (its XML body's `Code`), with the answer rebuilt.
+/// The S3 error code of an error answer (its XML body's `Code`), with the answer rebuilt;
+/// bodies that are not small and of known length are left alone.
 async fn error_code(response: Response) -> (Response, Option<String>) {
-    if !response.status().is_client_error() && !response.status().is_server_error() {
+    use http_body::Body as _;
+    let small = response.body().size_hint().upper().is_some_and(|n| n <= 64 << 10);
+    if !small || (!response.status().is_client_error() && !response.status().is_server_error()) {
         return (response, None);
     }
     let (parts, body) = response.into_parts();
@@ -443,6 +480,11 @@ mod tests {
             rest_operation("PUT", true, "partNumber=1&uploadId=x", true, "UploadPartCopy"),
             "REST.COPY.PART"
         );
+        let named = |method, key, query, op| rest_operation(method, key, query, false, op);
+        assert_eq!(named("POST", false, "delete", "DeleteObjects"), "REST.POST.MULTI_OBJECT_DELETE");
+        assert_eq!(named("GET", true, "tagging", "GetObjectTagging"), "REST.GET.OBJECT_TAGGING");
+        assert_eq!(named("GET", false, "tagging", "GetBucketTagging"), "REST.GET.TAGGING");
+        assert_eq!(named("GET", false, "versions", "ListObjectVersions"), "REST.GET.BUCKETVERSIONS");
     }
 
     #[test]

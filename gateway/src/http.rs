@@ -95,7 +95,6 @@ pub fn router(
     let s3_routes = Router::new()
         .fallback_service(s3)
         .layer(middleware::from_fn(observe_s3))
-        .layer(middleware::from_fn_with_state(access_log, crate::access_log::layer))
         .layer(middleware::from_fn(post_policy_errors))
         .layer(middleware::from_fn(crate::post_form::layer))
         .layer(middleware::from_fn(unquoted_attributes_etag))
@@ -106,6 +105,9 @@ pub fn router(
         .layer(middleware::from_fn_with_state(body_timeout, crate::idle_body::layer))
         .layer(middleware::from_fn_with_state(scope, crate::scope::layer))
         .layer(middleware::from_fn_with_state(barrier, read_barrier))
+        // Outside the layers that answer for s3s (POST policy errors, ...), so a record
+        // names the status the client got.
+        .layer(middleware::from_fn_with_state(access_log, crate::access_log::layer))
         .layer(middleware::from_fn_with_state(cors, crate::cors::layer));
     Router::new()
         .route("/_rucket/health/live", get(live))

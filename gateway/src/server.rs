@@ -253,14 +253,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         clock: Arc::clone(&rucket.clock),
         region: rucket.region.clone(),
     };
-    let access_log = crate::access_log::AccessLog::new(rucket.projections.clone());
+    let access_log = crate::access_log::AccessLog::new(rucket.projections.clone(), writer.is_some());
     let log_delivery = writer.as_ref().map(|_| crate::access_log::Deliverer {
         log: access_log.clone(),
         rucket: rucket.clone(),
         region: settings.region.clone(),
         every: settings.access_log_flush,
     });
-    let log_delivery_task = log_delivery.map(|d| d.start(shutdown_watch.clone()));
+    // Stopped after the last connection, not at the signal, so that the records of the
+    // requests still finishing are delivered too.
+    let (stop_log_delivery, log_delivery_stop) = tokio::sync::watch::channel(false);
+    let log_delivery_task = log_delivery.map(|d| d.start(log_delivery_stop));
     let mut builder = s3s::service::S3ServiceBuilder::new(rucket);
     builder.set_access(access);
     let unsized_bodies = crate::unsized_body::Budget::new(Arc::new(users.clone()));
@@ -334,9 +337,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     tracing::info!("shutting down");
     // The access records of the last requests are delivered before the log stops.
-    if let Some(task) = log_delivery_task {
-        if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
-            tracing::warn!("access log delivery did not finish before the shutdown deadline");
+    if let Some(mut task) = log_delivery_task {
+        stop_log_delivery.send_replace(true);
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await.is_err() {
+            task.abort();
+            tracing::warn!(
+                "access log delivery did not finish before the shutdown deadline; the rest is dropped"
+            );
         }
     }
     if let Some(node) = writer {

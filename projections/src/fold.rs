@@ -108,6 +108,9 @@ impl Projections {
                 self.put_config(batch, &e.bucket, keys::TAGGING, tags)?;
             }
             StorageEvent::BucketLoggingSet(e) => {
+                if e.configuration.is_some() {
+                    self.saw_logging();
+                }
                 self.put_config(batch, &e.bucket, keys::LOGGING, e.configuration.as_ref())?;
             }
             StorageEvent::ObjectTaggingSet(e) => {

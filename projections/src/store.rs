@@ -55,6 +55,10 @@ pub struct Projections {
     /// generations (a rebuild may re-add blobs long gone; removing them again is a no-op)
     /// and outside the compared views, since draining it is local housekeeping.
     pub(crate) garbage: Keyspace,
+    /// Whether some bucket may have server access logging on: set when the views open
+    /// with one and when a configuration is folded, never cleared (clones share it), so
+    /// that the request path skips logging entirely on a store that never used it.
+    logging_seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Projections {
@@ -78,7 +82,7 @@ impl Projections {
     fn open_generation(db: &Database, generation: u64) -> Result<Self, ProjectionError> {
         let open =
             |view: &str| db.keyspace(&format!("proj.g{generation}.{view}"), KeyspaceCreateOptions::default);
-        Ok(Self {
+        let projections = Self {
             db: db.clone(),
             generation,
             buckets: open("buckets")?,
@@ -94,7 +98,24 @@ impl Projections {
             seals: open("seals")?,
             access_keys: open("access_keys")?,
             garbage: db.keyspace("blobs.garbage", KeyspaceCreateOptions::default)?,
-        })
+            logging_seen: Default::default(),
+        };
+        for bucket in projections.buckets()? {
+            if projections.bucket_logging(&bucket.name)?.is_some() {
+                projections.saw_logging();
+                break;
+            }
+        }
+        Ok(projections)
+    }
+
+    /// Whether some bucket may have server access logging on (false: none has).
+    pub fn may_have_logging(&self) -> bool {
+        self.logging_seen.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn saw_logging(&self) {
+        self.logging_seen.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// An empty generation after the live one, for a rebuild to fold into. Leftovers of

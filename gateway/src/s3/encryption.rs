@@ -233,6 +233,22 @@ impl Rucket {
             .map_err(crate::sse::key_error)
     }
 
+    /// Checks that a read that needs no data (HEAD, GetObjectAttributes) may see the
+    /// version: as [`Self::open_record`] (an SSE-C object needs its key), except that an
+    /// SSE-KMS object's key is not opened, so its metadata stays readable while its KMS
+    /// key is disabled (as in S3).
+    pub(super) fn check_record_keys(
+        &self,
+        record: &ObjectRecord,
+        customer: Option<&CustomerKey>,
+        place: (&str, &str),
+    ) -> S3Result<()> {
+        match (record.data.seal().and_then(Seal::kms_key_id), customer) {
+            (Some(_), None) => Ok(()),
+            _ => self.open_record(record, customer, place).map(|_| ()),
+        }
+    }
+
     /// The seal of an upload in progress and, when sealed, its opened data key (with the
     /// SSE-C key each part request must bring again).
     pub(super) fn upload_data_key(

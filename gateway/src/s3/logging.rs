@@ -87,14 +87,26 @@ impl Rucket {
         Ok(S3Response::new(GetBucketLoggingOutput { logging_enabled }))
     }
 
-    /// Writes `body` (access records) to `key` in `target` as its owner, sealed as the
-    /// bucket's default encryption says; stored and replicated like any PUT.
-    pub async fn deliver_access_log(&self, target: &BucketName, key: &str, body: Vec<u8>) -> S3Result<()> {
-        let record = self
-            .projections()
+    /// Writes `body` (access records of `source`) to `key` in `target` as its owner,
+    /// sealed as the bucket's default encryption says; stored and replicated like any PUT.
+    /// Refused unless both buckets still have one owner (a target deleted and made again
+    /// by someone else must not receive another user's records).
+    pub async fn deliver_access_log(
+        &self,
+        source: &BucketName,
+        target: &BucketName,
+        key: &str,
+        body: Vec<u8>,
+    ) -> S3Result<()> {
+        let projections = self.projections();
+        let record = projections
             .bucket(target)
             .map_err(errors::projection)?
             .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchLoggingTarget))?;
+        let source_owner = projections.bucket(source).map_err(errors::projection)?.map(|b| b.owner);
+        if source_owner.as_ref() != Some(&record.owner) {
+            return Err(errors::rejection(rucket_schemas::Rejection::LoggingTargetNotOwned));
+        }
         let key = ObjectKey::parse(key).map_err(errors::key_name)?;
         let facts = rucket_schemas::RequestFacts {
             principal: rucket_schemas::Principal::Root,

@@ -150,7 +150,8 @@ impl Rucket {
     }
 
     /// The common start of GET and HEAD: find the version, open its data key (with the
-    /// request's SSE-C key, if it is the customer's), and check the conditional headers.
+    /// request's SSE-C key, if it is the customer's; `None` when `opens` is false, for a
+    /// HEAD, which only checks the keys), and check the conditional headers.
     /// `x-amz-server-side-encryption` belongs to writes: on a read it is refused.
     fn resolve_for_read(
         &self,
@@ -158,6 +159,7 @@ impl Rucket {
         (bucket, key, version_id): (&str, &str, Option<&str>),
         (headers, customer): (&http::HeaderMap, Option<&CustomerKey>),
         conditions: ReadConditions<'_>,
+        opens: bool,
     ) -> S3Result<(Resolved, Option<DataKey>)> {
         if headers.contains_key("x-amz-server-side-encryption") {
             return Err(s3_error!(
@@ -176,7 +178,12 @@ impl Rucket {
             }
         })?;
         let record = &resolved.record;
-        let data_key = self.open_record(record, customer, (bucket, key))?;
+        let data_key = if opens {
+            self.open_record(record, customer, (bucket, key))?
+        } else {
+            self.check_record_keys(record, customer, (bucket, key))?;
+            None
+        };
         conditions.check(&record.etag, record.hlc_timestamp.unix_millis().div_euclid(1000))?;
         Ok((resolved, data_key))
     }
@@ -198,6 +205,7 @@ impl Rucket {
                 if_modified_since: input.if_modified_since.as_ref(),
                 if_unmodified_since: input.if_unmodified_since.as_ref(),
             },
+            true,
         )?;
         let part = part_range(&record, input.part_number)?;
         if part.is_some() && input.range.is_some() {
@@ -299,7 +307,7 @@ impl Rucket {
         let Resolved { record, version_id } =
             self.resolve(&user, &input.bucket, &input.key, input.version_id.as_deref())?;
         // The attributes of an SSE-C object (its plaintext checksums) need its key.
-        self.open_record(&record, customer.as_ref(), (&input.bucket, &input.key))?;
+        self.check_record_keys(&record, customer.as_ref(), (&input.bucket, &input.key))?;
         // SDKs send the list as one comma-separated header.
         let wants = |name: &str| {
             input.object_attributes.iter().flat_map(|a| a.as_str().split(',')).any(|a| a.trim() == name)
@@ -377,6 +385,7 @@ impl Rucket {
                 if_modified_since: input.if_modified_since.as_ref(),
                 if_unmodified_since: input.if_unmodified_since.as_ref(),
             },
+            false,
         )?;
         let part = part_range(&record, input.part_number)?;
         let mut output = HeadObjectOutput {

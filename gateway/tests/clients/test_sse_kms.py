@@ -108,6 +108,11 @@ def test_a_disabled_key_seals_and_opens_nothing_until_enabled(s3, server, bucket
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="k")
     assert fails(e) == (400, "KMS.DisabledException")
+    # What needs no data still answers, as in S3.
+    head = s3.head_object(Bucket=bucket, Key="k")
+    assert (head["SSEKMSKeyId"], head["ContentLength"]) == (kms_key, 6000)
+    attributes = s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ObjectSize"])
+    assert attributes["ObjectSize"] == 6000
     with pytest.raises(ClientError) as e:
         s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload["UploadId"], PartNumber=1, Body=b"p")
     assert fails(e) == (400, "KMS.DisabledException")
