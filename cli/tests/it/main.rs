@@ -1,5 +1,6 @@
 //! Integration tests: the real `rucket` binary driven by real clients.
 
+mod access_log;
 mod acl;
 mod auth;
 mod bench;

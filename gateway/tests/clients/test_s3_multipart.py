@@ -347,6 +347,54 @@ def test_a_part_uploaded_twice_is_the_last_one(s3, bucket, big_part):
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"second"
 
 
+def test_complete_if_none_match_an_etag(s3, bucket):
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"exists")["ETag"]
+    upload_id, parts = upload(s3, bucket, "k", b"new")
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                     MultipartUpload={"Parts": parts}, IfNoneMatch=etag)
+    assert fails(e) == (412, "PreconditionFailed")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"exists"
+    other = '"%s"' % hashlib.md5(b"something else").hexdigest()
+    s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                 MultipartUpload={"Parts": parts}, IfNoneMatch=other)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"new"
+
+
+def test_a_part_uploaded_twice_at_once_is_the_one_that_finished_last(s3, bucket, server):
+    import threading
+
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    bodies = [os.urandom(1 << 20) for _ in range(4)]
+    finished = []
+    lock = threading.Lock()
+
+    def send(body):
+        etag = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=body)["ETag"]
+        with lock:
+            finished.append((etag, body))
+
+    threads = [threading.Thread(target=send, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    listed = s3.list_parts(Bucket=bucket, Key="k", UploadId=upload_id)["Parts"]
+    assert len(listed) == 1
+    # The part kept is one of the uploads, and Complete with its ETag succeeds.
+    kept = [body for etag, body in finished if etag == listed[0]["ETag"]]
+    assert len(kept) == 1
+    for etag, _ in finished:
+        if etag != listed[0]["ETag"]:
+            with pytest.raises(ClientError) as e:
+                s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                             MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+            assert fails(e) == (400, "InvalidPart")
+    s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": listed[0]["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == kept[0]
+
+
 def test_complete_if_match(s3, bucket):
     upload_id, parts = upload(s3, bucket, "k", b"new")
     with pytest.raises(ClientError) as e:

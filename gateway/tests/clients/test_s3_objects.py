@@ -466,6 +466,9 @@ def test_list_with_url_encoding(s3, bucket):
     assert sorted(unquote_plus(k) for k in encoded) == sorted(keys)
     with_prefix = s3.list_objects_v2(Bucket=bucket, EncodingType="url", Delimiter="/", Prefix="with space/")
     assert unquote_plus(with_prefix["Prefix"]) == "with space/"
+    assert " " not in with_prefix["Prefix"], "the Prefix is encoded too"
+    v1_prefix = s3.list_objects(Bucket=bucket, EncodingType="url", Delimiter="/", Prefix="with space/")
+    assert " " not in v1_prefix["Prefix"] and unquote_plus(v1_prefix["Prefix"]) == "with space/"
     assert [unquote_plus(o["Key"]) for o in with_prefix["Contents"]] == ["with space/a b"]
     prefixes = s3.list_objects_v2(Bucket=bucket, EncodingType="url", Delimiter="/")["CommonPrefixes"]
     assert [unquote_plus(p["Prefix"]) for p in prefixes] == ["with space/"]
@@ -791,3 +794,32 @@ def test_copy_object_applies_its_canned_acl(s3, bucket):
     s3.copy_object(Bucket=bucket, Key="private", CopySource={"Bucket": bucket, "Key": "public"})
     grants = s3.get_object_acl(Bucket=bucket, Key="private")["Grants"]
     assert not [g for g in grants if "URI" in g["Grantee"]], grants
+
+
+def test_utf8_metadata_comes_back_rfc2047_encoded(s3, bucket):
+    # botocore refuses non-ASCII metadata itself, so the headers are set as other clients
+    # send them, after signing (user metadata need not be signed).
+    def raw_metadata(request, **kwargs):
+        request.headers["x-amz-meta-name"] = "café".encode("utf-8")
+        request.headers["x-amz-meta-encoded"] = "=?UTF-8?B?Y2Fmw6k=?="
+
+    s3.meta.events.register("before-send.s3.PutObject", raw_metadata)
+    try:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x", Metadata={"plain": "ok"})
+    finally:
+        s3.meta.events.unregister("before-send.s3.PutObject", raw_metadata)
+    metadata = s3.head_object(Bucket=bucket, Key="k")["Metadata"]
+    assert metadata == {"plain": "ok", "name": "=?UTF-8?B?Y2Fmw6k=?=", "encoded": "=?UTF-8?B?Y2Fmw6k=?="}
+    assert s3.get_object(Bucket=bucket, Key="k")["Metadata"] == metadata
+
+    def latin1(request, **kwargs):
+        request.headers["x-amz-meta-name"] = "café".encode("latin-1")
+
+    s3.meta.events.register("before-send.s3.PutObject", latin1)
+    try:
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket=bucket, Key="bad", Body=b"x")
+    finally:
+        s3.meta.events.unregister("before-send.s3.PutObject", latin1)
+    assert e.value.response["Error"]["Code"] == "InvalidArgument"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k"]

@@ -65,6 +65,15 @@ def test_versioning_of_missing_bucket(s3):
 def test_unversioned_bucket_has_null_versions_only(s3, bucket):
     put = s3.put_object(Bucket=bucket, Key="k", Body=b"one")
     assert "VersionId" not in put
+    # No write to a never-versioned bucket names a version.
+    copied = s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "k"})
+    assert "VersionId" not in copied
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload_id, PartNumber=1, Body=b"p")
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload_id,
+                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert "VersionId" not in done
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "copy"}, {"Key": "mp"}]})
     s3.put_object(Bucket=bucket, Key="k", Body=b"two")
     listed = s3.list_object_versions(Bucket=bucket)
     assert [(v["Key"], v["VersionId"], v["IsLatest"]) for v in listed["Versions"]] == [("k", "null", True)]

@@ -63,6 +63,19 @@ def test_boto3_errors(s3):
     assert error_code(e) == "BadDigest"
 
 
+def test_another_users_bucket_name_is_taken(s3, alt):
+    s3.create_bucket(Bucket="boto-taken")
+    s3.put_bucket_acl(Bucket="boto-taken", ACL="public-read")
+    with pytest.raises(ClientError) as e:
+        alt.create_bucket(Bucket="boto-taken")
+    assert (e.value.response["ResponseMetadata"]["HTTPStatusCode"], error_code(e)) == (409, "BucketAlreadyExists")
+    # The owner's re-create leaves its ACL as it was.
+    s3.create_bucket(Bucket="boto-taken")
+    grants = s3.get_bucket_acl(Bucket="boto-taken")["Grants"]
+    assert any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in grants)
+    s3.delete_bucket(Bucket="boto-taken")
+
+
 def test_boto3_presigned_and_cleanup_by_versions(s3):
     s3.create_bucket(Bucket="boto-presign")
     s3.put_object(Bucket="boto-presign", Key="a.txt", Body=b"presigned")
