@@ -104,6 +104,11 @@ impl Checksums {
 }
 
 impl ChecksumAlgorithm {
+    /// Whether this is a CRC (whose part values combine into a FULL_OBJECT checksum).
+    pub fn is_crc(self) -> bool {
+        self.crc().is_some()
+    }
+
     fn crc(self) -> Option<(crc_fast::CrcAlgorithm, usize)> {
         match self {
             Self::Crc32 => Some((crc_fast::CrcAlgorithm::Crc32IsoHdlc, 4)),

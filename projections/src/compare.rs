@@ -194,11 +194,9 @@ impl Projections {
                         describe(view, &k),
                         render_entry(&crate::store::decode(&v, "versions")?, body)
                     ),
-                    "uploads" => format!(
-                        "{} {}",
-                        describe(view, &k),
-                        render_upload(&crate::store::decode(&v, "uploads")?)
-                    ),
+                    "uploads" => {
+                        format!("{} {}", describe(view, &k), render_upload(&crate::store::decode_upload(&v)?))
+                    }
                     "parts" => {
                         format!("{} {}", describe(view, &k), render_part(&crate::store::decode(&v, "parts")?))
                     }
@@ -404,13 +402,14 @@ fn render_entry(e: &crate::VersionEntry, body: BodyAt) -> String {
 
 fn render_upload(u: &crate::UploadRecord) -> String {
     format!(
-        "key={} owner={} initiated={} class={} meta={} checksum={:?}",
+        "key={} owner={} initiated={} class={} meta={} checksum={:?}{}",
         u.key,
         u.owner,
         u.initiated,
         u.storage_class.s3_name(),
         render_map(&u.user_metadata),
-        u.checksum_algorithm
+        u.checksum_algorithm,
+        if u.full_object_checksum { " FULL_OBJECT" } else { "" }
     )
 }
 

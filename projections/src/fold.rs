@@ -256,8 +256,10 @@ impl Projections {
             user_metadata: e.user_metadata.clone(),
             storage_class: e.storage_class,
             checksum_algorithm: e.checksum_algorithm.clone(),
+            full_object_checksum: e.full_object_checksum,
         };
-        batch.insert(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id), encode(&record)?);
+        let value = crate::store::encode_upload(&record)?;
+        batch.insert(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id), value);
         self.put_tags(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.tags)?;
         self.put_lock(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.lock)?;
         if let Some(seal) = &e.seal {

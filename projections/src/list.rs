@@ -221,7 +221,7 @@ impl Projections {
         let mut count = 0;
         let mut last_prefix: Option<String> = None;
         for g in self.uploads.prefix(&scope) {
-            let upload: UploadRecord = decode(&g.value()?, "uploads")?;
+            let upload: UploadRecord = crate::store::decode_upload(&g.value()?)?;
             let key = upload.key.as_str();
             let id = upload.upload_id.as_str();
             if let Some(marker) = query.key_marker.filter(|m| !m.is_empty()) {

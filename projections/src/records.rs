@@ -64,6 +64,23 @@ pub struct UploadRecord {
     pub user_metadata: BTreeMap<String, String>,
     pub storage_class: StorageClass,
     pub checksum_algorithm: Option<String>,
+    /// The completed object's checksum is FULL_OBJECT (asked for at creation).
+    pub full_object_checksum: bool,
+}
+
+/// The form every upload had before FULL_OBJECT checksums could be asked for at creation;
+/// the views still keep uploads without one this way (see `store::encode_upload`), so
+/// their folds stay byte for byte the same.
+#[derive(bincode::Encode, bincode::Decode)]
+pub(crate) struct UploadRecordV1 {
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+    pub owner: UserId,
+    pub initiated: Hlc,
+    pub headers: StandardHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub storage_class: StorageClass,
+    pub checksum_algorithm: Option<String>,
 }
 
 /// A key of the SSE-KMS key store, created through the admin API.

@@ -13,6 +13,11 @@ use crate::{keys, BucketRecord, ProjectionError, UploadRecord, VersionEntry};
 /// The key in `proj.current` that holds the live generation number.
 const CURRENT: &[u8] = b"generation";
 
+/// What [`Projections::may_have_logging`] knows.
+const LOGGING_UNKNOWN: u8 = 0;
+const LOGGING_NONE: u8 = 1;
+const LOGGING_SEEN: u8 = 2;
+
 /// The key in `proj.current` that holds the format the live generation is written in.
 const FORMAT: &[u8] = b"format";
 
@@ -55,10 +60,11 @@ pub struct Projections {
     /// generations (a rebuild may re-add blobs long gone; removing them again is a no-op)
     /// and outside the compared views, since draining it is local housekeeping.
     pub(crate) garbage: Keyspace,
-    /// Whether some bucket may have server access logging on: set when the views open
-    /// with one and when a configuration is folded, never cleared (clones share it), so
-    /// that the request path skips logging entirely on a store that never used it.
-    logging_seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Whether some bucket may have server access logging on: unknown until first asked
+    /// (then a scan of the configuration keys), set when a configuration is folded,
+    /// never cleared (clones share it), so that the request path skips logging entirely on
+    /// a store that never used it.
+    logging_seen: std::sync::Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl Projections {
@@ -82,7 +88,7 @@ impl Projections {
     fn open_generation(db: &Database, generation: u64) -> Result<Self, ProjectionError> {
         let open =
             |view: &str| db.keyspace(&format!("proj.g{generation}.{view}"), KeyspaceCreateOptions::default);
-        let projections = Self {
+        Ok(Self {
             db: db.clone(),
             generation,
             buckets: open("buckets")?,
@@ -99,23 +105,35 @@ impl Projections {
             access_keys: open("access_keys")?,
             garbage: db.keyspace("blobs.garbage", KeyspaceCreateOptions::default)?,
             logging_seen: Default::default(),
-        };
-        for bucket in projections.buckets()? {
-            if projections.bucket_logging(&bucket.name)?.is_some() {
-                projections.saw_logging();
-                break;
-            }
-        }
-        Ok(projections)
+        })
     }
 
-    /// Whether some bucket may have server access logging on (false: none has).
+    /// Whether some bucket may have server access logging on (false: none has). The
+    /// first call scans the configuration keys (not their values); a failed scan answers
+    /// yes.
     pub fn may_have_logging(&self) -> bool {
-        self.logging_seen.load(std::sync::atomic::Ordering::Relaxed)
+        use std::sync::atomic::Ordering;
+        match self.logging_seen.load(Ordering::Relaxed) {
+            LOGGING_NONE => false,
+            LOGGING_SEEN => true,
+            _ => {
+                let suffix = [&[0u8][..], keys::LOGGING.as_bytes()].concat();
+                let found = self.configs.iter().any(|g| g.key().map_or(true, |k| k.ends_with(&suffix)));
+                let state = if found { LOGGING_SEEN } else { LOGGING_NONE };
+                // A configuration folded meanwhile has already said SEEN.
+                let _ = self.logging_seen.compare_exchange(
+                    LOGGING_UNKNOWN,
+                    state,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                self.logging_seen.load(Ordering::Relaxed) == LOGGING_SEEN
+            }
+        }
     }
 
     pub(crate) fn saw_logging(&self) {
-        self.logging_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.logging_seen.store(LOGGING_SEEN, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// An empty generation after the live one, for a rebuild to fold into. Leftovers of
@@ -300,7 +318,7 @@ impl Projections {
 
     /// Every multipart upload in progress in a bucket.
     pub fn uploads_in(&self, bucket: &BucketName) -> Result<Vec<UploadRecord>, ProjectionError> {
-        self.uploads.prefix(keys::bucket_prefix(bucket)).map(|g| decode(&g.value()?, "uploads")).collect()
+        self.uploads.prefix(keys::bucket_prefix(bucket)).map(|g| decode_upload(&g.value()?)).collect()
     }
 
     /// The bucket's ownership controls, if set.
@@ -595,7 +613,7 @@ impl Projections {
         key: &ObjectKey,
         upload_id: &UploadId,
     ) -> Result<Option<UploadRecord>, ProjectionError> {
-        self.uploads.get(keys::upload(bucket, key, upload_id))?.map(|v| decode(&v, "uploads")).transpose()
+        self.uploads.get(keys::upload(bucket, key, upload_id))?.map(|v| decode_upload(&v)).transpose()
     }
 
     /// The parts of an upload, by part number.
@@ -661,6 +679,45 @@ pub(crate) fn decode<T: bincode::Decode<()>>(
 
 pub(crate) fn encode<T: bincode::Encode>(value: &T) -> Result<Vec<u8>, ProjectionError> {
     encode_payload(value).map_err(ProjectionError::Encode)
+}
+
+/// How the views keep an upload: in the form every view had before FULL_OBJECT checksums
+/// could be asked for at creation unless one was (then with one more byte), so that
+/// older folds stay byte for byte the same.
+pub(crate) fn encode_upload(record: &crate::UploadRecord) -> Result<Vec<u8>, ProjectionError> {
+    if record.full_object_checksum {
+        return encode(record);
+    }
+    encode(&crate::records::UploadRecordV1 {
+        key: record.key.clone(),
+        upload_id: record.upload_id.clone(),
+        owner: record.owner.clone(),
+        initiated: record.initiated,
+        headers: record.headers.clone(),
+        user_metadata: record.user_metadata.clone(),
+        storage_class: record.storage_class,
+        checksum_algorithm: record.checksum_algorithm.clone(),
+    })
+}
+
+/// Reads what [`encode_upload`] wrote (each form fails to decode as the other: a byte is
+/// missing or left over).
+pub(crate) fn decode_upload(bytes: &[u8]) -> Result<crate::UploadRecord, ProjectionError> {
+    if let Ok(record) = decode_payload::<crate::UploadRecord>(bytes) {
+        return Ok(record);
+    }
+    let v1: crate::records::UploadRecordV1 = decode(bytes, "uploads")?;
+    Ok(crate::UploadRecord {
+        key: v1.key,
+        upload_id: v1.upload_id,
+        owner: v1.owner,
+        initiated: v1.initiated,
+        headers: v1.headers,
+        user_metadata: v1.user_metadata,
+        storage_class: v1.storage_class,
+        checksum_algorithm: v1.checksum_algorithm,
+        full_object_checksum: false,
+    })
 }
 
 /// How the views keep an ACL: nothing for one that lists the owner alone (the default),

@@ -304,6 +304,12 @@ pub enum CommandBody {
         bucket: BucketName,
         configuration: Option<crate::BucketLogging>,
     },
+    /// A CreateMultipartUpload that asked for a FULL_OBJECT checksum
+    /// (`x-amz-checksum-type`). Decided as the upload it wraps; the mark rides on its
+    /// UploadCreated event.
+    FullObjectChecksum {
+        inner: Box<CommandBody>,
+    },
 }
 
 /// Who signed a request, as authenticated at the gateway (SigV4 is checked there): a
@@ -360,6 +366,7 @@ impl CommandBody {
             | Self::IfMatched { inner, .. }
             | Self::WholeAcl { inner }
             | Self::UploadAcl { inner, .. }
+            | Self::FullObjectChecksum { inner }
             | Self::Requested { inner, .. } => Some(inner),
             _ => None,
         }
@@ -403,6 +410,7 @@ impl CommandBody {
             | Self::IfMatched { .. }
             | Self::WholeAcl { .. }
             | Self::UploadAcl { .. }
+            | Self::FullObjectChecksum { .. }
             | Self::Requested { .. } => return self.wrapped().and_then(Self::bucket),
             Self::CreateAccessKey { .. }
             | Self::SetAccessKeyStatus { .. }

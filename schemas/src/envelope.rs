@@ -330,7 +330,33 @@ mod tests {
         let StorageEvent::UploadCreated(upgraded) = old.open().unwrap() else {
             panic!("expected UploadCreated")
         };
-        assert_eq!((upgraded.acl, upgraded.seal), (None, v4.seal));
+        assert_eq!((upgraded.acl, upgraded.seal), (None, v4.seal.clone()));
+        assert!(!upgraded.full_object_checksum);
+        // UploadCreated v5 (before checksum types at creation) upgrades as COMPOSITE.
+        let v5 = crate::UploadCreatedV5 {
+            bucket: upgraded.bucket.clone(),
+            key: upgraded.key.clone(),
+            upload_id: upgraded.upload_id.clone(),
+            owner: upgraded.owner.clone(),
+            headers: upgraded.headers.clone(),
+            user_metadata: upgraded.user_metadata.clone(),
+            storage_class: upgraded.storage_class,
+            checksum_algorithm: Some("CRC32".into()),
+            tags: Default::default(),
+            lock: Default::default(),
+            seal: v4.seal,
+            acl: None,
+        };
+        let old = Envelope { schema_version: 5, payload: crate::encode_payload(&v5).unwrap(), ..old };
+        let StorageEvent::UploadCreated(upgraded) = old.open().unwrap() else {
+            panic!("expected UploadCreated")
+        };
+        assert!(!upgraded.full_object_checksum && upgraded.checksum_algorithm.as_deref() == Some("CRC32"));
+        let today =
+            StorageEvent::UploadCreated(crate::UploadCreated { full_object_checksum: true, ..upgraded });
+        let env = seal(&today);
+        assert_eq!(env.schema_version, 6);
+        assert_eq!(env.open().unwrap(), today);
     }
 
     #[test]

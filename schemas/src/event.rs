@@ -69,7 +69,7 @@ impl EventType {
             Self::BucketDeleted => 2,
             Self::ObjectCreated => 4,
             Self::ObjectDeleted => 2,
-            Self::UploadCreated => 5,
+            Self::UploadCreated => 6,
             Self::MultipartCompleted => 4,
             Self::BucketEncryptionSet => 2,
             Self::DataKeyRewrapped => 1,
@@ -496,6 +496,46 @@ pub struct UploadCreated {
     /// The ACL the completed version will carry (a canned ACL or grant headers on
     /// CreateMultipartUpload; `None`: private). Added in version 5.
     pub acl: Option<ListedAcl>,
+    /// The completed object's checksum is FULL_OBJECT (`x-amz-checksum-type` on
+    /// CreateMultipartUpload; a CRC of the whole body), not COMPOSITE. Added in version 6.
+    pub full_object_checksum: bool,
+}
+
+/// Schema version 5 of `UploadCreated`, frozen. Upgraded with no checksum type asked for.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct UploadCreatedV5 {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub upload_id: UploadId,
+    pub owner: UserId,
+    pub headers: StandardHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub storage_class: StorageClass,
+    pub checksum_algorithm: Option<String>,
+    pub tags: Tags,
+    pub lock: ObjectLock,
+    pub seal: Option<Box<Seal>>,
+    pub acl: Option<ListedAcl>,
+}
+
+impl From<UploadCreatedV5> for UploadCreated {
+    fn from(v5: UploadCreatedV5) -> Self {
+        Self {
+            bucket: v5.bucket,
+            key: v5.key,
+            upload_id: v5.upload_id,
+            owner: v5.owner,
+            headers: v5.headers,
+            user_metadata: v5.user_metadata,
+            storage_class: v5.storage_class,
+            checksum_algorithm: v5.checksum_algorithm,
+            tags: v5.tags,
+            lock: v5.lock,
+            seal: v5.seal,
+            acl: v5.acl,
+            full_object_checksum: false,
+        }
+    }
 }
 
 /// Schema version 4 of `UploadCreated`, frozen. Upgraded private.
@@ -529,6 +569,7 @@ impl From<UploadCreatedV4> for UploadCreated {
             lock: v4.lock,
             seal: v4.seal,
             acl: None,
+            full_object_checksum: false,
         }
     }
 }
@@ -563,6 +604,7 @@ impl From<UploadCreatedV3> for UploadCreated {
             lock: v3.lock,
             seal: None,
             acl: None,
+            full_object_checksum: false,
         }
     }
 }
@@ -596,6 +638,7 @@ impl From<UploadCreatedV2> for UploadCreated {
             lock: ObjectLock::default(),
             seal: None,
             acl: None,
+            full_object_checksum: false,
         }
     }
 }
@@ -628,6 +671,7 @@ impl From<UploadCreatedV1> for UploadCreated {
             lock: ObjectLock::default(),
             seal: None,
             acl: None,
+            full_object_checksum: false,
         }
     }
 }
@@ -1345,7 +1389,8 @@ impl StorageEvent {
             (5, 2) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV2>(bytes)?.into())),
             (5, 3) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV3>(bytes)?.into())),
             (5, 4) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV4>(bytes)?.into())),
-            (5, 5) => Ok(Self::UploadCreated(codec::decode_payload(bytes)?)),
+            (5, 5) => Ok(Self::UploadCreated(codec::decode_payload::<UploadCreatedV5>(bytes)?.into())),
+            (5, 6) => Ok(Self::UploadCreated(codec::decode_payload(bytes)?)),
             (6, 1) => Ok(Self::PartUploaded(codec::decode_payload(bytes)?)),
             (7, 1) => {
                 Ok(Self::MultipartCompleted(codec::decode_payload::<MultipartCompletedV1>(bytes)?.into()))

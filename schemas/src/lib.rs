@@ -44,7 +44,7 @@ pub use event::{
 pub use event::{
     BucketObjectLockSet, BucketPolicySet, BucketPublicAccessBlockSet, MultipartCompletedV2, ObjectCreatedV2,
     ObjectLegalHoldSet, ObjectRetentionSet, PublicAccessBlock, UploadCreatedV2, UploadCreatedV3,
-    UploadCreatedV4,
+    UploadCreatedV4, UploadCreatedV5,
 };
 pub use hlc::Hlc;
 pub use ids::{

@@ -51,3 +51,71 @@ async fn held_records_are_delivered_when_the_server_stops() {
         assert_eq!((fields[1], fields[8], fields[12]), (source.as_str(), "a", "200"), "{fields:?}");
     }
 }
+
+/// A request still running when SIGTERM arrives is recorded and delivered too: the last
+/// delivery waits for the last connection.
+#[tokio::test]
+async fn a_request_in_flight_at_sigterm_is_delivered() {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), &["--access-log-flush-ms", "3600000"]);
+    let client = server.client();
+    let (source, target) = (support::bucket("inflight"), support::bucket("inflight-logs"));
+    for name in [&source, &target] {
+        client.create_bucket().bucket(name).send().await.unwrap();
+    }
+    let enabled = LoggingEnabled::builder().target_bucket(&target).target_prefix("l/").build().unwrap();
+    client
+        .put_bucket_logging()
+        .bucket(&source)
+        .bucket_logging_status(BucketLoggingStatus::builder().logging_enabled(enabled).build())
+        .send()
+        .await
+        .unwrap();
+    let url = client
+        .put_object()
+        .bucket(&source)
+        .key("slow")
+        .presigned(PresigningConfig::expires_in(std::time::Duration::from_secs(300)).unwrap())
+        .await
+        .unwrap();
+    let uri: http::Uri = url.uri().parse().unwrap();
+    let body = vec![b'x'; 4096];
+    let mut socket = tokio::net::TcpStream::connect(&server.address).await.unwrap();
+    let head = format!(
+        "PUT {} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        uri.path_and_query().unwrap(),
+        server.address,
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&body[..100]).await.unwrap();
+    // The handler holds an upload slot once it reads the body.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while support::metric(&server, "rucket_uploads_in_flight").await != Some(1.0) {
+        assert!(tokio::time::Instant::now() < deadline, "the upload never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    socket.write_all(&body[100..]).await.unwrap();
+    let mut response = Vec::new();
+    socket.read_to_end(&mut response).await.unwrap();
+    assert!(response.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&response));
+    server.stop();
+
+    let server = Server::start_in(dir.path(), &[]);
+    let client = server.client();
+    let listed = client.list_objects_v2().bucket(&target).prefix("l/").send().await.unwrap();
+    let mut text = String::new();
+    for object in listed.contents() {
+        let got = client.get_object().bucket(&target).key(object.key().unwrap()).send().await.unwrap();
+        let bytes = got.body.collect().await.unwrap().into_bytes();
+        text.push_str(std::str::from_utf8(&bytes).unwrap());
+    }
+    assert!(
+        text.lines().any(|l| l.contains(" REST.PUT.OBJECT slow ") && l.contains(" 200 ")),
+        "the in-flight PUT was not delivered: {text}"
+    );
+}

@@ -87,10 +87,10 @@ impl Rucket {
         Ok(S3Response::new(GetBucketLoggingOutput { logging_enabled }))
     }
 
-    /// Writes `body` (access records of `source`) to `key` in `target` as its owner,
-    /// sealed as the bucket's default encryption says; stored and replicated like any PUT.
-    /// Refused unless both buckets still have one owner (a target deleted and made again
-    /// by someone else must not receive another user's records).
+    /// Writes `body` (access records of `source`) to `key` in `target`, sealed as the
+    /// bucket's default encryption says; stored and replicated like any PUT. It is the
+    /// source owner's write, judged in log order like theirs (not an operator's): a target
+    /// deleted and made again by someone else refuses it, and the records are dropped.
     pub async fn deliver_access_log(
         &self,
         source: &BucketName,
@@ -108,18 +108,19 @@ impl Rucket {
             return Err(errors::rejection(rucket_schemas::Rejection::LoggingTargetNotOwned));
         }
         let key = ObjectKey::parse(key).map_err(errors::key_name)?;
+        let source_owner =
+            source_owner.ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchBucket))?;
         let facts = rucket_schemas::RequestFacts {
-            principal: rucket_schemas::Principal::Root,
+            // Trusted like a configured key: the source owner's identity, no key policy.
+            principal: rucket_schemas::Principal::ConfigKey { access_key_id: "rucket-access-log".to_owned() },
             operation: "PutObject".to_owned(),
             version_id: false,
             keys: Default::default(),
             retain_until: None,
         };
-        // Written for the target's owner (who then owns the log objects), as an operator:
-        // the configuration was accepted only for a target of the source's owner.
         let user = crate::credentials::User {
             facts: Some(std::sync::Arc::new(facts)),
-            ..crate::credentials::User::new(record.owner.clone(), true)
+            ..crate::credentials::User::new(source_owner, false)
         };
         let version_id = VersionId::new(hex::encode(rand::random::<[u8; 16]>()));
         let sealed = self.new_seal(&Requested::None, (target, key.as_str(), version_id.as_str())).await?;

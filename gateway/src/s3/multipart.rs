@@ -28,6 +28,45 @@ struct DeclaredObjectChecksum {
     full_object: Option<bool>,
 }
 
+/// What `x-amz-checksum-type` on CreateMultipartUpload asks for (`Some(true)`:
+/// FULL_OBJECT), checked as S3 checks it: it needs a checksum algorithm, FULL_OBJECT a CRC
+/// one, and CRC64NVME is FULL_OBJECT only.
+fn asked_checksum_type(
+    checksum_type: Option<&ChecksumType>,
+    algorithm: Option<&ChecksumAlgorithm>,
+) -> S3Result<Option<bool>> {
+    let Some(checksum_type) = checksum_type else { return Ok(None) };
+    let full = match checksum_type.as_str() {
+        ChecksumType::FULL_OBJECT => true,
+        ChecksumType::COMPOSITE => false,
+        other => {
+            return Err(s3_error!(InvalidRequest, "Value for x-amz-checksum-type header is invalid: {other}"))
+        }
+    };
+    let algorithm = algorithm
+        .and_then(|a| rucket_blobs::ChecksumAlgorithm::from_s3_name(a.as_str()))
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidRequest,
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+            )
+        })?;
+    if full && !algorithm.is_crc() {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The FULL_OBJECT checksum type cannot be used with the {} checksum algorithm.",
+            algorithm.s3_name().to_ascii_lowercase()
+        ));
+    }
+    if !full && algorithm == rucket_blobs::ChecksumAlgorithm::Crc64Nvme {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm."
+        ));
+    }
+    Ok(Some(full))
+}
+
 /// The byte range of `x-amz-copy-source-range` (`bytes=first-last`, both inclusive and
 /// required) within a source of `size` bytes; the whole source when absent.
 fn copy_range(range: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
@@ -94,6 +133,8 @@ impl Rucket {
                 return Err(s3_error!(InvalidRequest, "Checksum algorithm {} is not supported", a.as_str()));
             }
         }
+        let full_object =
+            asked_checksum_type(input.checksum_type.as_ref(), input.checksum_algorithm.as_ref())?;
         let lock = super::lock::requested(
             input.object_lock_mode.as_ref(),
             input.object_lock_retain_until_date.as_ref(),
@@ -112,9 +153,13 @@ impl Rucket {
             Some(acl) => CommandBody::UploadAcl { acl, inner: Box::new(body) },
             None => body,
         };
+        let typed = |body: CommandBody| match full_object {
+            Some(true) => CommandBody::FullObjectChecksum { inner: Box::new(body) },
+            _ => body,
+        };
         self.propose(
             &user,
-            with_acl(sealed(super::tagging::tagged(
+            typed(with_acl(sealed(super::tagging::tagged(
                 tags,
                 super::lock::with_lock(
                     lock,
@@ -128,13 +173,21 @@ impl Rucket {
                         checksum_algorithm: input.checksum_algorithm.as_ref().map(|a| a.as_str().to_owned()),
                     },
                 ),
-            ))),
+            )))),
         )
         .await?;
         let mut output = CreateMultipartUploadOutput {
             bucket: Some(bucket.to_string()),
             key: Some(key.to_string()),
             upload_id: Some(id.to_string()),
+            checksum_type: input.checksum_algorithm.as_ref().map(|a| {
+                let full = full_object.unwrap_or(a.as_str().eq_ignore_ascii_case("CRC64NVME"));
+                ChecksumType::from_static(if full {
+                    ChecksumType::FULL_OBJECT
+                } else {
+                    ChecksumType::COMPOSITE
+                })
+            }),
             checksum_algorithm: input.checksum_algorithm,
             ..Default::default()
         };
@@ -381,7 +434,19 @@ impl Rucket {
                 ("SHA1", input.checksum_sha1.clone()),
                 ("SHA256", input.checksum_sha256.clone()),
             ],
-            full_object: input.checksum_type.as_ref().map(|t| t.as_str() == ChecksumType::FULL_OBJECT),
+            full_object: match (
+                input.checksum_type.as_ref().map(|t| t.as_str() == ChecksumType::FULL_OBJECT),
+                upload.full_object_checksum,
+            ) {
+                (Some(false), true) => {
+                    return Err(s3_error!(
+                        InvalidRequest,
+                        "The upload was created using the FULL_OBJECT checksum mode. The complete request must use the same checksum mode."
+                    ))
+                }
+                (_, true) => Some(true),
+                (asked, false) => asked,
+            },
         };
         let checksums = self.object_checksums(
             &bucket,
@@ -690,6 +755,9 @@ impl Rucket {
             }),
             storage_class: Some(s3s::dto::StorageClass::from(upload.storage_class.s3_name().to_owned())),
             checksum_algorithm: upload.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
+            checksum_type: upload
+                .full_object_checksum
+                .then(|| ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
             parts: Some(
                 page.into_iter()
                     .map(|p| Part {

@@ -361,7 +361,7 @@ def test_complete_if_none_match_an_etag(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"new"
 
 
-def test_a_part_uploaded_twice_at_once_is_the_one_that_finished_last(s3, bucket, server):
+def test_parts_of_one_number_uploaded_at_once_leave_one_and_only_its_etag_completes(s3, bucket, server):
     import threading
 
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
@@ -393,6 +393,47 @@ def test_a_part_uploaded_twice_at_once_is_the_one_that_finished_last(s3, bucket,
     s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
                                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": listed[0]["ETag"]}]})
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == kept[0]
+
+
+def test_a_full_object_checksum_type_is_asked_for_at_creation_and_kept(s3, bucket, big_part):
+    import base64
+    import zlib
+
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm="CRC32",
+                                        ChecksumType="FULL_OBJECT")
+    assert upload["ChecksumType"] == "FULL_OBJECT"
+    upload_id = upload["UploadId"]
+    first, second = big_part, b"b" * 50
+    parts = []
+    for number, body in enumerate([first, second], start=1):
+        part = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=number, Body=body,
+                              ChecksumAlgorithm="CRC32")
+        parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]})
+    assert s3.list_parts(Bucket=bucket, Key="k", UploadId=upload_id)["ChecksumType"] == "FULL_OBJECT"
+    # The completion may not ask for the other mode.
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": parts},
+                                     ChecksumType="COMPOSITE")
+    assert fails(e) == (400, "InvalidRequest")
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": parts})
+    whole = base64.b64encode(zlib.crc32(first + second).to_bytes(4, "big")).decode()
+    assert (done["ChecksumType"], done["ChecksumCRC32"]) == ("FULL_OBJECT", whole)
+    head = s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert (head["ChecksumType"], head["ChecksumCRC32"]) == ("FULL_OBJECT", whole)
+    # Without the header a CRC32 upload stays COMPOSITE, as in S3.
+    plain = s3.create_multipart_upload(Bucket=bucket, Key="c", ChecksumAlgorithm="CRC32")
+    assert plain["ChecksumType"] == "COMPOSITE"
+    s3.abort_multipart_upload(Bucket=bucket, Key="c", UploadId=plain["UploadId"])
+
+
+def test_checksum_types_s3_refuses_at_creation(s3, bucket):
+    for extra in ({"ChecksumAlgorithm": "SHA256", "ChecksumType": "FULL_OBJECT"},
+                  {"ChecksumAlgorithm": "CRC64NVME", "ChecksumType": "COMPOSITE"},
+                  {"ChecksumType": "FULL_OBJECT"}):
+        with pytest.raises(ClientError) as e:
+            s3.create_multipart_upload(Bucket=bucket, Key="k", **extra)
+        assert fails(e) == (400, "InvalidRequest"), extra
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
 def test_complete_if_match(s3, bucket):

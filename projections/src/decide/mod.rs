@@ -165,6 +165,13 @@ impl Projections {
                     _ => {}
                 }))
             }
+            C::FullObjectChecksum { inner } => {
+                Ok(self.decide_as(&unwrapped(inner), grants)?.with_event(|event| {
+                    if let StorageEvent::UploadCreated(e) = event {
+                        e.full_object_checksum = true;
+                    }
+                }))
+            }
             C::UploadAcl { acl, inner } => {
                 if let Some(bucket) = inner.bucket() {
                     if self.blocks_public(bucket, &acl.acl)? {

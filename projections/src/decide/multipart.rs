@@ -53,6 +53,7 @@ impl Projections {
                 lock: Default::default(),
                 seal: None,
                 acl: None,
+                full_object_checksum: false,
             })),
         })
     }

@@ -1027,6 +1027,20 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .command("alice", CommandBody::DeleteBucket { bucket: bucket("scratch") }); // seq 9
     out.push(("bucket_logging", s));
 
+    // A multipart upload that asked for a FULL_OBJECT checksum at creation (UploadCreated
+    // schema 6), kept in the uploads view beside one that did not, and completed.
+    let (full, plain) = (UploadId::from_bytes([0x40; 16]), UploadId::from_bytes([0x41; 16]));
+    let mut s = Script::default();
+    s.create("alice", "sums", false) // seq 1
+        .create_upload("alice", "sums", "whole", &full)
+        .wrap_last(|inner| CommandBody::FullObjectChecksum { inner: Box::new(inner) }) // seq 2
+        .create_upload("alice", "sums", "open", &full)
+        .wrap_last(|inner| CommandBody::FullObjectChecksum { inner: Box::new(inner) }) // seq 3
+        .create_upload("alice", "sums", "plain", &plain) // seq 4
+        .upload_part("alice", "sums", "whole", &full, 1, 10) // seq 5
+        .complete("alice", "sums", "whole", &full, vec![(1, part_etag(1, 5))]); // seq 6
+    out.push(("multipart_full_object", s));
+
     out.push(("random_workload", random_workload(2_000, 0x5eed)));
     out
 }

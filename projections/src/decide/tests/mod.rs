@@ -128,7 +128,7 @@ fn summary(event: &StorageEvent) -> String {
             format!("ObjectDeleted {}/{}@{}{marker} by={}", e.bucket, e.key, e.version_id, e.owner)
         }
         E::UploadCreated(e) => format!(
-            "UploadCreated {}/{} owner={}{}{}{}{}",
+            "UploadCreated {}/{} owner={}{}{}{}{}{}",
             e.bucket,
             e.key,
             e.owner,
@@ -139,7 +139,8 @@ fn summary(event: &StorageEvent) -> String {
                 Some(listed) =>
                     format!(" acl={}{}", listed.acl.grants.len(), if listed.whole { " whole" } else { "" }),
                 None => String::new(),
-            }
+            },
+            if e.full_object_checksum { " full_object" } else { "" }
         ),
         E::PartUploaded(e) => format!("PartUploaded {}/{} part={}", e.bucket, e.key, e.part.part_number),
         E::MultipartCompleted(e) => {

@@ -113,6 +113,27 @@ fn sealed_and_tagged_uploads_carry_the_seal_and_tags() {
 }
 
 #[test]
+fn a_full_object_checksum_rides_on_its_upload_into_the_view() {
+    let mut h = with_buckets(&["bkt"]);
+    let typed = |inner: CommandBody| CommandBody::FullObjectChecksum { inner: Box::new(inner) };
+    check(&mut h, ALICE, typed(create_upload("bkt", "k", 1)), "UploadCreated bkt/k owner=alice full_object");
+    check(&mut h, BOB, typed(create_upload("bkt", "k", 1)), "Rejected(AccessDenied)");
+    given(&mut h, ALICE, typed(create_upload("bkt", "k", 1)));
+    given(&mut h, ALICE, create_upload("bkt", "k", 2));
+    let view = |id| h.projections.upload(&b("bkt"), &k("k"), &upload_id(id)).unwrap().unwrap();
+    assert!(view(1).full_object_checksum);
+    assert!(!view(2).full_object_checksum);
+    // An upload without the mark keeps the view's earlier form, byte for byte.
+    let plain =
+        h.projections.uploads.get(crate::keys::upload(&b("bkt"), &k("k"), &upload_id(2))).unwrap().unwrap();
+    let typed_bytes =
+        h.projections.uploads.get(crate::keys::upload(&b("bkt"), &k("k"), &upload_id(1))).unwrap().unwrap();
+    let as_v1 =
+        |bytes: &[u8]| crate::store::decode::<crate::records::UploadRecordV1>(bytes, "uploads").is_ok();
+    assert!(as_v1(&plain) && !as_v1(&typed_bytes));
+}
+
+#[test]
 fn an_upload_carries_the_acl_of_its_version_and_a_blocked_public_one_is_refused() {
     let mut h = with_buckets(&["bkt"]);
     let with_acl = |grants, whole, inner: CommandBody| CommandBody::UploadAcl {
