@@ -473,7 +473,7 @@ pub struct BucketTaggingSet {
     pub tags: Tags,
 }
 
-/// Schema version 4 of `UploadCreated`: a multipart upload began.
+/// Schema version 6 of `UploadCreated`: a multipart upload began.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct UploadCreated {
     pub bucket: BucketName,

@@ -99,6 +99,13 @@ async fn a_request_in_flight_at_sigterm_is_delivered() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     server.signal(nix::sys::signal::Signal::SIGTERM);
+    // The server is stopping once it takes no new connection; only then does the upload
+    // finish.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(&server.address).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "the server kept accepting connections");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     socket.write_all(&body[100..]).await.unwrap();
     let mut response = Vec::new();
     socket.read_to_end(&mut response).await.unwrap();

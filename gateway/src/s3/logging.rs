@@ -104,12 +104,10 @@ impl Rucket {
             .map_err(errors::projection)?
             .ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchLoggingTarget))?;
         let source_owner = projections.bucket(source).map_err(errors::projection)?.map(|b| b.owner);
-        if source_owner.as_ref() != Some(&record.owner) {
+        let Some(source_owner) = source_owner.filter(|o| *o == record.owner) else {
             return Err(errors::rejection(rucket_schemas::Rejection::LoggingTargetNotOwned));
-        }
+        };
         let key = ObjectKey::parse(key).map_err(errors::key_name)?;
-        let source_owner =
-            source_owner.ok_or_else(|| errors::rejection(rucket_schemas::Rejection::NoSuchBucket))?;
         let facts = rucket_schemas::RequestFacts {
             // Trusted like a configured key: the source owner's identity, no key policy.
             principal: rucket_schemas::Principal::ConfigKey { access_key_id: "rucket-access-log".to_owned() },

@@ -213,9 +213,9 @@ impl Rucket {
                 "Part number must be an integer between 1 and 10000, inclusive"
             ));
         }
-        if self.projections().upload(&bucket, &key, &id).map_err(errors::projection)?.is_none() {
+        let Some(upload) = self.projections().upload(&bucket, &key, &id).map_err(errors::projection)? else {
             return Err(errors::rejection(rucket_schemas::Rejection::NoSuchUpload));
-        }
+        };
         let (seal, customer, data_key) = self.upload_data_key(
             &req.extensions,
             (&bucket, &key, &id),
@@ -231,7 +231,14 @@ impl Rucket {
             &i.checksum_sha256,
         ];
         let declared = Declared::parse(i.content_md5.as_ref(), sums.map(Option::as_ref), &req.headers)?;
-        let algorithms = declared.algorithms(i.checksum_algorithm.as_ref())?;
+        let mut algorithms = declared.algorithms(i.checksum_algorithm.as_ref())?;
+        // A FULL_OBJECT upload's checksum is built from every part's: a part sent without
+        // one gets it computed.
+        let upload_algorithm =
+            upload.checksum_algorithm.as_deref().and_then(rucket_blobs::ChecksumAlgorithm::from_s3_name);
+        if let Some(a) = upload_algorithm.filter(|a| upload.full_object_checksum && !algorithms.contains(a)) {
+            algorithms.push(a);
+        }
         let expected_len = i.content_length.map(|n| n.max(0) as u64);
         let part_number = i.part_number as u32;
         let body =
@@ -755,9 +762,14 @@ impl Rucket {
             }),
             storage_class: Some(s3s::dto::StorageClass::from(upload.storage_class.s3_name().to_owned())),
             checksum_algorithm: upload.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
-            checksum_type: upload
-                .full_object_checksum
-                .then(|| ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
+            checksum_type: upload.checksum_algorithm.as_ref().map(|a| {
+                let full = upload.full_object_checksum || a.eq_ignore_ascii_case("CRC64NVME");
+                ChecksumType::from_static(if full {
+                    ChecksumType::FULL_OBJECT
+                } else {
+                    ChecksumType::COMPOSITE
+                })
+            }),
             parts: Some(
                 page.into_iter()
                     .map(|p| Part {

@@ -423,7 +423,26 @@ def test_a_full_object_checksum_type_is_asked_for_at_creation_and_kept(s3, bucke
     # Without the header a CRC32 upload stays COMPOSITE, as in S3.
     plain = s3.create_multipart_upload(Bucket=bucket, Key="c", ChecksumAlgorithm="CRC32")
     assert plain["ChecksumType"] == "COMPOSITE"
+    assert s3.list_parts(Bucket=bucket, Key="c", UploadId=plain["UploadId"])["ChecksumType"] == "COMPOSITE"
     s3.abort_multipart_upload(Bucket=bucket, Key="c", UploadId=plain["UploadId"])
+    # Parts sent without a checksum (botocore adds one unless told not to) still make
+    # the whole-object one.
+    import boto3
+    from botocore.config import Config
+    from conftest import ROOT_KEY, ROOT_SECRET
+    bare = boto3.client("s3", endpoint_url=s3.meta.endpoint_url, aws_access_key_id=ROOT_KEY,
+                        aws_secret_access_key=ROOT_SECRET, region_name="us-east-1",
+                        config=Config(request_checksum_calculation="when_required",
+                                      retries={"max_attempts": 1}))
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="u", ChecksumAlgorithm="CRC32",
+                                           ChecksumType="FULL_OBJECT")["UploadId"]
+    parts = []
+    for number, body in enumerate([first, second], start=1):
+        part = bare.upload_part(Bucket=bucket, Key="u", UploadId=upload_id, PartNumber=number, Body=body)
+        assert "ChecksumCRC32" in part, "computed by the server"
+        parts.append({"PartNumber": number, "ETag": part["ETag"]})
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="u", UploadId=upload_id, MultipartUpload={"Parts": parts})
+    assert (done["ChecksumType"], done["ChecksumCRC32"]) == ("FULL_OBJECT", whole)
 
 
 def test_checksum_types_s3_refuses_at_creation(s3, bucket):
