@@ -132,11 +132,17 @@ impl Rucket {
     ) -> S3Result<Option<(Seal, DataKey)>> {
         let projections = self.projections();
         let default_kms = || projections.bucket_kms_key(bucket).map_err(errors::projection);
+        // The bucket's default, read only for a write that asks for none (one read when
+        // the bucket has no default, as before SSE-KMS).
+        let bucket_default = match requested {
+            Requested::None => projections.bucket_encryption(bucket).map_err(errors::projection)?,
+            _ => None,
+        };
         let kms_key_id = match requested {
             Requested::Kms(Some(id)) => Some(id.clone()),
             Requested::Kms(None) => Some(default_kms()?.unwrap_or_else(|| DEFAULT_KMS_KEY.to_owned())),
-            Requested::None => default_kms()?,
-            Requested::ServerKey | Requested::Customer(_) => None,
+            Requested::None if bucket_default.is_some() => default_kms()?,
+            Requested::None | Requested::ServerKey | Requested::Customer(_) => None,
         };
         let kms = match &kms_key_id {
             Some(id) => Some(self.kms_for_write(id).await?),
@@ -146,10 +152,7 @@ impl Rucket {
             (_, Some(kms)) => Some(SealWith::Kms(kms)),
             (Requested::Customer(customer), None) => Some(SealWith::Customer(customer)),
             (Requested::ServerKey, None) => Some(SealWith::MasterKey),
-            (Requested::None, None) => projections
-                .bucket_encryption(bucket)
-                .map_err(errors::projection)?
-                .map(|_| SealWith::MasterKey),
+            (Requested::None, None) => bucket_default.map(|_| SealWith::MasterKey),
             (Requested::Kms(_), None) => unreachable!("an aws:kms request always names a key"),
         };
         self.keyring.new_seal(with, (bucket.as_str(), key, context_id)).map_err(crate::sse::key_error)
