@@ -83,6 +83,11 @@ pub fn rejection(r: Rejection) -> S3Error {
             "The owner for the bucket to be logged and the target bucket must be the same.",
             http::StatusCode::BAD_REQUEST,
         ),
+        Rejection::InvalidChecksumType => with_status(
+            "InvalidRequest",
+            "The FULL_OBJECT checksum type needs a CRC checksum algorithm.",
+            http::StatusCode::BAD_REQUEST,
+        ),
         Rejection::InvalidData => {
             s3_error!(InvalidRequest, "The object's data names an archive position, which no request may do")
         }

@@ -483,6 +483,8 @@ pub enum Rejection {
     NoSuchLoggingTarget,
     /// PutBucketLogging naming a target bucket another user owns.
     LoggingTargetNotOwned,
+    /// A FULL_OBJECT checksum asked for an upload whose algorithm is not a CRC.
+    InvalidChecksumType,
 }
 
 /// The result of applying one command.

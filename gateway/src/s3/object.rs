@@ -178,6 +178,13 @@ impl Rucket {
             }
         })?;
         let record = &resolved.record;
+        // S3 serves SSE-KMS objects to signed requests only, whatever their ACL says.
+        if user.id.is_anonymous() && record.data.seal().and_then(rucket_schemas::Seal::kms_key_id).is_some() {
+            return Err(s3_error!(
+                AccessDenied,
+                "Requests specifying Server Side Encryption with AWS KMS managed keys require AWS Signature Version 4."
+            ));
+        }
         let data_key = if opens {
             self.open_record(record, customer, (bucket, key))?
         } else {

@@ -261,3 +261,20 @@ def test_post_uploads_seal_under_a_named_key(s3, bucket, kms_key):
     head = s3.head_object(Bucket=bucket, Key="posted")
     assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", kms_key)
     assert s3.get_object(Bucket=bucket, Key="posted")["Body"].read() == b"posted under kms"
+
+
+def test_anonymous_reads_of_kms_objects_are_refused_whatever_the_acl(s3, server, bucket, kms_key):
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    s3.put_object(Bucket=bucket, Key="kms", Body=b"k", ACL="public-read", **kms(kms_key))
+    s3.put_object(Bucket=bucket, Key="s3", Body=b"s", ACL="public-read", ServerSideEncryption="AES256")
+    anonymous = boto3.client("s3", endpoint_url=server["endpoint"], region_name="us-east-1",
+                             config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+    assert anonymous.get_object(Bucket=bucket, Key="s3")["Body"].read() == b"s", "the control"
+    for read in (anonymous.get_object, anonymous.head_object):
+        with pytest.raises(ClientError) as e:
+            read(Bucket=bucket, Key="kms")
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert s3.get_object(Bucket=bucket, Key="kms")["Body"].read() == b"k"

@@ -166,6 +166,19 @@ impl Projections {
                 }))
             }
             C::FullObjectChecksum { inner } => {
+                // Only a CRC's part values combine into a whole-body checksum.
+                let mut create = &**inner;
+                while let Some(next) = create.wrapped() {
+                    create = next;
+                }
+                let crc = matches!(
+                    create,
+                    C::CreateMultipartUpload { checksum_algorithm: Some(a), .. }
+                        if ["CRC32", "CRC32C", "CRC64NVME"].iter().any(|c| a.eq_ignore_ascii_case(c))
+                );
+                if !crc {
+                    return Ok(Decision::Rejected(Rejection::InvalidChecksumType));
+                }
                 Ok(self.decide_as(&unwrapped(inner), grants)?.with_event(|event| {
                     if let StorageEvent::UploadCreated(e) = event {
                         e.full_object_checksum = true;

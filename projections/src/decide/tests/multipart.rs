@@ -116,21 +116,47 @@ fn sealed_and_tagged_uploads_carry_the_seal_and_tags() {
 fn a_full_object_checksum_rides_on_its_upload_into_the_view() {
     let mut h = with_buckets(&["bkt"]);
     let typed = |inner: CommandBody| CommandBody::FullObjectChecksum { inner: Box::new(inner) };
-    check(&mut h, ALICE, typed(create_upload("bkt", "k", 1)), "UploadCreated bkt/k owner=alice full_object");
-    check(&mut h, BOB, typed(create_upload("bkt", "k", 1)), "Rejected(AccessDenied)");
-    given(&mut h, ALICE, typed(create_upload("bkt", "k", 1)));
-    given(&mut h, ALICE, create_upload("bkt", "k", 2));
+    let with_algorithm = |id: u8, algorithm: Option<&str>| match create_upload("bkt", "k", id) {
+        CommandBody::CreateMultipartUpload {
+            bucket,
+            key,
+            upload_id,
+            headers,
+            user_metadata,
+            storage_class,
+            ..
+        } => CommandBody::CreateMultipartUpload {
+            bucket,
+            key,
+            upload_id,
+            headers,
+            user_metadata,
+            storage_class,
+            checksum_algorithm: algorithm.map(str::to_owned),
+        },
+        other => other,
+    };
+    let crc = |id| with_algorithm(id, Some("CRC32"));
+    check(&mut h, ALICE, typed(crc(1)), "UploadCreated bkt/k owner=alice full_object");
+    check(&mut h, BOB, typed(crc(1)), "Rejected(AccessDenied)");
+    // Only a CRC's part values combine into a whole-body checksum (a peer's malformed
+    // command is refused, not stored).
+    check(&mut h, ALICE, typed(with_algorithm(1, Some("SHA256"))), "Rejected(InvalidChecksumType)");
+    check(&mut h, ALICE, typed(with_algorithm(1, None)), "Rejected(InvalidChecksumType)");
+    let sealed = CommandBody::Sealed { seal: master_seal("mk1", "up"), inner: Box::new(crc(1)) };
+    check(&mut h, ALICE, typed(sealed), "UploadCreated bkt/k owner=alice sealed full_object");
+    given(&mut h, ALICE, typed(crc(1)));
+    given(&mut h, ALICE, crc(2));
     let view = |id| h.projections.upload(&b("bkt"), &k("k"), &upload_id(id)).unwrap().unwrap();
     assert!(view(1).full_object_checksum);
     assert!(!view(2).full_object_checksum);
     // An upload without the mark keeps the view's earlier form, byte for byte.
-    let plain =
-        h.projections.uploads.get(crate::keys::upload(&b("bkt"), &k("k"), &upload_id(2))).unwrap().unwrap();
-    let typed_bytes =
-        h.projections.uploads.get(crate::keys::upload(&b("bkt"), &k("k"), &upload_id(1))).unwrap().unwrap();
+    let stored = |id| {
+        h.projections.uploads.get(crate::keys::upload(&b("bkt"), &k("k"), &upload_id(id))).unwrap().unwrap()
+    };
     let as_v1 =
         |bytes: &[u8]| crate::store::decode::<crate::records::UploadRecordV1>(bytes, "uploads").is_ok();
-    assert!(as_v1(&plain) && !as_v1(&typed_bytes));
+    assert!(as_v1(&stored(2)) && !as_v1(&stored(1)));
 }
 
 #[test]
