@@ -186,11 +186,15 @@ impl Rucket {
             }
             record = self.kms_key_seen_by_all(key_id).await?;
         }
-        let record = record.ok_or_else(|| kms_not_found(key_id))?;
+        self.open_enabled(&record.ok_or_else(|| kms_not_found(key_id))?)
+    }
+
+    /// A KMS key's material, opened, unless the key is disabled.
+    fn open_enabled(&self, record: &rucket_projections::KmsKeyRecord) -> S3Result<KmsKey> {
         if !record.enabled {
-            return Err(kms_disabled(key_id));
+            return Err(kms_disabled(&record.key_id));
         }
-        self.keyring.open_kms(key_id, &record.material).map_err(crate::sse::key_error)
+        self.keyring.open_kms(&record.key_id, &record.material).map_err(crate::sse::key_error)
     }
 
     /// KMS key `key_id` as this node's views hold it; when they do not, after a read
@@ -216,10 +220,7 @@ impl Rucket {
                 "The KMS key {key_id} that encrypted this object is not in the key store"
             )
         })?;
-        if !record.enabled {
-            return Err(kms_disabled(key_id));
-        }
-        self.keyring.open_kms(key_id, &record.material).map(Some).map_err(crate::sse::key_error)
+        self.open_enabled(&record).map(Some)
     }
 
     /// Opens the data key of a stored version for reading, with the customer key the

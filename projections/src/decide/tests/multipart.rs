@@ -15,6 +15,11 @@ fn upload_id(n: u8) -> UploadId {
 }
 
 pub(super) fn create_upload(bucket: &str, key: &str, id: u8) -> CommandBody {
+    create_upload_summed(bucket, key, id, None)
+}
+
+/// As [`create_upload`], declaring a checksum algorithm for the parts.
+fn create_upload_summed(bucket: &str, key: &str, id: u8, algorithm: Option<&str>) -> CommandBody {
     CommandBody::CreateMultipartUpload {
         bucket: b(bucket),
         key: k(key),
@@ -22,7 +27,7 @@ pub(super) fn create_upload(bucket: &str, key: &str, id: u8) -> CommandBody {
         headers: StandardHeaders::default(),
         user_metadata: BTreeMap::new(),
         storage_class: StorageClass::Standard,
-        checksum_algorithm: None,
+        checksum_algorithm: algorithm.map(str::to_owned),
     }
 }
 
@@ -116,26 +121,7 @@ fn sealed_and_tagged_uploads_carry_the_seal_and_tags() {
 fn a_full_object_checksum_rides_on_its_upload_into_the_view() {
     let mut h = with_buckets(&["bkt"]);
     let typed = |inner: CommandBody| CommandBody::FullObjectChecksum { inner: Box::new(inner) };
-    let with_algorithm = |id: u8, algorithm: Option<&str>| match create_upload("bkt", "k", id) {
-        CommandBody::CreateMultipartUpload {
-            bucket,
-            key,
-            upload_id,
-            headers,
-            user_metadata,
-            storage_class,
-            ..
-        } => CommandBody::CreateMultipartUpload {
-            bucket,
-            key,
-            upload_id,
-            headers,
-            user_metadata,
-            storage_class,
-            checksum_algorithm: algorithm.map(str::to_owned),
-        },
-        other => other,
-    };
+    let with_algorithm = |id, algorithm| create_upload_summed("bkt", "k", id, algorithm);
     let crc = |id| with_algorithm(id, Some("CRC32"));
     check(&mut h, ALICE, typed(crc(1)), "UploadCreated bkt/k owner=alice full_object");
     check(&mut h, BOB, typed(crc(1)), "Rejected(AccessDenied)");
