@@ -4,13 +4,16 @@
 
 use fjall::config::{BlockSizePolicy, CompressionPolicy};
 use fjall::{CompressionType, Keyspace, KeyspaceCreateOptions};
-use rucket_schemas::{Envelope, LogPosition, StorageEvent};
+use rucket_schemas::{Envelope, Hlc, LogPosition, StorageEvent};
 use tokio::sync::watch;
 
 use crate::LogError;
 
 /// An archived event: its position, its record and the event it holds.
 pub type ArchivedEvent = (LogPosition, Envelope, StorageEvent);
+
+/// An archived event's position, stamp and event.
+pub type StampedEvent = (LogPosition, (Hlc, StorageEvent));
 
 /// A handle for reading archived events and following the head.
 #[derive(Clone)]
@@ -123,7 +126,7 @@ impl EventArchive {
         version: rucket_schemas::Hlc,
     ) -> Result<Option<Vec<u8>>, LogError> {
         let Some(bytes) = self.events.get(position.to_key())? else { return Ok(None) };
-        let (_, event) = open_at(position, &bytes)?;
+        let (_, event) = open_stamped_at(position, &bytes)?;
         let that_version =
             matches!(&event, StorageEvent::ObjectCreated(e) if e.record.hlc_timestamp == version);
         Ok(event.inline_body().filter(|_| that_version).map(<[u8]>::to_vec))
@@ -151,15 +154,37 @@ impl EventArchive {
         after: LogPosition,
         limit: usize,
     ) -> (Vec<ArchivedEvent>, Option<LogError>) {
-        let mut out: Vec<ArchivedEvent> = Vec::new();
+        let (read, failed) = self.read_with(after, limit, open_at);
+        (read.into_iter().map(|(position, (envelope, event))| (position, envelope, event)).collect(), failed)
+    }
+
+    /// As [`Self::read_events_after`], but each event with its stamp alone: the record's
+    /// payload is decoded where it lies, not copied (replay reads every body this way).
+    pub fn read_stamped_after(
+        &self,
+        after: LogPosition,
+        limit: usize,
+    ) -> (Vec<StampedEvent>, Option<LogError>) {
+        self.read_with(after, limit, open_stamped_at)
+    }
+
+    /// Up to `limit` records after `after`, in position order, each decoded by `decode`;
+    /// the first that cannot be read or decoded ends the page with its error.
+    fn read_with<T>(
+        &self,
+        after: LogPosition,
+        limit: usize,
+        decode: impl Fn(LogPosition, &[u8]) -> Result<T, LogError>,
+    ) -> (Vec<(LogPosition, T)>, Option<LogError>) {
+        let mut out: Vec<(LogPosition, T)> = Vec::new();
         for g in self.events.range(LogPosition(after.0.saturating_add(1)).to_key()..).take(limit) {
-            let next = LogPosition(out.last().map_or(after.0, |(p, _, _)| p.0) + 1);
+            let next = LogPosition(out.last().map_or(after.0, |(p, _)| p.0) + 1);
             let read = g.into_inner().map_err(|e| unreadable(next, e)).and_then(|(k, v)| {
                 let position = LogPosition::from_key(&k).unwrap_or_default();
-                open_at(position, &v).map(|(envelope, event)| (position, envelope, event))
+                decode(position, &v).map(|decoded| (position, decoded))
             });
             match read {
-                Ok(archived) => out.push(archived),
+                Ok(item) => out.push(item),
                 Err(e) => return (out, Some(e)),
             }
         }
@@ -233,6 +258,12 @@ fn unreadable(position: LogPosition, e: fjall::Error) -> LogError {
 
 fn decode_at(position: LogPosition, bytes: &[u8]) -> Result<Envelope, LogError> {
     open_at(position, bytes).map(|(envelope, _)| envelope)
+}
+
+/// Checks a record and decodes its event without copying the payload; a failure names
+/// the position.
+fn open_stamped_at(position: LogPosition, bytes: &[u8]) -> Result<(Hlc, StorageEvent), LogError> {
+    Envelope::open_bytes(bytes).map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })
 }
 
 /// Decodes a record and its event, checking both; a failure names the position.

@@ -6,7 +6,7 @@ use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use fjall::Database;
-use rucket_projections::{GroupedFold, Projections, ViewDiff, ViewDigest};
+use rucket_projections::{GroupedFold, Projections, StagedFold, ViewDiff, ViewDigest, STAGE_BUDGET};
 use rucket_schemas::{Hlc, LogPosition, StorageEvent};
 
 use crate::{EventArchive, LogError};
@@ -22,12 +22,26 @@ type Page = Result<Vec<(LogPosition, Hlc, StorageEvent)>, LogError>;
 
 /// Folds archived events after `into`'s applied position, up to `until`, calling
 /// `progress` with the last folded position after every step. Stops at the first event
-/// that does not decode, naming its position. A second thread reads and decodes the
-/// archive ahead of the fold (the two take about the same time).
+/// that does not decode, naming its position, with everything before it written. A
+/// second thread reads and decodes the archive ahead of the fold. The fold is staged in
+/// memory and written as sorted tables ([`StagedFold`]): `into` must be views nothing else
+/// uses meanwhile (a fresh generation or scratch views).
 pub fn fold_archive(
     archive: &EventArchive,
     into: &Projections,
     until: LogPosition,
+    progress: impl FnMut(LogPosition),
+) -> Result<LogPosition, LogError> {
+    fold_archive_within(archive, into, until, STAGE_BUDGET, progress)
+}
+
+/// [`fold_archive`] staging at most `budget` bytes before writing them (0: writes after
+/// every event).
+pub fn fold_archive_within(
+    archive: &EventArchive,
+    into: &Projections,
+    until: LogPosition,
+    budget: usize,
     mut progress: impl FnMut(LogPosition),
 ) -> Result<LogPosition, LogError> {
     let mut after = into.applied_position()?;
@@ -35,7 +49,7 @@ pub fn fold_archive(
     let from = after;
     std::thread::scope(|scope| {
         scope.spawn(move || read_ahead(archive, from, until, pages));
-        let mut group = GroupedFold::new(into);
+        let mut group = StagedFold::new(into, budget)?;
         for page in decoded {
             let page = match page {
                 Ok(page) => page,
@@ -52,12 +66,12 @@ pub fn fold_archive(
                         reason: format!("missing from the archive; the next event is at {position}"),
                     });
                 }
-                group.fold(position, hlc, &event, |_| {})?;
+                group.fold(position, hlc, &event)?;
                 after = position;
             }
-            group.commit()?;
             progress(after);
         }
+        group.commit()?;
         Ok(after)
     })
 }
@@ -66,11 +80,11 @@ pub fn fold_archive(
 /// the first error (sent as the last page) or when the fold stops listening.
 fn read_ahead(archive: &EventArchive, mut after: LogPosition, until: LogPosition, pages: SyncSender<Page>) {
     while after < until {
-        let (events, failed) = archive.read_events_after(after, READ_BATCH);
+        let (events, failed) = archive.read_stamped_after(after, READ_BATCH);
         let mut stop = failed.is_some() || events.is_empty();
         let mut past_until = false;
         let mut page = Vec::with_capacity(events.len());
-        for (position, envelope, event) in events {
+        for (position, (hlc, event)) in events {
             if position > until {
                 // Past the end (or a gap reaches past it): nothing more to fold, and
                 // damage further on is not this fold's concern.
@@ -78,7 +92,7 @@ fn read_ahead(archive: &EventArchive, mut after: LogPosition, until: LogPosition
                 stop = true;
                 break;
             }
-            page.push((position, envelope.hlc, event));
+            page.push((position, hlc, event));
             after = position;
         }
         if !page.is_empty() && pages.send(Ok(page)).is_err() {
@@ -171,7 +185,11 @@ pub fn rebuild(log_dir: &Path, progress: impl FnMut(LogPosition, u64)) -> Result
     let db = open_existing(log_dir)?;
     let live = Projections::open(&db)?;
     let archive = EventArchive::open(&db)?;
-    archive.verify()?;
+    // The fold checks every record it reads (CRC, framing, dense positions from 1 to the
+    // head), as `EventArchive::verify` would, and damage stops it before promotion; what
+    // it cannot see is a tail that could not be read at open (the head is then the last
+    // readable record), which the start-up check finds.
+    archive.verify_tail(1)?;
     let head = archive.head();
     let started = Instant::now();
     let promoted = refold(&archive, live, progress)?;

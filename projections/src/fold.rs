@@ -7,7 +7,8 @@ use rucket_schemas::{
     ObjectDeleted, ObjectKey, ObjectRecord, PartRecord, PartUploaded, StorageEvent, UploadCreated, UploadId,
 };
 
-use crate::store::{decode, encode};
+use crate::store::{self, decode, encode};
+use crate::tx::{FoldTx, Reads, View};
 use crate::{keys, BucketRecord, ProjectionError, Projections, UploadRecord, VersionEntry, Versioning};
 
 /// What a new version brings besides its key.
@@ -32,20 +33,31 @@ impl Projections {
         hlc: Hlc,
         event: &StorageEvent,
     ) -> Result<Vec<BlobId>, ProjectionError> {
+        self.fold_in(&mut FoldTx::batch(self, batch), position, hlc, event)
+    }
+
+    /// [`Self::fold`] through `tx`: into a write batch, or into staged changes.
+    pub(crate) fn fold_in(
+        &self,
+        tx: &mut FoldTx<'_>,
+        position: LogPosition,
+        hlc: Hlc,
+        event: &StorageEvent,
+    ) -> Result<Vec<BlobId>, ProjectionError> {
         let mut released = Vec::new();
         match event {
-            StorageEvent::BucketCreated(e) => self.fold_bucket_created(batch, hlc, e)?,
+            StorageEvent::BucketCreated(e) => self.fold_bucket_created(tx, hlc, e)?,
             StorageEvent::BucketDeleted(e) => {
                 for upload in &e.aborted_uploads {
-                    self.remove_upload(batch, &e.bucket, &upload.key, &upload.upload_id, &[], &mut released)?;
+                    self.remove_upload(tx, &e.bucket, &upload.key, &upload.upload_id, &[], &mut released)?;
                 }
-                batch.remove(&self.buckets, e.bucket.as_str());
+                tx.remove(View::Buckets, e.bucket.as_str());
                 for kind in keys::CONFIG_KINDS {
-                    batch.remove(&self.configs, keys::config(&e.bucket, kind));
+                    tx.remove(View::Configs, keys::config(&e.bucket, kind));
                 }
             }
             StorageEvent::BucketVersioningSet(e) => {
-                self.update_bucket(batch, &e.bucket, |r| {
+                self.update_bucket(tx, &e.bucket, |r| {
                     r.versioning = match e.status {
                         rucket_schemas::VersioningStatus::Enabled => Versioning::Enabled,
                         rucket_schemas::VersioningStatus::Suspended => Versioning::Suspended,
@@ -62,104 +74,106 @@ impl Projections {
                     _ => &e.record,
                 };
                 let new = NewVersion { record, tags: &e.tags, lock: &e.lock };
-                self.fold_new_version(batch, &e.bucket, &e.key, new, &mut released)?;
+                self.fold_new_version(tx, &e.bucket, &e.key, new, &mut released)?;
             }
-            StorageEvent::ObjectDeleted(e) => self.fold_object_deleted(batch, hlc, e, &mut released)?,
-            StorageEvent::UploadCreated(e) => self.fold_upload_created(batch, hlc, e)?,
-            StorageEvent::PartUploaded(e) => self.fold_part_uploaded(batch, e, &mut released)?,
+            StorageEvent::ObjectDeleted(e) => self.fold_object_deleted(tx, hlc, e, &mut released)?,
+            StorageEvent::UploadCreated(e) => self.fold_upload_created(tx, hlc, e)?,
+            StorageEvent::PartUploaded(e) => self.fold_part_uploaded(tx, e, &mut released)?,
             StorageEvent::MultipartCompleted(e) => {
                 let kept: Vec<&BlobId> = e.record.data.blob_ids();
                 // The ACL the upload asked for becomes the new version's, in this batch.
-                let acl = self.acls.get(keys::upload_acl(&e.bucket, &e.key, &e.upload_id))?;
-                self.remove_upload(batch, &e.bucket, &e.key, &e.upload_id, &kept, &mut released)?;
+                let acl = tx.get(View::Acls, &keys::upload_acl(&e.bucket, &e.key, &e.upload_id))?;
+                self.remove_upload(tx, &e.bucket, &e.key, &e.upload_id, &kept, &mut released)?;
                 let new = NewVersion { record: &e.record, tags: &e.tags, lock: &e.lock };
-                self.fold_new_version(batch, &e.bucket, &e.key, new, &mut released)?;
+                self.fold_new_version(tx, &e.bucket, &e.key, new, &mut released)?;
                 if let Some(acl) = acl {
                     let version = keys::version(&e.bucket, &e.key, e.record.hlc_timestamp);
-                    batch.insert(&self.acls, version, acl);
+                    tx.insert(View::Acls, version, acl);
                 }
             }
             StorageEvent::UploadAborted(e) => {
-                self.remove_upload(batch, &e.bucket, &e.key, &e.upload_id, &[], &mut released)?;
+                self.remove_upload(tx, &e.bucket, &e.key, &e.upload_id, &[], &mut released)?;
             }
             StorageEvent::BucketPolicySet(e) => {
-                self.put_config(batch, &e.bucket, keys::POLICY, e.policy.as_ref())?;
+                self.put_config(tx, &e.bucket, keys::POLICY, e.policy.as_ref())?;
             }
             StorageEvent::BucketPublicAccessBlockSet(e) => {
-                self.put_config(batch, &e.bucket, keys::PUBLIC_ACCESS_BLOCK, e.configuration.as_ref())?;
+                self.put_config(tx, &e.bucket, keys::PUBLIC_ACCESS_BLOCK, e.configuration.as_ref())?;
             }
             StorageEvent::BucketOwnershipSet(e) => {
-                self.put_config(batch, &e.bucket, keys::OWNERSHIP, e.ownership.as_ref())?;
+                self.put_config(tx, &e.bucket, keys::OWNERSHIP, e.ownership.as_ref())?;
             }
             StorageEvent::BucketAclSet(e) => {
                 let key = keys::config(&e.bucket, keys::ACL);
                 match crate::store::encode_acl(&e.acl, e.whole)? {
-                    None => batch.remove(&self.configs, key),
-                    Some(value) => batch.insert(&self.configs, key, value),
+                    None => tx.remove(View::Configs, key),
+                    Some(value) => tx.insert(View::Configs, key, value),
                 }
             }
-            StorageEvent::ObjectAclSet(e) => self.fold_object_acl_set(batch, e)?,
+            StorageEvent::ObjectAclSet(e) => self.fold_object_acl_set(tx, e)?,
             StorageEvent::BucketLifecycleSet(e) => {
                 let config = Some(&e.configuration).filter(|c| !c.rules.is_empty());
-                self.put_config(batch, &e.bucket, keys::LIFECYCLE, config)?;
+                self.put_config(tx, &e.bucket, keys::LIFECYCLE, config)?;
             }
             StorageEvent::BucketTaggingSet(e) => {
                 let tags = Some(&e.tags).filter(|t| !t.is_empty());
-                self.put_config(batch, &e.bucket, keys::TAGGING, tags)?;
+                self.put_config(tx, &e.bucket, keys::TAGGING, tags)?;
             }
             StorageEvent::BucketLoggingSet(e) => {
                 if e.configuration.is_some() {
                     self.saw_logging();
                 }
-                self.put_config(batch, &e.bucket, keys::LOGGING, e.configuration.as_ref())?;
+                self.put_config(tx, &e.bucket, keys::LOGGING, e.configuration.as_ref())?;
             }
             StorageEvent::ObjectTaggingSet(e) => {
-                if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
-                    self.put_tags(batch, keys::version_tags(&k), &e.tags)?;
+                if let Some((k, _)) = store::find_version(tx, &e.bucket, &e.key, &e.version_id)? {
+                    self.put_tags(tx, keys::version_tags(&k), &e.tags)?;
                 }
             }
             StorageEvent::BucketCorsSet(e) => {
                 let config = Some(&e.configuration).filter(|c| !c.rules.is_empty());
-                self.put_config(batch, &e.bucket, keys::CORS, config)?;
+                self.put_config(tx, &e.bucket, keys::CORS, config)?;
             }
             StorageEvent::BucketNotificationSet(e) => {
                 let config = Some(&e.configuration).filter(|c| !c.rules.is_empty());
-                self.put_config(batch, &e.bucket, keys::NOTIFICATION, config)?;
+                self.put_config(tx, &e.bucket, keys::NOTIFICATION, config)?;
             }
             StorageEvent::BucketEncryptionSet(e) => {
-                self.put_config(batch, &e.bucket, keys::ENCRYPTION, e.configuration.as_ref())?;
+                self.put_config(tx, &e.bucket, keys::ENCRYPTION, e.configuration.as_ref())?;
                 let kms_key = e.kms_key_id.as_ref().filter(|_| e.configuration.is_some());
-                self.put_config(batch, &e.bucket, keys::ENCRYPTION_KMS, kms_key)?;
+                self.put_config(tx, &e.bucket, keys::ENCRYPTION_KMS, kms_key)?;
             }
-            StorageEvent::DataKeyRewrapped(e) => self.fold_data_key_rewrapped(batch, e)?,
+            StorageEvent::DataKeyRewrapped(e) => self.fold_data_key_rewrapped(tx, e)?,
             StorageEvent::BucketObjectLockSet(e) => {
-                self.update_bucket(batch, &e.bucket, |r| r.object_lock_enabled = true)?;
-                self.put_config(batch, &e.bucket, keys::OBJECT_LOCK, Some(&e.configuration))?;
+                self.update_bucket(tx, &e.bucket, |r| r.object_lock_enabled = true)?;
+                self.put_config(tx, &e.bucket, keys::OBJECT_LOCK, Some(&e.configuration))?;
             }
             StorageEvent::ObjectRetentionSet(e) => {
-                self.update_version_lock(batch, &e.bucket, &e.key, &e.version_id, |l| {
+                self.update_version_lock(tx, &e.bucket, &e.key, &e.version_id, |l| {
                     l.retention = e.retention
                 })?;
             }
             StorageEvent::ObjectLegalHoldSet(e) => {
-                self.update_version_lock(batch, &e.bucket, &e.key, &e.version_id, |l| l.legal_hold = e.on)?;
+                self.update_version_lock(tx, &e.bucket, &e.key, &e.version_id, |l| l.legal_hold = e.on)?;
             }
-            StorageEvent::AccessKeyCreated(e) => self.fold_access_key_created(batch, hlc, e)?,
+            StorageEvent::AccessKeyCreated(e) => self.fold_access_key_created(tx, hlc, e)?,
             StorageEvent::AccessKeyStatusSet(e) => {
-                self.update_access_key(batch, &e.access_key_id, |r| r.enabled = e.enabled)?;
+                self.update_access_key(tx, &e.access_key_id, |r| r.enabled = e.enabled)?;
             }
             StorageEvent::AccessKeyPolicySet(e) => {
-                self.update_access_key(batch, &e.access_key_id, |r| r.policy = e.policy.clone())?;
+                self.update_access_key(tx, &e.access_key_id, |r| r.policy = e.policy.clone())?;
             }
             StorageEvent::AccessKeyRewrapped(e) => {
-                self.update_access_key(batch, &e.access_key_id, |r| r.secret = e.secret.clone())?;
+                self.update_access_key(tx, &e.access_key_id, |r| r.secret = e.secret.clone())?;
             }
             StorageEvent::AccessKeyDeleted(e) => {
-                batch.remove(&self.access_keys, e.access_key_id.as_str());
+                tx.remove(View::AccessKeys, e.access_key_id.as_str());
             }
             // The log's own record: no S3 view changes (the membership lives in Raft).
             StorageEvent::MembershipChanged(_) => {}
-            StorageEvent::WebhookCursorSet(e) => self.set_webhook_cursor(batch, &e.target, e.position),
+            StorageEvent::WebhookCursorSet(e) => {
+                tx.insert(View::Meta, keys::webhook_cursor(&e.target), LogPosition(e.position).to_key())
+            }
             StorageEvent::KmsKeyCreated(e) => {
                 let record = crate::KmsKeyRecord {
                     key_id: e.key_id.clone(),
@@ -168,24 +182,24 @@ impl Projections {
                     enabled: true,
                     created: hlc,
                 };
-                batch.insert(&self.meta, keys::kms_key(&e.key_id), encode(&record)?);
+                tx.insert(View::Meta, keys::kms_key(&e.key_id), encode(&record)?);
             }
             StorageEvent::KmsKeyStatusSet(e) => {
-                self.update_kms_key(batch, &e.key_id, |r| r.enabled = e.enabled)?
+                self.update_kms_key(tx, &e.key_id, |r| r.enabled = e.enabled)?
             }
             StorageEvent::KmsKeyRewrapped(e) => {
-                self.update_kms_key(batch, &e.key_id, |r| r.material = e.material.clone())?;
+                self.update_kms_key(tx, &e.key_id, |r| r.material = e.material.clone())?;
             }
         }
         for id in &released {
-            batch.insert(&self.garbage, id.as_str(), []);
+            tx.insert(View::Garbage, id.as_str(), []);
         }
         Ok(released)
     }
 
     fn fold_bucket_created(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         hlc: Hlc,
         e: &BucketCreated,
     ) -> Result<(), ProjectionError> {
@@ -198,7 +212,7 @@ impl Projections {
             object_lock_enabled: e.object_lock_enabled,
             default_encryption: None,
         };
-        batch.insert(&self.buckets, e.bucket.as_str(), encode(&record)?);
+        tx.insert(View::Buckets, e.bucket.as_str(), encode(&record)?);
         Ok(())
     }
 
@@ -206,7 +220,7 @@ impl Projections {
     /// key's null version when it is the null marker of a suspended bucket).
     fn fold_object_deleted(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         hlc: Hlc,
         e: &ObjectDeleted,
         released: &mut Vec<BlobId>,
@@ -215,11 +229,11 @@ impl Projections {
             // A null marker (versioning suspended) replaces the key's null version.
             let mut removed = Vec::new();
             if e.version_id.is_null() {
-                if let Some((k, old)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
+                if let Some((k, old)) = store::find_version(tx, &e.bucket, &e.key, &e.version_id)? {
                     if let VersionEntry::Object(r) = &old {
                         released.extend(r.data.blob_ids().into_iter().cloned());
                     }
-                    self.remove_version(batch, &k);
+                    self.remove_version(tx, &k);
                     removed.push(k);
                 }
             }
@@ -229,21 +243,21 @@ impl Projections {
                 hlc_timestamp: hlc,
             };
             let new_key = keys::version(&e.bucket, &e.key, hlc);
-            batch.insert(&self.versions, new_key.clone(), encode(&entry)?);
-            self.refresh_current(batch, &e.bucket, &e.key, &removed, Some((new_key, entry)))?;
-        } else if let Some((k, old)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
+            tx.insert(View::Versions, new_key.clone(), encode(&entry)?);
+            self.refresh_current(tx, &e.bucket, &e.key, &removed, Some((new_key, entry)))?;
+        } else if let Some((k, old)) = store::find_version(tx, &e.bucket, &e.key, &e.version_id)? {
             if let VersionEntry::Object(r) = &old {
                 released.extend(r.data.blob_ids().into_iter().cloned());
             }
-            self.remove_version(batch, &k);
-            self.refresh_current(batch, &e.bucket, &e.key, &[k], None)?;
+            self.remove_version(tx, &k);
+            self.refresh_current(tx, &e.bucket, &e.key, &[k], None)?;
         }
         Ok(())
     }
 
     fn fold_upload_created(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         hlc: Hlc,
         e: &UploadCreated,
     ) -> Result<(), ProjectionError> {
@@ -259,15 +273,15 @@ impl Projections {
             full_object_checksum: e.full_object_checksum,
         };
         let value = crate::store::encode_upload(&record)?;
-        batch.insert(&self.uploads, keys::upload(&e.bucket, &e.key, &e.upload_id), value);
-        self.put_tags(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.tags)?;
-        self.put_lock(batch, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.lock)?;
+        tx.insert(View::Uploads, keys::upload(&e.bucket, &e.key, &e.upload_id), value);
+        self.put_tags(tx, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.tags)?;
+        self.put_lock(tx, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), &e.lock)?;
         if let Some(seal) = &e.seal {
-            batch.insert(&self.seals, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), encode(seal)?);
+            tx.insert(View::Seals, keys::upload_tags(&e.bucket, &e.key, &e.upload_id), encode(seal)?);
         }
         if let Some(listed) = &e.acl {
             if let Some(value) = crate::store::encode_acl(&listed.acl, listed.whole)? {
-                batch.insert(&self.acls, keys::upload_acl(&e.bucket, &e.key, &e.upload_id), value);
+                tx.insert(View::Acls, keys::upload_acl(&e.bucket, &e.key, &e.upload_id), value);
             }
         }
         Ok(())
@@ -276,18 +290,18 @@ impl Projections {
     /// Stores a part; a re-uploaded part releases the blob it replaces.
     fn fold_part_uploaded(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         e: &PartUploaded,
         released: &mut Vec<BlobId>,
     ) -> Result<(), ProjectionError> {
         let k = keys::part(&e.bucket, &e.key, &e.upload_id, e.part.part_number);
-        if let Some(old) = self.parts.get(&k)? {
+        if let Some(old) = tx.get(View::Parts, &k)? {
             let old: PartRecord = decode(&old, "parts")?;
             if old.blob_id != e.part.blob_id {
                 released.push(old.blob_id);
             }
         }
-        batch.insert(&self.parts, k, encode(&e.part)?);
+        tx.insert(View::Parts, k, encode(&e.part)?);
         Ok(())
     }
 
@@ -295,36 +309,32 @@ impl Projections {
     /// parts' blobs are released unless `kept` (by the completed version).
     fn remove_upload(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         bucket: &BucketName,
         key: &ObjectKey,
         upload_id: &UploadId,
         kept: &[&BlobId],
         released: &mut Vec<BlobId>,
     ) -> Result<(), ProjectionError> {
-        for part in self.parts(bucket, key, upload_id)? {
+        for part in store::read_parts(tx, bucket, key, upload_id)? {
             if !kept.contains(&&part.blob_id) {
                 released.push(part.blob_id.clone());
             }
-            batch.remove(&self.parts, keys::part(bucket, key, upload_id, part.part_number));
+            tx.remove(View::Parts, keys::part(bucket, key, upload_id, part.part_number));
         }
-        batch.remove(&self.uploads, keys::upload(bucket, key, upload_id));
-        batch.remove(&self.tags, keys::upload_tags(bucket, key, upload_id));
-        batch.remove(&self.locks, keys::upload_tags(bucket, key, upload_id));
-        batch.remove(&self.seals, keys::upload_tags(bucket, key, upload_id));
-        batch.remove(&self.acls, keys::upload_acl(bucket, key, upload_id));
+        tx.remove(View::Uploads, keys::upload(bucket, key, upload_id));
+        tx.remove(View::Tags, keys::upload_tags(bucket, key, upload_id));
+        tx.remove(View::Locks, keys::upload_tags(bucket, key, upload_id));
+        tx.remove(View::Seals, keys::upload_tags(bucket, key, upload_id));
+        tx.remove(View::Acls, keys::upload_acl(bucket, key, upload_id));
         Ok(())
     }
 
-    fn fold_object_acl_set(
-        &self,
-        batch: &mut OwnedWriteBatch,
-        e: &ObjectAclSet,
-    ) -> Result<(), ProjectionError> {
-        if let Some((k, _)) = self.find_version(&e.bucket, &e.key, &e.version_id)? {
+    fn fold_object_acl_set(&self, tx: &mut FoldTx<'_>, e: &ObjectAclSet) -> Result<(), ProjectionError> {
+        if let Some((k, _)) = store::find_version(tx, &e.bucket, &e.key, &e.version_id)? {
             match crate::store::encode_acl(&e.acl, e.whole)? {
-                None => batch.remove(&self.acls, k),
-                Some(value) => batch.insert(&self.acls, k, value),
+                None => tx.remove(View::Acls, k),
+                Some(value) => tx.insert(View::Acls, k, value),
             }
         }
         Ok(())
@@ -334,27 +344,27 @@ impl Projections {
     /// too, when the version is current).
     fn fold_data_key_rewrapped(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         e: &DataKeyRewrapped,
     ) -> Result<(), ProjectionError> {
         match &e.target {
             rucket_schemas::RewrapTarget::Upload(upload_id) => {
                 let k = keys::upload_tags(&e.bucket, &e.key, upload_id);
-                if self.seals.get(&k)?.is_some() {
-                    batch.insert(&self.seals, k, encode(&e.seal)?);
+                if tx.get(View::Seals, &k)?.is_some() {
+                    tx.insert(View::Seals, k, encode(&e.seal)?);
                 }
             }
             rucket_schemas::RewrapTarget::Version(version_id) => {
                 if let Some((k, VersionEntry::Object(mut record))) =
-                    self.find_version(&e.bucket, &e.key, version_id)?
+                    store::find_version(tx, &e.bucket, &e.key, version_id)?
                 {
                     if let rucket_schemas::ObjectData::Sealed { seal, .. } = &mut record.data {
                         *seal = e.seal.clone();
-                        let current = self.current_object(&e.bucket, &e.key)?;
+                        let current = store::read_current_object(tx, &e.bucket, &e.key)?;
                         if current.is_some_and(|c| c.hlc_timestamp == record.hlc_timestamp) {
-                            batch.insert(&self.objects, keys::object(&e.bucket, &e.key), encode(&record)?);
+                            tx.insert(View::Objects, keys::object(&e.bucket, &e.key), encode(&record)?);
                         }
-                        batch.insert(&self.versions, k, encode(&VersionEntry::Object(record))?);
+                        tx.insert(View::Versions, k, encode(&VersionEntry::Object(record))?);
                     }
                 }
             }
@@ -364,7 +374,7 @@ impl Projections {
 
     fn fold_access_key_created(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         hlc: Hlc,
         e: &rucket_schemas::AccessKeyCreated,
     ) -> Result<(), ProjectionError> {
@@ -377,20 +387,20 @@ impl Projections {
             policy: None,
             created: hlc,
         };
-        batch.insert(&self.access_keys, e.access_key_id.as_str(), encode(&record)?);
+        tx.insert(View::AccessKeys, e.access_key_id.as_str(), encode(&record)?);
         Ok(())
     }
 
     /// Changes a bucket's record, if the bucket exists.
     fn update_bucket(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         bucket: &BucketName,
         change: impl FnOnce(&mut BucketRecord),
     ) -> Result<(), ProjectionError> {
-        if let Some(mut record) = self.bucket(bucket)? {
+        if let Some(mut record) = store::read_bucket(tx, bucket)? {
             change(&mut record);
-            batch.insert(&self.buckets, bucket.as_str(), encode(&record)?);
+            tx.insert(View::Buckets, bucket.as_str(), encode(&record)?);
         }
         Ok(())
     }
@@ -398,17 +408,17 @@ impl Projections {
     /// Changes a version's lock, if the version exists.
     fn update_version_lock(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         bucket: &BucketName,
         key: &ObjectKey,
         version_id: &rucket_schemas::VersionId,
         change: impl FnOnce(&mut rucket_schemas::ObjectLock),
     ) -> Result<(), ProjectionError> {
-        if let Some((k, _)) = self.find_version(bucket, key, version_id)? {
+        if let Some((k, _)) = store::find_version(tx, bucket, key, version_id)? {
             let lock_key = keys::version_tags(&k);
-            let mut lock = self.lock_at(&lock_key)?;
+            let mut lock = Self::lock_at(tx, &lock_key)?;
             change(&mut lock);
-            self.put_lock(batch, lock_key, &lock)?;
+            self.put_lock(tx, lock_key, &lock)?;
         }
         Ok(())
     }
@@ -416,7 +426,7 @@ impl Projections {
     /// Adds an object version; a `null` version replaces the key's previous one.
     fn fold_new_version(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         bucket: &BucketName,
         key: &ObjectKey,
         NewVersion { record, tags, lock }: NewVersion<'_>,
@@ -427,8 +437,8 @@ impl Projections {
         let replaces_null = record.version_id.is_null();
         let mut replaced = None;
         let mut newest_kept: Option<(Vec<u8>, VersionEntry)> = None;
-        for g in self.versions.prefix(keys::versions_of(bucket, key)) {
-            let (k, v) = g.into_inner()?;
+        for g in tx.history(bucket, key) {
+            let (k, v) = g?;
             let old: VersionEntry = decode(&v, "versions")?;
             if replaces_null && replaced.is_none() && old.version_id().is_null() {
                 replaced = Some((k.to_vec(), old));
@@ -443,18 +453,18 @@ impl Projections {
             if let VersionEntry::Object(r) = &old {
                 released.extend(r.data.blob_ids().into_iter().cloned());
             }
-            self.remove_version(batch, &k);
+            self.remove_version(tx, &k);
         }
         let entry = VersionEntry::Object(Box::new(record.clone()));
         let new_key = keys::version(bucket, key, record.hlc_timestamp);
-        batch.insert(&self.versions, new_key.clone(), encode(&entry)?);
+        tx.insert(View::Versions, new_key.clone(), encode(&entry)?);
         // A new version's key is new (its stamp is), so nothing is there to remove: empty
         // tags and locks write nothing rather than a tombstone per PUT.
         if !tags.is_empty() {
-            self.put_tags(batch, keys::version_tags(&new_key), tags)?;
+            self.put_tags(tx, keys::version_tags(&new_key), tags)?;
         }
         if !lock.is_empty() {
-            self.put_lock(batch, keys::version_tags(&new_key), lock)?;
+            self.put_lock(tx, keys::version_tags(&new_key), lock)?;
         }
         // Version keys sort newest first (a tie, which distinct stamps never make, keeps
         // the stored entry, as before).
@@ -462,43 +472,43 @@ impl Projections {
             Some((kept, kept_entry)) if kept <= new_key => (kept, kept_entry),
             _ => (new_key, entry),
         };
-        self.set_current(batch, bucket, key, Some(newest.1))
+        self.set_current(tx, bucket, key, Some(newest.1))
     }
 
     /// Sets a bucket configuration of one kind, or removes it (`None`).
     fn put_config<T: bincode::Encode>(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         bucket: &BucketName,
         kind: &str,
         value: Option<&T>,
     ) -> Result<(), ProjectionError> {
         let key = keys::config(bucket, kind);
         match value {
-            None => batch.remove(&self.configs, key),
-            Some(v) => batch.insert(&self.configs, key, encode(v)?),
+            None => tx.remove(View::Configs, key),
+            Some(v) => tx.insert(View::Configs, key, encode(v)?),
         }
         Ok(())
     }
 
     /// Removes a version and its tags.
-    fn remove_version(&self, batch: &mut OwnedWriteBatch, version_key: &[u8]) {
-        batch.remove(&self.versions, version_key.to_vec());
-        batch.remove(&self.tags, keys::version_tags(version_key));
-        batch.remove(&self.acls, version_key.to_vec());
-        batch.remove(&self.locks, keys::version_tags(version_key));
+    fn remove_version(&self, tx: &mut FoldTx<'_>, version_key: &[u8]) {
+        tx.remove(View::Versions, version_key.to_vec());
+        tx.remove(View::Tags, keys::version_tags(version_key));
+        tx.remove(View::Acls, version_key.to_vec());
+        tx.remove(View::Locks, keys::version_tags(version_key));
     }
 
     /// Changes a KMS key's record, if the key exists.
     fn update_kms_key(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         key_id: &str,
         change: impl FnOnce(&mut crate::KmsKeyRecord),
     ) -> Result<(), ProjectionError> {
-        if let Some(mut record) = self.kms_key(key_id)? {
+        if let Some(mut record) = store::read_kms_key(tx, key_id)? {
             change(&mut record);
-            batch.insert(&self.meta, keys::kms_key(key_id), encode(&record)?);
+            tx.insert(View::Meta, keys::kms_key(key_id), encode(&record)?);
         }
         Ok(())
     }
@@ -506,33 +516,33 @@ impl Projections {
     /// Changes an access key's record, if the key exists.
     fn update_access_key(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         access_key_id: &str,
         change: impl FnOnce(&mut crate::AccessKeyRecord),
     ) -> Result<(), ProjectionError> {
-        if let Some(mut record) = self.access_key(access_key_id)? {
+        if let Some(mut record) = store::read_access_key(tx, access_key_id)? {
             change(&mut record);
-            batch.insert(&self.access_keys, access_key_id, encode(&record)?);
+            tx.insert(View::AccessKeys, access_key_id, encode(&record)?);
         }
         Ok(())
     }
 
     /// The lock stored under a `locks` key (empty when none).
-    fn lock_at(&self, lock_key: &[u8]) -> Result<rucket_schemas::ObjectLock, ProjectionError> {
-        Ok(self.locks.get(lock_key)?.map(|v| decode(&v, "locks")).transpose()?.unwrap_or_default())
+    fn lock_at(tx: &FoldTx<'_>, lock_key: &[u8]) -> Result<rucket_schemas::ObjectLock, ProjectionError> {
+        Ok(tx.get(View::Locks, lock_key)?.map(|v| decode(&v, "locks")).transpose()?.unwrap_or_default())
     }
 
     /// Sets a lock (removes it when empty).
     fn put_lock(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         key: Vec<u8>,
         lock: &rucket_schemas::ObjectLock,
     ) -> Result<(), ProjectionError> {
         if lock.is_empty() {
-            batch.remove(&self.locks, key);
+            tx.remove(View::Locks, key);
         } else {
-            batch.insert(&self.locks, key, encode(lock)?);
+            tx.insert(View::Locks, key, encode(lock)?);
         }
         Ok(())
     }
@@ -540,14 +550,14 @@ impl Projections {
     /// Sets a tag set (removes it when empty).
     fn put_tags(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         key: Vec<u8>,
         tags: &rucket_schemas::Tags,
     ) -> Result<(), ProjectionError> {
         if tags.is_empty() {
-            batch.remove(&self.tags, key);
+            tx.remove(View::Tags, key);
         } else {
-            batch.insert(&self.tags, key, encode(tags)?);
+            tx.insert(View::Tags, key, encode(tags)?);
         }
         Ok(())
     }
@@ -556,15 +566,15 @@ impl Projections {
     /// this fold removes and the one it adds (the batch cannot be read back).
     fn refresh_current(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         bucket: &BucketName,
         key: &ObjectKey,
         removed: &[Vec<u8>],
         added: Option<(Vec<u8>, VersionEntry)>,
     ) -> Result<(), ProjectionError> {
         let mut newest: Option<(Vec<u8>, VersionEntry)> = None;
-        for g in self.versions.prefix(keys::versions_of(bucket, key)) {
-            let (k, v) = g.into_inner()?;
+        for g in tx.history(bucket, key) {
+            let (k, v) = g?;
             if removed.iter().any(|r| r.as_slice() == &*k) {
                 continue;
             }
@@ -577,14 +587,14 @@ impl Projections {
                 newest = Some((k, entry));
             }
         }
-        self.set_current(batch, bucket, key, newest.map(|(_, entry)| entry))
+        self.set_current(tx, bucket, key, newest.map(|(_, entry)| entry))
     }
 
     /// Points `objects` at `newest`, the newest version of a key (none, or a delete
     /// marker: the key has no current object).
     fn set_current(
         &self,
-        batch: &mut OwnedWriteBatch,
+        tx: &mut FoldTx<'_>,
         bucket: &BucketName,
         key: &ObjectKey,
         newest: Option<VersionEntry>,
@@ -592,10 +602,10 @@ impl Projections {
         let object_key = keys::object(bucket, key);
         match newest {
             Some(VersionEntry::Object(record)) => {
-                batch.insert(&self.objects, object_key, encode(&record)?);
+                tx.insert(View::Objects, object_key, encode(&record)?);
             }
             Some(VersionEntry::DeleteMarker { .. }) | None => {
-                batch.remove(&self.objects, object_key);
+                tx.remove(View::Objects, object_key);
             }
         }
         Ok(())

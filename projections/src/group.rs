@@ -1,15 +1,18 @@
-//! Folding runs of events many to a write batch, for replay and snapshot installs.
+//! Folding runs of events: many to a write batch (snapshot installs, imports), or
+//! staged in memory and written as sorted tables (replay into a fresh generation).
 //!
-//! `fold` reads the committed views, never its own batch. So events can share a batch
-//! only when none reads what another in it writes: PUTs and DELETEs of distinct keys,
-//! whose folds read and write that key's history alone. Any other event is folded in a
-//! batch of its own, as live apply does.
+//! `fold` into a batch reads the committed views, never its own batch. So events can
+//! share a batch only when none reads what another in it writes: PUTs and DELETEs of
+//! distinct keys, whose folds read and write that key's history alone. Any other event is
+//! folded in a batch of its own, as live apply does. A staged fold has no such limit: its
+//! reads see what it staged.
 
 use std::collections::HashSet;
 
 use fjall::OwnedWriteBatch;
 use rucket_schemas::{Hlc, LogPosition, StorageEvent};
 
+use crate::tx::{FoldTx, Staged, View};
 use crate::{keys, ProjectionError, Projections};
 
 /// The most events one batch holds: bounds the batch's memory (a few hundred KiB of view
@@ -100,5 +103,82 @@ fn fold_scope(event: &StorageEvent) -> Option<Vec<u8>> {
         StorageEvent::ObjectCreated(e) => Some(keys::versions_of(&e.bucket, &e.key)),
         StorageEvent::ObjectDeleted(e) => Some(keys::versions_of(&e.bucket, &e.key)),
         _ => None,
+    }
+}
+
+/// Folds events in position order into staged views in memory, writing them as sorted
+/// tables (no memtable, no journal) whenever the stage outgrows its memory budget and at
+/// [`Self::commit`], the applied position last.
+///
+/// For a fresh generation that nothing else reads or writes until the fold is done (a
+/// rebuild, a verify's scratch views): a stage is written view by view, so a crash in the
+/// middle of a write leaves views that only a fold from the start can be trusted to
+/// repair (a rebuild clears an unfinished generation before it starts again).
+pub struct StagedFold<'a> {
+    projections: &'a Projections,
+    staged: Staged,
+    /// Stage this many bytes at most before writing them out.
+    budget: usize,
+    last: Option<LogPosition>,
+    committed: Option<LogPosition>,
+}
+
+/// The default budget of a staged fold: its memory use is about twice this (the maps'
+/// own cost beyond the bytes counted) plus fjall's caches.
+pub const STAGE_BUDGET: usize = 256 << 20;
+
+impl<'a> StagedFold<'a> {
+    pub fn new(projections: &'a Projections, budget: usize) -> Result<Self, ProjectionError> {
+        let mut stored = false;
+        for view in View::ALL.iter().filter(|v| **v != View::Garbage) {
+            // The shared garbage list is only ever added to by a fold, never read.
+            stored |= projections.keyspace(*view).first_key_value().is_some();
+        }
+        Ok(Self { projections, staged: Staged::new(stored), budget, last: None, committed: None })
+    }
+
+    /// The last position written so far (also after an error).
+    pub fn committed(&self) -> Option<LogPosition> {
+        self.committed
+    }
+
+    /// Folds `event` (archived at `position`). On an error, everything staged since the
+    /// last write is dropped (half an event must never be written).
+    pub fn fold(
+        &mut self,
+        position: LogPosition,
+        hlc: Hlc,
+        event: &StorageEvent,
+    ) -> Result<(), ProjectionError> {
+        let folded = self.projections.fold_in(
+            &mut FoldTx::staged(self.projections, &mut self.staged),
+            position,
+            hlc,
+            event,
+        );
+        if let Err(e) = folded {
+            self.staged = Staged::new(true);
+            self.last = None;
+            return Err(e);
+        }
+        self.last = Some(position);
+        if self.staged.bytes() >= self.budget {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is staged, with the last position as applied; returns that position
+    /// (`None` when nothing was staged).
+    pub fn commit(&mut self) -> Result<Option<LogPosition>, ProjectionError> {
+        let Some(position) = self.last.take() else { return Ok(None) };
+        FoldTx::staged(self.projections, &mut self.staged).insert(
+            View::Meta,
+            keys::APPLIED,
+            position.to_key(),
+        );
+        self.staged.spill(self.projections)?;
+        self.committed = Some(position);
+        Ok(Some(position))
     }
 }

@@ -73,6 +73,11 @@ pub fn part(bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId, part_num
 
 pub const APPLIED: &[u8] = b"applied";
 
+/// Where webhook target `target`'s delivery cursor is kept in `meta`.
+pub fn webhook_cursor(target: &str) -> Vec<u8> {
+    format!("webhook-cursor/{target}").into_bytes()
+}
+
 /// The `configs` kind of a bucket's notification configuration.
 pub const NOTIFICATION: &str = "notification";
 /// The `configs` kind of a bucket's CORS configuration.

@@ -19,12 +19,13 @@ mod keys;
 mod list;
 mod records;
 mod store;
+mod tx;
 
 pub use access::Judgement;
 pub use compare::{DiffKind, ViewDiff, ViewDigest};
 pub use decide::Decision;
 pub use error::ProjectionError;
-pub use group::GroupedFold;
+pub use group::{GroupedFold, StagedFold, STAGE_BUDGET};
 pub use list::{ListPage, ListQuery, UploadPage, UploadQuery, VersionPage, VersionQuery};
 pub use records::{AccessKeyRecord, BucketRecord, KmsKeyRecord, UploadRecord, VersionEntry, Versioning};
 pub use store::Projections;

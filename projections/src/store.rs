@@ -8,6 +8,7 @@ use rucket_schemas::{
     PartRecord, UploadId, VersionId,
 };
 
+use crate::tx::{Reads, View};
 use crate::{keys, BucketRecord, ProjectionError, UploadRecord, VersionEntry};
 
 /// The key in `proj.current` that holds the live generation number.
@@ -136,12 +137,18 @@ impl Projections {
         self.logging_seen.store(LOGGING_SEEN, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// An empty generation after the live one, for a rebuild to fold into. Leftovers of
-    /// an interrupted rebuild are cleared first.
+    /// An empty generation after the live one, for a rebuild to fold into. Its keyspaces
+    /// are deleted and made anew first (leftovers of an interrupted rebuild go with them),
+    /// never cleared: a clear is a journal record that fjall replays at every open until
+    /// the journal is recycled, and a keyspace with nothing on disk holds its journal, so a
+    /// clear would empty the generation again after a staged fold wrote its tables beside
+    /// the journal ([`crate::StagedFold`]).
     pub fn next_generation(&self) -> Result<Self, ProjectionError> {
-        let next = Self::open_generation(&self.db, self.generation + 1)?;
-        next.clear()?;
-        Ok(next)
+        let leftovers = Self::open_generation(&self.db, self.generation + 1)?;
+        for keyspace in leftovers.keyspaces() {
+            self.db.delete_keyspace(keyspace)?;
+        }
+        Self::open_generation(&self.db, self.generation + 1)
     }
 
     /// Makes `self` the live generation: fsyncs what it holds, then moves the pointer in
@@ -238,16 +245,7 @@ impl Projections {
     /// Where webhook target `target` was last recorded as delivered (in the log, by a
     /// cluster's leader); `None` before the first record.
     pub fn webhook_cursor(&self, target: &str) -> Result<Option<u64>, ProjectionError> {
-        let key = format!("webhook-cursor/{target}");
-        Ok(self.meta.get(key.as_bytes())?.and_then(|v| LogPosition::from_key(&v)).map(|p| p.0))
-    }
-
-    pub(crate) fn set_webhook_cursor(&self, batch: &mut OwnedWriteBatch, target: &str, position: u64) {
-        batch.insert(
-            &self.meta,
-            format!("webhook-cursor/{target}").as_bytes(),
-            LogPosition(position).to_key(),
-        );
+        Ok(self.meta.get(keys::webhook_cursor(target))?.and_then(|v| LogPosition::from_key(&v)).map(|p| p.0))
     }
 
     /// Records the applied position in the same batch as the change it belongs to.
@@ -256,7 +254,7 @@ impl Projections {
     }
 
     pub fn bucket(&self, bucket: &BucketName) -> Result<Option<BucketRecord>, ProjectionError> {
-        self.buckets.get(bucket.as_str())?.map(|v| decode(&v, "buckets")).transpose()
+        read_bucket(self, bucket)
     }
 
     /// The bucket's notification configuration (empty when none is set).
@@ -469,7 +467,7 @@ impl Projections {
 
     /// An access key made through the admin API.
     pub fn access_key(&self, access_key_id: &str) -> Result<Option<crate::AccessKeyRecord>, ProjectionError> {
-        self.access_keys.get(access_key_id)?.map(|v| decode(&v, "access_keys")).transpose()
+        read_access_key(self, access_key_id)
     }
 
     /// Every access key made through the admin API, by id.
@@ -479,7 +477,7 @@ impl Projections {
 
     /// A key of the SSE-KMS key store.
     pub fn kms_key(&self, key_id: &str) -> Result<Option<crate::KmsKeyRecord>, ProjectionError> {
-        self.meta.get(keys::kms_key(key_id))?.map(|v| decode(&v, "meta")).transpose()
+        read_kms_key(self, key_id)
     }
 
     /// Every key of the SSE-KMS key store, by id.
@@ -560,7 +558,7 @@ impl Projections {
         bucket: &BucketName,
         key: &ObjectKey,
     ) -> Result<Option<ObjectRecord>, ProjectionError> {
-        self.objects.get(keys::object(bucket, key))?.map(|v| decode(&v, "objects")).transpose()
+        read_current_object(self, bucket, key)
     }
 
     /// The newest entry of a key's history (which may be a delete marker).
@@ -591,14 +589,7 @@ impl Projections {
         key: &ObjectKey,
         version_id: &VersionId,
     ) -> Result<Option<(Vec<u8>, VersionEntry)>, ProjectionError> {
-        for g in self.versions.prefix(keys::versions_of(bucket, key)) {
-            let (k, v) = g.into_inner()?;
-            let entry: VersionEntry = decode(&v, "versions")?;
-            if entry.version_id() == version_id {
-                return Ok(Some((k.to_vec(), entry)));
-            }
-        }
-        Ok(None)
+        find_version(self, bucket, key, version_id)
     }
 
     /// Whether any version or delete marker is in the bucket (what keeps it from deletion).
@@ -623,10 +614,7 @@ impl Projections {
         key: &ObjectKey,
         upload_id: &UploadId,
     ) -> Result<Vec<PartRecord>, ProjectionError> {
-        self.parts
-            .prefix(keys::parts_of(bucket, key, upload_id))
-            .map(|g| decode(&g.value()?, "parts"))
-            .collect()
+        read_parts(self, bucket, key, upload_id)
     }
 
     /// Up to `limit` released blobs that still wait for removal.
@@ -668,6 +656,65 @@ impl Projections {
         }
         Ok(out)
     }
+}
+
+// The reads a fold makes, from the committed views or through a fold's staged changes.
+
+pub(crate) fn read_bucket(
+    r: &impl Reads,
+    bucket: &BucketName,
+) -> Result<Option<BucketRecord>, ProjectionError> {
+    r.get(View::Buckets, bucket.as_str().as_bytes())?.map(|v| decode(&v, "buckets")).transpose()
+}
+
+pub(crate) fn read_access_key(
+    r: &impl Reads,
+    access_key_id: &str,
+) -> Result<Option<crate::AccessKeyRecord>, ProjectionError> {
+    r.get(View::AccessKeys, access_key_id.as_bytes())?.map(|v| decode(&v, "access_keys")).transpose()
+}
+
+pub(crate) fn read_kms_key(
+    r: &impl Reads,
+    key_id: &str,
+) -> Result<Option<crate::KmsKeyRecord>, ProjectionError> {
+    r.get(View::Meta, &keys::kms_key(key_id))?.map(|v| decode(&v, "meta")).transpose()
+}
+
+pub(crate) fn read_current_object(
+    r: &impl Reads,
+    bucket: &BucketName,
+    key: &ObjectKey,
+) -> Result<Option<ObjectRecord>, ProjectionError> {
+    r.get(View::Objects, &keys::object(bucket, key))?.map(|v| decode(&v, "objects")).transpose()
+}
+
+/// A version of a key by id, with its storage key.
+pub(crate) fn find_version(
+    r: &impl Reads,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    version_id: &VersionId,
+) -> Result<Option<(Vec<u8>, VersionEntry)>, ProjectionError> {
+    for item in r.history(bucket, key) {
+        let (k, v) = item?;
+        let entry: VersionEntry = decode(&v, "versions")?;
+        if entry.version_id() == version_id {
+            return Ok(Some((k.to_vec(), entry)));
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) fn read_parts(
+    r: &impl Reads,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    upload_id: &UploadId,
+) -> Result<Vec<PartRecord>, ProjectionError> {
+    r.prefix(View::Parts, &keys::parts_of(bucket, key, upload_id))
+        .map(|item| decode(&item?.1, "parts"))
+        .collect()
 }
 
 pub(crate) fn decode<T: bincode::Decode<()>>(

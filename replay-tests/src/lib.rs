@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use fjall::Database;
-use rucket_projections::{Decision, ProjectionError, Projections};
+use rucket_projections::{Decision, ProjectionError, Projections, StagedFold};
 use rucket_schemas::{CodecError, Command, Envelope, LogPosition, Outcome, StorageEvent};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +74,22 @@ pub fn fold_events(projections: &Projections, events: &[(LogPosition, Envelope)]
         projections.set_applied(&mut batch, *position);
         batch.commit()?;
     }
+    Ok(())
+}
+
+/// Folds events staged in memory as a rebuild does ([`StagedFold`]), writing what is
+/// staged whenever it passes `budget` bytes (0: after every event) and at the end.
+pub fn fold_events_staged(
+    projections: &Projections,
+    events: &[(LogPosition, Envelope)],
+    budget: usize,
+) -> Result<(), ReplayError> {
+    let mut staged = StagedFold::new(projections, budget)?;
+    for (position, envelope) in events {
+        let event = envelope.open().map_err(|source| ReplayError::Event { position: *position, source })?;
+        staged.fold(*position, envelope.hlc, &event)?;
+    }
+    staged.commit()?;
     Ok(())
 }
 

@@ -65,6 +65,37 @@ impl Envelope {
 
     /// Parses an envelope, checking its CRC first and that every byte was consumed.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
+        let p = Parsed::from_bytes(bytes)?;
+        Ok(Self {
+            event_type: p.event_type,
+            schema_version: p.schema_version,
+            hlc: p.hlc,
+            origin_region: RegionId::new(p.region),
+            event_id: p.event_id,
+            payload: p.payload.to_vec(),
+        })
+    }
+
+    /// Checks a stored envelope as [`Self::from_bytes`] does and decodes its event, without
+    /// copying the payload: for readers that need only the stamp and the event (replay).
+    pub fn open_bytes(bytes: &[u8]) -> Result<(Hlc, StorageEvent), CodecError> {
+        let p = Parsed::from_bytes(bytes)?;
+        Ok((p.hlc, StorageEvent::decode(p.event_type, p.schema_version, p.payload)?))
+    }
+}
+
+/// An envelope's fields, borrowed from its bytes.
+struct Parsed<'a> {
+    event_type: u16,
+    schema_version: u16,
+    hlc: Hlc,
+    region: &'a str,
+    event_id: EventId,
+    payload: &'a [u8],
+}
+
+impl<'a> Parsed<'a> {
+    fn from_bytes(bytes: &'a [u8]) -> Result<Self, CodecError> {
         if bytes.len() < 4 {
             return Err(CodecError::Truncated { offset: 0, needed: 4 - bytes.len() });
         }
@@ -86,13 +117,12 @@ impl Envelope {
         let event_id = EventId(reader.array()?);
         let region_len = usize::from(reader.u8()?);
         let region = std::str::from_utf8(reader.take(region_len)?).map_err(|_| CodecError::RegionNotUtf8)?;
-        let origin_region = RegionId::new(region);
         let payload_len = u32::from_le_bytes(reader.array()?) as usize;
-        let payload = reader.take(payload_len)?.to_vec();
+        let payload = reader.take(payload_len)?;
         if reader.offset != body.len() {
             return Err(CodecError::TrailingBytes(body.len() - reader.offset));
         }
-        Ok(Self { event_type, schema_version, hlc: Hlc { time, node }, origin_region, event_id, payload })
+        Ok(Self { event_type, schema_version, hlc: Hlc { time, node }, region, event_id, payload })
     }
 }
 
