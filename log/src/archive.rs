@@ -127,9 +127,13 @@ impl EventArchive {
     ) -> Result<Option<Vec<u8>>, LogError> {
         let Some(bytes) = self.events.get(position.to_key())? else { return Ok(None) };
         let (_, event) = open_stamped_at(position, &bytes)?;
-        let that_version =
-            matches!(&event, StorageEvent::ObjectCreated(e) if e.record.hlc_timestamp == version);
-        Ok(event.inline_body().filter(|_| that_version).map(<[u8]>::to_vec))
+        Ok(match event {
+            StorageEvent::ObjectCreated(e) if e.record.hlc_timestamp == version => match e.record.data {
+                rucket_schemas::ObjectData::Inline(body) => Some(body),
+                _ => None,
+            },
+            _ => None,
+        })
     }
 
     /// Up to `limit` events after `after` (exclusive), in position order.

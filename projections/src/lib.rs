@@ -28,7 +28,7 @@ pub use error::ProjectionError;
 pub use group::{GroupedFold, StagedFold, STAGE_BUDGET};
 pub use list::{ListPage, ListQuery, UploadPage, UploadQuery, VersionPage, VersionQuery};
 pub use records::{AccessKeyRecord, BucketRecord, KmsKeyRecord, UploadRecord, VersionEntry, Versioning};
-pub use store::Projections;
+pub use store::{Projections, Views};
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! The projection keyspaces and their point reads.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
 use rucket_schemas::{
@@ -34,8 +35,22 @@ pub const VIEW_FORMAT: u32 = 2;
 /// `proj.current` names the live one. A rebuild folds into the next generation and then
 /// moves the pointer in one durable write, so a crash leaves the old views or the new,
 /// never a mix.
+///
+/// A clone shares the handles (the request path clones the views into every layer that
+/// reads them, once per request).
 #[derive(Clone)]
-pub struct Projections {
+pub struct Projections(Arc<Views>);
+
+impl std::ops::Deref for Projections {
+    type Target = Views;
+
+    fn deref(&self) -> &Views {
+        &self.0
+    }
+}
+
+/// The keyspace handles behind [`Projections`].
+pub struct Views {
     pub(crate) db: Database,
     generation: u64,
     pub(crate) buckets: Keyspace,
@@ -89,7 +104,7 @@ impl Projections {
     fn open_generation(db: &Database, generation: u64) -> Result<Self, ProjectionError> {
         let open =
             |view: &str| db.keyspace(&format!("proj.g{generation}.{view}"), KeyspaceCreateOptions::default);
-        Ok(Self {
+        Ok(Self(Arc::new(Views {
             db: db.clone(),
             generation,
             buckets: open("buckets")?,
@@ -106,7 +121,7 @@ impl Projections {
             access_keys: open("access_keys")?,
             garbage: db.keyspace("blobs.garbage", KeyspaceCreateOptions::default)?,
             logging_seen: Default::default(),
-        })
+        })))
     }
 
     /// Whether some bucket may have server access logging on (false: none has). The
@@ -195,20 +210,20 @@ impl Projections {
         self.generation
     }
 
-    fn keyspaces(self) -> [Keyspace; 12] {
+    fn keyspaces(&self) -> [Keyspace; 12] {
         [
-            self.buckets,
-            self.objects,
-            self.versions,
-            self.uploads,
-            self.parts,
-            self.configs,
-            self.tags,
-            self.acls,
-            self.meta,
-            self.locks,
-            self.seals,
-            self.access_keys,
+            self.buckets.clone(),
+            self.objects.clone(),
+            self.versions.clone(),
+            self.uploads.clone(),
+            self.parts.clone(),
+            self.configs.clone(),
+            self.tags.clone(),
+            self.acls.clone(),
+            self.meta.clone(),
+            self.locks.clone(),
+            self.seals.clone(),
+            self.access_keys.clone(),
         ]
     }
 

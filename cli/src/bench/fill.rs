@@ -18,6 +18,8 @@ pub struct FillReport {
     pub endpoint: String,
     pub size: String,
     pub concurrency: usize,
+    /// The keys' prefix (`--reread` takes it to read this fill again).
+    pub prefix: String,
     pub objects: u64,
     pub object_bytes: u64,
     /// PUTs per second over each interval of `every` objects, in order.
@@ -70,6 +72,8 @@ pub async fn run(
     let bytes = Arc::new(AtomicU64::new(0));
     let marks: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(vec![Instant::now()]));
     let mut workers = Vec::new();
+    // A reread stores nothing: its workers find no object left to PUT.
+    let to_put = if args.reread.is_some() { 0 } else { total };
     for _ in 0..args.concurrency {
         let (client, payloads, next, done, bytes, marks, record) = (
             client.clone(),
@@ -84,7 +88,7 @@ pub async fn run(
         workers.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
+                if i >= to_put {
                     return;
                 }
                 let body = payloads.next();
@@ -122,7 +126,7 @@ pub async fn run(
         Some(dir) => Some(disk_usage(dir).with_context(|| format!("measuring {}", dir.display()))?),
         None => None,
     };
-    let space_ratio = data_dir_bytes.map(|d| d as f64 / object_bytes.max(1) as f64);
+    let space_ratio = data_dir_bytes.filter(|_| object_bytes > 0).map(|d| d as f64 / object_bytes as f64);
 
     // Reads on the filled store: random GETs, then LIST pages from random start points.
     let duration = parse_duration(&args.duration)?;
@@ -172,6 +176,7 @@ pub async fn run(
         endpoint: args.endpoint.clone(),
         size: args.size.clone(),
         concurrency: args.concurrency,
+        prefix: prefix.to_owned(),
         objects: total,
         object_bytes,
         every,
@@ -186,7 +191,10 @@ pub async fn run(
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("fill {} x {} at c{}", report.objects, report.size, report.concurrency);
+        println!(
+            "fill {} x {} at c{} under {}",
+            report.objects, report.size, report.concurrency, report.prefix
+        );
         for (k, rate) in report.put_rates.iter().enumerate() {
             let from = k as u64 * every;
             println!("  PUT objects {from:>9}..{:<9} {rate:>10.0} ops/s", (from + every).min(total));

@@ -86,6 +86,11 @@ pub struct BenchArgs {
     /// stored (the server must run on this machine).
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Fill runs: store nothing; time GETs and LISTs over the `--count` objects an earlier
+    /// fill stored under this prefix (its report's `prefix`), for repeated read figures
+    /// on one filled store.
+    #[arg(long)]
+    pub reread: Option<String>,
     /// Hold this many event-feed subscriptions (SSE) open during the run, to measure
     /// what subscribers cost the write path.
     #[arg(long, default_value_t = 0)]
@@ -296,7 +301,7 @@ async fn run_load(args: BenchArgs) -> anyhow::Result<()> {
     let run_id = format!("{:08x}", rand::random::<u32>());
     client.create_bucket(&args.bucket).await?;
 
-    let prefix = format!("bench-{run_id}/");
+    let prefix = args.reread.clone().unwrap_or_else(|| format!("bench-{run_id}/"));
     if args.op == Op::Fill {
         return fill::run(&args, client, payloads, &prefix).await;
     }

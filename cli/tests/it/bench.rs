@@ -54,6 +54,19 @@ async fn a_fill_run_reports_rates_per_interval_space_and_reads() {
     assert!(fill["list_pages_per_second"].as_f64().unwrap() > 0.0, "{fill}");
     let stored = server.client().list_objects_v2().bucket("bench-it").send().await.unwrap();
     assert_eq!(stored.key_count(), Some(250));
+
+    // A reread times reads of that fill again and stores nothing (a GET of a key the fill
+    // did not store would count as an error).
+    let prefix = fill["prefix"].as_str().unwrap();
+    let args = ["--op", "fill", "--count", "250", "--concurrency", "4", "--duration", "300ms"];
+    let reread = bench(&server, &[&args[..], &["--reread", prefix]].concat());
+    assert_eq!(reread["errors"].as_u64(), Some(0), "{reread}");
+    assert_eq!(reread["put_rates"].as_array().map(Vec::len), Some(0), "{reread}");
+    assert!(reread["get_ops_per_second"].as_f64().unwrap() > 0.0, "{reread}");
+    let stored = server.client().list_objects_v2().bucket("bench-it").send().await.unwrap();
+    assert_eq!(stored.key_count(), Some(250));
+    let wrong = bench(&server, &[&args[..], &["--reread", "no-such-fill/"]].concat());
+    assert!(wrong["errors"].as_u64().unwrap() > 0, "{wrong}");
 }
 
 #[tokio::test]
