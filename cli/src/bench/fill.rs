@@ -53,7 +53,9 @@ pub async fn run(
     payloads: Arc<Payloads>,
     prefix: &str,
 ) -> anyhow::Result<()> {
-    let total = args.count.context("--op fill needs --count (the objects to store)")?;
+    let total = args
+        .count
+        .context("--op fill needs --count (the objects to store, or that the reread fill stored)")?;
     let every = args.every.max(1);
     let errors = Arc::new(AtomicU64::new(0));
     let first_error: Arc<Mutex<Option<String>>> = Arc::default();

@@ -301,6 +301,7 @@ async fn run_load(args: BenchArgs) -> anyhow::Result<()> {
     let run_id = format!("{:08x}", rand::random::<u32>());
     client.create_bucket(&args.bucket).await?;
 
+    anyhow::ensure!(args.reread.is_none() || args.op == Op::Fill, "--reread is for --op fill");
     let prefix = args.reread.clone().unwrap_or_else(|| format!("bench-{run_id}/"));
     if args.op == Op::Fill {
         return fill::run(&args, client, payloads, &prefix).await;

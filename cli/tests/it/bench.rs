@@ -62,6 +62,7 @@ async fn a_fill_run_reports_rates_per_interval_space_and_reads() {
     let reread = bench(&server, &[&args[..], &["--reread", prefix]].concat());
     assert_eq!(reread["errors"].as_u64(), Some(0), "{reread}");
     assert_eq!(reread["put_rates"].as_array().map(Vec::len), Some(0), "{reread}");
+    assert_eq!(reread["object_bytes"].as_u64(), Some(0), "{reread}");
     assert!(reread["get_ops_per_second"].as_f64().unwrap() > 0.0, "{reread}");
     let stored = server.client().list_objects_v2().bucket("bench-it").send().await.unwrap();
     assert_eq!(stored.key_count(), Some(250));
