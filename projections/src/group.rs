@@ -113,7 +113,7 @@ fn fold_scope(event: &StorageEvent) -> Option<Vec<u8>> {
 /// For a fresh generation that nothing else reads or writes until the fold is done (a
 /// rebuild, a verify's scratch views): a stage is written view by view, so a crash in the
 /// middle of a write leaves views that only a fold from the start can be trusted to
-/// repair (a rebuild clears an unfinished generation before it starts again).
+/// repair (a rebuild deletes an unfinished generation before it starts again).
 pub struct StagedFold<'a> {
     projections: &'a Projections,
     staged: Staged,

@@ -231,7 +231,7 @@ impl Projections {
         &self.db
     }
 
-    /// Empties every view (before a snapshot install or a rebuild refolds the archive).
+    /// Empties every view (before a snapshot install refolds the archive into them).
     pub fn clear(&self) -> Result<(), ProjectionError> {
         for keyspace in [
             &self.buckets,
