@@ -404,3 +404,49 @@ pub fn verify_live(
         fold_time,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::tests::envelope;
+
+    /// A fold across several pages read ahead sees every event in order, and damage in a
+    /// later page stops it at the right position with everything before it written.
+    #[test]
+    fn folds_across_pages_and_stops_at_damage_in_a_later_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::builder(dir.path()).open().unwrap();
+        let archive = EventArchive::open(&db).unwrap();
+        let events = 3 * READ_BATCH as u64 + 7;
+        let envelopes: Vec<_> = (1..=events).map(envelope).collect();
+        archive.append_offline(&db, &envelopes).unwrap();
+        let fold = |until: u64| {
+            let scratch = tempfile::tempdir().unwrap();
+            let fresh_db = Database::builder(scratch.path()).temporary(true).open().unwrap();
+            let into = Projections::open(&fresh_db).unwrap();
+            let folded = fold_archive(&archive, &into, LogPosition(until), |_| {});
+            (folded, into.applied_position().unwrap(), into.buckets().unwrap().len())
+        };
+        let (folded, applied, buckets) = fold(events);
+        assert_eq!(
+            (folded.unwrap(), applied, buckets as u64),
+            (LogPosition(events), LogPosition(events), events)
+        );
+
+        // A missing position in the third page.
+        let missing = 2 * READ_BATCH as u64 + 10;
+        archive.events_keyspace().remove(LogPosition(missing).to_key()).unwrap();
+        let (folded, applied, _) = fold(events);
+        let message = folded.unwrap_err().to_string();
+        assert!(message.contains(&format!("position {missing}")) && message.contains("missing"), "{message}");
+        assert_eq!(applied, LogPosition(missing - 1));
+
+        // An undecodable record in the second page stops the fold before the gap after it.
+        let broken = READ_BATCH as u64 + 3;
+        archive.events_keyspace().insert(LogPosition(broken).to_key(), b"not an envelope").unwrap();
+        let (folded, applied, _) = fold(events);
+        let message = folded.unwrap_err().to_string();
+        assert!(message.contains(&format!("position {broken}")), "{message}");
+        assert_eq!(applied, LogPosition(broken - 1));
+    }
+}
