@@ -80,7 +80,7 @@ pub struct Views {
     /// (then a scan of the configuration keys), set when a configuration is folded,
     /// never cleared (clones share it), so that the request path skips logging entirely on
     /// a store that never used it.
-    logging_seen: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    logging_seen: std::sync::atomic::AtomicU8,
 }
 
 impl Projections {

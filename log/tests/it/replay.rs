@@ -82,6 +82,27 @@ async fn a_rebuilt_generation_survives_reopening_after_an_interrupted_rebuild() 
     });
 }
 
+/// A rebuild stopped after writing part of the next generation (tables written, the
+/// pointer not moved: what a kill leaves) is replaced whole by the next rebuild.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_after_one_stopped_halfway_starts_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    node_with_events(dir.path()).await;
+    with_db(dir.path(), |db| {
+        let live = rucket_projections::Projections::open(db).unwrap();
+        let archive = rucket_log::EventArchive::open(db).unwrap();
+        let next = live.next_generation().unwrap();
+        let folded = replay::fold_archive_within(&archive, &next, LogPosition(3), 0, |_| {}).unwrap();
+        assert_eq!((folded, next.applied_position().unwrap()), (LogPosition(3), LogPosition(3)));
+    });
+    let report = replay::rebuild(dir.path(), |_, _| {}).unwrap();
+    assert_eq!((report.events, report.generation), (5, 1));
+    let scratch = tempfile::tempdir().unwrap();
+    let verified = replay::verify(dir.path(), scratch.path(), |_, _| {}).unwrap();
+    assert!(verified.matches(), "{:?}", verified.differences);
+    assert_eq!(verified.live_applied, LogPosition(5));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_event_type_is_refused_by_position() {
     let dir = tempfile::tempdir().unwrap();
