@@ -6,7 +6,9 @@
 //! records as one object per flush (every `access_log_flush_ms`, sooner when a bucket's
 //! records pass [`FLUSH_BYTES`], and once more when the server stops, after its last
 //! connection). Like S3's, delivery is best effort: records a node holds when it is killed
-//! are lost, and each node of a cluster delivers the records of the requests it served.
+//! are lost, and each node of a cluster delivers the records of the requests it served. A
+//! delivery the store fails (a full volume, no leader) is tried again at the next flush,
+//! up to [`DELIVERY_ATTEMPTS`] times; one the target refuses is dropped and counted.
 //! A store where no bucket ever had logging on skips all of it (see
 //! `Projections::may_have_logging`), as does a read-only server, which cannot deliver.
 
@@ -46,6 +48,12 @@ pub const FLUSH_BYTES: usize = 1 << 20;
 const MAX_HELD_BYTES: usize = 64 << 20;
 /// Records dropped because delivery could not keep up or failed.
 pub const DROPPED: &str = "rucket_access_log_records_dropped_total";
+/// Deliveries that failed (each attempt counts; a retried one may succeed later).
+pub const FAILED: &str = "rucket_access_log_deliveries_failed_total";
+/// A delivery refused by the store itself (a 5xx: a full volume, a forward that timed
+/// out, a cluster without a leader) is tried again at the next flush, this many times in
+/// all; one the target refuses (4xx: deleted, re-made by another owner) is dropped.
+const DELIVERY_ATTEMPTS: u32 = 10;
 /// Log objects delivered.
 pub const DELIVERED: &str = "rucket_access_log_objects_delivered_total";
 
@@ -57,6 +65,8 @@ struct Pending {
     first: OffsetDateTime,
     lines: String,
     count: u64,
+    /// Deliveries of these records tried so far.
+    attempts: u32,
 }
 
 /// The records waiting for delivery.
@@ -92,6 +102,7 @@ impl AccessLog {
                     first: OffsetDateTime::now_utc(),
                     lines: String::new(),
                     count: 0,
+                    attempts: 0,
                 });
                 pending.len() - 1
             }
@@ -107,6 +118,21 @@ impl AccessLog {
 
     fn take(&self) -> Vec<Pending> {
         self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default()
+    }
+
+    /// Holds records whose delivery failed for the next flush, ahead of (and merged with)
+    /// records of the same bucket and configuration taken since; their bytes stay held.
+    fn put_back(&self, mut group: Pending) {
+        let Ok(mut pending) = self.pending.lock() else { return };
+        match pending.iter().position(|p| p.source == group.source && p.config == group.config) {
+            Some(i) => {
+                let newer = pending.remove(i);
+                group.lines.push_str(&newer.lines);
+                group.count += newer.count;
+                pending.insert(i, group);
+            }
+            None => pending.push(group),
+        }
     }
 }
 
@@ -129,29 +155,42 @@ impl Deliverer {
                     _ = self.log.wake.notified() => {}
                     _ = rucket_feed::stopped(&mut stop) => break,
                 }
-                self.flush().await;
+                self.flush(false).await;
             }
-            self.flush().await;
+            self.flush(true).await;
         })
     }
 
-    /// Delivers what is held now, one object per source bucket and configuration.
-    pub async fn flush(&self) {
-        for group in self.log.take() {
+    /// Delivers what is held now, one object per source bucket and configuration. A
+    /// delivery the store failed is held for the next flush, unless this is the `last`.
+    async fn flush(&self, last: bool) {
+        for mut group in self.log.take() {
             let now = OffsetDateTime::now_utc();
             let key = object_key(&group.config, &self.region, &group.source, group.first, now);
             let target = group.config.target_bucket.clone();
             let bytes = group.lines.len();
-            let delivered =
-                self.rucket.deliver_access_log(&group.source, &target, &key, group.lines.into_bytes()).await;
-            self.log.held.fetch_sub(bytes, Ordering::Relaxed);
-            match delivered {
-                Ok(()) => metrics::counter!(DELIVERED).increment(1),
-                Err(e) => {
-                    metrics::counter!(DROPPED).increment(group.count);
-                    tracing::warn!(source = %group.source, target = %target, error = ?e.code(), message = e.message(), records = group.count, "access log records could not be delivered; dropped");
+            // A copy, so that a failed delivery can be tried again.
+            let body = group.lines.as_bytes().to_vec();
+            let delivered = self.rucket.deliver_access_log(&group.source, &target, &key, body).await;
+            group.attempts += 1;
+            let error = match delivered {
+                Ok(()) => {
+                    self.log.held.fetch_sub(bytes, Ordering::Relaxed);
+                    metrics::counter!(DELIVERED).increment(1);
+                    continue;
                 }
+                Err(e) => e,
+            };
+            metrics::counter!(FAILED).increment(1);
+            let by_store = error.status_code().is_none_or(|s| s.is_server_error());
+            if by_store && group.attempts < DELIVERY_ATTEMPTS && !last {
+                tracing::warn!(source = %group.source, target = %target, error = ?error.code(), message = error.message(), records = group.count, attempts = group.attempts, "access log records could not be delivered; trying again at the next delivery");
+                self.log.put_back(group);
+                continue;
             }
+            self.log.held.fetch_sub(bytes, Ordering::Relaxed);
+            metrics::counter!(DROPPED).increment(group.count);
+            tracing::warn!(source = %group.source, target = %target, error = ?error.code(), message = error.message(), records = group.count, attempts = group.attempts, "access log records could not be delivered; dropped");
         }
     }
 }

@@ -2,6 +2,7 @@
 //! the volume, deletes still work, and once space is freed writes resume with no restart.
 //! A log volume filled past the reserve (none set) makes `/live` fail, and the
 //! restarted node has every acknowledged write.
+//! Access records whose delivery the full volume refused are delivered once space returns.
 //! The data dir lives on a small tmpfs the test mounts (skipped, saying so, where this
 //! machine does not allow mounting).
 
@@ -93,6 +94,77 @@ async fn a_full_volume_refuses_writes_with_507_keeps_deletes_and_recovers_withou
     assert!(resumed, "writes did not resume after space was freed");
     let ready = reqwest::get(format!("{}/_rucket/health/ready", server.endpoint)).await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
+    server.stop();
+}
+
+/// Access records whose delivery a full volume refused are held and delivered once space
+/// returns (they were dropped at the first failure before).
+#[tokio::test]
+async fn access_records_refused_by_a_full_volume_are_delivered_once_space_returns() {
+    use aws_sdk_s3::types::{BucketLoggingStatus, LoggingEnabled};
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path().join("vol");
+    let Some(_volume) = Tmpfs::mount(&volume, "64m") else { return };
+    let reserve = 16u64 << 20;
+    let mut server = Server::start_in(
+        &volume,
+        &["--disk-reserve-bytes", &reserve.to_string(), "--access-log-flush-ms", "100"],
+    );
+    let s3 = server.client();
+    let (source, target) = (support::bucket("logged"), support::bucket("logs"));
+    for name in [&source, &target] {
+        s3.create_bucket().bucket(name).send().await.unwrap();
+    }
+    let enabled = LoggingEnabled::builder().target_bucket(&target).target_prefix("logs/").build().unwrap();
+    let status = BucketLoggingStatus::builder().logging_enabled(enabled).build();
+    s3.put_bucket_logging().bucket(&source).bucket_logging_status(status).send().await.unwrap();
+    s3.put_object().bucket(&source).key("a").body(ByteStream::from_static(b"abc")).send().await.unwrap();
+    // Wait for the PUT's record to be delivered, so what follows is the GETs' alone.
+    let listed = || s3.list_objects_v2().bucket(&target).prefix("logs/").send();
+    for _ in 0..400 {
+        if listed().await.unwrap().key_count() > Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let before = listed().await.unwrap().key_count().unwrap_or(0);
+    assert!(before > 0, "the PUT's record was never delivered");
+
+    // Below the reserve: the GETs are served, their records' delivery is refused.
+    let ballast = volume.join("ballast");
+    std::fs::write(&ballast, vec![1u8; (free_bytes(&volume) - reserve + (2 << 20)) as usize]).unwrap();
+    for _ in 0..3 {
+        s3.get_object().bucket(&source).key("a").send().await.unwrap();
+    }
+    let mut failed = 0.0;
+    for _ in 0..400 {
+        failed = support::metric(&server, "rucket_access_log_deliveries_failed_total").await.unwrap_or(0.0);
+        if failed >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(failed >= 2.0, "no delivery was refused twice by the full volume ({failed})");
+    assert_eq!(listed().await.unwrap().key_count(), Some(before), "nothing lands while the volume is full");
+
+    std::fs::remove_file(&ballast).unwrap();
+    let mut gets = 0;
+    for _ in 0..400 {
+        let mut lines = Vec::new();
+        for object in listed().await.unwrap().contents() {
+            let got = s3.get_object().bucket(&target).key(object.key().unwrap()).send().await.unwrap();
+            let bytes = got.body.collect().await.unwrap().into_bytes();
+            lines.extend(String::from_utf8(bytes.to_vec()).unwrap().lines().map(str::to_owned));
+        }
+        gets = lines.iter().filter(|l| l.split(' ').nth(7) == Some("REST.GET.OBJECT")).count();
+        if gets >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(gets, 3, "the held records were not delivered once space returned");
+    let dropped = support::metric(&server, "rucket_access_log_records_dropped_total").await.unwrap_or(0.0);
+    assert_eq!(dropped, 0.0, "no record is dropped");
     server.stop();
 }
 
