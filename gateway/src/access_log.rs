@@ -8,7 +8,8 @@
 //! connection). Like S3's, delivery is best effort: records a node holds when it is killed
 //! are lost, and each node of a cluster delivers the records of the requests it served. A
 //! delivery the store fails (a full volume, no leader) is tried again at the next flush,
-//! up to [`DELIVERY_ATTEMPTS`] times; one the target refuses is dropped and counted.
+//! under the same key, up to [`DELIVERY_ATTEMPTS`] times; one the target refuses is
+//! dropped and counted.
 //! A store where no bucket ever had logging on skips all of it (see
 //! `Projections::may_have_logging`), as does a read-only server, which cannot deliver.
 
@@ -67,6 +68,10 @@ struct Pending {
     count: u64,
     /// Deliveries of these records tried so far.
     attempts: u32,
+    /// The object key of the first attempt, kept for the retries: a delivery whose outcome
+    /// was unknown (a forward that timed out) may have landed, and the retry then
+    /// overwrites it with the same records and those taken since, not a second copy.
+    key: Option<String>,
 }
 
 /// The records waiting for delivery.
@@ -103,6 +108,7 @@ impl AccessLog {
                     lines: String::new(),
                     count: 0,
                     attempts: 0,
+                    key: None,
                 });
                 pending.len() - 1
             }
@@ -111,7 +117,8 @@ impl AccessLog {
         group.lines.push_str(&line);
         group.lines.push('\n');
         group.count += 1;
-        if group.lines.len() >= FLUSH_BYTES {
+        // Records held for a retry wait for the next delivery rather than hasten it.
+        if group.lines.len() >= FLUSH_BYTES && group.attempts == 0 {
             self.wake.notify_one();
         }
     }
@@ -123,7 +130,7 @@ impl AccessLog {
     /// Holds records whose delivery failed for the next flush, ahead of (and merged with)
     /// records of the same bucket and configuration taken since; their bytes stay held.
     fn put_back(&self, mut group: Pending) {
-        let Ok(mut pending) = self.pending.lock() else { return };
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match pending.iter().position(|p| p.source == group.source && p.config == group.config) {
             Some(i) => {
                 let newer = pending.remove(i);
@@ -166,7 +173,12 @@ impl Deliverer {
     async fn flush(&self, last: bool) {
         for mut group in self.log.take() {
             let now = OffsetDateTime::now_utc();
-            let key = object_key(&group.config, &self.region, &group.source, group.first, now);
+            let key = group
+                .key
+                .get_or_insert_with(|| {
+                    object_key(&group.config, &self.region, &group.source, group.first, now)
+                })
+                .clone();
             let target = group.config.target_bucket.clone();
             let bytes = group.lines.len();
             // A copy, so that a failed delivery can be tried again.

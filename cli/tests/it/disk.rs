@@ -108,7 +108,7 @@ async fn access_records_refused_by_a_full_volume_are_delivered_once_space_return
     let reserve = 16u64 << 20;
     let mut server = Server::start_in(
         &volume,
-        &["--disk-reserve-bytes", &reserve.to_string(), "--access-log-flush-ms", "100"],
+        &["--disk-reserve-bytes", &reserve.to_string(), "--access-log-flush-ms", "200"],
     );
     let s3 = server.client();
     let (source, target) = (support::bucket("logged"), support::bucket("logs"));
@@ -119,16 +119,29 @@ async fn access_records_refused_by_a_full_volume_are_delivered_once_space_return
     let status = BucketLoggingStatus::builder().logging_enabled(enabled).build();
     s3.put_bucket_logging().bucket(&source).bucket_logging_status(status).send().await.unwrap();
     s3.put_object().bucket(&source).key("a").body(ByteStream::from_static(b"abc")).send().await.unwrap();
-    // Wait for the PUT's record to be delivered, so what follows is the GETs' alone.
-    let listed = || s3.list_objects_v2().bucket(&target).prefix("logs/").send();
+    // The operations of the records delivered so far.
+    let delivered = || async {
+        let mut operations = Vec::new();
+        let listed = s3.list_objects_v2().bucket(&target).prefix("logs/").send().await.unwrap();
+        for object in listed.contents() {
+            let got = s3.get_object().bucket(&target).key(object.key().unwrap()).send().await.unwrap();
+            let bytes = got.body.collect().await.unwrap().into_bytes();
+            let text = String::from_utf8(bytes.to_vec()).unwrap();
+            operations.extend(text.lines().filter_map(|l| l.split(' ').nth(7)).map(str::to_owned));
+        }
+        operations
+    };
+    let count = |operations: &[String], name: &str| operations.iter().filter(|o| *o == name).count();
+    // Wait for the PUT's record, so that what follows is the GETs' alone.
+    let mut put_delivered = false;
     for _ in 0..400 {
-        if listed().await.unwrap().key_count() > Some(0) {
+        put_delivered = count(&delivered().await, "REST.PUT.OBJECT") == 1;
+        if put_delivered {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let before = listed().await.unwrap().key_count().unwrap_or(0);
-    assert!(before > 0, "the PUT's record was never delivered");
+    assert!(put_delivered, "the PUT's record was never delivered");
 
     // Below the reserve: the GETs are served, their records' delivery is refused.
     let ballast = volume.join("ballast");
@@ -145,18 +158,12 @@ async fn access_records_refused_by_a_full_volume_are_delivered_once_space_return
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(failed >= 2.0, "no delivery was refused twice by the full volume ({failed})");
-    assert_eq!(listed().await.unwrap().key_count(), Some(before), "nothing lands while the volume is full");
+    assert_eq!(count(&delivered().await, "REST.GET.OBJECT"), 0, "nothing lands while the volume is full");
 
     std::fs::remove_file(&ballast).unwrap();
     let mut gets = 0;
     for _ in 0..400 {
-        let mut lines = Vec::new();
-        for object in listed().await.unwrap().contents() {
-            let got = s3.get_object().bucket(&target).key(object.key().unwrap()).send().await.unwrap();
-            let bytes = got.body.collect().await.unwrap().into_bytes();
-            lines.extend(String::from_utf8(bytes.to_vec()).unwrap().lines().map(str::to_owned));
-        }
-        gets = lines.iter().filter(|l| l.split(' ').nth(7) == Some("REST.GET.OBJECT")).count();
+        gets = count(&delivered().await, "REST.GET.OBJECT");
         if gets >= 3 {
             break;
         }

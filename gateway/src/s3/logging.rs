@@ -108,6 +108,9 @@ impl Rucket {
             return Err(errors::rejection(rucket_schemas::Rejection::LoggingTargetNotOwned));
         };
         let key = ObjectKey::parse(key).map_err(errors::key_name)?;
+        // Refused at once below the disk reserve, as a PUT of this size is (the blob path
+        // checks only every 64 KiB), so the records are held for a later delivery.
+        self.volumes.room_for_writes(body.len() as u64)?;
         let facts = rucket_schemas::RequestFacts {
             // Trusted like a configured key: the source owner's identity, no key policy.
             principal: rucket_schemas::Principal::ConfigKey { access_key_id: "rucket-access-log".to_owned() },
