@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use fjall::Database;
 use rucket_projections::{GroupedFold, Projections, StagedFold, ViewDiff, ViewDigest, STAGE_BUDGET};
-use rucket_schemas::{Hlc, LogPosition, StorageEvent};
+use rucket_schemas::LogPosition;
 
+use crate::archive::StampedEvent;
 use crate::{EventArchive, LogError};
 
 /// Events read from the archive per step.
@@ -18,7 +19,7 @@ const READ_BATCH: usize = 1024;
 const PAGES_AHEAD: usize = 4;
 
 /// A page of decoded events, or why reading stopped.
-type Page = Result<Vec<(LogPosition, Hlc, StorageEvent)>, LogError>;
+type Page = Result<Vec<StampedEvent>, LogError>;
 
 /// Folds archived events after `into`'s applied position, up to `until`, calling
 /// `progress` with the last folded position after every step. Stops at the first event
@@ -58,7 +59,7 @@ pub fn fold_archive_within(
                     return Err(e);
                 }
             };
-            for (position, hlc, event) in page {
+            for (position, (hlc, event)) in page {
                 if position.0 != after.0 + 1 {
                     group.commit()?;
                     return Err(LogError::CorruptEvent {
@@ -80,20 +81,18 @@ pub fn fold_archive_within(
 /// the first error (sent as the last page) or when the fold stops listening.
 fn read_ahead(archive: &EventArchive, mut after: LogPosition, until: LogPosition, pages: SyncSender<Page>) {
     while after < until {
-        let (events, failed) = archive.read_stamped_after(after, READ_BATCH);
-        let mut stop = failed.is_some() || events.is_empty();
-        let mut past_until = false;
-        let mut page = Vec::with_capacity(events.len());
-        for (position, (hlc, event)) in events {
-            if position > until {
-                // Past the end (or a gap reaches past it): nothing more to fold, and
-                // damage further on is not this fold's concern.
-                past_until = true;
-                stop = true;
-                break;
-            }
-            page.push((position, hlc, event));
-            after = position;
+        let (mut page, failed) = archive.read_stamped_after(after, READ_BATCH);
+        let mut stop = failed.is_some() || page.is_empty();
+        // Past the end (or a gap reaches past it): nothing more to fold, and damage
+        // further on is not this fold's concern.
+        let within = page.partition_point(|(position, _)| *position <= until);
+        let past_until = within < page.len();
+        if past_until {
+            page.truncate(within);
+            stop = true;
+        }
+        if let Some((position, _)) = page.last() {
+            after = *position;
         }
         if !page.is_empty() && pages.send(Ok(page)).is_err() {
             return;
