@@ -78,6 +78,9 @@ struct Pending {
 #[derive(Clone)]
 pub struct AccessLog {
     projections: Projections,
+    /// Virtual-hosted-style addressing, to name the bucket of a request refused before
+    /// its signature was checked.
+    hosts: Option<Arc<crate::host::VirtualHosts>>,
     /// `false` on a read-only server, which records nothing (it cannot deliver).
     enabled: bool,
     pending: Arc<Mutex<Vec<Pending>>>,
@@ -87,8 +90,19 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    pub fn new(projections: Projections, enabled: bool) -> Self {
-        Self { projections, enabled, pending: Arc::default(), held: Arc::default(), wake: Arc::default() }
+    pub fn new(
+        projections: Projections,
+        enabled: bool,
+        hosts: Option<Arc<crate::host::VirtualHosts>>,
+    ) -> Self {
+        Self {
+            projections,
+            hosts,
+            enabled,
+            pending: Arc::default(),
+            held: Arc::default(),
+            wake: Arc::default(),
+        }
     }
 
     fn push(&self, source: BucketName, config: BucketLogging, line: String) {
@@ -260,7 +274,12 @@ pub async fn layer(State(log): State<AccessLog>, mut request: Request, next: Nex
     let seen = Seen::of(&request);
     let response = next.run(request).await;
     let noted = note.0.lock().ok().and_then(|mut n| n.take());
-    let Some(noted) = noted else { return response };
+    // A request refused before the access hook saw it (a bad signature, an unknown access
+    // key, an expired URL) is recorded as S3 records it: anonymous, under the bucket and
+    // key its host and path name.
+    let refused_early =
+        || (response.status().as_u16() >= 400).then(|| seen.addressed(log.hosts.as_deref())).flatten();
+    let Some(noted) = noted.or_else(refused_early) else { return response };
     let Ok(source) = BucketName::parse(&noted.bucket) else { return response };
     let config = match log.projections.bucket_logging(&source) {
         Ok(Some(config)) => config,
@@ -287,6 +306,7 @@ struct Seen {
     referer: Option<String>,
     user_agent: Option<String>,
     host: Option<String>,
+    path: String,
     request_length: Option<String>,
     copy: bool,
     signature: &'static str,
@@ -321,12 +341,31 @@ impl Seen {
             referer: header("referer"),
             user_agent: header("user-agent"),
             host: header("host"),
+            path: request.uri().path().to_owned(),
             // A streamed (aws-chunked) body's length without its framing.
             request_length: header("x-amz-decoded-content-length").or_else(|| header("content-length")),
             copy: request.headers().contains_key("x-amz-copy-source"),
             signature,
             auth_type,
         }
+    }
+
+    /// The bucket and key the request's host and path name (its operation unknown, its
+    /// requester anonymous): `None` for a request to no bucket.
+    fn addressed(&self, hosts: Option<&crate::host::VirtualHosts>) -> Option<Noted> {
+        let path = percent_encoding::percent_decode_str(&self.path).decode_utf8().ok()?;
+        let path = path.strip_prefix('/').unwrap_or(&path);
+        let in_host = hosts.zip(self.host.as_deref()).and_then(|(hosts, host)| hosts.bucket_of(host));
+        let (bucket, key) = match in_host {
+            Some(bucket) => (bucket, path),
+            None => path.split_once('/').unwrap_or((path, "")),
+        };
+        (!bucket.is_empty()).then(|| Noted {
+            operation: String::new(),
+            bucket: bucket.to_owned(),
+            key: (!key.is_empty()).then(|| key.to_owned()),
+            requester: None,
+        })
     }
 
     /// The record in S3's access log format (fields S3 would fill and Rucket cannot are
@@ -504,6 +543,25 @@ async fn error_code(response: Response) -> (Response, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_request_is_recorded_under_the_bucket_and_key_it_addresses() {
+        let hosts = crate::host::VirtualHosts::new("s3.example.com");
+        let addressed = |host: &str, path: &str| {
+            let request = Request::builder().uri(path).header("host", host).body(axum::body::Body::empty());
+            Seen::of(&request.unwrap()).addressed(Some(&hosts)).map(|n| (n.bucket, n.key))
+        };
+        let some = |bucket: &str, key: Option<&str>| Some((bucket.to_owned(), key.map(str::to_owned)));
+        assert_eq!(
+            addressed("127.0.0.1:9000", "/photos/2024/a%20b.jpg"),
+            some("photos", Some("2024/a b.jpg"))
+        );
+        assert_eq!(addressed("127.0.0.1:9000", "/photos"), some("photos", None));
+        assert_eq!(addressed("127.0.0.1:9000", "/photos/"), some("photos", None));
+        assert_eq!(addressed("photos.s3.example.com", "/2024/a.jpg"), some("photos", Some("2024/a.jpg")));
+        assert_eq!(addressed("photos.s3.example.com:9000", "/"), some("photos", None));
+        assert_eq!(addressed("s3.example.com", "/"), None, "ListBuckets names no bucket");
+    }
 
     #[test]
     fn operations_are_named_as_s3_names_them() {

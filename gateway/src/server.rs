@@ -239,7 +239,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
         )?;
     }
-    let cors = crate::cors::CorsLayer { projections: rucket.projections.clone(), hosts };
+    let cors = crate::cors::CorsLayer { projections: rucket.projections.clone(), hosts: hosts.clone() };
     let access = Access {
         projections: rucket.projections.clone(),
         users: Arc::new(users.clone()),
@@ -253,7 +253,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         clock: Arc::clone(&rucket.clock),
         region: rucket.region.clone(),
     };
-    let access_log = crate::access_log::AccessLog::new(rucket.projections.clone(), writer.is_some());
+    let access_log = crate::access_log::AccessLog::new(rucket.projections.clone(), writer.is_some(), hosts);
     let log_delivery = writer.as_ref().map(|_| crate::access_log::Deliverer {
         log: access_log.clone(),
         rucket: rucket.clone(),

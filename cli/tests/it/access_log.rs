@@ -124,3 +124,36 @@ async fn a_request_in_flight_at_sigterm_is_delivered() {
     let fields = record(&lines, "REST.PUT.OBJECT", "slow");
     assert_eq!((fields[1], fields[12]), (source.as_str(), "200"), "{fields:?}");
 }
+
+/// Requests refused before their signature is checked are recorded as S3 records them:
+/// anonymous, under the bucket and key they address, with the error code.
+#[tokio::test]
+async fn requests_refused_before_their_signature_is_checked_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, target) = (support::bucket("refused"), support::bucket("refused-logs"));
+    let mut server = logged_server(dir.path(), &source, &target, "r/").await;
+    let client = server.client();
+    client
+        .put_object()
+        .bucket(&source)
+        .key("a b")
+        .body(ByteStream::from_static(b"abc"))
+        .send()
+        .await
+        .unwrap();
+    let wrong_secret = server.client_as(support::ROOT_KEY, "not-the-secret");
+    let refused = wrong_secret.get_object().bucket(&source).key("a b").send().await.unwrap_err();
+    assert_eq!(support::code(&refused), "SignatureDoesNotMatch");
+    let unknown = server.client_as("NOSUCHKEY0000000000", "whatever");
+    let refused = unknown.head_bucket().bucket(&source).send().await.unwrap_err();
+    assert_eq!(support::status(&refused), 403);
+    server.stop();
+
+    let lines = delivered(dir.path(), &target, "r/").await;
+    let fields = record(&lines, "REST.GET.OBJECT", "a%20b");
+    // requester, status, error code
+    assert_eq!((fields[5], fields[12], fields[13]), ("-", "403", "SignatureDoesNotMatch"), "{fields:?}");
+    let fields = record(&lines, "REST.HEAD.BUCKET", "-");
+    assert_eq!((fields[1], fields[5], fields[12]), (source.as_str(), "-", "403"), "{fields:?}");
+    assert_eq!(fields[13], "InvalidAccessKeyId", "{fields:?}");
+}
