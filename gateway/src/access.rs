@@ -144,6 +144,7 @@ pub struct Access {
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        crate::access_log::LogNote::mark_checked(cx.extensions_mut());
         let name = cx.s3_op().name().to_owned();
         if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
             if let Ok(mut guard) = slot.0.lock() {

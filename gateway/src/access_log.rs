@@ -14,7 +14,7 @@
 //! `Projections::may_have_logging`), as does a read-only server, which cannot deliver.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,7 +37,18 @@ pub struct Noted {
 
 /// Put in a request's extensions by [`layer`]; filled by the access hook.
 #[derive(Clone, Default)]
-pub struct LogNote(pub Arc<Mutex<Option<Noted>>>);
+pub struct LogNote(pub Arc<Mutex<Option<Noted>>>, Arc<AtomicBool>);
+
+impl LogNote {
+    /// Says that the request's signature was checked and its access decided (by the S3
+    /// access hook or a custom route's check): a refusal after that is not one "before
+    /// the signature was checked" and is not recorded from the host and path.
+    pub fn mark_checked(extensions: &http::Extensions) {
+        if let Some(note) = extensions.get::<LogNote>() {
+            note.1.store(true, Ordering::Relaxed);
+        }
+    }
+}
 
 /// The request id the outermost layer gave the request (its `x-amz-request-id`).
 #[derive(Clone, Debug)]
@@ -277,8 +288,8 @@ pub async fn layer(State(log): State<AccessLog>, mut request: Request, next: Nex
     // A request refused before the access hook saw it (a bad signature, an unknown access
     // key, an expired URL) is recorded as S3 records it: anonymous, under the bucket and
     // key its host and path name.
-    let refused_early =
-        || (response.status().as_u16() >= 400).then(|| seen.addressed(log.hosts.as_deref())).flatten();
+    let refused_early = !note.1.load(Ordering::Relaxed) && response.status().as_u16() >= 400;
+    let refused_early = || refused_early.then(|| seen.addressed(log.hosts.as_deref())).flatten();
     let Some(noted) = noted.or_else(refused_early) else { return response };
     let Ok(source) = BucketName::parse(&noted.bucket) else { return response };
     let config = match log.projections.bucket_logging(&source) {
@@ -307,6 +318,8 @@ struct Seen {
     user_agent: Option<String>,
     host: Option<String>,
     path: String,
+    /// A browser upload (POST with a form).
+    form: bool,
     request_length: Option<String>,
     copy: bool,
     signature: &'static str,
@@ -340,8 +353,17 @@ impl Seen {
             query,
             referer: header("referer"),
             user_agent: header("user-agent"),
-            host: header("host"),
+            // HTTP/2 carries the host as `:authority` (s3s reads it there too).
+            host: header("host").or_else(|| {
+                request
+                    .uri()
+                    .authority()
+                    .filter(|_| request.version() >= http::Version::HTTP_2)
+                    .map(|a| a.to_string())
+            }),
             path: request.uri().path().to_owned(),
+            form: request.method() == http::Method::POST
+                && header("content-type").is_some_and(|t| t.starts_with("multipart/form-data")),
             // A streamed (aws-chunked) body's length without its framing.
             request_length: header("x-amz-decoded-content-length").or_else(|| header("content-length")),
             copy: request.headers().contains_key("x-amz-copy-source"),
@@ -361,9 +383,10 @@ impl Seen {
             None => path.split_once('/').unwrap_or((path, "")),
         };
         (!bucket.is_empty()).then(|| Noted {
-            operation: String::new(),
+            operation: if self.form && key.is_empty() { "PostObject" } else { "" }.to_owned(),
             bucket: bucket.to_owned(),
-            key: (!key.is_empty()).then(|| key.to_owned()),
+            // A key past S3's limit (refused as KeyTooLong) is not copied into the record.
+            key: (!key.is_empty() && key.len() <= 1024).then(|| key.to_owned()),
             requester: None,
         })
     }
@@ -561,6 +584,28 @@ mod tests {
         assert_eq!(addressed("photos.s3.example.com", "/2024/a.jpg"), some("photos", Some("2024/a.jpg")));
         assert_eq!(addressed("photos.s3.example.com:9000", "/"), some("photos", None));
         assert_eq!(addressed("s3.example.com", "/"), None, "ListBuckets names no bucket");
+        let long = format!("/photos/{}", "k".repeat(1025));
+        assert_eq!(addressed("127.0.0.1:9000", &long), some("photos", None), "a key past S3's limit");
+
+        // HTTP/2 names the host in `:authority`, not a Host header.
+        let h2 = Request::builder()
+            .version(http::Version::HTTP_2)
+            .uri("https://photos.s3.example.com/2024/a.jpg")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let noted = Seen::of(&h2).addressed(Some(&hosts)).unwrap();
+        assert_eq!((noted.bucket.as_str(), noted.key.as_deref()), ("photos", Some("2024/a.jpg")));
+
+        // A browser upload is named as S3 names it, accepted or not.
+        let form = Request::builder()
+            .method("POST")
+            .uri("/photos")
+            .header("host", "127.0.0.1:9000")
+            .header("content-type", "multipart/form-data; boundary=x")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let noted = Seen::of(&form).addressed(Some(&hosts)).unwrap();
+        assert_eq!(rest_operation("POST", false, "", false, &noted.operation), "REST.POST.OBJECT");
     }
 
     #[test]

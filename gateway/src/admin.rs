@@ -65,6 +65,7 @@ impl S3Route for AdminRoute {
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        crate::access_log::LogNote::mark_checked(&req.extensions);
         let credentials =
             req.credentials.as_ref().ok_or_else(|| s3_error!(AccessDenied, "Signature is required"))?;
         match self.users.user(&credentials.access_key).map_err(crate::errors::projection)? {

@@ -396,6 +396,7 @@ impl S3Route for Routes {
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        crate::access_log::LogNote::mark_checked(&req.extensions);
         if self.feed.is_match(&req.method, &req.uri, &req.headers) {
             // Per-bucket checks happen in `call`, once the filter is parsed.
             return match req.credentials {
