@@ -123,6 +123,13 @@ const MAX_ENTRY_BYTES: usize = 2 << 20;
 /// Proposals in flight at once; while they wait, new commands gather into the next batch.
 const IN_FLIGHT: usize = 4;
 
+/// How long a proposal in flight holds its slot. openraft answers a write only when its
+/// entry is applied or truncated: a leader cut off from the others keeps accepting writes
+/// it cannot commit, and when it later installs a snapshot past them, nothing answers
+/// them. Their slots are freed after this long (the wait for the answer goes on), so the
+/// node can propose again, as a leader, rather than hang every write for good.
+const SLOT_HELD: Duration = Duration::from_secs(20);
+
 impl Node {
     /// Opens a node with the given network (use [`crate::NoPeers`] for a single node).
     /// Proposals on a follower are refused with [`ProposeError::NotLeader`].
@@ -448,7 +455,18 @@ async fn run_proposer(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Proposal>, 
         let raft = raft.clone();
         tokio::spawn(async move {
             let (commands, waiters): (Vec<_>, Vec<_>) = proposals.into_iter().unzip();
-            let result = raft.client_write(CommandBatch(commands)).await;
+            let write = raft.client_write(CommandBatch(commands));
+            tokio::pin!(write);
+            let result = match tokio::time::timeout(SLOT_HELD, &mut write).await {
+                Ok(result) => result,
+                Err(_) => {
+                    drop(permit);
+                    tracing::warn!(
+                        "a proposal had no answer in {SLOT_HELD:?}; its slot is freed while it waits"
+                    );
+                    write.await
+                }
+            };
             match result {
                 Ok(response) => {
                     let mut outcomes = response.data.0.into_iter();
@@ -473,7 +491,6 @@ async fn run_proposer(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Proposal>, 
                     }
                 }
             }
-            drop(permit);
         });
     }
 }

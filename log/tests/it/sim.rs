@@ -548,7 +548,15 @@ async fn propose_until_applied(net: &Net, command: rucket_schemas::Command, seed
                 return position;
             }
         }
-        assert!(Instant::now() < give_up, "seed {seed}: no node took a write within {SETTLE:?} of calm");
+        if Instant::now() >= give_up {
+            // What each node's Raft thought, to tell a stuck election from a stuck leader.
+            let metrics: Vec<String> = net
+                .live()
+                .iter()
+                .map(|n| format!("node {}: {}", n.id(), *n.raft().metrics().borrow()))
+                .collect();
+            panic!("seed {seed}: no node took a write within {SETTLE:?} of calm; {metrics:#?}");
+        }
     }
 }
 
