@@ -183,6 +183,22 @@ mod tests {
         }
     }
 
+    /// Every length up to 200 bytes (no block, one, the padding's 55/56/63/64 edges, a
+    /// few blocks), split at every point.
+    #[test]
+    fn md5_matches_the_reference_for_short_bodies_split_anywhere() {
+        let body: Vec<u8> = (0..200u32).map(|i| (i * 37 + 11) as u8).collect();
+        for len in 0..=body.len() {
+            let want: [u8; 16] = <md5::Md5 as md5::Digest>::digest(&body[..len]).into();
+            for split in 0..=len {
+                let mut c = Checksums::new(&[]);
+                c.update(&body[..split]);
+                c.update(&body[split..len]);
+                assert_eq!(c.finish().0, want, "{len} bytes split at {split}");
+            }
+        }
+    }
+
     #[test]
     fn multipart_checksums_compose_and_combine() {
         use base64::Engine as _;
