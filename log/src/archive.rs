@@ -165,14 +165,19 @@ impl EventArchive {
         (read.into_iter().map(|(position, (envelope, event))| (position, envelope, event)).collect(), failed)
     }
 
-    /// As [`Self::read_events_after`], but each event with its stamp alone: the record's
-    /// payload is decoded where it lies, not copied (replay reads every body this way).
+    /// As [`Self::read_events_after`], but each event with its stamp alone and as the
+    /// views record it: the record's payload is decoded where it lies, and an inline body
+    /// is named by its position rather than copied out (replay folds every event this
+    /// way, and the fold would put the position in its place).
     pub fn read_stamped_after(
         &self,
         after: LogPosition,
         limit: usize,
     ) -> (Vec<StampedEvent>, Option<LogError>) {
-        self.read_with(after, limit, open_stamped_at)
+        self.read_with(after, limit, |position, bytes| {
+            Envelope::open_bytes_as_viewed(bytes, position)
+                .map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })
+        })
     }
 
     /// Up to `limit` records after `after`, in position order, each decoded by `decode`;

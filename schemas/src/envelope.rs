@@ -82,6 +82,17 @@ impl Envelope {
         let p = Parsed::from_bytes(bytes)?;
         Ok((p.hlc, StorageEvent::decode(p.event_type, p.schema_version, p.payload)?))
     }
+
+    /// [`Self::open_bytes`] for the record archived at `position`, its event as the views
+    /// record it (an inline body named by `position`, not copied: see
+    /// [`StorageEvent::decode_as_viewed`]).
+    pub fn open_bytes_as_viewed(
+        bytes: &[u8],
+        position: crate::LogPosition,
+    ) -> Result<(Hlc, StorageEvent), CodecError> {
+        let p = Parsed::from_bytes(bytes)?;
+        Ok((p.hlc, StorageEvent::decode_as_viewed(p.event_type, p.schema_version, p.payload, position)?))
+    }
 }
 
 /// An envelope's fields, borrowed from its bytes.
@@ -230,6 +241,67 @@ mod tests {
             let back = Envelope::from_bytes(&bytes).unwrap();
             assert_eq!(back.open().unwrap(), event);
         }
+    }
+
+    /// Replay's decode names an inline body by its position and leaves every other event
+    /// (and every other kind of data) as the ordinary decode gives it.
+    #[test]
+    fn as_viewed_names_inline_bodies_by_position_and_changes_nothing_else() {
+        let position = crate::LogPosition(41);
+        let viewed = |event: &StorageEvent| {
+            let (hlc, viewed) = Envelope::open_bytes_as_viewed(&seal(event).to_bytes(), position).unwrap();
+            assert_eq!(hlc, Hlc::new(99, 1));
+            viewed
+        };
+        let StorageEvent::ObjectCreated(mut expected) = sample_object(vec![5; 4096], "a/b.png") else {
+            unreachable!()
+        };
+        let inline = StorageEvent::ObjectCreated(expected.clone());
+        expected.record.data = ObjectData::InArchive(position);
+        assert_eq!(viewed(&inline), StorageEvent::ObjectCreated(expected));
+        // An empty body too; and the thread decodes bodies again afterwards.
+        let StorageEvent::ObjectCreated(mut empty) = sample_object(Vec::new(), "a/b.png") else {
+            unreachable!()
+        };
+        assert!(matches!(viewed(&StorageEvent::ObjectCreated(empty.clone())),
+            StorageEvent::ObjectCreated(e) if e.record.data == ObjectData::InArchive(position)));
+        assert_eq!(Envelope::from_bytes(&seal(&inline).to_bytes()).unwrap().open().unwrap(), inline);
+
+        // Data that is not an inline body, and an inline body under a seal (which no writer
+        // makes), come back as they are.
+        for data in [
+            ObjectData::Blob(crate::BlobId::from_bytes([4; 16])),
+            ObjectData::Sealed {
+                seal: crate::Seal {
+                    kind: crate::SealKind::MasterKey { key_id: "0123abcd".into() },
+                    wrapped_key: vec![9; 72],
+                    context_id: "v1".into(),
+                },
+                data: Box::new(ObjectData::Inline(b"sealed bytes".to_vec())),
+            },
+        ] {
+            empty.record.data = data;
+            let event = StorageEvent::ObjectCreated(empty.clone());
+            assert_eq!(viewed(&event), event);
+        }
+        let other = StorageEvent::BucketCreated(BucketCreated {
+            bucket: BucketName::parse("photos").unwrap(),
+            owner: UserId::new("alice"),
+            location: String::new(),
+            object_lock_enabled: false,
+        });
+        assert_eq!(viewed(&other), other);
+    }
+
+    /// A body the payload is too short for is an error, not a silent skip.
+    #[test]
+    fn as_viewed_refuses_a_body_longer_than_its_payload() {
+        let mut forged = seal(&sample_object(vec![5; 1000], "k"));
+        // Cut inside the body (what follows it is far shorter than 500 bytes).
+        forged.payload.truncate(forged.payload.len() - 500);
+        let bytes = forged.to_bytes();
+        assert!(Envelope::open_bytes_as_viewed(&bytes, crate::LogPosition(1)).is_err());
+        assert!(Envelope::open_bytes(&bytes).is_err());
     }
 
     #[test]

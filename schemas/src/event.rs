@@ -1024,8 +1024,9 @@ pub struct StandardHeaders {
 
 const IN_ARCHIVE_IN_EVENT: &str = "an event cannot name an archive position as its data (only views do)";
 
-/// Where an object's bytes live.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+/// Where an object's bytes live. Decoded by hand (the same wire form the derive would
+/// read) so that replay can step over inline bodies: see [`StorageEvent::decode_as_viewed`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode)]
 pub enum ObjectData {
     /// Small objects travel inside the event itself. Serialized as bytes (not a sequence
     /// of numbers) for serde formats; bincode's wire form is the same either way.
@@ -1043,6 +1044,49 @@ pub enum ObjectData {
     /// name it instead of holding a second copy; a GET reads it from the archive.
     InArchive(LogPosition),
 }
+
+thread_local! {
+    /// Set while [`StorageEvent::decode_as_viewed`] decodes on this thread: inline bodies
+    /// are stepped over (checked to be there, not copied) and decoded as empty.
+    static SKIP_INLINE_BODIES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl<Context> bincode::Decode<Context> for ObjectData {
+    fn decode<D: bincode::de::Decoder<Context = Context>>(
+        decoder: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        use bincode::de::read::Reader;
+        // The variant's index, then its fields, as bincode's derive writes them.
+        match u32::decode(decoder)? {
+            0 => {
+                if SKIP_INLINE_BODIES.get() {
+                    let len = u64::decode(decoder)?;
+                    let len = usize::try_from(len)
+                        .map_err(|_| bincode::error::DecodeError::OutsideUsizeRange(len))?;
+                    decoder.claim_container_read::<u8>(len)?;
+                    // A slice reader can step over the body; any other reader reads it.
+                    if decoder.reader().peek_read(len).is_some() {
+                        decoder.reader().consume(len);
+                    } else {
+                        decoder.reader().read(&mut vec![0; len])?;
+                    }
+                    return Ok(Self::Inline(Vec::new()));
+                }
+                Ok(Self::Inline(Vec::decode(decoder)?))
+            }
+            1 => Ok(Self::Blob(BlobId::decode(decoder)?)),
+            2 => Ok(Self::Parts(Vec::decode(decoder)?)),
+            3 => Ok(Self::Sealed { seal: Seal::decode(decoder)?, data: Box::decode(decoder)? }),
+            4 => Ok(Self::InArchive(LogPosition::decode(decoder)?)),
+            found => Err(bincode::error::DecodeError::UnexpectedVariant {
+                type_name: "ObjectData",
+                allowed: &bincode::error::AllowedEnumVariants::Range { min: 0, max: 4 },
+                found,
+            }),
+        }
+    }
+}
+bincode::impl_borrow_decode!(ObjectData);
 
 /// One part of a multipart object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
@@ -1353,6 +1397,43 @@ impl StorageEvent {
             return Err(CodecError::Payload(IN_ARCHIVE_IN_EVENT.into()));
         }
         Ok(event)
+    }
+
+    /// Decodes an archived event as the views record it: an inline body is named by
+    /// `position`, where the archived event keeps it (`ObjectData::InArchive`), instead of
+    /// being copied out. For replay, which folds every body in the archive and needs none
+    /// of their bytes. The body's length is still checked against the payload.
+    pub fn decode_as_viewed(
+        event_type: u16,
+        schema_version: u16,
+        bytes: &[u8],
+        position: LogPosition,
+    ) -> Result<Self, CodecError> {
+        struct Skipping;
+        impl Drop for Skipping {
+            fn drop(&mut self) {
+                SKIP_INLINE_BODIES.set(false);
+            }
+        }
+        SKIP_INLINE_BODIES.set(true);
+        let skipping = Skipping;
+        let event = Self::decode(event_type, schema_version, bytes);
+        drop(skipping);
+        match event? {
+            Self::ObjectCreated(mut e) if matches!(e.record.data, ObjectData::Inline(_)) => {
+                e.record.data = ObjectData::InArchive(position);
+                Ok(Self::ObjectCreated(e))
+            }
+            // An inline body anywhere else (which no writer makes) stays in the event, as
+            // `decode` gives it.
+            Self::ObjectCreated(e) if matches!(e.record.data.unsealed(), ObjectData::Inline(_)) => {
+                Self::decode(event_type, schema_version, bytes)
+            }
+            Self::MultipartCompleted(e) if matches!(e.record.data.unsealed(), ObjectData::Inline(_)) => {
+                Self::decode(event_type, schema_version, bytes)
+            }
+            event => Ok(event),
+        }
     }
 
     /// The body an `ObjectCreated` carries inline; `None` for any other event.
