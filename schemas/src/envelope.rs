@@ -302,6 +302,9 @@ mod tests {
         let bytes = forged.to_bytes();
         assert!(Envelope::open_bytes_as_viewed(&bytes, crate::LogPosition(1)).is_err());
         assert!(Envelope::open_bytes(&bytes).is_err());
+        // The failed decode leaves the thread decoding bodies again.
+        let whole = sample_object(vec![5; 1000], "k");
+        assert_eq!(Envelope::open_bytes(&seal(&whole).to_bytes()).unwrap().1, whole);
     }
 
     #[test]
