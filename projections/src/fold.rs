@@ -455,9 +455,11 @@ impl Projections {
             }
             self.remove_version(tx, &k);
         }
-        let entry = VersionEntry::Object(Box::new(record.clone()));
+        // The record is encoded once: the version entry's encoding is the record's behind
+        // its variant index, and the current version, when it is this one, is the record.
+        let record_bytes = encode(record)?;
         let new_key = keys::version(bucket, key, record.hlc_timestamp);
-        tx.insert(View::Versions, new_key.clone(), encode(&entry)?);
+        tx.insert(View::Versions, new_key.clone(), VersionEntry::object_bytes(&record_bytes));
         // A new version's key is new (its stamp is), so nothing is there to remove: empty
         // tags and locks write nothing rather than a tombstone per PUT.
         if !tags.is_empty() {
@@ -468,11 +470,15 @@ impl Projections {
         }
         // Version keys sort newest first (a tie, which distinct stamps never make, keeps
         // the stored entry, as before).
-        let newest = match newest_kept {
-            Some((kept, kept_entry)) if kept <= new_key => (kept, kept_entry),
-            _ => (new_key, entry),
-        };
-        self.set_current(tx, bucket, key, Some(newest.1))
+        match newest_kept {
+            Some((kept, kept_entry)) if kept <= new_key => {
+                self.set_current(tx, bucket, key, Some(kept_entry))
+            }
+            _ => {
+                tx.insert(View::Objects, keys::object(bucket, key), record_bytes);
+                Ok(())
+            }
+        }
     }
 
     /// Sets a bucket configuration of one kind, or removes it (`None`).

@@ -38,6 +38,16 @@ pub enum VersionEntry {
 }
 
 impl VersionEntry {
+    /// The encoding of `VersionEntry::Object(record)` from `record`'s own encoding: the
+    /// variant's index (0, one byte as a varint) and then the record, as the derive writes
+    /// it. Saves a fold encoding a new version's record twice.
+    pub(crate) fn object_bytes(record: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(record.len() + 1);
+        bytes.push(0);
+        bytes.extend_from_slice(record);
+        bytes
+    }
+
     pub fn version_id(&self) -> &VersionId {
         match self {
             Self::Object(r) => &r.version_id,

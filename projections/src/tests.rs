@@ -471,3 +471,28 @@ fn block_public_policy_holds_at_apply_time() {
     };
     assert_eq!(h.rejected("alice", disguised), Rejection::AccessDenied);
 }
+
+/// A new version's record is encoded once for both views: the version entry built from
+/// the record's bytes must be what encoding the entry itself gives, and decode back to it.
+#[test]
+fn a_version_entry_is_its_records_encoding_behind_the_variant() {
+    let mut h = Harness::new();
+    h.run("alice", create("bk1"));
+    h.put("bk1", "k", ObjectData::Blob(BlobId::from_bytes([7; 16])));
+    let (bucket, key) = (bucket_name("bk1"), ObjectKey::parse("k").unwrap());
+    let record = h.projections.current_object(&bucket, &key).unwrap().unwrap();
+    let entry = crate::VersionEntry::Object(Box::new(record.clone()));
+    let built = crate::VersionEntry::object_bytes(&crate::store::encode(&record).unwrap());
+    assert_eq!(built, crate::store::encode(&entry).unwrap());
+    assert_eq!(crate::store::decode::<crate::VersionEntry>(&built, "versions").unwrap(), entry);
+    // And the history holds that entry.
+    let stored = h
+        .projections
+        .versions
+        .prefix(crate::keys::versions_of(&bucket, &key))
+        .next()
+        .unwrap()
+        .value()
+        .unwrap();
+    assert_eq!(&stored[..], &built[..]);
+}
