@@ -1,6 +1,7 @@
 //! Conditional reads (RFC 7232 as S3 applies it): If-Match and If-Unmodified-Since give
 //! 412, If-None-Match and If-Modified-Since give 304. An ETag condition takes precedence
-//! over the date condition of the same kind.
+//! over the date condition of the same kind. A 304 carries the object's ETag and
+//! Last-Modified, as RFC 7232 asks and S3 does (clients revalidating a cache read them).
 
 use s3s::dto::{ETagCondition, Timestamp};
 use s3s::{s3_error, S3Error};
@@ -38,18 +39,32 @@ impl ReadConditions<'_> {
             }
         }
         match self.if_none_match {
-            Some(cond) if matches(cond, etag) => return Err(s3_error!(NotModified)),
+            Some(cond) if matches(cond, etag) => return Err(not_modified(etag, last_modified)),
             Some(_) => {}
             None => {
                 if let Some(since) = self.if_modified_since {
                     if last_modified <= unix_seconds(since) {
-                        return Err(s3_error!(NotModified));
+                        return Err(not_modified(etag, last_modified));
                     }
                 }
             }
         }
         Ok(())
     }
+}
+
+fn not_modified(etag: &str, last_modified: i64) -> S3Error {
+    let mut e = s3_error!(NotModified);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(value) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+        headers.insert(http::header::ETAG, value);
+    }
+    let date = time::OffsetDateTime::from_unix_timestamp(last_modified).ok().map(Timestamp::from);
+    if let Some(value) = date.as_ref().and_then(super::put::http_date).and_then(|d| d.parse().ok()) {
+        headers.insert(http::header::LAST_MODIFIED, value);
+    }
+    e.set_headers(headers);
+    e
 }
 
 fn precondition_failed() -> S3Error {
@@ -64,6 +79,21 @@ mod tests {
 
     fn ts(secs: i64) -> Timestamp {
         Timestamp::from(time::OffsetDateTime::from_unix_timestamp(secs).unwrap())
+    }
+
+    #[test]
+    fn not_modified_names_the_etag_and_last_modified() {
+        let hit = ETagCondition::ETag(ETag::Strong("abc".into()));
+        let none = ReadConditions {
+            if_match: None,
+            if_none_match: Some(&hit),
+            if_modified_since: None,
+            if_unmodified_since: None,
+        };
+        let e = none.check("abc", 1_000_000_000).unwrap_err();
+        let headers = e.headers().unwrap();
+        assert_eq!(headers[http::header::ETAG], "\"abc\"");
+        assert_eq!(headers[http::header::LAST_MODIFIED], "Sun, 09 Sep 2001 01:46:40 GMT");
     }
 
     fn check(c: ReadConditions<'_>) -> &'static str {

@@ -246,12 +246,14 @@ impl Rucket {
         envelope.open().ok()
     }
 
-    /// The version id an applied write created, for `x-amz-version-id` (`None` for the
-    /// `null` version of a never-versioned bucket).
+    /// The version id an applied write created, for `x-amz-version-id` (`None` for a
+    /// `null` version, which a never-versioned or suspended bucket writes: S3 and Ceph's
+    /// suite send no version id for those writes).
     fn created_version(&self, bucket: &BucketName, outcome: &Outcome) -> Option<String> {
-        // A never-versioned bucket has only `null` versions: no need to read the event back.
+        // Only a versioning bucket writes versions other than `null`: no need to read the
+        // event back otherwise.
         let versioning = self.projections().bucket(bucket).ok()??.versioning;
-        if versioning == rucket_projections::Versioning::Unversioned {
+        if versioning != rucket_projections::Versioning::Enabled {
             return None;
         }
         let record = match self.archived(outcome)? {

@@ -272,16 +272,22 @@ def test_get_conditionals(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="k", IfMatch='"0123456789abcdef0123456789abcdef"')
     assert fails(e) == (412, "PreconditionFailed")
+    last_modified = s3.head_object(Bucket=bucket, Key="k")["ResponseMetadata"]["HTTPHeaders"]["last-modified"]
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="k", IfNoneMatch=etag)
     assert fails(e)[0] == 304
+    # A 304 names what the client already has (RFC 7232), as S3's does.
+    assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["etag"] == etag
+    assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["last-modified"] == last_modified
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="k", IfNoneMatch=etag)
     assert fails(e)[0] == 304
+    assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["etag"] == etag
     future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="k", IfModifiedSince=future)
     assert fails(e)[0] == 304
+    assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["etag"] == etag
     past = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="k", IfUnmodifiedSince=past)

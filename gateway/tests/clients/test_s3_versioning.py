@@ -126,7 +126,15 @@ def test_version_id_of_another_key_is_no_such_version(s3, versioned):
 def test_suspended_writes_replace_the_null_version(s3, versioned):
     v1 = s3.put_object(Bucket=versioned, Key="k", Body=b"enabled")["VersionId"]
     set_versioning(s3, versioned, "Suspended")
-    s3.put_object(Bucket=versioned, Key="k", Body=b"null one")
+    # A write of a null version names no version, as in a never-versioned bucket.
+    assert "VersionId" not in s3.put_object(Bucket=versioned, Key="k", Body=b"null one")
+    upload = s3.create_multipart_upload(Bucket=versioned, Key="k")["UploadId"]
+    part = s3.upload_part(Bucket=versioned, Key="k", UploadId=upload, PartNumber=1, Body=b"null part")
+    done = s3.complete_multipart_upload(
+        Bucket=versioned, Key="k", UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    assert "VersionId" not in done
     s3.put_object(Bucket=versioned, Key="k", Body=b"null two")
     listed = s3.list_object_versions(Bucket=versioned)["Versions"]
     assert [(v["VersionId"], v["IsLatest"]) for v in listed] == [("null", True), (v1, False)]
