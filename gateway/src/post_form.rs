@@ -7,6 +7,8 @@
 //! - a checksum field (`x-amz-checksum-<algorithm>`) needs no condition of its own in the
 //!   policy (s3s wants one for every field); the handler verifies it;
 //! - the ETag s3s adds to a `success_action_redirect` URL is quoted, as S3's is;
+//! - a `tagging` field (a Tagging document) tags the object (s3s reads only an
+//!   `x-amz-tagging` field, in the header's form);
 //! - a form that names a field twice is 400 (s3s would take the last, this layer the
 //!   first: no two readings of one form).
 //!
@@ -29,6 +31,11 @@ const MAX_FORM_FIELDS: usize = 1000;
 /// its value).
 #[derive(Clone, Debug)]
 pub struct PostChecksum(pub String, pub String);
+
+/// The form's `tagging` field (a Tagging document, which s3s does not read), for the
+/// handler to parse.
+#[derive(Clone, Debug)]
+pub struct PostTagging(pub Vec<u8>);
 
 /// One field of the form: its lowercase name and where its value lies in the bytes read.
 struct Field {
@@ -239,6 +246,9 @@ pub async fn layer(request: Request, next: Next) -> Response {
         if value("signature").is_none() && value("x-amz-signature").is_none() {
             return bad("InvalidArgument", "Bucket POST must contain a field named 'Signature'.");
         }
+    }
+    if let Some(tagging) = value("tagging") {
+        parts.extensions.insert(PostTagging(tagging.to_vec()));
     }
     // Edits to the bytes read, from the last to the first so that ranges stay valid.
     let mut edits: Vec<(std::ops::Range<usize>, Vec<u8>)> = Vec::new();

@@ -354,7 +354,16 @@ impl Rucket {
         if lock.is_some() && !bucket_record.object_lock_enabled {
             return Err(super::lock::bucket_without_lock());
         }
-        let tags = super::tagging::from_header(req.input.tagging.as_deref())?;
+        let tags = match req.extensions.get::<crate::post_form::PostTagging>() {
+            Some(_) if req.input.tagging.is_some() => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "The form names tags twice: tagging and x-amz-tagging"
+                ));
+            }
+            Some(crate::post_form::PostTagging(xml)) => super::tagging::from_form(xml)?,
+            None => super::tagging::from_header(req.input.tagging.as_deref())?,
+        };
         let storage_class = storage_class(req.input.storage_class.as_ref())?.unwrap_or_default();
         let declared = Declared::from_request(&req)?;
         let algorithms = declared.algorithms(req.input.checksum_algorithm.as_ref())?;

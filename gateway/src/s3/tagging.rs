@@ -87,6 +87,17 @@ fn url_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The tags of a browser upload's `tagging` field, a Tagging document as S3 takes it (s3s
+/// reads only an `x-amz-tagging` field, in the header's form).
+pub(super) fn from_form(xml: &[u8]) -> S3Result<Tags> {
+    use s3s::xml::Deserialize as _;
+    let mut d = s3s::xml::Deserializer::new(xml);
+    let tagging = Tagging::deserialize(&mut d)
+        .and_then(|t| d.expect_eof().map(|()| t))
+        .map_err(|_| s3_error!(MalformedXML, "The form's tagging field is not a Tagging document"))?;
+    from_tag_set(tagging.tag_set, MAX_OBJECT_TAGS, "Object")
+}
+
 fn from_tag_set(tag_set: TagSet, max: usize, what: &str) -> S3Result<Tags> {
     let mut pairs = Vec::new();
     for tag in tag_set {
@@ -232,6 +243,19 @@ impl Rucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_tags_are_a_tagging_document() {
+        let xml = b"<Tagging><TagSet><Tag><Key>0</Key><Value>zero</Value></Tag><Tag><Key>1</Key><Value></Value></Tag></TagSet></Tagging>";
+        let tags = from_form(xml).unwrap();
+        assert_eq!(
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(),
+            [("0", "zero"), ("1", "")]
+        );
+        assert!(from_form(b"a=b").is_err(), "the header's form is not a document");
+        let twice = b"<Tagging><TagSet><Tag><Key>k</Key><Value>1</Value></Tag><Tag><Key>k</Key><Value>2</Value></Tag></TagSet></Tagging>";
+        assert!(from_form(twice).is_err());
+    }
 
     #[test]
     fn header_tags_are_validated_like_s3() {

@@ -73,3 +73,32 @@ def test_post_signed_for_another_region_is_refused(server, s3):
     assert "AuthorizationQueryParametersError" in r.text and "expecting &apos;us-east-1&apos;" in r.text, r.text
     assert s3.list_objects_v2(Bucket="post-region")["KeyCount"] == 0
     s3.delete_bucket(Bucket="post-region")
+
+
+def test_post_tagging_field_tags_the_object(server, s3):
+    """S3's form field `tagging` is a Tagging document; the object carries its tags, signed
+    or (into a bucket anyone may write) anonymous, and a malformed one is refused."""
+    s3.create_bucket(Bucket="post-tags")
+    tagging = ("<Tagging><TagSet><Tag><Key>0</Key><Value>zero</Value></Tag>"
+               "<Tag><Key>1</Key><Value>one</Value></Tag></TagSet></Tagging>")
+    signer = client(server, "s3v4")
+    post = signer.generate_presigned_post("post-tags", "signed.txt", Fields={"tagging": tagging},
+                                          Conditions=[{"tagging": tagging}])
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("a.txt", b"signed")})
+    assert r.status_code == 204, r.text
+    tags = s3.get_object_tagging(Bucket="post-tags", Key="signed.txt")["TagSet"]
+    assert tags == [{"Key": "0", "Value": "zero"}, {"Key": "1", "Value": "one"}]
+
+    s3.put_bucket_acl(Bucket="post-tags", ACL="public-read-write")
+    url = f"{server['endpoint']}/post-tags"
+    r = requests.post(url, files=[("key", (None, "anonymous.txt")), ("tagging", (None, tagging)),
+                                  ("file", ("b.txt", b"anonymous"))])
+    assert r.status_code == 204, r.text
+    assert s3.get_object_tagging(Bucket="post-tags", Key="anonymous.txt")["TagSet"] == tags
+
+    r = requests.post(url, files=[("key", (None, "bad.txt")), ("tagging", (None, "0=zero")),
+                                  ("file", ("c.txt", b"bad"))])
+    assert r.status_code == 400 and "MalformedXML" in r.text, r.text
+    r = requests.post(url, files=[("key", (None, "twice.txt")), ("tagging", (None, tagging)),
+                                  ("x-amz-tagging", (None, "a=b")), ("file", ("d.txt", b"twice"))])
+    assert r.status_code == 400 and "InvalidArgument" in r.text, r.text
