@@ -674,9 +674,16 @@ impl Rucket {
         }
         let declared_for_algorithm =
             declared_value.as_ref().filter(|(n, _)| *n == algorithm.s3_name()).map(|(_, v)| v.clone());
+        // Without an asked type, a declared value without a part count asks for a full-object
+        // checksum, where the algorithm has one (the CRCs): a SHA's object checksum is
+        // always a composite, so a declared value that is not one simply does not match.
+        let sha = matches!(
+            algorithm,
+            rucket_blobs::ChecksumAlgorithm::Sha1 | rucket_blobs::ChecksumAlgorithm::Sha256
+        );
         let full_object = declared
             .full_object
-            .or_else(|| declared_for_algorithm.as_ref().map(|v| !v.contains('-')))
+            .or_else(|| declared_for_algorithm.as_ref().filter(|_| !sha).map(|v| !v.contains('-')))
             .unwrap_or(algorithm == rucket_blobs::ChecksumAlgorithm::Crc64Nvme);
         let computed = if full_object {
             rucket_blobs::full_object_checksum(algorithm, &part_sums)
