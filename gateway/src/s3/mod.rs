@@ -250,10 +250,11 @@ impl Rucket {
     /// `null` version, which a never-versioned or suspended bucket writes: S3 and Ceph's
     /// suite send no version id for those writes).
     fn created_version(&self, bucket: &BucketName, outcome: &Outcome) -> Option<String> {
-        // Only a versioning bucket writes versions other than `null`: no need to read the
-        // event back otherwise.
+        // A never-versioned bucket (which never becomes one again) has only `null`
+        // versions: no need to read the event back. Otherwise the event says, not the
+        // bucket's state now, which may have changed since the write.
         let versioning = self.projections().bucket(bucket).ok()??.versioning;
-        if versioning != rucket_projections::Versioning::Enabled {
+        if versioning == rucket_projections::Versioning::Unversioned {
             return None;
         }
         let record = match self.archived(outcome)? {
@@ -261,7 +262,7 @@ impl Rucket {
             rucket_schemas::StorageEvent::MultipartCompleted(e) => e.record,
             _ => return None,
         };
-        Some(record.version_id.to_string())
+        (!record.version_id.is_null()).then(|| record.version_id.to_string())
     }
 }
 
