@@ -262,6 +262,75 @@ fn secs(hlc: Hlc) -> i64 {
     hlc.unix_millis().div_euclid(1000)
 }
 
+/// Whether `rule`'s filter takes a version of `key`: `size` is `None` for a delete marker
+/// (which no size or tag condition takes); `tags` is called only when the rule names tags.
+fn takes<E>(
+    rule: &LifecycleRule,
+    key: &str,
+    size: Option<u64>,
+    tags: &mut dyn FnMut() -> Result<Tags, E>,
+) -> Result<bool, E> {
+    if !key.starts_with(&rule.prefix) {
+        return Ok(false);
+    }
+    let Some(size) = size else {
+        return Ok(rule.tags.is_empty() && rule.size_greater_than.is_none() && rule.size_less_than.is_none());
+    };
+    if rule.size_greater_than.is_some_and(|gt| size <= gt) || rule.size_less_than.is_some_and(|lt| size >= lt)
+    {
+        return Ok(false);
+    }
+    if rule.tags.is_empty() {
+        return Ok(true);
+    }
+    let tags = tags()?;
+    Ok(rule.tags.iter().all(|(k, v)| tags.get(k) == Some(v)))
+}
+
+/// S3's `x-amz-expiration` for a current version of `key` (`size` bytes, created at
+/// `created`): the earliest expiry among the enabled rules whose Expiration (Days or Date)
+/// takes it, as `expiry-date="Fri, 23 Dec 2012 00:00:00 GMT", rule-id="rule1"`.
+///
+/// Days here are always S3's calendar days, whatever `lifecycle_day_secs` says: the header
+/// names the date S3 would, as Ceph's gateway does under its debug interval (a shortened
+/// day is for tests of the worker).
+pub fn expiration_header<E>(
+    config: &LifecycleConfig,
+    key: &str,
+    size: u64,
+    created: Hlc,
+    mut tags: impl FnMut() -> Result<Tags, E>,
+) -> Result<Option<String>, E> {
+    let mut earliest: Option<(i64, &str)> = None;
+    for rule in config.rules.iter().filter(|r| r.enabled) {
+        let due_at = match (rule.expiration_days, rule.expiration_date) {
+            (Some(days), _) => due(secs(created), days, 86_400),
+            (None, Some(date)) => date,
+            _ => continue,
+        };
+        if earliest.is_some_and(|(at, _)| at <= due_at) || !takes(rule, key, Some(size), &mut tags)? {
+            continue;
+        }
+        earliest = Some((due_at, &rule.id));
+    }
+    let Some((at, id)) = earliest else { return Ok(None) };
+    let Ok(date) = time::OffsetDateTime::from_unix_timestamp(at) else { return Ok(None) };
+    let mut text = Vec::new();
+    if dto::Timestamp::from(date).format(dto::TimestampFormat::HttpDate, &mut text).is_err() {
+        return Ok(None);
+    }
+    // A rule id is any text of up to 255 characters; a header value is visible ASCII.
+    let id: String = id
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'%' => format!("%{b:02X}"),
+            0x20..=0x7e => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    Ok(Some(format!("expiry-date=\"{}\", rule-id=\"{id}\"", String::from_utf8_lossy(&text))))
+}
+
 /// Lifecycle settings.
 #[derive(Clone, Copy, Debug)]
 pub struct LifecycleSettings {
@@ -376,24 +445,11 @@ fn plan_bucket(
         let applies = |rule: &LifecycleRule,
                        entry: &VersionEntry|
          -> Result<bool, rucket_projections::ProjectionError> {
-            if !key.as_str().starts_with(&rule.prefix) {
-                return Ok(false);
-            }
-            let VersionEntry::Object(record) = entry else {
-                return Ok(rule.tags.is_empty()
-                    && rule.size_greater_than.is_none()
-                    && rule.size_less_than.is_none());
+            let (size, hlc) = match entry {
+                VersionEntry::Object(record) => (Some(record.size), record.hlc_timestamp),
+                VersionEntry::DeleteMarker { hlc_timestamp, .. } => (None, *hlc_timestamp),
             };
-            if rule.size_greater_than.is_some_and(|gt| record.size <= gt)
-                || rule.size_less_than.is_some_and(|lt| record.size >= lt)
-            {
-                return Ok(false);
-            }
-            if rule.tags.is_empty() {
-                return Ok(true);
-            }
-            let tags = projections.version_tags(bucket, key, record.hlc_timestamp)?;
-            Ok(rule.tags.iter().all(|(k, v)| tags.get(k) == Some(v)))
+            takes(rule, key.as_str(), size, &mut || projections.version_tags(bucket, key, hlc))
         };
         let Some(current) = history.first() else { return Ok(()) };
         // The current version.
@@ -472,6 +528,70 @@ mod tests {
         assert_eq!(due(100 * day, 1, day as u64), 101 * day);
         // Test days of one second.
         assert_eq!(due(1_000, 2, 1), 1_002);
+    }
+
+    #[test]
+    fn the_expiration_header_names_the_earliest_rule_that_takes_the_version() {
+        let day = 86_400_i64;
+        // 2021-01-01 10:00 UTC.
+        let created = Hlc::new(((18_628 * day + 36_000) as u64) << 32, 0);
+        let days = |id: &str, prefix: &str, n: u32| LifecycleRule {
+            id: id.into(),
+            enabled: true,
+            prefix: prefix.into(),
+            expiration_days: Some(n),
+            ..LifecycleRule::default()
+        };
+        let tagged = LifecycleRule {
+            tags: [("temp".to_owned(), "yes".to_owned())].into_iter().collect(),
+            ..days("tag \"q\" é", "", 1)
+        };
+        let off = LifecycleRule { enabled: false, ..days("off", "", 1) };
+        let config =
+            LifecycleConfig { rules: vec![off, days("logs", "logs/", 3), tagged, days("all", "", 2)] };
+        let header = |key: &str, tags: &[(&str, &str)]| {
+            let tags: Tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            expiration_header::<()>(&config, key, 10, created, || Ok(tags.clone())).unwrap()
+        };
+        assert_eq!(
+            header("logs/x", &[]).unwrap(),
+            r#"expiry-date="Mon, 04 Jan 2021 00:00:00 GMT", rule-id="all""#
+        );
+        assert_eq!(
+            header("logs/x", &[("temp", "yes")]).unwrap(),
+            r#"expiry-date="Sun, 03 Jan 2021 00:00:00 GMT", rule-id="tag %22q%22 %C3%A9""#
+        );
+        let only_logs = LifecycleConfig { rules: vec![days("logs", "logs/", 3)] };
+        assert_eq!(expiration_header::<()>(&only_logs, "other", 10, created, || Ok(Tags::new())), Ok(None));
+    }
+
+    #[test]
+    fn a_filter_takes_by_prefix_size_and_tags_and_markers_only_without_conditions() {
+        let sized = LifecycleRule {
+            prefix: "tmp/".into(),
+            size_greater_than: Some(10),
+            size_less_than: Some(100),
+            ..LifecycleRule::default()
+        };
+        let no_tags = &mut || -> Result<Tags, ()> { panic!("no tag condition, no tag read") };
+        assert_eq!(takes(&sized, "tmp/a", Some(50), no_tags), Ok(true));
+        assert_eq!(takes(&sized, "tmp/a", Some(10), no_tags), Ok(false));
+        assert_eq!(takes(&sized, "tmp/a", Some(100), no_tags), Ok(false));
+        assert_eq!(takes(&sized, "other", Some(50), no_tags), Ok(false));
+        assert_eq!(takes(&sized, "tmp/a", None, no_tags), Ok(false));
+        let plain = LifecycleRule { prefix: "tmp/".into(), ..LifecycleRule::default() };
+        assert_eq!(takes(&plain, "tmp/a", None, no_tags), Ok(true));
+        let tagged = LifecycleRule {
+            tags: [("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())].into_iter().collect(),
+            ..LifecycleRule::default()
+        };
+        let with = |pairs: &[(&str, &str)]| {
+            let tags: Tags = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            takes::<()>(&tagged, "k", Some(1), &mut || Ok(tags.clone()))
+        };
+        assert_eq!(with(&[("a", "1"), ("b", "2"), ("c", "3")]), Ok(true));
+        assert_eq!(with(&[("a", "1")]), Ok(false));
+        assert_eq!(with(&[("a", "1"), ("b", "3")]), Ok(false));
     }
 
     fn rule(f: impl FnOnce(&mut dto::LifecycleRule)) -> BucketLifecycleConfiguration {

@@ -250,6 +250,7 @@ impl Rucket {
             replication_status: ReplicationStatus::None,
             checksums: ingested.checksums.iter().map(|(a, v)| (a.s3_name().to_owned(), v.clone())).collect(),
         };
+        let expiration = self.expiration(dest_bucket.as_str(), dest_key.as_str(), &record, Some(&tags))?;
         let command = super::tagging::tagged(
             tags,
             super::lock::with_lock(
@@ -272,6 +273,7 @@ impl Rucket {
             }),
             version_id: self.created_version(&dest_bucket, &outcome),
             copy_source_version_id: source.version_id,
+            expiration,
             ..Default::default()
         };
         let customer = match &requested {

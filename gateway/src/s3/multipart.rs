@@ -525,6 +525,10 @@ impl Rucket {
             location: Some(format!("/{bucket}/{key}")),
             ..Default::default()
         };
+        // The completed version's size and tags are apply's: read them from its event.
+        if let Some(rucket_schemas::StorageEvent::MultipartCompleted(e)) = self.archived(&outcome) {
+            output.expiration = self.expiration(bucket.as_str(), key.as_str(), &e.record, None)?;
+        }
         let echo = crate::sse::echo(seal.as_ref(), None);
         (output.server_side_encryption, output.ssekms_key_id) =
             (echo.server_side_encryption, echo.ssekms_key_id);
@@ -594,6 +598,7 @@ impl Rucket {
             key: Some(key.to_string()),
             e_tag: Some(ETag::Strong(etag)),
             location: Some(format!("/{bucket}/{key}")),
+            expiration: self.expiration(bucket.as_str(), key.as_str(), &record, None)?,
             ..Default::default()
         };
         let echo = crate::sse::echo(record.data.seal(), None);

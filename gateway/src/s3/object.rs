@@ -268,6 +268,12 @@ impl Rucket {
             version_id,
             parts_count: part.and(parts_count(&record)),
             tag_count: self.tag_count(&input.bucket, &input.key, &record)?,
+            expiration: self.read_expiration(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                &record,
+            )?,
             ..Default::default()
         };
         super::encryption::echo_sse!(output, crate::sse::echo(record.data.seal(), customer.as_ref()));
@@ -402,6 +408,12 @@ impl Rucket {
             e_tag: Some(ETag::Strong(record.etag.clone())),
             last_modified: Some(timestamp(record.hlc_timestamp)),
             version_id,
+            expiration: self.read_expiration(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                &record,
+            )?,
             ..Default::default()
         };
         super::encryption::echo_sse!(output, crate::sse::echo(record.data.seal(), customer.as_ref()));
@@ -449,6 +461,25 @@ impl Rucket {
             response.headers.insert("x-amz-tagging-count", http::HeaderValue::from(n));
         }
         Ok(response)
+    }
+
+    /// The `x-amz-expiration` of a GET or HEAD: a lifecycle Expiration rule expires the
+    /// current version only, so a version named by id has one only while it is current.
+    fn read_expiration(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        record: &ObjectRecord,
+    ) -> S3Result<Option<String>> {
+        if version_id.is_some() {
+            let (Ok(b), Ok(k)) = (BucketName::parse(bucket), ObjectKey::parse(key)) else { return Ok(None) };
+            let current = self.projections().current_object(&b, &k).map_err(errors::projection)?;
+            if current.is_none_or(|c| c.hlc_timestamp != record.hlc_timestamp) {
+                return Ok(None);
+            }
+        }
+        self.expiration(bucket, key, record, None)
     }
 
     /// The object's bytes from `start`, `len` long, as a stream. Sealed data needs its

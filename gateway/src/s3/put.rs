@@ -295,6 +295,7 @@ impl Rucket {
         Ok(response.map_output(|out| PostObjectOutput {
             e_tag: out.e_tag,
             version_id: out.version_id,
+            expiration: out.expiration,
             checksum_crc32: out.checksum_crc32,
             checksum_crc32c: out.checksum_crc32c,
             checksum_crc64nvme: out.checksum_crc64nvme,
@@ -425,6 +426,7 @@ impl Rucket {
             replication_status: ReplicationStatus::None,
             checksums: checksums.clone(),
         };
+        let expiration = self.expiration(bucket.as_str(), key.as_str(), &record, Some(&tags))?;
         let body = super::tagging::tagged(
             tags,
             super::lock::with_lock(
@@ -442,6 +444,7 @@ impl Rucket {
         let mut output = PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),
             version_id: self.created_version(&bucket, &outcome),
+            expiration,
             ..Default::default()
         };
         let customer = match &requested {

@@ -133,6 +133,32 @@ impl Rucket {
         Ok((!tags.is_empty()).then_some(tags.len() as i32))
     }
 
+    /// The `x-amz-expiration` of `record` as the current version of `key` under the
+    /// bucket's lifecycle configuration (see [`crate::lifecycle::expiration_header`]);
+    /// `tags` are the version's when the caller has them, else read if a rule needs them.
+    pub(super) fn expiration(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        tags: Option<&Tags>,
+    ) -> S3Result<Option<String>> {
+        let (Ok(bucket), Ok(key)) = (BucketName::parse(bucket), ObjectKey::parse(key)) else {
+            return Ok(None);
+        };
+        let projections = self.projections();
+        let Some(config) = projections.lifecycle(&bucket).map_err(errors::projection)? else {
+            return Ok(None);
+        };
+        crate::lifecycle::expiration_header(&config, key.as_str(), record.size, record.hlc_timestamp, || {
+            match tags {
+                Some(tags) => Ok(tags.clone()),
+                None => projections.version_tags(&bucket, &key, record.hlc_timestamp),
+            }
+        })
+        .map_err(errors::projection)
+    }
+
     /// The tags of a version (its whole tag set, for copies with the COPY directive).
     pub(super) fn tags_of(
         &self,

@@ -2,6 +2,8 @@
 preflights, lifecycle, notifications) and their errors."""
 
 import datetime
+import email.utils
+import re
 import uuid
 
 import boto3
@@ -307,6 +309,63 @@ def test_lifecycle_transitions_are_not_implemented(s3, bucket):
 def test_lifecycle_disabled_rule_is_kept(s3, bucket):
     put_lifecycle(s3, bucket, rule(Status="Disabled"))
     assert s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]["Status"] == "Disabled"
+
+
+def expires(header):
+    """(expiry date, rule id) of an x-amz-expiration header."""
+    date, rule_id = re.fullmatch(r'expiry-date="([^"]+)", rule-id="([^"]+)"', header).groups()
+    return email.utils.parsedate_to_datetime(date), rule_id
+
+
+def s3_due(created, days):
+    """S3's expiry: creation plus the days, up to the next midnight UTC."""
+    at = created + datetime.timedelta(days=days)
+    midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight if midnight == at else midnight + datetime.timedelta(days=1)
+
+
+def test_lifecycle_expiration_header(s3, bucket):
+    """x-amz-expiration names the earliest enabled Expiration rule that takes the current
+    version, on PUT, copy, Complete, HEAD and GET; a noncurrent version has none."""
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    put_lifecycle(s3, bucket,
+                  rule(ID="tmp-two-days", Filter={"Prefix": "tmp/"}, Expiration={"Days": 2}),
+                  rule(ID="tagged-one-day", Filter={"And": {"Prefix": "tmp/",
+                                                            "Tags": [{"Key": "temp", "Value": "yes"}]}},
+                       Expiration={"Days": 1}),
+                  rule(ID="big-on-a-date", Filter={"ObjectSizeGreaterThan": 1000},
+                       Expiration={"Date": datetime.datetime(2031, 1, 1, tzinfo=datetime.timezone.utc)}),
+                  rule(ID="off", Status="Disabled", Filter={}, Expiration={"Days": 1}))
+    first = s3.put_object(Bucket=bucket, Key="tmp/a", Body=b"one")
+    put = s3.put_object(Bucket=bucket, Key="tmp/a", Body=b"two")
+    head = s3.head_object(Bucket=bucket, Key="tmp/a")
+    created = head["LastModified"]
+    for response in [put, head, s3.get_object(Bucket=bucket, Key="tmp/a"),
+                     s3.head_object(Bucket=bucket, Key="tmp/a", VersionId=put["VersionId"])]:
+        assert expires(response["Expiration"]) == (s3_due(created, 2), "tmp-two-days")
+    # A noncurrent version is not expired by an Expiration rule.
+    assert "Expiration" not in s3.head_object(Bucket=bucket, Key="tmp/a", VersionId=first["VersionId"])
+    assert "Expiration" not in s3.get_object(Bucket=bucket, Key="tmp/a", VersionId=first["VersionId"])
+    # A tag that a rule names brings the earlier expiry.
+    s3.put_object_tagging(Bucket=bucket, Key="tmp/a", Tagging={"TagSet": [{"Key": "temp", "Value": "yes"}]})
+    assert expires(s3.head_object(Bucket=bucket, Key="tmp/a")["Expiration"]) == (
+        s3_due(created, 1), "tagged-one-day")
+    # A copy takes the source's tags (COPY directive) and its own creation time.
+    copied = s3.copy_object(Bucket=bucket, Key="tmp/copy", CopySource={"Bucket": bucket, "Key": "tmp/a"})
+    copy_created = s3.head_object(Bucket=bucket, Key="tmp/copy")["LastModified"]
+    assert expires(copied["Expiration"]) == (s3_due(copy_created, 1), "tagged-one-day")
+    # Complete: the completed object's size chooses the date rule when it is earlier.
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="big", UploadId=upload, PartNumber=1, Body=b"x" * 2000)
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=upload, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert expires(done["Expiration"]) == (
+        datetime.datetime(2031, 1, 1, tzinfo=datetime.timezone.utc), "big-on-a-date")
+    # No rule takes these: outside the prefixes, or too small for the size rule.
+    assert "Expiration" not in s3.put_object(Bucket=bucket, Key="keep/b", Body=b"small")
+    assert "Expiration" not in s3.head_object(Bucket=bucket, Key="keep/b")
+    s3.delete_bucket_lifecycle(Bucket=bucket)
+    assert "Expiration" not in s3.head_object(Bucket=bucket, Key="tmp/a")
 
 
 # --- Notifications ----------------------------------------------------------------------------
