@@ -197,9 +197,20 @@ impl Projections {
                     "uploads" => {
                         format!("{} {}", describe(view, &k), render_upload(&crate::store::decode_upload(&v)?))
                     }
-                    "parts" => {
-                        format!("{} {}", describe(view, &k), render_part(&crate::store::decode(&v, "parts")?))
-                    }
+                    "parts" => match k.strip_prefix(&[0]) {
+                        Some(version) => format!(
+                            "version {} {:?}",
+                            describe("versions", version),
+                            crate::store::decode::<crate::PartChecksums>(&v, "parts")?
+                        ),
+                        None => {
+                            format!(
+                                "{} {}",
+                                describe(view, &k),
+                                render_part(&crate::store::decode(&v, "parts")?)
+                            )
+                        }
+                    },
                     "tags" => format!(
                         "{}:{} {}",
                         text_of(&k[..1]),

@@ -83,11 +83,16 @@ impl Projections {
                 let kept: Vec<&BlobId> = e.record.data.blob_ids();
                 // The ACL the upload asked for becomes the new version's, in this batch.
                 let acl = tx.get(View::Acls, &keys::upload_acl(&e.bucket, &e.key, &e.upload_id))?;
-                self.remove_upload(tx, &e.bucket, &e.key, &e.upload_id, &kept, &mut released)?;
+                let uploaded =
+                    self.remove_upload(tx, &e.bucket, &e.key, &e.upload_id, &kept, &mut released)?;
                 let new = NewVersion { record: &e.record, tags: &e.tags, lock: &e.lock };
                 self.fold_new_version(tx, &e.bucket, &e.key, new, &mut released)?;
+                let version = keys::version(&e.bucket, &e.key, e.record.hlc_timestamp);
+                // The parts' checksums stay with the object (GetObjectAttributes lists them).
+                if let Some(checksums) = part_checksums(&e.record.data, &uploaded) {
+                    tx.insert(View::Parts, keys::version_parts(&version), encode(&checksums)?);
+                }
                 if let Some(acl) = acl {
-                    let version = keys::version(&e.bucket, &e.key, e.record.hlc_timestamp);
                     tx.insert(View::Acls, version, acl);
                 }
             }
@@ -315,8 +320,9 @@ impl Projections {
         upload_id: &UploadId,
         kept: &[&BlobId],
         released: &mut Vec<BlobId>,
-    ) -> Result<(), ProjectionError> {
-        for part in store::read_parts(tx, bucket, key, upload_id)? {
+    ) -> Result<Vec<PartRecord>, ProjectionError> {
+        let parts = store::read_parts(tx, bucket, key, upload_id)?;
+        for part in &parts {
             if !kept.contains(&&part.blob_id) {
                 released.push(part.blob_id.clone());
             }
@@ -327,7 +333,7 @@ impl Projections {
         tx.remove(View::Locks, keys::upload_tags(bucket, key, upload_id));
         tx.remove(View::Seals, keys::upload_tags(bucket, key, upload_id));
         tx.remove(View::Acls, keys::upload_acl(bucket, key, upload_id));
-        Ok(())
+        Ok(parts)
     }
 
     fn fold_object_acl_set(&self, tx: &mut FoldTx<'_>, e: &ObjectAclSet) -> Result<(), ProjectionError> {
@@ -497,12 +503,13 @@ impl Projections {
         Ok(())
     }
 
-    /// Removes a version and its tags.
+    /// Removes a version and what is kept beside it (tags, grants, lock, part checksums).
     fn remove_version(&self, tx: &mut FoldTx<'_>, version_key: &[u8]) {
         tx.remove(View::Versions, version_key.to_vec());
         tx.remove(View::Tags, keys::version_tags(version_key));
         tx.remove(View::Acls, version_key.to_vec());
         tx.remove(View::Locks, keys::version_tags(version_key));
+        tx.remove(View::Parts, keys::version_parts(version_key));
     }
 
     /// Changes a KMS key's record, if the key exists.
@@ -636,4 +643,23 @@ fn in_archive_at(record: &ObjectRecord, position: LogPosition) -> ObjectRecord {
         replication_status: record.replication_status.clone(),
         checksums: record.checksums.clone(),
     }
+}
+
+/// The checksums each part of a completed object was uploaded with, in the object's part
+/// order (`uploaded`: the upload's parts as the views held them); `None` when no part has
+/// any, so that most completions write nothing.
+fn part_checksums(data: &ObjectData, uploaded: &[PartRecord]) -> Option<crate::PartChecksums> {
+    let ObjectData::Parts(parts) = data.unsealed() else { return None };
+    let checksums: crate::PartChecksums = parts
+        .iter()
+        .map(|part| {
+            let sums = uploaded
+                .iter()
+                .find(|u| u.part_number == part.part_number && u.blob_id == part.blob_id)
+                .map(|u| u.checksums.clone())
+                .unwrap_or_default();
+            (part.part_number, sums)
+        })
+        .collect();
+    checksums.iter().any(|(_, sums)| !sums.is_empty()).then_some(checksums)
 }

@@ -8,6 +8,7 @@
 //! versions: <bucket> 0x00 <key> 0x00 <!hlc.time> <!hlc.node>   newest first
 //! uploads:  <bucket> 0x00 <key> 0x00 <upload id>           multipart uploads in progress
 //! parts:    <bucket> 0x00 <key> 0x00 <upload id> 0x00 <part u32 BE>
+//!           0x00 <version key>                         checksums of a completed object's parts
 //! configs:  <bucket> 0x00 <kind>                          bucket configurations
 //! tags:     'v' <version key> | 'u' <upload key>           object and upload tag sets
 //! acls:     <version key>                                 grants of object versions
@@ -138,6 +139,15 @@ pub fn version_tags(version_key: &[u8]) -> Vec<u8> {
 pub fn upload_acl(bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Vec<u8> {
     let mut k = vec![0];
     k.extend_from_slice(&upload(bucket, key, upload_id));
+    k
+}
+
+/// The `parts` key of a completed multipart object's part checksums, given its `versions`
+/// key. Part keys there start with a bucket name, which never starts with a zero byte.
+pub fn version_parts(version_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(version_key.len() + 1);
+    k.push(0);
+    k.extend_from_slice(version_key);
     k
 }
 

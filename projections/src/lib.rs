@@ -27,7 +27,9 @@ pub use decide::Decision;
 pub use error::ProjectionError;
 pub use group::{GroupedFold, StagedFold, STAGE_BUDGET};
 pub use list::{ListPage, ListQuery, UploadPage, UploadQuery, VersionPage, VersionQuery};
-pub use records::{AccessKeyRecord, BucketRecord, KmsKeyRecord, UploadRecord, VersionEntry, Versioning};
+pub use records::{
+    AccessKeyRecord, BucketRecord, KmsKeyRecord, PartChecksums, UploadRecord, VersionEntry, Versioning,
+};
 pub use store::{Projections, Views};
 
 #[cfg(test)]

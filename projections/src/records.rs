@@ -30,6 +30,10 @@ pub struct BucketRecord {
     pub default_encryption: Option<String>,
 }
 
+/// The checksums (algorithm name to value) each part of a completed multipart object was
+/// uploaded with, by part number in the object's order.
+pub type PartChecksums = Vec<(u32, std::collections::BTreeMap<String, String>)>;
+
 /// One entry in a key's version history: an object version or a delete marker.
 #[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub enum VersionEntry {

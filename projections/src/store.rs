@@ -551,6 +551,18 @@ impl Projections {
         Ok(self.tags.get(k)?.map(|v| decode(&v, "tags")).transpose()?.unwrap_or_default())
     }
 
+    /// The checksums the parts of the multipart version of `key` stamped `hlc` were
+    /// uploaded with; empty when none had any (or the version is not multipart).
+    pub fn version_part_checksums(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        hlc: rucket_schemas::Hlc,
+    ) -> Result<crate::PartChecksums, ProjectionError> {
+        let k = keys::version_parts(&keys::version(bucket, key, hlc));
+        Ok(self.parts.get(k)?.map(|v| decode(&v, "parts")).transpose()?.unwrap_or_default())
+    }
+
     /// The tags of a multipart upload in progress.
     pub fn upload_tags(
         &self,
@@ -667,7 +679,11 @@ impl Projections {
             }
         }
         for g in self.parts.iter() {
-            out.insert(decode::<PartRecord>(&g.value()?, "parts")?.blob_id);
+            let (key, value) = g.into_inner()?;
+            // Completed objects' part checksums (their blobs are their versions').
+            if key.first() != Some(&0) {
+                out.insert(decode::<PartRecord>(&value, "parts")?.blob_id);
+            }
         }
         Ok(out)
     }

@@ -379,6 +379,53 @@ mod multipart {
             .is_none());
         assert_eq!(h.rejected("alice", complete(&id, vec![(1, e(1))])), Rejection::NoSuchUpload);
     }
+
+    #[test]
+    fn a_completed_object_keeps_its_parts_checksums_until_the_version_goes() {
+        let mut h = Harness::new();
+        h.run("alice", create("bkt"));
+        let id = UploadId::from_bytes([8; 16]);
+        let (b, k) = (bucket_name("bkt"), ObjectKey::parse("k").unwrap());
+        let upload_part = |n: u32, blob: u8, sha: &str| CommandBody::UploadPart {
+            bucket: b.clone(),
+            key: k.clone(),
+            upload_id: id.clone(),
+            part: PartRecord {
+                checksums: [("SHA256".to_owned(), sha.to_owned())].into_iter().collect(),
+                ..part(n, if n == 1 { MIN_PART_SIZE } else { 10 }, blob)
+            },
+        };
+        h.run("alice", upload_body(&id));
+        h.run("alice", upload_part(1, 1, "one"));
+        h.run("alice", upload_part(2, 2, "replaced"));
+        h.run("alice", upload_part(2, 3, "two"));
+        let e = |n: u32| format!("{n:032x}");
+        assert!(matches!(h.run("alice", complete(&id, vec![(1, e(1)), (2, e(2))])).0, Decision::Event(_)));
+        let current = h.projections.current_object(&b, &k).unwrap().unwrap();
+        let sha = |v: &str| [("SHA256".to_owned(), v.to_owned())].into_iter().collect::<BTreeMap<_, _>>();
+        assert_eq!(
+            h.projections.version_part_checksums(&b, &k, current.hlc_timestamp).unwrap(),
+            vec![(1, sha("one")), (2, sha("two"))]
+        );
+        // Kept beside the version, not as an upload's part: no blob is named twice.
+        let referenced: Vec<_> = h.projections.referenced_blobs().unwrap().into_iter().collect();
+        assert_eq!(referenced, vec![BlobId::from_bytes([1; 16]), BlobId::from_bytes([3; 16])]);
+        let dump = h.projections.dump_text(&|_| None).unwrap();
+        assert!(
+            dump.contains(r#"version bkt/k@hlc:900000000 [(1, {"SHA256": "one"}), (2, {"SHA256": "two"})]"#),
+            "{dump}"
+        );
+        // The version goes (an unversioned bucket's delete), and its part checksums with it.
+        let delete = CommandBody::DeleteObject {
+            bucket: b.clone(),
+            key: k.clone(),
+            version_id: None,
+            marker_version_id: VersionId::new("m1"),
+        };
+        assert!(matches!(h.run("alice", delete).0, Decision::Event(_)));
+        assert!(h.projections.version_part_checksums(&b, &k, current.hlc_timestamp).unwrap().is_empty());
+        assert!(!h.projections.dump_text(&|_| None).unwrap().contains("SHA256"));
+    }
 }
 
 #[test]

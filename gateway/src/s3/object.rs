@@ -359,13 +359,33 @@ impl Rucket {
             let max = input.max_parts.unwrap_or(1000).clamp(0, 1000);
             let marker = input.part_number_marker.unwrap_or(0);
             let after: Vec<_> = parts.iter().filter(|p| p.part_number as i32 > marker).collect();
+            // Each part's checksums, as it was uploaded with them (S3 lists them per part).
+            let sums = match (BucketName::parse(&input.bucket), ObjectKey::parse(&input.key)) {
+                (Ok(bucket), Ok(key)) => self
+                    .projections()
+                    .version_part_checksums(&bucket, &key, record.hlc_timestamp)
+                    .map_err(errors::projection)?,
+                _ => Vec::new(),
+            };
             let page: Vec<ObjectPart> = after
                 .iter()
                 .take(max as usize)
-                .map(|p| ObjectPart {
-                    part_number: Some(p.part_number as i32),
-                    size: Some(p.size as i64),
-                    ..Default::default()
+                .map(|p| {
+                    let mut part = ObjectPart {
+                        part_number: Some(p.part_number as i32),
+                        size: Some(p.size as i64),
+                        ..Default::default()
+                    };
+                    if let Some((_, checksums)) = sums.iter().find(|(n, _)| *n == p.part_number) {
+                        [
+                            part.checksum_crc32,
+                            part.checksum_crc32c,
+                            part.checksum_crc64nvme,
+                            part.checksum_sha1,
+                            part.checksum_sha256,
+                        ] = super::put::checksum_fields(checksums);
+                    }
+                    part
                 })
                 .collect();
             let truncated = after.len() > page.len();

@@ -1,6 +1,7 @@
 """boto3 against a real rucket server: multipart uploads, their listings and errors,
 UploadPartCopy, and multipart objects on versioned buckets."""
 
+import functools
 import hashlib
 import os
 import uuid
@@ -69,6 +70,9 @@ def test_multipart_round_trip(s3, bucket, big_part):
     assert first["Body"].read() == big_part
     second = s3.head_object(Bucket=bucket, Key="big.bin", PartNumber=2)
     assert second["ContentLength"] == len(tail)
+    # A part is served under the whole object's ETag, as AWS answers (clients pin the
+    # object across part GETs with If-Match on it).
+    assert first["ETag"] == second["ETag"] == done["ETag"]
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="big.bin", PartNumber=3)
     assert fails(e) == (400, "InvalidPart")
@@ -562,6 +566,36 @@ def test_multipart_checksum_type_and_a_wrong_object_checksum(s3, bucket):
     attrs = s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["Checksum", "ETag"])
     assert attrs["Checksum"] == {"ChecksumSHA256": done["ChecksumSHA256"], "ChecksumType": "COMPOSITE"}
     assert attrs["ETag"] == done["ETag"].strip('"')
+
+
+def test_object_attributes_list_each_parts_checksum(s3, bucket, big_part):
+    """GetObjectAttributes lists the checksum each part of a completed object was uploaded
+    with (a re-uploaded part's latest), page by page, as S3 does."""
+    import base64
+
+    def sha(body):
+        return base64.b64encode(hashlib.sha256(body).digest()).decode()
+
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm="SHA256")["UploadId"]
+    upload = functools.partial(s3.upload_part, Bucket=bucket, Key="k", UploadId=upload_id,
+                               ChecksumAlgorithm="SHA256")
+    first = upload(PartNumber=1, Body=big_part)
+    upload(PartNumber=2, Body=b"replaced")
+    second = upload(PartNumber=2, Body=b"the last part")
+    parts = [{"PartNumber": n, "ETag": p["ETag"], "ChecksumSHA256": p["ChecksumSHA256"]}
+             for n, p in [(1, first), (2, second)]]
+    s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": parts})
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ObjectParts"])
+    assert [(p["PartNumber"], p["ChecksumSHA256"]) for p in attrs["ObjectParts"]["Parts"]] == [
+        (1, sha(big_part)), (2, sha(b"the last part"))]
+    paged = s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ObjectParts"],
+                                     MaxParts=1, PartNumberMarker=1)
+    assert [(p["PartNumber"], p["ChecksumSHA256"]) for p in paged["ObjectParts"]["Parts"]] == [
+        (2, sha(b"the last part"))]
+    # A simple object has no parts to list.
+    s3.put_object(Bucket=bucket, Key="simple", Body=b"x", ChecksumAlgorithm="SHA256")
+    assert "ObjectParts" not in s3.get_object_attributes(Bucket=bucket, Key="simple",
+                                                         ObjectAttributes=["ObjectParts"])
 
 
 def test_delete_bucket_aborts_uploads_in_progress(s3):
