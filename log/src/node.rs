@@ -185,8 +185,9 @@ impl Node {
             projections.mark_format()?;
             projections
         } else {
-            // Views an older release wrote hold copies of small bodies; a fresh fold would
-            // differ from them, so they are folded again from the archive, once.
+            // Views an older release wrote differ from a fresh fold (copies of small bodies,
+            // no part checksums; see VIEW_FORMAT), so they are folded again from the
+            // archive, once.
             tracing::info!(events = %archive.head(), "the views are in an older format; folding them again from the archive");
             let started = std::time::Instant::now();
             let source = archive.clone();

@@ -154,6 +154,7 @@ fn describe(view: &str, key: &[u8]) -> String {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     match view {
         "objects" => text(key).replacen('\0', "/", 1),
+        "parts" if key.first() == Some(&0) => format!("version {}", describe("versions", &key[1..])),
         "uploads" | "parts" | "configs" => text(key).replace('\0', "/"),
         "versions" if key.len() > 16 => {
             let (name, stamp) = key.split_at(key.len() - 16);
@@ -197,19 +198,17 @@ impl Projections {
                     "uploads" => {
                         format!("{} {}", describe(view, &k), render_upload(&crate::store::decode_upload(&v)?))
                     }
-                    "parts" => match k.strip_prefix(&[0]) {
-                        Some(version) => format!(
-                            "version {} {:?}",
-                            describe("versions", version),
+                    "parts" => match k.first() {
+                        Some(0) => format!(
+                            "{} {:?}",
+                            describe(view, &k),
                             crate::store::decode::<crate::PartChecksums>(&v, "parts")?
                         ),
-                        None => {
-                            format!(
-                                "{} {}",
-                                describe(view, &k),
-                                render_part(&crate::store::decode(&v, "parts")?)
-                            )
-                        }
+                        _ => format!(
+                            "{} {}",
+                            describe(view, &k),
+                            render_part(&crate::store::decode(&v, "parts")?)
+                        ),
                     },
                     "tags" => format!(
                         "{}:{} {}",

@@ -23,11 +23,13 @@ const LOGGING_SEEN: u8 = 2;
 /// The key in `proj.current` that holds the format the live generation is written in.
 const FORMAT: &[u8] = b"format";
 
-/// The format [`Projections::fold`] writes. Format 2 leaves inline bodies in the archive
-/// (the views name their position). Format 1, never marked, copied them into the objects
-/// and versions views; its views are correct but a fresh fold differs from them, so a
-/// node refolds them once (see [`Projections::format_is_current`]).
-pub const VIEW_FORMAT: u32 = 2;
+/// The format [`Projections::fold`] writes. Format 3 keeps the checksums of a completed
+/// object's parts beside its version (format 2 dropped them with the upload). Format 2
+/// leaves inline bodies in the archive (the views name their position). Format 1, never
+/// marked, copied them into the objects and versions views. Older views are correct but
+/// a fresh fold differs from them, so a node refolds them once (see
+/// [`Projections::format_is_current`]).
+pub const VIEW_FORMAT: u32 = 3;
 
 /// Handles to the projection keyspaces inside the node's fjall database.
 ///

@@ -526,8 +526,11 @@ impl Rucket {
             ..Default::default()
         };
         // The completed version's size and tags are apply's: read them from its event.
-        if let Some(rucket_schemas::StorageEvent::MultipartCompleted(e)) = self.archived(&outcome) {
-            output.expiration = self.expiration(bucket.as_str(), key.as_str(), &e.record, None)?;
+        if self.has_lifecycle(&bucket)? {
+            if let Some(rucket_schemas::StorageEvent::MultipartCompleted(e)) = self.archived(&outcome) {
+                output.expiration =
+                    self.expiration(bucket.as_str(), key.as_str(), &e.record, Some(&e.tags))?;
+            }
         }
         let echo = crate::sse::echo(seal.as_ref(), None);
         (output.server_side_encryption, output.ssekms_key_id) =

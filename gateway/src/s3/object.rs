@@ -360,13 +360,16 @@ impl Rucket {
             let marker = input.part_number_marker.unwrap_or(0);
             let after: Vec<_> = parts.iter().filter(|p| p.part_number as i32 > marker).collect();
             // Each part's checksums, as it was uploaded with them (S3 lists them per part).
-            let sums = match (BucketName::parse(&input.bucket), ObjectKey::parse(&input.key)) {
-                (Ok(bucket), Ok(key)) => self
-                    .projections()
-                    .version_part_checksums(&bucket, &key, record.hlc_timestamp)
-                    .map_err(errors::projection)?,
-                _ => Vec::new(),
-            };
+            let sums: std::collections::BTreeMap<u32, _> =
+                match (BucketName::parse(&input.bucket), ObjectKey::parse(&input.key)) {
+                    (Ok(bucket), Ok(key)) => self
+                        .projections()
+                        .version_part_checksums(&bucket, &key, record.hlc_timestamp)
+                        .map_err(errors::projection)?
+                        .into_iter()
+                        .collect(),
+                    _ => Default::default(),
+                };
             let page: Vec<ObjectPart> = after
                 .iter()
                 .take(max as usize)
@@ -376,7 +379,7 @@ impl Rucket {
                         size: Some(p.size as i64),
                         ..Default::default()
                     };
-                    if let Some((_, checksums)) = sums.iter().find(|(n, _)| *n == p.part_number) {
+                    if let Some(checksums) = sums.get(&p.part_number) {
                         [
                             part.checksum_crc32,
                             part.checksum_crc32c,
@@ -494,6 +497,9 @@ impl Rucket {
     ) -> S3Result<Option<String>> {
         if version_id.is_some() {
             let (Ok(b), Ok(k)) = (BucketName::parse(bucket), ObjectKey::parse(key)) else { return Ok(None) };
+            if !self.has_lifecycle(&b)? {
+                return Ok(None);
+            }
             let current = self.projections().current_object(&b, &k).map_err(errors::projection)?;
             if current.is_none_or(|c| c.hlc_timestamp != record.hlc_timestamp) {
                 return Ok(None);

@@ -291,7 +291,13 @@ impl Rucket {
                 other => return Err(s3_error!(InvalidRequest, "Unknown checksum field {other}")),
             }
         }
-        let response = self.put_object_as(put, CreateOperation::Post).await?;
+        let mut response = self.put_object_as(put, CreateOperation::Post).await?;
+        // s3s writes no header of a POST's output; it adds the response's own headers.
+        if let Some(value) =
+            response.output.expiration.as_deref().and_then(|e| http::HeaderValue::from_str(e).ok())
+        {
+            response.headers.insert("x-amz-expiration", value);
+        }
         Ok(response.map_output(|out| PostObjectOutput {
             e_tag: out.e_tag,
             version_id: out.version_id,

@@ -159,6 +159,11 @@ impl Rucket {
         .map_err(errors::projection)
     }
 
+    /// Whether the bucket has a lifecycle configuration (before reads only its header needs).
+    pub(super) fn has_lifecycle(&self, bucket: &BucketName) -> S3Result<bool> {
+        Ok(self.projections().lifecycle(bucket).map_err(errors::projection)?.is_some())
+    }
+
     /// The tags of a version (its whole tag set, for copies with the COPY directive).
     pub(super) fn tags_of(
         &self,

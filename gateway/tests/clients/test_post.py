@@ -102,3 +102,19 @@ def test_post_tagging_field_tags_the_object(server, s3):
     r = requests.post(url, files=[("key", (None, "twice.txt")), ("tagging", (None, tagging)),
                                   ("x-amz-tagging", (None, "a=b")), ("file", ("d.txt", b"twice"))])
     assert r.status_code == 400 and "InvalidArgument" in r.text, r.text
+
+
+def test_post_answers_the_lifecycle_expiration(server, s3):
+    """A browser upload's answer carries x-amz-expiration as a PUT's does."""
+    s3.create_bucket(Bucket="post-expiring")
+    s3.put_bucket_lifecycle_configuration(Bucket="post-expiring", LifecycleConfiguration={"Rules": [
+        {"ID": "short-lived", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 3}}]})
+    signer = client(server, "s3v4")
+    post = signer.generate_presigned_post("post-expiring", "tmp/form.txt")
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("a.txt", b"form")})
+    assert r.status_code == 204, r.text
+    assert r.headers["x-amz-expiration"] == s3.head_object(Bucket="post-expiring", Key="tmp/form.txt")["Expiration"]
+    assert 'rule-id="short-lived"' in r.headers["x-amz-expiration"]
+    post = signer.generate_presigned_post("post-expiring", "kept.txt")
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("b.txt", b"form")})
+    assert r.status_code == 204 and "x-amz-expiration" not in r.headers

@@ -354,6 +354,11 @@ def test_lifecycle_expiration_header(s3, bucket):
     copied = s3.copy_object(Bucket=bucket, Key="tmp/copy", CopySource={"Bucket": bucket, "Key": "tmp/a"})
     copy_created = s3.head_object(Bucket=bucket, Key="tmp/copy")["LastModified"]
     assert expires(copied["Expiration"]) == (s3_due(copy_created, 1), "tagged-one-day")
+    # With tags of its own (REPLACE), the copy falls back to the prefix rule.
+    replaced = s3.copy_object(Bucket=bucket, Key="tmp/replaced", CopySource={"Bucket": bucket, "Key": "tmp/a"},
+                              TaggingDirective="REPLACE", Tagging="temp=no")
+    replaced_created = s3.head_object(Bucket=bucket, Key="tmp/replaced")["LastModified"]
+    assert expires(replaced["Expiration"]) == (s3_due(replaced_created, 2), "tmp-two-days")
     # Complete: the completed object's size chooses the date rule when it is earlier.
     upload = s3.create_multipart_upload(Bucket=bucket, Key="big")["UploadId"]
     part = s3.upload_part(Bucket=bucket, Key="big", UploadId=upload, PartNumber=1, Body=b"x" * 2000)

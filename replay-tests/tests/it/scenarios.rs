@@ -161,13 +161,25 @@ impl Script {
         n: u32,
         size: u64,
     ) -> &mut Self {
+        self.upload_summed_part(user, (b, k, id), n, size, BTreeMap::new())
+    }
+
+    /// A part uploaded with checksums (algorithm name to value).
+    pub fn upload_summed_part(
+        &mut self,
+        user: &str,
+        (b, k, id): (&str, &str, &UploadId),
+        n: u32,
+        size: u64,
+        checksums: BTreeMap<String, String>,
+    ) -> &mut Self {
         let seq = self.seq + 1;
         let part = PartRecord {
             part_number: n,
             size,
             etag: format!("{:032x}", u64::from(n) * 1000 + seq),
             blob_id: BlobId::from_bytes(bytes16(seq, 0xa0)),
-            checksums: BTreeMap::new(),
+            checksums,
             hlc_timestamp: hlc(seq),
         };
         self.command(
@@ -336,6 +348,24 @@ pub fn all() -> Vec<(&'static str, Script)> {
         .abort("alice", "uploads", "abandoned.bin", &second)
         .abort("alice", "uploads", "abandoned.bin", &second); // rejected: NoSuchUpload
     out.push(("multipart", s));
+
+    // A completed object keeps the checksums its parts were uploaded with (the latest
+    // upload of a part number's), beside its version, until the version goes.
+    let mut s = Script::default();
+    let summed = UploadId::from_bytes([3; 16]);
+    let replaced = UploadId::from_bytes([4; 16]);
+    let sha = |v: &str| BTreeMap::from([("SHA256".to_owned(), v.to_owned())]);
+    s.create("alice", "summed", false)
+        .create_upload("alice", "summed", "kept.bin", &summed)
+        .upload_summed_part("alice", ("summed", "kept.bin", &summed), 1, MIB5, sha("one")) // seq 3
+        .upload_summed_part("alice", ("summed", "kept.bin", &summed), 2, 10, sha("stale")) // seq 4
+        .upload_summed_part("alice", ("summed", "kept.bin", &summed), 2, 20, sha("two")) // seq 5
+        .complete("alice", "summed", "kept.bin", &summed, vec![(1, part_etag(1, 3)), (2, part_etag(2, 5))])
+        .create_upload("alice", "summed", "gone.bin", &replaced)
+        .upload_summed_part("alice", ("summed", "gone.bin", &replaced), 1, 10, sha("gone")) // seq 8
+        .complete("alice", "summed", "gone.bin", &replaced, vec![(1, part_etag(1, 8))])
+        .put("alice", "summed", "gone.bin", 5, WriteCondition::Always); // replaces the null version
+    out.push(("multipart_part_checksums", s));
 
     // Deleting a bucket aborts its uploads in progress (BucketDeleted v2 names them, and
     // their parts are released); versions still keep a bucket.
