@@ -346,3 +346,31 @@ def test_a_refused_body_closes_its_connection_and_never_garbles_the_next_answer(
         assert fails(e) == (403, "AccessDenied")
         assert e.value.response["ResponseMetadata"]["HTTPHeaders"].get("connection") == "close"
         s3.upload_part(Bucket=bucket, Key="k", UploadId=upload["UploadId"], PartNumber=1, Body=body, **customer())
+
+
+def test_sse_c_parts_keep_their_checksums_copied_or_uploaded(s3, bucket):
+    """A sealed multipart object lists each part's plaintext checksum in GetObjectAttributes
+    (with its key), for a part copied from another object as for one uploaded."""
+    def sha(body):
+        return base64.b64encode(hashlib.sha256(body).digest()).decode()
+
+    _, source = marked(5 * 1024 * 1024)
+    s3.put_object(Bucket=bucket, Key="plain-source", Body=source)
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="sealed", ChecksumAlgorithm="SHA256",
+                                           **customer())["UploadId"]
+    copied = s3.upload_part_copy(Bucket=bucket, Key="sealed", UploadId=upload_id, PartNumber=1,
+                                 CopySource={"Bucket": bucket, "Key": "plain-source"}, **customer())
+    uploaded = s3.upload_part(Bucket=bucket, Key="sealed", UploadId=upload_id, PartNumber=2, Body=b"tail",
+                              ChecksumAlgorithm="SHA256", **customer())
+    assert copied["CopyPartResult"]["ChecksumSHA256"] == sha(source)
+    parts = [{"PartNumber": 1, "ETag": copied["CopyPartResult"]["ETag"], "ChecksumSHA256": sha(source)},
+             {"PartNumber": 2, "ETag": uploaded["ETag"], "ChecksumSHA256": uploaded["ChecksumSHA256"]}]
+    s3.complete_multipart_upload(Bucket=bucket, Key="sealed", UploadId=upload_id,
+                                 MultipartUpload={"Parts": parts}, **customer())
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="sealed", ObjectAttributes=["ObjectParts"],
+                                   **customer_encoded())
+    assert [(p["PartNumber"], p["ChecksumSHA256"]) for p in attrs["ObjectParts"]["Parts"]] == [
+        (1, sha(source)), (2, sha(b"tail"))]
+    with pytest.raises(ClientError) as e:
+        s3.get_object_attributes(Bucket=bucket, Key="sealed", ObjectAttributes=["ObjectParts"])
+    assert fails(e)[0] == 400
