@@ -6,7 +6,7 @@ use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use fjall::Database;
-use rucket_projections::{GroupedFold, Projections, StagedFold, ViewDiff, ViewDigest, STAGE_BUDGET};
+use rucket_projections::{Projections, StagedFold, ViewDiff, ViewDigest, STAGE_BUDGET};
 use rucket_schemas::LogPosition;
 
 use crate::archive::StampedEvent;
@@ -267,20 +267,16 @@ pub fn export(
 
 /// Folds an export into a fresh log directory: the archive and the projections. Events
 /// are renumbered densely from 1 in file order (a filtered export has gaps). Refuses a
-/// directory that already holds a log. Returns the number of events imported.
+/// directory that already holds a log. Returns the number of events imported. The
+/// events are archived first, each checked as it is read, then folded as a rebuild folds
+/// ([`fold_archive`]).
 pub fn import(input: impl std::io::BufRead, log_dir: &Path) -> Result<u64, LogError> {
     use base64::Engine as _;
-    if log_dir.exists() && std::fs::read_dir(log_dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return Err(LogError::Import(format!(
-            "{} already holds data; import needs a fresh data dir",
-            log_dir.display()
-        )));
-    }
+    refuse_data(log_dir, "import needs a fresh data dir")?;
     let db = Database::builder(log_dir).open()?;
     let projections = Projections::open(&db)?;
     let archive = EventArchive::open(&db)?;
-    let mut group = GroupedFold::new(&projections);
-    let mut position = LogPosition(0);
+    let mut copy = ArchiveCopy::new(&db, &archive);
     for (n, line) in input.lines().enumerate() {
         let line = line.map_err(|e| LogError::Import(format!("line {}: {e}", n + 1)))?;
         if line.trim().is_empty() {
@@ -293,16 +289,79 @@ pub fn import(input: impl std::io::BufRead, log_dir: &Path) -> Result<u64, LogEr
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
             .ok_or_else(|| bad("no base64 envelope"))?;
         let envelope = rucket_schemas::Envelope::from_bytes(&bytes).map_err(|e| bad(&e.to_string()))?;
-        let event = envelope.open().map_err(|e| bad(&e.to_string()))?;
-        position = LogPosition(position.0 + 1);
-        group.fold(position, envelope.hlc, &event, |batch| {
-            batch.insert(&archive.events, position.to_key(), bytes)
-        })?;
+        envelope.open().map_err(|e| bad(&e.to_string()))?;
+        copy.push(LogPosition(copy.position.0 + 1), bytes)?;
     }
-    group.commit()?;
+    let head = copy.finish()?;
+    fold_copy(&db, &archive, &projections, head)?;
+    Ok(head.0)
+}
+
+/// Refuses a directory that exists and is not empty.
+fn refuse_data(dir: &Path, why: &str) -> Result<(), LogError> {
+    if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(LogError::Import(format!("{} already holds data; {why}", dir.display())));
+    }
+    Ok(())
+}
+
+/// Archive records written into a fresh log directory in batches of [`READ_BATCH`].
+struct ArchiveCopy<'a> {
+    db: &'a Database,
+    archive: &'a EventArchive,
+    batch: fjall::OwnedWriteBatch,
+    pending: usize,
+    /// The last position pushed.
+    position: LogPosition,
+}
+
+impl<'a> ArchiveCopy<'a> {
+    fn new(db: &'a Database, archive: &'a EventArchive) -> Self {
+        Self { db, archive, batch: db.batch(), pending: 0, position: LogPosition(0) }
+    }
+
+    fn push(&mut self, position: LogPosition, bytes: Vec<u8>) -> Result<(), LogError> {
+        self.batch.insert(&self.archive.events, position.to_key(), bytes);
+        self.position = position;
+        self.pending += 1;
+        if self.pending == READ_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), LogError> {
+        std::mem::replace(&mut self.batch, self.db.batch()).commit()?;
+        self.archive.advance(self.position);
+        self.pending = 0;
+        Ok(())
+    }
+
+    /// Writes what is pending; returns the last position copied.
+    fn finish(mut self) -> Result<LogPosition, LogError> {
+        self.flush()?;
+        Ok(self.position)
+    }
+}
+
+/// Folds a freshly copied archive up to `head` into the copy's empty views, then makes
+/// the copy durable and marks its views as of the current format.
+fn fold_copy(
+    db: &Database,
+    archive: &EventArchive,
+    projections: &Projections,
+    head: LogPosition,
+) -> Result<(), LogError> {
+    let folded = fold_archive(archive, projections, head, |_| {})?;
+    if folded != head {
+        return Err(LogError::CorruptEvent {
+            position: LogPosition(folded.0 + 1),
+            reason: "the copied archive ended early".into(),
+        });
+    }
     db.persist(fjall::PersistMode::SyncAll)?;
     projections.mark_format()?;
-    Ok(position.0)
+    Ok(())
 }
 
 /// The moment a point-in-time copy stops at.
@@ -331,19 +390,15 @@ pub fn materialize(
     until: Until,
     out_log_dir: &Path,
 ) -> Result<PointInTimeReport, LogError> {
-    if out_log_dir.exists() && std::fs::read_dir(out_log_dir).map(|mut d| d.next().is_some()).unwrap_or(true)
-    {
-        return Err(LogError::Import(format!("{} already holds data", out_log_dir.display())));
-    }
+    refuse_data(out_log_dir, "a point-in-time copy needs a fresh directory")?;
     let src = open_existing(src_log_dir)?;
     let source = EventArchive::open(&src)?;
     let db = Database::builder(out_log_dir).open()?;
     let projections = Projections::open(&db)?;
     let archive = EventArchive::open(&db)?;
-    let mut group = GroupedFold::new(&projections);
-    let mut after = LogPosition(0);
+    let mut copy = ArchiveCopy::new(&db, &archive);
     'copy: loop {
-        let events = source.read_after(after, READ_BATCH)?;
+        let events = source.read_after(copy.position, READ_BATCH)?;
         if events.is_empty() {
             break;
         }
@@ -355,19 +410,12 @@ pub fn materialize(
             if beyond {
                 break 'copy;
             }
-            let event =
-                envelope.open().map_err(|e| LogError::CorruptEvent { position, reason: e.to_string() })?;
-            let bytes = envelope.to_bytes();
-            group.fold(position, envelope.hlc, &event, |batch| {
-                batch.insert(&archive.events, position.to_key(), bytes)
-            })?;
-            after = position;
+            copy.push(position, envelope.to_bytes())?;
         }
     }
-    group.commit()?;
-    db.persist(fjall::PersistMode::SyncAll)?;
-    projections.mark_format()?;
-    Ok(PointInTimeReport { position: after, referenced_blobs: projections.referenced_blobs()? })
+    let head = copy.finish()?;
+    fold_copy(&db, &archive, &projections, head)?;
+    Ok(PointInTimeReport { position: head, referenced_blobs: projections.referenced_blobs()? })
 }
 
 /// Verifies a running node's projections against its archive: folds the archive up to
