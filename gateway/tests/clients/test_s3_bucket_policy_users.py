@@ -259,6 +259,14 @@ def test_a_public_policy_block_still_takes_denies_and_named_principals(s3, bucke
         allow("s3:GetObject", arn(bucket + "/*"))))) == (403, "AccessDenied")
     s3.put_bucket_policy(Bucket=bucket, Policy=policy(
         allow("s3:GetObject", arn(bucket + "/*"), {"AWS": "arn:aws:iam::s3tenant1:root"})))
+    # A Deny beside a public Allow does not make the Allow any less public; beside an
+    # Allow to a named principal it is taken.
+    deny_deletes = allow("s3:DeleteObject", arn(bucket + "/*"), effect="Deny")
+    assert refused(lambda: s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        deny_deletes, allow("s3:GetObject", arn(bucket + "/*"))))) == (403, "AccessDenied")
+    assert "s3tenant1" in s3.get_bucket_policy(Bucket=bucket)["Policy"], "the refused policy replaced nothing"
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        deny_deletes, allow("s3:GetObject", arn(bucket + "/*"), {"AWS": "arn:aws:iam::s3tenant1:root"})))
     # A Deny is never public, and it binds the owner too.
     s3.put_bucket_policy(Bucket=bucket, Policy=policy(
         allow("s3:GetBucketPublicAccessBlock", arn(bucket), effect="Deny")))
