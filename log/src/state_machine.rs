@@ -8,7 +8,9 @@
 //!
 //! Snapshots are the archive itself: the events up to the snapshot's position. A node
 //! that installs one pulls the events after its own head from a peer and folds them,
-//! which is exactly what replay does (see [`crate::snapshot`]).
+//! which is exactly what replay does (see [`crate::snapshot`]). A node with no views to
+//! keep (it joins empty, or starts over) copies the archive first and then folds it
+//! whole, staged in memory, as a rebuild does.
 
 use std::io::Cursor;
 use std::sync::{Arc, OnceLock};
@@ -37,6 +39,10 @@ const MEMBERSHIP: &[u8] = b"membership";
 const PARTIAL: &[u8] = b"partial";
 const SNAPSHOT: &[u8] = b"snapshot";
 const INSTALLING: &[u8] = b"installing";
+
+/// The memory a snapshot install stages before it writes views (a quarter of a rebuild's:
+/// the server goes on beside it).
+const INSTALL_STAGE: usize = rucket_projections::STAGE_BUDGET / 4;
 
 /// The last fully applied Raft entry and the archive position reached at its end, written
 /// in the batch that finishes the entry; a snapshot cuts the archive exactly there.
@@ -490,7 +496,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 impl StateMachine {
     /// Brings the archive up to the snapshot's position and takes the snapshot's place in
     /// the log: pulls the events after this node's head from the snapshot's source (or
-    /// any other member) and folds each, as apply does.
+    /// any other member) and folds each, as apply does; or, when the views are empty,
+    /// archives each page and folds the whole archive at the end (see [`Self::pull`]).
     ///
     /// A pull that no peer can serve is retried with a growing pause rather than failing:
     /// openraft stops a node whose state machine returns an error, and a node that needs a
@@ -539,23 +546,28 @@ impl StateMachine {
         let upto = manifest.position;
         let mut after = self.inner.archive.head();
         let applied = self.inner.projections.applied_position().map_err(read_err)?;
-        if after > upto || applied != after {
-            tracing::warn!(head = %after, applied = %applied, snapshot = %upto, "this archive is longer than the snapshot or not folded to its head; refolding from the start");
+        if after > upto {
+            tracing::warn!(head = %after, snapshot = %upto, "this archive is longer than the snapshot; refolding from the start");
             after = self.refold(meta, manifest).await?;
+        } else if applied != after {
+            // An install that copied the archive stopped before its fold was done. The
+            // archive was checked page by page as it came; only the views start again.
+            tracing::info!(head = %after, applied = %applied, "the views lag the archive (an install stopped before its fold); folding them again once the archive is whole");
+            self.blocking(|sm| sm.inner.projections.clear().map_err(sm_err)).await?;
         }
+        // With no views to keep, the pulled events are only archived, and the whole
+        // archive is folded at the end as a rebuild folds it (staged in memory, written as
+        // sorted tables): a node that joins folds at replay speed, not event by event.
+        let mut copying = self.inner.projections.applied_position().map_err(read_err)? == LogPosition(0);
         let started = after;
-        tracing::info!(after = %after, upto = %upto, source = manifest.source, "installing a snapshot: pulling the archive events this node lacks");
+        tracing::info!(after = %after, upto = %upto, source = manifest.source, copying, "installing a snapshot: pulling the archive events this node lacks");
         let mut failures = 0u32;
-        let wire = match wire {
-            Some(wire) => wire,
-            None if after >= upto => return Ok(started),
-            None => {
+        while after < upto {
+            let Some(wire) = wire else {
                 let e =
                     std::io::Error::other("the snapshot names events this node lacks and it has no peers");
                 return Err(sm_err(e));
-            }
-        };
-        while after < upto {
+            };
             let mut progressed = false;
             for (id, address) in sources {
                 let request = RangeRequest { after, upto, max_bytes: snapshot::PAGE_BYTES };
@@ -593,6 +605,7 @@ impl StateMachine {
                         }
                         tracing::warn!(node = id, position = %after, "this archive differs from the cluster's; refolding from the start");
                         after = self.refold(meta, manifest).await?;
+                        copying = true;
                         progressed = true;
                         break;
                     }
@@ -605,7 +618,11 @@ impl StateMachine {
                         continue;
                     }
                 };
-                after = self.blocking(move |sm| sm.fold_page(events)).await?;
+                after = if copying {
+                    self.blocking(move |sm| sm.archive_page(events)).await?
+                } else {
+                    self.blocking(move |sm| sm.fold_page(events)).await?
+                };
                 progressed = true;
                 break;
             }
@@ -615,6 +632,15 @@ impl StateMachine {
                 failures += 1;
                 self.unless_stopping(tokio::time::sleep(snapshot::backoff(failures))).await?;
             }
+        }
+        if copying && after > LogPosition(0) {
+            let began = std::time::Instant::now();
+            self.blocking(move |sm| sm.fold_copied(upto)).await?;
+            tracing::info!(
+                events = upto.0,
+                seconds = began.elapsed().as_secs_f64(),
+                "folded the copied archive"
+            );
         }
         Ok(started)
     }
@@ -712,6 +738,48 @@ impl StateMachine {
             inner.archive.advance(position);
         }
         folded.map(|()| inner.archive.head())
+    }
+
+    /// Archives a checked page without folding it (see [`Self::fold_copied`]); returns
+    /// the new head.
+    fn archive_page(&self, events: Vec<(LogPosition, Vec<u8>, Envelope)>) -> Result<LogPosition> {
+        let inner = &self.inner;
+        let Some(last) = events.last().map(|(position, _, _)| *position) else {
+            return Ok(inner.archive.head());
+        };
+        let mut batch = inner.db.batch();
+        for (position, bytes, envelope) in events {
+            // As apply does: command ids only (the log's own membership records have none).
+            if envelope.event_type != EventType::MembershipChanged as u16 {
+                batch.insert(&inner.event_ids, envelope.event_id.0, position.to_key());
+            }
+            batch.insert(&inner.archive.events, position.to_key(), bytes);
+        }
+        batch.commit().map_err(sm_err)?;
+        inner.archive.advance(last);
+        Ok(last)
+    }
+
+    /// Folds the archive, copied up to `upto`, into the empty views, staged in memory and
+    /// written as sorted tables as a rebuild does. The copy is made durable first: the
+    /// tables are, as they are written, and views must never be ahead of the archive.
+    fn fold_copied(&self, upto: LogPosition) -> Result<()> {
+        let inner = &self.inner;
+        inner.db.persist(PersistMode::SyncData).map_err(sm_err)?;
+        let folded = crate::replay::fold_archive_within(
+            &inner.archive,
+            &inner.projections,
+            upto,
+            INSTALL_STAGE,
+            |_| {},
+        )
+        .map_err(sm_err)?;
+        if folded != upto {
+            let e =
+                std::io::Error::other(format!("the archive ended at {folded}, before the snapshot's {upto}"));
+            return Err(sm_err(e));
+        }
+        Ok(())
     }
 
     /// Records the snapshot as applied and current, durably.

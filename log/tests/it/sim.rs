@@ -23,14 +23,14 @@
 //! it exactly. `RUCKET_SIM_SEEDS=1-200` runs more seeds than the default eight.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openraft::ServerState;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rucket_log::{Node, NodeConfig, NodeId, Rpc, Wire, WireError, WireFuture};
+use rucket_log::{MembershipChange, Node, NodeConfig, NodeId, Rpc, Wire, WireError, WireFuture};
 use rucket_schemas::{BucketName, Envelope, EventId, LogPosition, ObjectKey, Outcome};
 
 use crate::support::{create_bucket, put};
@@ -75,6 +75,10 @@ struct Net {
     calm: AtomicBool,
     /// Calls being served: (callee, call) → how many, for the report of a node held too long.
     serving: Mutex<BTreeMap<(NodeId, &'static str), usize>>,
+    /// When set, how many more archive pages peers may serve; past that, none.
+    pages_left: Mutex<Option<u64>>,
+    /// The bytes of archive pages served so far.
+    page_bytes: AtomicU64,
 }
 
 impl Net {
@@ -157,6 +161,14 @@ impl Wire for SimWire {
                     return Err(unreachable("the link is cut"));
                 }
                 let node = net.node(target).ok_or_else(|| unreachable("the node is down"))?;
+                if rpc == Rpc::ArchiveRange {
+                    let mut left = net.pages_left.lock().unwrap();
+                    match left.as_mut() {
+                        Some(0) => return Err(unreachable("no more pages")),
+                        Some(n) => *n -= 1,
+                        None => {}
+                    }
+                }
                 // The callee finishes its work even when the caller stops waiting, as a
                 // server does.
                 *net.serving.lock().unwrap().entry((target, rpc.name())).or_default() += 1;
@@ -167,6 +179,9 @@ impl Wire for SimWire {
                     answer
                 });
                 let answer = served.await.map_err(|e| unreachable(&format!("the callee failed: {e}")))?;
+                if let (Rpc::ArchiveRange, Ok(page)) = (rpc, &answer) {
+                    net.page_bytes.fetch_add(page.len() as u64, Ordering::Relaxed);
+                }
                 tokio::time::sleep(delay_out).await;
                 if lose_answer || net.is_cut(target, from) || !alive.load(Ordering::Relaxed) {
                     // Delivered, but the caller never hears back.
@@ -215,7 +230,8 @@ impl Sim {
         let config = NodeConfig {
             node_id: id,
             bootstrap_single: false,
-            members: (1..=NODES).map(|n| (n, format!("n{n}"))).collect(),
+            // A node past the first three joins later, as a learner.
+            members: (1..=NODES).filter(|_| id <= NODES).map(|n| (n, format!("n{n}"))).collect(),
             heartbeat_ms: 30,
             election_timeout_ms: (150, 300),
             // Small, so that snapshots, purges and catch-up through a snapshot all happen.
@@ -388,6 +404,8 @@ async fn run(seed: u64) -> u64 {
         faults,
         calm: AtomicBool::new(true),
         serving: Mutex::default(),
+        pages_left: Mutex::default(),
+        page_bytes: AtomicU64::new(0),
     });
     let mut sim = Sim {
         seed,
@@ -585,4 +603,104 @@ async fn simulated_faults_keep_every_promise_b() {
         installs += run(seed).await;
     }
     assert!(installs > 0 || seeds().len() < 2, "no node caught up through a snapshot in any seed");
+}
+
+/// A node that joins empty copies the archive page by page without folding it, then folds
+/// it whole; stopped halfway through the copy, it keeps what it copied, pulls only the
+/// rest and folds views equal to a fresh fold of its archive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_joins_empty_copies_the_archive_then_folds_it_and_resumes_a_stopped_copy() {
+    let net = Arc::new(Net {
+        nodes: Mutex::default(),
+        cut: Mutex::default(),
+        faults: Faults { drop: 0.0, lose_answer: 0.0, max_delay_ms: 0 },
+        calm: AtomicBool::new(true),
+        serving: Mutex::default(),
+        pages_left: Mutex::default(),
+        page_bytes: AtomicU64::new(0),
+    });
+    let mut sim = Sim {
+        seed: 0,
+        root: tempfile::tempdir().unwrap(),
+        net: Arc::clone(&net),
+        record: Arc::default(),
+        alive: BTreeMap::new(),
+        starts: 0,
+    };
+    for id in 1..=NODES {
+        sim.start_node(id).await;
+    }
+    propose_until_applied(&net, create_bucket(1, BUCKET), 0).await;
+    // About 26 MB of bodies (several pages of a pull) and enough entries that every log
+    // is purged far past the start.
+    let mut last = LogPosition(0);
+    for i in 0..200u64 {
+        let body = if i % 8 == 0 { vec![i as u8; 1 << 20] } else { format!("small {i}").into_bytes() };
+        last = propose_until_applied(&net, put(10 + i, BUCKET, &format!("k{i:03}"), &body), 0).await;
+    }
+    for node in net.live() {
+        let mut head = node.archive().subscribe();
+        tokio::time::timeout(SETTLE, head.wait_for(|h| *h >= last)).await.expect("replicated").unwrap();
+    }
+
+    // Node 4 joins empty; its peers serve it four pages only.
+    *net.pages_left.lock().unwrap() = Some(4);
+    net.page_bytes.store(0, Ordering::Relaxed);
+    sim.start_node(4).await;
+    let first = net.node(1).unwrap();
+    let add = MembershipChange::Add { id: 4, address: "n4".into() };
+    let joined = tokio::spawn(async move { first.change_membership(add).await });
+    let fourth = net.node(4).unwrap();
+    let mut head = fourth.archive().subscribe();
+    tokio::time::timeout(SETTLE, head.wait_for(|h| h.0 > 0)).await.expect("a page copied").unwrap();
+    let deadline = Instant::now() + SETTLE;
+    while *net.pages_left.lock().unwrap() != Some(0) || !fourth.snapshot_installing() {
+        assert!(Instant::now() < deadline, "node 4 never pulled its four pages");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let copied = fourth.archive().head();
+    assert!(copied.0 > 1 && copied < last, "pages are part of the archive: {copied} of {last}");
+    // Copied, not folded: the views wait for the whole archive.
+    assert_eq!(fourth.projections().applied_position().unwrap(), LogPosition(0));
+    let pulled_first = net.page_bytes.load(Ordering::Relaxed);
+    drop((fourth, head));
+    sim.stop_node(4).await;
+
+    // Started again with its peers serving, it finishes the install before it opens.
+    *net.pages_left.lock().unwrap() = None;
+    sim.start_node(4).await;
+    joined.await.unwrap().expect("node 4 joins");
+    let fourth = net.node(4).unwrap();
+    let mut head = fourth.archive().subscribe();
+    tokio::time::timeout(SETTLE, head.wait_for(|h| *h >= last)).await.expect("node 4 caught up").unwrap();
+    let first = net.node(1).unwrap();
+    let ours = archive_of(&fourth, 0);
+    assert_eq!(ours[..], archive_of(&first, 0)[..ours.len()]);
+    // Only what it lacked travelled again: less than the whole archive (a page also
+    // carries the record it follows, for the check of the asker's head).
+    let archive_bytes: u64 = first
+        .archive()
+        .read_after(LogPosition(0), usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|(_, e)| e.payload.len() as u64)
+        .sum();
+    let pulled_again = net.page_bytes.load(Ordering::Relaxed) - pulled_first;
+    assert!(
+        pulled_again < archive_bytes,
+        "{pulled_again} bytes pulled after the restart, {pulled_first} before, of {archive_bytes}"
+    );
+    // Its views are the fold of its archive, and it serves what was written.
+    let scratch = tempfile::tempdir().unwrap();
+    let report =
+        rucket_log::replay::verify_live(fourth.projections(), fourth.archive(), scratch.path()).unwrap();
+    assert!(report.differences.is_empty(), "{:?}", report.differences);
+    assert!(report.live_applied >= last, "{} < {last}", report.live_applied);
+    let bucket = BucketName::parse(BUCKET).unwrap();
+    let found = fourth.projections().current_object(&bucket, &ObjectKey::parse("k199").unwrap()).unwrap();
+    assert_eq!(found.map(|r| r.etag), Some(format!("{:032x}", 10 + 199)));
+    drop((first, fourth, head));
+    for id in 1..=NODES + 1 {
+        sim.stop_node(id).await;
+    }
 }
