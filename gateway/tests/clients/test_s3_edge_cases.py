@@ -1,10 +1,18 @@
 """Edge cases found while writing the test_s3_* suites, each stating what S3 does."""
 
+import datetime
 import hashlib
+import re
 import uuid
+from unittest import mock
 
+import boto3
 import pytest
+import requests
+from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from conftest import ROOT_KEY, ROOT_SECRET
 
 
 
@@ -115,3 +123,30 @@ def test_aws_chunked_is_taken_out_of_the_stored_content_encoding(s3, bucket):
                          ("aws-chunked, gzip", "gzip"), ("aws-chunked", None), ("aws-chunked, aws-chunked", None)]:
         s3.put_object(Bucket=bucket, Key="encoding", ContentEncoding=sent)
         assert s3.head_object(Bucket=bucket, Key="encoding").get("ContentEncoding") == stored, sent
+
+
+def test_presigned_urls_live_at_most_a_week_and_not_past_their_expiry(server, s3, bucket):
+    # S3 refuses an expired presigned URL with 403 AccessDenied. A SigV4 URL asking for
+    # more than 7 days (604800 s) is refused too; Rucket answers 403 AccessDenied for it,
+    # where AWS answers 400 AuthorizationQueryParametersError (docs/s3-compatibility.md).
+    s3.put_object(Bucket=bucket, Key="k", Body=b"shared")
+    # boto3 presigns with SigV2 unless told otherwise; SigV2 URLs carry an absolute expiry.
+    s3 = boto3.client("s3", endpoint_url=server["endpoint"], aws_access_key_id=ROOT_KEY,
+                      aws_secret_access_key=ROOT_SECRET, region_name="us-east-1",
+                      config=Config(signature_version="s3v4"))
+    params = {"Bucket": bucket, "Key": "k"}
+    week = s3.generate_presigned_url("get_object", Params=params, ExpiresIn=604800)
+    assert requests.get(week, timeout=30).content == b"shared"
+    too_long = s3.generate_presigned_url("get_object", Params=params, ExpiresIn=604801)
+    refused = requests.get(too_long, timeout=30)
+    assert refused.status_code == 403 and "<Code>AccessDenied</Code>" in refused.text
+    # Signed two hours ago for one hour: expired an hour ago.
+    past = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(hours=2)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=past):
+        expired = s3.generate_presigned_url("get_object", Params=params, ExpiresIn=3600)
+    assert re.search(r"X-Amz-Date=(\d{8}T\d{6}Z)", expired).group(1) == past.strftime("%Y%m%dT%H%M%SZ")
+    refused = requests.get(expired, timeout=30)
+    assert refused.status_code == 403 and "<Code>AccessDenied</Code>" in refused.text
+    # The same URL signed now still reads the object, so the refusal is the expiry alone.
+    fresh = s3.generate_presigned_url("get_object", Params=params, ExpiresIn=3600)
+    assert requests.get(fresh, timeout=30).content == b"shared"

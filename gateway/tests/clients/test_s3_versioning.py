@@ -336,5 +336,9 @@ def test_bucket_with_versions_cannot_be_deleted(s3, versioned):
         s3.delete_bucket(Bucket=versioned)
     assert fails(e) == (409, "BucketNotEmpty")
     s3.delete_object(Bucket=versioned, Key="k", VersionId=vid)
+    # A delete marker on its own still keeps the bucket.
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket=versioned)
+    assert fails(e) == (409, "BucketNotEmpty")
     s3.delete_object(Bucket=versioned, Key="k", VersionId=marker)
     assert s3.delete_bucket(Bucket=versioned)["ResponseMetadata"]["HTTPStatusCode"] == 204
