@@ -39,6 +39,10 @@ const MEMBERSHIP: &[u8] = b"membership";
 const PARTIAL: &[u8] = b"partial";
 const SNAPSHOT: &[u8] = b"snapshot";
 const INSTALLING: &[u8] = b"installing";
+/// Set (durably, for good) before this node's views are first cleared: views refilled
+/// after a clear are folded through write batches, never staged (see
+/// [`Projections::clear`]).
+const VIEWS_CLEARED: &[u8] = b"views_cleared";
 
 /// The memory a snapshot install stages before it writes views (a quarter of a rebuild's:
 /// the server goes on beside it).
@@ -550,15 +554,19 @@ impl StateMachine {
             tracing::warn!(head = %after, snapshot = %upto, "this archive is longer than the snapshot; refolding from the start");
             after = self.refold(meta, manifest).await?;
         } else if applied != after {
-            // An install that copied the archive stopped before its fold was done. The
-            // archive was checked page by page as it came; only the views start again.
-            tracing::info!(head = %after, applied = %applied, "the views lag the archive (an install stopped before its fold); folding them again once the archive is whole");
-            self.blocking(|sm| sm.inner.projections.clear().map_err(sm_err)).await?;
+            if self.can_stage()? {
+                // An install that copies the archive stopped before its fold began: the
+                // archive was checked page by page as it came, and the copy goes on.
+                tracing::info!(head = %after, "resuming the copy of the archive that a stop interrupted");
+            } else {
+                tracing::warn!(head = %after, applied = %applied, snapshot = %upto, "the views are not folded to this archive's head; refolding from the start");
+                after = self.refold(meta, manifest).await?;
+            }
         }
         // With no views to keep, the pulled events are only archived, and the whole
         // archive is folded at the end as a rebuild folds it (staged in memory, written as
         // sorted tables): a node that joins folds at replay speed, not event by event.
-        let mut copying = self.inner.projections.applied_position().map_err(read_err)? == LogPosition(0);
+        let mut copying = self.can_stage()?;
         let started = after;
         tracing::info!(after = %after, upto = %upto, source = manifest.source, copying, "installing a snapshot: pulling the archive events this node lacks");
         let mut failures = 0u32;
@@ -605,7 +613,7 @@ impl StateMachine {
                         }
                         tracing::warn!(node = id, position = %after, "this archive differs from the cluster's; refolding from the start");
                         after = self.refold(meta, manifest).await?;
-                        copying = true;
+                        copying = false;
                         progressed = true;
                         break;
                     }
@@ -698,9 +706,19 @@ impl StateMachine {
         tokio::task::spawn_blocking(move || f(&this)).await.map_err(sm_err)?
     }
 
+    /// Whether the views are empty and were never cleared, so that an install may fold
+    /// into them staged (see [`Self::fold_copied`]).
+    fn can_stage(&self) -> Result<bool> {
+        let inner = &self.inner;
+        let cleared = inner.meta.get(VIEWS_CLEARED).map_err(read_err)?.is_some();
+        Ok(!cleared && inner.projections.is_empty())
+    }
+
     /// Empties the archive and the state folded from it, for a refold from position 0.
     fn reset(&self) -> Result<LogPosition> {
         let inner = &self.inner;
+        inner.meta.insert(VIEWS_CLEARED, []).map_err(sm_err)?;
+        inner.db.persist(PersistMode::SyncData).map_err(sm_err)?;
         inner.projections.clear().map_err(sm_err)?;
         inner.archive.events.clear().map_err(sm_err)?;
         inner.event_ids.clear().map_err(sm_err)?;
@@ -761,8 +779,11 @@ impl StateMachine {
     }
 
     /// Folds the archive, copied up to `upto`, into the empty views, staged in memory and
-    /// written as sorted tables as a rebuild does. The copy is made durable first: the
-    /// tables are, as they are written, and views must never be ahead of the archive.
+    /// written as sorted tables as a rebuild does. Only for views never cleared: a clear
+    /// replayed at the next open would drop the tables ([`Projections::clear`]). The copy
+    /// is made durable first: the tables are, as they are written, and views must never
+    /// be ahead of the archive. A stop in the middle leaves views that hold something
+    /// below the archive's head, which the next start refolds from position 0.
     fn fold_copied(&self, upto: LogPosition) -> Result<()> {
         let inner = &self.inner;
         inner.db.persist(PersistMode::SyncData).map_err(sm_err)?;

@@ -129,11 +129,7 @@ pub const STAGE_BUDGET: usize = 256 << 20;
 
 impl<'a> StagedFold<'a> {
     pub fn new(projections: &'a Projections, budget: usize) -> Result<Self, ProjectionError> {
-        let mut stored = false;
-        for view in View::ALL.iter().filter(|v| **v != View::Garbage) {
-            // The shared garbage list is only ever added to by a fold, never read.
-            stored |= projections.keyspace(*view).first_key_value().is_some();
-        }
+        let stored = !projections.is_empty();
         Ok(Self { projections, staged: Staged::new(stored), budget, last: None, committed: None })
     }
 

@@ -233,7 +233,20 @@ impl Projections {
         &self.db
     }
 
+    /// Whether no view holds anything (the shared garbage list aside, which folds only
+    /// ever add to and never read).
+    pub fn is_empty(&self) -> bool {
+        View::ALL
+            .iter()
+            .filter(|v| **v != View::Garbage)
+            .all(|v| self.keyspace(*v).first_key_value().is_none())
+    }
+
     /// Empties every view (before a snapshot install refolds the archive into them).
+    /// The clear is a journal record that fjall replays at every open until the journal is
+    /// recycled, so cleared views must be refilled through write batches (which replay
+    /// after it), never by a [`crate::StagedFold`], whose tables a replayed clear would
+    /// drop (see [`Self::next_generation`]).
     pub fn clear(&self) -> Result<(), ProjectionError> {
         for keyspace in [
             &self.buckets,

@@ -691,15 +691,25 @@ async fn a_node_that_joins_empty_copies_the_archive_then_folds_it_and_resumes_a_
         "{pulled_again} bytes pulled after the restart, {pulled_first} before, of {archive_bytes}"
     );
     // Its views are the fold of its archive, and it serves what was written.
-    let scratch = tempfile::tempdir().unwrap();
-    let report =
-        rucket_log::replay::verify_live(fourth.projections(), fourth.archive(), scratch.path()).unwrap();
-    assert!(report.differences.is_empty(), "{:?}", report.differences);
-    assert!(report.live_applied >= last, "{} < {last}", report.live_applied);
-    let bucket = BucketName::parse(BUCKET).unwrap();
-    let found = fourth.projections().current_object(&bucket, &ObjectKey::parse("k199").unwrap()).unwrap();
-    assert_eq!(found.map(|r| r.etag), Some(format!("{:032x}", 10 + 199)));
-    drop((first, fourth, head));
+    let check = |node: &Node, when: &str| {
+        let scratch = tempfile::tempdir().unwrap();
+        let report =
+            rucket_log::replay::verify_live(node.projections(), node.archive(), scratch.path()).unwrap();
+        assert!(report.differences.is_empty(), "{when}: {:?}", report.differences);
+        assert!(report.live_applied >= last, "{when}: {} < {last}", report.live_applied);
+        let bucket = BucketName::parse(BUCKET).unwrap();
+        let found = node.projections().current_object(&bucket, &ObjectKey::parse("k199").unwrap()).unwrap();
+        assert_eq!(found.map(|r| r.etag), Some(format!("{:032x}", 10 + 199)), "{when}");
+    };
+    check(&fourth, "after the install");
+    // The views written as tables are still there after another start (nothing the
+    // journal replays at an open empties them).
+    drop((fourth, head));
+    sim.stop_node(4).await;
+    sim.start_node(4).await;
+    let fourth = net.node(4).unwrap();
+    check(&fourth, "after a restart");
+    drop((first, fourth));
     for id in 1..=NODES + 1 {
         sim.stop_node(id).await;
     }
