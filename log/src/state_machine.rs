@@ -39,10 +39,11 @@ const MEMBERSHIP: &[u8] = b"membership";
 const PARTIAL: &[u8] = b"partial";
 const SNAPSHOT: &[u8] = b"snapshot";
 const INSTALLING: &[u8] = b"installing";
-/// Set (durably, for good) before this node's views are first cleared: views refilled
-/// after a clear are folded through write batches, never staged (see
-/// [`Projections::clear`]).
-const VIEWS_CLEARED: &[u8] = b"views_cleared";
+/// Written when a node first opens with nothing recorded, and removed (durably, for good)
+/// before its views are first cleared: views refilled after a clear are folded through
+/// write batches, never staged (see [`Projections::clear`]). A data dir of an older
+/// release, which may hold a clear it did not mark, has none either.
+const NEVER_CLEARED: &[u8] = b"views_never_cleared";
 
 /// The memory a snapshot install stages before it writes views (a quarter of a rebuild's:
 /// the server goes on beside it).
@@ -143,6 +144,9 @@ impl StateMachine {
     ) -> std::result::Result<Self, fjall::Error> {
         let meta = db.keyspace("raft.sm", KeyspaceCreateOptions::default)?;
         let event_ids = db.keyspace("raft.event_ids", KeyspaceCreateOptions::default)?;
+        if meta.first_key_value().is_none() {
+            meta.insert(NEVER_CLEARED, [])?;
+        }
         let stored = |key: &[u8]| meta.get(key).ok().flatten();
         let applied = stored(LAST_APPLIED).and_then(|v| codec::decode::<AppliedMark>(&v).ok());
         let installing = stored(INSTALLING).and_then(|v| codec::decode::<Installing>(&v).ok());
@@ -710,14 +714,14 @@ impl StateMachine {
     /// into them staged (see [`Self::fold_copied`]).
     fn can_stage(&self) -> Result<bool> {
         let inner = &self.inner;
-        let cleared = inner.meta.get(VIEWS_CLEARED).map_err(read_err)?.is_some();
-        Ok(!cleared && inner.projections.is_empty())
+        let never_cleared = inner.meta.get(NEVER_CLEARED).map_err(read_err)?.is_some();
+        Ok(never_cleared && inner.projections.is_empty())
     }
 
     /// Empties the archive and the state folded from it, for a refold from position 0.
     fn reset(&self) -> Result<LogPosition> {
         let inner = &self.inner;
-        inner.meta.insert(VIEWS_CLEARED, []).map_err(sm_err)?;
+        inner.meta.remove(NEVER_CLEARED).map_err(sm_err)?;
         inner.db.persist(PersistMode::SyncData).map_err(sm_err)?;
         inner.projections.clear().map_err(sm_err)?;
         inner.archive.events.clear().map_err(sm_err)?;
@@ -859,6 +863,39 @@ mod tests {
             log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
             payload: EntryPayload::Normal(CommandBatch(commands)),
         }
+    }
+
+    /// Only views that were never cleared are staged into: a fresh node's, not one that
+    /// emptied its views once (for good, across restarts), nor a data dir of a release
+    /// that cleared without saying so.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn views_are_staged_into_only_while_never_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |path: &std::path::Path| {
+            let db = fjall::Database::builder(path).open().unwrap();
+            let archive = EventArchive::open(&db).unwrap();
+            StateMachine::open(&db, Projections::open(&db).unwrap(), archive).unwrap()
+        };
+        let mut sm = open(dir.path());
+        assert!(sm.can_stage().unwrap(), "a fresh node");
+        sm.apply(vec![entry(1, vec![create(1, "aaa")])]).await.unwrap();
+        assert!(!sm.can_stage().unwrap(), "views that hold something");
+        sm.reset().unwrap();
+        assert!(sm.inner.projections.is_empty());
+        assert!(!sm.can_stage().unwrap(), "emptied by a clear");
+        sm.inner.db.persist(PersistMode::SyncAll).unwrap();
+        drop(sm);
+        assert!(!open(dir.path()).can_stage().unwrap(), "still after a restart");
+
+        // An older release's data dir: records in `raft.sm`, no mark.
+        let older = tempfile::tempdir().unwrap();
+        {
+            let db = fjall::Database::builder(older.path()).open().unwrap();
+            let meta = db.keyspace("raft.sm", KeyspaceCreateOptions::default).unwrap();
+            meta.insert(INSTALLING, b"an install of an older release").unwrap();
+            db.persist(PersistMode::SyncAll).unwrap();
+        }
+        assert!(!open(older.path()).can_stage().unwrap(), "an older data dir");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
