@@ -36,6 +36,25 @@ pub fn fold_archive(
     fold_archive_within(archive, into, until, STAGE_BUDGET, progress)
 }
 
+/// [`fold_archive_within`] that must reach `until`: an archive that ends before it is
+/// corrupt at the first position missing.
+pub(crate) fn fold_whole(
+    archive: &EventArchive,
+    into: &Projections,
+    until: LogPosition,
+    budget: usize,
+    progress: impl FnMut(LogPosition),
+) -> Result<(), LogError> {
+    let folded = fold_archive_within(archive, into, until, budget, progress)?;
+    if folded != until {
+        return Err(LogError::CorruptEvent {
+            position: LogPosition(folded.0 + 1),
+            reason: format!("the archive ends before position {until}"),
+        });
+    }
+    Ok(())
+}
+
 /// [`fold_archive`] staging at most `budget` bytes before writing them (0: writes after
 /// every event).
 pub fn fold_archive_within(
@@ -151,14 +170,8 @@ pub fn verify(
     let fresh = Projections::open(&fresh_db)?;
     let mut progress = progress;
     let started = Instant::now();
-    let folded = fold_archive(&archive, &fresh, head, |p| progress(p, head.0))?;
+    fold_whole(&archive, &fresh, head, STAGE_BUDGET, |p| progress(p, head.0))?;
     let fold_time = started.elapsed();
-    if folded != head {
-        return Err(LogError::CorruptEvent {
-            position: LogPosition(folded.0 + 1),
-            reason: "the archive ended early".into(),
-        });
-    }
     Ok(VerifyReport {
         events: head.0,
         live_applied: live.applied_position()?,
@@ -204,13 +217,7 @@ pub fn refold(
 ) -> Result<Projections, LogError> {
     let head = archive.head();
     let next = live.next_generation()?;
-    let folded = fold_archive(archive, &next, head, |p| progress(p, head.0))?;
-    if folded != head {
-        return Err(LogError::CorruptEvent {
-            position: LogPosition(folded.0 + 1),
-            reason: "the archive ended early".into(),
-        });
-    }
+    fold_whole(archive, &next, head, STAGE_BUDGET, |p| progress(p, head.0))?;
     Ok(next.promote(live)?)
 }
 
@@ -352,13 +359,7 @@ fn fold_copy(
     projections: &Projections,
     head: LogPosition,
 ) -> Result<(), LogError> {
-    let folded = fold_archive(archive, projections, head, |_| {})?;
-    if folded != head {
-        return Err(LogError::CorruptEvent {
-            position: LogPosition(folded.0 + 1),
-            reason: "the copied archive ended early".into(),
-        });
-    }
+    fold_whole(archive, projections, head, STAGE_BUDGET, |_| {})?;
     db.persist(fjall::PersistMode::SyncAll)?;
     projections.mark_format()?;
     Ok(())
@@ -434,14 +435,8 @@ pub fn verify_live(
     let fresh_db = Database::builder(scratch).temporary(true).open()?;
     let fresh = Projections::open(&fresh_db)?;
     let started = Instant::now();
-    let folded = fold_archive(archive, &fresh, position, |_| {})?;
+    fold_whole(archive, &fresh, position, STAGE_BUDGET, |_| {})?;
     let fold_time = started.elapsed();
-    if folded != position {
-        return Err(LogError::CorruptEvent {
-            position: LogPosition(folded.0 + 1),
-            reason: "the archive ended before the snapshot's applied position".into(),
-        });
-    }
     let fresh_snapshot = fresh.snapshot();
     Ok(VerifyReport {
         events: position.0,

@@ -226,6 +226,31 @@ struct Sim {
 }
 
 impl Sim {
+    /// A calm network (faults off until told) and nodes 1 to 3 running on it.
+    async fn start(seed: u64, faults: Faults) -> Self {
+        let net = Arc::new(Net {
+            nodes: Mutex::default(),
+            cut: Mutex::default(),
+            faults,
+            calm: AtomicBool::new(true),
+            serving: Mutex::default(),
+            pages_left: Mutex::default(),
+            page_bytes: AtomicU64::new(0),
+        });
+        let mut sim = Sim {
+            seed,
+            root: tempfile::tempdir().unwrap(),
+            net,
+            record: Arc::default(),
+            alive: BTreeMap::new(),
+            starts: 0,
+        };
+        for id in 1..=NODES {
+            sim.start_node(id).await;
+        }
+        sim
+    }
+
     async fn start_node(&mut self, id: NodeId) {
         let config = NodeConfig {
             node_id: id,
@@ -398,26 +423,8 @@ async fn run(seed: u64) -> u64 {
         lose_answer: plan.random_range(0.0..0.05),
         max_delay_ms: plan.random_range(0..15),
     };
-    let net = Arc::new(Net {
-        nodes: Mutex::default(),
-        cut: Mutex::default(),
-        faults,
-        calm: AtomicBool::new(true),
-        serving: Mutex::default(),
-        pages_left: Mutex::default(),
-        page_bytes: AtomicU64::new(0),
-    });
-    let mut sim = Sim {
-        seed,
-        root: tempfile::tempdir().unwrap(),
-        net: Arc::clone(&net),
-        record: Arc::default(),
-        alive: BTreeMap::new(),
-        starts: 0,
-    };
-    for id in 1..=NODES {
-        sim.start_node(id).await;
-    }
+    let mut sim = Sim::start(seed, faults).await;
+    let net = Arc::clone(&sim.net);
     let setup = create_bucket(1, BUCKET);
     sim.record.lock().unwrap().sent.insert(setup.event_id, format!("bucket {BUCKET}"));
     propose_until_applied(&net, setup, seed).await;
@@ -610,26 +617,8 @@ async fn simulated_faults_keep_every_promise_b() {
 /// rest and folds views equal to a fresh fold of its archive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_joins_empty_copies_the_archive_then_folds_it_and_resumes_a_stopped_copy() {
-    let net = Arc::new(Net {
-        nodes: Mutex::default(),
-        cut: Mutex::default(),
-        faults: Faults { drop: 0.0, lose_answer: 0.0, max_delay_ms: 0 },
-        calm: AtomicBool::new(true),
-        serving: Mutex::default(),
-        pages_left: Mutex::default(),
-        page_bytes: AtomicU64::new(0),
-    });
-    let mut sim = Sim {
-        seed: 0,
-        root: tempfile::tempdir().unwrap(),
-        net: Arc::clone(&net),
-        record: Arc::default(),
-        alive: BTreeMap::new(),
-        starts: 0,
-    };
-    for id in 1..=NODES {
-        sim.start_node(id).await;
-    }
+    let mut sim = Sim::start(0, Faults { drop: 0.0, lose_answer: 0.0, max_delay_ms: 0 }).await;
+    let net = Arc::clone(&sim.net);
     propose_until_applied(&net, create_bucket(1, BUCKET), 0).await;
     // About 26 MB of bodies (several pages of a pull) and enough entries that every log
     // is purged far past the start.
