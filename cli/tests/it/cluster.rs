@@ -590,18 +590,61 @@ async fn a_node_far_behind_catches_up_from_a_snapshot_and_serves_the_same_bytes(
     for i in (0..N).filter(|i| i % 100 == 0 || i % 37 == 1) {
         assert_eq!(get(&c3, "behind", &format!("k{i:05}")).await, body(i), "k{i:05}");
     }
+
+    // Node 4 joins empty: it copies the archive, then folds it whole. Killed during the
+    // install, it finishes it when it starts again.
+    cluster.launch(4, &[]);
+    let add = [
+        "cluster".to_owned(),
+        "add-node".into(),
+        "--endpoint".into(),
+        cluster.node(1).endpoint.clone(),
+        "--access-key-id".into(),
+        ROOT_KEY.into(),
+        "--secret-access-key".into(),
+        ROOT_SECRET.into(),
+        "--id".into(),
+        "4".into(),
+        "--address".into(),
+        cluster.addresses[&4].clone(),
+    ];
+    // The call returns once node 4 has caught up and become a voter.
+    let joined = std::thread::spawn(move || rucket(&add.iter().map(String::as_str).collect::<Vec<_>>()));
+    let fourth_log = cluster.dir(4).join("server.log");
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read_to_string(&fourth_log).unwrap_or_default().contains("installing a snapshot") {
+        assert!(Instant::now() < deadline, "node 4 never began to install a snapshot");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cluster.kill(4);
+    cluster.launch(4, &[]);
+    let (code, stdout, stderr) = joined.join().unwrap();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    wait_applied(&cluster, 4, head).await;
+    let log = std::fs::read_to_string(&fourth_log).unwrap();
+    assert!(log.contains("finishing a snapshot install that a stop interrupted"), "the kill came too late");
+    let began = log.lines().find(|l| l.contains("installing a snapshot")).unwrap();
+    assert!(began.contains("after=0 ") && began.contains("copying=true"), "{began}");
+    assert!(log.contains("folded the copied archive"), "node 4 folded page by page");
+    let c4 = client(cluster.node(4));
+    for i in (0..N).filter(|i| i % 37 == 2) {
+        assert_eq!(get(&c4, "behind", &format!("k{i:05}")).await, body(i), "k{i:05}");
+    }
+
     cluster.stop_all();
     let reference = archive_of(&cluster.data_dir(1), cluster.root.path());
-    let third = archive_of(&cluster.data_dir(3), cluster.root.path());
-    let first_difference = reference.iter().zip(&third).position(|(a, b)| a != b);
-    assert!(
-        third.len() == reference.len() && first_difference.is_none(),
-        "node 3 diverged: {} events against {}, first difference at {first_difference:?}: {:?} / {:?}",
-        third.len(),
-        reference.len(),
-        first_difference.map(|i| &reference[i]),
-        first_difference.map(|i| &third[i]),
-    );
+    for id in [3, 4] {
+        let other = archive_of(&cluster.data_dir(id), cluster.root.path());
+        let first_difference = reference.iter().zip(&other).position(|(a, b)| a != b);
+        assert!(
+            other.len() == reference.len() && first_difference.is_none(),
+            "node {id} diverged: {} events against {}, first difference at {first_difference:?}: {:?} / {:?}",
+            other.len(),
+            reference.len(),
+            first_difference.map(|i| &reference[i]),
+            first_difference.map(|i| &other[i]),
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
