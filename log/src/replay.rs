@@ -15,8 +15,12 @@ use crate::{EventArchive, LogError};
 /// Events read from the archive per step.
 const READ_BATCH: usize = 1024;
 
-/// Events decoded ahead of the fold, in pages of [`READ_BATCH`].
-const PAGES_AHEAD: usize = 4;
+/// Events decoded ahead of the fold, in pages of [`READ_BATCH`] (about 1.5 MiB each for
+/// a store of small objects, whose inline bodies a page does not copy; a page of large
+/// events, such as completions of uploads with thousands of parts, holds more). Deep
+/// enough that the reading thread keeps decoding while the fold writes a stage out (a
+/// quarter to half a second for the default budget), so the threads rarely wait.
+const PAGES_AHEAD: usize = 32;
 
 /// A page of decoded events, or why reading stopped.
 type Page = Result<Vec<StampedEvent>, LogError>;

@@ -1,7 +1,7 @@
 //! Folding events into the views. Deterministic: the result depends only on the event,
 //! its stamp and the views before it.
 
-use fjall::OwnedWriteBatch;
+use fjall::{OwnedWriteBatch, Slice};
 use rucket_schemas::{
     BlobId, BucketCreated, BucketName, DataKeyRewrapped, Hlc, LogPosition, ObjectAclSet, ObjectData,
     ObjectDeleted, ObjectKey, ObjectRecord, PartRecord, PartUploaded, StorageEvent, UploadCreated, UploadId,
@@ -461,11 +461,13 @@ impl Projections {
             }
             self.remove_version(tx, &k);
         }
-        // The record is encoded once: the version entry's encoding is the record's behind
-        // its variant index, and the current version, when it is this one, is the record.
-        let record_bytes = encode(record)?;
-        let new_key = keys::version(bucket, key, record.hlc_timestamp);
-        tx.insert(View::Versions, new_key.clone(), VersionEntry::object_bytes(&record_bytes));
+        // The record is encoded once, into one buffer both views share: the version
+        // entry's encoding is the record's behind its variant index, and the current
+        // version, when it is this one, is the record.
+        let entry = VersionEntry::encode_object(record).map_err(ProjectionError::Encode)?;
+        let record_bytes = entry.slice(VersionEntry::RECORD_AT..);
+        let new_key = Slice::from(keys::version(bucket, key, record.hlc_timestamp));
+        tx.insert(View::Versions, new_key.clone(), entry);
         // A new version's key is new (its stamp is), so nothing is there to remove: empty
         // tags and locks write nothing rather than a tombstone per PUT.
         if !tags.is_empty() {
@@ -477,7 +479,7 @@ impl Projections {
         // Version keys sort newest first (a tie, which distinct stamps never make, keeps
         // the stored entry, as before).
         match newest_kept {
-            Some((kept, kept_entry)) if kept <= new_key => {
+            Some((kept, kept_entry)) if kept[..] <= new_key[..] => {
                 self.set_current(tx, bucket, key, Some(kept_entry))
             }
             _ => {

@@ -124,7 +124,8 @@ pub struct StagedFold<'a> {
 }
 
 /// The default budget of a staged fold: its memory use is about twice this (the maps'
-/// own cost beyond the bytes counted) plus fjall's caches.
+/// own cost beyond the bytes counted; a new version's record, counted in both views it
+/// is kept in, is stored once) plus fjall's caches.
 pub const STAGE_BUDGET: usize = 256 << 20;
 
 impl<'a> StagedFold<'a> {

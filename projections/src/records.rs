@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use byteview::ByteView;
 use rucket_schemas::{
     BucketName, Hlc, ObjectKey, ObjectRecord, StandardHeaders, StorageClass, UploadId, UserId, VersionId,
 };
@@ -42,14 +43,20 @@ pub enum VersionEntry {
 }
 
 impl VersionEntry {
-    /// The encoding of `VersionEntry::Object(record)` from `record`'s own encoding: the
-    /// variant's index (0, one byte as a varint) and then the record, as the derive writes
-    /// it. Saves a fold encoding a new version's record twice.
-    pub(crate) fn object_bytes(record: &[u8]) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(record.len() + 1);
-        bytes.push(0);
-        bytes.extend_from_slice(record);
-        bytes
+    /// Where the record starts in [`Self::encode_object`]'s bytes (after a variant index of 0,
+    /// which the zeroed buffer already holds).
+    pub(crate) const RECORD_AT: usize = 1;
+
+    /// The encoding of `VersionEntry::Object(record)`, whose bytes after the first are
+    /// `record`'s own encoding: the variant's index (0, one byte as a varint) and then the
+    /// record, as the derive writes it. Written straight into the one buffer a fold stores
+    /// for a new version's entry and (sliced at [`Self::RECORD_AT`]) its current version.
+    pub(crate) fn encode_object(record: &ObjectRecord) -> Result<ByteView, rucket_schemas::CodecError> {
+        let mut bytes = ByteView::with_size(Self::RECORD_AT + rucket_schemas::encoded_len(record)?);
+        let mut out = bytes.get_mut().expect("a new buffer has no other owner");
+        rucket_schemas::encode_payload_into(record, &mut out[Self::RECORD_AT..])?;
+        drop(out);
+        Ok(bytes)
     }
 
     pub fn version_id(&self) -> &VersionId {

@@ -529,8 +529,10 @@ fn a_version_entry_is_its_records_encoding_behind_the_variant() {
     let (bucket, key) = (bucket_name("bk1"), ObjectKey::parse("k").unwrap());
     let record = h.projections.current_object(&bucket, &key).unwrap().unwrap();
     let entry = crate::VersionEntry::Object(Box::new(record.clone()));
-    let built = crate::VersionEntry::object_bytes(&crate::store::encode(&record).unwrap());
-    assert_eq!(built, crate::store::encode(&entry).unwrap());
+    let built = crate::VersionEntry::encode_object(&record).unwrap();
+    let at = crate::VersionEntry::RECORD_AT;
+    assert_eq!(&built[at..], &crate::store::encode(&record).unwrap()[..]);
+    assert_eq!(&built[..], &crate::store::encode(&entry).unwrap()[..]);
     assert_eq!(crate::store::decode::<crate::VersionEntry>(&built, "versions").unwrap(), entry);
     // And the history holds that entry.
     let stored = h

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use fjall::{Keyspace, OwnedWriteBatch, Slice};
 use rucket_schemas::{BucketName, ObjectKey};
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use crate::{keys, ProjectionError, Projections};
 
@@ -34,6 +34,10 @@ pub(crate) enum View {
 }
 
 impl View {
+    /// The views that keep something beside a version or an upload (tags, grants, locks,
+    /// part checksums), removed with it though most versions and uploads never had any.
+    pub(crate) const KEPT_BESIDE: [View; 4] = [View::Tags, View::Acls, View::Locks, View::Parts];
+
     pub(crate) const ALL: [View; 13] = [
         View::Buckets,
         View::Objects,
@@ -226,6 +230,11 @@ pub(crate) struct Staged {
     /// so reading it needs no trip to the tables. Nearly every PUT reads its key's
     /// history, so this keeps a fold past its first write about as fast as before it.
     written_histories: Option<HashSet<u64>>,
+    /// Likewise, hashes of the keys this stage has written to the views of
+    /// [`View::KEPT_BESIDE`]: removing a key not among them needs no tombstone (an
+    /// overwritten version or a finished upload removes its tags, grants, lock and part
+    /// checksums, which it rarely had).
+    written_beside: Option<HashSet<u64>>,
 }
 
 /// A staged key, kept in descending order. A fold's keys tend to arrive in ascending
@@ -248,8 +257,14 @@ impl PartialOrd for Descending {
     }
 }
 
-/// The most key histories [`Staged`] remembers as written (about 16 bytes each).
-const MAX_WRITTEN_HISTORIES: usize = 8 << 20;
+/// The hash [`Staged`] remembers a key written beside a version by.
+fn beside_hash(view: View, key: &[u8]) -> u64 {
+    xxh3_64_with_seed(key, view as u64)
+}
+
+/// The most hashes each of [`Staged`]'s sets of written keys holds (about 16 bytes each
+/// with the table's own cost); past it, that set is dropped.
+const MAX_WRITTEN_HASHES: usize = 8 << 20;
 
 /// What one staged entry costs beyond its key and value (the map's node share, the two
 /// slices' headers), roughly.
@@ -263,7 +278,16 @@ impl Staged {
             bytes: 0,
             stored,
             written_histories: (!stored).then(HashSet::new),
+            written_beside: (!stored).then(HashSet::new),
         }
+    }
+
+    /// Whether the tables may hold `key` of `view`: never while nothing is stored; once
+    /// something is, always for views not tracked.
+    fn may_hold(&self, view: View, key: &[u8]) -> bool {
+        self.stored
+            && (!View::KEPT_BESIDE.contains(&view)
+                || self.written_beside.as_ref().is_none_or(|w| w.contains(&beside_hash(view, key))))
     }
 
     /// Whether the tables may hold some of the history under `prefix` (a
@@ -295,8 +319,10 @@ impl Staged {
     fn put(&mut self, view: View, key: Slice, value: Option<Slice>) {
         let size =
             |k: &Slice, v: &Option<Slice>| k.len() + v.as_ref().map_or(0, |v| v.len()) + ENTRY_OVERHEAD;
+        // Removing a key the tables cannot hold only forgets what is staged for it.
+        let forget = value.is_none() && !self.may_hold(view, &key);
         let map = &mut self.views[view as usize];
-        let old = if value.is_none() && !self.stored {
+        let old = if forget {
             map.remove_entry(&Descending(key)).map(|(k, v)| (k.0, v))
         } else {
             self.bytes += size(&key, &value);
@@ -319,10 +345,16 @@ impl Staged {
             if let (View::Versions, Some(histories)) = (view, &mut self.written_histories) {
                 // A version key is its history's prefix and a 16-byte stamp.
                 histories.extend(changes.keys().map(|k| xxh3_64(&k.0[..k.0.len().saturating_sub(16)])));
-                if histories.len() > MAX_WRITTEN_HISTORIES {
+                if histories.len() > MAX_WRITTEN_HASHES {
                     // Past this, every history read asks the tables, as in a generation that
                     // did not start empty.
                     self.written_histories = None;
+                }
+            }
+            if let (true, Some(written)) = (View::KEPT_BESIDE.contains(view), &mut self.written_beside) {
+                written.extend(changes.keys().map(|k| beside_hash(*view, &k.0)));
+                if written.len() > MAX_WRITTEN_HASHES {
+                    self.written_beside = None;
                 }
             }
             let mut ingestion = projections.keyspace(*view).start_ingestion()?;
@@ -343,6 +375,49 @@ impl Staged {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In a fresh generation, removing a key kept beside a version stages a tombstone
+    /// only when an earlier write of the stage put that key in the tables.
+    #[test]
+    fn removals_beside_versions_are_tombstones_only_for_written_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let projections = Projections::open(&db).unwrap();
+        let mut staged = Staged::new(false);
+        let key = |k: &str| Slice::from(k.as_bytes());
+        staged.put(View::Tags, key("written"), Some(key("tags")));
+        staged.put(View::Versions, key("version"), Some(key("entry")));
+        staged.spill(&projections).unwrap();
+        for k in ["written", "never", "version"] {
+            staged.put(View::Tags, key(k), None);
+        }
+        staged.put(View::Versions, key("version"), None);
+        staged.put(View::Versions, key("other"), None);
+        let tombstones = |view: View| -> Vec<Vec<u8>> {
+            staged.views[view as usize]
+                .iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| k.0.to_vec())
+                .collect()
+        };
+        assert_eq!(tombstones(View::Tags), vec![b"written".to_vec()]);
+        // Removals from views not tracked are always written once the tables hold something.
+        assert_eq!(tombstones(View::Versions), vec![b"version".to_vec(), b"other".to_vec()]);
+        // A key staged and then removed before any write is simply forgotten.
+        staged.put(View::Acls, key("fresh"), Some(key("grants")));
+        staged.put(View::Acls, key("fresh"), None);
+        assert!(staged.views[View::Acls as usize].is_empty());
+        // Reads find neither the forgotten key nor the removed one; a key put again after
+        // its removal is read back.
+        staged.put(View::Tags, key("again"), None);
+        staged.put(View::Tags, key("again"), Some(key("tags again")));
+        let tx = FoldTx::staged(&projections, &mut staged);
+        assert_eq!(tx.get(View::Tags, b"never").unwrap(), None);
+        assert_eq!(tx.get(View::Tags, b"written").unwrap(), None);
+        assert_eq!(tx.get(View::Tags, b"again").unwrap(), Some(key("tags again")));
+        let listed: Vec<_> = tx.prefix(View::Tags, b"").map(|item| item.unwrap().0.to_vec()).collect();
+        assert_eq!(listed, vec![b"again".to_vec()]);
+    }
 
     /// Keys are staged in descending order; reads and writes still see them ascending.
     #[test]

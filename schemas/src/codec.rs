@@ -22,6 +22,23 @@ pub fn encode_payload<T: bincode::Encode>(value: &T) -> Result<Vec<u8>, CodecErr
     bincode::encode_to_vec(value, config()).map_err(|e| CodecError::Encode(e.to_string()))
 }
 
+/// The length of a payload's encoding, found without writing it.
+pub fn encoded_len<T: bincode::Encode>(value: &T) -> Result<usize, CodecError> {
+    let mut sizer = bincode::enc::EncoderImpl::new(bincode::enc::write::SizeWriter::default(), config());
+    value.encode(&mut sizer).map_err(|e| CodecError::Encode(e.to_string()))?;
+    Ok(sizer.into_writer().bytes_written)
+}
+
+/// Encodes a payload into `out`, which must be exactly [`encoded_len`] bytes long.
+pub fn encode_payload_into<T: bincode::Encode>(value: &T, out: &mut [u8]) -> Result<(), CodecError> {
+    let written =
+        bincode::encode_into_slice(value, out, config()).map_err(|e| CodecError::Encode(e.to_string()))?;
+    if written != out.len() {
+        return Err(CodecError::Encode(format!("encoded {written} bytes into room for {}", out.len())));
+    }
+    Ok(())
+}
+
 /// Decodes a payload and insists that every byte was consumed.
 pub fn decode_payload<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
     let (value, used) =

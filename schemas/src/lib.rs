@@ -22,7 +22,7 @@ pub use access_key::{
     SealedSecret,
 };
 pub use cluster::{ClusterMember, MembershipChanged, WebhookCursorSet};
-pub use codec::{decode_payload, encode_payload};
+pub use codec::{decode_payload, encode_payload, encode_payload_into, encoded_len};
 pub use command::{
     Command, CommandBody, ExpireAction, Outcome, Principal, Rejection, RequestFacts, WriteCondition,
 };
