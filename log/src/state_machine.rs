@@ -28,7 +28,7 @@ use rucket_schemas::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::network::{call, Rpc, Wire};
+use crate::network::{call, Rpc, Wire, WireError};
 use crate::snapshot::{self, Manifest, RangePage, RangeRequest};
 use crate::{codec, BatchOutcome, EventArchive, LogError, NodeId, TypeConfig};
 
@@ -124,6 +124,14 @@ fn sm_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
     StorageIOError::read_state_machine(&e).into()
+}
+
+/// What a peer answers when asked for archive events.
+type PageAnswer = std::result::Result<std::result::Result<RangePage, String>, WireError>;
+
+/// Asks peer `id` for the archive events of `request`.
+async fn ask_page(wire: &dyn Wire, id: NodeId, address: &str, request: &RangeRequest) -> PageAnswer {
+    call(wire, id, address, Rpc::ArchiveRange, request, snapshot::PAGE_DEADLINE).await
 }
 
 impl StateMachine {
@@ -574,6 +582,9 @@ impl StateMachine {
         let started = after;
         tracing::info!(after = %after, upto = %upto, source = manifest.source, copying, "installing a snapshot: pulling the archive events this node lacks");
         let mut failures = 0u32;
+        // The next page, asked of the peer that served the last one while that one was
+        // written: (peer, the position it follows, the page).
+        let mut ahead: Option<(NodeId, LogPosition, RangePage)> = None;
         while after < upto {
             let Some(wire) = wire else {
                 let e =
@@ -581,18 +592,17 @@ impl StateMachine {
                 return Err(sm_err(e));
             };
             let mut progressed = false;
-            for (id, address) in sources {
-                let request = RangeRequest { after, upto, max_bytes: snapshot::PAGE_BYTES };
-                let answer: std::result::Result<std::result::Result<RangePage, String>, _> = self
-                    .unless_stopping(call(
-                        &**wire,
-                        *id,
-                        address,
-                        Rpc::ArchiveRange,
-                        &request,
-                        snapshot::PAGE_DEADLINE,
-                    ))
-                    .await?;
+            // The peer whose next page came ahead is tried first.
+            let first = ahead.as_ref().map(|(id, ..)| *id);
+            let order = sources.iter().filter(|(id, _)| Some(*id) == first);
+            for (id, address) in order.chain(sources.iter().filter(|(id, _)| Some(*id) != first)) {
+                let answer = match ahead.take() {
+                    Some((from, at, page)) if from == *id && at == after => Ok(Ok(page)),
+                    _ => {
+                        let request = RangeRequest { after, upto, max_bytes: snapshot::PAGE_BYTES };
+                        self.unless_stopping(ask_page(&**wire, *id, address, &request)).await?
+                    }
+                };
                 let page = match answer {
                     Ok(Ok(page)) => page,
                     Ok(Err(reason)) => {
@@ -630,11 +640,26 @@ impl StateMachine {
                         continue;
                     }
                 };
-                after = if copying {
-                    self.blocking(move |sm| sm.archive_page(events)).await?
+                // While this page is written, the next one travels (its base is checked
+                // against what this write leaves, like any page's).
+                let Some(&(last, ..)) = events.last() else { continue };
+                let store = if copying { Self::archive_page } else { Self::fold_page };
+                let write = self.blocking(move |sm| store(sm, events));
+                if last < upto {
+                    let next = RangeRequest { after: last, upto, max_bytes: snapshot::PAGE_BYTES };
+                    let fetch = self.unless_stopping(ask_page(&**wire, *id, address, &next));
+                    // A failed write returns at once; a stop still waits for the write.
+                    let (written, fetched) =
+                        tokio::try_join!(write, async { Ok::<_, StorageError<NodeId>>(fetch.await) })?;
+                    after = written;
+                    // A next page that did not come is asked again like any other.
+                    ahead = match fetched? {
+                        Ok(Ok(page)) => Some((*id, last, page)),
+                        _ => None,
+                    };
                 } else {
-                    self.blocking(move |sm| sm.fold_page(events)).await?
-                };
+                    after = write.await?;
+                }
                 progressed = true;
                 break;
             }
