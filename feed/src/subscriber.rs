@@ -125,10 +125,19 @@ impl Visibility {
             self.owners.insert(bucket.clone(), Some((e.owner.clone(), event.envelope.hlc)));
             return e.owner == self.user;
         }
-        let projections = &self.projections;
-        let owner = self.owners.entry(bucket.clone()).or_insert_with(|| {
-            projections.bucket(bucket).ok().flatten().map(|record| (record.owner, record.created))
-        });
+        let owner = match self.owners.get(bucket) {
+            Some(known) => known.clone(),
+            None => {
+                let found = self.projections.bucket(bucket).ok().flatten().map(|r| (r.owner, r.created));
+                // A bucket the views lack is asked about again at its next event, not
+                // remembered as ownerless: a node that joins serves the feed of the archive
+                // it copies before its views are folded.
+                if found.is_some() {
+                    self.owners.insert(bucket.clone(), found.clone());
+                }
+                found
+            }
+        };
         let visible = owner
             .as_ref()
             .is_some_and(|(owner, created)| *owner == self.user && event.envelope.hlc >= *created);
@@ -344,4 +353,52 @@ fn message(
         "bucket": event.bucket().map(|b| b.as_str()),
         "event": body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rucket_schemas::{BucketCreated, Envelope, EventId, ObjectDeleted, ObjectKey, RegionId, VersionId};
+
+    use super::*;
+
+    fn feed_event(position: u64, hlc: Hlc, event: StorageEvent) -> FeedEvent {
+        let envelope =
+            Envelope::seal(&event, hlc, RegionId::new("us-east-1"), EventId([position as u8; 16])).unwrap();
+        FeedEvent::new(LogPosition(position), envelope, event)
+    }
+
+    /// A bucket the views do not hold yet (on a node still copying the archive it joined
+    /// with) is looked up again at its next event: its owner sees it once the views have it.
+    #[test]
+    fn a_bucket_the_views_lack_is_looked_up_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let projections = Projections::open(&db).unwrap();
+        let (alice, bucket) = (UserId::new("alice"), BucketName::parse("photos").unwrap());
+        let deleted = |position| {
+            let event = StorageEvent::ObjectDeleted(ObjectDeleted {
+                bucket: bucket.clone(),
+                key: ObjectKey::parse("a.jpg").unwrap(),
+                version_id: VersionId::null(),
+                delete_marker: false,
+                owner: alice.clone(),
+            });
+            feed_event(position, Hlc::new(position * 10, 1), event)
+        };
+        let mut visibility = Visibility::new(false, alice.clone(), projections.clone());
+        assert!(!visibility.visible(&deleted(2)), "no owner is known yet");
+        let created = StorageEvent::BucketCreated(BucketCreated {
+            bucket: bucket.clone(),
+            owner: alice.clone(),
+            location: String::new(),
+            object_lock_enabled: false,
+        });
+        let mut batch = db.batch();
+        projections.fold(&mut batch, LogPosition(1), Hlc::new(10, 1), &created).unwrap();
+        batch.commit().unwrap();
+        assert!(visibility.visible(&deleted(3)), "the views now name alice as the owner");
+        // Another user's subscription still does not see it.
+        let mut bob = Visibility::new(false, UserId::new("bob"), projections);
+        assert!(!bob.visible(&deleted(4)));
+    }
 }
