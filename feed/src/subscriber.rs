@@ -107,12 +107,16 @@ pub struct Visibility {
     admin: bool,
     user: UserId,
     projections: Projections,
+    /// Each bucket's owner and creation as last known (`None`: no such bucket then).
     owners: HashMap<BucketName, Option<(UserId, Hlc)>>,
+    /// The views' applied position when last read: they are asked about an event's bucket
+    /// only once they have folded that event.
+    applied: LogPosition,
 }
 
 impl Visibility {
     pub fn new(admin: bool, user: UserId, projections: Projections) -> Self {
-        Self { admin, user, projections, owners: HashMap::new() }
+        Self { admin, user, projections, owners: HashMap::new(), applied: LogPosition(0) }
     }
 
     fn visible(&mut self, event: &FeedEvent) -> bool {
@@ -125,21 +129,23 @@ impl Visibility {
             self.owners.insert(bucket.clone(), Some((e.owner.clone(), event.envelope.hlc)));
             return e.owner == self.user;
         }
-        let owner = match self.owners.get(bucket) {
-            Some(known) => known.clone(),
-            None => {
-                let found = self.projections.bucket(bucket).ok().flatten().map(|r| (r.owner, r.created));
-                // A bucket the views lack is asked about again at its next event, not
-                // remembered as ownerless: a node that joins serves the feed of the archive
-                // it copies before its views are folded.
-                if found.is_some() {
-                    self.owners.insert(bucket.clone(), found.clone());
+        if !self.owners.contains_key(bucket) {
+            // Views behind the event (a node that joined, still folding the archive it
+            // copied) could name an earlier owner of a re-created bucket: the event is
+            // hidden and nothing is remembered until they have folded it.
+            if event.position > self.applied {
+                self.applied = self.projections.applied_position().unwrap_or(self.applied);
+                if event.position > self.applied {
+                    return false;
                 }
-                found
             }
-        };
-        let visible = owner
-            .as_ref()
+            let found = self.projections.bucket(bucket).ok().flatten().map(|r| (r.owner, r.created));
+            self.owners.insert(bucket.clone(), found);
+        }
+        let visible = self
+            .owners
+            .get(bucket)
+            .and_then(Option::as_ref)
             .is_some_and(|(owner, created)| *owner == self.user && event.envelope.hlc >= *created);
         if matches!(event.event, StorageEvent::BucketDeleted(_)) {
             self.owners.insert(bucket.clone(), None);
@@ -367,15 +373,16 @@ mod tests {
         FeedEvent::new(LogPosition(position), envelope, event)
     }
 
-    /// A bucket the views do not hold yet (on a node still copying the archive it joined
-    /// with) is looked up again at its next event: its owner sees it once the views have it.
+    /// A bucket's owner is asked of the views only once they have folded the event (on a
+    /// node still folding the archive it joined with, they lag): until then its events are
+    /// hidden and nothing is remembered, and then its owner sees them.
     #[test]
     fn a_bucket_the_views_lack_is_looked_up_again() {
         let dir = tempfile::tempdir().unwrap();
         let db = fjall::Database::builder(dir.path()).open().unwrap();
         let projections = Projections::open(&db).unwrap();
         let (alice, bucket) = (UserId::new("alice"), BucketName::parse("photos").unwrap());
-        let deleted = |position| {
+        let removed = |position| {
             let event = StorageEvent::ObjectDeleted(ObjectDeleted {
                 bucket: bucket.clone(),
                 key: ObjectKey::parse("a.jpg").unwrap(),
@@ -386,7 +393,7 @@ mod tests {
             feed_event(position, Hlc::new(position * 10, 1), event)
         };
         let mut visibility = Visibility::new(false, alice.clone(), projections.clone());
-        assert!(!visibility.visible(&deleted(2)), "no owner is known yet");
+        assert!(!visibility.visible(&removed(2)), "the views have not folded the bucket yet");
         let created = StorageEvent::BucketCreated(BucketCreated {
             bucket: bucket.clone(),
             owner: alice.clone(),
@@ -395,10 +402,28 @@ mod tests {
         });
         let mut batch = db.batch();
         projections.fold(&mut batch, LogPosition(1), Hlc::new(10, 1), &created).unwrap();
+        projections.set_applied(&mut batch, LogPosition(1));
         batch.commit().unwrap();
-        assert!(visibility.visible(&deleted(3)), "the views now name alice as the owner");
-        // Another user's subscription still does not see it.
-        let mut bob = Visibility::new(false, UserId::new("bob"), projections);
-        assert!(!bob.visible(&deleted(4)));
+        assert!(!visibility.visible(&removed(3)), "the views are still behind this event");
+        let mut batch = db.batch();
+        projections.set_applied(&mut batch, LogPosition(4));
+        batch.commit().unwrap();
+        assert!(visibility.visible(&removed(4)), "the views now name alice as the owner");
+        // Another user's subscription does not see it.
+        let mut bob = Visibility::new(false, UserId::new("bob"), projections.clone());
+        assert!(!bob.visible(&removed(4)));
+        // Once the views have folded past an event, a bucket they lack is remembered as
+        // gone: events of it stay hidden even if a later lookup would find a newer bucket.
+        let mut carol = Visibility::new(false, UserId::new("carol"), projections);
+        let other = BucketName::parse("gone").unwrap();
+        let old_event = StorageEvent::ObjectDeleted(ObjectDeleted {
+            bucket: other.clone(),
+            key: ObjectKey::parse("x").unwrap(),
+            version_id: VersionId::null(),
+            delete_marker: false,
+            owner: UserId::new("carol"),
+        });
+        assert!(!carol.visible(&feed_event(4, Hlc::new(40, 1), old_event)));
+        assert_eq!(carol.owners.get(&other), Some(&None));
     }
 }
