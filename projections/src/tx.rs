@@ -257,6 +257,18 @@ impl PartialOrd for Descending {
     }
 }
 
+/// Adds `hashes` to a set of written keys; past [`MAX_WRITTEN_HASHES`] the set is dropped,
+/// and every read or removal it would have spared asks the tables, as in a generation that
+/// did not start empty.
+fn remember(written: &mut Option<HashSet<u64>>, hashes: impl Iterator<Item = u64>) {
+    if let Some(set) = written {
+        set.extend(hashes);
+        if set.len() > MAX_WRITTEN_HASHES {
+            *written = None;
+        }
+    }
+}
+
 /// The hash [`Staged`] remembers a key written beside a version by.
 fn beside_hash(view: View, key: &[u8]) -> u64 {
     xxh3_64_with_seed(key, view as u64)
@@ -342,20 +354,13 @@ impl Staged {
             if changes.is_empty() {
                 continue;
             }
-            if let (View::Versions, Some(histories)) = (view, &mut self.written_histories) {
+            if *view == View::Versions {
                 // A version key is its history's prefix and a 16-byte stamp.
-                histories.extend(changes.keys().map(|k| xxh3_64(&k.0[..k.0.len().saturating_sub(16)])));
-                if histories.len() > MAX_WRITTEN_HASHES {
-                    // Past this, every history read asks the tables, as in a generation that
-                    // did not start empty.
-                    self.written_histories = None;
-                }
+                let histories = changes.keys().map(|k| xxh3_64(&k.0[..k.0.len().saturating_sub(16)]));
+                remember(&mut self.written_histories, histories);
             }
-            if let (true, Some(written)) = (View::KEPT_BESIDE.contains(view), &mut self.written_beside) {
-                written.extend(changes.keys().map(|k| beside_hash(*view, &k.0)));
-                if written.len() > MAX_WRITTEN_HASHES {
-                    self.written_beside = None;
-                }
+            if View::KEPT_BESIDE.contains(view) {
+                remember(&mut self.written_beside, changes.keys().map(|k| beside_hash(*view, &k.0)));
             }
             let mut ingestion = projections.keyspace(*view).start_ingestion()?;
             for (Descending(key), value) in changes.into_iter().rev() {
